@@ -1,0 +1,5 @@
+"""`python -m pkgreport` runs the command line."""
+
+from pkgreport.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Pure computations over validated frames: no I/O, no clock, inputs never modified."""

@@ -1,0 +1,99 @@
+"""The findings frame every engine returns: one row per thing a person should look at."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+FINDING_COLUMNS: list[str] = [
+    "code",
+    "severity",
+    "patient_id",
+    "subject_type",
+    "subject_id",
+    "amount",
+    "appointment_ids",
+    "message",
+    "source_file",
+    "source_row",
+]
+
+SEVERITY_RANK: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+
+
+def empty_findings() -> pd.DataFrame:
+    """A findings frame with no rows and the right dtypes."""
+    return normalise_findings(pd.DataFrame({c: [] for c in FINDING_COLUMNS}))
+
+
+def make_findings(
+    code: str,
+    severity: str,
+    subjects: pd.DataFrame,
+    message: pd.Series,
+    *,
+    subject_type: str,
+    subject_id: str,
+    amount: pd.Series | None = None,
+    appointment_ids: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Build findings of one code from the rows of `subjects` (vectorised).
+
+    `subjects` must carry `patient_id`, `source_file`, `source_row` and the `subject_id` column;
+    `message`, `amount` and `appointment_ids` are aligned to `subjects`' index.
+    """
+    if subjects.empty:
+        return empty_findings()
+    frame = pd.DataFrame(
+        {
+            "code": code,
+            "severity": severity,
+            "patient_id": subjects["patient_id"].to_numpy(),
+            "subject_type": subject_type,
+            "subject_id": subjects[subject_id].to_numpy(),
+            "amount": (amount.to_numpy() if amount is not None else pd.NA),
+            "appointment_ids": (
+                appointment_ids.fillna("").to_numpy() if appointment_ids is not None else ""
+            ),
+            "message": message.to_numpy(),
+            "source_file": subjects["source_file"].to_numpy(),
+            "source_row": subjects["source_row"].to_numpy(),
+        }
+    )
+    return normalise_findings(frame)
+
+
+def normalise_findings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fix dtypes and column order so findings from any engine concatenate cleanly."""
+    out = frame.reindex(columns=FINDING_COLUMNS)
+    for col in ("code", "severity", "patient_id", "subject_type", "subject_id", "message",
+                "source_file", "appointment_ids"):
+        out[col] = out[col].astype(object).where(out[col].notna(), "" if col == "appointment_ids" else None)
+    out["amount"] = pd.array(out["amount"], dtype="Int64")
+    out["source_row"] = pd.array(out["source_row"], dtype="Int64")
+    return out.reset_index(drop=True)
+
+
+def combine_findings(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Concatenate findings frames and sort them most serious first, deterministically."""
+    parts = [normalise_findings(f) for f in frames if f is not None and not f.empty]
+    if not parts:
+        return empty_findings()
+    out = pd.concat(parts, ignore_index=True)
+    out["_rank"] = out["severity"].map(SEVERITY_RANK).fillna(9).astype(int)
+    out = out.sort_values(
+        ["_rank", "code", "patient_id", "subject_id", "source_file", "source_row"],
+        kind="mergesort",
+        na_position="last",
+    ).drop(columns="_rank")
+    return out.reset_index(drop=True)
+
+
+def findings_by_code(findings: pd.DataFrame) -> Mapping[str, Any]:
+    """Count of findings per code, in code order."""
+    if findings.empty:
+        return {}
+    counts = findings.groupby("code", sort=True).size()
+    return {str(k): int(v) for k, v in counts.items()}
