@@ -53,7 +53,7 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
     "cases": (
         _c("case_id", "id", "id", "patient_case", "patient_case_id", "case", required=True),
         _c("patient_id", "id", required=True),
-        _c("case_name", "text", "name", "case"),
+        _c("case_name", "text", "name"),
         _c("max_sessions", "count", "maximum_appointments", "max_appointments", "maximum_sessions"),
         _c("include_cancelled", "bool", "include_cancelled_attendees", "include_cancelled_appointments", default=False),
         _c("include_dna", "bool", "include_dna_attendees", "include_did_not_arrive", "include_did_not_arrive_appointments", default=False),
