@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -49,3 +49,262 @@ class Settings:
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduled runs: settings from a TOML file, then PKGREPORT_* environment variables, then options.
+
+CONFIG_KEYS: tuple[str, ...] = (
+    "input", "output", "timezone", "date_order", "columns", "allocation", "period",
+    "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
+)
+FINDING_CODES: tuple[str, ...] = (
+    "OVER_BOOKED", "EXPIRED_WITH_SESSIONS_LEFT", "OUTSIDE_CASE_DATES", "BOOKED_AFTER_CLOSE",
+    "NEARLY_USED_UP", "SEVERAL_OPEN_PACKAGES", "UNAPPLIED_CREDIT", "CREDIT_WITH_OPEN_INVOICES",
+    "DORMANT_CREDIT", "NEGATIVE_CREDIT", "REPORTED_CREDIT_MISMATCH", "INVOICE_STATUS_MISMATCH",
+    "OVER_ALLOCATED_INVOICE", "PACKAGE_SESSION_CHARGED",
+)
+
+
+class ConfigError(ValueError):
+    """A bad key or value in a config file or environment variable; the CLI exits 2."""
+
+
+@dataclass(frozen=True)
+class PeriodSpec:
+    """`previous-month`, `current-month`, or explicit inclusive dates."""
+
+    kind: Literal["previous-month", "current-month", "explicit"]
+    start: date | None = None
+    end: date | None = None
+
+    def resolve(self, run_date: date) -> tuple[date, date]:
+        from calendar import monthrange
+
+        if self.kind == "explicit":
+            assert self.start is not None and self.end is not None
+            return self.start, self.end
+        first = run_date.replace(day=1)
+        if self.kind == "previous-month":
+            first = (first - timedelta(days=1)).replace(day=1)
+        last = first.replace(day=monthrange(first.year, first.month)[1])
+        return first, last
+
+
+def _line_of(text: str, key: str) -> int | None:
+    import re
+
+    pattern = re.compile(rf'^\s*["\']?{re.escape(key)}["\']?\s*=')
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def parse_period(value: object) -> PeriodSpec:
+    """`previous-month`, `current-month`, `YYYY-MM`, `YYYY-MM-DD..YYYY-MM-DD` or {from, to}."""
+    from calendar import monthrange
+
+    if isinstance(value, dict):
+        unknown = set(value) - {"from", "to"}
+        if unknown or not {"from", "to"} <= set(value):
+            raise ConfigError("period table needs exactly `from` and `to` dates")
+        start, end = (_as_date(value["from"]), _as_date(value["to"]))
+    elif isinstance(value, str) and value in ("previous-month", "current-month"):
+        return PeriodSpec(value)  # type: ignore[arg-type]
+    elif isinstance(value, str) and len(value) == 7 and value[4] == "-":
+        try:
+            year, month = int(value[:4]), int(value[5:])
+            start = date(year, month, 1)
+        except ValueError:
+            raise ConfigError(f"{value!r} is not a month: write YYYY-MM, e.g. 2026-10") from None
+        end = start.replace(day=monthrange(year, month)[1])
+    elif isinstance(value, str) and ".." in value:
+        left, right = value.split("..", 1)
+        start, end = _as_date(left.strip()), _as_date(right.strip())
+    else:
+        raise ConfigError(
+            f"{value!r} is not a period: use previous-month, current-month, YYYY-MM, "
+            "or YYYY-MM-DD..YYYY-MM-DD"
+        )
+    if start > end:
+        raise ConfigError(f"the period starts ({start}) after it ends ({end})")
+    return PeriodSpec("explicit", start, end)
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{value!r} is not a date: write YYYY-MM-DD") from None
+
+
+def _check_value(key: str, value: object) -> object:
+    """Type-check one config value; returns it normalised. Raises ConfigError with the reason."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    def text() -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError("must be a non-empty string")
+        return value
+
+    def whole(minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"must be a whole number >= {minimum}")
+        return value
+
+    if key in ("input", "output", "columns"):
+        return Path(text())
+    if key == "title":
+        return text()
+    if key == "timezone":
+        try:
+            ZoneInfo(text())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError("is not an IANA time zone name (e.g. Australia/Sydney)") from None
+        return value
+    if key == "date_order":
+        if value not in DATE_ORDERS:
+            raise ConfigError(f"must be one of {', '.join(DATE_ORDERS)}")
+        return value
+    if key == "allocation":
+        if value not in ALLOCATION_POLICIES:
+            raise ConfigError(f"must be one of {', '.join(ALLOCATION_POLICIES)}")
+        return value
+    if key == "period":
+        return parse_period(value)
+    if key == "dormant_days":
+        return whole(1)
+    if key == "nearly_used_up":
+        return whole(0)
+    if key == "ageing_buckets":
+        if (
+            not isinstance(value, list) or not value
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+            or list(value) != sorted(set(value))
+        ):
+            raise ConfigError("must be a list of increasing whole numbers of days, e.g. [30, 60, 90, 180, 365]")
+        return tuple(value)
+    if key == "fail_on":
+        if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+            raise ConfigError('must be a list of finding codes, e.g. ["OVER_BOOKED"]')
+        unknown = [v for v in value if v not in FINDING_CODES]
+        if unknown:
+            raise ConfigError(f"unknown finding code(s) {', '.join(unknown)}; known: {', '.join(FINDING_CODES)}")
+        return tuple(value)
+    raise ConfigError("is not a known key")  # pragma: no cover - keys are checked first
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    """Read and check a TOML config; every problem names the key, the file and the line."""
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the config file is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    out: dict[str, object] = {}
+    base = path.parent
+    for key, value in data.items():
+        line = _line_of(text, key)
+        where = f"{path}, line {line}" if line else str(path)
+        if key not in CONFIG_KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(key, CONFIG_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(CONFIG_KEYS)}"
+            )
+        try:
+            checked = _check_value(key, value)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {key} = {value!r} {exc}") from None
+        if isinstance(checked, Path) and not checked.is_absolute():
+            checked = base / checked  # paths in a config file are relative to the file
+        out[key] = checked
+    return out
+
+
+def read_environment(environ: dict[str, str]) -> dict[str, object]:
+    """PKGREPORT_<KEY> variables; lists are comma-separated, numbers plain."""
+    out: dict[str, object] = {}
+    for key in CONFIG_KEYS:
+        name = f"PKGREPORT_{key.upper()}"
+        if name not in environ or environ[name] == "":
+            continue
+        raw = environ[name]
+        value: object = raw
+        try:
+            if key in ("dormant_days", "nearly_used_up"):
+                try:
+                    value = int(raw)
+                except ValueError:
+                    raise ConfigError("must be a whole number") from None
+            elif key in ("ageing_buckets",):
+                try:
+                    value = [int(v) for v in raw.split(",")]
+                except ValueError:
+                    raise ConfigError("must be comma-separated whole numbers, e.g. 30,60,90,180,365") from None
+            elif key == "fail_on":
+                value = [v.strip() for v in raw.split(",") if v.strip()]
+            out[key] = _check_value(key, value)
+        except ConfigError as exc:
+            raise ConfigError(f"environment variable {name}={raw!r} {exc}") from None
+    return out
+
+
+CONFIG_TO_SETTINGS: dict[str, str] = {
+    "input": "input_dir",
+    "output": "output_dir",
+    "timezone": "timezone",
+    "date_order": "date_order",
+    "columns": "columns_file",
+    "allocation": "allocation",
+    "dormant_days": "dormant_days",
+    "nearly_used_up": "nearly_used_up",
+    "ageing_buckets": "ageing_buckets",
+    "title": "title",
+    "fail_on": "fail_on",
+}
+
+EXAMPLE_CONFIG = '''\
+# pkgreport configuration for unattended (scheduled) runs: `pkgreport run --config pkgreport.toml`.
+# Precedence: this file, then PKGREPORT_* environment variables (e.g. PKGREPORT_OUTPUT), then
+# command-line options. Relative paths are relative to this file.
+
+# Folder holding this month's exports (appointments, cases, invoices, payments, ...).
+input = "exports/"
+# Folder for pkgreport-<as-of>.xlsx/.html/.json, the run log and history/.
+output = "reports/"
+# The clinic's IANA time zone; timestamps with an offset are converted to it.
+timezone = "Australia/Sydney"
+# Order of day, month and year in non-ISO dates: "dmy" (31/12/2026), "mdy" or "ymd".
+date_order = "dmy"
+# A TOML file mapping another system's headers to pkgreport's columns (optional).
+# columns = "columns.toml"
+# How unallocated payments and credit are applied: oldest-first (Cliniko's default),
+# newest-first, source-only or none.
+allocation = "oldest-first"
+# The reporting period: "previous-month" (the month before the run date), "current-month",
+# "YYYY-MM", or "YYYY-MM-DD..YYYY-MM-DD".
+period = "previous-month"
+# Credit with no movement for this many days is reported as dormant.
+dormant_days = 365
+# Packages with this many sessions (or fewer) left are flagged as nearly used up.
+nearly_used_up = 1
+# Upper edges (days) of the credit ageing buckets.
+ageing_buckets = [30, 60, 90, 180, 365]
+# Title shown on the workbook and HTML report.
+title = "Packages and account credit"
+# Exit with code 4 when any of these findings occur (for monitoring); [] never fails.
+fail_on = ["OVER_BOOKED", "NEGATIVE_CREDIT"]
+'''

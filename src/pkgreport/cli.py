@@ -1,0 +1,396 @@
+"""Click commands: parse options, call `pipeline`, print results, map errors to exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pkgreport import __version__
+from pkgreport.config import ALLOCATION_POLICIES, DATE_ORDERS, Settings
+from pkgreport.errors import ISSUE_COLUMNS, InputError, Issue, PkgReportError, UsageError
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_FAIL_ON, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+SHOWN_ISSUES = 20
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _parse_date(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-10-31") from None
+
+
+def _validate_timezone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"{value!r} is not an IANA time zone name: use e.g. Australia/Sydney, Europe/London, UTC"
+        ) from None
+    return value
+
+
+def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that reads exports."""
+    decorators = [
+        click.option("--date-order", type=click.Choice(DATE_ORDERS), default=None,
+                     help="Order of day, month and year in non-ISO dates (default dmy: 31/12/2026). "
+                          "ISO dates (2026-12-31) always parse."),
+        click.option("--timezone", callback=_validate_timezone, default=None,
+                     help="The clinic's IANA time zone (default UTC). Timestamps with an offset are "
+                          "converted to it; those without one are taken as clinic-local."),
+        click.option("--columns", "columns_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     default=None, help="TOML file mapping another system's headers to pkgreport's columns."),
+        click.option("--sheet", default=None, help="Worksheet to read in XLSX files (default: the first)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def settings_from(base: Settings | None = None, **options: Any) -> Settings:
+    """Apply command-line options (None = not given) over a base Settings."""
+    from pkgreport.validation import load_column_map
+
+    settings = base or Settings()
+    changes = {k: v for k, v in options.items() if v is not None}
+    if "columns_file" in changes:
+        changes["column_map"] = load_column_map(changes["columns_file"])
+    return settings.replace(**changes)
+
+
+def _print_issues(issues: list[Issue], limit: int = SHOWN_ISSUES) -> None:
+    for issue in issues[:limit]:
+        _echo_err(f"  {issue}")
+    if len(issues) > limit:
+        _echo_err(f"  ... and {len(issues) - limit} more (write them all with --issues-out FILE)")
+
+
+def write_issues_csv(path: Path, issues: list[Issue]) -> None:
+    import csv
+    import io
+
+    from pkgreport.reports.atomic import write_atomic
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=ISSUE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for issue in issues:
+        writer.writerow({k: ("" if v is None else v) for k, v in issue.as_dict().items()})
+    write_atomic(path, buf.getvalue())
+
+
+class Handled(click.Group):
+    """A group that turns pkgreport errors into one clear message and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            _echo_err(f"Error: {exc}")
+            _print_issues([i for i in exc.issues if i.severity == "error"] or exc.issues)
+            ctx.exit(EXIT_INPUT)
+        except PkgReportError as exc:
+            _echo_err(f"Error: {exc}")
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is turned into exit 3
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            else:
+                _echo_err(
+                    f"Internal error: {type(exc).__name__}: {exc}. This is a bug in pkgreport, not in "
+                    "your data; run again with --debug for the traceback and report it."
+                )
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=Handled, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pkgreport")
+@click.option("--debug", is_flag=True, help="Show the full traceback of an internal error.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Reconcile pre-paid packages and account credit from clinic exports.
+
+    Put this month's exports (appointments, cases, invoices, payments, and optionally
+    allocations and patients; CSV or XLSX) in one folder, then:
+
+    \b
+      pkgreport validate exports/          # can these exports be trusted?
+      pkgreport cases exports/             # session tallies, over-booked packages
+      pkgreport credit exports/            # account credit per patient
+      pkgreport report exports/ -o reports # the workbook and HTML report
+
+    Exit codes: 0 done, 1 the data needs fixing, 2 usage or configuration error,
+    3 internal error, 4 a finding listed under fail-on occurred, 5 another run holds the lock.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main() -> None:
+    cli(prog_name="pkgreport")
+
+
+INPUT_DIR = click.argument(
+    "input_dir", type=click.Path(file_okay=False, path_type=Path), metavar="INPUT_DIR"
+)
+AS_OF = click.option(
+    "--as-of", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
+    help="Compute as at the end of this day (inclusive). Default: the latest date on which "
+         "something happened in the data; never today's date.",
+)
+FORMAT = click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+                      show_default=True, help="Output format.")
+OUT = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                   help="Write to FILE (atomically) instead of stdout.")
+ALLOCATION = click.option(
+    "--allocation", type=click.Choice(ALLOCATION_POLICIES), default=None,
+    help="How unallocated payments and credit are applied to open invoices "
+         "(default oldest-first, Cliniko's default).",
+)
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        from pkgreport.reports.atomic import write_atomic
+
+        write_atomic(out, text)
+        _echo_err(f"wrote {out}")
+
+
+def _emit_frame(frame: Any, money: list[str], fmt: str, out: Path | None) -> None:
+    from pkgreport.tabular import to_csv_text, to_json_text
+
+    text = to_json_text(frame, money) if fmt == "json" else to_csv_text(frame, money)
+    _emit(text, out)
+
+
+def _computed(settings: Settings) -> Any:
+    from pkgreport import pipeline
+
+    result = pipeline.run(settings, progress=_echo_err if not settings.quiet else pipeline._quiet)
+    _echo_err(f"as of {result.as_of.isoformat()} ({result.as_of_source})")
+    return result
+
+
+@cli.command()
+@INPUT_DIR
+@input_options
+@click.option("--issues-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every issue (not just the first) to this CSV file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options: Any) -> None:
+    """Check that this month's exports can be trusted.
+
+    Reads every export in INPUT_DIR, prints how many files and rows were read and the first
+    problems found, each naming the file, row, column and value and what to do.
+    Exits 0 when there are no errors (warnings allowed) and 1 when there are.
+
+    \b
+    Examples:
+      pkgreport validate exports/
+      pkgreport validate exports/ --date-order mdy --issues-out issues.csv
+      pkgreport validate exports/ --columns jane-columns.toml
+    """
+    import json
+
+    from pkgreport import pipeline
+
+    settings = settings_from(input_dir=input_dir, **options)
+    dataset = pipeline.load_dataset(settings)
+    errors = [i for i in dataset.issues if i.severity == "error"]
+    warnings = [i for i in dataset.issues if i.severity == "warning"]
+    rows = {f.kind: 0 for f in dataset.files}
+    for f in dataset.files:
+        rows[f.kind] += f.rows
+    if issues_out is not None:
+        write_issues_csv(issues_out, dataset.issues)
+    if as_json:
+        click.echo(json.dumps({
+            "files": [{"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
+                      for f in dataset.files],
+            "rows_per_kind": rows,
+            "errors": len(errors),
+            "warnings": len(warnings),
+            "issues": [i.as_dict() for i in dataset.issues],
+        }, indent=2))
+    else:
+        click.echo(f"Files read: {len(dataset.files)}")
+        for f in dataset.files:
+            click.echo(f"  {f.name}: {f.kind}, {f.rows:,} rows")
+        click.echo("Rows per kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(rows.items())))
+        click.echo(f"Errors: {len(errors)}   Warnings: {len(warnings)}")
+        shown = errors + warnings
+        if shown:
+            click.echo("First issues:")
+            for issue in shown[:SHOWN_ISSUES]:
+                click.echo(f"  {issue}")
+            if len(shown) > SHOWN_ISSUES and issues_out is None:
+                click.echo(f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE")
+        click.echo("Result: " + ("the exports need fixing before the figures can be trusted"
+                                 if errors else "the exports can be used"))
+    if issues_out is not None:
+        _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
+    if errors:
+        sys.exit(EXIT_INPUT)
+
+
+CASE_COLUMNS = ["case_id", "patient_id", "case_name", "max_sessions", "counted", "attended",
+                "upcoming", "cancelled", "dna", "remaining", "over_booked_by", "status", "findings"]
+FINDING_OUT_COLUMNS = ["code", "severity", "patient_id", "subject_type", "subject_id", "amount",
+                       "appointment_ids", "message", "source_file", "source_row"]
+
+
+@cli.command()
+@INPUT_DIR
+@input_options
+@AS_OF
+@FORMAT
+@OUT
+@click.option("--findings", "show_findings", is_flag=True, help="List the findings instead of the cases.")
+@click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
+              help="Flag packages with this many sessions or fewer left (default 1).")
+@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
+def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **options: Any) -> None:
+    """Session tallies of every patient case (package).
+
+    One row per case: sessions counted (attended and upcoming), remaining, over-booked by,
+    and a status (active, used up, over-booked, expired, closed, unlimited).
+
+    \b
+    Examples:
+      pkgreport cases exports/
+      pkgreport cases exports/ --as-of 2026-10-31 --format json --out cases.json
+      pkgreport cases exports/ --findings
+    """
+    settings = settings_from(input_dir=input_dir, **options)
+    result = _computed(settings)
+    if result.cases is None:
+        raise UsageError(f"cannot tally cases: {result.skipped.get('Cases')}")
+    if show_findings:
+        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out)
+    else:
+        _emit_frame(result.cases.cases[CASE_COLUMNS], [], fmt, out)
+
+
+CREDIT_COLUMNS = ["patient_id", "patient_name", "received", "refunded", "invoiced", "applied",
+                  "credit", "open_outstanding", "reported_credit", "difference", "findings"]
+CREDIT_MONEY = ["received", "refunded", "invoiced", "applied", "credit", "open_outstanding",
+                "reported_credit", "difference"]
+INVOICE_MONEY = ["total", "paid_direct", "paid_from_credit", "outstanding"]
+
+
+@cli.command()
+@INPUT_DIR
+@input_options
+@AS_OF
+@ALLOCATION
+@FORMAT
+@OUT
+@click.option("--ageing", "view", flag_value="ageing", help="Print the ageing of unapplied credit.")
+@click.option("--invoices", "view", flag_value="invoices", help="Print the per-invoice table.")
+@click.option("--findings", "view", flag_value="findings", help="Print the findings.")
+@click.option("--dormant-days", type=click.IntRange(min=1), default=None,
+              help="Credit with no movement for this many days is dormant (default 365).")
+@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
+def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **options: Any) -> None:
+    """Account credit per patient, recomputed from invoices and payments.
+
+    One row per patient: received, refunded, invoiced, applied, unapplied credit, open
+    invoices outstanding, the credit the system reported and the difference. Money is
+    written as plain decimals (1150.00).
+
+    \b
+    Examples:
+      pkgreport credit exports/ --as-of 2026-10-31
+      pkgreport credit exports/ --ageing
+      pkgreport credit exports/ --allocation newest-first --invoices --out invoices.csv
+    """
+    settings = settings_from(input_dir=input_dir, **options)
+    result = _computed(settings)
+    if result.credit is None:
+        raise UsageError(f"cannot compute credit: {result.skipped.get('Credit')}")
+    if view == "ageing":
+        frame = result.ageing
+        money = [c for c in frame.columns if c not in ("patient_id", "patient_name")]
+        _emit_frame(frame, money, fmt, out)
+    elif view == "invoices":
+        _emit_frame(result.credit.invoices, INVOICE_MONEY, fmt, out)
+    elif view == "findings":
+        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out)
+    else:
+        _emit_frame(result.credit.patients[CREDIT_COLUMNS], CREDIT_MONEY, fmt, out)
+
+
+@cli.command()
+@INPUT_DIR
+@input_options
+@click.option("--from", "period_start", callback=_parse_date, required=True, metavar="YYYY-MM-DD",
+              help="First day of the period (inclusive).")
+@click.option("--to", "period_end", callback=_parse_date, required=True, metavar="YYYY-MM-DD",
+              help="Last day of the period (inclusive).")
+@ALLOCATION
+@FORMAT
+@OUT
+@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
+def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> None:
+    """Credit roll-forward for a period, per patient and in total.
+
+    opening + created - applied - refunded = closing, to the cent, for every patient.
+
+    \b
+    Example:
+      pkgreport rollforward exports/ --from 2026-10-01 --to 2026-10-31
+    """
+    if options["period_start"] > options["period_end"]:
+        raise UsageError("--from is after --to: the period must start on or before its last day")
+    settings = settings_from(input_dir=input_dir, as_of=options["period_end"], **options)
+    result = _computed(settings)
+    if result.rollforward is None:
+        raise UsageError(f"cannot roll credit forward: {result.skipped.get('Credit')}")
+    _emit_frame(result.rollforward, ["opening", "created", "applied", "refunded", "closing"], fmt, out)
+
+
+@cli.command("sample-data")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--patients", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--months", type=click.IntRange(min=1, max=120), default=3, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) -> None:
+    """Write a deterministic demo set of Cliniko-style exports.
+
+    The same options always give the same bytes. Large sizes make benchmark inputs.
+
+    \b
+    Examples:
+      pkgreport sample-data demo/
+      pkgreport sample-data bench/ --patients 100000 --months 12 --seed 1
+    """
+    from pkgreport.sampledata import generate
+
+    paths = generate(out_dir, patients=patients, months=months, seed=seed, fmt=fmt)
+    for path in paths:
+        click.echo(str(path))
+

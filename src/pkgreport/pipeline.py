@@ -1,0 +1,252 @@
+"""`run(settings) -> RunResult`: loading -> validation -> engines, the API the CLI and tests call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pandas as pd
+
+from pkgreport.config import Settings
+from pkgreport.engine.cases import CaseTally, tally_cases
+from pkgreport.engine.credit import CreditResult, compute_credit
+from pkgreport.engine.findings import combine_findings
+from pkgreport.engine.liability import age_credit, package_value, roll_forward
+from pkgreport.errors import InputError, UsageError
+from pkgreport.loading import load_folder
+from pkgreport.validation import Dataset, validate_tables
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a report needs; computed from the inputs and settings alone."""
+
+    settings: Settings
+    dataset: Dataset
+    as_of: date
+    as_of_source: str
+    period_start: date
+    period_end: date
+    cases: CaseTally | None
+    credit: CreditResult | None
+    ageing: pd.DataFrame | None
+    rollforward: pd.DataFrame | None
+    monthly: pd.DataFrame | None
+    packages: pd.DataFrame | None
+    findings: pd.DataFrame
+    skipped: dict[str, str]
+    # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def load_dataset(settings: Settings, progress: Progress = _quiet) -> Dataset:
+    """Read and validate every export in the input folder; issues are collected, not raised."""
+    if settings.input_dir is None:
+        raise UsageError("no input folder given: pass INPUT_DIR or set `input` in the config file")
+    tables, load_issues = load_folder(settings.input_dir, settings)
+    progress(f"read {len(tables)} file(s): " + ", ".join(
+        f"{t.file.name} ({len(t.frame):,} rows)" for t in tables) if tables else "read no files")
+    dataset = validate_tables(tables, settings, files=[t.file for t in tables])
+    dataset.issues[:0] = load_issues
+    dataset.issues.sort(key=lambda i: i.sort_key())
+    return dataset
+
+
+def require_clean(dataset: Dataset) -> None:
+    """Stop with every error at once when any input row needs fixing (exit 1)."""
+    errors = [i for i in dataset.issues if i.severity == "error"]
+    if errors:
+        raise InputError(
+            f"{len(errors)} problem(s) in the inputs must be fixed before figures can be trusted",
+            dataset.issues,
+        )
+
+
+def _latest(series: pd.Series | None) -> pd.Timestamp | None:
+    if series is None or len(series) == 0:
+        return None
+    value = series.max()
+    return None if pd.isna(value) else pd.Timestamp(value)
+
+
+def default_as_of(dataset: Dataset) -> tuple[date, str]:
+    """The latest date on which something *happened* in the data: never the wall clock.
+
+    Future bookings are excluded (an export always holds appointments booked ahead), so the
+    candidates are invoice and payment dates, cancellations, and appointments marked arrived or
+    did-not-arrive. Only when none exist does the latest appointment start count.
+    """
+    candidates: list[tuple[pd.Timestamp, str]] = []
+    if dataset.invoices is not None:
+        ts = _latest(dataset.invoices["issue_date"])
+        if ts is not None:
+            candidates.append((ts, "latest invoice date"))
+    if dataset.payments is not None:
+        ts = _latest(dataset.payments["paid_at"])
+        if ts is not None:
+            candidates.append((ts, "latest payment date"))
+    appts = dataset.appointments
+    if appts is not None and len(appts):
+        happened = appts.loc[appts["arrived"] | appts["did_not_arrive"], "starts_at"]
+        ts = _latest(happened)
+        if ts is not None:
+            candidates.append((ts, "latest attended or missed appointment"))
+        ts = _latest(appts["cancelled_at"])
+        if ts is not None:
+            candidates.append((ts, "latest cancellation"))
+    if not candidates and appts is not None:
+        ts = _latest(appts["starts_at"])
+        if ts is not None:
+            candidates.append((ts, "latest appointment start"))
+    if not candidates:
+        raise UsageError("the inputs hold no dates to take --as-of from: pass --as-of YYYY-MM-DD")
+    ts, source = max(candidates, key=lambda c: (c[0], c[1]))
+    return ts.date(), source
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    next_first = (first + timedelta(days=32)).replace(day=1)
+    return first, next_first - timedelta(days=1)
+
+
+def monthly_rollforward(ledger: pd.DataFrame, first_month: date, as_of: date) -> pd.DataFrame:
+    """Total roll-forward per calendar month from `first_month` to the month of `as_of`."""
+    rows = []
+    month = first_month.replace(day=1)
+    while month <= as_of:
+        start, end = month_bounds(month)
+        end = min(end, as_of)
+        total = roll_forward(ledger, start, end).iloc[-1]
+        rows.append({
+            "month": start.strftime("%Y-%m"),
+            "opening": int(total["opening"]),
+            "created": int(total["created"]),
+            "applied": int(total["applied"]),
+            "refunded": int(total["refunded"]),
+            "closing": int(total["closing"]),
+        })
+        month = (start + timedelta(days=32)).replace(day=1)
+    return pd.DataFrame(rows, columns=["month", "opening", "created", "applied", "refunded", "closing"])
+
+
+def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -> RunResult:
+    """Run the engines on a clean dataset. Pure apart from the timings it records."""
+    timings: dict[str, float] = {}
+    if settings.as_of is not None:
+        as_of, as_of_source = settings.as_of, "--as-of"
+    else:
+        as_of, as_of_source = default_as_of(dataset)
+    if settings.period_start is not None and settings.period_end is not None:
+        period_start, period_end = settings.period_start, settings.period_end
+    else:
+        period_start, period_end = month_bounds(as_of)
+    if period_start > period_end:
+        raise UsageError(f"the period starts ({period_start}) after it ends ({period_end})")
+
+    skipped: dict[str, str] = {}
+    tally: CaseTally | None = None
+    if dataset.appointments is not None and dataset.cases is not None:
+        t0 = time.perf_counter()
+        tally = tally_cases(
+            dataset.appointments, dataset.cases, as_of, nearly_used_up=settings.nearly_used_up
+        )
+        timings["cases"] = time.perf_counter() - t0
+        progress(f"tallied {len(tally.cases):,} case(s) over {len(tally.appointments):,} appointment(s)")
+    else:
+        missing = "cases" if dataset.cases is None else "appointments"
+        skipped["Cases"] = f"no {missing} export in the input folder, so package tallies were not computed"
+
+    credit: CreditResult | None = None
+    ageing = rollforward = monthly = packages = None
+    if dataset.invoices is not None and dataset.payments is not None:
+        t0 = time.perf_counter()
+        credit = compute_credit(
+            dataset.invoices,
+            dataset.payments,
+            dataset.allocations,
+            dataset.patients,
+            as_of,
+            policy=settings.allocation,
+            dormant_days=settings.dormant_days,
+            appointments=dataset.appointments,
+            cases=dataset.cases,
+        )
+        timings["credit"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ageing = age_credit(credit.ledger, as_of, settings.ageing_buckets)
+        rollforward = roll_forward(credit.ledger, period_start, min(period_end, as_of))
+        first = _latest_floor(dataset, as_of)
+        monthly = monthly_rollforward(credit.ledger, first, as_of)
+        timings["liability"] = time.perf_counter() - t0
+        progress(f"allocated credit for {len(credit.patients):,} patient(s), "
+                 f"{len(credit.invoices):,} invoice(s)")
+    else:
+        missing = " and ".join(k for k in ("invoices", "payments") if getattr(dataset, k) is None)
+        skipped["Credit"] = (
+            f"no {missing} export in the input folder, so account credit, ageing and the "
+            "roll-forward were not computed"
+        )
+    if tally is not None and (dataset.invoices is not None or _has_prices(dataset)):
+        packages = package_value(dataset.cases, dataset.invoices, tally.cases[["case_id", "counted"]])
+    elif tally is not None:
+        skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
+
+    findings = combine_findings(
+        *(r.findings for r in (tally, credit) if r is not None)
+    )
+    return RunResult(
+        settings=settings,
+        dataset=dataset,
+        as_of=as_of,
+        as_of_source=as_of_source,
+        period_start=period_start,
+        period_end=period_end,
+        cases=tally,
+        credit=credit,
+        ageing=ageing,
+        rollforward=rollforward,
+        monthly=monthly,
+        packages=packages,
+        findings=findings,
+        skipped=skipped,
+        timings=timings,
+    )
+
+
+def _has_prices(dataset: Dataset) -> bool:
+    cases = dataset.cases
+    return cases is not None and bool(cases["package_price"].notna().any())
+
+
+def _latest_floor(dataset: Dataset, as_of: date) -> date:
+    """First month for the monthly roll-forward chart: at most twelve months back from as_of."""
+    earliest = as_of.replace(day=1)
+    for _ in range(11):
+        earliest = (earliest - timedelta(days=1)).replace(day=1)
+    starts = []
+    if dataset.invoices is not None and len(dataset.invoices):
+        starts.append(dataset.invoices["issue_date"].min())
+    if dataset.payments is not None and len(dataset.payments):
+        starts.append(dataset.payments["paid_at"].min())
+    data_start = min((pd.Timestamp(s).date() for s in starts if not pd.isna(s)), default=as_of)
+    return max(earliest, data_start.replace(day=1))
+
+
+def run(settings: Settings, progress: Progress = _quiet) -> RunResult:
+    """Load, validate (fail once with every error) and compute."""
+    t0 = time.perf_counter()
+    dataset = load_dataset(settings, progress)
+    load_seconds = time.perf_counter() - t0
+    require_clean(dataset)
+    result = compute(dataset, settings, progress)
+    result.timings["load+validate"] = load_seconds
+    return result

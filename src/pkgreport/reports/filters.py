@@ -1,0 +1,161 @@
+"""Formatting of report values (money, dates, counts) for people: the only place it happens."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+_PY_DATE = {"dmy": "%d/%m/%Y", "mdy": "%m/%d/%Y", "ymd": "%Y-%m-%d"}
+_XL_DATE = {"dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy", "ymd": "yyyy-mm-dd"}
+
+
+def is_blank(value: Any) -> bool:
+    """True for None, NaN, pd.NA and NaT: every way a frame says 'no value'."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, np.generic) and not isinstance(value, (np.str_, np.bool_)):
+        try:
+            return bool(pd.isna(value))
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def to_python(value: Any) -> Any:
+    """A frame cell as a plain Python value (int, float, bool, str, date, datetime) or None."""
+    if is_blank(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).to_pydatetime()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.str_):
+        return str(value)
+    return value
+
+
+def format_money(cents: Any, symbol: str = "$") -> str:
+    """Integer cents as `$1,234.56` / `-$1,234.56` (exact: integer arithmetic, no float)."""
+    cents = to_python(cents)
+    if cents is None:
+        return ""
+    cents = int(cents)
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(cents), 100)
+    return f"{sign}{symbol}{dollars:,}.{rest:02d}"
+
+
+def format_int(value: Any) -> str:
+    value = to_python(value)
+    return "" if value is None else f"{int(value):,}"
+
+
+def format_date(value: Any, order: str = "dmy") -> str:
+    value = to_python(value)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return value.strftime(_PY_DATE[order])
+
+
+def format_datetime(value: Any, order: str = "dmy") -> str:
+    value = to_python(value)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, datetime):
+        return format_date(value, order)
+    return value.strftime(_PY_DATE[order] + " %H:%M")
+
+
+def format_percent(ratio: Any) -> str:
+    ratio = to_python(ratio)
+    return "" if ratio is None else f"{float(ratio) * 100:.0f}%"
+
+
+def format_bool(value: Any) -> str:
+    value = to_python(value)
+    if value is None:
+        return ""
+    return "yes" if value else "no"
+
+
+def format_text(value: Any) -> str:
+    value = to_python(value)
+    return "" if value is None else str(value)
+
+
+def format_cell(value: Any, kind: str, order: str = "dmy", symbol: str = "$") -> str:
+    """A frame cell as the text a person reads, by column kind."""
+    if kind == "money":
+        return format_money(value, symbol)
+    if kind == "int":
+        return format_int(value)
+    if kind == "date":
+        return format_date(value, order)
+    if kind == "datetime":
+        return format_datetime(value, order)
+    if kind == "percent":
+        return format_percent(value)
+    if kind == "bool":
+        return format_bool(value)
+    return format_text(value)
+
+
+def sort_key(value: Any, kind: str) -> str:
+    """A machine-sortable form of a cell for the HTML table sorter ('' = blank, sorts first)."""
+    value = to_python(value)
+    if value is None:
+        return ""
+    if kind in ("money", "int"):
+        return str(int(value))
+    if kind == "percent":
+        return repr(float(value))
+    if kind == "bool":
+        return "1" if value else "0"
+    if kind in ("date", "datetime") and isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def excel_date_format(order: str = "dmy") -> str:
+    return _XL_DATE[order]
+
+
+def excel_money_format(symbol: str = "$") -> str:
+    # Quote the symbol so characters with a meaning in format codes stay literal.
+    sym = symbol if symbol == "$" else f'"{symbol}"'
+    return f"{sym}#,##0.00;-{sym}#,##0.00"
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`1 case`, `2 cases`, with thousands separators."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:,} {word}"
+
+
+def filters_for(order: str, symbol: str) -> dict[str, Any]:
+    """The Jinja2 filters, bound to the report's date order and currency symbol."""
+    return {
+        "money": lambda v: format_money(v, symbol),
+        "int": format_int,
+        "date": lambda v: format_date(v, order),
+        "datetime": lambda v: format_datetime(v, order),
+        "percent": format_percent,
+        "plural": plural,
+        "text": format_text,
+    }
