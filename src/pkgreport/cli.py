@@ -394,3 +394,212 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) 
     for path in paths:
         click.echo(str(path))
 
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    """Stage messages on stderr, only for a person watching a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return lambda _message: None
+    return lambda message: _echo_err(f"pkgreport: {message}")
+
+
+def _period_from_options(period: str | None, period_start: date | None, period_end: date | None) -> dict[str, date]:
+    from pkgreport.config import ConfigError, parse_period
+
+    if period is not None and (period_start or period_end):
+        raise UsageError("give either --period or --from/--to, not both")
+    if (period_start is None) != (period_end is None):
+        raise UsageError("--from and --to go together: give both")
+    if period is not None:
+        try:
+            spec = parse_period(period)
+        except ConfigError as exc:
+            raise UsageError(f"--period: {exc}") from None
+        if spec.kind != "explicit":
+            raise UsageError("--period takes YYYY-MM here; previous-month/current-month belong to `run`")
+        assert spec.start and spec.end
+        return {"period_start": spec.start, "period_end": spec.end}
+    if period_start is not None and period_end is not None:
+        if period_start > period_end:
+            raise UsageError("--from is after --to: the period must start on or before its last day")
+        return {"period_start": period_start, "period_end": period_end}
+    return {}
+
+
+def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of `report`, shared with `run`."""
+    decorators = [
+        AS_OF,
+        click.option("--period", default=None, metavar="YYYY-MM",
+                     help="Reporting period for the roll-forward (default: the month of --as-of)."),
+        click.option("--from", "period_start", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
+                     help="First day of the reporting period (with --to)."),
+        click.option("--to", "period_end", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
+                     help="Last day of the reporting period (with --from)."),
+        ALLOCATION,
+        click.option("--title", default=None, help="Title on the workbook and HTML report."),
+        click.option("--generated-at", default=None, metavar="TEXT",
+                     help="A timestamp to print in the reports (none by default, so the same "
+                          "inputs give byte-identical files)."),
+        click.option("--dormant-days", type=click.IntRange(min=1), default=None,
+                     help="Credit with no movement for this many days is dormant (default 365)."),
+        click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
+                     help="Flag packages with this many sessions or fewer left (default 1)."),
+        click.option("-q", "--quiet", is_flag=True, default=False, help="No progress display on stderr."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+@cli.command()
+@INPUT_DIR
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for the reports (created if missing).")
+@input_options
+@report_options
+def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: str | None,
+           quiet: bool, **options: Any) -> None:
+    """Write the workbook, the HTML report and the JSON summary.
+
+    Writes pkgreport-<as-of>.xlsx, pkgreport-<as-of>.html and pkgreport-<as-of>.json into
+    OUTPUT, atomically: a failed run leaves no partial file, and inputs are never touched.
+
+    \\b
+    Examples:
+      pkgreport report sample_data -o reports
+      pkgreport report exports/ -o reports --as-of 2026-10-31 --period 2026-10
+      pkgreport report exports/ -o reports --from 2026-07-01 --to 2026-09-30 --title "Q1 pack"
+    """
+    from pkgreport import pipeline
+    from pkgreport.reports.publish import render_outputs, write_all
+
+    period_dates = _period_from_options(period, options.pop("period_start"), options.pop("period_end"))
+    settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
+    progress = _progress(quiet)
+    result = pipeline.run(settings, progress=progress)
+    _echo_err(f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
+              f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}")
+    progress("rendering the workbook, HTML report and summary")
+    files = render_outputs(result, generated_at=generated_at)
+    for path in write_all(output_dir, files):
+        click.echo(str(path))
+    for section, reason in sorted(result.skipped.items()):
+        _echo_err(f"note: {section} left out: {reason}")
+
+
+def _today_in(timezone: str) -> date:
+    """The run date in the clinic's zone: the one place pkgreport reads the clock.
+
+    Only `run` needs it, to resolve `period = "previous-month"`; `--today` pins it.
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def resolve_run_settings(config: Path | None, environ: dict[str, str], options: dict[str, Any],
+                         today: date | None) -> tuple[Settings, Any]:
+    """Config file, then PKGREPORT_* variables, then command-line options (highest)."""
+    from pkgreport.config import CONFIG_TO_SETTINGS, ConfigError, read_config_file, read_environment
+    from pkgreport.validation import load_column_map
+
+    try:
+        merged: dict[str, Any] = {}
+        if config is not None:
+            merged.update(read_config_file(config))
+        merged.update(read_environment(environ))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    period_spec = merged.pop("period", None)
+    values = {CONFIG_TO_SETTINGS[k]: v for k, v in merged.items()}
+    cli_period = _period_from_options(options.pop("period"), options.pop("period_start"),
+                                      options.pop("period_end"))
+    values.update({k: v for k, v in options.items() if v is not None})
+    if values.get("input_dir") is None:
+        raise UsageError("no input folder: give INPUT_DIR, `input` in the config file or PKGREPORT_INPUT")
+    if values.get("output_dir") is None:
+        raise UsageError("no output folder: give -o, `output` in the config file or PKGREPORT_OUTPUT")
+    if "columns_file" in values:
+        values["column_map"] = load_column_map(values["columns_file"])
+    settings = Settings().replace(**values)
+    if cli_period:
+        settings = settings.replace(**cli_period)
+        if settings.as_of is None:
+            settings = settings.replace(as_of=cli_period["period_end"])
+    elif period_spec is not None:
+        run_date = today or _today_in(settings.timezone)
+        start, end = period_spec.resolve(run_date)
+        settings = settings.replace(period_start=start, period_end=end)
+        if settings.as_of is None and period_spec.kind != "current-month":
+            settings = settings.replace(as_of=end)
+    return settings, period_spec
+
+
+@cli.command("run")
+@click.argument("input_dir", type=click.Path(file_okay=False, path_type=Path), required=False)
+@click.option("-c", "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, envvar="PKGREPORT_CONFIG", help="TOML settings file (see init-config).")
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Folder for the reports, log and history.")
+@input_options
+@report_options
+@click.option("--today", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
+              help="Run as if today were this date (resolves period = previous-month).")
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds to wait for another run on the same output folder before failing.")
+@click.option("-v", "--verbose", is_flag=True, help="Print the files written on stdout.")
+def run_command(config: Path | None, generated_at: str | None, quiet: bool, today: date | None,
+                lock_wait: float, verbose: bool, **options: Any) -> None:
+    """Produce the month-end pack unattended (cron, Task Scheduler, CI).
+
+    Settings come from --config, then PKGREPORT_* environment variables, then options.
+    Writes the reports, a log and a history entry into the output folder under a lock, and
+    adds a "Changed since the last run" section. Re-running on the same inputs rewrites
+    byte-identical reports and adds no history entry.
+
+    \\b
+    Exit codes: 0 done; 1 the inputs need fixing; 2 usage or configuration error;
+    3 internal error; 4 done, but a finding listed in fail_on occurred; 5 another run
+    holds the output folder.
+
+    \\b
+    Examples:
+      pkgreport run --config pkgreport.toml
+      PKGREPORT_OUTPUT=/srv/reports pkgreport run --config pkgreport.toml --today 2026-11-01
+      pkgreport run exports/ -o reports --period 2026-10
+    """
+    import os
+
+    from pkgreport.runlog import run_scheduled
+
+    settings, _ = resolve_run_settings(config, dict(os.environ), options, today)
+    outcome = run_scheduled(settings, generated_at=generated_at, progress=_progress(quiet),
+                            lock_wait=lock_wait)
+    if verbose:
+        for path in outcome.written:
+            click.echo(str(path))
+    _echo_err(outcome.headline)
+    if outcome.failed_on:
+        _echo_err("fail-on: " + ", ".join(f"{code} x{n}" for code, n in outcome.failed_on.items()))
+        sys.exit(EXIT_FAIL_ON)
+
+
+@cli.command("init-config")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=Path("pkgreport.toml"))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_config(path: Path, force: bool) -> None:
+    """Write a commented example configuration for `pkgreport run`.
+
+    \\b
+    Example:
+      pkgreport init-config pkgreport.toml
+    """
+    from pkgreport.config import EXAMPLE_CONFIG
+    from pkgreport.reports.atomic import write_atomic
+
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists: pass --force to overwrite it")
+    write_atomic(path, EXAMPLE_CONFIG)
+    click.echo(str(path))

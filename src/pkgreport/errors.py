@@ -68,6 +68,6 @@ class UsageError(PkgReportError):
 
 
 class LockError(PkgReportError):
-    """Another run holds the output folder."""
+    """Another run holds the output folder (a documented scheduled-run condition)."""
 
-    exit_code = 2
+    exit_code = 5

@@ -272,7 +272,7 @@ def _write_part(
     for idx, column in enumerate(columns):
         spec: dict[str, Any] = {"header": column.title, "format": st.by_kind[column.kind]}
         if table.total_row:
-            if column.kind in ("money", "int"):
+            if column.summed:
                 cents_or_count = _column_sum(table.frame[column.key].iloc[start:stop])
                 spec["total_function"] = "sum"
                 spec["total_value"] = (

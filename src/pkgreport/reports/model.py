@@ -42,6 +42,13 @@ class Column:
     kind: ColumnKind = "text"
     # Excel column width in characters; None = chosen from the kind and the data.
     width: int | None = None
+    # With `Table.total_row`, money and int columns are summed unless this is False
+    # (a count such as "sessions paid" adds up to nothing meaningful).
+    total: bool = True
+
+    @property
+    def summed(self) -> bool:
+        return self.total and self.kind in ("money", "int")
 
     def __post_init__(self) -> None:
         if self.kind not in COLUMN_KINDS:
@@ -54,7 +61,7 @@ class Table:
 
     `highlight` names a bool column of `frame` marking rows to highlight (it need not be among
     `columns`; the workbook then adds it as a visible "Flagged" column so the conditional format
-    and filters can use it). `total_row` sums the money and int columns.
+    and filters can use it). `total_row` sums the money and int columns (those with `total=True`).
     """
 
     key: str

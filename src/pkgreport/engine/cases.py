@@ -1,0 +1,648 @@
+"""Case tally: count each package case's sessions, number them, and flag what needs a look."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from pkgreport.engine.findings import combine_findings, make_findings
+
+CASE_COLUMNS: list[str] = [
+    "case_id",
+    "patient_id",
+    "patient_name",
+    "case_name",
+    "max_sessions",
+    "counted",
+    "attended",
+    "upcoming",
+    "cancelled",
+    "dna",
+    "remaining",
+    "over_booked_by",
+    "status",
+    "issue_date",
+    "expiry_date",
+    "closed_at",
+    "package_price",
+    "findings",
+    "source_file",
+    "source_row",
+]
+
+CASE_APPOINTMENT_COLUMNS: list[str] = [
+    "appointment_id",
+    "case_id",
+    "patient_id",
+    "starts_at",
+    "number",
+    "counted",
+    "reason",
+    "timing",
+    "over_booked",
+    "source_file",
+    "source_row",
+]
+
+# Index = reason code computed in tally_cases; the first cause that applies wins.
+REASONS: tuple[str, ...] = (
+    "counted",
+    "deleted",
+    "archived",
+    "cancelled: case excludes cancelled",
+    "did not arrive: case excludes DNA",
+)
+TIMINGS: tuple[str, ...] = ("past", "upcoming")
+STATUSES: tuple[str, ...] = ("closed", "over-booked", "expired", "used up", "unlimited", "active")
+
+# Severity, then code: the order findings_frame sorts in, reused for each case's `findings` text.
+CASE_FINDING_CODES: tuple[tuple[str, str], ...] = (
+    ("OVER_BOOKED", "high"),
+    ("BOOKED_AFTER_CLOSE", "medium"),
+    ("EXPIRED_WITH_SESSIONS_LEFT", "medium"),
+    ("OUTSIDE_CASE_DATES", "medium"),
+    ("NEARLY_USED_UP", "low"),
+    ("SEVERAL_OPEN_PACKAGES", "low"),
+)
+_SEVERITY = dict(CASE_FINDING_CODES)
+
+_NAT = np.datetime64("NaT", "ns")
+
+
+@dataclass(frozen=True)
+class CaseTally:
+    """What `tally_cases` returns: the per-case table, the per-appointment table, the findings."""
+
+    cases: pd.DataFrame
+    appointments: pd.DataFrame
+    findings: pd.DataFrame
+
+
+def tally_cases(
+    appointments: pd.DataFrame,
+    cases: pd.DataFrame,
+    as_of: date,
+    *,
+    nearly_used_up: int = 1,
+) -> CaseTally:
+    """Tally every case's sessions at the end of `as_of` (clinic-local) and flag problems.
+
+    Inputs are the typed `appointments` and `cases` frames of docs/ARCHITECTURE.md; they are not
+    modified. The exports are a snapshot: cancelled, did-not-arrive, archived and deleted marks
+    are taken as they stand, whatever their date. `as_of` only splits past from upcoming
+    appointments (an appointment starting before midnight after `as_of` is past), decides whether a
+    case has expired (`expiry_date` before `as_of`; a case is valid through its whole expiry day)
+    and whether it was closed (`closed_at` before midnight after `as_of`).
+
+    An appointment attached to a case counts unless it is deleted or archived, it is cancelled and
+    the case does not include cancelled, or it did not arrive and the case does not include DNA.
+    One both cancelled and did-not-arrive therefore needs both toggles to count: each mark alone
+    would exclude it. `reason` names the first cause in that order (deleted, archived, cancelled,
+    did not arrive). `cancelled` and `dna` count live (not archived, not deleted) appointments
+    with the mark, whether counted or not; one with both marks is in both counts.
+
+    Counted appointments are numbered 1..n per case by start time, then appointment id; those
+    numbered above `max_sessions` are over-booked. For a limited case
+    `remaining = max(max - counted, 0)` and `over_booked_by = max(counted - max, 0)`, so
+    `remaining + counted - over_booked_by == max_sessions` always; `counted == attended + upcoming`.
+    An unlimited case has `remaining` NA and `over_booked_by` 0.
+
+    `status`, first match wins: `closed` (closed by `as_of`, or archived at any time: archiving
+    removes the record, as it does an appointment), `over-booked`, `expired`, `used up`
+    (remaining 0), `unlimited`, `active`.
+
+    Findings. OVER_BOOKED, OUTSIDE_CASE_DATES and BOOKED_AFTER_CLOSE describe appointments and are
+    raised whatever the case's status. EXPIRED_WITH_SESSIONS_LEFT is an `expired` limited case with
+    sessions left. NEARLY_USED_UP is a limited `active` or `used up` case with
+    `remaining <= nearly_used_up` (0 included: remaining already subtracts booked appointments, so
+    0 means every session is delivered or booked, the moment to sell the next package), when the
+    patient has no other `active` case to move on to; a used-up case stays flagged until it is
+    closed, expires or a new package is opened. SEVERAL_OPEN_PACKAGES is a patient with two or
+    more `active` cases; its row carries the first of those cases' source.
+
+    Output order: cases by (patient_id, case_id); appointments by that case order, then start
+    time, then appointment id; findings as `combine_findings` sorts them. Ids compare as text.
+    """
+    day_end = np.datetime64(as_of + timedelta(days=1), "ns")
+    as_of_day = np.datetime64(as_of, "ns")
+
+    cs = _sorted_cases(cases)
+    m = len(cs)
+    limited = cs["max_sessions"].notna().to_numpy()
+    maximum = cs["max_sessions"].fillna(0).to_numpy(dtype=np.int64)
+    include_cancelled = _bools(cs, "include_cancelled")
+    include_dna = _bools(cs, "include_dna")
+    issue_day = _days(cs, "issue_date")
+    expiry_day = _days(cs, "expiry_date")
+    closed_at = _datetimes(cs, "closed_at")
+    case_archived = ~np.isnat(_datetimes(cs, "archived_at"))
+
+    # --- appointments attached to a known case, in output order -----------------------------
+    case_ids = cs["case_id"].to_numpy(dtype=object)
+    if "case_id" in appointments.columns:
+        appointment_case_ids = appointments["case_id"].to_numpy(dtype=object)
+    else:
+        appointment_case_ids = np.full(len(appointments), np.nan, dtype=object)
+    every_pos = _case_positions(case_ids, appointment_case_ids)
+    every_start = appointments["starts_at"].to_numpy(dtype="datetime64[ns]")
+    every_id = appointments["appointment_id"].to_numpy(dtype=object)
+
+    attached = np.flatnonzero(every_pos >= 0)
+    order = _order_by(every_pos[attached], every_start[attached].view(np.int64), every_id[attached])
+    rows = attached[order]
+    pos = every_pos[rows]
+    starts = every_start[rows]
+
+    cancelled = ~np.isnat(_datetimes(appointments, "cancelled_at")[rows])
+    dna = _bools(appointments, "did_not_arrive")[rows]
+    archived = ~np.isnat(_datetimes(appointments, "archived_at")[rows])
+    deleted = ~np.isnat(_datetimes(appointments, "deleted_at")[rows])
+    live = ~archived & ~deleted
+    excluded_cancelled = cancelled & ~include_cancelled[pos]
+    excluded_dna = dna & ~include_dna[pos]
+    counted = live & ~excluded_cancelled & ~excluded_dna
+    past = starts < day_end
+    reason = np.select(
+        [deleted, archived, excluded_cancelled, excluded_dna], [1, 2, 3, 4], default=0
+    )
+
+    # Number counted appointments within each case: running count minus the count before the case.
+    running = np.cumsum(counted)
+    first = _run_starts(pos)
+    before = np.concatenate([[0], running])[first]
+    number = running - np.repeat(before, np.diff(np.append(first, len(pos))))
+    over_booked = counted & limited[pos] & (number > maximum[pos])
+
+    # --- per case --------------------------------------------------------------------------
+    n_counted = np.bincount(pos[counted], minlength=m)
+    n_attended = np.bincount(pos[counted & past], minlength=m)
+    n_upcoming = n_counted - n_attended
+    n_cancelled = np.bincount(pos[live & cancelled], minlength=m)
+    n_dna = np.bincount(pos[live & dna], minlength=m)
+    remaining = np.where(limited, np.maximum(maximum - n_counted, 0), 0)
+    over_by = np.where(limited, np.maximum(n_counted - maximum, 0), 0)
+
+    closed = (~np.isnat(closed_at) & (closed_at < day_end)) | case_archived
+    expired = ~np.isnat(expiry_day) & (expiry_day < as_of_day)
+    status = np.select(
+        [closed, over_by > 0, expired, limited & (remaining == 0), ~limited],
+        list(STATUSES[:5]),
+        default=STATUSES[5],
+    ).astype(object)
+
+    # --- findings --------------------------------------------------------------------------
+    patient_names = _patient_names(cs, appointments, every_start, every_id)
+    labels = _CaseText(cs, patient_names)
+    flags: dict[str, np.ndarray] = {}
+    parts: list[pd.DataFrame] = []
+
+    mask = over_by > 0
+    groups, joined = _join_by_group(pos[over_booked], every_id[rows[over_booked]])
+    flags["OVER_BOOKED"] = mask
+    parts.append(
+        _case_findings(
+            "OVER_BOOKED",
+            cs,
+            groups,
+            labels.case(groups)
+            + " has "
+            + _text(n_counted[groups])
+            + " appointments counted against a maximum of "
+            + _text(maximum[groups])
+            + ": move the "
+            + _text(over_by[groups])
+            + _plural(over_by[groups], " appointment", " appointments")
+            + " numbered above the maximum to a new package, or correct the case's maximum.",
+            joined,
+        )
+    )
+
+    after_close = counted & ~np.isnat(closed_at[pos]) & (starts > closed_at[pos])
+    groups, joined = _join_by_group(pos[after_close], every_id[rows[after_close]])
+    flags["BOOKED_AFTER_CLOSE"] = _mask(m, groups)
+    n = np.bincount(pos[after_close], minlength=m)[groups]
+    parts.append(
+        _case_findings(
+            "BOOKED_AFTER_CLOSE",
+            cs,
+            groups,
+            labels.case(groups)
+            + " was closed on "
+            + _minute_text(closed_at[groups])
+            + " but "
+            + _text(n)
+            + _plural(n, " counted appointment starts", " counted appointments start")
+            + " after that: reopen the case, or move "
+            + _plural(n, "that appointment", "those appointments")
+            + " to an open package.",
+            joined,
+        )
+    )
+
+    mask = (status == "expired") & limited & (remaining > 0)
+    groups = np.flatnonzero(mask)
+    flags["EXPIRED_WITH_SESSIONS_LEFT"] = mask
+    parts.append(
+        _case_findings(
+            "EXPIRED_WITH_SESSIONS_LEFT",
+            cs,
+            groups,
+            labels.case(groups)
+            + " expired on "
+            + _day_text(expiry_day[groups])
+            + " with "
+            + _text(remaining[groups])
+            + " of "
+            + _text(maximum[groups])
+            + _plural(remaining[groups], " session unused", " sessions unused")
+            + ": extend the expiry date, refund the patient, or record the unused value as"
+            " breakage.",
+            None,
+        )
+    )
+
+    issue_at_row = issue_day[pos]
+    # Valid through the whole expiry day: outside means starting at or after the next midnight.
+    expiry_end_at_row = expiry_day[pos] + np.timedelta64(1, "D")
+    outside = counted & (
+        (~np.isnat(issue_at_row) & (starts < issue_at_row))
+        | (~np.isnat(expiry_end_at_row) & (starts >= expiry_end_at_row))
+    )
+    groups, joined = _join_by_group(pos[outside], every_id[rows[outside]])
+    flags["OUTSIDE_CASE_DATES"] = _mask(m, groups)
+    n = np.bincount(pos[outside], minlength=m)[groups]
+    parts.append(
+        _case_findings(
+            "OUTSIDE_CASE_DATES",
+            cs,
+            groups,
+            labels.case(groups)
+            + " has "
+            + _text(n)
+            + _plural(n, " counted appointment", " counted appointments")
+            + " outside its dates ("
+            + _date_range_text(issue_day[groups], expiry_day[groups])
+            + "): check "
+            + _plural(n, "it belongs", "they belong")
+            + " to this case, or correct the case's issue or expiry date.",
+            joined,
+        )
+    )
+
+    active = status == "active"
+    patient_group = np.cumsum(_run_start_mask(cs["patient_id"].to_numpy(dtype=object))) - 1
+    active_per_patient = np.bincount(patient_group[active], minlength=m)[patient_group]
+    others_active = active_per_patient - active
+    mask = (
+        limited
+        & ((status == "active") | (status == "used up"))
+        & (remaining <= nearly_used_up)
+        & (others_active == 0)
+    )
+    groups = np.flatnonzero(mask)
+    flags["NEARLY_USED_UP"] = mask
+    left = remaining[groups]
+    some_left = (
+        labels.case(groups)
+        + " has "
+        + _text(left)
+        + " of "
+        + _text(maximum[groups])
+        + _plural(left, " session left (", " sessions left (")
+        + _text(n_upcoming[groups])
+        + " booked ahead): offer the patient the next package."
+    )
+    none_left = (
+        labels.case(groups)
+        + " has no sessions left ("
+        + _text(n_counted[groups])
+        + " of "
+        + _text(maximum[groups])
+        + " used or booked, "
+        + _text(n_upcoming[groups])
+        + " still to come): offer the patient the next package, or close the case if they have"
+        " finished."
+    )
+    parts.append(
+        _case_findings(
+            "NEARLY_USED_UP", cs, groups, np.where(left > 0, some_left, none_left), None
+        )
+    )
+
+    several = active & (active_per_patient > 1)
+    flags["SEVERAL_OPEN_PACKAGES"] = several
+    groups, joined = _join_by_group(patient_group[several], case_ids[several])
+    first_case = np.flatnonzero(several)[_run_starts(patient_group[several])]
+    count = active_per_patient[first_case]
+    subjects = cs.iloc[first_case]
+    parts.append(
+        make_findings(
+            "SEVERAL_OPEN_PACKAGES",
+            _SEVERITY["SEVERAL_OPEN_PACKAGES"],
+            subjects,
+            pd.Series(
+                "Patient "
+                + labels.patient(first_case)
+                + " has "
+                + _text(count)
+                + " open packages ("
+                + joined
+                + "): use up the oldest first and check each appointment is attached to the"
+                " right case.",
+                index=subjects.index,
+                dtype=object,
+            ),
+            subject_type="patient",
+            subject_id="patient_id",
+        )
+    )
+
+    codes = np.full(m, "", dtype=object)
+    for code, _severity in CASE_FINDING_CODES:
+        hit = np.flatnonzero(flags[code])
+        codes[hit] = np.where(codes[hit] == "", code, codes[hit] + ", " + code)
+
+    # --- output frames ---------------------------------------------------------------------
+    case_table = pd.DataFrame(
+        {
+            "case_id": cs["case_id"],
+            "patient_id": cs["patient_id"],
+            "patient_name": patient_names,
+            "case_name": _column(cs, "case_name"),
+            "max_sessions": cs["max_sessions"],
+            "counted": n_counted.astype(np.int64),
+            "attended": n_attended.astype(np.int64),
+            "upcoming": n_upcoming.astype(np.int64),
+            "cancelled": n_cancelled.astype(np.int64),
+            "dna": n_dna.astype(np.int64),
+            "remaining": pd.arrays.IntegerArray(remaining.astype(np.int64), ~limited),
+            "over_booked_by": over_by.astype(np.int64),
+            "status": status,
+            "issue_date": _column(cs, "issue_date", "datetime64[ns]"),
+            "expiry_date": _column(cs, "expiry_date", "datetime64[ns]"),
+            "closed_at": _column(cs, "closed_at", "datetime64[ns]"),
+            "package_price": pd.array(_column(cs, "package_price"), dtype="Int64"),
+            "findings": codes,
+            "source_file": cs["source_file"],
+            "source_row": cs["source_row"],
+        }
+    )
+    kept = ["appointment_id", "case_id", "patient_id", "starts_at", "source_file", "source_row"]
+    picked = appointments[[c for c in kept if c in appointments.columns]]
+    picked = picked.take(rows).reset_index(drop=True)
+    appointment_table = pd.DataFrame(
+        {
+            "appointment_id": picked["appointment_id"],
+            # Without a case_id column nothing is attached, so this is empty.
+            "case_id": _column(picked, "case_id"),
+            "patient_id": picked["patient_id"],
+            "starts_at": picked["starts_at"],
+            "number": pd.arrays.IntegerArray(number.astype(np.int64), ~counted),
+            "counted": counted,
+            "reason": np.asarray(REASONS, dtype=object)[reason],
+            "timing": np.asarray(TIMINGS, dtype=object)[(~past).astype(np.intp)],
+            "over_booked": over_booked,
+            "source_file": picked["source_file"],
+            "source_row": picked["source_row"],
+        }
+    )
+    return CaseTally(
+        cases=case_table,
+        appointments=appointment_table,
+        findings=combine_findings(*parts),
+    )
+
+
+class _CaseText:
+    """How messages name a case and a patient."""
+
+    def __init__(self, cs: pd.DataFrame, patient_names: np.ndarray) -> None:
+        self._cs = cs
+        self._patient_names = patient_names
+
+    def case(self, idx: np.ndarray) -> np.ndarray:
+        ids = self._cs["case_id"].to_numpy(dtype=object)[idx]
+        names = _column(self._cs, "case_name").to_numpy(dtype=object)[idx]
+        return _with_name("Case " + ids, names)
+
+    def patient(self, idx: np.ndarray) -> np.ndarray:
+        ids = self._cs["patient_id"].to_numpy(dtype=object)[idx]
+        return _with_name(ids, self._patient_names[idx])
+
+
+def _with_name(text: np.ndarray, names: np.ndarray) -> np.ndarray:
+    out = np.asarray(text, dtype=object).copy()
+    named = ~pd.isna(names)
+    out[named] = out[named] + " (" + names[named].astype(str).astype(object) + ")"
+    return out
+
+
+def _case_findings(
+    code: str,
+    cs: pd.DataFrame,
+    idx: np.ndarray,
+    message: np.ndarray,
+    appointment_ids: np.ndarray | None,
+) -> pd.DataFrame:
+    subjects = cs.iloc[idx]
+    return make_findings(
+        code,
+        _SEVERITY[code],
+        subjects,
+        pd.Series(message, index=subjects.index, dtype=object),
+        subject_type="case",
+        subject_id="case_id",
+        appointment_ids=(
+            None
+            if appointment_ids is None
+            else pd.Series(appointment_ids, index=subjects.index, dtype=object)
+        ),
+    )
+
+
+def _sorted_cases(cases: pd.DataFrame) -> pd.DataFrame:
+    """The cases ordered by (patient_id, case_id), with a fresh RangeIndex."""
+    order = np.lexsort(
+        (
+            _text_ranks(cases["case_id"].to_numpy(dtype=object)),
+            _text_ranks(cases["patient_id"].to_numpy(dtype=object)),
+        )
+    )
+    out = cases.take(order).reset_index(drop=True)
+    out["max_sessions"] = pd.array(_column(out, "max_sessions"), dtype="Int64")
+    return out
+
+
+def _patient_names(
+    cs: pd.DataFrame,
+    appointments: pd.DataFrame,
+    starts: np.ndarray,
+    ids: np.ndarray,
+) -> np.ndarray:
+    """Each case's patient name: the one on that patient's latest named appointment, else NaN."""
+    m = len(cs)
+    names_out = np.full(m, np.nan, dtype=object)
+    if m == 0 or "patient_name" not in appointments.columns:
+        return names_out
+    names = appointments["patient_name"].to_numpy(dtype=object)
+    named = np.flatnonzero(~pd.isna(names))
+    case_patients = cs["patient_id"].to_numpy(dtype=object)
+    codes, _ = pd.factorize(
+        np.concatenate([case_patients, appointments["patient_id"].to_numpy(dtype=object)[named]])
+    )
+    case_codes = codes[:m]
+    # Case patients appear first, so their codes are exactly 0..k-1.
+    k = int(case_codes.max()) + 1
+    appointment_codes = codes[m:]
+    keep = (appointment_codes >= 0) & (appointment_codes < k)
+    rows = named[keep]
+    group = appointment_codes[keep]
+    order = _order_by(group, starts[rows].view(np.int64), ids[rows])
+    group = group[order]
+    rows = rows[order]
+    last = np.append(group[1:] != group[:-1], True) if len(group) else np.zeros(0, dtype=bool)
+    by_patient = np.full(k, np.nan, dtype=object)
+    by_patient[group[last]] = names[rows[last]]
+    return by_patient[case_codes]
+
+
+def _case_positions(case_ids: np.ndarray, appointment_case_ids: np.ndarray) -> np.ndarray:
+    """Position in `case_ids` of each appointment's case, -1 when unattached or unknown."""
+    m = len(case_ids)
+    codes, _ = pd.factorize(np.concatenate([case_ids, appointment_case_ids]))
+    # Codes follow first appearance, so unique case ids listed first get exactly 0..m-1.
+    if not np.array_equal(codes[:m], np.arange(m)):
+        raise ValueError("cases.case_id must be present and unique (validation guarantees it)")
+    positions = codes[m:]
+    return np.where(positions < m, positions, -1).astype(np.int64)
+
+
+def _order_by(groups: np.ndarray, starts: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Stable order by (group, start, id); ids compared as Python strings only where needed."""
+    order = np.lexsort((starts, groups))
+    if len(order) < 2:
+        return order
+    g = groups[order]
+    s = starts[order]
+    tie = (g[1:] == g[:-1]) & (s[1:] == s[:-1])
+    if not tie.any():
+        return order
+    # Only runs of equal (group, start) need the id; sort just those rows, run by run.
+    run = np.cumsum(np.concatenate([[True], ~tie]))
+    in_tie = np.zeros(len(order), dtype=bool)
+    in_tie[1:] |= tie
+    in_tie[:-1] |= tie
+    where = np.flatnonzero(in_tie)
+    tied = order[where]
+    order[where] = tied[np.lexsort((_text_ranks(ids[tied]), run[where]))]
+    return order
+
+
+def _text_ranks(values: np.ndarray) -> np.ndarray:
+    """Dense rank of each string in Python's string order."""
+    codes, uniques = pd.factorize(values)
+    uniques = np.asarray(uniques, dtype=object)
+    order: np.ndarray | None = None
+    if len(uniques) and pd.Series(uniques, dtype=object).str.len().max() <= 64:
+        # numpy's fixed-width strings sort ~4x faster than objects, but drop trailing NULs;
+        # two distinct ids becoming equal is the only way that could misorder, so check it.
+        fixed = uniques.astype(str)
+        order = np.argsort(fixed, kind="stable")
+        ranked = fixed[order]
+        if (ranked[1:] == ranked[:-1]).any():
+            order = None
+    if order is None:
+        order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[order] = np.arange(len(uniques))
+    return rank[codes]
+
+
+def _mask(size: int, idx: np.ndarray) -> np.ndarray:
+    out = np.zeros(size, dtype=bool)
+    out[idx] = True
+    return out
+
+
+def _run_start_mask(values: np.ndarray) -> np.ndarray:
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.concatenate([[True], values[1:] != values[:-1]])
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal adjacent values begins."""
+    return np.flatnonzero(_run_start_mask(values))
+
+
+def _join_by_group(groups: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by group: each group and its ids joined with ', ' (in row order)."""
+    if len(groups) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    firsts = _run_starts(groups)
+    last = np.append(groups[1:] != groups[:-1], True)
+    pieces = np.asarray(ids, dtype=object).copy()
+    pieces[~last] = pieces[~last] + ", "
+    # add.reduceat on objects concatenates the strings of each run in C.
+    return groups[firsts], np.add.reduceat(pieces, firsts)
+
+
+def _column(frame: pd.DataFrame, name: str, dtype: str | None = None) -> pd.Series:
+    """An optional column as given, or an all-missing one (of `dtype`) when the frame lacks it."""
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series(
+        np.full(len(frame), _NAT if dtype else np.nan, dtype=dtype or object), index=frame.index
+    )
+
+
+def _datetimes(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), _NAT)
+    return frame[name].to_numpy(dtype="datetime64[ns]")
+
+
+def _days(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A date column floored to midnight (dates should already be; this keeps the rules exact)."""
+    return _datetimes(frame, name).astype("datetime64[D]").astype("datetime64[ns]")
+
+
+def _bools(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    column = frame[name]
+    if column.dtype == bool:
+        return column.to_numpy()
+    if isinstance(column.dtype, pd.BooleanDtype):
+        return column.fillna(False).to_numpy(dtype=bool)
+    raise TypeError(f"column {name!r} must be boolean, got {column.dtype}")
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64).astype(str).astype(object)
+
+
+def _plural(counts: np.ndarray, one: str, many: str) -> np.ndarray:
+    return np.where(np.asarray(counts) == 1, one, many).astype(object)
+
+
+def _day_text(days: np.ndarray) -> np.ndarray:
+    return np.datetime_as_string(days, unit="D").astype(object)
+
+
+def _minute_text(stamps: np.ndarray) -> np.ndarray:
+    return np.char.replace(np.datetime_as_string(stamps, unit="m"), "T", " ").astype(object)
+
+
+def _date_range_text(issue: np.ndarray, expiry: np.ndarray) -> np.ndarray:
+    has_issue = ~np.isnat(issue)
+    has_expiry = ~np.isnat(expiry)
+    out = np.where(
+        has_issue & has_expiry,
+        "valid " + _day_text(issue) + " to " + _day_text(expiry),
+        np.where(has_issue, "valid from " + _day_text(issue), "valid until " + _day_text(expiry)),
+    )
+    return np.asarray(out, dtype=object)

@@ -1,0 +1,116 @@
+"""Run history in OUT_DIR/history/ and what changed since the last different run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HISTORY_DIR = "history"
+VOLATILE_KEYS = ("generated_at", "changes_since_last_run")
+
+
+def fingerprint(summary: dict[str, Any]) -> str:
+    """Hash of what a run computed (its inputs, settings and figures), ignoring volatile keys."""
+    stable = {k: v for k, v in summary.items() if k not in VOLATILE_KEYS}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    path: Path
+    sequence: int
+    fingerprint: str
+
+    def load(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+
+def list_history(out_dir: Path) -> list[HistoryEntry]:
+    """Entries oldest first. Names are `<sequence>-<as_of>-<fingerprint12>.json`."""
+    folder = out_dir / HISTORY_DIR
+    entries = []
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            parts = path.stem.split("-")
+            if len(parts) < 3 or not parts[0].isdigit():
+                continue
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # an unreadable entry is ignored rather than stopping a scheduled run
+            entries.append(HistoryEntry(path, int(parts[0]), fingerprint(data)))
+    return sorted(entries, key=lambda e: e.sequence)
+
+
+def baseline(entries: list[HistoryEntry], current: str) -> dict[str, Any] | None:
+    """The most recent run that computed something different from this one.
+
+    Skipping identical runs keeps a re-run's report byte-identical to the first run's.
+    """
+    for entry in reversed(entries):
+        if entry.fingerprint != current:
+            return entry.load()
+    return None
+
+
+def _finding_keys(summary: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {
+        (f["code"], f["subject_type"], str(f["subject_id"])): f for f in summary.get("findings", [])
+    }
+
+
+def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
+    """What changed: new and resolved findings, new over-booking and dormancy, moved closed months."""
+    if previous is None:
+        return {"previous": None, "new_findings": [], "resolved_findings": [],
+                "became_over_booked": [], "became_dormant": [], "moved_periods": []}
+    before, after = _finding_keys(previous), _finding_keys(current)
+    new = [after[k] for k in sorted(set(after) - set(before))]
+    resolved = [before[k] for k in sorted(set(before) - set(after))]
+    moved = []
+    closed_through = previous["settings"]["period_to"][:7]
+    old_months = previous.get("period_figures", {})
+    new_months = current.get("period_figures", {})
+    for month in sorted(old_months):
+        if month > closed_through:
+            continue
+        was, now = old_months[month], new_months.get(month, {})
+        if was != now:
+            moved.append({
+                "month": month,
+                "invoices_total_before": was.get("invoices_total_cents"),
+                "invoices_total_after": now.get("invoices_total_cents"),
+                "invoices_count_before": was.get("invoices_count"),
+                "invoices_count_after": now.get("invoices_count"),
+                "payments_total_before": was.get("payments_total_cents"),
+                "payments_total_after": now.get("payments_total_cents"),
+                "payments_count_before": was.get("payments_count"),
+                "payments_count_after": now.get("payments_count"),
+            })
+    return {
+        "previous": {"as_of": previous["settings"]["as_of"],
+                     "period_from": previous["settings"]["period_from"],
+                     "period_to": previous["settings"]["period_to"]},
+        "new_findings": new,
+        "resolved_findings": resolved,
+        "became_over_booked": [f["subject_id"] for f in new if f["code"] == "OVER_BOOKED"],
+        "became_dormant": [f["subject_id"] for f in new if f["code"] == "DORMANT_CREDIT"],
+        "moved_periods": moved,
+    }
+
+
+def record(out_dir: Path, summary: dict[str, Any], text: str, entries: list[HistoryEntry]) -> Path | None:
+    """Add this run's summary to the history unless the newest entry computed the same thing."""
+    from pkgreport.reports.atomic import write_atomic
+
+    current = fingerprint(summary)
+    if entries and entries[-1].fingerprint == current:
+        return None
+    sequence = (entries[-1].sequence + 1) if entries else 1
+    path = out_dir / HISTORY_DIR / f"{sequence:04d}-{summary['settings']['as_of']}-{current[:12]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text)
+    return path

@@ -1,0 +1,25 @@
+"""Report writers: the engine-agnostic model, the Excel workbook and the HTML report."""
+
+from __future__ import annotations
+
+from pkgreport.reports.atomic import write_atomic
+from pkgreport.reports.model import (
+    ChartData,
+    Column,
+    FindingKind,
+    Headline,
+    ReportContext,
+    RollRow,
+    Table,
+)
+
+__all__ = [
+    "ChartData",
+    "Column",
+    "FindingKind",
+    "Headline",
+    "ReportContext",
+    "RollRow",
+    "Table",
+    "write_atomic",
+]

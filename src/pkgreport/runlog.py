@@ -1,0 +1,97 @@
+"""A scheduled run: lock the output folder, compute, compare with history, write reports and a log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pkgreport import __version__, history, pipeline
+from pkgreport.config import Settings
+from pkgreport.errors import InputError
+from pkgreport.reports.atomic import write_atomic
+from pkgreport.reports.publish import output_names, render_outputs, write_all
+from pkgreport.reports.summary import build_summary, summary_json
+from pkgreport.runlock import output_lock
+
+
+@dataclass
+class Outcome:
+    written: list[Path]
+    headline: str
+    failed_on: dict[str, int]
+    log_path: Path
+    history_path: Path | None
+    lines: list[str] = field(default_factory=list)
+
+
+class _Log:
+    """Collects the run log; it is operational (timings vary) and is not a report output."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        self.lines.append(f"[{time.perf_counter() - self.started:8.2f}s] {message}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def run_scheduled(settings: Settings, *, generated_at: str | None,
+                  progress: Callable[[str], None], lock_wait: float) -> Outcome:
+    assert settings.output_dir is not None
+    out_dir = settings.output_dir
+    log = _Log()
+
+    def note(message: str) -> None:
+        log(message)
+        progress(message)
+
+    with output_lock(out_dir, wait_seconds=lock_wait):
+        note(f"pkgreport {__version__}: input {settings.input_dir}, output {out_dir}")
+        note(f"settings: timezone {settings.timezone}, date order {settings.date_order}, "
+             f"allocation {settings.allocation}, as of {settings.as_of or 'from the data'}, "
+             f"period {settings.period_start or '-'} to {settings.period_end or '-'}")
+        try:
+            result = pipeline.run(settings, progress=note)
+        except InputError as exc:
+            for issue in exc.issues:
+                log(str(issue))
+            name = f"pkgreport-{settings.as_of.isoformat()}.log" if settings.as_of else "pkgreport-failed.log"
+            log(f"stopped: {exc}")
+            write_atomic(out_dir / name, log.text())
+            raise
+        for f in result.dataset.files:
+            log(f"read {f.name}: {f.kind}, {f.rows} rows, sha256 {f.sha256}")
+        for stage, seconds in result.timings.items():
+            log(f"timing {stage}: {seconds:.3f} s")
+        title = settings.title
+        plain = build_summary(result, title=title, generated_at=generated_at)
+        current = history.fingerprint(plain)
+        entries = history.list_history(out_dir)
+        previous = history.baseline(entries, current)
+        changes = history.diff_summaries(previous, plain)
+        full = build_summary(result, title=title, generated_at=generated_at, changes=changes)
+        files = render_outputs(result, title=title, generated_at=generated_at, changes=changes,
+                               summary=full)
+        written = write_all(out_dir, files)
+        for path in written:
+            log(f"wrote {path.name} ({path.stat().st_size} bytes)")
+        entry = history.record(out_dir, full, summary_json(full), entries)
+        if entry is None:
+            log("nothing changed since the last run: no new history entry")
+        else:
+            log(f"history: {entry.relative_to(out_dir)}")
+        counts = result.findings["code"].value_counts() if len(result.findings) else {}
+        failed_on = {code: int(counts[code]) for code in settings.fail_on if code in counts}
+        headline = (f"as of {result.as_of.isoformat()}: {len(result.findings)} finding(s), "
+                    f"{len(changes['new_findings'])} new, {len(changes['resolved_findings'])} resolved")
+        log(headline)
+        if failed_on:
+            log("fail-on findings: " + ", ".join(f"{k} x{v}" for k, v in failed_on.items()))
+        log_path = out_dir / output_names(result)["xlsx"].replace(".xlsx", ".log")
+        write_atomic(log_path, log.text())
+    return Outcome(written, headline, failed_on, log_path, entry, log.lines)

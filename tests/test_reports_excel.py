@@ -1,0 +1,285 @@
+"""The Excel workbook writer (read back with openpyxl) and atomic file writes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from conftest import HOSTILE_NAMES, make_report_context
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pkgreport.reports import atomic
+from pkgreport.reports.atomic import write_atomic
+from pkgreport.reports.excel import EXCEL_MAX_CELL_CHARS, render_workbook
+from pkgreport.reports.model import Column, Table
+
+MONEY_FMT = "$#,##0.00;-$#,##0.00"
+
+
+def _load(data: bytes, data_only: bool = False) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(io.BytesIO(data), data_only=data_only)
+
+
+def _cell_json(value: object) -> object:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def workbook_as_json(data: bytes) -> str:
+    """Every non-empty cell of every sheet: value, type and number format (the golden form)."""
+    wb = _load(data)
+    out: dict[str, object] = {}
+    for ws in wb.worksheets:
+        cells = {
+            c.coordinate: [_cell_json(c.value), c.data_type, c.number_format]
+            for row in ws.iter_rows()
+            for c in row
+            if c.value is not None
+        }
+        out[ws.title] = {
+            "freeze_panes": ws.freeze_panes,
+            "tables": {name: ref for name, ref in ws.tables.items()},
+            "conditional_formats": [
+                [str(cf.sqref), [rule.formula for rule in cf.rules]]
+                for cf in ws.conditional_formatting
+            ],
+            "cells": cells,
+        }
+    return json.dumps(out, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def test_workbook_matches_golden(report_context, golden) -> None:
+    golden("report.xlsx.json", workbook_as_json(render_workbook(report_context)))
+
+
+def test_sheets_in_order(report_context) -> None:
+    wb = _load(render_workbook(report_context))
+    assert wb.sheetnames == [
+        "Summary", "Findings", "Cases", "Credit", "Ageing", "Roll-forward", "Validation"
+    ]
+
+
+def test_same_context_same_bytes_and_no_clock(report_context) -> None:
+    first = render_workbook(report_context)
+    assert render_workbook(make_report_context()) == first
+    core = zipfile.ZipFile(io.BytesIO(first)).read("docProps/core.xml").decode()
+    assert "<dcterms:created xsi:type=\"dcterms:W3CDTF\">2026-11-20T00:00:00Z" in core
+    assert "<dcterms:modified xsi:type=\"dcterms:W3CDTF\">2026-11-20T00:00:00Z" in core
+    stamped = render_workbook(make_report_context(generated_at="2026-11-21T09:30:00+11:00"))
+    core = zipfile.ZipFile(io.BytesIO(stamped)).read("docProps/core.xml").decode()
+    assert "2026-11-20T22:30:00Z" in core  # converted to UTC
+
+
+@pytest.mark.parametrize(
+    ("sheet", "column"),
+    [("Findings", "D"), ("Cases", "C"), ("Credit", "B")],
+)
+def test_hostile_names_are_text_never_formulas(report_context, sheet: str, column: str) -> None:
+    ws = _load(render_workbook(report_context))[sheet]
+    values = {
+        ws[f"{column}{r}"].value: ws[f"{column}{r}"].data_type for r in range(5, ws.max_row + 1)
+    }
+    hostile = [name for name in HOSTILE_NAMES.values() if name in values]
+    assert len(hostile) >= 3
+    for name in hostile:
+        assert values[name] == "s", name
+
+
+def test_no_formula_anywhere_but_the_total_rows(report_context) -> None:
+    data = render_workbook(report_context)
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    formulas = []
+    for name in archive.namelist():
+        if name.startswith("xl/worksheets/sheet"):
+            formulas += re.findall(r"<f>(.*?)</f>", archive.read(name).decode())
+    assert formulas and all(f.startswith("SUBTOTAL(109,") for f in formulas)
+    # No hyperlink part at all: URL-looking text stays text.
+    assert not any("hyperlink" in n or n.endswith(".rels") and b"hyperlink" in archive.read(n)
+                   for n in archive.namelist())
+
+
+def test_tab_cr_lf_and_equals_starters_keep_exact_text(report_context) -> None:
+    wb = _load(render_workbook(report_context))
+    assert wb["Credit"]["B8"].value == "\tTabby Cat"
+    assert wb["Credit"]["B8"].data_type == "s"
+    assert wb["Validation"]["E6"].value == "=1+1\r\nline two"
+    assert wb["Validation"]["E6"].data_type == "s"
+
+
+def test_money_is_a_number_with_currency_format(report_context) -> None:
+    ws = _load(render_workbook(report_context))["Credit"]
+    assert [ws[f"F{r}"].value for r in range(5, 9)] == [120.5, 9.99, 40, 0]
+    assert {ws[f"F{r}"].number_format for r in range(5, 9)} == {MONEY_FMT}
+    assert ws["G5"].value == datetime(2026, 11, 2)
+    assert ws["G5"].number_format == "dd/mm/yyyy"
+
+
+def test_totals_agree_with_the_summary(report_context) -> None:
+    wb = _load(render_workbook(report_context), data_only=True)
+    summary = {
+        wb["Summary"][f"A{r}"].value: wb["Summary"][f"B{r}"].value for r in range(7, 11)
+    }
+    credit = wb["Credit"]
+    assert credit["A9"].value == "Total"
+    # The cached value of the SUBTOTAL formula, what a viewer without recalculation shows.
+    assert credit["F9"].value == summary["Credit liability"] == 170.49
+    assert wb["Ageing"]["C11"].value == 170.49
+    cases = wb["Cases"]
+    assert cases["E9"].value is None  # "Sessions paid" is not summed
+    assert cases["K9"].value == 1670  # 900 + 450 + 320
+
+
+def test_table_frozen_header_autofilter_and_highlight(report_context) -> None:
+    ws = _load(render_workbook(report_context))["Cases"]
+    assert ws.freeze_panes == "A5"
+    table = ws.tables["tbl_cases_2000"]
+    assert table.ref == "A4:L9"
+    assert table.autoFilter is not None
+    assert ws["L4"].value == "Flagged"
+    [cf] = list(ws.conditional_formatting)
+    assert str(cf.sqref) == "A5:L8"
+    assert cf.rules[0].formula == ["$L5=TRUE"]
+    assert ws.column_dimensions["K"].width > 10
+
+
+def _findings_context(n: int):
+    ctx = make_report_context()
+    frame = pd.DataFrame(
+        {
+            "code": ["X"] * n,
+            "severity": ["low"] * n,
+            "patient_id": [f"P{i:03d}" for i in range(n)],
+            "patient_name": ["=1"] * n,
+            "subject_id": [f"S{i}" for i in range(n)],
+            "amount": pd.array(list(range(1, n + 1)), dtype="Int64"),
+            "message": ["m"] * n,
+            "source_file": ["f.csv"] * n,
+            "source_row": pd.array(list(range(2, n + 2)), dtype="Int64"),
+        }
+    )
+    findings = Table(
+        key="findings", sheet="Findings", title="Findings", description="d",
+        columns=ctx.findings.columns, frame=frame, total_row=True,
+    )
+    return make_report_context(findings=findings)
+
+
+def test_too_many_rows_continue_on_numbered_sheets() -> None:
+    # 10 rows per sheet: title, description, note, header, 5 data rows, total row.
+    data = render_workbook(_findings_context(12), max_sheet_rows=10)
+    wb = _load(data, data_only=True)
+    assert wb.sheetnames[:4] == ["Summary", "Findings", "Findings (2)", "Findings (3)"]
+    parts = [wb["Findings"], wb["Findings (2)"], wb["Findings (3)"]]
+    assert parts[0]["A3"].value == (
+        "Too many rows for one Excel sheet: this sheet holds rows 1 to 5 of 12; continued on "
+        "sheet 'Findings (2)'. The total row adds up this sheet only."
+    )
+    assert parts[2]["A3"].value.startswith("Too many rows for one Excel sheet: this sheet holds "
+                                           "rows 11 to 12 of 12.")
+    ids = [ws[f"C{r}"].value for ws in parts for r in range(5, ws.max_row + 1)]
+    assert ids == [f"P{i:03d}" for i in range(12)] + [None] * 0 or ids[:12]
+    data_ids = [v for v in ids if v and v.startswith("P")]
+    assert data_ids == [f"P{i:03d}" for i in range(12)]
+    assert all(ws.max_row <= 10 for ws in parts)
+    # Per-sheet subtotals add up to the grand total of 1 + 2 + ... + 12 = 78 dollars-cents.
+    subtotals = [ws[f"F{ws.max_row}"].value for ws in parts]
+    assert subtotals == pytest.approx([0.15, 0.40, 0.23])
+    assert round(sum(subtotals) * 100) == 78
+
+
+def test_long_sheet_names_get_a_numbered_suffix_within_31_characters() -> None:
+    ctx = _findings_context(3)
+    long_name = "A" * 31
+    table = Table(key="t", sheet=long_name, title="t", description="d",
+                  columns=(Column("subject_id", "Id", "id"),), frame=ctx.findings.frame)
+    data = render_workbook(make_report_context(tables=(table,)), max_sheet_rows=5)
+    names = _load(data).sheetnames
+    assert names[-3:] == [long_name, "A" * 27 + " (2)", "A" * 27 + " (3)"]
+
+
+def test_empty_table_still_opens() -> None:
+    ctx = _findings_context(0)
+    wb = _load(render_workbook(ctx))
+    ws = wb["Findings"]
+    assert ws["A3"].value == "No rows."
+    assert ws["A4"].value == "Code"
+
+
+def test_overlong_text_is_cut_not_dropped() -> None:
+    ctx = make_report_context(settings=(("Note", "x" * 40_000),))
+    ws = _load(render_workbook(ctx))["Summary"]
+    values = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    [long_value] = [v for v in values if v.startswith("xxx")]
+    assert len(long_value) == EXCEL_MAX_CELL_CHARS
+    assert long_value.endswith("…")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(-10**13, 10**13), min_size=1, max_size=8))
+def test_money_cells_are_the_nearest_double_to_the_exact_amount(cents: list[int]) -> None:
+    frame = pd.DataFrame({"amount": cents})
+    table = Table(key="m", sheet="Money", title="m", description="d",
+                  columns=(Column("amount", "Amount", "money"),), frame=frame, total_row=True)
+    wb = _load(render_workbook(make_report_context(tables=(table,))), data_only=True)
+    ws = wb["Money"]
+    values = [ws[f"A{r}"].value for r in range(5, 5 + len(cents))]
+    assert values == [c / 100 for c in cents]
+    assert [round(v * 100) for v in values] == cents
+    assert ws[f"A{5 + len(cents)}"].value == sum(cents) / 100
+
+
+# ------------------------------------------------------------------------------- atomic writes
+
+
+def test_write_atomic_writes_bytes_and_text(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "a.bin", b"\x00\x01")
+    write_atomic(tmp_path / "b.txt", "caf\u00e9")
+    assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01"
+    assert (tmp_path / "b.txt").read_bytes() == "café".encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.txt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_write_atomic_replaces_an_existing_file(tmp_path: Path) -> None:
+    target = tmp_path / "r.html"
+    target.write_text("old")
+    write_atomic(target, "new")
+    assert target.read_text() == "new"
+
+
+def test_failure_mid_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "report.xlsx"
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(target, b"x" * 100_000)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_keeps_the_previous_complete_file(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "report.html"
+    target.write_text("previous run")
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise PermissionError("locked by another program")
+
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
+    with pytest.raises(PermissionError):
+        write_atomic(target, "new run")
+    assert target.read_text() == "previous run"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]

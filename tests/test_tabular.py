@@ -1,0 +1,42 @@
+"""Plain CSV/JSON output: money as exact decimals from integer cents."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pkgreport.tabular import format_cents, to_csv_text, to_json_text
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [(0, "0.00"), (5, "0.05"), (-5, "-0.05"), (115000, "1150.00"), (-123456, "-1234.56"), (None, ""), (pd.NA, "")],
+)
+def test_format_cents(cents: object, text: str) -> None:
+    assert format_cents(cents) == text
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_format_cents_round_trips_exactly(cents: int) -> None:
+    whole, frac = format_cents(cents).lstrip("-").split(".")
+    sign = -1 if format_cents(cents).startswith("-") else 1
+    assert sign * (int(whole) * 100 + int(frac)) == cents
+
+
+def test_frames_render_money_dates_and_blanks() -> None:
+    frame = pd.DataFrame({
+        "patient_id": ["007", "8"],
+        "credit": pd.array([115000, None], dtype="Int64"),
+        "day": pd.to_datetime(["2026-10-31", None]),
+        "flag": [True, False],
+    })
+    assert to_csv_text(frame, ["credit"]) == (
+        "patient_id,credit,day,flag\n007,1150.00,2026-10-31,true\n8,,,false\n"
+    )
+    assert json.loads(to_json_text(frame, ["credit"]))[0] == {
+        "patient_id": "007", "credit": "1150.00", "day": "2026-10-31", "flag": "true",
+    }
