@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -10,8 +11,11 @@ import io
 import itertools
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -71,6 +75,9 @@ CSV_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
 
 RESERVED_COLUMNS = ("source_file", "source_row")
+# Everything else a reader throws (even a Rust panic, which pyo3 raises as a BaseException) becomes
+# an issue; these still stop the program.
+_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
 _KIND_LIST = "appointments, cases, invoices, payments, allocations, patients"
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
@@ -81,17 +88,30 @@ def kind_of(path: Path) -> str | None:
     return KIND_WORDS.get(match.group(0).casefold()) if match else None
 
 
+NOTE_SUFFIXES = frozenset({".md", ".toml", ".pdf", ".docx", ".json", ".log", ".ini", ".yaml", ".yml"})
+
+
 def discover_inputs(input_dir: Path) -> tuple[list[tuple[str, Path]], list[Issue]]:
     """The (kind, path) of each input file in the folder (not its sub-folders), sorted by name."""
     folder = str(input_dir)
     try:
         if not input_dir.exists():
-            return [], [_error(folder, None, None, None, "input folder not found: check the path you gave")]
+            return [], [_file_error(folder, "input folder not found: check the path you gave")]
         if not input_dir.is_dir():
-            return [], [_error(folder, None, None, None, "the input path is a file, not a folder: give the folder that holds the exports")]
+            return [], [
+                _file_error(
+                    folder,
+                    "the input path is a file, not a folder: give the folder that holds the exports",
+                )
+            ]
         entries = sorted(input_dir.iterdir(), key=lambda p: p.name)
     except OSError as exc:
-        return [], [_error(folder, None, None, None, f"cannot read the input folder ({exc.strerror or exc}): check it exists and you may read it")]
+        return [], [
+            _file_error(
+                folder,
+                f"cannot read the input folder ({exc.strerror or exc}): check it exists and you may read it",
+            )
+        ]
 
     found: list[tuple[str, Path]] = []
     issues: list[Issue] = []
@@ -101,16 +121,30 @@ def discover_inputs(input_dir: Path) -> tuple[list[tuple[str, Path]], list[Issue
             issues.append(_warning(name, "ignored: hidden file"))
             continue
         if name.startswith("~$"):
-            issues.append(_warning(name, "ignored: Excel lock file (the workbook is open in Excel); close Excel if the real file is missing"))
+            issues.append(
+                _warning(
+                    name,
+                    "ignored: Excel lock file (the workbook is open in Excel); close Excel if the real file is missing",
+                )
+            )
             continue
         try:
             is_dir = path.is_dir()
         except OSError:
             is_dir = False
         if is_dir:
-            issues.append(_warning(name, "ignored: sub-folder (only files directly in the input folder are read); move its files up if they are needed"))
+            issues.append(
+                _warning(
+                    name,
+                    "ignored: sub-folder (only files directly in the input folder are read); move its files up if they are needed",
+                )
+            )
             continue
         kind = kind_of(path)
+        if kind is None and path.suffix.casefold() in NOTE_SUFFIXES:
+            # A README or notes beside the exports is normal; say so without raising a warning.
+            issues.append(Issue("info", name, None, None, None, "ignored: not an export (notes or settings file)"))
+            continue
         if kind is None:
             issues.append(
                 _warning(
@@ -143,16 +177,33 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return None, [_error(name, None, None, None, f"could not read the file ({exc.strerror or exc}): check it exists and is not open in another program")]
+        return None, [
+            _file_error(
+                name,
+                f"could not read the file ({exc.strerror or exc}): check it exists and is not open in another program",
+            )
+        ]
     suffix = path.suffix.lower()
     try:
         if suffix in CSV_SUFFIXES:
             return _load_csv(path, kind, data)
         if suffix in XLSX_SUFFIXES:
             return _load_xlsx(path, kind, data, settings)
-    except Exception as exc:  # noqa: BLE001 - bad input must become an issue, never a traceback
-        return None, [_error(name, None, None, None, f"could not read the file ({type(exc).__name__}: {exc}); open it and export it again as CSV UTF-8 or .xlsx")]
-    return None, [_error(name, None, None, None, f"unsupported file type {suffix or '(none)'!r}: export it as CSV (.csv) or Excel (.xlsx)")]
+    except _PASS_THROUGH:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - bad input must become an issue, never a traceback
+        return None, [
+            _file_error(
+                name,
+                f"could not read the file ({type(exc).__name__}: {exc}); open it and export it again as CSV UTF-8 or .xlsx",
+            )
+        ]
+    return None, [
+        _file_error(
+            name,
+            f"unsupported file type {suffix or '(none)'!r}: export it as CSV (.csv) or Excel (.xlsx)",
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,7 +216,7 @@ _SNIFF_RECORDS = 100
 _SNIFF_CHARS = 1 << 20
 # Quote characters other than '"' that some tools use: a field wrapped in one of them means the
 # file's dialect is not the one we can read reliably.
-_FOREIGN_QUOTED = re.compile(r"^\s*([#'~`])(.*)\1\s*$", re.S)
+_FOREIGN_QUOTED = re.compile(r"^\s*([#'~`])(.*)\1\s*$", re.DOTALL)
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -174,6 +225,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _REEXPORT = "export it again as 'CSV UTF-8 (Comma delimited)'"
+_SEP_LINE = re.compile(r"sep=(.)[ \t]*\n")
 
 
 def _load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list[Issue]]:
@@ -181,32 +233,63 @@ def _load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list
     text, encoding, issues = _decode(name, data)
     if text is None:
         return None, issues
+    reuse_bytes = encoding == "utf-8"
     if "\r" in text:
         # Excel on Windows writes CRLF, classic Mac CR; inside quoted notes too.
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+        reuse_bytes = False
 
     lead, body = _skip_leading_blank_lines(text)
     if body is None:
-        return None, issues + [_error(name, None, None, None, "empty file: no header row; export the data again with its header row")]
+        return None, issues + [
+            _file_error(
+                name, "empty file: no header row; export the data again with its header row"
+            )
+        ]
     header_row = lead + 1
 
-    delimiter, problem = _sniff_delimiter(body)
+    declared = _SEP_LINE.match(body)
+    if declared:
+        # Excel's "sep=;" first line names the delimiter; Excel hides the line, so rows keep
+        # the numbers Excel shows.
+        delimiter, problem = declared.group(1), None
+        if delimiter not in DELIMITERS:
+            problem = f"unsupported delimiter {delimiter!r} named by the 'sep=' line: export it again comma-separated"
+        body = body[declared.end() :]
+        if not body.strip():
+            problem = "empty file: no header row after the 'sep=' line; export the data again with its header row"
+    else:
+        delimiter, problem = _sniff_delimiter(body)
     if problem is not None:
-        return None, issues + [_error(name, None, None, None, problem)]
+        return None, issues + [_file_error(name, problem)]
 
     if "\x00" in body:
         return None, issues + _nul_issues(name, body, delimiter, header_row)
 
-    frame, bad_rows = _parse_with_pandas(body, delimiter)
+    raw = data if reuse_bytes and lead == 0 and not declared else body.encode("utf-8")
+    frame, bad_rows = _parse_with_pandas(body, delimiter, raw)
     if frame is None:
         return None, issues + _structure_issues(name, body, delimiter, header_row)
     if bad_rows:
-        return None, issues + _structure_issues(name, body, delimiter, header_row, only=set(bad_rows))
+        return None, issues + _structure_issues(
+            name, body, delimiter, header_row, only=set(bad_rows)
+        )
 
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
     rows = pd.RangeIndex(header_row + 1, header_row + 1 + len(frame))
-    return _finish_table(path, kind, data, frame, headers, rows.to_numpy(dtype="int64"), header_row, issues, encoding=encoding, delimiter=delimiter)
+    return _finish_table(
+        path,
+        kind,
+        data,
+        frame,
+        headers,
+        rows.to_numpy(dtype="int64"),
+        header_row,
+        issues,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
 
 
 def _decode(name: str, data: bytes) -> tuple[str | None, str | None, list[Issue]]:
@@ -215,7 +298,19 @@ def _decode(name: str, data: bytes) -> tuple[str | None, str | None, list[Issue]
             try:
                 text = data.decode(codec)
             except UnicodeDecodeError as exc:
-                return None, None, [_error(name, _row_at(data, exc.start), None, None, f"the file starts with a {codec} byte-order mark but is not valid {codec} (byte {exc.start}); {_REEXPORT}")]
+                return (
+                    None,
+                    None,
+                    [
+                        _error(
+                            name,
+                            _row_at(data, exc.start),
+                            None,
+                            None,
+                            f"the file starts with a {codec} byte-order mark but is not valid {codec} (byte {exc.start}); {_REEXPORT}",
+                        )
+                    ],
+                )
             return text.removeprefix("\ufeff"), codec, []
     try:
         return data.decode("utf-8"), "utf-8", []
@@ -224,18 +319,34 @@ def _decode(name: str, data: bytes) -> tuple[str | None, str | None, list[Issue]
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError as exc:
-        return None, None, [_error(name, _row_at(data, exc.start), None, None, f"the file is neither UTF-8 nor Windows-1252 text (undecodable byte at offset {exc.start}); {_REEXPORT}")]
-    return text, "cp1252", [
-        Issue(
-            "warning",
-            name,
-            _row_at(data, first_bad),
+        return (
             None,
             None,
-            "the file is not UTF-8, so it was read as Windows-1252 (Excel's 'CSV (Comma delimited)'); "
-            f"check accented characters, and {_REEXPORT} next time",
+            [
+                _error(
+                    name,
+                    _row_at(data, exc.start),
+                    None,
+                    None,
+                    f"the file is neither UTF-8 nor Windows-1252 text (undecodable byte at offset {exc.start}); {_REEXPORT}",
+                )
+            ],
         )
-    ]
+    return (
+        text,
+        "cp1252",
+        [
+            Issue(
+                "warning",
+                name,
+                _row_at(data, first_bad),
+                None,
+                None,
+                "the file is not UTF-8, so it was read as Windows-1252 (Excel's 'CSV (Comma delimited)'); "
+                f"check accented characters, and {_REEXPORT} next time",
+            )
+        ],
+    )
 
 
 def _row_at(data: bytes, offset: int) -> int:
@@ -259,15 +370,21 @@ def _skip_leading_blank_lines(text: str) -> tuple[int, str | None]:
     return lead, None
 
 
-def _sample_records(body: str, delimiter: str) -> list[list[str]] | None:
+def _sample_records(body: str, delimiter: str) -> list[list[str]]:
     sample = body[:_SNIFF_CHARS]
+    reader = csv.reader(
+        io.StringIO(sample), delimiter=delimiter, quotechar='"', doublequote=True, strict=False
+    )
+    records: list[list[str]] = []
     try:
-        reader = csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
-        records = list(itertools.islice(reader, _SNIFF_RECORDS + 2))
+        for record in itertools.islice(reader, _SNIFF_RECORDS + 2):
+            records.append(record)  # noqa: PERF402 - keeps the records read before an error
     except csv.Error:
-        return None
-    if len(body) > len(sample) and len(records) > 1:
-        records.pop()  # may be cut off by the sample's end
+        # e.g. a note longer than the csv module's field limit: judge on the records before it.
+        pass
+    else:
+        if len(body) > len(sample) and len(records) > 1:
+            records.pop()  # may be cut off by the sample's end
     return [r for r in records if r]
 
 
@@ -285,7 +402,9 @@ def _sniff_delimiter(body: str) -> tuple[str, str | None]:
     if not trials:
         return ",", cant
     widths = {d: len(r[0]) for d, r in trials.items()}
-    consistent = [d for d, r in trials.items() if widths[d] > 1 and all(len(x) == widths[d] for x in r)]
+    consistent = [
+        d for d, r in trials.items() if widths[d] > 1 and all(len(x) == widths[d] for x in r)
+    ]
     if consistent:
         return max(consistent, key=lambda d: (widths[d], -DELIMITERS.index(d))), None
     widest = max(trials, key=lambda d: (widths[d], -DELIMITERS.index(d)))
@@ -301,18 +420,22 @@ def _sniff_delimiter(body: str) -> tuple[str, str | None]:
     return widest, None
 
 
-def _parse_with_pandas(body: str, delimiter: str) -> tuple[pd.DataFrame | None, list[int]]:
+def _parse_with_pandas(
+    body: str, delimiter: str, raw: bytes
+) -> tuple[pd.DataFrame | None, list[int]]:
     """All records (header first) as text; None when pandas finds a structure error.
 
-    The second value lists record indexes (0 = header) whose field count differs from the header's,
-    found for short rows pandas pads silently.
+    `raw` is `body` as UTF-8 (the C parser is ~2x faster on bytes than on a StringIO). The second
+    value lists record indexes (0 = header) whose field count differs from the header's: pandas
+    raises on a long row but pads a short one with "" silently, so short rows are found here.
     """
     try:
         frame = pd.read_csv(
-            io.StringIO(body),
+            io.BytesIO(raw),
             sep=delimiter,
             header=None,
             dtype=object,
+            encoding="utf-8",
             quotechar='"',
             doublequote=True,
             keep_default_na=False,
@@ -320,52 +443,91 @@ def _parse_with_pandas(body: str, delimiter: str) -> tuple[pd.DataFrame | None, 
             skip_blank_lines=False,
             index_col=False,
             engine="c",
-            low_memory=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error):
         return None, []
     width = frame.shape[1]
     if width == 1 or len(frame) <= 1:
         return frame, []
-    # A short row is padded with "" by pandas, so its last field is "" (a blank line too, which is
-    # dropped later as blank): only those rows need their fields counted.
-    last = frame.iloc[1:, width - 1].to_numpy()
-    candidates = (last == "").nonzero()[0] + 1
-    if len(candidates) == 0:
+    # A short row's last field is pandas' "" padding, so only rows ending in "" can be short.
+    last = frame.iloc[:, width - 1].to_numpy()
+    if not (last[1:] == "").any():
         return frame, []
-    values = frame.to_numpy()
-    candidates = [int(i) for i in candidates if any(v != "" for v in values[i])]
-    if not candidates:
+    # No quoting: every delimiter separates fields, and (long rows having raised) the total is
+    # exactly what full-width rows need unless some row is short. Blank rows may be empty lines
+    # (no delimiter) or bare delimiters, so the shortcut needs there to be none.
+    full_width = len(frame) * (width - 1)
+    unquoted = raw.find(b'"') < 0
+    if unquoted and not _blank_rows(frame).any() and raw.count(delimiter.encode()) == full_width:
         return frame, []
-    lines = body.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if len(lines) == len(frame):
-        # Every record is one line (no quoted newlines), so line i is record i.
-        bad = []
-        for i in candidates:
-            line = lines[i]
-            fields = line.count(delimiter) + 1 if '"' not in line else len(next(csv.reader([line], delimiter=delimiter), [""]))
-            if fields != width:
-                bad.append(i)
-        return frame, bad
-    counts = _field_counts(body, delimiter)
-    if counts is None or len(counts) != len(frame):
-        return None, []
-    return frame, [i for i in candidates if counts[i] != width]
+    counts = _record_field_counts(raw, delimiter)
+    if len(counts) != len(frame):
+        # Stray quotes make the byte-level count and pandas disagree: count with the csv module.
+        counted = _field_counts(body, delimiter)
+        if counted is None or len(counted) != len(frame):
+            return None, []
+        counts = np.asarray(counted)
+    bad = counts != width
+    bad[0] = False
+    if bad.any():
+        bad &= ~_blank_rows(frame)
+    return frame, [int(i) for i in bad.nonzero()[0]]
+
+
+def _record_field_counts(raw: bytes, delimiter: str) -> np.ndarray:
+    """Fields per record, vectorised: a byte is inside quotes when an odd number of '"' precede it.
+
+    That parity rule is exact for RFC 4180 text (a doubled quote toggles twice); for text with
+    stray quotes the record count disagrees with pandas' and the caller falls back to the csv module.
+    """
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    newline = buf == 10
+    delim = buf == ord(delimiter)
+    if raw.find(b'"') >= 0:
+        # uint8 wraps at 256, which keeps the parity we need and an eighth of int64's memory.
+        outside = (np.cumsum(buf == 34, dtype=np.uint8) & 1) == 0
+        newline &= outside
+        delim &= outside
+    ends = np.flatnonzero(newline)
+    if not raw.endswith(b"\n"):
+        ends = np.append(ends, len(buf))
+    # Delimiters before each record's end, differenced: 1M binary searches, not 11M.
+    before = np.searchsorted(np.flatnonzero(delim), ends)
+    return np.diff(before, prepend=0) + 1
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose every value is "" (blank lines, rows of bare delimiters, empty sheet rows)."""
+    return _blank_in([frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])], len(frame))
+
+
+def _blank_in(arrays: list[np.ndarray], length: int) -> np.ndarray:
+    blank = np.ones(length, dtype=bool)
+    for values in arrays:
+        rows = blank.nonzero()[0]
+        if len(rows) == 0:
+            break
+        # Only rows still blank are compared, so a full-width pass happens only on blank data.
+        blank[rows] = values[rows] == ""
+    return blank
 
 
 def _field_counts(body: str, delimiter: str) -> list[int] | None:
     try:
-        return [len(r) for r in csv.reader(io.StringIO(body), delimiter=delimiter, quotechar='"', strict=False)]
+        reader = csv.reader(io.StringIO(body), delimiter=delimiter, quotechar='"', strict=False)
+        return [len(record) for record in reader]
     except csv.Error:
         return None
 
 
-def _structure_issues(name: str, body: str, delimiter: str, header_row: int, only: set[int] | None = None) -> list[Issue]:
+def _structure_issues(
+    name: str, body: str, delimiter: str, header_row: int, only: set[int] | None = None
+) -> list[Issue]:
     """Every record whose field count differs from the header's, found with the csv module."""
     issues: list[Issue] = []
-    reader = csv.reader(io.StringIO(body), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    reader = csv.reader(
+        io.StringIO(body), delimiter=delimiter, quotechar='"', doublequote=True, strict=True
+    )
     width = None
     index = -1
     sep = _DELIMITER_NAMES[delimiter]
@@ -376,7 +538,15 @@ def _structure_issues(name: str, body: str, delimiter: str, header_row: int, onl
             break
         except csv.Error as exc:
             row = header_row + index + 1
-            issues.append(_error(name, row, None, None, f"the row starting at row {row} is not valid CSV ({exc}): look for a stray or unclosed double quote (\") and export it again"))
+            issues.append(
+                _error(
+                    name,
+                    row,
+                    None,
+                    None,
+                    f'the row starting at row {row} is not valid CSV ({exc}): look for a stray or unclosed double quote (") and export it again',
+                )
+            )
             break
         index += 1
         if width is None:
@@ -392,34 +562,62 @@ def _structure_issues(name: str, body: str, delimiter: str, header_row: int, onl
                     row,
                     None,
                     delimiter.join(record),
-                    f"row {row} has {len(record)} fields but the header has {width} ({sep}-separated): "
+                    f"row {row} has {_fields(len(record))} but the header has {width} ({sep}-separated): "
                     f"a value holds an unquoted {sep} or a field is missing; fix the row and export again",
                 )
             )
     if not issues:
-        issues.append(_error(name, None, None, None, f"the rows do not all have the header's number of fields ({sep}-separated); export the file again"))
+        issues.append(
+            _file_error(
+                name,
+                f"the rows do not all have the header's number of fields ({sep}-separated); export the file again",
+            )
+        )
     return issues
 
 
+def _fields(count: int) -> str:
+    return f"{count} field" if count == 1 else f"{count} fields"
+
+
+_MAX_NUL_ISSUES = 20
+
+
 def _nul_issues(name: str, body: str, delimiter: str, header_row: int) -> list[Issue]:
+    """Where the NUL bytes sit (the first few cells; a binary file would have thousands)."""
     issues: list[Issue] = []
     header: list[str] = []
-    try:
-        for index, record in enumerate(csv.reader(io.StringIO(body), delimiter=delimiter, quotechar='"', strict=False)):
+    total = body.count("\x00")
+    reader = csv.reader(io.StringIO(body), delimiter=delimiter, quotechar='"', strict=False)
+    with contextlib.suppress(csv.Error):
+        for index, record in enumerate(reader):
             if index == 0:
                 header = [h.strip() for h in record]
             for j, field in enumerate(record):
-                if "\x00" in field:
+                if "\x00" in field and len(issues) < _MAX_NUL_ISSUES:
                     row = header_row + index
                     column = header[j] if index > 0 and j < len(header) else f"{j + 1}"
                     issues.append(
-                        _error(name, row, column, field.replace("\x00", "\\x00"),
-                               f"NUL byte at row {row}, column {column}: the file is damaged or not a text export; {_REEXPORT}")
+                        _error(
+                            name,
+                            row,
+                            column,
+                            field.replace("\x00", "\\x00"),
+                            f"NUL byte at row {row}, column {column}: the file is damaged or not a "
+                            f"text export; {_REEXPORT}",
+                        )
                     )
-    except csv.Error:
-        pass
-    if not issues:
-        issues.append(_error(name, None, None, None, f"the file holds NUL bytes, so it is damaged or not a text export; {_REEXPORT}"))
+            if len(issues) >= _MAX_NUL_ISSUES:
+                break
+    shown = sum(i.value.count("\\x00") for i in issues if i.value)
+    if total > shown:
+        issues.append(
+            _file_error(
+                name,
+                f"{total - shown:,} more NUL byte(s): the file is damaged or not a text export; "
+                f"{_REEXPORT}",
+            )
+        )
     return issues
 
 
@@ -434,7 +632,7 @@ def _finish_table(
     data: bytes,
     frame: pd.DataFrame,
     headers: list[str],
-    rows,
+    rows: np.ndarray,
     header_row: int,
     issues: list[Issue],
     *,
@@ -446,57 +644,105 @@ def _finish_table(
     """Header checks, blank-row removal and provenance columns, for CSV and XLSX alike."""
     name = path.name
     errors: list[Issue] = []
-    values = frame.to_numpy(dtype=object) if frame.shape[1] else None
-
-    blank_row = (frame == "").all(axis=1).to_numpy() if frame.shape[1] else None
+    arrays = [frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])]
     keep_cols: list[int] = []
     last_named = max((j for j, h in enumerate(headers) if h), default=-1)
     for j, header in enumerate(headers):
         if header:
             keep_cols.append(j)
             continue
-        column = frame.iloc[:, j].to_numpy()
-        filled = (column != "").nonzero()[0]
+        filled = (arrays[j] != "").nonzero()[0]
         if len(filled) == 0:
             continue  # a wholly blank column: an export artefact, nothing is lost
         first = int(filled[0])
         where = f"column {j + 1} ({_column_letter(j)})"
+        value = str(arrays[j][first])
         if trailing_blank_header_is_warning and j > last_named:
             issues.append(
-                Issue("warning", name, int(rows[first]), None, str(values[first, j]),
-                      f"{where} has no header, so its {len(filled)} value(s) beside the table were ignored; give it a header if it is data")
+                Issue(
+                    "warning",
+                    name,
+                    int(rows[first]),
+                    None,
+                    value,
+                    f"{where} has no header, so its {len(filled)} value(s) beside the table were ignored; give it a header if it is data",
+                )
             )
             continue
         errors.append(
-            _error(name, int(rows[first]), None, str(values[first, j]),
-                   f"{where} has a blank header but holds values: add a header to that column or delete it, then export again")
+            _error(
+                name,
+                int(rows[first]),
+                None,
+                value,
+                f"{where} has a blank header but holds values: add a header to that column or delete it, then export again",
+            )
         )
 
+    if not keep_cols and not errors:
+        errors.append(
+            _error(
+                name,
+                header_row,
+                None,
+                None,
+                f"the header row (row {header_row}) holds no column names: put the headers in the first row and export again",
+            )
+        )
     seen: dict[str, list[int]] = {}
     for j in keep_cols:
         seen.setdefault(headers[j], []).append(j)
     for header, positions in seen.items():
         if len(positions) > 1:
             cols = ", ".join(str(p + 1) for p in positions)
-            errors.append(_error(name, header_row, header, header, f"duplicate header {header!r} (columns {cols}): rename or delete the extra columns so each header appears once"))
+            errors.append(
+                _error(
+                    name,
+                    header_row,
+                    header,
+                    header,
+                    f"duplicate header {header!r} (columns {cols}): rename or delete the extra columns so each header appears once",
+                )
+            )
         if header in RESERVED_COLUMNS:
-            errors.append(_error(name, header_row, header, header, f"the header {header!r} is reserved by pkgreport for provenance: rename that column"))
+            errors.append(
+                _error(
+                    name,
+                    header_row,
+                    header,
+                    header,
+                    f"the header {header!r} is reserved by pkgreport for provenance: rename that column",
+                )
+            )
     if errors:
         return None, issues + errors
 
-    if blank_row is not None and blank_row.any():
-        blank_numbers = [int(r) for r in rows[blank_row]]
+    rows = np.asarray(rows, dtype="int64")
+    # Rows holding values only in ignored columns are blank as far as the table goes.
+    blank = (
+        _blank_in([arrays[j] for j in keep_cols], len(rows))
+        if keep_cols
+        else np.zeros(len(rows), dtype=bool)
+    )
+    if blank.any():
+        blank_numbers = [int(r) for r in rows[blank]]
         shown = ", ".join(str(r) for r in blank_numbers[:20])
         more = f" and {len(blank_numbers) - 20} more" if len(blank_numbers) > 20 else ""
-        issues.append(Issue("warning", name, blank_numbers[0], None, None, f"blank row(s) {shown}{more} skipped"))
-        frame = frame.loc[~blank_row]
-        rows = rows[~blank_row]
+        issues.append(
+            Issue(
+                "warning", name, blank_numbers[0], None, None, f"blank row(s) {shown}{more} skipped"
+            )
+        )
+        keep = ~blank
+        arrays = [a[keep] for a in arrays]
+        rows = rows[keep]
 
-    out = frame.iloc[:, keep_cols]
-    out.columns = [headers[j] for j in keep_cols]
-    out = out.reset_index(drop=True)
-    out = out.assign(source_file=name, source_row=pd.Series(rows, dtype="int64"))
-    out["source_file"] = out["source_file"].astype(object)
+    # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
+    out = pd.DataFrame({headers[j]: arrays[j] for j in keep_cols}, dtype=object, copy=False)
+    source_file = np.empty(len(rows), dtype=object)
+    source_file.fill(name)  # np.full is ~15x slower for an object array
+    out["source_file"] = pd.Series(source_file, dtype=object, copy=False)
+    out["source_row"] = rows
     file = InputFile(
         path=path,
         name=name,
@@ -520,8 +766,15 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _error(file: str, row: int | None, column: str | None, value: str | None, message: str) -> Issue:
+def _error(
+    file: str, row: int | None, column: str | None, value: str | None, message: str
+) -> Issue:
     return Issue("error", file, row, column, value, message)
+
+
+def _file_error(file: str, message: str) -> Issue:
+    """An error about the whole file (no row or column)."""
+    return Issue("error", file, None, None, None, message)
 
 
 def _warning(file: str, message: str) -> Issue:
@@ -534,7 +787,6 @@ def _warning(file: str, message: str) -> Issue:
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _ZIP_MAGIC = b"PK\x03\x04"
-_XML_DECLARATION = re.compile(rb"<!(?i:doctype|entity)|<\x00!\x00[dDeE]\x00|\x00<\x00!\x00[dDeE]")
 _CHUNK = 1 << 20
 # Ratio checks on tiny members only produce false alarms (a few KB of spaces compress 500:1).
 _RATIO_MIN_BYTES = 1 << 20
@@ -545,11 +797,13 @@ _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _RESAVE = "open it in Excel and save it again as an Excel Workbook (.xlsx)"
 
 
-def _load_xlsx(path: Path, kind: str, data: bytes, settings: Settings) -> tuple[RawTable | None, list[Issue]]:
+def _load_xlsx(
+    path: Path, kind: str, data: bytes, settings: Settings
+) -> tuple[RawTable | None, list[Issue]]:
     name = path.name
     archive, sheet_extents, problem = _preflight_xlsx(data, settings)
     if problem is not None:
-        return None, [_error(name, None, None, None, problem)]
+        return None, [_file_error(name, problem)]
     assert archive is not None
 
     from python_calamine import CalamineWorkbook
@@ -557,35 +811,62 @@ def _load_xlsx(path: Path, kind: str, data: bytes, settings: Settings) -> tuple[
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheet_names = list(workbook.sheet_names)
-    except Exception as exc:  # noqa: BLE001 - calamine raises its own family plus panics as exceptions
-        return None, [_error(name, None, None, None, f"could not read the workbook ({_short(exc)}); {_RESAVE}")]
+    except _PASS_THROUGH:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
+        return None, [_file_error(name, f"could not read the workbook ({_short(exc)}); {_RESAVE}")]
     if not sheet_names:
-        return None, [_error(name, None, None, None, f"the workbook has no sheets; {_RESAVE}")]
+        return None, [_file_error(name, f"the workbook has no sheets; {_RESAVE}")]
     sheet_name = sheet_names[0]
     if settings.sheet is not None:
-        matches = [s for s in sheet_names if s == settings.sheet] or [s for s in sheet_names if s.casefold() == settings.sheet.casefold()]
+        matches = [s for s in sheet_names if s == settings.sheet] or [
+            s for s in sheet_names if s.casefold() == settings.sheet.casefold()
+        ]
         if not matches:
             listed = ", ".join(repr(s) for s in sheet_names)
-            return None, [_error(name, None, None, settings.sheet, f"no sheet named {settings.sheet!r}; the sheets are {listed}: choose one with the sheet setting")]
+            return None, [
+                _error(
+                    name,
+                    None,
+                    None,
+                    settings.sheet,
+                    f"no sheet named {settings.sheet!r}; the sheets are {listed}: choose one with the sheet setting",
+                )
+            ]
         sheet_name = matches[0]
 
     sheet_part = _sheet_part(archive, sheet_name)
     parts = [sheet_part] if sheet_part in sheet_extents else list(sheet_extents)
+    error_cells = any(sheet_extents[part][2] for part in parts)
     for part in parts:
-        max_row, max_col = sheet_extents[part]
+        max_row, max_col, _ = sheet_extents[part]
         if max_row * max_col > settings.max_xlsx_cells:
-            return None, [_error(name, None, None, None, f"the sheet spans {max_row:,} rows x {max_col:,} columns, over the limit of {settings.max_xlsx_cells:,} cells; delete unused rows and columns or split the file")]
+            return None, [
+                _file_error(
+                    name,
+                    f"the sheet spans {max_row:,} rows x {max_col:,} columns, over the limit of {settings.max_xlsx_cells:,} cells; delete unused rows and columns or split the file",
+                )
+            ]
 
     try:
         sheet = workbook.get_sheet_by_name(sheet_name)
         end_row, end_col = sheet.end or (0, 0)
         if (end_row + 1) * (end_col + 1) > settings.max_xlsx_cells:
-            return None, [_error(name, None, None, None, f"the sheet spans {end_row + 1:,} rows x {end_col + 1:,} columns, over the limit of {settings.max_xlsx_cells:,} cells; delete unused rows and columns or split the file")]
+            return None, [
+                _file_error(
+                    name,
+                    f"the sheet spans {end_row + 1:,} rows x {end_col + 1:,} columns, over the limit of {settings.max_xlsx_cells:,} cells; delete unused rows and columns or split the file",
+                )
+            ]
         grid = sheet.to_python(skip_empty_area=False)
-    except Exception as exc:  # noqa: BLE001
-        return None, [_error(name, None, None, None, f"could not read sheet {sheet_name!r} ({_short(exc)}); {_RESAVE}")]
+    except _PASS_THROUGH:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
+        return None, [
+            _file_error(name, f"could not read sheet {sheet_name!r} ({_short(exc)}); {_RESAVE}")
+        ]
 
-    return _grid_to_table(path, kind, data, archive, sheet_part, sheet_name, grid)
+    return _grid_to_table(path, kind, data, archive, sheet_part, sheet_name, grid, error_cells)
 
 
 def _short(exc: BaseException) -> str:
@@ -593,20 +874,34 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _preflight_xlsx(data: bytes, settings: Settings) -> tuple[zipfile.ZipFile | None, dict[str, tuple[int, int]], str | None]:
+def _preflight_xlsx(
+    data: bytes, settings: Settings
+) -> tuple[zipfile.ZipFile | None, dict[str, tuple[int, int, bool]], str | None]:
     """Refuse what a parser should never see: non-zips, encrypted, legacy, zip and XML bombs.
 
     Returns the open archive and, per worksheet part, the largest (row, column) a cell names, so
-    a sparse sheet cannot make the reader allocate a huge dense grid.
+    a sparse sheet cannot make the reader allocate a huge dense grid, and whether it has error cells.
     """
     if not data:
         return None, {}, "not a valid xlsx (empty file): export it again from the source system"
     if data.startswith(_OLE_MAGIC):
         if "EncryptionInfo".encode("utf-16-le") in data:
-            return None, {}, "the workbook is password protected: open it in Excel, remove the password (File > Info > Protect Workbook) and save it again"
-        return None, {}, "this is a legacy .xls workbook (Excel 97-2003): re-save it as .xlsx (File > Save As > Excel Workbook)"
+            return (
+                None,
+                {},
+                "the workbook is password protected: open it in Excel, remove the password (File > Info > Protect Workbook) and save it again",
+            )
+        return (
+            None,
+            {},
+            "this is a legacy .xls workbook (Excel 97-2003): re-save it as .xlsx (File > Save As > Excel Workbook)",
+        )
     if not data.startswith(_ZIP_MAGIC):
-        return None, {}, f"not a valid xlsx: the file is not a zip archive (a CSV renamed to .xlsx, or damaged); {_RESAVE}"
+        return (
+            None,
+            {},
+            f"not a valid xlsx: the file is not a zip archive (a CSV renamed to .xlsx, or damaged); {_RESAVE}",
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -614,18 +909,30 @@ def _preflight_xlsx(data: bytes, settings: Settings) -> tuple[zipfile.ZipFile | 
         return None, {}, f"not a valid xlsx: the zip archive is damaged ({_short(exc)}); {_RESAVE}"
     names = {m.filename for m in members}
     if "xl/workbook.xml" not in names:
-        return None, {}, f"not a valid xlsx: there is no workbook inside the zip (is it another kind of document?); {_RESAVE}"
+        return (
+            None,
+            {},
+            f"not a valid xlsx: there is no workbook inside the zip (is it another kind of document?); {_RESAVE}",
+        )
 
     declared = sum(m.file_size for m in members)
     if declared > settings.max_xlsx_uncompressed_bytes:
-        return None, {}, f"refused: the workbook unpacks to {declared:,} bytes, over the limit of {settings.max_xlsx_uncompressed_bytes:,} (possible zip bomb); remove unused sheets or split the data"
+        return (
+            None,
+            {},
+            f"refused: the workbook unpacks to {declared:,} bytes, over the limit of {settings.max_xlsx_uncompressed_bytes:,} (possible zip bomb); remove unused sheets or split the data",
+        )
     for m in members:
         ratio = m.file_size / max(m.compress_size, 1)
         if m.file_size >= _RATIO_MIN_BYTES and ratio > settings.max_xlsx_compression_ratio:
-            return None, {}, f"refused: part {m.filename} compresses {ratio:,.0f}:1, over the limit of {settings.max_xlsx_compression_ratio}:1 (possible zip bomb); save the workbook again from Excel"
+            return (
+                None,
+                {},
+                f"refused: part {m.filename} compresses {ratio:,.0f}:1, over the limit of {settings.max_xlsx_compression_ratio}:1 (possible zip bomb); save the workbook again from Excel",
+            )
 
-    extents: dict[str, tuple[int, int]] = {}
-    total = 0
+    extents: dict[str, tuple[int, int, bool]] = {}
+    actual = _ActualSize(settings.max_xlsx_uncompressed_bytes)
     try:
         for m in members:
             if m.is_dir():
@@ -633,38 +940,117 @@ def _preflight_xlsx(data: bytes, settings: Settings) -> tuple[zipfile.ZipFile | 
             is_xml = m.filename.lower().endswith((".xml", ".rels", ".vml"))
             is_sheet = m.filename.startswith("xl/worksheets/") and is_xml
             scan = _ExtentScan() if is_sheet else None
-            size = 0
-            tail = b""
             with archive.open(m) as stream:
-                while True:
-                    # Declared sizes can lie, so count what actually comes out, chunk by chunk.
-                    chunk = stream.read(_CHUNK)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    total += len(chunk)
-                    if total > settings.max_xlsx_uncompressed_bytes or size > m.file_size:
-                        return None, {}, f"refused: the workbook unpacks to more than its declared or allowed size (limit {settings.max_xlsx_uncompressed_bytes:,} bytes; possible zip bomb); save it again from Excel"
-                    if is_xml:
-                        if _XML_DECLARATION.search(tail + chunk):
-                            return None, {}, f"refused: part {m.filename} declares a DOCTYPE or ENTITY, which Excel never writes (possible XML entity bomb); do not use this file, export the data again"
-                        if scan is not None:
-                            scan.feed(tail, chunk)
-                        tail = chunk[-32:]
+                problem = _scan_member(m, stream, actual, scan, is_xml)
+            if problem is not None:
+                return None, {}, problem
             if scan is not None:
-                extents[m.filename] = scan.bound()
-                if extents[m.filename][0] * extents[m.filename][1] > settings.max_xlsx_cells:
+                bound = scan.bound()
+                if bound[0] * bound[1] > settings.max_xlsx_cells:
                     # The cheap bound is over the cap: measure exactly before refusing.
                     exact = _ExtentScan(precise=True)
                     with archive.open(m) as stream:
-                        tail = b""
-                        while chunk := stream.read(_CHUNK):
-                            exact.feed(tail, chunk)
-                            tail = chunk[-32:]
-                    extents[m.filename] = exact.bound()
+                        for segment in _segments(stream):
+                            exact.feed(segment)
+                    bound = exact.bound()
+                extents[m.filename] = (*bound, scan.error_cells)
     except Exception as exc:  # noqa: BLE001 - CRC errors, truncated streams, unsupported methods
         return None, {}, f"not a valid xlsx: the zip archive is damaged ({_short(exc)}); {_RESAVE}"
     return archive, extents, None
+
+
+class _ActualSize:
+    """Bytes actually decompressed so far, against the cap (declared sizes can lie)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+        self.over = False
+
+
+def _segments(stream: Any, carry_limit: int = 4 * _CHUNK) -> Iterator[bytes]:
+    """Decompressed XML in pieces cut just after a '>', so no tag is split between two pieces."""
+    carry = b""
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            if carry:
+                yield carry
+            return
+        buffer = carry + chunk
+        cut = buffer.rfind(b">") + 1
+        if cut == 0 and len(buffer) < carry_limit:
+            carry = buffer
+            continue
+        if cut == 0:
+            cut = len(buffer)  # no tag end in megabytes: not XML a spreadsheet program writes
+        carry = buffer[cut:]
+        yield buffer[:cut]
+
+
+def _scan_member(
+    member: zipfile.ZipInfo,
+    stream: Any,
+    actual: _ActualSize,
+    scan: _ExtentScan | None,
+    is_xml: bool,
+) -> str | None:
+    """Decompress one part, counting real bytes; refuse DTDs; feed worksheets to the extent scan."""
+    too_big = (
+        f"refused: the workbook unpacks to more than its declared or allowed size (limit "
+        f"{actual.limit:,} bytes; possible zip bomb); save it again from Excel"
+    )
+    size = 0
+    if not is_xml:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            actual.total += len(chunk)
+            if actual.total > actual.limit or size > member.file_size:
+                return too_big
+        return None
+    previous = b""
+    utf16 = False
+    for segment in _segments(_Counted(stream, member, actual)):
+        if size == 0:
+            # A NUL in the first bytes means UTF-16 (with or without a BOM).
+            utf16 = b"\x00" in segment[:4]
+            if utf16 and scan is not None:
+                return (
+                    f"refused: worksheet {member.filename} is written in UTF-16, which Excel never "
+                    f"does; {_RESAVE}"
+                )
+        size += len(segment)
+        # A little overlap, in case a forced cut split a declaration.
+        if _declares_dtd(previous + segment, utf16):
+            return (
+                f"refused: part {member.filename} declares a DOCTYPE or ENTITY, which Excel never "
+                "writes (possible XML entity bomb); do not use this file, export the data again"
+            )
+        if scan is not None:
+            scan.feed(segment)
+        previous = segment[-16:]
+    if actual.total > actual.limit or actual.over:
+        return too_big
+    return None
+
+
+class _Counted:
+    """A stream wrapper that stops reading once the real bytes pass the declared or allowed size."""
+
+    def __init__(self, stream: Any, member: zipfile.ZipInfo, actual: _ActualSize) -> None:
+        self.stream = stream
+        self.member = member
+        self.actual = actual
+        self.size = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self.stream.read(n)
+        self.size += len(chunk)
+        self.actual.total += len(chunk)
+        if self.actual.total > self.actual.limit or self.size > self.member.file_size:
+            self.actual.over = True
+            return b""
+        return chunk
 
 
 class _ExtentScan:
@@ -673,41 +1059,77 @@ class _ExtentScan:
     calamine allocates a dense grid from the smallest to the largest cell reference, so two cells at
     A1 and XFD1048576 would abort the process; this bounds the grid before calamine sees the sheet.
     The cheap scan only looks for the rare references (row >= 100000, column >= AA) written the way
-    every spreadsheet program writes them; anything unusual switches to the precise scan.
+    every spreadsheet program writes them (`<c r="A1" ...>`); anything unusual (other attribute
+    order, quotes or spacing, a namespace prefix, a cell without a reference) switches to the
+    precise scan. It also notes error cells (t="e", e.g. #DIV/0!), which the reader turns into "".
     """
 
-    _BIG_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{6,7})"|<row r="([0-9]{6,7})"')
-    _WIDE_COL = re.compile(rb'<c r="([A-Z]{2,3})[0-9]')
+    _RARE = re.compile(rb'<c r="(?:[A-Z]{2,3}[0-9]|[A-Z][0-9]{6})')
+    _REF_AT = re.compile(rb"([A-Z]{1,3})([0-9]{1,7})")
+    _ODD_CELL = re.compile(rb'<c(?! r=")[\s>/]')
     _ANY_REF = re.compile(rb"""\br\s*=\s*["']\s*([A-Za-z]{0,3})([0-9]{1,7})\s*["']""")
-    _ODD = (b":c ", b"<c\t", b"<c\n", b"<c\r", b"r='", b"r =", b"r= ")
+    _CELL = re.compile(rb"<c[\s>/]")
+    _CELL_NO_REF = re.compile(rb"<c(?=[\s>/])(?![^>]*\br\s*=)")
+    _ROW_NO_REF = re.compile(rb"<row(?=[\s>/])(?![^>]*\br\s*=)")
 
     def __init__(self, precise: bool = False) -> None:
         self.precise = precise
         self.skimmed = False
         self.max_row = 0
         self.max_col = 0
+        # Cells and rows without a reference take the next position, so count them.
+        self.cells_without_ref = False
+        self.cells_in_row = 0
+        self.rows_without_ref = 0
+        self.error_cells = False
 
-    def feed(self, tail: bytes, chunk: bytes) -> None:
-        window = tail + chunk
-        if not self.precise and (chunk.count(b"<c ") != chunk.count(b'<c r="') or any(o in window for o in self._ODD)):
+    def feed(self, segment: bytes) -> None:
+        """One piece of the sheet's XML, cut between tags."""
+        if not self.error_cells and (segment.find(b't="e"') >= 0 or segment.find(b"t='e'") >= 0):
+            self.error_cells = True
+        if not self.precise and (self._ODD_CELL.search(segment) or segment.find(b":c") >= 0):
             self.precise = True
-        if self.precise:
-            for letters, digits in self._ANY_REF.findall(window):
-                self.max_row = max(self.max_row, int(digits))
-                if letters:
-                    self.max_col = max(self.max_col, _column_number(letters.upper()))
+        if not self.precise:
+            self.skimmed = True
+            for match in self._RARE.finditer(segment):
+                ref = self._REF_AT.match(segment, match.start() + 6)
+                if ref:
+                    self.max_col = max(self.max_col, _column_number(ref.group(1)))
+                    self.max_row = max(self.max_row, int(ref.group(2)))
             return
-        self.skimmed = True
-        for cell_row, row_row in self._BIG_ROW.findall(window):
-            self.max_row = max(self.max_row, int(cell_row or row_row))
-        for letters in self._WIDE_COL.findall(window):
-            self.max_col = max(self.max_col, _column_number(letters))
+        for letters, digits in self._ANY_REF.findall(segment):
+            self.max_row = max(self.max_row, int(digits))
+            if letters:
+                self.max_col = max(self.max_col, _column_number(letters.upper()))
+        self.rows_without_ref += len(self._ROW_NO_REF.findall(segment))
+        if self.cells_without_ref or self._CELL_NO_REF.search(segment):
+            self.cells_without_ref = True
+            for k, part in enumerate(segment.split(b"<row")):
+                if k:
+                    self.cells_in_row = 0
+                self.cells_in_row += len(self._CELL.findall(part))
+                self.max_col = max(self.max_col, self.cells_in_row)
 
     def bound(self) -> tuple[int, int]:
+        rows = self.max_row + self.rows_without_ref
         if self.skimmed:
-            # Skimmed chunks only report references beyond these, so they may hold any below.
-            return max(self.max_row, 99_999), max(self.max_col, 26)
-        return max(self.max_row, 1), max(self.max_col, 1)
+            # Skimmed pieces only report references beyond these, so they may hold any below.
+            return max(rows, 99_999), max(self.max_col, 26)
+        return max(rows, 1), max(self.max_col, 1)
+
+
+def _declares_dtd(window: bytes, utf16: bool) -> bool:
+    """Whether XML text holds <!DOCTYPE or <!ENTITY (UTF-8 or UTF-16); comments and CDATA pass."""
+    markers = ((b"<!", 1), (b"<\x00!\x00", 2), (b"\x00<\x00!", 2)) if utf16 else ((b"<!", 1),)
+    for marker, step in markers:
+        start = window.find(marker)
+        while start >= 0:
+            after = window[start + len(marker) : start + len(marker) + 6 * step]
+            word = after[::step] if step == 1 or marker.startswith(b"<") else after[1::step]
+            if word[:1].upper() in (b"D", b"E"):
+                return True
+            start = window.find(marker, start + 1)
+    return False
 
 
 def _column_number(letters: bytes) -> int:
@@ -734,11 +1156,15 @@ def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
     for rel in rels.iter(f"{_NS_PKG_REL}Relationship"):
         if rel.get("Id") == rel_id:
             target = rel.get("Target") or ""
-            return target.lstrip("/") if target.startswith("/") else "xl/" + target.removeprefix("./")
+            return (
+                target.lstrip("/") if target.startswith("/") else "xl/" + target.removeprefix("./")
+            )
     return None
 
 
-_BUILTIN_DATE_FORMATS = frozenset([*range(14, 23), *range(27, 37), 45, 46, 47, *range(50, 59), *range(71, 82)])
+_BUILTIN_DATE_FORMATS = frozenset(
+    [*range(14, 23), *range(27, 37), 45, 46, 47, *range(50, 59), *range(71, 82)]
+)
 _FORMAT_LITERALS = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.')
 
 
@@ -758,7 +1184,9 @@ def _date_styled(archive: zipfile.ZipFile, sheet_part: str | None, refs: set[str
         for index, xf in enumerate(cell_xfs if cell_xfs is not None else []):
             fmt_id = int(xf.get("numFmtId", "0"))
             code = _FORMAT_LITERALS.sub("", custom.get(fmt_id, "")).lower()
-            if fmt_id in _BUILTIN_DATE_FORMATS or (fmt_id in custom and any(c in code for c in "dmyhs") and "general" not in code):
+            if fmt_id in _BUILTIN_DATE_FORMATS or (
+                fmt_id in custom and any(c in code for c in "dmyhs") and "general" not in code
+            ):
                 date_xfs.add(index)
         found: set[str] = set()
         with archive.open(sheet_part) as stream:
@@ -773,22 +1201,64 @@ def _date_styled(archive: zipfile.ZipFile, sheet_part: str | None, refs: set[str
         return set()
 
 
+_CELL_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
+
+
+def _error_cell_issues(
+    name: str,
+    archive: zipfile.ZipFile,
+    sheet_part: str | None,
+    cells: np.ndarray,
+    header_index: int,
+) -> list[Issue]:
+    """One error per cell holding an Excel error (#DIV/0!, #N/A, ...), which the reader blanks."""
+    from defusedxml import ElementTree as SafeET
+
+    def advice(value: str) -> str:
+        return f"the cell holds the Excel error {value} instead of a value: fix the formula or type the value, then save again"
+
+    generic = _file_error(name, advice("#N/A or similar") + " (the workbook has error cells)")
+    if sheet_part is None:
+        return [generic]
+    issues: list[Issue] = []
+    try:
+        with archive.open(sheet_part) as stream:
+            for _, element in SafeET.iterparse(stream):
+                if element.tag != f"{_NS_MAIN}c":
+                    continue
+                if element.get("t") == "e":
+                    value = element.findtext(f"{_NS_MAIN}v") or "#ERROR"
+                    match = _CELL_REF.fullmatch(element.get("r") or "")
+                    row = int(match.group(2)) if match else None
+                    column = None
+                    if match:
+                        j = _column_number(match.group(1).encode()) - 1
+                        if 0 <= j < cells.shape[1] and header_index < cells.shape[0]:
+                            column = str(cells[header_index, j]).strip() or match.group(1)
+                    issues.append(_error(name, row, column, value, advice(value)))
+                element.clear()
+    except Exception:  # noqa: BLE001 - the reader already accepted the sheet; keep what we found
+        return issues or [generic]
+    return issues or [generic]
+
+
 def _cell_text(value: object) -> str:
-    kind = type(value)
-    if kind is str:
-        return value if "\r" not in value else value.replace("\r\n", "\n").replace("\r", "\n")  # type: ignore[union-attr]
-    if kind is float:
-        if value.is_integer():  # type: ignore[union-attr]
-            return str(int(value))  # type: ignore[call-overload]
-        return repr(value)
-    if kind is bool:
+    """A cell as canonical text: what a CSV export of the same sheet would most sensibly hold."""
+    if type(value) is str:
+        return value if "\r" not in value else value.replace("\r\n", "\n").replace("\r", "\n")
+    if type(value) is float:
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)  # shortest text that reads back as the same float
+    if type(value) is bool:
         return "true" if value else "false"
-    if kind is int:
+    if type(value) is int:
         return str(value)
-    if kind is dt.datetime or kind is dt.date or kind is dt.time:
-        return value.isoformat()  # type: ignore[union-attr]
-    if kind is dt.timedelta:
-        seconds = value.total_seconds()  # type: ignore[union-attr]
+    if type(value) is dt.datetime or type(value) is dt.date or type(value) is dt.time:
+        return value.isoformat()
+    if type(value) is dt.timedelta:
+        # A duration cell ([h]:mm:ss) reads as Excel shows it: hours past 24 keep counting.
+        seconds = value.total_seconds()
         sign = "-" if seconds < 0 else ""
         whole, frac = divmod(abs(seconds), 1)
         hours, rest = divmod(int(whole), 3600)
@@ -807,51 +1277,85 @@ def _grid_to_table(
     archive: zipfile.ZipFile,
     sheet_part: str | None,
     sheet_name: str,
-    grid: list[list[object]],
+    grid: list[list[Any]],
+    error_cells: bool = False,
 ) -> tuple[RawTable | None, list[Issue]]:
     name = path.name
     issues: list[Issue] = []
     if not grid:
-        return None, [_error(name, None, None, None, f"sheet {sheet_name!r} is empty: no header row; put the header in the first row")]
+        return None, [
+            _file_error(
+                name,
+                f"sheet {sheet_name!r} is empty: no header row; put the header in the first row",
+            )
+        ]
     width = max(len(r) for r in grid)
-    columns: list[list[str]] = []
+    if any(len(r) != width for r in grid):
+        grid = [list(r) + [""] * (width - len(r)) for r in grid]
+    cells = np.empty((len(grid), width), dtype=object)
+    cells[:] = grid
     suspects: dict[str, tuple[int, int, str]] = {}
-    for j, column in enumerate(itertools.zip_longest(*grid, fillvalue="")):
-        if all(type(v) is str for v in column):
-            texts = [v if "\r" not in v else _cell_text(v) for v in column]  # type: ignore[operator]
-        else:
-            texts = [_cell_text(v) for v in column]
+    for j in range(width):
+        column = cells[:, j]
+        try:
+            # join type-checks every cell in C: a column of text passes in one step.
+            if "\r" not in "".join(column):
+                continue
+        except TypeError:
+            pass
+        texts = list(map(_cell_text, column))
+        if float in set(map(type, column)):
             for i, v in enumerate(column):
                 # calamine hands back the raw serial when a date is beyond what Excel can show.
                 if type(v) is float and (v > _MAX_DATE_SERIAL or v < 0):
                     suspects[f"{_column_letter(j)}{i + 1}"] = (i, j, texts[i])
-        columns.append(texts)
+        cells[:, j] = texts
 
-    filled = np.zeros(len(grid), dtype=bool)
-    for texts in columns:
-        filled |= np.asarray(texts, dtype=object) != ""
-    non_blank_rows = filled.nonzero()[0]
+    non_blank_rows = (cells != "").any(axis=1).nonzero()[0]
     if len(non_blank_rows) == 0:
-        return None, [_error(name, None, None, None, f"sheet {sheet_name!r} is empty: no header row; put the header in the first row")]
+        return None, [
+            _file_error(
+                name,
+                f"sheet {sheet_name!r} is empty: no header row; put the header in the first row",
+            )
+        ]
     header_index = int(non_blank_rows[0])
     last_index = int(non_blank_rows[-1])
     header_row = header_index + 1
 
     errors: list[Issue] = []
     if suspects:
-        for ref in sorted(_date_styled(archive, sheet_part, set(suspects)), key=lambda r: suspects[r][:2]):
+        for ref in sorted(
+            _date_styled(archive, sheet_part, set(suspects)), key=lambda r: suspects[r][:2]
+        ):
             i, j, text = suspects[ref]
-            column_name = columns[j][header_index].strip() or _column_letter(j)
-            errors.append(_error(name, i + 1, column_name, text, f"date out of range in cell {ref} (after 9999-12-31 or before 1900): type the date again in that cell"))
+            column_name = str(cells[header_index, j]).strip() or _column_letter(j)
+            errors.append(
+                _error(
+                    name,
+                    i + 1,
+                    column_name,
+                    text,
+                    f"date out of range in cell {ref} (after 9999-12-31 or before 1900): type the date again in that cell",
+                )
+            )
+    if error_cells:
+        errors.extend(_error_cell_issues(name, archive, sheet_part, cells, header_index))
     if errors:
         return None, errors
 
-    headers = [columns[j][header_index].strip() for j in range(width)]
-    body = {j: columns[j][header_index + 1 : last_index + 1] for j in range(width)}
-    frame = pd.DataFrame(body, dtype=object) if body else pd.DataFrame(index=range(0))
-    if frame.shape[1] == 0:
-        frame = pd.DataFrame(index=range(last_index - header_index))
+    headers = [str(h).strip() for h in cells[header_index]]
+    frame = pd.DataFrame(cells[header_index + 1 : last_index + 1], dtype=object)
     rows = pd.RangeIndex(header_row + 1, last_index + 2).to_numpy(dtype="int64")
-    return _finish_table(path, kind, data, frame, headers, rows, header_row, issues, sheet=sheet_name, trailing_blank_header_is_warning=True)
-
-
+    return _finish_table(
+        path,
+        kind,
+        data,
+        frame,
+        headers,
+        rows,
+        header_row,
+        issues,
+        sheet=sheet_name,
+        trailing_blank_header_is_warning=True,
+    )

@@ -1,0 +1,488 @@
+"""Loading XLSX workbooks: pre-flight refusals (bombs, encryption, damage), cell text, sheets, headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import xlsxwriter
+
+from pkgreport.config import Settings
+from pkgreport.errors import Issue
+from pkgreport.loading import RawTable, load_file
+
+SETTINGS = Settings()
+
+
+def workbook_bytes(fill: Callable[[xlsxwriter.Workbook], None], **options: object) -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, **options})
+    fill(book)
+    book.close()
+    return buffer.getvalue()
+
+
+def table_bytes(
+    rows: list[list[object]], sheet: str = "Sheet1", first_row: int = 0, first_col: int = 0
+) -> bytes:
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet(sheet)
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                if value is not None:
+                    ws.write(first_row + i, first_col + j, value)
+
+    return workbook_bytes(fill)
+
+
+def load(
+    tmp_path: Path, content: bytes, settings: Settings = SETTINGS, name: str = "appointments.xlsx"
+) -> tuple[RawTable | None, list[Issue]]:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return load_file(path, "appointments", settings)
+
+
+def loaded(
+    tmp_path: Path, content: bytes, settings: Settings = SETTINGS
+) -> tuple[RawTable, list[Issue]]:
+    table, issues = load(tmp_path, content, settings)
+    assert table is not None, [str(i) for i in issues]
+    return table, issues
+
+
+def refused(tmp_path: Path, content: bytes, settings: Settings = SETTINGS) -> Issue:
+    start = time.perf_counter()
+    table, issues = load(tmp_path, content, settings)
+    assert time.perf_counter() - start < 10
+    assert table is None
+    assert (
+        len(issues) == 1 and issues[0].severity == "error" and issues[0].file == "appointments.xlsx"
+    )
+    return issues[0]
+
+
+def rewrite(
+    content: bytes, changes: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED
+) -> bytes:
+    """The workbook with some parts replaced or added."""
+    source = zipfile.ZipFile(io.BytesIO(content))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, changes.pop(info.filename, source.read(info.filename)))
+        for name, data in changes.items():
+            target.writestr(name, data)
+    return out.getvalue()
+
+
+SIMPLE = table_bytes([["id", "patient_id"], ["A1", "P1"]])
+
+
+# ---------------------------------------------------------------------------------------------
+# cell values to canonical text
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cell_values_become_canonical_text(tmp_path: Path) -> None:
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet("Appointments")
+        date = book.add_format({"num_format": "yyyy-mm-dd"})
+        stamp = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        ws.write_row(
+            0,
+            0,
+            [
+                "id",
+                "int",
+                "float",
+                "tiny",
+                "date",
+                "stamp",
+                "bool",
+                "blank",
+                "formula",
+                "note",
+                "zero",
+            ],
+        )
+        ws.write_string(1, 0, "00042")
+        ws.write_number(1, 1, 123)
+        ws.write_number(1, 2, 1234.5)
+        ws.write_number(1, 3, 1 / 3)
+        ws.write_datetime(1, 4, dt.datetime(2021, 1, 1), date)
+        ws.write_datetime(1, 5, dt.datetime(2026, 7, 21, 3, 45), stamp)
+        ws.write_boolean(1, 6, True)
+        ws.write_formula(1, 8, "=B2*2", None, 246)
+        ws.write_string(1, 9, "ABC\r\nDEF\rGHI")
+        ws.write_number(1, 10, -0.0)
+        ws.write_row(2, 0, ["2", 1e16, -7.25, 1e-05])
+        ws.write_boolean(2, 6, False)
+
+    table, issues = loaded(tmp_path, workbook_bytes(fill))
+    assert issues == []
+    assert table.frame.values.tolist() == [
+        [
+            "00042",
+            "123",
+            "1234.5",
+            "0.3333333333333333",
+            "2021-01-01",
+            "2026-07-21T03:45:00",
+            "true",
+            "",
+            "246",
+            "ABC\nDEF\nGHI",
+            "0",
+            "appointments.xlsx",
+            2,
+        ],
+        [
+            "2",
+            "10000000000000000",
+            "-7.25",
+            "1e-05",
+            "",
+            "",
+            "false",
+            "",
+            "",
+            "",
+            "",
+            "appointments.xlsx",
+            3,
+        ],
+    ]
+    assert str(table.frame["source_row"].dtype) == "int64"
+    assert (table.file.sheet, table.file.rows, table.file.encoding, table.file.delimiter) == (
+        "Appointments",
+        2,
+        None,
+        None,
+    )
+
+
+def test_1904_date_system_gives_the_same_dates(tmp_path: Path) -> None:
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet()
+        ws.write_row(0, 0, ["date", "stamp"])
+        ws.write_datetime(
+            1, 0, dt.datetime(2021, 1, 2), book.add_format({"num_format": "dd/mm/yyyy"})
+        )
+        ws.write_datetime(
+            1, 1, dt.datetime(1971, 1, 1, 4, 14), book.add_format({"num_format": "d mmm yyyy h:mm"})
+        )
+
+    for options in ({}, {"date_1904": True}):
+        table, _ = loaded(tmp_path, workbook_bytes(fill, **options))
+        assert table.frame.values.tolist()[0][:2] == ["2021-01-02", "1971-01-01T04:14:00"]
+
+
+def test_out_of_range_date_cell_is_an_error_with_row_and_column(tmp_path: Path) -> None:
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet()
+        ws.write_row(0, 0, ["id", "starts_at", "count"])
+        ws.write_row(1, 0, ["A1", "x", 2994626])  # a big plain number is fine
+        ws.write_string(2, 0, "A2")
+        ws.write_number(2, 1, 2994626, book.add_format({"num_format": "yyyy-mm-dd"}))
+
+    issue = refused(tmp_path, workbook_bytes(fill))
+    assert (issue.row, issue.column, issue.value) == (3, "starts_at", "2994626")
+    assert "date out of range in cell B3" in issue.message
+
+
+def test_excel_error_cells_are_errors_not_blanks(tmp_path: Path) -> None:
+    # calamine reads an error cell (#DIV/0!) as "", which would pass for a missing value.
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet()
+        ws.write_row(0, 0, ["id", "total"])
+        ws.write_row(1, 0, ["A1", 5])
+        ws.write_string(2, 0, "A2")
+        ws.write_formula(2, 1, "=1/0", None, "#DIV/0!")
+        ws.write_formula(3, 0, "=NA()", book.add_format({"bold": True}), "#N/A")
+        ws.write_formula(4, 27, "=NA()", None, "#N/A")
+
+    table, issues = load(tmp_path, workbook_bytes(fill))
+    assert table is None
+    assert [(i.severity, i.row, i.column, i.value) for i in issues] == [
+        ("error", 3, "total", "#DIV/0!"),
+        ("error", 4, "id", "#N/A"),
+        ("error", 5, "AB", "#N/A"),
+    ]
+    assert "holds the Excel error #DIV/0! instead of a value" in issues[0].message
+
+
+# ---------------------------------------------------------------------------------------------
+# where the table is: header row, trailing and blank rows and columns, sheets
+# ---------------------------------------------------------------------------------------------
+
+
+def test_header_found_after_leading_empty_rows_and_columns(tmp_path: Path) -> None:
+    content = table_bytes(
+        [["id", "patient_id"], ["A1", "P1"], ["A2", "P2"]], first_row=2, first_col=2
+    )
+    table, issues = loaded(tmp_path, content)
+    assert list(table.frame.columns) == ["id", "patient_id", "source_file", "source_row"]
+    assert table.frame.values.tolist() == [
+        ["A1", "P1", "appointments.xlsx", 4],
+        ["A2", "P2", "appointments.xlsx", 5],
+    ]
+    assert issues == []
+
+
+def test_trailing_empty_rows_and_columns_are_dropped(tmp_path: Path) -> None:
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet()
+        ws.write_row(0, 0, ["id", "patient_id"])
+        ws.write_row(1, 0, ["A1", "P1"])
+        ws.write_blank(40, 9, None, book.add_format({"bold": True}))
+        ws.write_string(30, 6, "")
+
+    table, issues = loaded(tmp_path, workbook_bytes(fill))
+    assert table.frame.values.tolist() == [["A1", "P1", "appointments.xlsx", 2]]
+    assert issues == []
+
+
+def test_blank_rows_inside_the_table_are_dropped_with_a_warning(tmp_path: Path) -> None:
+    content = table_bytes([["id"], ["A1"], [None], ["A2"], [None], [None], ["A3"]])
+    table, issues = loaded(tmp_path, content)
+    assert [r[-1] for r in table.frame.values.tolist()] == [2, 4, 7]
+    assert [(i.severity, i.row, i.message) for i in issues] == [
+        ("warning", 3, "blank row(s) 3, 5, 6 skipped")
+    ]
+
+
+def test_values_beside_the_table_without_a_header_are_dropped_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    content = table_bytes([["id", "patient_id", None], ["A1", "P1", None], ["A2", "P2", "a note"]])
+    table, issues = loaded(tmp_path, content)
+    assert list(table.frame.columns) == ["id", "patient_id", "source_file", "source_row"]
+    assert [(i.severity, i.row, i.value) for i in issues] == [("warning", 3, "a note")]
+    assert "column 3 (C) has no header" in issues[0].message
+
+
+def test_blank_header_inside_the_table_is_an_error(tmp_path: Path) -> None:
+    issue = refused(tmp_path, table_bytes([["id", None, "age"], ["1101", "John", 30]]))
+    assert (issue.row, issue.value) == (
+        2,
+        "John",
+    ) and "column 2 (B) has a blank header" in issue.message
+
+
+def test_duplicate_headers_are_an_error(tmp_path: Path) -> None:
+    issue = refused(tmp_path, table_bytes([["id", "name", "id "], ["1", "a", "2"]]))
+    assert (issue.row, issue.column) == (
+        1,
+        "id",
+    ) and "duplicate header 'id' (columns 1, 3)" in issue.message
+
+
+def test_empty_sheet_has_no_header_row(tmp_path: Path) -> None:
+    issue = refused(tmp_path, workbook_bytes(lambda book: book.add_worksheet("Empty")))
+    assert "sheet 'Empty' is empty: no header row" in issue.message
+
+
+def test_sheet_is_the_first_or_the_one_named(tmp_path: Path) -> None:
+    def fill(book: xlsxwriter.Workbook) -> None:
+        book.add_worksheet("First").write_row(0, 0, ["one"])
+        second = book.add_worksheet("Second")
+        second.write_column(0, 0, ["two", "x"])
+
+    content = workbook_bytes(fill)
+    table, _ = loaded(tmp_path, content)
+    assert (table.frame.columns[0], table.file.sheet) == ("one", "First")
+    table, _ = loaded(tmp_path, content, SETTINGS.replace(sheet="Second"))
+    assert (table.frame.columns[0], table.file.sheet, table.frame.values.tolist()) == (
+        "two",
+        "Second",
+        [["x", "appointments.xlsx", 2]],
+    )
+    issue = refused(tmp_path, content, SETTINGS.replace(sheet="Third"))
+    assert (
+        issue.value == "Third"
+        and "no sheet named 'Third'; the sheets are 'First', 'Second'" in issue.message
+    )
+
+
+def test_cell_count_is_capped(tmp_path: Path) -> None:
+    content = table_bytes([["a", "b", "c", "d"]] + [[1, 2, 3, 4]] * 3)
+    loaded(tmp_path, content, SETTINGS.replace(max_xlsx_cells=16))
+    issue = refused(tmp_path, content, SETTINGS.replace(max_xlsx_cells=15))
+    assert "4 rows x 4 columns, over the limit of 15 cells" in issue.message
+
+
+def test_far_apart_cells_are_refused_before_the_reader_allocates_a_grid(tmp_path: Path) -> None:
+    # calamine would allocate 1,048,576 x 16,384 cells (and abort the process) for this sheet.
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet()
+        ws.write("A1", "id")
+        ws.write("XFD1048576", "x")
+
+    content = workbook_bytes(fill)
+    issue = refused(tmp_path, content)
+    assert "1,048,576 rows x 16,384 columns" in issue.message
+    # The same cell written in an unusual attribute order is caught by the precise scan.
+    sheet = zipfile.ZipFile(io.BytesIO(content)).read("xl/worksheets/sheet1.xml")
+    odd = sheet.replace(b'<c r="XFD1048576" t="s">', b'<c t="s" r="XFD1048576">')
+    assert odd != sheet
+    issue = refused(tmp_path, rewrite(content, {"xl/worksheets/sheet1.xml": odd}))
+    assert "1,048,576 rows x 16,384 columns" in issue.message
+
+
+SHEET_HEAD = (
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+)
+SHEET_TAIL = b"</sheetData></worksheet>"
+
+
+def _inline(text: str, ref: str = "") -> bytes:
+    attrs = f' t="inlineStr" r="{ref}"' if ref else ' t="inlineStr"'
+    return f"<c{attrs}><is><t>{text}</t></is></c>".encode()
+
+
+def test_cells_without_references_are_counted_into_the_bound(tmp_path: Path) -> None:
+    # Cells with no r attribute take the next column; 20,000 of them on row 1,048,576 make a
+    # grid of 21 billion cells, so the file is refused before the reader sees it.
+    far_row = b'<row r="1048576">' + b"<c/>" * 20_000 + _inline("x") + b"</row>"
+    sheet = SHEET_HEAD + b'<row r="1">' + _inline("id", "A1") + b"</row>" + far_row + SHEET_TAIL
+    issue = refused(tmp_path, rewrite(SIMPLE, {"xl/worksheets/sheet1.xml": sheet}))
+    assert "1,048,576 rows x 20,00" in issue.message and "over the limit" in issue.message
+
+
+def test_unusual_but_valid_cell_markup_still_loads(tmp_path: Path) -> None:
+    # Attribute order and missing references push the scan onto its precise path; a small
+    # sheet written that way is not refused.
+    rows = [
+        b'<row r="1">' + _inline("id", "A1") + _inline("patient_id", "B1") + b"</row>",
+        b"<row>" + _inline("A1") + _inline("P1") + b"</row>",
+        b'<row r="3"><c s="0" r="A3" t="inlineStr"><is><t>A2</t></is></c>'
+        + _inline("P2", "B3")
+        + b"</row>",
+    ]
+    sheet = SHEET_HEAD + b"".join(rows) + SHEET_TAIL
+    table, issues = loaded(tmp_path, rewrite(SIMPLE, {"xl/worksheets/sheet1.xml": sheet}))
+    assert table.frame.values.tolist() == [
+        ["A1", "P1", "appointments.xlsx", 2],
+        ["A2", "P2", "appointments.xlsx", 3],
+    ]
+    assert issues == []
+
+
+# ---------------------------------------------------------------------------------------------
+# pre-flight: not a workbook, encrypted, legacy, damaged, bombs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    assert refused(tmp_path, b"").message.startswith("not a valid xlsx (empty file)")
+
+
+def test_password_protected_workbook(tmp_path: Path) -> None:
+    ole = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + b"\x00" * 500
+        + "EncryptionInfo".encode("utf-16-le")
+        + b"\x00" * 100
+    )
+    assert "password protected" in refused(tmp_path, ole).message
+
+
+def test_legacy_xls(tmp_path: Path) -> None:
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 500 + "Workbook".encode("utf-16-le")
+    assert (
+        "legacy .xls" in refused(tmp_path, ole).message
+        and "re-save it as .xlsx" in refused(tmp_path, ole).message
+    )
+
+
+@pytest.mark.parametrize(
+    "content", [b"id,patient_id\n1,2\n", b"PK\x03\x04" + b"\x00" * 40, SIMPLE[: len(SIMPLE) // 2]]
+)
+def test_not_a_zip_or_a_damaged_zip(tmp_path: Path, content: bytes) -> None:
+    assert refused(tmp_path, content).message.startswith("not a valid xlsx")
+
+
+def test_zip_without_a_workbook(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("word/document.xml", "<w/>")
+    assert "no workbook inside" in refused(tmp_path, out.getvalue()).message
+
+
+def test_damaged_member_data_is_refused(tmp_path: Path) -> None:
+    content = bytearray(rewrite(SIMPLE, {}, zipfile.ZIP_STORED))
+    at = content.find(b"<sheetData>")
+    content[at : at + 11] = b"<sheetDaXa>"  # the CRC no longer matches
+    assert "damaged" in refused(tmp_path, bytes(content)).message
+
+
+def test_compression_ratio_bomb_is_refused(tmp_path: Path) -> None:
+    bomb = rewrite(SIMPLE, {"xl/media/padding.bin": b"\x00" * (8 << 20)})
+    issue = refused(tmp_path, bomb)
+    assert "part xl/media/padding.bin compresses" in issue.message and "zip bomb" in issue.message
+
+
+def test_total_uncompressed_size_is_capped(tmp_path: Path) -> None:
+    issue = refused(tmp_path, SIMPLE, SETTINGS.replace(max_xlsx_uncompressed_bytes=1000))
+    assert "unpacks to" in issue.message and "over the limit of 1,000" in issue.message
+
+
+def test_declared_sizes_that_lie_are_caught_while_decompressing(tmp_path: Path) -> None:
+    content = bytearray(
+        rewrite(SIMPLE, {"xl/worksheets/sheet1.xml": b"<x>" + b" " * 200_000 + b"</x>"})
+    )
+    # Patch the central directory's uncompressed size of the sheet to 100 bytes.
+    central = content.rfind(
+        b"PK\x01\x02", 0, content.find(b"xl/worksheets/sheet1.xml", content.find(b"PK\x01\x02"))
+    )
+    content[central + 24 : central + 28] = (100).to_bytes(4, "little")
+    issue = refused(tmp_path, bytes(content))
+    assert "damaged" in issue.message and "CRC" in issue.message
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>&lol3;</t></si></sst>"""
+
+
+@pytest.mark.parametrize(
+    "part,data",
+    [
+        ("xl/sharedStrings.xml", BILLION_LAUGHS),
+        ("[Content_Types].xml", BILLION_LAUGHS),
+        ("docProps/core.xml", BILLION_LAUGHS.decode().encode("utf-16")),
+    ],
+)
+def test_xml_entity_bombs_are_refused_before_parsing(
+    tmp_path: Path, part: str, data: bytes
+) -> None:
+    issue = refused(tmp_path, rewrite(SIMPLE, {part: data}))
+    assert f"part {part} declares a DOCTYPE or ENTITY" in issue.message
+
+
+def test_utf16_worksheet_is_refused_because_its_cells_cannot_be_bounded(tmp_path: Path) -> None:
+    sheet = zipfile.ZipFile(io.BytesIO(SIMPLE)).read("xl/worksheets/sheet1.xml")
+    utf16 = sheet.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    issue = refused(tmp_path, rewrite(SIMPLE, {"xl/worksheets/sheet1.xml": utf16}))
+    assert "worksheet xl/worksheets/sheet1.xml is written in UTF-16" in issue.message
+
+
+def test_xml_comments_are_not_mistaken_for_a_doctype(tmp_path: Path) -> None:
+    core = zipfile.ZipFile(io.BytesIO(SIMPLE)).read("docProps/core.xml")
+    table, _ = loaded(
+        tmp_path, rewrite(SIMPLE, {"docProps/core.xml": core + b"<!-- saved by a tool -->"})
+    )
+    assert table.frame.values.tolist() == [["A1", "P1", "appointments.xlsx", 2]]
+
+
+def test_reader_failure_is_an_issue_not_a_traceback(tmp_path: Path) -> None:
+    broken = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row><c r="!!"><v>1</v></c></row></sheetData></worksheet>'
+    issue = refused(tmp_path, rewrite(SIMPLE, {"xl/worksheets/sheet1.xml": broken}))
+    assert "could not read" in issue.message and "save it again" in issue.message
