@@ -3,7 +3,8 @@
 (function () {
   function cellKey(row, index) {
     var cell = row.cells[index];
-    return cell ? cell.getAttribute("data-sort") || "" : "";
+    if (!cell) { return ""; }
+    return cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim();
   }
   function compare(a, b, numeric) {
     if (a === b) { return 0; }
@@ -64,5 +65,9 @@
   });
   document.querySelectorAll("input.table-filter").forEach(function (input) {
     input.addEventListener("input", function () { filterTable(input); });
+  });
+  // A printed report shows every group of findings, not only the ones left open on screen.
+  window.addEventListener("beforeprint", function () {
+    document.querySelectorAll("details").forEach(function (d) { d.open = true; });
   });
 })();

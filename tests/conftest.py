@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-# Let `pytest` work from a plain checkout (no `pip install -e .`).
-_SRC = Path(__file__).resolve().parents[1] / "src"
-if str(_SRC) not in sys.path:
-    sys.path.insert(0, str(_SRC))
+# Let `pytest` work from a plain checkout too; an installed pkgreport (CI's venv) comes first.
+try:
+    import pkgreport  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 

@@ -6,6 +6,7 @@ import html
 import io
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -16,7 +17,7 @@ from pkgreport.reports.model import RollRow
 
 # Figures are drawn through `Figure` (no pyplot, no GUI); everything that could vary between runs
 # (hash salt for generated ids, dates, creator string, font embedding) is pinned here.
-_RC = {
+_RC: Any = {
     "svg.fonttype": "none",  # text stays text: smaller, selectable, no embedded glyphs
     "font.family": "sans-serif",
     "font.size": 10,
@@ -48,7 +49,7 @@ def _to_svg(fig: Figure, name: str, title: str) -> str:
     svg = re.sub(r'\bid="([^"]+)"', rf'id="{name}-\1"', svg)
     svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{name}-\1)", svg)
     svg = re.sub(r'href="#([^"]+)"', rf'href="#{name}-\1"', svg)
-    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
     # Inline SVG in HTML needs no namespace declarations; dropping them keeps the page free of
     # any URL at all, which makes "no external reference" simple to check.
     svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg)
@@ -62,6 +63,15 @@ def _to_svg(fig: Figure, name: str, title: str) -> str:
     head_end = svg.index(">") + 1
     svg = svg[:head_end] + f'\n <title id="{title_id}">{html.escape(title)}</title>' + svg[head_end:]
     return svg.strip()
+
+
+def _fit_labels(ax: Any, labels: Sequence[str]) -> None:
+    # Slant the category labels once they would run into each other.
+    if len(labels) > 6 or sum(len(label) for label in labels) > 48:
+        for tick in ax.get_xticklabels():
+            tick.set_rotation(35)
+            tick.set_horizontalalignment("right")
+            tick.set_rotation_mode("anchor")
 
 
 def _figure() -> Figure:
@@ -83,6 +93,7 @@ def ageing_chart(ageing: Sequence[tuple[str, int]], title: str, symbol: str = "$
         ax.yaxis.set_major_formatter(_money_axis(symbol))
         ax.set_ylabel("Credit held")
         ax.set_xlabel("Age of the credit (days)")
+        _fit_labels(ax, labels)
         ax.margins(y=0.15)
         return _to_svg(fig, "chart-ageing", title)
 
@@ -99,6 +110,7 @@ def utilisation_chart(bands: Sequence[tuple[str, int]], title: str) -> str:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("Cases")
         ax.set_xlabel("Sessions used")
+        _fit_labels(ax, labels)
         ax.margins(y=0.15)
         return _to_svg(fig, "chart-utilisation", title)
 
@@ -121,7 +133,9 @@ def rollforward_chart(rows: Sequence[RollRow], title: str, symbol: str = "$") ->
                 label="Closing liability")
         ax.axhline(0, color="#999999", linewidth=0.8)
         ax.set_xticks(xs, labels)
+        _fit_labels(ax, labels)
         ax.yaxis.set_major_formatter(_money_axis(symbol))
-        ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=2)
+        # Above the plot, so it never hides a bar or the line.
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, frameon=False, ncols=4)
         ax.margins(y=0.2)
         return _to_svg(fig, "chart-rollforward", title)

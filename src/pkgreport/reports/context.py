@@ -99,8 +99,8 @@ FINDING_TEXT: dict[str, tuple[str, str, str]] = {
 SEVERITY_TONE = {"high": "bad", "medium": "warn", "low": "ok"}
 
 
-def _c(key: str, title: str, kind: str = "text", width: int | None = None) -> Column:
-    return Column(key, title, kind, width)  # type: ignore[arg-type]
+def _c(key: str, title: str, kind: str = "text", width: int | None = None, total: bool = True) -> Column:
+    return Column(key, title, kind, width, total)  # type: ignore[arg-type]
 
 
 FINDING_COLUMNS = (
@@ -108,7 +108,7 @@ FINDING_COLUMNS = (
     _c("patient_name", "Patient name"), _c("subject_type", "Subject"),
     _c("subject_id", "Subject ID", "id"), _c("amount", "Amount", "money"),
     _c("appointment_ids", "Appointments"), _c("message", "What we found", width=70),
-    _c("source_file", "Source file"), _c("source_row", "Source row", "int"),
+    _c("source_file", "Source file"), _c("source_row", "Source row", "int", total=False),
 )
 
 
@@ -154,7 +154,7 @@ def _cases_tables(result: RunResult, names: pd.Series) -> list[Table]:
     columns = (
         _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
         _c("patient_name", "Patient name"), _c("case_name", "Package"),
-        _c("max_sessions", "Maximum", "int"), _c("counted", "Counted", "int"),
+        _c("max_sessions", "Maximum", "int", total=False), _c("counted", "Counted", "int"),
         _c("attended", "Attended", "int"), _c("upcoming", "Upcoming", "int"),
         _c("cancelled", "Cancelled", "int"), _c("dna", "Did not arrive", "int"),
         _c("remaining", "Remaining", "int"), _c("over_booked_by", "Over-booked by", "int"),
@@ -183,7 +183,7 @@ def _cases_tables(result: RunResult, names: pd.Series) -> list[Table]:
         columns=(
             _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
             _c("patient_name", "Patient name"), _c("case_name", "Package"),
-            _c("max_sessions", "Maximum", "int"), _c("counted", "Counted", "int"),
+            _c("max_sessions", "Maximum", "int", total=False), _c("counted", "Counted", "int"),
             _c("over_booked_by", "Over-booked by", "int"),
             _c("over_booked_appointments", "Over-booked appointments", width=40),
         ),
@@ -256,7 +256,7 @@ def _credit_tables(result: RunResult, names: pd.Series) -> list[Table]:
             _c("issue_date", "Issued", "date"), _c("total", "Total", "money"),
             _c("paid_direct", "Paid", "money"), _c("paid_from_credit", "Paid from credit", "money"),
             _c("outstanding", "Outstanding", "money"), _c("status_reported", "Exported status"),
-            _c("source_file", "Source file"), _c("source_row", "Source row", "int"),
+            _c("source_file", "Source file"), _c("source_row", "Source row", "int", total=False),
         ),
         frame=open_inv, total_row=True,
     ))
@@ -274,7 +274,7 @@ def _package_table(result: RunResult, names: pd.Series) -> list[Table]:
         columns=(
             _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
             _c("patient_name", "Patient name"), _c("package_price", "Price", "money"),
-            _c("max_sessions", "Maximum", "int"), _c("used", "Used", "int"),
+            _c("max_sessions", "Maximum", "int", total=False), _c("used", "Used", "int"),
             _c("unused", "Unused", "int"), _c("undelivered", "Undelivered value", "money"),
         ),
         frame=frame, total_row=True,
@@ -352,7 +352,7 @@ def _validation_table(result: RunResult) -> Table:
         key="validation", sheet="Validation", title="Validation: warnings and excluded rows",
         description="Every warning about the inputs, and every row left out of the figures "
                     "(archived, deleted or invalid) with the reason.",
-        columns=(_c("severity", "Severity"), _c("file", "File"), _c("row", "Row", "int"),
+        columns=(_c("severity", "Severity"), _c("file", "File"), _c("row", "Row", "int", total=False),
                  _c("column", "Column"), _c("value", "Value"), _c("message", "Message", width=70)),
         frame=frame,
     )

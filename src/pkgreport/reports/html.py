@@ -14,7 +14,14 @@ import jinja2
 from markupsafe import Markup
 
 from pkgreport.reports import charts
-from pkgreport.reports.filters import filters_for, format_cell, format_date, plural, sort_key
+from pkgreport.reports.filters import (
+    filters_for,
+    format_cell,
+    format_date,
+    is_blank,
+    plural,
+    sort_key,
+)
 from pkgreport.reports.model import Column, ReportContext, Table
 
 _NUMERIC_KINDS = frozenset({"money", "int", "percent"})
@@ -44,7 +51,7 @@ def make_environment(ctx: ReportContext) -> jinja2.Environment:
 @dataclass(frozen=True)
 class Cell:
     text: str
-    sort: str
+    sort: str | None
     num: bool
 
 
@@ -182,10 +189,15 @@ def _table_view(
     # Column-wise formatting: one pass per column, then zip into rows.
     texts = [[format_cell(v, c.kind, order, symbol) for v in shown_frame[c.key].tolist()]
              for c in cols]
-    sorts = [[sort_key(v, c.kind) for v in shown_frame[c.key].tolist()] for c in cols]
+    # Text sorts by what is shown; only values whose text doesn't sort right carry a key.
+    sorts = [
+        [sort_key(v, c.kind) for v in shown_frame[c.key].tolist()]
+        if c.kind not in ("text", "id")
+        else [None] * len(shown_frame)
+        for c in cols
+    ]
     if table.highlight is not None:
-        flags = [bool(v) if v is not None and v == v else False
-                 for v in shown_frame[table.highlight].tolist()]
+        flags = [False if is_blank(v) else bool(v) for v in shown_frame[table.highlight].tolist()]
     else:
         flags = [False] * len(shown_frame)
     numeric = [c.kind in _NUMERIC_KINDS for c in cols]

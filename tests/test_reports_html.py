@@ -1,0 +1,280 @@
+"""The HTML report: visible text (golden), escaping, self-containment, caps and charts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import pytest
+
+from conftest import HOSTILE_NAMES, make_report_context
+from pkgreport.reports import charts
+from pkgreport.reports.filters import (
+    excel_money_format,
+    format_cell,
+    format_date,
+    format_datetime,
+    format_money,
+    sort_key,
+)
+from pkgreport.reports.html import make_environment, render_html, templates_dir
+from pkgreport.reports.model import ChartData, Column, RollRow, Table
+
+_BLOCK = {"p", "div", "h1", "h2", "h3", "tr", "li", "section", "table", "caption", "figcaption",
+          "nav", "header", "summary", "dt", "dd", "details", "article", "label"}
+
+
+class _TextExtractor(HTMLParser):
+    """Visible text, one block per line; skips <script>, <style> and chart drawings (not titles)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.current: list[str] = []
+        self.skip = 0
+        self.in_svg = 0
+        self.svg_title = False
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self.current).split())
+        if text:
+            self.lines.append(text)
+        self.current = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style"):
+            self.skip += 1
+        elif tag == "svg":
+            self.in_svg += 1
+        elif tag == "title" and self.in_svg:
+            self.svg_title = True
+            self._flush()
+        elif tag in ("td", "th"):
+            self.current.append(" | ")
+        if tag in _BLOCK:
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self.skip -= 1
+        elif tag == "svg":
+            self.in_svg -= 1
+        elif tag == "title" and self.in_svg:
+            self.svg_title = False
+            self._flush()
+        if tag in _BLOCK:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self.skip or (self.in_svg and not self.svg_title):
+            return
+        self.current.append(data)
+
+
+def visible_text(page: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(page)
+    parser.close()
+    parser._flush()
+    return "\n".join(parser.lines) + "\n"
+
+
+def test_html_text_matches_golden(report_context, golden) -> None:
+    golden("report.html.txt", visible_text(render_html(report_context)))
+
+
+def test_same_context_same_page_without_a_clock(report_context) -> None:
+    page = render_html(report_context)
+    assert render_html(make_report_context()) == page
+    assert "generated" not in visible_text(page)
+    stamped = render_html(make_report_context(generated_at="2026-11-21 09:30"))
+    assert "generated 2026-11-21 09:30" in visible_text(stamped)
+
+
+def test_hostile_names_are_escaped_text(report_context) -> None:
+    page = render_html(report_context)
+    assert "<script>alert(1)</script>" not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2  # its finding and its case
+    # The only script element is the report's own.
+    assert len(re.findall(r"<script\b", page)) == 1
+    text = visible_text(page)
+    for name in HOSTILE_NAMES.values():
+        if name.strip() != "-Minus Smith":
+            assert name.strip() in text
+
+
+def test_page_is_self_contained_with_a_strict_csp(report_context) -> None:
+    page = render_html(report_context)
+    # No attribute or CSS may point anywhere but inside the page.
+    refs = re.findall(r"""\b(?:src|href|action|srcset|poster|data|formaction)\s*=\s*["']?([^"'\s>]*)""",
+                      page)
+    assert refs and all(ref.startswith("#") for ref in refs)
+    assert not re.search(r"url\((?!#)", page)
+    assert "@import" not in page and "<link" not in page and "<iframe" not in page
+    [script] = re.findall(r"<script>(.*?)</script>", page, flags=re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    [csp] = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)
+    assert csp == (
+        "default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; img-src data:; "
+        f"script-src &#39;sha256-{digest}&#39;; base-uri &#39;none&#39;; "
+        "form-action &#39;none&#39;"
+    )
+
+
+def test_tables_are_capped_with_a_note_pointing_to_the_workbook() -> None:
+    page = render_html(make_report_context(max_rows=2))
+    cases = page[page.index('id="cases-table"'):]
+    cases = cases[: cases.index("</table>")]
+    assert cases.count("<tr") == 1 + 2 + 1  # header, two shown rows, totals
+    text = visible_text(page)
+    assert "Showing 2 of 4 rows — see the workbook for all of them." in text
+    # Totals still cover every row, not only those shown.
+    assert "| Total | | | | | | | 2 | | | $1,670.00" in text
+
+
+def test_workbook_only_tables_stay_out_of_the_page(report_context) -> None:
+    page = render_html(report_context)
+    assert "31/02/2026" not in page
+    assert 'id="validation' not in page
+
+
+def test_sort_keys_make_numbers_and_dates_sortable(report_context) -> None:
+    page = render_html(report_context)
+    assert '<td class="num" data-sort="12050">$120.50</td>' in page
+    assert '<td data-sort="2027-03-31T00:00:00">31/03/2027</td>' in page
+    assert '<th scope="col" class="num" data-kind="num">' in page
+
+
+def test_findings_grouped_by_kind_with_explanations(report_context) -> None:
+    text = visible_text(render_html(report_context))
+    over = text.index("High Cases over-booked (2 findings)")
+    unapplied = text.index("Medium Credit not applied to open invoices (2 findings)")
+    dormant = text.index("Low Dormant credit (1 finding)")
+    assert over < unapplied < dormant
+    assert "What to do: Apply the credit to the open invoice in Cliniko." in text
+
+
+def test_three_charts_inline_with_accessible_titles(report_context) -> None:
+    page = render_html(report_context)
+    assert len(re.findall(r'<svg role="img" aria-labelledby="chart-[a-z]+-title"', page)) == 3
+    assert '<title id="chart-ageing-title">Unapplied credit by age</title>' in page
+    assert "<?xml" not in page and "<!DOCTYPE svg" not in page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # ids unique across charts and tables
+
+
+def test_empty_chart_series_leave_the_chart_out() -> None:
+    page = render_html(make_report_context(charts=ChartData(ageing=(("0-30", 100),))))
+    assert page.count("<svg") == 1
+
+
+def test_charts_are_deterministic_and_label_exact_amounts() -> None:
+    rows = [RollRow("Oct 2026", 0, 1001, 0, 0, 1001)]
+    assert charts.rollforward_chart(rows, "t") == charts.rollforward_chart(rows, "t")
+    svg = charts.ageing_chart([("0-30", 123456789)], "Ageing")
+    assert "$1,234,567.89" in svg
+    assert "Date" not in svg and "matplotlib.org" not in svg
+
+
+def test_no_findings_and_empty_tables_render() -> None:
+    ctx = make_report_context()
+    empty = Table(key="findings", sheet="Findings", title="Findings", description="d",
+                  columns=ctx.findings.columns, frame=ctx.findings.frame.iloc[0:0])
+    text = visible_text(render_html(make_report_context(findings=empty, finding_kinds=())))
+    assert "No findings: nothing needs attention." in text
+
+
+def test_templates_come_from_the_checkout_and_undefined_is_an_error(report_context) -> None:
+    import pkgreport
+
+    package = Path(pkgreport.__file__).resolve().parent
+    checkout = package.parents[1]
+    if (checkout / "pyproject.toml").is_file():  # running from the source tree
+        assert templates_dir() == checkout / "templates"
+    else:  # an installed wheel: the templates ship inside the package
+        assert templates_dir() == package / "templates"
+    assert (templates_dir() / "base.html.j2").is_file()
+    assert (templates_dir() / "partials" / "findings.html.j2").is_file()
+    env = make_environment(report_context)
+    assert env.autoescape is True
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ missing }}").render()
+
+
+@pytest.mark.parametrize(
+    ("cents", "expected"),
+    [(0, "$0.00"), (1, "$0.01"), (-1, "-$0.01"), (123456789, "$1,234,567.89"),
+     (-100, "-$1.00"), (10**17 + 5, "$1,000,000,000,000,000.05"), (pd.NA, ""), (None, "")],
+)
+def test_format_money_is_exact(cents, expected: str) -> None:
+    assert format_money(cents) == expected
+
+
+def test_formatters_by_kind_and_date_order() -> None:
+    ts = pd.Timestamp("2026-03-04 05:06")
+    assert format_date(ts, "dmy") == "04/03/2026"
+    assert format_date(ts, "mdy") == "03/04/2026"
+    assert format_date(date(2026, 3, 4), "ymd") == "2026-03-04"
+    assert format_datetime(ts) == "04/03/2026 05:06"
+    assert format_cell(pd.NaT, "date") == ""
+    assert format_cell(1234567, "int") == "1,234,567"
+    assert format_cell(0.755, "percent") == "76%"
+    assert format_cell(True, "bool") == "yes"
+    assert format_cell(float("nan"), "text") == ""
+    assert sort_key(-5, "money") == "-5"
+    assert sort_key(pd.NA, "money") == ""
+    assert excel_money_format("€") == '"€"#,##0.00;-"€"#,##0.00'
+
+
+def test_column_kinds_and_table_checks() -> None:
+    frame = pd.DataFrame({"a": [1]})
+    with pytest.raises(ValueError, match="unknown kind"):
+        Column("a", "A", "currency")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lacks columns"):
+        Table(key="t", sheet="T", title="t", description="", columns=(Column("b", "B"),),
+              frame=frame)
+    with pytest.raises(ValueError, match="forbids"):
+        Table(key="t", sheet="a/b", title="t", description="", columns=(), frame=frame)
+    with pytest.raises(ValueError, match="unique"):
+        make_report_context(tables=(
+            Table(key="t", sheet="Summary", title="t", description="", columns=(), frame=frame),
+        ))
+
+
+def test_outputs_are_identical_across_processes(report_context) -> None:
+    # matplotlib salts SVG ids with a random value per process unless pinned; a fresh
+    # interpreter catches anything left to chance (hash seeds, salts, clocks).
+    import hashlib
+    import subprocess
+    import sys
+
+    import pkgreport
+    from pkgreport.reports.excel import render_workbook
+
+    tests = Path(__file__).parent
+    # The child imports the very pkgreport this process uses (checkout or installed).
+    package_root = Path(pkgreport.__file__).resolve().parents[1]
+    code = (
+        "import sys, hashlib; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import conftest\n"
+        "from pkgreport.reports.excel import render_workbook\n"
+        "from pkgreport.reports.html import render_html\n"
+        "c = conftest.make_report_context()\n"
+        "print(hashlib.sha256(render_workbook(c)).hexdigest(),"
+        " hashlib.sha256(render_html(c).encode()).hexdigest())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(package_root), str(tests)],
+        capture_output=True, text=True, check=True, timeout=120,
+        env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"},
+    ).stdout.split()
+    assert out == [
+        hashlib.sha256(render_workbook(report_context)).hexdigest(),
+        hashlib.sha256(render_html(report_context).encode()).hexdigest(),
+    ]
