@@ -6,6 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
 ValueType = Literal["id", "text", "timestamp", "date", "money", "count", "bool", "status", "source"]
 
 KINDS: tuple[str, ...] = ("appointments", "cases", "invoices", "payments", "allocations", "patients")
@@ -129,3 +133,154 @@ def id_column(kind: str) -> str | None:
         "payments": "payment_id",
         "patients": "patient_id",
     }.get(kind)
+
+
+# --- typed frames and their pandera schemas ---------------------------------------------------
+
+PROVENANCE: tuple[str, ...] = ("source_file", "source_row")
+
+# Columns of a typed frame that are not read from the input but filled in by validation.
+DERIVED: dict[str, tuple[ColumnSpec, ...]] = {
+    "allocations": (_c("patient_id", "id"),),
+}
+
+# Text is object dtype: pandas' python-backed "str" dtype re-validates every value on
+# construction and is slower to test for missing values (no pyarrow here).
+_TYPED_DTYPES: dict[str, str] = {
+    "id": "object",
+    "text": "object",
+    "status": "object",
+    "source": "object",
+    "timestamp": "datetime64[ns]",
+    "date": "datetime64[ns]",
+    "count": "Int64",
+    "bool": "bool",
+}
+
+INVOICE_STATUSES: tuple[str, ...] = ("open", "paid", "closed", "open_credit")
+ALLOCATION_SOURCES: tuple[str, ...] = ("payment", "credit")
+
+
+def typed_dtype(spec: ColumnSpec) -> str:
+    """The dtype of a column in the typed frame (docs/ARCHITECTURE.md)."""
+    if spec.type == "money":
+        # Required money is always present once validated; optional money may be unknown.
+        return "int64" if spec.required else "Int64"
+    return _TYPED_DTYPES[spec.type]
+
+
+def typed_columns(kind: str) -> dict[str, str]:
+    """Column -> dtype of the typed frame of `kind`, in order, provenance last."""
+    columns = {spec.name: typed_dtype(spec) for spec in COLUMNS[kind] + DERIVED.get(kind, ())}
+    columns.update({"source_file": "object", "source_row": "int64"})
+    return columns
+
+
+def empty_frame(kind: str) -> pd.DataFrame:
+    """A typed frame of `kind` with no rows and the right dtypes."""
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in typed_columns(kind).items()})
+
+
+def _dtype_is(dtype: str) -> pa.Check:
+    # pandera's own dtype test treats int64/Int64 and datetime64 units as equal; the engines
+    # rely on the exact dtype, so check it exactly (text may be pandas "str" or object).
+    allowed = ("str", "object") if dtype in ("str", "object") else (dtype,)
+    return pa.Check(lambda s: str(s.dtype) in allowed, name=f"dtype_is_{dtype}", ignore_na=False)
+
+
+# Check name -> message completing "<column> ...", shown to the user with the value.
+CHECK_MESSAGES: dict[str, str] = {
+    "not_nullable": "is blank: every row needs one; fill it in or delete the row",
+    "field_uniqueness": "appears more than once: each id must be unique",
+    "at_least_one": "must be 1 or more: leave it blank for no maximum",
+    "positive": "must be more than 0: an allocation moves a positive amount onto an invoice",
+    "known_status": "is not an invoice status (open, paid, closed, open_credit)",
+    "known_source": "is not an allocation source (payment or credit)",
+    "credit_note_only": "is negative but the invoice has no original_invoice_id: only a credit note "
+    "(which names the invoice it credits) may have a negative total; fix the total or fill in "
+    "original_invoice_id",
+    "source_matches_payment": "does not match payment_id: an allocation paid from a payment names "
+    "it in payment_id (source payment); one paid from account credit leaves payment_id blank "
+    "(source credit)",
+    "row_number": "is not a spreadsheet row number",
+}
+
+
+def repeated_values(values: pd.Series) -> np.ndarray:
+    """Mask of the values that occur more than once (missing values never count).
+
+    Hashing a million Python strings into a pandas table costs ~0.3 s; Python's own cached
+    `hash` mapped in C and a pass over int64 is about half that. Hash collisions are only
+    candidates: the few candidate rows are then compared exactly.
+    """
+    objects = values.to_numpy(dtype=object)
+    hashes = np.fromiter(map(hash, objects), dtype=np.int64, count=len(objects))
+    repeated = np.zeros(len(objects), dtype=bool)
+    ordered = np.sort(hashes)
+    # The usual answer, "no repeats", needs only a sort of the hashes.
+    if not (ordered[1:] == ordered[:-1]).any():
+        return repeated
+    candidate = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    if candidate.any():
+        subset = values[candidate]
+        repeated[candidate] = (subset.duplicated(keep=False) & subset.notna()).to_numpy()
+    return repeated
+
+
+def _column_checks(kind: str, spec: ColumnSpec) -> list[pa.Check]:
+    checks = [_dtype_is(typed_dtype(spec))]
+    if spec.name == id_column(kind):
+        # Same name as pandera's own `unique=True` failure, which this replaces for speed.
+        checks.append(pa.Check(lambda s: pd.Series(~repeated_values(s), index=s.index),
+                               name="field_uniqueness", ignore_na=False))
+    if spec.name == "max_sessions":
+        checks.append(pa.Check(lambda s: s.isna() | (s >= 1), name="at_least_one", ignore_na=False))
+    if kind == "allocations" and spec.name == "amount":
+        checks.append(pa.Check(lambda s: s > 0, name="positive", ignore_na=False))
+    if spec.type == "status":
+        checks.append(pa.Check(lambda s: s.isna() | s.isin(INVOICE_STATUSES), name="known_status", ignore_na=False))
+    if spec.type == "source":
+        checks.append(pa.Check(lambda s: s.isin(ALLOCATION_SOURCES), name="known_source", ignore_na=False))
+    return checks
+
+
+def _credit_note_only(frame: pd.DataFrame) -> pd.Series:
+    return (frame["total"] >= 0) | frame["original_invoice_id"].notna()
+
+
+def _source_matches_payment(frame: pd.DataFrame) -> pd.Series:
+    return (frame["source"] == "payment") == frame["payment_id"].notna()
+
+
+_FRAME_CHECKS: dict[str, list[pa.Check]] = {
+    "invoices": [pa.Check(_credit_note_only, name="credit_note_only", ignore_na=False)],
+    "allocations": [pa.Check(_source_matches_payment, name="source_matches_payment", ignore_na=False)],
+}
+
+# The column a frame-level check is about, for messages and for the header the user wrote.
+FRAME_CHECK_COLUMNS: dict[str, str] = {
+    "credit_note_only": "total",
+    "source_matches_payment": "source",
+}
+
+_SCHEMAS: dict[str, pa.DataFrameSchema] = {}
+
+
+def schema_for(kind: str) -> pa.DataFrameSchema:
+    """The pandera schema of the typed frame of `kind` (built from COLUMNS, so spelled once)."""
+    if kind not in _SCHEMAS:
+        columns = {}
+        for spec in COLUMNS[kind] + DERIVED.get(kind, ()):
+            columns[spec.name] = pa.Column(
+                checks=_column_checks(kind, spec),
+                nullable=not (spec.required or spec.type in ("bool", "source")),
+            )
+        columns["source_file"] = pa.Column(checks=[_dtype_is("object")], nullable=False)
+        columns["source_row"] = pa.Column(
+            checks=[_dtype_is("int64"), pa.Check(lambda s: s >= 1, name="row_number", ignore_na=False)],
+            nullable=False,
+        )
+        _SCHEMAS[kind] = pa.DataFrameSchema(
+            columns, checks=_FRAME_CHECKS.get(kind, []), strict=True, name=kind
+        )
+    return _SCHEMAS[kind]
