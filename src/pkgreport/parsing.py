@@ -1,4 +1,4 @@
-"""Vectorised text -> typed value parsers (money cents, dates, timestamps, booleans, status, ids)."""
+"""Vectorised text -> typed value parsers: money cents, dates, timestamps, booleans, status, ids."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ from pkgreport.schemas import INVOICE_STATUS_CODES
 #   case: "21/07/2026 3:45pm" -> "99/99/9999 9:99pm"). A column has a handful of shapes; each is
 #   checked once with a regex, and the digits at its fixed positions are turned into numbers with
 #   numpy over all rows of that shape at once;
-# - ids and text are stripped with numpy's C string ufuncs.
-
-_SD = np.dtypes.StringDType()
+# - ids and text are stripped by `map(str.strip)`, which iterates in C.
 
 _NS_PER_S = 1_000_000_000
 _NS_PER_DAY = 86_400 * _NS_PER_S
@@ -259,6 +257,16 @@ class _Shapes:
         assert self._starts is not None
         return self._order[self._starts[g]:self._starts[g + 1]]
 
+    def spread(self, codes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-shape message codes -> (code per row, blank per row), without a loop over shapes.
+
+        A column of free text mistaken for money has as many shapes as rows; only the few valid
+        shapes are then visited one by one.
+        """
+        blank_shape = np.array([not s.strip() for s in self.shapes], dtype=bool)
+        code_shape = np.where(blank_shape, 0, np.array(codes, dtype=np.int8)).astype(np.int8)
+        return code_shape[self.group], blank_shape[self.group]
+
     def numbers(self, rows: np.ndarray | slice,
                 parts: dict[str, list[tuple[int, int]]]) -> dict[str, np.ndarray]:
         """Each part's value: the sum of digit x multiplier over its (position, multiplier)s."""
@@ -273,8 +281,10 @@ class _Shapes:
         for name, positions in parts.items():
             if not positions:
                 continue
-            # int32 holds any 9 digits and halves the work; money's longer numbers need int64.
-            kind: type[np.signedinteger] = np.int32 if len(positions) <= 9 else np.int64
+            # int32 halves the work where the largest possible value fits (every date part);
+            # larger amounts of money need int64.
+            largest = sum(9 * mult for _, mult in positions)
+            kind: type[np.signedinteger] = np.int32 if largest < 2**31 else np.int64
             total = np.zeros(len(digits), dtype=kind)
             for pos, mult in positions:
                 total += digits[:, pos - lo].astype(kind) * mult
@@ -337,7 +347,7 @@ _MONEY_MESSAGES = (
 _CODES = "|".join(c.lower() for c in CURRENCY_CODES)
 _MONEY_SHAPE = re.compile(
     rf"\s*(?P<open>\()?\s*(?P<m1>-)?\s*(?:(?P<c1>{_CODES})\s*)?(?P<m2>-)?\s*"
-    r"(?P<sym>[$£€])?\s*(?P<m3>-)?\s*(?P<num>[9.,]+)\s*"
+    rf"(?P<sym>[{re.escape(''.join(CURRENCY_SYMBOLS))}])?\s*(?P<m3>-)?\s*(?P<num>[9.,]+)\s*"
     rf"(?P<c2>{_CODES})?\s*(?P<close>\))?\s*"
 )
 _GROUPED = re.compile(r"9{1,3}(?:,999)+")
@@ -390,8 +400,9 @@ def parse_money(values: pd.Series) -> Parsed:
     codes = np.zeros(n, dtype=np.int8)
     blank = np.ones(n, dtype=bool) if filled is not None else np.zeros(n, dtype=bool)
     at = filled if filled is not None else slice(None)
-    sub_cents, sub_codes, sub_blank = _money_core(
-        *((raw, lengths) if filled is None else (raw[filled], lengths[filled])))
+    if filled is not None:
+        raw, lengths = raw[filled], lengths[filled]
+    sub_cents, sub_codes, sub_blank = _money_core(raw, lengths)
     cents[at], codes[at], blank[at] = sub_cents, sub_codes, sub_blank
     ok = ~blank & (codes == 0)
     out = pd.Series(pd.arrays.IntegerArray(cents, ~ok), index=values.index)
@@ -401,21 +412,14 @@ def parse_money(values: pd.Series) -> Parsed:
 def _money_core(raw: np.ndarray, lengths: np.ndarray,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     shapes = _shapes(raw, lengths)
-    n = len(raw)
-    cents = np.zeros(n, dtype=np.int64)
-    codes = np.zeros(n, dtype=np.int8)
-    blank = np.zeros(n, dtype=bool)
-    for g, shape in enumerate(shapes.shapes):
-        rows = shapes.rows(g)
-        if shape.strip() == "":
-            blank[rows] = True
-            continue
-        code, negative, positions = _money_shape(shape)
-        if code:
-            codes[rows] = code
-            continue
-        number = shapes.numbers(rows, {"cents": positions})["cents"]
-        cents[rows] = -number if negative else number
+    cents = np.zeros(len(raw), dtype=np.int64)
+    read = [_money_shape(shape) for shape in shapes.shapes]
+    codes, blank = shapes.spread([code for code, _, _ in read])
+    for g, (code, negative, positions) in enumerate(read):
+        if code == 0 and positions:
+            rows = shapes.rows(g)
+            number = shapes.numbers(rows, {"cents": positions})["cents"]
+            cents[rows] = -number if negative else number
     blank &= ~shapes.too_long
     codes[shapes.too_long] = 1
     return cents, codes, blank
@@ -545,8 +549,9 @@ def parse_datetimes(
     codes = np.zeros(n, dtype=np.int8)
     blank = np.ones(n, dtype=bool) if filled is not None else np.zeros(n, dtype=bool)
     at = filled if filled is not None else slice(None)
-    subset = (raw, lengths) if filled is None else (raw[filled], lengths[filled])
-    sub = _datetimes_core(*subset, date_order, timezone, min_date, max_date, date_only)
+    if filled is not None:
+        raw, lengths = raw[filled], lengths[filled]
+    sub = _datetimes_core(raw, lengths, date_order, timezone, min_date, max_date, date_only)
     stamps[at], codes[at], blank[at] = sub
     out = pd.Series(stamps.view("datetime64[ns]"), index=values.index)
     return _result(out, codes, _date_messages(date_order, date_only, min_date, max_date), blank,
@@ -559,21 +564,16 @@ def _datetimes_core(raw: np.ndarray, lengths: np.ndarray, date_order: str, timez
     """(nanoseconds or NaT's int, message codes, blank) for an object array of text."""
     shapes = _shapes(raw, lengths)
     n = len(raw)
-    codes = np.zeros(n, dtype=np.int8)
-    blank = np.zeros(n, dtype=bool)
     part = {name: np.zeros(n, dtype=np.int64) for name in _DATE_PARTS}
     pm = np.zeros(n, dtype=bool)
     meridiem = np.zeros(n, dtype=bool)
     offset_sign = np.zeros(n, dtype=np.int64)
-    for g, text in enumerate(shapes.shapes):
+    read = [_date_shape(text, date_order) for text in shapes.shapes]
+    codes, blank = shapes.spread([shape.code for shape in read])
+    for g, shape in enumerate(read):
+        if shape.code or not shape.parts:
+            continue
         rows = shapes.rows(g)
-        if text.strip() == "":
-            blank[rows] = True
-            continue
-        shape = _date_shape(text, date_order)
-        if shape.code:
-            codes[rows] = shape.code
-            continue
         for name, value in shapes.numbers(rows, shape.parts).items():
             part[name][rows] = value
         if shape.pm or shape.am:

@@ -178,7 +178,8 @@ def typed_columns(kind: str) -> dict[str, str]:
 
 def empty_frame(kind: str) -> pd.DataFrame:
     """A typed frame of `kind` with no rows and the right dtypes."""
-    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in typed_columns(kind).items()})
+    columns = typed_columns(kind)
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
 
 
 def _dtype_is(dtype: str) -> pa.Check:
@@ -196,9 +197,11 @@ CHECK_MESSAGES: dict[str, str] = {
     "positive": "must be more than 0: an allocation moves a positive amount onto an invoice",
     "known_status": "is not an invoice status (open, paid, closed, open_credit)",
     "known_source": "is not an allocation source (payment or credit)",
-    "credit_note_only": "is negative but the invoice has no original_invoice_id: only a credit note "
-    "(which names the invoice it credits) may have a negative total; fix the total or fill in "
-    "original_invoice_id",
+    "credit_note_only": (
+        "is negative but the invoice has no original_invoice_id: only a credit note (which names "
+        "the invoice it credits) may have a negative total; fix the total or fill in "
+        "original_invoice_id"
+    ),
     "source_matches_payment": "does not match payment_id: an allocation paid from a payment names "
     "it in payment_id (source payment); one paid from account credit leaves payment_id blank "
     "(source credit)",
@@ -238,9 +241,11 @@ def _column_checks(kind: str, spec: ColumnSpec) -> list[pa.Check]:
     if kind == "allocations" and spec.name == "amount":
         checks.append(pa.Check(lambda s: s > 0, name="positive", ignore_na=False))
     if spec.type == "status":
-        checks.append(pa.Check(lambda s: s.isna() | s.isin(INVOICE_STATUSES), name="known_status", ignore_na=False))
+        checks.append(pa.Check(lambda s: s.isna() | s.isin(INVOICE_STATUSES),
+                               name="known_status", ignore_na=False))
     if spec.type == "source":
-        checks.append(pa.Check(lambda s: s.isin(ALLOCATION_SOURCES), name="known_source", ignore_na=False))
+        checks.append(pa.Check(lambda s: s.isin(ALLOCATION_SOURCES), name="known_source",
+                               ignore_na=False))
     return checks
 
 
@@ -254,7 +259,9 @@ def _source_matches_payment(frame: pd.DataFrame) -> pd.Series:
 
 _FRAME_CHECKS: dict[str, list[pa.Check]] = {
     "invoices": [pa.Check(_credit_note_only, name="credit_note_only", ignore_na=False)],
-    "allocations": [pa.Check(_source_matches_payment, name="source_matches_payment", ignore_na=False)],
+    "allocations": [
+        pa.Check(_source_matches_payment, name="source_matches_payment", ignore_na=False)
+    ],
 }
 
 # The column a frame-level check is about, for messages and for the header the user wrote.
@@ -277,7 +284,8 @@ def schema_for(kind: str) -> pa.DataFrameSchema:
             )
         columns["source_file"] = pa.Column(checks=[_dtype_is("object")], nullable=False)
         columns["source_row"] = pa.Column(
-            checks=[_dtype_is("int64"), pa.Check(lambda s: s >= 1, name="row_number", ignore_na=False)],
+            checks=[_dtype_is("int64"),
+                    pa.Check(lambda s: s >= 1, name="row_number", ignore_na=False)],
             nullable=False,
         )
         _SCHEMAS[kind] = pa.DataFrameSchema(
