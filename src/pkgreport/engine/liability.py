@@ -1,0 +1,239 @@
+"""Credit liability for accountants: ageing at a date, roll-forward over a period, package value."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TOTAL = "TOTAL"
+
+
+def _ledger_of(result_or_ledger: Any) -> pd.DataFrame:
+    ledger = getattr(result_or_ledger, "ledger", result_or_ledger)
+    if not isinstance(ledger, pd.DataFrame):
+        raise TypeError("expected a CreditResult or its ledger frame")
+    return ledger
+
+
+def _cutoff(day: date) -> np.datetime64:
+    return np.datetime64(day + timedelta(days=1), "ns")
+
+
+def bucket_labels(buckets: tuple[int, ...]) -> list[str]:
+    """Column labels from bucket edges: (30, 60) -> '0-30', '31-60', 'over 60'."""
+    if not buckets or any(b <= 0 for b in buckets) or list(buckets) != sorted(set(buckets)):
+        raise ValueError("ageing buckets must be increasing positive day counts, e.g. 30,60,90")
+    labels = [f"0-{buckets[0]}"]
+    labels += [f"{lo + 1}-{hi}" for lo, hi in itertools.pairwise(buckets)]
+    labels.append(f"over {buckets[-1]}")
+    return labels
+
+
+def _codes(patient_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group codes for rows already sorted by patient id, and the ids in that order."""
+    if not len(patient_id):
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    change = np.r_[True, patient_id[1:] != patient_id[:-1]]
+    return np.cumsum(change) - 1, patient_id[change]
+
+
+def _sorted_ledger(ledger: pd.DataFrame) -> pd.DataFrame:
+    pid = ledger["patient_id"].to_numpy(dtype=object)
+    at = ledger["at"].to_numpy(dtype="datetime64[ns]")
+    if len(pid) > 1:
+        ordered = (pid[1:] > pid[:-1]) | ((pid[1:] == pid[:-1]) & (at[1:] >= at[:-1]))
+        if not ordered.all():
+            return ledger.sort_values(["patient_id", "at"], kind="stable").reset_index(drop=True)
+    return ledger
+
+
+def age_credit(
+    result_or_ledger: Any,
+    as_of: date,
+    buckets: tuple[int, ...] = (30, 60, 90, 180, 365),
+) -> pd.DataFrame:
+    """Credit per patient at the end of `as_of`, aged by the date each unspent amount arrived.
+
+    Spending uses the oldest credit first, so what remains is the newest: per patient, lots
+    (``created`` rows) and uses (``applied``/``refunded``) are two cumulative streams in date
+    order, and the unspent lot units are those past the total used. A lot's age is whole days
+    from its date to `as_of`: age <= 30 is "0-30", 31 is "31-60". A negative balance (more used
+    than created: inconsistent data) is aged by the date of the first use that was not covered.
+    Bucket columns sum exactly to ``credit``. Patients with a zero balance are left out.
+    """
+    labels = bucket_labels(buckets)
+    ledger = _sorted_ledger(_ledger_of(result_or_ledger))
+    at = ledger["at"].to_numpy(dtype="datetime64[ns]")
+    keep = at < _cutoff(as_of)
+    pid = ledger["patient_id"].to_numpy(dtype=object)[keep]
+    at = at[keep]
+    kind = ledger["kind"].to_numpy(dtype=object)[keep]
+    amount = ledger["amount"].to_numpy(dtype=np.int64)[keep]
+    code, ids = _codes(pid)
+    n = len(ids)
+    lot = kind == "created"
+    lots_total = np.zeros(n, np.int64)
+    uses_total = np.zeros(n, np.int64)
+    np.add.at(lots_total, code[lot], amount[lot])
+    np.add.at(uses_total, code[~lot], amount[~lot])
+    credit = lots_total - uses_total
+    table = np.zeros((n, len(labels)), np.int64)
+    age_day = np.datetime64(as_of, "D")
+
+    def bucket(days: np.ndarray) -> np.ndarray:
+        # Right-closed edges: exactly 30 days old is still in "0-30".
+        return np.searchsorted(np.asarray(buckets), days, side="left")
+
+    # Remaining part of each lot: its span [before, after) in the patient's lot stream past uses.
+    l_code, l_amt, l_at = code[lot], amount[lot], at[lot]
+    if len(l_code):
+        after = _group_cumsum(l_code, l_amt)
+        before = after - l_amt
+        used = uses_total[l_code]
+        remaining = np.clip(after - np.maximum(before, used), 0, None)
+        age = (age_day - l_at.astype("datetime64[D]")).astype(np.int64)
+        np.add.at(table, (l_code, bucket(age)), remaining)
+    short = np.flatnonzero(credit < 0)
+    if len(short):
+        u_code, u_amt, u_at = code[~lot], amount[~lot], at[~lot]
+        after = _group_cumsum(u_code, u_amt)
+        # The first use whose cumulative total passes the patient's lots is the first uncovered one.
+        first = after > lots_total[u_code]
+        first_idx = pd.Series(np.flatnonzero(first)).groupby(u_code[first]).min()
+        age = (age_day - u_at[first_idx.to_numpy()].astype("datetime64[D]")).astype(np.int64)
+        table[first_idx.index.to_numpy(), bucket(age)] += credit[first_idx.index.to_numpy()]
+    out = pd.DataFrame(table, columns=labels)
+    out.insert(0, "credit", credit)
+    out.insert(0, "patient_id", ids)
+    out = out.loc[out["credit"] != 0].reset_index(drop=True)
+    assert (out[labels].sum(axis=1) == out["credit"]).all(), "ageing buckets do not sum to credit"
+    return out
+
+
+def _group_cumsum(code: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Inclusive cumulative sum restarting at each group (rows sorted by group)."""
+    cum = np.cumsum(values)
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    base = np.r_[0, cum[starts[1:] - 1]]
+    return cum - np.repeat(base, np.diff(np.r_[starts, len(code)]))
+
+
+def roll_forward(ledger_or_result: Any, start: date, end: date) -> pd.DataFrame:
+    """Opening credit + created - applied - refunded = closing, per patient over [start, end].
+
+    Opening is the balance at the end of the day before `start`; movements count from the
+    start of `start` to the end of `end`. Patients with nothing to show are left out; a final
+    row "TOTAL" adds every column. The identity is checked on every row: a failure is a bug.
+    """
+    if end < start:
+        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+    # compute_credit's ledger is already sorted by patient: grouping is then a linear scan.
+    ledger = _sorted_ledger(_ledger_of(ledger_or_result))
+    at = ledger["at"].to_numpy(dtype="datetime64[ns]")
+    amount = ledger["amount"].to_numpy(dtype=np.int64)
+    kind = ledger["kind"].to_numpy(dtype=object)
+    code_all, ids = _codes(ledger["patient_id"].to_numpy(dtype=object))
+    n = len(ids)
+    open_at = np.datetime64(start, "ns")
+    close_at = _cutoff(end)
+    signed = np.where(kind == "created", amount, -amount)
+    before = at < open_at
+    during = (~before) & (at < close_at)
+
+    def total(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, np.int64)
+        np.add.at(out, code_all[mask], values[mask])
+        return out
+
+    frame = pd.DataFrame(
+        {
+            "patient_id": np.asarray(ids, dtype=object),
+            "opening": total(before, signed),
+            "created": total(during & (kind == "created"), amount),
+            "applied": total(during & (kind == "applied"), amount),
+            "refunded": total(during & (kind == "refunded"), amount),
+        }
+    )
+    frame["closing"] = total(before | during, signed)
+    money = ["opening", "created", "applied", "refunded", "closing"]
+    frame = frame.loc[(frame[money] != 0).any(axis=1)].reset_index(drop=True)
+    totals = pd.DataFrame({"patient_id": [TOTAL], **{c: [int(frame[c].sum())] for c in money}})
+    frame = pd.concat([frame, totals], ignore_index=True)
+    for c in money:
+        frame[c] = frame[c].astype(np.int64)
+    identity = (
+        frame["opening"] + frame["created"] - frame["applied"] - frame["refunded"]
+        == frame["closing"]
+    )
+    if not identity.all():
+        raise AssertionError(
+            f"roll-forward does not balance for {list(frame.loc[~identity, 'patient_id'])}"
+        )
+    return frame
+
+
+def package_value(
+    cases: pd.DataFrame,
+    invoices: pd.DataFrame | None,
+    counted: pd.DataFrame | pd.Series | None,
+) -> pd.DataFrame:
+    """Value of package sessions paid for but not yet delivered (method B), per case.
+
+    Price: the case's ``package_price``, else the sum of the live invoices naming the case
+    (``case_id`` set, no ``appointment_id``, non-zero total, credit notes included). ``used`` is
+    the case engine's ``counted``. ``undelivered = price * unused / max_sessions`` rounded half-up
+    to the cent in integer arithmetic; NA when the price or the maximum is unknown.
+    """
+    n = len(cases)
+    price = pd.array(
+        cases["package_price"] if "package_price" in cases.columns else [pd.NA] * n, dtype="Int64"
+    )
+    source = np.full(n, None, dtype=object)
+    source[~np.asarray(price.isna(), dtype=bool)] = "cases"
+    if invoices is not None and len(invoices) and "case_id" in invoices.columns:
+        live = invoices
+        for col in ("deleted_at", "archived_at"):
+            if col in live.columns:
+                live = live.loc[live[col].isna()]
+        if "appointment_id" in live.columns:
+            live = live.loc[live["appointment_id"].isna()]
+        live = live.loc[live["case_id"].notna() & (live["total"] != 0)]
+        by_case = live.groupby("case_id")["total"].sum()
+        from_inv = pd.array(cases["case_id"].map(by_case), dtype="Int64")
+        fill = price.isna() & ~from_inv.isna()
+        price[fill] = from_inv[fill]
+        source[np.asarray(fill, dtype=bool)] = "invoice"
+    if counted is None:
+        used = np.zeros(n, np.int64)
+    else:
+        series = (
+            counted.set_index("case_id")["counted"]
+            if isinstance(counted, pd.DataFrame)
+            else counted
+        )
+        used = cases["case_id"].map(series).fillna(0).to_numpy(dtype=np.int64)
+    max_sessions = pd.array(
+        cases["max_sessions"] if "max_sessions" in cases.columns else [pd.NA] * n, dtype="Int64"
+    )
+    unused = pd.array(np.maximum(max_sessions - used, 0), dtype="Int64")
+    # Half-up to the cent without floats: floor((2 * price * unused + max) / (2 * max)).
+    num = 2 * price * unused + max_sessions
+    den = 2 * max_sessions
+    undelivered = num // den
+    undelivered[(max_sessions.isna()) | (price.isna())] = pd.NA
+    return pd.DataFrame(
+        {
+            "case_id": cases["case_id"].to_numpy(dtype=object),
+            "patient_id": cases["patient_id"].to_numpy(dtype=object),
+            "package_price": price,
+            "price_source": source,
+            "max_sessions": max_sessions,
+            "used": used,
+            "unused": unused,
+            "undelivered": pd.array(undelivered, dtype="Int64"),
+        }
+    )
