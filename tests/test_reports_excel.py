@@ -303,6 +303,30 @@ def test_failure_keeps_the_previous_complete_file(tmp_path: Path, monkeypatch) -
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
+def test_write_all_atomic_is_all_or_nothing(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "a.html").write_text("previous a")
+    calls = []
+    real_fdopen = atomic.os.fdopen
+
+    def fail_on_third(fd: int, mode: str):  # the third file cannot be staged
+        calls.append(fd)
+        if len(calls) == 3:
+            os.close(fd)
+            raise OSError(28, "No space left on device")
+        return real_fdopen(fd, mode)
+
+    monkeypatch.setattr(atomic.os, "fdopen", fail_on_third)
+    files = {tmp_path / "a.html": "new a", tmp_path / "b.xlsx": b"b", tmp_path / "c.json": "{}"}
+    with pytest.raises(OSError, match="No space left"):
+        atomic.write_all_atomic(files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html"]
+    assert (tmp_path / "a.html").read_text() == "previous a"
+    monkeypatch.setattr(atomic.os, "fdopen", real_fdopen)
+    assert atomic.write_all_atomic(files) == list(files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.xlsx", "c.json"]
+    assert (tmp_path / "a.html").read_text() == "new a"
+
+
 def test_text_round_trips_exactly_through_the_xml_escapes() -> None:
     awkward = ["_x0041_ literal", "a & b < c > d", "bell\x07 and\x01", "Zoë 😀 ünïcode",
                "  padded  ", "x" * 10, None, '"quoted" \'single\'']

@@ -522,6 +522,13 @@ def _lookup(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
     return pd.Series(frame[column].to_numpy(), index=frame[key].to_numpy())
 
 
+def _mapped_dates(case_id: pd.Series, cases: pd.DataFrame, column: str) -> np.ndarray:
+    """Each appointment's case date; an empty `case_id` maps to an empty datetime array."""
+    # reindex keeps the datetime dtype (NaT for unknown ids) even when `cases` is empty.
+    lookup = _lookup(cases, "case_id", column).astype("datetime64[ns]")
+    return lookup.reindex(case_id.to_numpy()).to_numpy(dtype="datetime64[ns]")
+
+
 def _drop_rows(run: _Run, kind: str, frame: pd.DataFrame, mask: np.ndarray, column: str,
                values: list[object], messages: list[str] | str) -> pd.DataFrame:
     if not mask.any():
@@ -572,9 +579,8 @@ def _check_appointment_cases(run: _Run, appointments: pd.DataFrame,
 
     # Appointments outside their case's dates stay (they count); the dates may be the mistake.
     case_id = appointments["case_id"]
-    issued = case_id.map(_lookup(cases, "case_id", "issue_date")).to_numpy(dtype="datetime64[ns]")
-    expires = case_id.map(_lookup(cases, "case_id", "expiry_date")).to_numpy(
-        dtype="datetime64[ns]")
+    issued = _mapped_dates(case_id, cases, "issue_date")
+    expires = _mapped_dates(case_id, cases, "expiry_date")
     starts = appointments["starts_at"].to_numpy()
     with np.errstate(invalid="ignore"):
         before = ~np.isnat(issued) & (starts < issued)

@@ -14,9 +14,34 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     `str` is written as UTF-8. On any failure the temporary file is removed and `path` is left
     as it was (absent, or the previous complete version).
     """
-    path = Path(path)
+    write_all_atomic({Path(path): data})
+
+
+def write_all_atomic(files: dict[Path, bytes | str]) -> list[Path]:
+    """Stage every file as a temporary file beside its target, then rename them all into place.
+
+    If anything fails while staging, no target is created or changed, so a run that fails
+    leaves no partial output. Returns the paths written, in the order given.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            staged.append((Path(path), _stage(Path(path), data)))
+        for path, tmp in staged:
+            # Same folder: os.replace is only atomic within one file system.
+            os.replace(tmp, path)
+    except BaseException:
+        for _, tmp in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+    for folder in sorted({path.parent for path, _ in staged}):
+        _fsync_dir(folder)
+    return [path for path, _ in staged]
+
+
+def _stage(path: Path, data: bytes | str) -> Path:
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    # Same folder: os.replace is only atomic within one file system.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
@@ -26,12 +51,11 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             os.fsync(handle.fileno())
         # mkstemp creates 0600; give the report the permissions a normal new file would get.
         os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    return tmp
 
 
 def _current_umask() -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pkgreport.pipeline import RunResult
+from pkgreport.reports.atomic import write_all_atomic
 from pkgreport.reports.context import build_context
 from pkgreport.reports.excel import render_workbook
 from pkgreport.reports.html import render_html
@@ -41,27 +40,6 @@ def render_outputs(
 
 
 def write_all(out_dir: Path, files: dict[str, bytes]) -> list[Path]:
-    """Write every file to a temporary name in `out_dir`, then rename them all into place.
-
-    If anything fails before the renames, no output file is created or changed.
-    """
+    """Write every output into `out_dir` all or nothing (see `write_all_atomic`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[str, Path]] = []
-    try:
-        for name, data in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            staged.append((name, Path(tmp)))
-        written = []
-        for name, tmp in staged:
-            target = out_dir / name
-            os.replace(tmp, target)
-            written.append(target)
-        return written
-    finally:
-        for _, tmp in staged:
-            if tmp.exists():
-                tmp.unlink()
+    return write_all_atomic({out_dir / name: data for name, data in files.items()})
