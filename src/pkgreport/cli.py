@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from pkgreport import __version__
-from pkgreport.config import ALLOCATION_POLICIES, DATE_ORDERS, Settings
+from pkgreport.config import ALLOCATION_POLICIES, CREDIT_APPLIES, DATE_ORDERS, Settings
 from pkgreport.errors import ISSUE_COLUMNS, InputError, Issue, PkgReportError, UsageError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_FAIL_ON, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
@@ -167,6 +167,11 @@ ALLOCATION = click.option(
     help="How unallocated payments and credit are applied to open invoices "
          "(default oldest-first, Cliniko's default).",
 )
+CREDIT_APPLIES_OPTION = click.option(
+    "--credit-applies", type=click.Choice(CREDIT_APPLIES), default=None,
+    help="When waiting account credit pays an open invoice: on-payment (default; when a payment, "
+         "$0 included, is recorded, as Cliniko does) or on-issue (as soon as the invoice is issued).",
+)
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -306,6 +311,7 @@ INVOICE_MONEY = ["total", "paid_direct", "paid_from_credit", "outstanding"]
 @input_options
 @AS_OF
 @ALLOCATION
+@CREDIT_APPLIES_OPTION
 @FORMAT
 @OUT
 @click.option("--ageing", "view", flag_value="ageing", help="Print the ageing of unapplied credit.")
@@ -351,6 +357,7 @@ def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **opti
 @click.option("--to", "period_end", callback=_parse_date, required=True, metavar="YYYY-MM-DD",
               help="Last day of the period (inclusive).")
 @ALLOCATION
+@CREDIT_APPLIES_OPTION
 @FORMAT
 @OUT
 @click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
@@ -437,6 +444,7 @@ def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--to", "period_end", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
                      help="Last day of the reporting period (with --from)."),
         ALLOCATION,
+        CREDIT_APPLIES_OPTION,
         click.option("--title", default=None, help="Title on the workbook and HTML report."),
         click.option("--generated-at", default=None, metavar="TEXT",
                      help="A timestamp to print in the reports (none by default, so the same "

@@ -10,9 +10,11 @@ from typing import Literal
 
 DateOrder = Literal["dmy", "mdy", "ymd"]
 AllocationPolicy = Literal["oldest-first", "newest-first", "source-only", "none"]
+CreditApplies = Literal["on-payment", "on-issue"]
 
 DATE_ORDERS: tuple[str, ...] = ("dmy", "mdy", "ymd")
 ALLOCATION_POLICIES: tuple[str, ...] = ("oldest-first", "newest-first", "source-only", "none")
+CREDIT_APPLIES: tuple[str, ...] = ("on-payment", "on-issue")
 DEFAULT_AGEING_BUCKETS: tuple[int, ...] = (30, 60, 90, 180, 365)
 
 
@@ -27,6 +29,9 @@ class Settings:
     columns_file: Path | None = None
     sheet: str | None = None
     allocation: AllocationPolicy = "oldest-first"
+    # When waiting credit meets an open invoice: when a payment ($0 included) is recorded, as
+    # Cliniko does, or as soon as the invoice is issued (systems that spend credit automatically).
+    credit_applies: CreditApplies = "on-payment"
     as_of: date | None = None
     period_start: date | None = None
     period_end: date | None = None
@@ -55,7 +60,7 @@ class Settings:
 # Scheduled runs: settings from a TOML file, then PKGREPORT_* environment variables, then options.
 
 CONFIG_KEYS: tuple[str, ...] = (
-    "input", "output", "timezone", "date_order", "columns", "allocation", "period",
+    "input", "output", "timezone", "date_order", "columns", "allocation", "credit_applies", "period",
     "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
 )
 FINDING_CODES: tuple[str, ...] = (
@@ -173,6 +178,10 @@ def _check_value(key: str, value: object) -> object:
         if value not in ALLOCATION_POLICIES:
             raise ConfigError(f"must be one of {', '.join(ALLOCATION_POLICIES)}")
         return value
+    if key == "credit_applies":
+        if value not in CREDIT_APPLIES:
+            raise ConfigError(f"must be one of {', '.join(CREDIT_APPLIES)}")
+        return value
     if key == "period":
         return parse_period(value)
     if key == "dormant_days":
@@ -269,6 +278,7 @@ CONFIG_TO_SETTINGS: dict[str, str] = {
     "date_order": "date_order",
     "columns": "columns_file",
     "allocation": "allocation",
+    "credit_applies": "credit_applies",
     "dormant_days": "dormant_days",
     "nearly_used_up": "nearly_used_up",
     "ageing_buckets": "ageing_buckets",
@@ -294,6 +304,9 @@ date_order = "dmy"
 # How unallocated payments and credit are applied: oldest-first (Cliniko's default),
 # newest-first, source-only or none.
 allocation = "oldest-first"
+# When account credit pays an open invoice: "on-payment" (when a payment, $0 included, is
+# recorded: Cliniko's behaviour) or "on-issue" (as soon as the invoice is issued).
+credit_applies = "on-payment"
 # The reporting period: "previous-month" (the month before the run date), "current-month",
 # "YYYY-MM", or "YYYY-MM-DD..YYYY-MM-DD".
 period = "previous-month"

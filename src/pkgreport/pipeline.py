@@ -176,6 +176,7 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
             dataset.patients,
             as_of,
             policy=settings.allocation,
+            credit_applies=settings.credit_applies,
             dormant_days=settings.dormant_days,
             appointments=dataset.appointments,
             cases=dataset.cases,

@@ -60,13 +60,15 @@ is then read off the dated results, so a snapshot, the ledger and a roll-forward
    When credit waiting on the account meets a newly issued invoice is a second switch,
    ``credit_applies`` (auto policies only):
 
-   * ``on-issue`` (default, as briefed): the invoice takes the credit on its issue date.
-   * ``on-payment`` (Cliniko as its help centre and ``sample_data`` describe it: credit is spent
-     by recording a payment, a $0 one included): invoices only queue; each payment sweeps its own
+   * ``on-payment`` (the default: Cliniko as its help centre and ``sample_data`` describe it;
+     credit is spent by recording a payment, a $0 one included, so credit can sit on file beside
+     an open invoice - the CREDIT_WITH_OPEN_INVOICES finding): invoices only queue; each payment sweeps its own
      remainder, then the credit, onto the open invoices per the policy. Refunds and credit
      allocations take credit at once. Vectorised too: with Y the cumulative supply less those
      drains and D the cumulative auto-payable demand, the amount settled after a sweep is the
      running maximum of min(D, Y) over the patient's sweeps (``_sweep_segments``).
+   * ``on-issue`` (for systems that spend credit automatically): the invoice takes waiting credit
+     on its issue date, so a payment received before an invoice pays it when it is issued.
 
 4. The ledger has one row per credit movement: ``created`` (a payment's part that did not pay an
    open invoice on arrival, a credit note, a payment allocated later than received), ``applied``
@@ -781,7 +783,7 @@ def compute_credit(
     *,
     policy: str = "oldest-first",
     dormant_days: int = 365,
-    credit_applies: str = "on-issue",
+    credit_applies: str = "on-payment",
     appointments: pd.DataFrame | None = None,
     cases: pd.DataFrame | None = None,
 ) -> CreditResult:

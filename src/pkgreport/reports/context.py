@@ -446,6 +446,8 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         ("Time zone", s.timezone),
         ("Date order", s.date_order),
         ("Allocation policy", s.allocation),
+        ("Credit applied", "when a payment is recorded" if s.credit_applies == "on-payment"
+         else "when an invoice is issued"),
         ("Dormant after (days)", str(s.dormant_days)),
         ("Nearly used up at (sessions left)", str(s.nearly_used_up)),
         ("Ageing buckets (days)", ", ".join(map(str, s.ageing_buckets))),

@@ -35,6 +35,7 @@ def settings_record(result: RunResult) -> dict[str, Any]:
         "timezone": s.timezone,
         "date_order": s.date_order,
         "allocation": s.allocation,
+        "credit_applies": s.credit_applies,
         "dormant_days": s.dormant_days,
         "nearly_used_up": s.nearly_used_up,
         "ageing_buckets": list(s.ageing_buckets),
