@@ -473,7 +473,7 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
     Writes pkgreport-<as-of>.xlsx, pkgreport-<as-of>.html and pkgreport-<as-of>.json into
     OUTPUT, atomically: a failed run leaves no partial file, and inputs are never touched.
 
-    \\b
+    \b
     Examples:
       pkgreport report sample_data -o reports
       pkgreport report exports/ -o reports --as-of 2026-10-31 --period 2026-10
@@ -567,12 +567,12 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     adds a "Changed since the last run" section. Re-running on the same inputs rewrites
     byte-identical reports and adds no history entry.
 
-    \\b
+    \b
     Exit codes: 0 done; 1 the inputs need fixing; 2 usage or configuration error;
     3 internal error; 4 done, but a finding listed in fail_on occurred; 5 another run
     holds the output folder.
 
-    \\b
+    \b
     Examples:
       pkgreport run --config pkgreport.toml
       PKGREPORT_OUTPUT=/srv/reports pkgreport run --config pkgreport.toml --today 2026-11-01
@@ -600,7 +600,7 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
 def init_config(path: Path, force: bool) -> None:
     """Write a commented example configuration for `pkgreport run`.
 
-    \\b
+    \b
     Example:
       pkgreport init-config pkgreport.toml
     """

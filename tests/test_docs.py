@@ -1,0 +1,59 @@
+"""The README stays true: its commands are the ones CI runs, and every command, finding code,
+config key and exit code is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pkgreport.cli import cli
+from pkgreport.config import CONFIG_KEYS, FINDING_CODES
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q '.[test]' && .venv/bin/python -m pytest"
+MAIN_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install . && "
+                ".venv/bin/pkgreport report sample_data -o reports")
+
+
+def code_blocks(text: str) -> list[str]:
+    return re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_gives_the_two_fresh_machine_commands() -> None:
+    blocks = [b.strip() for b in code_blocks(README)]
+    assert MAIN_COMMAND in blocks
+    assert TEST_COMMAND in blocks
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [line.strip() for line in ci.splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    assert commands[-1] == TEST_COMMAND
+
+
+def test_every_command_is_documented_with_help() -> None:
+    commands = sorted(cli.commands)
+    assert commands == ["cases", "credit", "init-config", "report", "rollforward", "run",
+                        "sample-data", "validate"]
+    for name in commands:
+        assert f"pkgreport {name}" in README, name
+        help_text = CliRunner().invoke(cli, [name, "--help"]).output
+        assert "Example" in help_text and "\\b" not in help_text, name
+
+
+def test_every_finding_code_config_key_and_exit_code_is_documented() -> None:
+    for code in FINDING_CODES:
+        assert f"| `{code}` |" in README, code
+    for key in CONFIG_KEYS:
+        assert f"`{key}`" in README, key
+    for exit_code in range(6):
+        assert f"| {exit_code} |" in README, exit_code
+
+
+def test_readme_screenshots_exist() -> None:
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
+        assert (ROOT / image).is_file(), image
