@@ -145,6 +145,7 @@ def test_report_writes_three_files_byte_identically(tmp_path: Path) -> None:
     first = invoke("report", str(SAMPLE), "-o", str(out1), "-q")
     second = invoke("report", str(SAMPLE), "-o", str(out2), "-q")
     assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
     names = ["pkgreport-2026-10-31.html", "pkgreport-2026-10-31.json", "pkgreport-2026-10-31.xlsx"]
     assert sorted(p.name for p in out1.iterdir()) == names
     for name in names:
@@ -189,7 +190,7 @@ def test_report_with_input_errors_writes_nothing(tiny: Path, tmp_path: Path) -> 
 
 
 def test_internal_error_is_one_line_exit_3(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pkgreport.pipeline as pipeline
+    from pkgreport import pipeline
 
     def boom(*_a: object, **_k: object) -> None:
         raise ZeroDivisionError("division by zero")

@@ -19,7 +19,7 @@ MAIN_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install . && "
 
 
 def code_blocks(text: str) -> list[str]:
-    return re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.DOTALL)
 
 
 def test_readme_gives_the_two_fresh_machine_commands() -> None:

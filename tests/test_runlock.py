@@ -34,9 +34,8 @@ def test_second_run_fails_after_waiting(tmp_path: Path) -> None:
     proc = hold(tmp_path, 5)
     try:
         started = time.monotonic()
-        with pytest.raises(LockError) as err:
-            with output_lock(tmp_path, wait_seconds=0.5, poll_seconds=0.05):
-                pass
+        with pytest.raises(LockError) as err, output_lock(tmp_path, wait_seconds=0.5, poll_seconds=0.05):
+            pass
         assert time.monotonic() - started >= 0.5
         assert f"another pkgreport run is writing {tmp_path} (pid {proc.pid})" in str(err.value)
         assert err.value.exit_code == 5
