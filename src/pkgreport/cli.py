@@ -193,7 +193,7 @@ def _emit_frame(frame: Any, money: list[str], fmt: str, out: Path | None) -> Non
 def _computed(settings: Settings) -> Any:
     from pkgreport import pipeline
 
-    result = pipeline.run(settings, progress=_echo_err if not settings.quiet else pipeline._quiet)
+    result = pipeline.run(settings, progress=_progress(settings.quiet))
     _echo_err(f"as of {result.as_of.isoformat()} ({result.as_of_source})")
     return result
 
