@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections import defaultdict
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -412,6 +411,47 @@ def test_package_session_charged_when_the_package_invoice_is_paid():
     assert list(f["amount"]) == [9000] and list(f["severity"]) == ["high"]
     unpaid = compute_credit(inv, None, None, None, day(9), appointments=appts, cases=cases)
     assert "PACKAGE_SESSION_CHARGED" not in codes(unpaid)
+
+
+def test_package_session_charged_skips_deleted_and_unissued_records():
+    # A deleted invoice first and an invoice after as_of last: the snapshot rows must still line
+    # up with their case and appointment ids.
+    inv = invoices(
+        ("gone", "p", 0, 500),
+        ("pk", "p", 1, 40000),
+        ("s1", "p", 5, 9000),
+        ("s3", "p", 6, 7000),
+        ("s4", "q", 7, 6000),
+        ("late", "p", 20, 8000),
+        case_id=[None, "c1", None, None, None, None],
+        appointment_id=["a1", None, "a1", "a3", "a4", "a1"],
+    )
+    inv.loc[0, "deleted_at"] = ts(2)
+    pay = payments(("y1", "p", 1, 40000))
+    appts = pd.DataFrame(
+        {
+            "appointment_id": ["a1", "a3", "a4"],
+            "patient_id": ["p", "p", "q"],
+            "case_id": ["c1", "c1", "c1"],
+            "starts_at": pd.to_datetime([ts(5), ts(6), ts(7)]).astype("datetime64[ns]"),
+            "deleted_at": pd.to_datetime([pd.NaT, ts(6), pd.NaT]).astype("datetime64[ns]"),
+            "source_file": "appointments.csv",
+            "source_row": np.array([2, 3, 4]),
+        }
+    )
+    cases = pd.DataFrame(
+        {"case_id": ["c1"], "patient_id": ["p"], "max_sessions": pd.array([4], dtype="Int64")}
+    )
+    r = compute_credit(inv, pay, None, None, day(9), appointments=appts, cases=cases)
+    f = r.findings.loc[r.findings["code"] == "PACKAGE_SESSION_CHARGED"]
+    # s3's appointment is deleted; "late" is issued after as_of; s4 (another patient's invoice
+    # for an appointment of the case) is still a charge for a package session.
+    assert list(f["subject_id"]) == ["s1", "s4"]
+    assert list(f["appointment_ids"]) == ["a1", "a4"]
+    assert list(f["amount"]) == [9000, 6000]
+    assert list(f["source_row"]) == [4, 6]
+    assert f["message"].iloc[0].startswith("Invoice Ns1 charges $90.00 for an appointment on case c1")
+    assert "package invoice Npk is already paid in full" in f["message"].iloc[0]
 
 
 def test_inputs_are_not_modified():

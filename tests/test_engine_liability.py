@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,14 @@ def compute_credit(*args: Any, **kwargs: Any) -> Any:
     """Hand-computed tables below spend credit when an invoice is issued (`on-issue`)."""
     kwargs.setdefault("credit_applies", "on-issue")
     return engine_compute_credit(*args, **kwargs)
-from pkgreport.engine.liability import TOTAL, age_credit, bucket_labels, package_value, roll_forward
+from pkgreport.engine.liability import (
+    TOTAL,
+    age_credit,
+    bucket_labels,
+    package_value,
+    roll_forward,
+    roll_forward_by_month,
+)
 
 D0 = date(2026, 1, 1)
 
@@ -165,6 +171,38 @@ def test_roll_forward_across_months():
         "closing": 6000,
     }
     assert mar["closing"].iloc[-1] == 6700
+
+
+def test_roll_forward_by_month_in_one_pass():
+    # Jan: y1 10000 created (Jan 10). Feb: i1 applies 6000 (Feb 5), r1 refunds 1000 (Feb 20),
+    # z1 700 created (Feb 10). Mar: y2 3000 created (Mar 3). Apr: y3 (Apr 11) is after as_of.
+    pay = payments(
+        ("y1", "p", 9, 10000), ("r1", "p", 50, -1000), ("y2", "p", 61, 3000),
+        ("z1", "q", 40, 700), ("y3", "q", 100, 500),
+    )
+    inv = invoices(("i1", "p", 35, 6000))
+    result = compute_credit(inv, pay, None, None, day(90))
+    months = roll_forward_by_month(result.ledger, date(2026, 2, 14), day(90))  # as_of Apr 1
+    assert months.to_dict("records") == [
+        {"month": "2026-02", "opening": 10000, "created": 700, "applied": 6000, "refunded": 1000,
+         "closing": 3700},
+        {"month": "2026-03", "opening": 3700, "created": 3000, "applied": 0, "refunded": 0,
+         "closing": 6700},
+        {"month": "2026-04", "opening": 6700, "created": 0, "applied": 0, "refunded": 0,
+         "closing": 6700},
+    ]
+    assert list(months.dtypes[1:]) == [np.dtype(np.int64)] * 5
+    # Each month is the TOTAL row of roll_forward over that month (the last ends at as_of).
+    for row, (start, end) in zip(
+        months.to_dict("records"),
+        [(date(2026, 2, 1), date(2026, 2, 28)), (date(2026, 3, 1), date(2026, 3, 31)),
+         (date(2026, 4, 1), day(90))],
+    ):
+        total = roll_forward(result.ledger, start, end).iloc[-1].to_dict()
+        assert {k: row[k] for k in total if k != "patient_id"} == {
+            k: v for k, v in total.items() if k != "patient_id"
+        }
+    assert roll_forward_by_month(result.ledger, date(2026, 5, 1), day(90)).empty
 
 
 def test_roll_forward_refuses_a_backwards_period():

@@ -345,3 +345,31 @@ def test_sheet_dimension_covers_every_row(report_context) -> None:
     archive = zipfile.ZipFile(io.BytesIO(render_workbook(report_context)))
     # Cases is the third sheet: header row 4, four data rows, the total row 9, columns A:L.
     assert '<dimension ref="A1:L9"/>' in archive.read("xl/worksheets/sheet3.xml").decode()
+
+
+def test_data_rows_xml_with_blanks_in_every_kind() -> None:
+    frame = pd.DataFrame({
+        "t": pd.Series(["a&b", None, "c\uffffd"], dtype=object),  # the separator falls back
+        "m": pd.array([150, None, -5], dtype="Int64"),
+        "d": pd.to_datetime(["2026-01-02", None, "1900-03-01"]),
+        "p": [0.5, -0.0, 0.0],  # -0.0 and 0.0 stay distinct values
+        "b": pd.Series([True, None, False], dtype=object),
+    })
+    table = Table(key="x", sheet="X", title="x", description="d", frame=frame, columns=(
+        Column("t", "T"), Column("m", "M", "money"), Column("d", "D", "date"),
+        Column("p", "P", "percent"), Column("b", "B", "bool")))
+    archive = zipfile.ZipFile(io.BytesIO(render_workbook(make_report_context(tables=(table,)))))
+    xml = archive.read("xl/worksheets/sheet3.xml").decode()  # Summary, Findings, X
+    rows = re.findall(r'<row r="[567]">.*?</row>', xml)
+    styles = re.findall(r'<c r="[A-E]5" s="(\d+)"', rows[0])
+    t, m, d, p, b = styles
+    text = f' s="{t}" t="inlineStr"><is><t xml:space="preserve">'
+    assert rows == [
+        (f'<row r="5"><c r="A5"{text}a&amp;b</t></is></c><c r="B5" s="{m}"><v>1.5</v></c>'
+         f'<c r="C5" s="{d}"><v>46024</v></c><c r="D5" s="{p}"><v>0.5</v></c>'
+         f'<c r="E5" s="{b}" t="b"><v>1</v></c></row>'),
+        f'<row r="6"><c r="D6" s="{p}"><v>-0</v></c></row>',
+        (f'<row r="7"><c r="A7"{text}c\uffffd</t></is></c><c r="B7" s="{m}"><v>-0.05</v></c>'
+         f'<c r="C7" s="{d}"><v>61</v></c><c r="D7" s="{p}"><v>0</v></c>'
+         f'<c r="E7" s="{b}" t="b"><v>0</v></c></row>'),
+    ]

@@ -13,7 +13,12 @@ from pkgreport.config import Settings
 from pkgreport.engine.cases import CaseTally, tally_cases
 from pkgreport.engine.credit import CreditResult, compute_credit
 from pkgreport.engine.findings import combine_findings
-from pkgreport.engine.liability import age_credit, package_value, roll_forward
+from pkgreport.engine.liability import (
+    age_credit,
+    package_value,
+    roll_forward,
+    roll_forward_by_month,
+)
 from pkgreport.errors import InputError, UsageError
 from pkgreport.loading import load_folder
 from pkgreport.validation import Dataset, validate_tables
@@ -120,22 +125,7 @@ def month_bounds(day: date) -> tuple[date, date]:
 
 def monthly_rollforward(ledger: pd.DataFrame, first_month: date, as_of: date) -> pd.DataFrame:
     """Total roll-forward per calendar month from `first_month` to the month of `as_of`."""
-    rows = []
-    month = first_month.replace(day=1)
-    while month <= as_of:
-        start, end = month_bounds(month)
-        end = min(end, as_of)
-        total = roll_forward(ledger, start, end).iloc[-1]
-        rows.append({
-            "month": start.strftime("%Y-%m"),
-            "opening": int(total["opening"]),
-            "created": int(total["created"]),
-            "applied": int(total["applied"]),
-            "refunded": int(total["refunded"]),
-            "closing": int(total["closing"]),
-        })
-        month = (start + timedelta(days=32)).replace(day=1)
-    return pd.DataFrame(rows, columns=["month", "opening", "created", "applied", "refunded", "closing"])
+    return roll_forward_by_month(ledger, first_month, as_of)
 
 
 def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -> RunResult:

@@ -176,6 +176,55 @@ def roll_forward(ledger_or_result: Any, start: date, end: date) -> pd.DataFrame:
     return frame
 
 
+def roll_forward_by_month(ledger_or_result: Any, first_month: date, as_of: date) -> pd.DataFrame:
+    """The TOTAL row of `roll_forward` for each calendar month from `first_month` to `as_of`.
+
+    Columns month ("YYYY-MM"), opening, created, applied, refunded, closing; the last month
+    ends at `as_of`. One pass over the ledger: movements are summed per month and kind, and
+    each month opens with the previous month's closing, so the months chain exactly.
+    """
+    columns = ["month", "opening", "created", "applied", "refunded", "closing"]
+    first = np.datetime64(first_month.replace(day=1), "M")
+    last = np.datetime64(as_of, "M")
+    n = int((last - first).astype(np.int64)) + 1
+    if n <= 0:
+        return pd.DataFrame(
+            {c: pd.Series([], dtype=object if c == "month" else np.int64) for c in columns}
+        )
+    ledger = _ledger_of(ledger_or_result)
+    at = ledger["at"].to_numpy(dtype="datetime64[ns]")
+    amount = ledger["amount"].to_numpy(dtype=np.int64)
+    kind = ledger["kind"].to_numpy(dtype=object)
+    keep = at < _cutoff(as_of)  # NaT never counts, as in roll_forward
+    month = (at.astype("datetime64[M]") - first).astype(np.int64)
+    signed = np.where(kind == "created", amount, -amount)
+    opening = int(signed[keep & (month < 0)].sum())
+    inside = keep & (month >= 0)
+
+    def per_month(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, np.int64)
+        np.add.at(out, month[mask], amount[mask])
+        return out
+
+    created = per_month(inside & (kind == "created"))
+    applied = per_month(inside & (kind == "applied"))
+    refunded = per_month(inside & (kind == "refunded"))
+    net = np.zeros(n, np.int64)
+    np.add.at(net, month[inside], signed[inside])
+    closing = opening + np.cumsum(net)
+    return pd.DataFrame(
+        {
+            "month": [str(first + k) for k in range(n)],
+            "opening": closing - net,
+            "created": created,
+            "applied": applied,
+            "refunded": refunded,
+            "closing": closing,
+        },
+        columns=columns,
+    )
+
+
 def package_value(
     cases: pd.DataFrame,
     invoices: pd.DataFrame | None,

@@ -112,23 +112,42 @@ FINDING_COLUMNS = (
 )
 
 
-def _names(result: RunResult) -> pd.Series:
-    """patient_id -> name, from the patients export, else appointments."""
-    ds = result.dataset
-    parts = []
-    if ds.patients is not None:
-        parts.append(ds.patients[["patient_id", "patient_name"]])
-    if ds.appointments is not None:
-        parts.append(ds.appointments[["patient_id", "patient_name"]])
-    if not parts:
+def _first_names(frame: pd.DataFrame | None) -> pd.Series:
+    """patient_id -> the first non-blank patient_name of `frame` in row order."""
+    if frame is None or "patient_name" not in frame.columns:
         return pd.Series(dtype=object)
-    both = pd.concat(parts, ignore_index=True).dropna(subset=["patient_name"])
-    return both.drop_duplicates("patient_id").set_index("patient_id")["patient_name"]
+    named = frame.loc[frame["patient_name"].notna(), ["patient_id", "patient_name"]]
+    return named.drop_duplicates("patient_id").set_index("patient_id")["patient_name"]
 
 
-def _with_names(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+class _Names:
+    """patient_id -> name, from the patients export, else the patient's first named appointment.
+
+    The appointments (a million rows at scale) are searched only for the patients shown that
+    have no name in the patients export, usually none.
+    """
+
+    def __init__(self, result: RunResult) -> None:
+        ds = result.dataset
+        self._patients = _first_names(ds.patients)
+        self._appointments = ds.appointments
+
+    def lookup(self, ids: pd.Series) -> pd.Series:
+        mapped = ids.map(self._patients)
+        missing = (mapped.isna() & ids.notna()).to_numpy()
+        if missing.any() and self._appointments is not None:
+            appts = self._appointments
+            wanted = appts["patient_id"].isin(ids[missing].unique())
+            fallback = _first_names(appts.loc[wanted.to_numpy()])
+            mapped = mapped.where(~missing, ids.map(fallback))
+        return mapped
+
+
+def _with_names(frame: pd.DataFrame, names: _Names, rows: pd.Series | None = None) -> pd.DataFrame:
+    """A copy of `frame` with patient_name filled in (only on `rows` when given)."""
     out = frame.copy()
-    mapped = out["patient_id"].map(names)
+    ids = out["patient_id"] if rows is None else out["patient_id"].where(rows)
+    mapped = names.lookup(ids)
     if "patient_name" in out:
         out["patient_name"] = out["patient_name"].where(out["patient_name"].notna(), mapped)
     else:
@@ -136,7 +155,7 @@ def _with_names(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     return out
 
 
-def _findings_table(result: RunResult, names: pd.Series) -> Table:
+def _findings_table(result: RunResult, names: _Names) -> Table:
     frame = _with_names(result.findings, names)
     return Table(
         key="findings", sheet="Findings", title="Findings",
@@ -146,7 +165,7 @@ def _findings_table(result: RunResult, names: pd.Series) -> Table:
     )
 
 
-def _cases_tables(result: RunResult, names: pd.Series) -> list[Table]:
+def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
     if result.cases is None:
         return []
     cases = _with_names(result.cases.cases, names)
@@ -192,7 +211,7 @@ def _cases_tables(result: RunResult, names: pd.Series) -> list[Table]:
     return tables
 
 
-def _credit_tables(result: RunResult, names: pd.Series) -> list[Table]:
+def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
     if result.credit is None:
         return []
     tables = []
@@ -228,9 +247,8 @@ def _credit_tables(result: RunResult, names: pd.Series) -> list[Table]:
             frame=ageing, total_row=True,
         ))
     if result.rollforward is not None:
-        roll = result.rollforward.copy()
-        roll = _with_names(roll, names)
-        is_total = roll["patient_id"] == "TOTAL"
+        is_total = result.rollforward["patient_id"] == "TOTAL"
+        roll = _with_names(result.rollforward, names, rows=~is_total)
         roll.loc[is_total, "patient_name"] = "All patients"
         tables.append(Table(
             key="rollforward", sheet="Roll-forward",
@@ -263,7 +281,7 @@ def _credit_tables(result: RunResult, names: pd.Series) -> list[Table]:
     return tables
 
 
-def _package_table(result: RunResult, names: pd.Series) -> list[Table]:
+def _package_table(result: RunResult, names: _Names) -> list[Table]:
     if result.packages is None:
         return []
     frame = _with_names(result.packages, names)
@@ -421,7 +439,7 @@ def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
 
 def build_context(result: RunResult, *, title: str | None = None, generated_at: str | None = None,
                   changes: dict[str, Any] | None = None) -> ReportContext:
-    names = _names(result)
+    names = _Names(result)
     s = result.settings
     tables = [
         *(_changes_table(changes)),

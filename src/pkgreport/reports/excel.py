@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -339,7 +341,10 @@ def _write_part(
 
 def _column_sum(series: pd.Series) -> int:
     # Sum as Python ints: exact, and no int64 overflow on huge totals.
-    return sum(int(v) for v in series.dropna().tolist())
+    values = series.dropna().to_numpy()
+    if values.dtype.kind in "iu":
+        return sum(values.tolist())  # tolist() already gives Python ints
+    return sum(int(v) for v in values.tolist())
 
 
 def _auto_width(series: pd.Series, column: Column) -> int:
@@ -366,13 +371,23 @@ _ESCAPE_LIKE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 
 
 @dataclass(frozen=True)
+class _Cells:
+    """One column's data cells, dictionary-encoded: the XML of row i's cell after `<c r="A1" `
+    is ``tails[codes[i]]``; code -1 is a blank (no cell written). Values repeat a lot (codes,
+    names, amounts, dates), so each distinct one is converted and escaped once."""
+
+    codes: np.ndarray  # intp, one per frame row
+    tails: list[str]
+
+
+@dataclass(frozen=True)
 class _SheetData:
     """Data rows still to be written into worksheet `sheet` (1-based, xlsxwriter's numbering)."""
 
     sheet: int
     table_name: str
     first_row: int  # 0-based row of the first data row
-    cells: list[list[str | None]]  # per column, per frame row: XML after `<c r="A1" `, or None
+    cells: list[_Cells]  # per column
     start: int
     stop: int
     total_row: bool
@@ -383,22 +398,37 @@ class _SheetData:
         return self.first_row + self.stop - self.start
 
 
-def _cell_tails(series: pd.Series, kind: str, style: int) -> list[str | None]:
-    """Each value's cell XML (after the reference), converted once per column, vectorised."""
+def _encoded(codes: np.ndarray, tails: list[str | None]) -> _Cells:
+    """Cells from factorize codes and each unique's tail; a None tail is a blank too."""
+    codes = np.asarray(codes, dtype=np.intp)
+    none = [i for i, t in enumerate(tails) if t is None]
+    if none:
+        codes = np.where(np.isin(codes, none), -1, codes)
+    return _Cells(codes, [t if t is not None else "" for t in tails])
+
+
+def _cell_tails(series: pd.Series, kind: str, style: int) -> _Cells:
+    """Each value's cell XML (after the reference), converted once per distinct value."""
+    head = f's="{style}"><v>'
     if kind in ("money", "int", "percent"):
         numeric = pd.to_numeric(series, errors="coerce")
-        blank = numeric.isna().tolist()
-        if kind == "money":
-            # int cents -> float dollars: one correctly rounded division, the nearest double;
-            # repr() is the shortest text that reads back as exactly that double.
-            ints = series.where(~numeric.isna(), 0).astype("int64").tolist()
-            texts = [_number(v / 100) for v in ints]
-        elif kind == "int":
-            texts = [str(v) for v in series.where(~numeric.isna(), 0).astype("int64").tolist()]
+        blank = numeric.isna().to_numpy()
+        if kind == "percent":
+            floats = numeric.astype("float64").fillna(0).to_numpy()
+            # Factorized by bit pattern: 0.0 and -0.0 are equal but print differently.
+            codes, uniques = pd.factorize(floats.view(np.int64))
+            texts = [_number(v) for v in uniques.view(np.float64).tolist()]
         else:
-            texts = [_number(v) for v in numeric.astype("float64").fillna(0).tolist()]
-        head = f's="{style}"><v>'
-        return [None if b else head + t + "</v></c>" for t, b in zip(texts, blank)]
+            ints = series.where(~numeric.isna(), 0).astype("int64").to_numpy()
+            codes, uniques = pd.factorize(ints)
+            if kind == "money":
+                # int cents -> float dollars: one correctly rounded division, the nearest
+                # double; repr() is the shortest text that reads back as exactly that double.
+                texts = [_number(v / 100) for v in uniques.tolist()]
+            else:
+                texts = [str(v) for v in uniques.tolist()]
+        codes[blank] = -1
+        return _encoded(codes, [head + t + "</v></c>" for t in texts])
     if kind in ("date", "datetime"):
         stamps = pd.to_datetime(series, errors="coerce")
         if getattr(stamps.dt, "tz", None) is not None:
@@ -407,20 +437,23 @@ def _cell_tails(series: pd.Series, kind: str, style: int) -> list[str | None]:
         # Excel's serial date: days since 1899-12-30 (what write_datetime computes, vectorised).
         delta = stamps.to_numpy(dtype="datetime64[ns]") - _EXCEL_EPOCH
         serial = np.where(blank, 0.0, delta / np.timedelta64(1, "D"))
-        head = f's="{style}"><v>'
         if kind == "date":
-            days = np.floor(serial).astype("int64").tolist()
-            return [None if b else f"{head}{d}</v></c>" for d, b in zip(days, blank.tolist())]
-        return [
-            None if b else f"{head}{_number(v)}</v></c>"
-            for v, b in zip(serial.tolist(), blank.tolist())
-        ]
+            codes, uniques = pd.factorize(np.floor(serial).astype("int64"))
+            texts = [str(d) for d in uniques.tolist()]
+        else:
+            codes, uniques = pd.factorize(serial.view(np.int64))
+            texts = [_number(v) for v in uniques.view(np.float64).tolist()]
+        codes[blank] = -1
+        return _encoded(codes, [head + t + "</v></c>" for t in texts])
     if kind == "bool":
-        values = series.tolist()
-        return [
-            None if is_blank(v) else f's="{style}" t="b"><v>{1 if v else 0}</v></c>'
-            for v in values
-        ]
+        codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+        return _encoded(
+            codes,
+            [
+                None if is_blank(v) else f's="{style}" t="b"><v>{1 if v else 0}</v></c>'
+                for v in uniques
+            ],
+        )
     return _text_tails(series, style)
 
 
@@ -430,15 +463,26 @@ def _number(value: float) -> str:
     return text.removesuffix(".0")
 
 
-def _text_tails(series: pd.Series, style: int) -> list[str | None]:
-    # Escaped once per distinct value: codes, names and file names repeat a lot.
+def _text_tails(series: pd.Series, style: int) -> _Cells:
     codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
     head = f's="{style}" t="inlineStr"><is><t xml:space="preserve">'
-    tails = [
-        head + _xml_text(_clip(u if type(u) is str else str(to_python(u)))) + "</t></is></c>"
-        for u in uniques
-    ]
-    return [None if c < 0 else tails[c] for c in codes.tolist()]
+    end = "</t></is></c>"
+    texts = [u if type(u) is str else str(to_python(u)) for u in uniques]
+    joined = _SEPARATOR.join(texts)
+    if len(texts) > 1 and joined.count(_SEPARATOR) == len(texts) - 1 and (
+        max(map(len, texts)) <= EXCEL_MAX_CELL_CHARS
+    ):
+        # Escaping never spans the separator, so escaping all the texts at once (a few C-level
+        # passes over one string) equals escaping each.
+        escaped = _xml_text(joined).split(_SEPARATOR)
+    else:
+        escaped = [_xml_text(_clip(t)) for t in texts]
+    return _encoded(codes, [head + t + end for t in escaped])
+
+
+# Joins the texts of a column for one escaping pass; a noncharacter, so data almost never holds it
+# (and when it does the texts are escaped one by one).
+_SEPARATOR = "\uffff"
 
 
 def _xml_text(text: str) -> str:
@@ -458,21 +502,34 @@ def _xml_text(text: str) -> str:
 
 
 def _rows_xml(data: _SheetData, letters: list[str], chunk: int = 20_000) -> Iterator[bytes]:
-    """The `<row>` elements of one part, in chunks of encoded bytes."""
-    columns = list(zip(letters, data.cells))
+    """The `<row>` elements of one part, in chunks of encoded bytes.
+
+    The pieces of every cell (fixed markup, row number, tail) are zipped from the columns and
+    joined once: the per-cell work runs in C. A column with blanks in the chunk gives whole
+    cells instead ("" for a blank), built by elementwise `+` on object arrays.
+    """
+    # Per column: each tail behind the reference's closing quote; the extra last entry is the
+    # blank cell (code -1), which writes nothing.
+    tails = [np.array([f'" {t}' for t in c.tails] + [""], dtype=object) for c in data.cells]
+    offset = data.first_row + 1 - data.start
     for chunk_start in range(data.start, data.stop, chunk):
-        parts: list[str] = []
-        append = parts.append
-        for i in range(chunk_start, min(data.stop, chunk_start + chunk)):
-            r = data.first_row + 1 + i - data.start
-            append(f'<row r="{r}">')
-            for letter, tails in columns:
-                tail = tails[i]
-                if tail is not None:
-                    append(f'<c r="{letter}{r}" {tail}')
-            append("</row>")
+        chunk_stop = min(data.stop, chunk_start + chunk)
+        numbers = np.arange(chunk_start + offset, chunk_stop + offset).astype(str).astype(object)
+        pieces: list[Iterable[str]] = [repeat('<row r="'), numbers, repeat('">')]
+        for letter, cells, quoted in zip(letters, data.cells, tails):
+            codes = cells.codes[chunk_start:chunk_stop]
+            values = quoted[codes]
+            blank = codes < 0
+            if blank.any():
+                refs = f'<c r="{letter}' + numbers
+                refs[blank] = ""
+                pieces.append(refs + values)
+            else:
+                pieces.extend((repeat(f'<c r="{letter}'), numbers, values))
+        pieces.append(repeat("</row>"))
+        text = "".join(chain.from_iterable(zip(*pieces)))
         # "replace": a lone surrogate from a mis-decoded export must not abort the workbook.
-        yield "".join(parts).encode("utf-8", "replace")
+        yield text.encode("utf-8", "replace")
 
 
 def _splice_sheet_data(xlsx: bytes, pending: list[_SheetData]) -> bytes:
@@ -522,10 +579,17 @@ def _write_sheet(target: zipfile.ZipFile, info: zipfile.ZipInfo, xml: str, data:
     entry._compresslevel = _ZIP_LEVEL  # type: ignore[attr-defined]  # (public in 3.13)
     # A sheet that could pass 4 GB uncompressed needs the zip64 header, known up front.
     large = (data.stop - data.start) * len(data.cells) * 400 > 2**32
-    with target.open(entry, "w", force_zip64=large) as handle:
+    with target.open(entry, "w", force_zip64=large) as handle, ThreadPoolExecutor(1) as writer:
         handle.write(xml[:at].encode("utf-8"))
+        # Deflate (zlib releases the GIL) runs beside building the next chunk; one writer thread
+        # and waiting for each write before the next keep the bytes in order.
+        writing: Future[int] | None = None
         for piece in _rows_xml(data, letters):
-            handle.write(piece)
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(handle.write, piece)
+        if writing is not None:
+            writing.result()
         handle.write(total_xml.encode("utf-8"))
         handle.write(xml[at:].encode("utf-8"))
 

@@ -116,6 +116,32 @@ def format_cell(value: Any, kind: str, order: str = "dmy", symbol: str = "$") ->
     return format_text(value)
 
 
+def format_column(values: list[Any], kind: str, order: str = "dmy", symbol: str = "$") -> list[str]:
+    """`format_cell` over a column's values; plain Python ints (the usual money and counts)
+    take a direct path, equal to `format_money` / `format_int` but without their checks."""
+    if kind == "money":
+        return [
+            (
+                f"-{symbol}{-v // 100:,}.{-v % 100:02d}"
+                if v < 0
+                else f"{symbol}{v // 100:,}.{v % 100:02d}"
+            )
+            if type(v) is int
+            else format_money(v, symbol)
+            for v in values
+        ]
+    if kind == "int":
+        return [f"{v:,}" if type(v) is int else format_int(v) for v in values]
+    return [format_cell(v, kind, order, symbol) for v in values]
+
+
+def sort_keys(values: list[Any], kind: str) -> list[str]:
+    """`sort_key` over a column's values, plain Python ints directly."""
+    if kind in ("money", "int"):
+        return [str(v) if type(v) is int else sort_key(v, kind) for v in values]
+    return [sort_key(v, kind) for v in values]
+
+
 def sort_key(value: Any, kind: str) -> str:
     """A machine-sortable form of a cell for the HTML table sorter ('' = blank, sorts first)."""
     value = to_python(value)

@@ -1,0 +1,98 @@
+"""End-to-end benchmark of `pkgreport report` on generated exports, with the time of each stage.
+
+    python benchmarks/bench_report.py                 # ~1M appointments, invoices and payments
+    python benchmarks/bench_report.py --patients 2000 --months 3   # a quick smoke run
+
+The inputs are made first, in a child process, by `pkgreport sample-data` (so generating them
+does not count toward this process's peak memory). Targets for issue 5, on a 2-core machine:
+under 30 s and 4 GB peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pkgreport import pipeline
+from pkgreport.config import Settings
+from pkgreport.reports.context import build_context
+from pkgreport.reports.excel import render_workbook
+from pkgreport.reports.html import render_html
+from pkgreport.reports.publish import output_names, write_all
+from pkgreport.reports.summary import build_summary, summary_json
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=150_000)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", type=Path, default=None, help="reuse (or create) inputs here")
+    args = parser.parse_args()
+
+    data = args.data or Path(tempfile.mkdtemp(prefix="pkgreport-bench-"))
+    if not any(data.glob("*.csv")):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pkgreport", "sample-data", str(data),
+                        "--patients", str(args.patients), "--months", str(args.months),
+                        "--seed", str(args.seed)], check=True, stdout=subprocess.DEVNULL)
+        print(f"generated inputs in {time.perf_counter() - t0:.1f} s -> {data}")
+    out = Path(tempfile.mkdtemp(prefix="pkgreport-bench-out-"))
+    # Per stage: wall seconds and this process's CPU seconds (the machine may be shared; CPU time
+    # is the steadier figure to compare runs with).
+    stages: dict[str, tuple[float, float]] = {}
+    start, cpu_start = time.perf_counter(), time.process_time()
+    cpu = cpu_start
+
+    def stage(name: str, began: float) -> float:
+        nonlocal cpu
+        now, cpu_now = time.perf_counter(), time.process_time()
+        stages[name] = (now - began, cpu_now - cpu)
+        cpu = cpu_now
+        return now
+
+    settings = Settings(input_dir=data, output_dir=out)
+    t = time.perf_counter()
+    dataset = pipeline.load_dataset(settings)
+    t = stage("load + validate", t)
+    pipeline.require_clean(dataset)
+    result = pipeline.compute(dataset, settings)
+    t = stage("engines", t)
+    summary = build_summary(result, title=settings.title, generated_at=None)
+    ctx = build_context(result)
+    t = stage("summary + context", t)
+    xlsx = render_workbook(ctx)
+    t = stage("workbook", t)
+    html = render_html(ctx)
+    t = stage("html", t)
+    names = output_names(result)
+    write_all(out, {names["xlsx"]: xlsx, names["html"]: html.encode(),
+                    names["json"]: summary_json(summary).encode()})
+    stage("write", t)
+    total = time.perf_counter() - start
+    total_cpu = time.process_time() - cpu_start
+
+    rows = {f.kind: 0 for f in dataset.files}
+    for f in dataset.files:
+        rows[f.kind] += f.rows
+    print("rows: " + ", ".join(f"{k} {n:,}" for k, n in sorted(rows.items())))
+    for name, (seconds, cpu_seconds) in stages.items():
+        print(f"  {name:<18} {seconds:6.2f} s  (cpu {cpu_seconds:6.2f} s)")
+    for name, seconds in result.timings.items():
+        print(f"    engine {name:<11} {seconds:6.2f} s")
+    print(f"total {total:.2f} s (cpu {total_cpu:.2f} s), peak RSS {peak_mb():,.0f} MB")
+    print(f"outputs: xlsx {len(xlsx) / 1e6:.1f} MB, html {len(html) / 1e6:.1f} MB "
+          f"({len(result.findings):,} findings) in {out}")
+
+
+if __name__ == "__main__":
+    main()

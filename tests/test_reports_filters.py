@@ -1,0 +1,35 @@
+"""Column-wise formatting gives exactly what cell-by-cell formatting gives."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pkgreport.reports.filters import format_cell, format_column, sort_key, sort_keys
+
+_VALUES = st.one_of(
+    st.integers(-10**15, 10**15), st.none(), st.just(pd.NA), st.just(np.nan),
+    st.integers(-10**6, 10**6).map(np.int64), st.booleans(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_VALUES, max_size=12), st.sampled_from(["money", "int", "bool", "text"]))
+def test_format_column_equals_format_cell(values: list[object], kind: str) -> None:
+    assert format_column(values, kind, "dmy", "€") == [
+        format_cell(v, kind, "dmy", "€") for v in values
+    ]
+    assert sort_keys(values, kind) == [sort_key(v, kind) for v in values]
+
+
+def test_format_column_money_and_counts_by_hand() -> None:
+    assert format_column([123456, -5, 0, None, -100], "money") == [
+        "$1,234.56", "-$0.05", "$0.00", "", "-$1.00"
+    ]
+    assert format_column([1234567, -3, None], "int") == ["1,234,567", "-3", ""]
+    assert format_column([date(2026, 2, 3)], "date", "mdy") == ["02/03/2026"]
+    assert sort_keys([-120, None], "money") == ["-120", ""]
