@@ -90,3 +90,14 @@ def test_same_inputs_same_results(result: RunResult) -> None:
     pd.testing.assert_frame_equal(again.findings, result.findings)
     assert again.credit is not None and result.credit is not None
     pd.testing.assert_frame_equal(again.credit.patients, result.credit.patients)
+
+
+def test_every_row_left_out_of_the_figures_is_listed(result: RunResult) -> None:
+    from pkgreport.reports.context import build_context
+
+    table = next(t for t in build_context(result).tables if t.key == "validation")
+    excluded = table.frame[table.frame["severity"] == "excluded"]
+    listed = dict(zip(excluded["value"], excluded["message"]))
+    # The planted archived appointment and deleted payment (sample_data/README.md).
+    assert listed["190000040"] == "appointment archived: not counted toward case 490015"
+    assert listed["390000031"].startswith("deleted payment")

@@ -364,6 +364,17 @@ def _validation_table(result: RunResult) -> Table:
             "column": None, "value": part.get("id", part.get("kind")),
             "message": part["reason"],
         }))
+    if result.cases is not None:
+        # Archived and deleted appointments attached to a case are left out of its tally.
+        appts = result.cases.appointments
+        gone = appts[appts["reason"].isin(["archived", "deleted"])]
+        if not gone.empty:
+            extra.append(pd.DataFrame({
+                "severity": "excluded", "file": gone["source_file"], "row": gone["source_row"],
+                "column": None, "value": gone["appointment_id"],
+                "message": "appointment " + gone["reason"] + ": not counted toward case "
+                           + gone["case_id"].astype(str),
+            }))
     frame = pd.concat([issues, *extra], ignore_index=True) if extra else issues
     frame["row"] = pd.array(frame["row"], dtype="Int64")
     return Table(
