@@ -465,3 +465,45 @@ def test_issues_print_without_a_traceback(tmp_path: Path) -> None:
     assert str(issues[0]).startswith(
         "ERROR: appointments.csv, row 2, value '1,2,3': row 2 has 3 fields"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# large files: only the head is decoded up front, the rest by pandas field by field
+# ---------------------------------------------------------------------------------------------
+
+_BIG_ROWS = 330_000  # 13 bytes a row: past the 4 MB head the fast path decodes up front
+
+
+def _big(last_row: bytes) -> bytes:
+    return b"id,name\n" + b"1,abcdefghij\n" * _BIG_ROWS + last_row + b"\n"
+
+
+def test_windows_1252_after_the_head_is_still_found(tmp_path: Path) -> None:
+    table, issues = loaded(tmp_path, _big(b"2,Caf\xe9"))
+    assert table.file.encoding == "cp1252" and len(table.frame) == _BIG_ROWS + 1
+    assert table.frame["name"].iat[-1] == "Café"
+    assert [(i.severity, i.row) for i in issues] == [("warning", _BIG_ROWS + 2)]
+    assert "Windows-1252" in issues[0].message
+
+
+def test_nul_and_cr_after_the_head_are_still_handled(tmp_path: Path) -> None:
+    table, issues = load(tmp_path, _big(b"2,a\x00b"))
+    assert table is None
+    assert [(i.row, i.column, i.value) for i in issues] == [(_BIG_ROWS + 2, "name", "a\\x00b")]
+    table, _ = loaded(tmp_path, _big(b'2,"x\r\ny"'))
+    assert table.frame["name"].iat[-1] == "x\ny"
+
+
+@pytest.mark.parametrize("character", ["é", "€", "😀"])
+def test_a_character_split_by_the_head_limit_is_read_whole(tmp_path: Path,
+                                                           character: str) -> None:
+    from pkgreport.loading import _HEAD_BYTES
+
+    encoded = character.encode("utf-8")
+    header = b"id,name\n"
+    # The character starts one byte before the limit, so the limit cuts through it.
+    filler = b"x" * (_HEAD_BYTES - 1 - len(header) - len(b"1,"))
+    table, issues = loaded(tmp_path, header + b"1," + filler + encoded + b"\n2,b\n")
+    assert table.file.encoding == "utf-8" and issues == []
+    assert table.frame["name"].tolist() == [filler.decode() + character, "b"]
+    assert table.frame["source_row"].tolist() == [2, 3]

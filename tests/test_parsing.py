@@ -539,3 +539,43 @@ def test_wide_value_does_not_size_the_whole_column() -> None:
     parsed = parse_dates(_col("21/07/2026", "9" * 100_000))
     assert parsed.bad.tolist() == [False, True]
     assert timedelta(0) == parsed.values[0] - pd.Timestamp(2026, 7, 21)
+
+
+# Money and dates are read once per distinct value and spread back by row: a whole column must
+# give exactly what each of its values gives on its own, whatever repeats and blanks it holds.
+_POOL = st.sampled_from([
+    "", " ", "21/07/2026", "21/07/2026 14:30", " 1/2/2026 3:45pm ", "2026-07-21T03:45:00+10:00",
+    "31/02/2026", "21/07/1980", "x", "$1,234.50", "(50.00)", "-$0.05", "1,7", "12.345", "9" * 50,
+])
+
+
+def _alone(parser, values: list[str]) -> tuple[list[object], list[bool], list[bool], list[str]]:
+    rows = [parser(_col(v)) for v in values]
+    return ([r.values.iloc[0] for r in rows], [bool(r.bad[0]) for r in rows],
+            [bool(r.blank[0]) for r in rows], [m for r in rows for m in r.errors.tolist()])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_POOL, min_size=1, max_size=40))
+def test_a_column_reads_like_its_values_one_by_one(values: list[str]) -> None:
+    for parser in (parse_money, parse_datetimes, parse_dates):
+        parsed = parser(pd.Series(values, index=range(5, 5 + len(values)), dtype=object))
+        expected_values, bad, blank, messages = _alone(parser, values)
+        got = parsed.values.tolist()
+        assert [pd.isna(v) for v in got] == [pd.isna(v) for v in expected_values]
+        assert [v for v in got if not pd.isna(v)] == [
+            v for v in expected_values if not pd.isna(v)]
+        assert parsed.bad.tolist() == bad and parsed.blank.tolist() == blank
+        assert parsed.errors.tolist() == messages
+        assert parsed.errors.index.tolist() == [5 + i for i, b in enumerate(bad) if b]
+
+
+def test_mostly_blank_column_with_repeats_keeps_row_positions() -> None:
+    texts = [""] * 20
+    texts[2] = texts[9] = "21/07/2026 10:00"
+    texts[15] = "99/99/2026"
+    parsed = parse_datetimes(_col(*texts))
+    assert parsed.values[2] == parsed.values[9] == pd.Timestamp(2026, 7, 21, 10)
+    assert parsed.values.isna().sum() == 18
+    assert parsed.bad.tolist() == [i == 15 for i in range(20)]
+    assert parsed.blank.sum() == 17

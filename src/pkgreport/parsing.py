@@ -14,12 +14,14 @@ from pkgreport.schemas import INVOICE_STATUS_CODES
 
 # How the parsers stay fast without a Python loop per row (no pyarrow here, and pandas `.str`
 # methods on python-backed strings cost ~1 s per regex per million rows):
-# - small vocabularies (booleans, status, counts) are factorised and each *distinct* value is
-#   parsed once;
-# - money and dates are reduced to a "shape" per row (every digit replaced by 9, letters lower
-#   case: "21/07/2026 3:45pm" -> "99/99/9999 9:99pm"). A column has a handful of shapes; each is
-#   checked once with a regex, and the digits at its fixed positions are turned into numbers with
-#   numpy over all rows of that shape at once;
+# - every column but ids and text is factorised when its values repeat, and each *distinct*
+#   value is read once (values are read on their own, never from their neighbours, so this is
+#   exact): small vocabularies (booleans, status, counts) in Python;
+# - money and dates (which repeat too: a few thousand distinct per million rows) are reduced to a
+#   "shape" per distinct value (every digit replaced by 9, letters lower case: "21/07/2026
+#   3:45pm" -> "99/99/9999 9:99pm"). A column has a handful of shapes; each is checked once with
+#   a regex, and the digits at its fixed positions are turned into numbers with numpy over all
+#   values of that shape at once;
 # - ids and text are stripped by `map(str.strip)`, which iterates in C.
 
 _NS_PER_S = 1_000_000_000
@@ -88,9 +90,53 @@ def _stripped_objects(values: pd.Series) -> np.ndarray:
 
     `map(str.strip, ...)` iterates in C (no bytecode per row) and returns the very same object
     when there is nothing to strip: ~0.06 s per million, faster than converting to numpy strings.
+    `str.strip` raises TypeError on anything but a `str`, so the usual all-text column needs no
+    separate type scan; any other value sends the column through `_objects` first.
+    """
+    raw = values.to_numpy(dtype=object)
+    try:
+        return np.fromiter(map(str.strip, raw), dtype=object, count=len(raw))
+    except TypeError:
+        raw = _objects(values)
+        return np.fromiter(map(str.strip, raw), dtype=object, count=len(raw))
+
+
+# A spread sample of this many values tells whether a column's values repeat.
+_REPEAT_SAMPLE = 4096
+
+
+def _distinct(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code per row, the values to read, their lengths): row i reads as value codes[i].
+
+    Dates and amounts repeat: a year of appointment starts holds ~15,000 distinct values per
+    million rows, invoice dates a few hundred, amounts a handful. Each value is read on its own
+    (nothing is inferred from its neighbours), so reading the distinct values once and spreading
+    the results by code is exact; factorising (~0.1 s per million) costs a fraction of shaping
+    every row. When a spread sample holds no repeat (timestamps to the second), factorising
+    would be wasted: every row is then read, with codes 0..n-1. Knowing the lengths first keeps
+    one huge cell from sizing the character matrix.
     """
     raw = _objects(values)
-    return np.fromiter(map(str.strip, raw), dtype=object, count=len(raw))
+    # A str is true unless empty. Optional columns (`cancelled_at`) are mostly blank: only the
+    # filled cells are read, and the blanks take the code of a last value "".
+    filled = raw.astype(bool)
+    mostly_blank = 4 * (len(raw) - int(filled.sum())) > len(raw)
+    at = np.flatnonzero(filled) if mostly_blank else None
+    cells = raw[at] if at is not None else raw
+    sample = cells[:: max(1, len(cells) // _REPEAT_SAMPLE)]
+    if len(pd.unique(sample)) < len(sample):
+        # `_objects` leaves only str, so no code is factorize's -1 for a missing value (asking
+        # for no sentinel instead would cost an extra pass over the column).
+        codes, read = pd.factorize(cells)
+    else:
+        codes, read = np.arange(len(cells), dtype=np.intp), cells
+    read = np.asarray(read, dtype=object)
+    if at is not None:
+        read = np.append(read, "")
+        codes, filled_codes = np.full(len(raw), len(read) - 1, dtype=np.intp), codes
+        codes[at] = filled_codes
+    lengths = np.fromiter(map(len, read), dtype=np.int64, count=len(read))
+    return codes, read, lengths
 
 
 # --- text and ids -----------------------------------------------------------------------------
@@ -122,9 +168,9 @@ parse_id = parse_text
 def _by_distinct(values: pd.Series, parse_one: Callable[[str], tuple[object, int]],
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse each distinct stripped value once; return (value per row, code per row, blank)."""
-    # Factorising the raw text first keeps the per-row work to one hash pass.
-    keys, uniques = pd.factorize(_objects(values))
-    uniques = [str(u).strip() for u in uniques]
+    # Reading each distinct raw text once keeps the per-row work to one hash pass.
+    keys, distinct, _ = _distinct(values)
+    uniques = [u.strip() for u in distinct]
     parsed = [parse_one(u) for u in uniques]
     table = np.empty(len(parsed), dtype=object)
     table[:] = [v for v, _ in parsed]
@@ -292,22 +338,6 @@ class _Shapes:
         return out
 
 
-def _nonempty(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The column's objects, their lengths, and the positions of non-empty cells when most
-    cells are empty (None otherwise).
-
-    Optional columns such as `cancelled_at` are mostly blank; shaping only the filled cells
-    makes them nearly free. `map(len)` runs in C; knowing the lengths first also keeps one huge
-    cell from sizing the whole character matrix.
-    """
-    raw = _objects(values)
-    lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
-    empty = lengths == 0
-    if 4 * int(empty.sum()) > len(raw):
-        return raw, lengths, np.flatnonzero(~empty)
-    return raw, lengths, None
-
-
 def _shapes(raw: np.ndarray, lengths: np.ndarray) -> _Shapes:
     n = len(raw)
     too_long = lengths > _MAX_SHAPE_CHARS
@@ -394,16 +424,8 @@ def parse_money(values: pd.Series) -> Parsed:
     `AUD 12.00`, `12.00 AUD`. Rejects more than two decimals, decimal commas (`1,7`), thousands
     points (`200.000.000`), misplaced separators (`1,23.00`) and words. Never goes via float.
     """
-    raw, lengths, filled = _nonempty(values)
-    n = len(raw)
-    cents = np.zeros(n, dtype=np.int64)
-    codes = np.zeros(n, dtype=np.int8)
-    blank = np.ones(n, dtype=bool) if filled is not None else np.zeros(n, dtype=bool)
-    at = filled if filled is not None else slice(None)
-    if filled is not None:
-        raw, lengths = raw[filled], lengths[filled]
-    sub_cents, sub_codes, sub_blank = _money_core(raw, lengths)
-    cents[at], codes[at], blank[at] = sub_cents, sub_codes, sub_blank
+    keys, distinct, lengths = _distinct(values)
+    cents, codes, blank = (part[keys] for part in _money_core(distinct, lengths))
     ok = ~blank & (codes == 0)
     out = pd.Series(pd.arrays.IntegerArray(cents, ~ok), index=values.index)
     return _result(out, codes, _MONEY_MESSAGES, blank, values.index)
@@ -543,16 +565,12 @@ def parse_datetimes(
     """
     if date_order not in _ORDERED_SHAPES:
         raise ValueError(f"unknown date order {date_order!r}")
-    raw, lengths, filled = _nonempty(values)
-    n = len(raw)
-    stamps = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    codes = np.zeros(n, dtype=np.int8)
-    blank = np.ones(n, dtype=bool) if filled is not None else np.zeros(n, dtype=bool)
-    at = filled if filled is not None else slice(None)
-    if filled is not None:
-        raw, lengths = raw[filled], lengths[filled]
-    sub = _datetimes_core(raw, lengths, date_order, timezone, min_date, max_date, date_only)
-    stamps[at], codes[at], blank[at] = sub
+    keys, distinct, lengths = _distinct(values)
+    stamps, codes, blank = (
+        part[keys]
+        for part in _datetimes_core(distinct, lengths, date_order, timezone, min_date, max_date,
+                                    date_only)
+    )
     out = pd.Series(stamps.view("datetime64[ns]"), index=values.index)
     return _result(out, codes, _date_messages(date_order, date_only, min_date, max_date), blank,
                    values.index)
