@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pkgreport.money import format_dollars, format_plain
 from pkgreport.parsing import (
-    format_cents,
     parse_bools,
     parse_count,
     parse_dates,
@@ -148,11 +148,11 @@ def test_money_keeps_the_input_index() -> None:
 def _formatted(cents: int, style: str) -> str:
     dollars, rest = divmod(abs(cents), 100)
     if style == "symbol":
-        return format_cents(cents)
+        return format_dollars(cents)
     if style == "brackets":
         body = f"{dollars:,}.{rest:02d}"
         return f"({body})" if cents < 0 else body
-    return f"{'-' if cents < 0 else ''}{dollars}.{rest:02d}"
+    return format_plain(cents)
 
 
 @settings(max_examples=60, deadline=None)
@@ -163,12 +163,6 @@ def _formatted(cents: int, style: str) -> str:
 def test_money_round_trips(cents: list[int], style: str) -> None:
     parsed = parse_money(_col(*[_formatted(c, style) for c in cents]))
     assert parsed.values.tolist() == cents
-
-
-def test_format_cents() -> None:
-    assert format_cents(123456) == "$1,234.56"
-    assert format_cents(-5000) == "-$50.00"
-    assert format_cents(7) == "$0.07"
 
 
 # --- dates and timestamps ---------------------------------------------------------------------

@@ -447,13 +447,6 @@ def _money_core(raw: np.ndarray, lengths: np.ndarray,
     return cents, codes, blank
 
 
-def format_cents(cents: int) -> str:
-    """Cents -> `$1,234.56` / `-$50.00`, the way messages show money."""
-    sign = "-" if cents < 0 else ""
-    dollars, rest = divmod(abs(int(cents)), 100)
-    return f"{sign}${dollars:,}.{rest:02d}"
-
-
 # --- dates and timestamps ---------------------------------------------------------------------
 
 _TIME = r"(?P<h>99?):(?P<mi>99)(?::(?P<s>99)(?:[.,](?P<f>9{1,9}))?)?"

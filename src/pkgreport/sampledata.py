@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pkgreport.errors import UsageError
+from pkgreport.money import format_dollars, format_plain
 
 BUSINESSES: tuple[str, ...] = ("Harbour Physio — Sydney CBD", "Harbour Physio — Parramatta")
 PRACTITIONERS: tuple[tuple[str, ...], ...] = (
@@ -152,20 +153,6 @@ def _quote(text: str) -> str:
 
 def _date_text(day: date) -> str:
     return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
-
-
-def _money_dollars(cents: int) -> str:
-    """`$1,234.50` / `-$50.00`: how Cliniko shows money in payments and patients exports."""
-    sign = "-" if cents < 0 else ""
-    whole, rest = divmod(abs(cents), 100)
-    return f"{sign}${whole:,}.{rest:02d}"
-
-
-def _money_plain(cents: int) -> str:
-    """`1234.50` / `-95.00`: how totals appear in invoice exports."""
-    sign = "-" if cents < 0 else ""
-    whole, rest = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{rest:02d}"
 
 
 class _Clock:
@@ -348,7 +335,7 @@ class _PlantBuilder:
         self._practitioner[pid] = (PRACTITIONERS[business][practitioner], BUSINESSES[business])
         self.expected_credit[pid] = credit
         shown = credit if reported is None else reported
-        self.rows["patients"].append([pid, name, _money_dollars(shown)])
+        self.rows["patients"].append([pid, name, format_dollars(shown)])
         return pid
 
     def case(
@@ -378,7 +365,7 @@ class _PlantBuilder:
                 "" if expiry is None else c.date(expiry),
                 "" if closed is None else c.stamp(*closed),
                 "",
-                "" if price is None else _money_dollars(price),
+                "" if price is None else format_dollars(price),
             ]
         )
         return case_id
@@ -438,7 +425,7 @@ class _PlantBuilder:
                 self._id("number"),
                 pid,
                 self.clock.date(day),
-                _money_plain(total),
+                format_plain(total),
                 status,
                 appointment,
                 case,
@@ -466,7 +453,7 @@ class _PlantBuilder:
                 pay_id,
                 pid,
                 self.clock.stamp(day, minute),
-                _money_dollars(amount),
+                format_dollars(amount),
                 method,
                 notes,
                 "" if deleted is None else self.clock.stamp(*deleted),
@@ -482,7 +469,7 @@ class _PlantBuilder:
                 invoice,
                 payment,
                 "payment" if payment else "credit",
-                _money_plain(amount),
+                format_plain(amount),
                 "" if at is None else self.clock.stamp(*at),
             ]
         )
@@ -942,7 +929,7 @@ def _bulk_tables(
         dates(issue + 365, ~is_package[cp]),
         _blank(k),
         _blank(k),
-        _mapped(package_price[cp], _money_dollars, kind[cp] != method_b),
+        _mapped(package_price[cp], format_dollars, kind[cp] != method_b),
     ]
 
     # Invoices, payments, allocations: built as parts, then sorted by date and numbered.
@@ -1065,7 +1052,7 @@ def _bulk_tables(
         _ids(inv_id - _BULK_BASE["invoice"] + _BULK_BASE["number"]),
         _ids(patient_id[inv_patient]),
         dates(inv_day),
-        _mapped(inv_total, _money_plain),
+        _mapped(inv_total, format_plain),
         _vocab(("Paid", "Open", ""), inv_status),
         _ids(inv_appt, inv_appt < 0),
         _ids(inv_case, inv_case < 0),
@@ -1148,7 +1135,7 @@ def _bulk_tables(
         _ids(_BULK_BASE["payment"] + np.arange(n_pay)),
         _ids(patient_id[pay_patient]),
         stamps(pay_day, pay_minute),
-        _mapped(pay_amount, _money_dollars),
+        _mapped(pay_amount, format_dollars),
         _vocab(methods, pay_method),
         _vocab(notes, pay_note),
         _blank(n_pay),
@@ -1162,7 +1149,7 @@ def _bulk_tables(
         _ids(a_invoice),
         _blank(n_alloc),
         _vocab(("credit",), np.zeros(n_alloc, np.int64)),
-        _mapped(np.full(n_alloc, SESSION_PRICE), _money_plain),
+        _mapped(np.full(n_alloc, SESSION_PRICE), format_plain),
         stamps(day[a_explicit], end_minute[a_explicit] + 2),
     ]
 
@@ -1171,7 +1158,7 @@ def _bulk_tables(
     # and packages bought outright leave nothing over.
     used = np.bincount(owner[a_billed], minlength=n)
     credit = np.where(kind == method_a, (sessions - used) * SESSION_PRICE, 0)
-    patients_cols = [_ids(patient_id), names, _mapped(credit, _money_dollars)]
+    patients_cols = [_ids(patient_id), names, _mapped(credit, format_dollars)]
     return {
         "appointments": appointments,
         "cases": cases,

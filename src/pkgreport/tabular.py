@@ -9,15 +9,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from pkgreport.money import format_plain
+
 
 def format_cents(cents: object) -> str:
     """Integer cents as a plain decimal with two places (`-1150.05`); blank when missing."""
     if cents is None or cents is pd.NA or (isinstance(cents, float) and np.isnan(cents)):
         return ""
-    value = int(cents)  # type: ignore[call-overload]
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    return f"{sign}{value // 100}.{value % 100:02d}"
+    return format_plain(int(cents))  # type: ignore[call-overload]
 
 
 def _plain(frame: pd.DataFrame, money: Iterable[str]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from pkgreport import parsing
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
 from pkgreport.loading import InputFile, RawTable
+from pkgreport.money import format_dollars
 from pkgreport.schemas import (
     CHECK_MESSAGES,
     COLUMNS,
@@ -506,7 +507,7 @@ def _schema_check(run: _Run, kind: str, frame: pd.DataFrame) -> tuple[pd.DataFra
         message = CHECK_MESSAGES.get(str(check), f"fails the check {check}")
         values: list[Any] = picked[column].tolist() if column in picked else [None] * len(picked)
         if column in _MONEY_COLUMNS:
-            values = [None if pd.isna(v) else parsing.format_cents(int(v)) for v in values]
+            values = [None if pd.isna(v) else format_dollars(int(v)) for v in values]
         texts = run.row_issues(kind, picked, str(column), values, message)
         fresh = pd.isna(reasons[at])
         reasons[at[fresh]] = np.array(texts, dtype=object)[fresh]
@@ -674,14 +675,14 @@ def _check_allocations(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFr
                 ["source_file", "source_row"])
             message = (
                 f"of the allocations to invoice {invoice} adds up to "
-                f"{parsing.format_cents(allocated)}, more than its total of "
-                f"{parsing.format_cents(invoices['total'].iat[at])} "
+                f"{format_dollars(allocated)}, more than its total of "
+                f"{format_dollars(invoices['total'].iat[at])} "
                 f"({invoices['source_file'].iat[at]} row {invoices['source_row'].iat[at]}): "
                 f"correct or remove the extra allocations ({_places(rows)})"
             )
             first = rows.iloc[:1]
             text = run.row_issues("allocations", first, "amount",
-                                  [parsing.format_cents(allocated)], message)[0]
+                                  [format_dollars(allocated)], message)[0]
             run.exclude("allocations", rows, text)
         allocations = allocations[~drop].reset_index(drop=True)
     return allocations

@@ -107,6 +107,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.engine.findings import combine_findings, make_findings
+from pkgreport.money import format_dollars
 
 POLICIES: tuple[str, ...] = ("oldest-first", "newest-first", "source-only", "none")
 CREDIT_APPLIES: tuple[str, ...] = ("on-issue", "on-payment")
@@ -234,13 +235,6 @@ def _day(at: np.ndarray) -> np.ndarray:
 def _cutoff(as_of: date) -> np.datetime64:
     """First instant after `as_of`: events strictly before it count."""
     return np.datetime64(as_of + timedelta(days=1), "ns")
-
-
-def _dollars(cents: Any) -> str:
-    cents = int(cents)
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{sign}${whole:,}.{part:02d}"
 
 
 def _live(frame: pd.DataFrame | None, kind: str, id_col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1295,7 +1289,7 @@ def _credit_findings(
             has_credit,
             pd.Series(
                 [
-                    f"{_dollars(c)} of account credit is unapplied on {on}: apply it to the patient's next "
+                    f"{format_dollars(c)} of account credit is unapplied on {on}: apply it to the patient's next "
                     "invoice or refund it."
                     for c in has_credit["credit"].tolist()
                 ],
@@ -1316,8 +1310,8 @@ def _credit_findings(
             both,
             pd.Series(
                 [
-                    f"The patient has {_dollars(c)} of credit and {_dollars(o)} owing on open invoices: "
-                    f"apply {_dollars(u)} of the credit to those invoices in Cliniko."
+                    f"The patient has {format_dollars(c)} of credit and {format_dollars(o)} owing on open invoices: "
+                    f"apply {format_dollars(u)} of the credit to those invoices in Cliniko."
                     for c, o, u in _rows(both["credit"], both["open_outstanding"], usable)
                 ],
                 index=both.index,
@@ -1347,7 +1341,7 @@ def _credit_findings(
             dormant,
             pd.Series(
                 [
-                    f"{_dollars(c)} of credit has not moved for {d} days (since {str(t)[:10]}): "
+                    f"{format_dollars(c)} of credit has not moved for {d} days (since {str(t)[:10]}): "
                     "contact the patient to use or refund it."
                     for c, d, t in _rows(dormant["credit"], idle_d, dormant["last_movement"])
                 ],
@@ -1381,7 +1375,7 @@ def _credit_findings(
                     subj,
                     pd.Series(
                         [
-                            f"Account credit went below zero (lowest {_dollars(b)}, first on "
+                            f"Account credit went below zero (lowest {format_dollars(b)}, first on "
                             f"{np.datetime64(int(d), 'D')}): more was refunded or applied than the patient paid; "
                             "check the refunds and allocations in Cliniko."
                             for b, d in _rows(low, first.loc[low.index])
@@ -1403,7 +1397,7 @@ def _credit_findings(
             rep,
             pd.Series(
                 [
-                    f"Cliniko reports {_dollars(r)} of unapplied credit but the exports add up to {_dollars(f)}: "
+                    f"Cliniko reports {format_dollars(r)} of unapplied credit but the exports add up to {format_dollars(f)}: "
                     "check for payments, refunds or allocations missing from the exports."
                     for r, f in _rows(rep["reported_credit"], rep["final_credit"])
                 ],
@@ -1423,7 +1417,7 @@ def _credit_findings(
             bad_status,
             pd.Series(
                 [
-                    f"The export says invoice {n if n is not None else i} is {s} but {_dollars(o)} is still owing on it"
+                    f"The export says invoice {n if n is not None else i} is {s} but {format_dollars(o)} is still owing on it"
                     if o > 0
                     else f"The export says invoice {n if n is not None else i} is open but it is fully paid"
                     for i, n, s, o in _rows(
@@ -1449,8 +1443,8 @@ def _credit_findings(
             over,
             pd.Series(
                 [
-                    f"Allocations to invoice {n if n is not None else i} add up to {_dollars(a)}, more than its total "
-                    f"{_dollars(t)}: correct the allocations so the excess goes back to credit."
+                    f"Allocations to invoice {n if n is not None else i} add up to {format_dollars(a)}, more than its total "
+                    f"{format_dollars(t)}: correct the allocations so the excess goes back to credit."
                     for i, n, a, t in _rows(
                         over["invoice_id"],
                         over["number"],
@@ -1533,7 +1527,7 @@ def _package_session_findings(
         hit,
         pd.Series(
             [
-                f"Invoice {n if n is not None else i} charges {_dollars(t)} for an appointment on case {c}, "
+                f"Invoice {n if n is not None else i} charges {format_dollars(t)} for an appointment on case {c}, "
                 f"whose package invoice {pkg_no.loc[c, 'number'] if pkg_no.loc[c, 'number'] is not None else pkg_no.loc[c, 'invoice_id']} "
                 "is already paid in full: likely a double charge; credit or void the session invoice."
                 for i, n, t, c in _rows(

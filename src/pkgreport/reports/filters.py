@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pkgreport.money import format_dollars
+
 _PY_DATE = {"dmy": "%d/%m/%Y", "mdy": "%m/%d/%Y", "ymd": "%Y-%m-%d"}
 _XL_DATE = {"dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy", "ymd": "yyyy-mm-dd"}
 
@@ -51,10 +53,7 @@ def format_money(cents: Any, symbol: str = "$") -> str:
     cents = to_python(cents)
     if cents is None:
         return ""
-    cents = int(cents)
-    sign = "-" if cents < 0 else ""
-    dollars, rest = divmod(abs(cents), 100)
-    return f"{sign}{symbol}{dollars:,}.{rest:02d}"
+    return format_dollars(int(cents), symbol)
 
 
 def format_int(value: Any) -> str:
