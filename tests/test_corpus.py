@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+from datetime import date
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -224,3 +225,48 @@ def test_corpus_file(name: str) -> None:
         assert table.file.name == name and table.file.rows == len(table.frame)
         assert (table.frame["source_file"] == name).all()
         expected.check(table.frame, table, issues)
+
+
+def _column(name: str, column: str) -> pd.Series:
+    table, _ = load_file(CORPUS / name, "appointments", SETTINGS)
+    assert table is not None
+    return table.frame[column]
+
+
+def test_corpus_european_numbers_are_not_amounts() -> None:
+    from pkgreport.parsing import parse_money
+
+    parsed = parse_money(pd.concat([_column("csvkit__test_locale.csv", c) for c in ("a", "b")]))
+    assert parsed.bad.tolist() == [True, True]
+    assert list(parsed.errors) == [
+        "has a misplaced thousands separator or a decimal comma: write it like 1234.50 or 1,234.50",
+        "has more than one decimal point: write it like 1234.50 (no thousands points)",
+    ]
+
+
+def test_corpus_day_first_dates_follow_the_setting_only() -> None:
+    from pkgreport.parsing import parse_dates
+
+    dates = _column("csvkit__test_date_format.csv", "a")
+    dmy = parse_dates(dates, date_order="dmy")
+    assert not dmy.bad.any()
+    assert dmy.values.dt.date.tolist() == [date(2014, 1, 2), date(2012, 12, 31)]
+    mdy = parse_dates(dates, date_order="mdy")  # 31/12/2012 has no 31st month
+    assert mdy.bad.tolist() == [False, True]
+
+
+def test_corpus_mixed_offsets_convert_to_the_clinic_zone() -> None:
+    from pkgreport.parsing import parse_datetimes
+
+    frame_col = next(c for c in _column_names("frictionless__issue-1105-timezone.csv") if c != "id")
+    stamps = parse_datetimes(_column("frictionless__issue-1105-timezone.csv", frame_col),
+                             timezone="Australia/Sydney")
+    assert not stamps.bad.any()
+    # 15:00Z is 02:00 next day in Sydney (AEDT, +11); 15:00+03:00 is 12:00Z, 23:00 in Sydney.
+    assert [str(v) for v in stamps.values] == ["2020-01-02 02:00:00", "2020-01-01 23:00:00"]
+
+
+def _column_names(name: str) -> list[str]:
+    table, _ = load_file(CORPUS / name, "appointments", SETTINGS)
+    assert table is not None
+    return [c for c in table.frame.columns if c not in ("source_file", "source_row")]
