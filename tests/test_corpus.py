@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import resource
-from datetime import date
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
