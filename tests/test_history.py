@@ -68,6 +68,7 @@ def test_diff_names_new_resolved_and_moved_closed_months() -> None:
     assert [m["month"] for m in diff["moved_periods"]] == ["2026-10"]
     assert diff["moved_periods"][0]["invoices_total_before"] == 100
     assert diff["moved_periods"][0]["invoices_total_after"] == 90
+    assert diff["moved_periods"][0]["changed"] == ["invoices"]
 
 
 def test_first_run_has_nothing_to_compare() -> None:

@@ -118,6 +118,10 @@ def test_edit_to_a_reported_month_is_flagged(tmp_path: Path) -> None:
     moved = summary["changes_since_last_run"]["moved_periods"]
     assert [m["month"] for m in moved] == ["2026-09"]
     assert moved[0]["invoices_total_after"] - moved[0]["invoices_total_before"] == 1000
+    assert moved[0]["changed"] == ["invoices"]  # payments of September did not move
+    html = (tmp_path / "reports" / f"{OCT}.html").read_text()
+    assert "invoices of 2026-09 changed after that month was reported" in html
+    assert "payments of 2026-09" not in html
 
 
 def test_precedence_config_then_environment_then_options(tmp_path: Path) -> None:

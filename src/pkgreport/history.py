@@ -78,9 +78,13 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
         if month > closed_through:
             continue
         was, now = old_months[month], new_months.get(month, {})
-        if was != now:
+        changed = [part for part in ("invoices", "payments")
+                   if any(was.get(f"{part}_{k}") != now.get(f"{part}_{k}")
+                          for k in ("count", "total_cents", "digest"))]
+        if changed:
             moved.append({
                 "month": month,
+                "changed": changed,
                 "invoices_total_before": was.get("invoices_total_cents"),
                 "invoices_total_after": now.get("invoices_total_cents"),
                 "invoices_count_before": was.get("invoices_count"),

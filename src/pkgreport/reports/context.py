@@ -310,22 +310,17 @@ def _changes_table(changes: dict[str, Any] | None) -> list[Table]:
                          "subject": f"{f['subject_type']} {f['subject_id']}",
                          "detail": f["message"], "before": None, "after": None})
     for m in changes.get("moved_periods", []):
-        for part in ("invoices", "payments"):
+        for part in m["changed"]:
             before, after = m[f"{part}_total_before"], m[f"{part}_total_after"]
             cb, ca = m[f"{part}_count_before"], m[f"{part}_count_after"]
-            if before != after or cb != ca:
-                rows.append({"change": "closed period moved", "code": "",
-                             "subject": f"{part} {m['month']}",
-                             "detail": f"{part} of {m['month']} changed after that month was "
-                                       f"reported ({cb} -> {ca} records): an {part[:-1]} was "
-                                       "edited, added or deleted",
-                             "before": before, "after": after})
-            elif before == after and cb == ca:
-                rows.append({"change": "closed period moved", "code": "",
-                             "subject": f"{part} {m['month']}",
-                             "detail": f"{part} of {m['month']} were edited after that month "
-                                       "was reported (totals unchanged)",
-                             "before": before, "after": after})
+            detail = (f"{part} of {m['month']} changed after that month was reported "
+                      f"({cb} -> {ca} records): an {part[:-1]} was edited, added or deleted"
+                      if before != after or cb != ca else
+                      f"{part} of {m['month']} were edited after that month was reported "
+                      "(totals unchanged)")
+            rows.append({"change": "closed period moved", "code": "",
+                         "subject": f"{part} {m['month']}", "detail": detail,
+                         "before": before, "after": after})
     frame = pd.DataFrame(rows, columns=["change", "code", "subject", "detail", "before", "after"])
     frame["before"] = pd.array(frame["before"], dtype="Int64")
     frame["after"] = pd.array(frame["after"], dtype="Int64")
