@@ -74,7 +74,7 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
         entries = history.list_history(out_dir)
         previous = history.baseline(entries, current)
         changes = history.diff_summaries(previous, plain)
-        full = build_summary(result, title=title, generated_at=generated_at, changes=changes)
+        full = {**plain, "changes_since_last_run": changes}
         files = render_outputs(result, title=title, generated_at=generated_at, changes=changes,
                                summary=full)
         written = write_all(out_dir, files)
