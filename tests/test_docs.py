@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from pkgreport.cli import cli
 from pkgreport.config import CONFIG_KEYS, FINDING_CODES
+from pkgreport.engine.registry import FINDINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -46,8 +47,9 @@ def test_every_command_is_documented_with_help() -> None:
 
 
 def test_every_finding_code_config_key_and_exit_code_is_documented() -> None:
-    for code in FINDING_CODES:
-        assert f"| `{code}` |" in README, code
+    table = re.findall(r"^\| `([A-Z_]+)` \| (high|medium|low) \|", README, flags=re.MULTILINE)
+    assert table == [(kind.code, kind.severity) for kind in FINDINGS.values()]
+    assert list(FINDING_CODES) == list(FINDINGS)
     for key in CONFIG_KEYS:
         assert f"`{key}`" in README, key
     for exit_code in range(6):

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
+from pkgreport.engine.registry import FINDINGS
+
 DateOrder = Literal["dmy", "mdy", "ymd"]
 AllocationPolicy = Literal["oldest-first", "newest-first", "source-only", "none"]
 CreditApplies = Literal["on-payment", "on-issue"]
@@ -63,12 +65,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "input", "output", "timezone", "date_order", "columns", "allocation", "credit_applies", "period",
     "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
 )
-FINDING_CODES: tuple[str, ...] = (
-    "OVER_BOOKED", "EXPIRED_WITH_SESSIONS_LEFT", "OUTSIDE_CASE_DATES", "BOOKED_AFTER_CLOSE",
-    "NEARLY_USED_UP", "SEVERAL_OPEN_PACKAGES", "UNAPPLIED_CREDIT", "CREDIT_WITH_OPEN_INVOICES",
-    "DORMANT_CREDIT", "NEGATIVE_CREDIT", "REPORTED_CREDIT_MISMATCH", "INVOICE_STATUS_MISMATCH",
-    "OVER_ALLOCATED_INVOICE", "PACKAGE_SESSION_CHARGED",
-)
+FINDING_CODES: tuple[str, ...] = tuple(FINDINGS)
 
 
 class ConfigError(ValueError):

@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from pkgreport.engine.findings import empty_findings, make_findings
+from pkgreport.engine.findings import FINDINGS, SEVERITY_RANK, empty_findings, make_findings
 
 CASE_COLUMNS: list[str] = [
     "case_id",
@@ -61,15 +61,12 @@ STATUSES: tuple[str, ...] = ("closed", "over-booked", "expired", "used up", "unl
 
 # Severity, then code: the order combine_findings sorts in. tally_cases runs its rules in this
 # order, so each case's `findings` text and the findings frame come out already sorted.
-CASE_FINDING_CODES: tuple[tuple[str, str], ...] = (
-    ("OVER_BOOKED", "high"),
-    ("BOOKED_AFTER_CLOSE", "medium"),
-    ("EXPIRED_WITH_SESSIONS_LEFT", "medium"),
-    ("OUTSIDE_CASE_DATES", "medium"),
-    ("NEARLY_USED_UP", "low"),
-    ("SEVERAL_OPEN_PACKAGES", "low"),
+CASE_FINDING_CODES: tuple[tuple[str, str], ...] = tuple(
+    sorted(
+        ((k.code, k.severity) for k in FINDINGS.values() if k.stage == "cases"),
+        key=lambda pair: (SEVERITY_RANK[pair[1]], pair[0]),
+    )
 )
-_SEVERITY = dict(CASE_FINDING_CODES)
 
 _NAT = np.datetime64("NaT", "ns")
 _MINUTE = 60_000_000_000  # in nanoseconds
@@ -501,7 +498,6 @@ def _several_open_packages(t: _Tally) -> _Rule:
     )
     frame = make_findings(
         "SEVERAL_OPEN_PACKAGES",
-        _SEVERITY["SEVERAL_OPEN_PACKAGES"],
         subjects,
         pd.Series(message, index=subjects.index, dtype=object),
         subject_type="patient",
@@ -542,7 +538,6 @@ def _case_findings(
     subjects = cs.iloc[idx]
     return make_findings(
         code,
-        _SEVERITY[code],
         subjects,
         pd.Series(message, index=subjects.index, dtype=object),
         subject_type="case",

@@ -1254,13 +1254,11 @@ def _ledger_key(pat: np.ndarray, at: np.ndarray, sub: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- findings
 
 
-def _make(
-    code: str, severity: str, subjects: pd.DataFrame, message: Any, **kw: Any
-) -> pd.DataFrame | None:
+def _make(code: str, subjects: pd.DataFrame, message: Any, **kw: Any) -> pd.DataFrame | None:
     """make_findings, skipped when there is nothing to report (an empty findings frame is not free)."""
     if subjects.empty:
         return None
-    return make_findings(code, severity, subjects, message, **kw)
+    return make_findings(code, subjects, message, **kw)
 
 
 def _rows(*columns: Any) -> Any:
@@ -1285,7 +1283,6 @@ def _credit_findings(
     parts.append(
         _make(
             "UNAPPLIED_CREDIT",
-            "medium",
             has_credit,
             pd.Series(
                 [
@@ -1306,7 +1303,6 @@ def _credit_findings(
     parts.append(
         _make(
             "CREDIT_WITH_OPEN_INVOICES",
-            "high",
             both,
             pd.Series(
                 [
@@ -1337,7 +1333,6 @@ def _credit_findings(
     parts.append(
         _make(
             "DORMANT_CREDIT",
-            "medium",
             dormant,
             pd.Series(
                 [
@@ -1371,7 +1366,6 @@ def _credit_findings(
             parts.append(
                 _make(
                     "NEGATIVE_CREDIT",
-                    "high",
                     subj,
                     pd.Series(
                         [
@@ -1393,7 +1387,6 @@ def _credit_findings(
     parts.append(
         _make(
             "REPORTED_CREDIT_MISMATCH",
-            "high",
             rep,
             pd.Series(
                 [
@@ -1413,7 +1406,6 @@ def _credit_findings(
     parts.append(
         _make(
             "INVOICE_STATUS_MISMATCH",
-            "medium",
             bad_status,
             pd.Series(
                 [
@@ -1439,7 +1431,6 @@ def _credit_findings(
     parts.append(
         _make(
             "OVER_ALLOCATED_INVOICE",
-            "high",
             over,
             pd.Series(
                 [
@@ -1523,7 +1514,6 @@ def _package_session_findings(
     pkg_no = pkg.drop_duplicates("case_id").set_index("case_id")
     return _make(
         "PACKAGE_SESSION_CHARGED",
-        "high",
         hit,
         pd.Series(
             [

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from pkgreport.engine.registry import FINDINGS, SEVERITY_RANK, FindingKind
+
 FINDING_COLUMNS: list[str] = [
     "code",
     "severity",
@@ -20,7 +22,11 @@ FINDING_COLUMNS: list[str] = [
     "source_row",
 ]
 
-SEVERITY_RANK: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+__all__ = [
+    "FINDINGS", "FINDING_COLUMNS", "SEVERITY_RANK", "FindingKind", "combine_findings",
+    "empty_findings", "findings_by_code", "make_findings", "normalise_findings",
+]
+
 
 
 def empty_findings() -> pd.DataFrame:
@@ -30,7 +36,6 @@ def empty_findings() -> pd.DataFrame:
 
 def make_findings(
     code: str,
-    severity: str,
     subjects: pd.DataFrame,
     message: pd.Series,
     *,
@@ -39,7 +44,7 @@ def make_findings(
     amount: pd.Series | None = None,
     appointment_ids: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Build findings of one code from the rows of `subjects` (vectorised).
+    """Build findings of one code from the rows of `subjects` (vectorised; severity from FINDINGS).
 
     `subjects` must carry `patient_id`, `source_file`, `source_row` and the `subject_id` column;
     `message`, `amount` and `appointment_ids` are aligned to `subjects`' index.
@@ -49,7 +54,7 @@ def make_findings(
     frame = pd.DataFrame(
         {
             "code": code,
-            "severity": severity,
+            "severity": FINDINGS[code].severity,
             "patient_id": subjects["patient_id"].to_numpy(),
             "subject_type": subject_type,
             "subject_id": subjects[subject_id].to_numpy(),

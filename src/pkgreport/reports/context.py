@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pkgreport.engine.findings import FINDINGS
 from pkgreport.pipeline import RunResult
 from pkgreport.reports.model import (
     ChartData,
@@ -18,82 +19,9 @@ from pkgreport.reports.model import (
     Table,
 )
 
-# Plain-language title, explanation and remedy for each finding code.
+# Plain-language title, explanation and remedy for each finding code (from the registry).
 FINDING_TEXT: dict[str, tuple[str, str, str]] = {
-    "OVER_BOOKED": (
-        "Over-booked packages",
-        "More appointments count toward the package than it has sessions. The booking screen "
-        "normally blocks this; toggled settings, un-cancellations and imports get past it.",
-        "Move the extra appointments to a new package or case, or invoice them; the listed "
-        "appointments are the ones numbered above the maximum.",
-    ),
-    "EXPIRED_WITH_SESSIONS_LEFT": (
-        "Expired packages with sessions left",
-        "The package passed its expiry date with sessions unused: the clinic still holds money "
-        "for sessions it may never deliver (candidate breakage).",
-        "Contact the patient to book or extend, or follow your policy on expired packages and "
-        "tell your accountant.",
-    ),
-    "OUTSIDE_CASE_DATES": (
-        "Appointments outside the package dates",
-        "Appointments count toward a package but fall before its issue date or after its expiry.",
-        "Check the case dates and move the appointments to the right case if needed.",
-    ),
-    "BOOKED_AFTER_CLOSE": (
-        "Appointments after the package was closed",
-        "Appointments count toward a case that had already been closed.",
-        "Re-open the case or attach the appointments to the patient's current package.",
-    ),
-    "NEARLY_USED_UP": (
-        "Packages nearly used up",
-        "The package has few sessions left.",
-        "Offer the patient the next package at their next visit.",
-    ),
-    "SEVERAL_OPEN_PACKAGES": (
-        "Patients with several open packages",
-        "The patient has more than one open package, so sessions may be booked to the wrong one.",
-        "Check which package each appointment belongs to and close any finished package.",
-    ),
-    "UNAPPLIED_CREDIT": (
-        "Unapplied account credit",
-        "Money the patient paid in advance that has not been used: the clinic owes it to them.",
-        "Apply it to the patient's next invoices, or refund it if the patient has finished.",
-    ),
-    "CREDIT_WITH_OPEN_INVOICES": (
-        "Credit held while invoices are open",
-        "The patient has account credit and an unpaid invoice at the same time.",
-        "Apply the credit to the open invoice (the amount shown is what can be applied).",
-    ),
-    "DORMANT_CREDIT": (
-        "Dormant credit",
-        "Account credit that has not moved for a long time.",
-        "Contact the patient; follow your policy for unclaimed money.",
-    ),
-    "NEGATIVE_CREDIT": (
-        "Negative credit",
-        "More credit was applied or refunded than the patient ever paid: the data is inconsistent.",
-        "Check the patient's payments, refunds and allocations in the practice system.",
-    ),
-    "REPORTED_CREDIT_MISMATCH": (
-        "Reported credit disagrees",
-        "The credit the practice system reports for the patient differs from the recomputed figure.",
-        "Compare the patient's payments and allocations with the system; one of them is wrong.",
-    ),
-    "INVOICE_STATUS_MISMATCH": (
-        "Invoice status disagrees",
-        "The exported invoice status (Paid, Open) does not match the payments recorded against it.",
-        "Check the invoice's payments in the practice system and correct the status or allocation.",
-    ),
-    "OVER_ALLOCATED_INVOICE": (
-        "Over-allocated invoices",
-        "Payments allocated to the invoice exceed its total.",
-        "Move the excess allocation to another invoice or back to account credit.",
-    ),
-    "PACKAGE_SESSION_CHARGED": (
-        "Package sessions charged again",
-        "A session of a package paid in full was invoiced at a non-zero price: a likely double charge.",
-        "Set the session invoice to $0 (a 'Pre-paid package' item) or refund the charge.",
-    ),
+    code: (kind.title, kind.explanation, kind.todo) for code, kind in FINDINGS.items()
 }
 
 SEVERITY_TONE = {"high": "bad", "medium": "warn", "low": "ok"}

@@ -1,0 +1,144 @@
+"""The findings registry: every finding code with its severity, stage, title and remedy (stdlib only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEVERITY_RANK: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """Everything known about one finding code: the one place it is spelled."""
+
+    code: str
+    severity: str  # "high", "medium" or "low"
+    stage: str  # the engine that emits it: "cases" or "credit"
+    title: str  # plain-language heading shown to people instead of the code
+    explanation: str
+    todo: str
+
+
+def _kind(code: str, severity: str, stage: str, title: str, explanation: str, todo: str) -> FindingKind:
+    return FindingKind(code, severity, stage, title, explanation, todo)
+
+
+# The findings registry: engines, config (`fail_on`), reports, the JSON summary and the README
+# table (checked by tests/test_docs.py) all read it. Order: the order reports list kinds in.
+FINDINGS: dict[str, FindingKind] = {
+    kind.code: kind
+    for kind in (
+        _kind(
+            'OVER_BOOKED',
+            'high',
+            'cases',
+            'Over-booked packages',
+            'More appointments count toward the package than it has sessions. The booking screen normally blocks this; toggled settings, un-cancellations and imports get past it.',
+            'Move the extra appointments to a new package or case, or invoice them; the listed appointments are the ones numbered above the maximum.',
+        ),
+        _kind(
+            'EXPIRED_WITH_SESSIONS_LEFT',
+            'medium',
+            'cases',
+            'Expired packages with sessions left',
+            'The package passed its expiry date with sessions unused: the clinic still holds money for sessions it may never deliver (candidate breakage).',
+            'Contact the patient to book or extend, or follow your policy on expired packages and tell your accountant.',
+        ),
+        _kind(
+            'OUTSIDE_CASE_DATES',
+            'medium',
+            'cases',
+            'Appointments outside the package dates',
+            'Appointments count toward a package but fall before its issue date or after its expiry.',
+            'Check the case dates and move the appointments to the right case if needed.',
+        ),
+        _kind(
+            'BOOKED_AFTER_CLOSE',
+            'medium',
+            'cases',
+            'Appointments after the package was closed',
+            'Appointments count toward a case that had already been closed.',
+            "Re-open the case or attach the appointments to the patient's current package.",
+        ),
+        _kind(
+            'NEARLY_USED_UP',
+            'low',
+            'cases',
+            'Packages nearly used up',
+            'The package has few sessions left.',
+            'Offer the patient the next package at their next visit.',
+        ),
+        _kind(
+            'SEVERAL_OPEN_PACKAGES',
+            'low',
+            'cases',
+            'Patients with several open packages',
+            'The patient has more than one open package, so sessions may be booked to the wrong one.',
+            'Check which package each appointment belongs to and close any finished package.',
+        ),
+        _kind(
+            'UNAPPLIED_CREDIT',
+            'medium',
+            'credit',
+            'Unapplied account credit',
+            'Money the patient paid in advance that has not been used: the clinic owes it to them.',
+            "Apply it to the patient's next invoices, or refund it if the patient has finished.",
+        ),
+        _kind(
+            'CREDIT_WITH_OPEN_INVOICES',
+            'high',
+            'credit',
+            'Credit held while invoices are open',
+            'The patient has account credit and an unpaid invoice at the same time.',
+            'Apply the credit to the open invoice (the amount shown is what can be applied).',
+        ),
+        _kind(
+            'DORMANT_CREDIT',
+            'medium',
+            'credit',
+            'Dormant credit',
+            'Account credit that has not moved for a long time.',
+            'Contact the patient; follow your policy for unclaimed money.',
+        ),
+        _kind(
+            'NEGATIVE_CREDIT',
+            'high',
+            'credit',
+            'Negative credit',
+            'More credit was applied or refunded than the patient ever paid: the data is inconsistent.',
+            "Check the patient's payments, refunds and allocations in the practice system.",
+        ),
+        _kind(
+            'REPORTED_CREDIT_MISMATCH',
+            'high',
+            'credit',
+            'Reported credit disagrees',
+            'The credit the practice system reports for the patient differs from the recomputed figure.',
+            "Compare the patient's payments and allocations with the system; one of them is wrong.",
+        ),
+        _kind(
+            'INVOICE_STATUS_MISMATCH',
+            'medium',
+            'credit',
+            'Invoice status disagrees',
+            'The exported invoice status (Paid, Open) does not match the payments recorded against it.',
+            "Check the invoice's payments in the practice system and correct the status or allocation.",
+        ),
+        _kind(
+            'OVER_ALLOCATED_INVOICE',
+            'high',
+            'credit',
+            'Over-allocated invoices',
+            'Payments allocated to the invoice exceed its total.',
+            'Move the excess allocation to another invoice or back to account credit.',
+        ),
+        _kind(
+            'PACKAGE_SESSION_CHARGED',
+            'high',
+            'credit',
+            'Package sessions charged again',
+            'A session of a package paid in full was invoiced at a non-zero price: a likely double charge.',
+            "Set the session invoice to $0 (a 'Pre-paid package' item) or refund the charge.",
+        ),
+    )
+}
