@@ -49,6 +49,10 @@ class Settings:
     max_xlsx_uncompressed_bytes: int = 1024 * 1024 * 1024
     max_xlsx_compression_ratio: int = 200
     max_xlsx_cells: int = 50_000_000
+    # Limits on any export: a file's size, and one cell's length (far beyond any real field:
+    # Excel itself stops at 32,767 characters; a 100 MB "name" would swell every report).
+    max_file_bytes: int = 1024 * 1024 * 1024
+    max_cell_chars: int = 1_000_000
     # The HTML report caps long tables; the workbook always has every row.
     html_max_rows: int = 1000
     quiet: bool = False

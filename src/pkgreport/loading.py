@@ -9,9 +9,11 @@ import datetime as dt
 import hashlib
 import io
 import itertools
+import os
 import re
+import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,8 +93,14 @@ def kind_of(path: Path) -> str | None:
 NOTE_SUFFIXES = frozenset({".md", ".toml", ".pdf", ".docx", ".json", ".log", ".ini", ".yaml", ".yml"})
 
 
-def discover_inputs(input_dir: Path) -> tuple[list[tuple[str, Path]], list[Issue]]:
-    """The (kind, path) of each input file in the folder (not its sub-folders), sorted by name."""
+def discover_inputs(
+    input_dir: Path, output_dir: Path | None = None
+) -> tuple[list[tuple[str, Path]], list[Issue]]:
+    """The (kind, path) of each input file in the folder (not its sub-folders), sorted by name.
+
+    pkgreport's own outputs (`output_dir`, when it is the input folder or a folder inside it) are
+    never read or mentioned: a report must not change because the previous one sits beside it.
+    """
     folder = str(input_dir)
     try:
         if not input_dir.exists():
@@ -115,8 +123,11 @@ def discover_inputs(input_dir: Path) -> tuple[list[tuple[str, Path]], list[Issue
 
     found: list[tuple[str, Path]] = []
     issues: list[Issue] = []
+    own_output = _own_output(input_dir, output_dir)
     for path in entries:
         name = path.name
+        if own_output(path):
+            continue
         if name.startswith("."):
             issues.append(_warning(name, "ignored: hidden file"))
             continue
@@ -158,9 +169,59 @@ def discover_inputs(input_dir: Path) -> tuple[list[tuple[str, Path]], list[Issue
     return found, issues
 
 
+# What pkgreport writes into an output folder (reports, their manifest, the run log, history).
+OWN_OUTPUT_PREFIX = "pkgreport-"
+OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log"})
+HISTORY_FOLDER = "history"
+
+
+def _own_output(input_dir: Path, output_dir: Path | None) -> Callable[[Path], bool]:
+    """Whether an entry of the input folder is pkgreport's output folder or one of its outputs."""
+    if output_dir is None:
+        return lambda _path: False
+    try:
+        output = output_dir.resolve()
+        same_folder = output == input_dir.resolve()
+    except OSError:
+        return lambda _path: False
+
+    def is_own(path: Path) -> bool:
+        if same_folder:
+            name = path.name
+            return name == HISTORY_FOLDER or (
+                name.startswith(OWN_OUTPUT_PREFIX)
+                and path.suffix.casefold() in OWN_OUTPUT_SUFFIXES
+            )
+        try:
+            # The output folder itself, or a sub-folder that holds it.
+            resolved = path.resolve()
+        except OSError:
+            return False
+        return resolved == output or resolved in output.parents
+
+    return is_own
+
+
+def no_exports_message(input_dir: Path) -> str:
+    """What to put in a folder that holds no exports (one wording for every command)."""
+    return (
+        f"no exports found in {input_dir}: put this month's exports in that folder, one file per "
+        "kind, each named starting with its kind (appointments, cases, invoices, payments, and "
+        "optionally allocations and patients), e.g. Appointments-Cliniko-20261101.csv or "
+        "invoices.xlsx (CSV or XLSX); appointments with cases, or invoices with payments, make "
+        "a report"
+    )
+
+
 def load_folder(input_dir: Path, settings: Settings) -> tuple[list[RawTable], list[Issue]]:
-    """Every readable input file in the folder; issues from all files are collected, never raised."""
-    found, issues = discover_inputs(input_dir)
+    """Every readable input file in the folder; issues from all files are collected, never raised.
+
+    A folder with no export at all is an error (a half-copied or wrong folder must not give an
+    all-clear report).
+    """
+    found, issues = discover_inputs(input_dir, settings.output_dir)
+    if not found and not any(i.severity == "error" for i in issues):
+        issues.append(_file_error(str(input_dir), no_exports_message(input_dir)))
     tables: list[RawTable] = []
     for kind, path in found:
         table, file_issues = load_file(path, kind, settings)
@@ -174,15 +235,24 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
     """One file as text, or None plus error issues when it cannot be read. Never raises for bad input."""
     path = Path(path)
     name = path.name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [
-            _file_error(
-                name,
-                f"could not read the file ({exc.strerror or exc}): check it exists and is not open in another program",
-            )
-        ]
+    data, problem = read_export_bytes(path, settings.max_file_bytes)
+    if data is None:
+        return None, [_file_error(name, problem or "could not read the file")]
+    suffix = path.suffix.lower()
+    table, issues = _load_bytes(path, kind, data, settings)
+    # A cell is never longer than the file holding it, except in a (compressed) workbook.
+    if table is not None and (suffix in XLSX_SUFFIXES or len(data) > settings.max_cell_chars):
+        overlong = _overlong_cells(table, settings.max_cell_chars)
+        if overlong:
+            return None, issues + overlong
+    return table, issues
+
+
+def _load_bytes(
+    path: Path, kind: str, data: bytes, settings: Settings
+) -> tuple[RawTable | None, list[Issue]]:
+    """A file's bytes as a table, by its suffix. Never raises for bad input."""
+    name = path.name
     suffix = path.suffix.lower()
     try:
         if suffix in CSV_SUFFIXES:
@@ -204,6 +274,107 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
             f"unsupported file type {suffix or '(none)'!r}: export it as CSV (.csv) or Excel (.xlsx)",
         )
     ]
+
+
+def read_export_bytes(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
+    """A file's bytes, or None and why it was refused: only regular files, at most `max_bytes`.
+
+    A named pipe would block forever and a device (or a link to /dev/zero) never ends, so the
+    file is opened without blocking and checked on the open descriptor before anything is read;
+    a link pointing out of the input folder is refused (copy the file in instead). At most one
+    byte past the cap is read, so a file growing while it is read cannot exceed it either.
+    """
+    refused = _refused_link(path)
+    if refused is not None:
+        return None, refused
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        return None, (
+            f"could not read the file ({exc.strerror or exc}): check it exists and is not open "
+            "in another program"
+        )
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, (
+                f"refused: not a regular file (a {_file_type(info.st_mode)}); put the exported "
+                "file itself in the input folder"
+            )
+        too_big = (
+            f"refused: the file is larger than the limit of {max_bytes:,} bytes (setting "
+            "max_file_bytes); split the export into smaller date ranges, or raise the limit"
+        )
+        if info.st_size > max_bytes:
+            return None, too_big
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            return None, f"could not read the file ({exc.strerror or exc}): copy it again"
+    if data is None or len(data) > max_bytes:
+        return None, too_big
+    return data, None
+
+
+def _refused_link(path: Path) -> str | None:
+    """Why a symbolic link may not be read (it points out of the input folder), or None."""
+    try:
+        if not path.is_symlink():
+            return None
+        target = path.resolve(strict=True)
+        folder = path.parent.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "refused: a link that points nowhere readable; put the exported file itself in the input folder"
+    if folder not in target.parents:
+        return (
+            f"refused: a link to {target}, outside the input folder; copy the exported file into "
+            "the input folder instead"
+        )
+    return None
+
+
+def _file_type(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISDIR, "folder"),
+    )
+    return next((label for test, label in kinds if test(mode)), "special file")
+
+
+_MAX_LONG_CELL_ISSUES = 5
+
+
+def _overlong_cells(table: RawTable, max_chars: int) -> list[Issue]:
+    """An error for each of the first cells longer than `max_chars` (a damaged or hostile file)."""
+    frame = table.frame
+    found: list[tuple[int, str, str, int]] = []
+    for column in frame.columns:
+        if column in RESERVED_COLUMNS:
+            continue
+        values = frame[column].to_numpy()
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        for i in np.flatnonzero(lengths > max_chars)[:_MAX_LONG_CELL_ISSUES]:
+            row = int(frame["source_row"].iat[i])
+            found.append((row, column, values[i][:40] + "...", int(lengths[i])))
+    found.sort()
+    issues = [
+        _error(
+            table.file.name,
+            row,
+            column,
+            start,
+            f"the cell holds {length:,} characters, over the limit of {max_chars:,} (setting "
+            "max_cell_chars): no export field is that long, so the file is damaged; fix the "
+            "cell or export the file again",
+        )
+        for row, column, start, length in found[:_MAX_LONG_CELL_ISSUES]
+    ]
+    if len(found) > _MAX_LONG_CELL_ISSUES:
+        issues.append(_file_error(table.file.name, "more cells are over the length limit"))
+    return issues
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,6 +449,10 @@ def _load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list
             name, body, delimiter, header_row, only=set(bad_rows)
         )
 
+    if not body.endswith("\n"):
+        cut = _cut_short(name, frame, delimiter, header_row)
+        if cut is not None:
+            issues = issues + [cut]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
     rows = pd.RangeIndex(header_row + 1, header_row + 1 + len(frame))
@@ -337,11 +512,37 @@ def _load_plain_utf8_csv(
     frame, bad_rows = _parse_with_pandas(None, delimiter, data)
     if frame is None or bad_rows:
         return None
+    ending: list[Issue] = []
+    if not data.endswith(b"\n"):
+        cut = _cut_short(path.name, frame, delimiter, 1)
+        ending = [] if cut is None else [cut]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
     rows = np.arange(2, 2 + len(frame), dtype=np.int64)
     return _finish_table(
-        path, kind, data, frame, headers, rows, 1, [], encoding="utf-8", delimiter=delimiter
+        path, kind, data, frame, headers, rows, 1, ending, encoding="utf-8", delimiter=delimiter
+    )
+
+
+def _cut_short(name: str, frame: pd.DataFrame, delimiter: str, header_row: int) -> Issue | None:
+    """A warning when a file with data rows does not end with a line break: it may be cut short.
+
+    A copy or download that stopped early ends inside its last row. When that row still has every
+    field, only its last value is shorter than it should be, which nothing else can detect; some
+    programs do omit the final line break, so the row is named for the user to check rather than
+    refused. (A last row with fewer fields, or inside an open quote, is an error elsewhere.)
+    """
+    if len(frame) <= 1:
+        return None
+    row = header_row + len(frame) - 1
+    record = delimiter.join(str(v) for v in frame.iloc[-1].tolist())
+    return _warning_at(
+        name,
+        row,
+        record,
+        f"the file does not end with a line break, so it may have been cut short by a copy or "
+        f"download that did not finish: check that row {row}, the last, is complete (its last "
+        "value especially); if it is not, export or copy the file again",
     )
 
 
@@ -801,6 +1002,14 @@ def _finish_table(
     source_file.fill(name)  # np.full is ~15x slower for an object array
     out["source_file"] = pd.Series(source_file, dtype=object, copy=False)
     out["source_row"] = rows
+    if len(out) == 0:
+        issues.append(
+            _warning(
+                name,
+                "the export looks empty: it has a header row but no data rows; check the export "
+                "finished and covered the right dates (if there really is nothing, ignore this)",
+            )
+        )
     file = InputFile(
         path=path,
         name=name,
@@ -837,6 +1046,10 @@ def _file_error(file: str, message: str) -> Issue:
 
 def _warning(file: str, message: str) -> Issue:
     return Issue("warning", file, None, None, None, message)
+
+
+def _warning_at(file: str, row: int, value: str, message: str) -> Issue:
+    return Issue("warning", file, row, None, value, message)
 
 
 # --------------------------------------------------------------------------------------------
