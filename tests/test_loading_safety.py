@@ -95,7 +95,8 @@ def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) ->
         f"t, i = load_file(Path({str(tmp_path / 'payments-x.csv')!r}), 'payments', Settings()); "
         "print(t is None, i[0].message)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
     assert done.stdout == (
         "True refused: not a regular file (a named pipe); put the exported file itself in the "
         "input folder\n"
