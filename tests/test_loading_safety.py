@@ -167,7 +167,8 @@ def test_the_output_folder_inside_the_input_folder_is_not_read_or_mentioned(tmp_
 def test_reports_written_into_the_input_folder_itself_are_not_read(tmp_path: Path) -> None:
     (tmp_path / "appointments.csv").write_bytes(APPOINTMENTS)
     for name in ("pkgreport-2026-10-31.xlsx", "pkgreport-2026-10-31.html",
-                 "pkgreport-2026-10-31.json", "pkgreport-2026-10-31.log"):
+                 "pkgreport-2026-10-31.json", "pkgreport-2026-10-31.log",
+                 "pkgreport-2026-10-31.sha256"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "history").mkdir()
     found, issues = discover_inputs(tmp_path, tmp_path)

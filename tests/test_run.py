@@ -50,7 +50,7 @@ def test_run_writes_reports_log_and_history(tmp_path: Path) -> None:
     out = tmp_path / "reports"
     names = sorted(p.name for p in out.iterdir())
     assert names == [".pkgreport.lock", "history", f"{OCT}.html", f"{OCT}.json", f"{OCT}.log",
-                     f"{OCT}.xlsx"]
+                     f"{OCT}.sha256", f"{OCT}.xlsx"]
     log = (out / f"{OCT}.log").read_text()
     assert "read Appointments-Cliniko-20261101.csv: appointments, 1146 rows, sha256 " in log
     assert f"wrote {OCT}.xlsx" in log and "timing load+validate" in log

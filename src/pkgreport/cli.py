@@ -394,9 +394,12 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) 
       pkgreport sample-data demo/
       pkgreport sample-data bench/ --patients 100000 --months 12 --seed 1
     """
+    from pkgreport.reports.atomic import make_folder, writing
     from pkgreport.sampledata import generate
 
-    paths = generate(out_dir, patients=patients, months=months, seed=seed, fmt=fmt)
+    make_folder(out_dir)
+    with writing(out_dir):
+        paths = generate(out_dir, patients=patients, months=months, seed=seed, fmt=fmt)
     for path in paths:
         click.echo(str(path))
 
@@ -479,7 +482,7 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
       pkgreport report exports/ -o reports --from 2026-07-01 --to 2026-09-30 --title "Q1 pack"
     """
     from pkgreport import pipeline
-    from pkgreport.reports.publish import render_outputs, write_all
+    from pkgreport.reports.publish import output_names, render_outputs, write_all
 
     period_dates = _period_from_options(period, options.pop("period_start"), options.pop("period_end"))
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
@@ -489,7 +492,7 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
               f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}")
     progress("rendering the workbook, HTML report and summary")
     files = render_outputs(result, generated_at=generated_at)
-    for path in write_all(output_dir, files):
+    for path in write_all(output_dir, files, output_names(result)["manifest"]):
         click.echo(str(path))
     for section, reason in sorted(result.skipped.items()):
         _echo_err(f"note: {section} left out: {reason}")

@@ -108,13 +108,14 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
 
 def record(out_dir: Path, summary: dict[str, Any], text: str, entries: list[HistoryEntry]) -> Path | None:
     """Add this run's summary to the history unless the newest entry computed the same thing."""
-    from pkgreport.reports.atomic import write_atomic
+    from pkgreport.reports.atomic import make_folder, remove_stale_temporaries, write_atomic
 
     current = fingerprint(summary)
     if entries and entries[-1].fingerprint == current:
         return None
     sequence = (entries[-1].sequence + 1) if entries else 1
     path = out_dir / HISTORY_DIR / f"{sequence:04d}-{summary['settings']['as_of']}-{current[:12]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
+    remove_stale_temporaries(path.parent)
     write_atomic(path, text)
     return path

@@ -171,7 +171,7 @@ def discover_inputs(
 
 # What pkgreport writes into an output folder (reports, their manifest, the run log, history).
 OWN_OUTPUT_PREFIX = "pkgreport-"
-OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log"})
+OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log", ".sha256"})
 HISTORY_FOLDER = "history"
 
 

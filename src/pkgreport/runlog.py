@@ -77,7 +77,7 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
         full = {**plain, "changes_since_last_run": changes}
         files = render_outputs(result, title=title, generated_at=generated_at, changes=changes,
                                summary=full)
-        written = write_all(out_dir, files)
+        written = write_all(out_dir, files, output_names(result)["manifest"])
         for path in written:
             log(f"wrote {path.name} ({path.stat().st_size} bytes)")
         entry = history.record(out_dir, full, summary_json(full), entries)
