@@ -560,6 +560,9 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
 @click.option("--lock-wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds to wait for another run on the same output folder before failing.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the files written on stdout.")
+@click.option("--allow-shrink", is_flag=True, default=None,
+              help="Publish even when an export kind the last run read is missing or has far "
+                   "fewer rows (by default the run stops with exit 1).")
 def run_command(config: Path | None, generated_at: str | None, quiet: bool, today: date | None,
                 lock_wait: float, verbose: bool, **options: Any) -> None:
     """Produce the month-end pack unattended (cron, Task Scheduler, CI).

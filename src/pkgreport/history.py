@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pkgreport.loading import InputFile
+
 HISTORY_DIR = "history"
 VOLATILE_KEYS = ("generated_at", "changes_since_last_run")
 
@@ -119,3 +121,36 @@ def record(out_dir: Path, summary: dict[str, Any], text: str, entries: list[Hist
     remove_stale_temporaries(path.parent)
     write_atomic(path, text)
     return path
+
+
+def rows_per_kind(inputs: list[dict[str, Any]]) -> dict[str, tuple[int, list[str]]]:
+    """kind -> (rows read, file names), from a summary's `inputs` list."""
+    per_kind: dict[str, tuple[int, list[str]]] = {}
+    for item in inputs:
+        rows, names = per_kind.get(item["kind"], (0, []))
+        per_kind[item["kind"]] = (rows + int(item["rows"]), [*names, item["file"]])
+    return per_kind
+
+
+def shrunk_inputs(previous: dict[str, Any], files: list[InputFile],
+                  threshold: float) -> list[tuple[str, str]]:
+    """(files, what shrank) for each kind the previous run read that is now missing or has
+    fewer than `threshold` x its rows.
+
+    Kinds are compared, not file names: an export's name carries its date, so this month's
+    payments file is not named like last month's.
+    """
+    before = rows_per_kind(previous.get("inputs", []))
+    now = rows_per_kind([{"kind": f.kind, "rows": f.rows, "file": f.name} for f in files])
+    last = f"the last run (as of {previous['settings']['as_of']})"
+    shrunk: list[tuple[str, str]] = []
+    for kind, (old_rows, old_names) in sorted(before.items()):
+        rows, names = now.get(kind, (0, []))
+        if kind not in now:
+            shrunk.append((kind, f"no {kind} export this time, but {last} read {old_rows:,} "
+                                 f"rows from {', '.join(old_names)}"))
+        elif rows < old_rows * threshold:
+            shrunk.append((", ".join(names),
+                           f"{kind} has {rows:,} rows, under {threshold:.0%} of the "
+                           f"{old_rows:,} {last} read from {', '.join(old_names)}"))
+    return shrunk

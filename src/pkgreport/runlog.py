@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pkgreport import __version__, history, pipeline
 from pkgreport.config import Settings
-from pkgreport.errors import InputError
+from pkgreport.errors import InputError, Issue
+from pkgreport.loading import InputFile
 from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.publish import output_names, render_outputs, write_all
 from pkgreport.reports.summary import build_summary, summary_json
@@ -55,8 +56,9 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
         note(f"settings: timezone {settings.timezone}, date order {settings.date_order}, "
              f"allocation {settings.allocation}, as of {settings.as_of or 'from the data'}, "
              f"period {settings.period_start or '-'} to {settings.period_end or '-'}")
+        entries = history.list_history(out_dir)
         try:
-            result = pipeline.run(settings, progress=note)
+            result = _computed_unless_shrunk(settings, entries, note, log)
         except InputError as exc:
             for issue in exc.issues:
                 log(str(issue))
@@ -71,7 +73,6 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
         title = settings.title
         plain = build_summary(result, title=title, generated_at=generated_at)
         current = history.fingerprint(plain)
-        entries = history.list_history(out_dir)
         previous = history.baseline(entries, current)
         changes = history.diff_summaries(previous, plain)
         full = {**plain, "changes_since_last_run": changes}
@@ -95,3 +96,47 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
         log_path = out_dir / output_names(result)["xlsx"].replace(".xlsx", ".log")
         write_atomic(log_path, log.text())
     return Outcome(written, headline, failed_on, log_path, entry, log.lines)
+
+
+SHRINK_ADVICE = (
+    "is the export folder half-copied, or an export cut short? Put the full exports in the "
+    "folder and run again; if the clinic really has less, run with --allow-shrink "
+    "(allow_shrink = true in the config file)"
+)
+
+
+def _computed_unless_shrunk(settings: Settings, entries: list[history.HistoryEntry],
+                            note: Callable[[str], None],
+                            log: Callable[[str], None]) -> pipeline.RunResult:
+    """`pipeline.run`, with the shrink check between loading and validation's verdict: a
+    half-copied folder is reported as that, not as the hundreds of errors it also causes."""
+    started = time.perf_counter()
+    dataset = pipeline.load_dataset(settings, note)
+    load_seconds = time.perf_counter() - started
+    _refuse_shrunken_inputs(dataset.files, entries, settings, log)
+    pipeline.require_clean(dataset)
+    result = pipeline.compute(dataset, settings, note)
+    result.timings["load+validate"] = load_seconds
+    return result
+
+
+def _refuse_shrunken_inputs(files: list[InputFile], entries: list[history.HistoryEntry],
+                            settings: Settings, log: Callable[[str], None]) -> None:
+    """Stop before anything is published when the inputs shrank since the last recorded run.
+
+    A folder with no export at all is already an error of its own ("no exports found").
+    """
+    if not entries or not files:
+        return
+    shrunk = history.shrunk_inputs(entries[-1].load(), files, settings.shrink_threshold)
+    if settings.allow_shrink:
+        for files, what in shrunk:
+            log(f"allowed by allow_shrink: {files}: {what}")
+        return
+    if shrunk:
+        raise InputError(
+            f"the inputs shrank since the last run, so nothing was published and the previous "
+            f"reports are untouched ({len(shrunk)} problem(s))",
+            [Issue("error", files, None, None, None, f"{what}: {SHRINK_ADVICE}")
+             for files, what in shrunk],
+        )

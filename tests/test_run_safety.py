@@ -1,0 +1,123 @@
+"""`pkgreport run` never replaces a good report with one built from less, nor from its own outputs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pkgreport.cli import cli
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+OCT = "pkgreport-2026-10-31"
+ADVICE = (
+    "is the export folder half-copied, or an export cut short? Put the full exports in the "
+    "folder and run again; if the clinic really has less, run with --allow-shrink "
+    "(allow_shrink = true in the config file)"
+)
+LAST = "the last run (as of 2026-10-31)"
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def run(exports: Path, out: Path, *extra: str, env: dict[str, str] | None = None):
+    return invoke("run", str(exports), "-o", str(out), "--period", "2026-10", "-q", *extra, env=env)
+
+
+@pytest.fixture
+def first_run(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    """A copy of the sample exports, a good first run on it, and that run's reports."""
+    exports = tmp_path / "exports"
+    shutil.copytree(SAMPLE, exports)
+    out = tmp_path / "reports"
+    assert run(exports, out).exit_code == 0
+    return exports, out, _reports(out)
+
+
+def _reports(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in out.glob("pkgreport-*") if p.suffix != ".log"}
+
+
+def _history(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "history").iterdir())
+
+
+def test_a_missing_kind_and_a_header_only_export_stop_the_run(first_run) -> None:
+    exports, out, before = first_run
+    history = _history(out)
+    (exports / "Patients-Cliniko-20261101.csv").unlink()
+    cases = exports / "Cases-Cliniko-20261101.csv"
+    cases.write_text(cases.read_text().splitlines()[0] + "\n")
+    result = run(exports, out)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: the inputs shrank since the last run, so nothing was published and the previous "
+        "reports are untouched (2 problem(s))\n"
+        f"  ERROR: Cases-Cliniko-20261101.csv: cases has 0 rows, under 50% of the 194 {LAST} "
+        f"read from Cases-Cliniko-20261101.csv: {ADVICE}\n"
+        f"  ERROR: patients: no patients export this time, but {LAST} read 322 rows from "
+        f"Patients-Cliniko-20261101.csv: {ADVICE}\n"
+    )
+    assert _reports(out) == before and _history(out) == history
+    shutil.copy(SAMPLE / cases.name, cases)  # without cases, appointments name unknown cases
+    assert run(exports, out, "--allow-shrink").exit_code == 0
+    assert len(_history(out)) == len(history) + 1
+    assert "allowed by allow_shrink: patients: no patients export this time" in (
+        out / f"{OCT}.log").read_text()
+
+
+def test_far_fewer_rows_stop_the_run_by_the_threshold_setting(first_run) -> None:
+    exports, out, before = first_run
+    patients = exports / "Patients-Cliniko-20261101.csv"
+    lines = patients.read_text().splitlines(keepends=True)
+    patients.write_text("".join(lines[:258]))  # 257 of 322 rows: 80%
+    assert run(exports, out).exit_code == 0  # not under the default half
+    shutil.copy(SAMPLE / patients.name, patients)
+    assert run(exports, out).exit_code == 0  # back to 322 rows: compared with the 257 run
+    patients.write_text("".join(lines[:258]))
+    result = run(exports, out, env={"PKGREPORT_SHRINK_THRESHOLD": "0.9"})
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[1] == (
+        f"  ERROR: {patients.name}: patients has 257 rows, under 90% of the 322 {LAST} read "
+        f"from {patients.name}: {ADVICE}"
+    )
+    assert run(exports, out, env={"PKGREPORT_SHRINK_THRESHOLD": "0.9",
+                                  "PKGREPORT_ALLOW_SHRINK": "true"}).exit_code == 0
+
+
+def test_an_empty_export_folder_stops_the_run_and_keeps_the_reports(first_run,
+                                                                     tmp_path: Path) -> None:
+    _, out, before = first_run
+    history = _history(out)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(empty, out)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:2] == [
+        "Error: 1 problem(s) in the inputs must be fixed before figures can be trusted",
+        f"  ERROR: {empty}: no exports found in {empty}: put this month's exports in that folder, "
+        "one file per kind, each named starting with its kind (appointments, cases, invoices, "
+        "payments, and optionally allocations and patients), e.g. "
+        "Appointments-Cliniko-20261101.csv or invoices.xlsx (CSV or XLSX); appointments with "
+        "cases, or invoices with payments, make a report",
+    ]
+    assert _reports(out) == before and _history(out) == history
+
+
+@pytest.mark.parametrize("inside", ["reports", "."])
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path: Path,
+                                                                   inside: str) -> None:
+    exports = tmp_path / "exports"
+    shutil.copytree(SAMPLE, exports)
+    out = exports / inside
+    assert run(exports, out).exit_code == 0
+    first = _reports(out)
+    second = run(exports, out)
+    assert second.exit_code == 0 and second.stderr == (
+        "as of 2026-10-31: 94 finding(s), 0 new, 0 resolved\n"
+    )
+    assert _reports(out) == first and len(_history(out)) == 1
