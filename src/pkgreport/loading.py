@@ -1520,7 +1520,7 @@ def _cell_text(value: object) -> str:
     if type(value) is float:
         if value.is_integer():
             return str(int(value))
-        return repr(value)  # shortest text that reads back as the same float
+        return _float_text(value)
     if type(value) is bool:
         return "true" if value else "false"
     if type(value) is int:
@@ -1539,6 +1539,27 @@ def _cell_text(value: object) -> str:
     if value is None:
         return ""
     return str(value)
+
+
+# A binary float this close to a whole cent is that cent with the float's representation error.
+_CENT_TOLERANCE = 1e-9
+
+
+def _float_text(value: float) -> str:
+    """The shortest text that reads back as the same float, except near a whole cent.
+
+    Excel stores =0.1+0.2 as 0.30000000000000004 and shows 0.30; a number within 1e-9 of a whole
+    cent is written as that cent (0.3), so the strict money parser does not refuse what the user
+    sees as 0.30. Only spreadsheet numbers pass here: money typed as text stays strict.
+    """
+    text = repr(value)
+    decimals = text.partition(".")[2]
+    if "e" in text or len(decimals) <= 2:
+        return text
+    cents = round(value * 100)
+    if abs(value - cents / 100) <= _CENT_TOLERANCE:
+        return repr(cents / 100)
+    return text
 
 
 def _grid_to_table(
