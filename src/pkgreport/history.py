@@ -146,11 +146,10 @@ def shrunk_inputs(previous: dict[str, Any], files: list[InputFile],
     shrunk: list[tuple[str, str]] = []
     for kind, (old_rows, old_names) in sorted(before.items()):
         rows, names = now.get(kind, (0, []))
+        read = f"{old_rows:,} rows from {', '.join(old_names)}"
         if kind not in now:
-            shrunk.append((kind, f"no {kind} export this time, but {last} read {old_rows:,} "
-                                 f"rows from {', '.join(old_names)}"))
+            shrunk.append((kind, f"no {kind} export this time, but {last} read {read}"))
         elif rows < old_rows * threshold:
-            shrunk.append((", ".join(names),
-                           f"{kind} has {rows:,} rows, under {threshold:.0%} of the "
-                           f"{old_rows:,} {last} read from {', '.join(old_names)}"))
+            what = f"{kind} has {rows:,} rows, under {threshold:.0%} of the {read} read by {last}"
+            shrunk.append((", ".join(names), what))
     return shrunk

@@ -130,13 +130,13 @@ def _refuse_shrunken_inputs(files: list[InputFile], entries: list[history.Histor
         return
     shrunk = history.shrunk_inputs(entries[-1].load(), files, settings.shrink_threshold)
     if settings.allow_shrink:
-        for files, what in shrunk:
-            log(f"allowed by allow_shrink: {files}: {what}")
+        for where, what in shrunk:
+            log(f"allowed by allow_shrink: {where}: {what}")
         return
     if shrunk:
         raise InputError(
             f"the inputs shrank since the last run, so nothing was published and the previous "
             f"reports are untouched ({len(shrunk)} problem(s))",
-            [Issue("error", files, None, None, None, f"{what}: {SHRINK_ADVICE}")
-             for files, what in shrunk],
+            [Issue("error", where, None, None, None, f"{what}: {SHRINK_ADVICE}")
+             for where, what in shrunk],
         )
