@@ -14,6 +14,7 @@ from pkgreport.errors import Issue
 from pkgreport.loading import discover_inputs, load_file, load_folder
 
 SETTINGS = Settings()
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 APPOINTMENTS = b"appointment_id,patient_id,starts_at\n1,7,2026-10-01 09:00\n2,7,2026-10-08 09:00\n"
 
 
@@ -173,3 +174,58 @@ def test_reports_written_into_the_input_folder_itself_are_not_read(tmp_path: Pat
     (tmp_path / "history").mkdir()
     found, issues = discover_inputs(tmp_path, tmp_path)
     assert [p.name for _, p in found] == ["appointments.csv"] and issues == []
+
+
+# --- wrongly named files: advice from the header (item 10) -----------------------------------
+
+KNOWN = "appointments, cases, invoices, payments, allocations, patients"
+
+
+def test_a_wrongly_named_export_is_told_the_kind_its_header_shows(tmp_path: Path) -> None:
+    (tmp_path / "appointments.csv").write_bytes(APPOINTMENTS)
+    (tmp_path / "Export-2026.csv").write_text(
+        "Invoice Number,Issue Date,Practitioner,Status,Appointment ID,Patient ID,ID\n"
+        "101,5/11/2026,Dr A,Paid,1,7,9001\n"
+    )
+    (tmp_path / "october.csv").write_text(
+        "ID,Patient ID,Payment Date,Amount,Payment Method\n1,7,5/11/2026,90.00,Card\n"
+    )
+    (tmp_path / "list.csv").write_text("ID,Patient ID\n1,7\n")
+    _, issues = load_folder(tmp_path, SETTINGS)
+    assert issues == [
+        Issue(
+            "warning", "Export-2026.csv", None, None, None,
+            f"ignored: the file name does not start with a known kind ({KNOWN}); its columns "
+            "are those of invoices: rename it to start with 'invoices', e.g. "
+            "'invoices-Export-2026.csv', if it should be read",
+        ),
+        Issue(
+            "warning", "list.csv", None, None, None,
+            f"ignored: the file name does not start with a known kind ({KNOWN}), and its header "
+            "does not show which it holds; if it is an export, rename it to start with its kind, "
+            "e.g. 'payments-list.csv'",
+        ),
+        Issue(
+            "warning", "october.csv", None, None, None,
+            f"ignored: the file name does not start with a known kind ({KNOWN}); its columns "
+            "are those of payments: rename it to start with 'payments', e.g. "
+            "'payments-october.csv', if it should be read",
+        ),
+    ]
+
+
+def test_validate_does_not_say_can_be_used_plainly_beside_ignored_files(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pkgreport.cli import cli
+
+    for source in SAMPLE.glob("*.csv"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    (tmp_path / "Payments-Cliniko-20261101.csv").rename(tmp_path / "pay.csv")
+    (tmp_path / "Patients-Cliniko-20261101.csv").rename(tmp_path / "export.csv")
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1] == (
+        "Result: the exports read can be used, but 2 file(s) were ignored (export.csv, pay.csv): "
+        "see the warnings, and rename any that should be read"
+    )

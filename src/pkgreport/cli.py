@@ -237,6 +237,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             "rows_per_kind": rows,
             "errors": len(errors),
             "warnings": len(warnings),
+            "verdict": _validate_verdict(errors, warnings),
             "issues": [i.as_dict() for i in dataset.issues],
         }, indent=2))
     else:
@@ -252,12 +253,24 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
                 click.echo(f"  {issue}")
             if len(shown) > SHOWN_ISSUES and issues_out is None:
                 click.echo(f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE")
-        click.echo("Result: " + ("the exports need fixing before the figures can be trusted"
-                                 if errors else "the exports can be used"))
+        click.echo("Result: " + _validate_verdict(errors, warnings))
     if issues_out is not None:
         _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
     if errors:
         sys.exit(EXIT_INPUT)
+
+
+def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
+    """The last line of `validate`: never an unqualified "can be used" beside unread files."""
+    from pkgreport.loading import IGNORED
+
+    if errors:
+        return "the exports need fixing before the figures can be trusted"
+    ignored = sorted({i.file for i in warnings if i.message.startswith(IGNORED)})
+    if not ignored:
+        return "the exports can be used"
+    return (f"the exports read can be used, but {len(ignored)} file(s) were ignored "
+            f"({', '.join(ignored)}): see the warnings, and rename any that should be read")
 
 
 CASE_COLUMNS = ["case_id", "patient_id", "case_name", "max_sessions", "counted", "attended",

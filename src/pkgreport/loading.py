@@ -94,12 +94,15 @@ NOTE_SUFFIXES = frozenset({".md", ".toml", ".pdf", ".docx", ".json", ".log", ".i
 
 
 def discover_inputs(
-    input_dir: Path, output_dir: Path | None = None
+    input_dir: Path,
+    output_dir: Path | None = None,
+    judge: Callable[[Path], str | None] | None = None,
 ) -> tuple[list[tuple[str, Path]], list[Issue]]:
     """The (kind, path) of each input file in the folder (not its sub-folders), sorted by name.
 
     pkgreport's own outputs (`output_dir`, when it is the input folder or a folder inside it) are
     never read or mentioned: a report must not change because the previous one sits beside it.
+    `judge` tells the kind a wrongly named file holds from its header, for the rename advice.
     """
     folder = str(input_dir)
     try:
@@ -157,16 +160,55 @@ def discover_inputs(
             issues.append(Issue("info", name, None, None, None, "ignored: not an export (notes or settings file)"))
             continue
         if kind is None:
-            issues.append(
-                _warning(
-                    name,
-                    "ignored: the file name does not start with a known kind "
-                    f"({_KIND_LIST}); rename it, e.g. 'appointments-{name}', if it should be read",
-                )
-            )
+            issues.append(_warning(name, _rename_advice(name, judge(path) if judge else None)))
             continue
         found.append((kind, path))
     return found, issues
+
+
+# Every message about a file left unread starts so (`validate` counts the warnings among them).
+IGNORED = "ignored: "
+
+
+def _rename_advice(name: str, judged: str | None) -> str:
+    unknown = f"{IGNORED}the file name does not start with a known kind ({_KIND_LIST})"
+    if judged is None:
+        return (
+            f"{unknown}, and its header does not show which it holds; if it is an export, rename "
+            f"it to start with its kind, e.g. 'payments-{name}'"
+        )
+    return (
+        f"{unknown}; its columns are those of {judged}: rename it to start with "
+        f"'{judged}', e.g. '{judged}-{name}', if it should be read"
+    )
+
+
+def kind_from_header(path: Path, settings: Settings) -> str | None:
+    """The kind whose columns a file's header matches best, or None when no kind stands out.
+
+    Each header counts for every kind it names a column of, shared equally (`ID` and
+    `Patient ID` belong to many kinds, `Invoice Number` to one), so distinctive columns decide.
+    """
+    from pkgreport.schemas import COLUMNS, normalise_header
+
+    if path.suffix.lower() not in CSV_SUFFIXES | XLSX_SUFFIXES:
+        return None
+    table, _ = load_file(path, "unknown", settings)
+    if table is None:
+        return None
+    kinds_of: dict[str, set[str]] = {}
+    for kind, specs in COLUMNS.items():
+        for spec in specs:
+            for alias in (spec.name, *spec.aliases):
+                kinds_of.setdefault(normalise_header(alias), set()).add(kind)
+    scores = dict.fromkeys(COLUMNS, 0.0)
+    for header in table.frame.columns.drop(list(RESERVED_COLUMNS)):
+        kinds = kinds_of.get(normalise_header(header), set())
+        for kind in kinds:
+            scores[kind] += 1 / len(kinds)
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    best, runner_up = ranked[0], ranked[1]
+    return best[0] if best[1] >= 1 and best[1] > runner_up[1] else None
 
 
 # What pkgreport writes into an output folder (reports, their manifest, the run log, history).
@@ -219,7 +261,9 @@ def load_folder(input_dir: Path, settings: Settings) -> tuple[list[RawTable], li
     A folder with no export at all is an error (a half-copied or wrong folder must not give an
     all-clear report).
     """
-    found, issues = discover_inputs(input_dir, settings.output_dir)
+    found, issues = discover_inputs(
+        input_dir, settings.output_dir, lambda path: kind_from_header(path, settings)
+    )
     if not found and not any(i.severity == "error" for i in issues):
         issues.append(_file_error(str(input_dir), no_exports_message(input_dir)))
     tables: list[RawTable] = []
