@@ -70,7 +70,7 @@ def test_typed_frames_follow_the_contract() -> None:
     dataset = validate_tables(
         [appointments(), cases(), invoices(), payments(),
          allocations({"invoice_id": ["i1"], "payment_id": ["y1"], "amount": ["100"]}),
-         raw("patients", "patients.csv", {"patient_id": ["p1"]})],
+         raw("patients", "patients.csv", {"patient_id": ["p1", "p2"]})],
         SETTINGS,
     )
     assert dataset.issues == []
@@ -594,3 +594,42 @@ def test_every_row_is_kept_or_excluded_exactly_once(rows: list[tuple[str, str, s
     # A row is left out with an error, or as a counted-once copy (a warning).
     copies = dataset.excluded["reason"].str.startswith("exact copy of").sum()
     assert (copies > 0) == bool(dataset.warnings)
+
+
+# --- patients the patients export does not have (issue 10, item 19) ---------------------------
+
+
+def test_an_invoice_or_payment_of_an_unknown_patient_is_an_error_when_patients_are_exported() -> None:
+    patients = raw("patients", "patients.csv", {"patient_id": ["p1", "p2"]})
+    dataset = validate_tables(
+        [invoices(patient_id=["p1", '1000"232']), payments(patient_id=["p9", "p2"]), patients],
+        SETTINGS,
+    )
+    assert shown(dataset) == [
+        "ERROR: invoices.csv, row 3, column 'patient_id', value '1000\"232': patient_id "
+        "1000\"232 is not in the patients export (patients.csv): check the id, or export that "
+        "patient too",
+        "ERROR: payments.csv, row 2, column 'patient_id', value 'p9': patient_id p9 is not in "
+        "the patients export (patients.csv): check the id, or export that patient too",
+    ]
+    assert dataset.invoices["invoice_id"].tolist() == ["i1"]
+    assert dataset.payments["payment_id"].tolist() == ["y2"]
+    assert dataset.excluded[["kind", "source_row"]].values.tolist() == [
+        ["invoices", 3], ["payments", 2]]
+
+
+def test_without_a_patients_export_any_patient_id_is_accepted() -> None:
+    dataset = validate_tables([invoices(patient_id=["p1", "p7"]), payments()], SETTINGS)
+    assert dataset.issues == []
+
+
+def test_an_invoice_for_another_patients_appointment_is_a_warning() -> None:
+    dataset = validate_tables(
+        [appointments(), invoices(appointment_id=["a1", "a1"])], SETTINGS
+    )
+    assert shown(dataset) == [
+        "WARNING: invoices.csv, row 3, column 'appointment_id', value 'a1': appointment_id a1 is "
+        "patient p1's appointment (appointments.csv row 2), but this invoice is patient p2's: "
+        "check the invoice's appointment or patient",
+    ]
+    assert dataset.invoices["invoice_id"].tolist() == ["i1", "i2"]

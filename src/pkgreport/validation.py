@@ -688,6 +688,52 @@ def _check_allocations(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFr
     return allocations
 
 
+def _check_patients_known(run: _Run, kind: str, frame: pd.DataFrame,
+                          patients: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a patient the patients export does not have are errors, and are left out.
+
+    Money on a mis-keyed id (`1000"232`) would sit with a patient the clinic does not have,
+    and be missing from the real patient's credit, with no sign in any figure: so it is an
+    error, not a warning. Without a patients export there is nothing to check against.
+    """
+    patient_id = frame["patient_id"]
+    unknown = (_find(patients, "patient_id", patient_id) < 0) & patient_id.notna().to_numpy()
+    if not unknown.any():
+        return frame
+    left_out = run.excluded_ids("patients")
+    return _drop_rows(run, kind, frame, unknown, "patient_id", patient_id[unknown].tolist(),
+                      [_not_found(left_out, "patients", i, patients) for i in patient_id[unknown]])
+
+
+def _check_invoice_appointments(run: _Run, invoices: pd.DataFrame,
+                                appointments: pd.DataFrame) -> None:
+    """A warning for each invoice whose appointment is another patient's (only).
+
+    The money stays with the invoice's patient, so no figure moves; but the link ties the
+    invoice to someone else's session (and package), which is almost always a slip.
+    """
+    appointment_id = invoices["appointment_id"]
+    known = set(appointments["appointment_id"].tolist())
+    linked = appointment_id.notna().to_numpy() & appointment_id.isin(known).to_numpy()
+    if not linked.any():
+        return
+    pairs = pd.MultiIndex.from_arrays([appointments["appointment_id"], appointments["patient_id"]])
+    own = pd.MultiIndex.from_arrays([appointment_id, invoices["patient_id"]]).isin(pairs)
+    other = linked & ~own
+    if not other.any():
+        return
+    rows = invoices[other]
+    first = appointments.drop_duplicates("appointment_id").set_index("appointment_id")
+    messages = [
+        f"{a} is patient {first.at[a, 'patient_id']}'s appointment ({first.at[a, 'source_file']} "
+        f"row {first.at[a, 'source_row']}), but this invoice is patient {p}'s: check the "
+        "invoice's appointment or patient"
+        for a, p in zip(rows["appointment_id"], rows["patient_id"])
+    ]
+    run.row_issues("invoices", rows, "appointment_id", rows["appointment_id"].tolist(), messages,
+                   severity="warning")
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -738,6 +784,12 @@ def validate_tables(tables: list[RawTable], settings: Settings,
     if frames["appointments"] is not None and frames["cases"] is not None:
         frames["appointments"] = _check_appointment_cases(run, frames["appointments"],
                                                           frames["cases"])
+    if frames["patients"] is not None:
+        for kind in ("invoices", "payments"):
+            if frames[kind] is not None:
+                frames[kind] = _check_patients_known(run, kind, frames[kind], frames["patients"])
+    if frames["invoices"] is not None and frames["appointments"] is not None:
+        _check_invoice_appointments(run, frames["invoices"], frames["appointments"])
     if frames["allocations"] is not None:
         frames["allocations"] = _check_allocations(run, frames["allocations"],
                                                    frames["invoices"], frames["payments"])
