@@ -606,11 +606,11 @@ def test_an_invoice_or_payment_of_an_unknown_patient_is_an_error_when_patients_a
         SETTINGS,
     )
     assert shown(dataset) == [
-        "ERROR: invoices.csv, row 3, column 'patient_id', value '1000\"232': patient_id "
-        "1000\"232 is not in the patients export (patients.csv): check the id, or export that "
-        "patient too",
-        "ERROR: payments.csv, row 2, column 'patient_id', value 'p9': patient_id p9 is not in "
-        "the patients export (patients.csv): check the id, or export that patient too",
+        ("ERROR: invoices.csv, row 3, column 'patient_id', value '1000\"232': patient_id "
+         "1000\"232 is not in the patients export (patients.csv): check the id, or export that "
+         "patient too"),
+        ("ERROR: payments.csv, row 2, column 'patient_id', value 'p9': patient_id p9 is not in "
+         "the patients export (patients.csv): check the id, or export that patient too"),
     ]
     assert dataset.invoices["invoice_id"].tolist() == ["i1"]
     assert dataset.payments["payment_id"].tolist() == ["y2"]
@@ -628,8 +628,8 @@ def test_an_invoice_for_another_patients_appointment_is_a_warning() -> None:
         [appointments(), invoices(appointment_id=["a1", "a1"])], SETTINGS
     )
     assert shown(dataset) == [
-        "WARNING: invoices.csv, row 3, column 'appointment_id', value 'a1': appointment_id a1 is "
-        "patient p1's appointment (appointments.csv row 2), but this invoice is patient p2's: "
-        "check the invoice's appointment or patient",
+        ("WARNING: invoices.csv, row 3, column 'appointment_id', value 'a1': appointment_id a1 is "
+         "patient p1's appointment (appointments.csv row 2), but this invoice is patient p2's: "
+         "check the invoice's appointment or patient"),
     ]
     assert dataset.invoices["invoice_id"].tolist() == ["i1", "i2"]
