@@ -61,8 +61,8 @@ def test_typed_dtypes_follow_the_architecture() -> None:
     assert typed_columns("cases")["package_price"] == "Int64"
     assert typed_columns("cases")["include_dna"] == "bool"
     assert list(typed_columns("allocations")) == [
-        "invoice_id", "payment_id", "source", "amount", "allocated_at", "patient_id",
-        "source_file", "source_row",
+        "invoice_id", "payment_id", "source", "amount", "allocated_at", "allocation_id",
+        "patient_id", "source_file", "source_row",
     ]
 
 

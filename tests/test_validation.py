@@ -329,17 +329,31 @@ def test_exact_copy_and_conflict_of_one_id() -> None:
     assert dataset.cases is not None and dataset.cases.empty
 
 
-def test_identical_allocations_in_one_file_are_separate_but_overlaps_collapse() -> None:
-    rows = {"invoice_id": ["i1", "i1"], "source": ["credit", "credit"], "amount": ["10", "10"]}
+def test_a_repeated_allocation_in_one_file_is_counted_once_with_a_warning_naming_both_rows(
+) -> None:
+    rows = {"invoice_id": ["i1", "i1", "i2"], "source": ["credit"] * 3, "amount": ["10", "10", "5"]}
     one = raw("allocations", "allocations-1.csv", rows)
     two = raw("allocations", "allocations-2.csv", {k: v[:1] for k, v in rows.items()})
     dataset = validate_tables([invoices(), one, two], SETTINGS)
     assert dataset.allocations is not None
-    assert dataset.allocations["source_file"].tolist() == ["allocations-1.csv"] * 2
-    assert [i.message for i in dataset.warnings] == [
-        ("1 allocations row is an exact copy of other rows (overlapping exports?) and counted "
-        "once; the first is allocations-2.csv row 2, a copy of allocations-1.csv row 2"),
+    assert dataset.allocations[["source_file", "source_row"]].values.tolist() == [
+        ["allocations-1.csv", 2], ["allocations-1.csv", 4]]
+    assert shown(dataset) == [
+        ("WARNING: allocations-1.csv, row 3: row 3 repeats row 2 exactly and is counted once: if "
+         "it really happened twice, export the allocations with their ids so the two can be told "
+         "apart"),
+        ("WARNING: allocations-2.csv: 1 allocations row is an exact copy of other rows "
+         "(overlapping exports?) and counted once; the first is allocations-2.csv row 2, a copy "
+         "of allocations-1.csv row 2"),
     ]
+
+
+def test_equal_allocations_with_their_own_ids_are_separate() -> None:
+    rows = {"id": ["91", "92"], "invoice_id": ["i1", "i1"], "source": ["credit", "credit"],
+            "amount": ["10", "10"]}
+    dataset = validate_tables([invoices(), raw("allocations", "allocations.csv", rows)], SETTINGS)
+    assert dataset.issues == []
+    assert dataset.allocations["allocation_id"].tolist() == ["91", "92"]
 
 
 # --- across files -----------------------------------------------------------------------------

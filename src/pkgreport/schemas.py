@@ -99,6 +99,8 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _c("source", "source", "allocation_source", "paid_from"),
         _c("amount", "money", "allocated", "amount_allocated", required=True),
         _c("allocated_at", "timestamp", "date", "allocation_date"),
+        # An export that numbers its allocations keeps two equal ones apart (issue 10, item 21).
+        _c("allocation_id", "id", "id"),
     ),
     "patients": (
         _c("patient_id", "id", "id", "patient", required=True),

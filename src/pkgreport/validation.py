@@ -421,11 +421,11 @@ def _collapse_duplicates(run: _Run, kind: str, frame: pd.DataFrame,
         sub = frame[repeated_id]
         copy = sub.duplicated(subset=content, keep="first")
     else:
-        # No id: identical allocations inside one file can be separate real allocations, so only
-        # repeats of a file's n-th copy in another file (an overlapping export) collapse.
-        occurrence = frame.groupby(content + ["source_file"], dropna=False, sort=False).cumcount()
+        # No unique id (allocations): an exact repeat, in one file or across overlapping files,
+        # is counted once. An export that numbers its allocations (`allocation_id`) keeps two
+        # equal allocations apart, since their ids are part of the content compared.
         sub = frame
-        copy = frame[content].assign(_occurrence=occurrence).duplicated(keep="first")
+        copy = frame.duplicated(subset=content, keep="first")
     drop = pd.Series(False, index=frame.index)
     if copy.any():
         groups = sub.groupby(content, dropna=False, sort=False).ngroup()
@@ -438,14 +438,7 @@ def _collapse_duplicates(run: _Run, kind: str, frame: pd.DataFrame,
             for f, r in zip(originals["source_file"], originals["source_row"])
         ]
         run.exclude(kind, copies, reasons)
-        files = sorted(set(copies["source_file"]))
-        run.issues.append(Issue(
-            "warning", ", ".join(files), None, None, None,
-            f"{len(copies)} {kind} "
-            f"{'rows are exact copies' if len(copies) > 1 else 'row is an exact copy'}"
-            f" of other rows (overlapping exports?) and counted once; the first is "
-            f"{_places(copies.iloc[:1])}, a copy of {_places(originals.iloc[:1])}",
-        ))
+        _warn_about_copies(run, kind, copies, originals)
         drop[copies.index] = True
     if key is not None:
         rest = sub[~copy.to_numpy()]
@@ -466,6 +459,33 @@ def _collapse_duplicates(run: _Run, kind: str, frame: pd.DataFrame,
                 run.exclude(kind, rows, message)
                 drop[rows.index] = True
     return frame[~drop.to_numpy()].reset_index(drop=True)
+
+
+def _warn_about_copies(run: _Run, kind: str, copies: pd.DataFrame,
+                       originals: pd.DataFrame) -> None:
+    """One warning for copies across files (overlapping exports); one per repeat inside a file,
+    naming both rows, since an export does not repeat a row by overlapping itself."""
+    same_file = copies["source_file"].to_numpy() == originals["source_file"].to_numpy()
+    for copy_row, original_row, file in zip(copies["source_row"][same_file],
+                                            originals["source_row"][same_file],
+                                            copies["source_file"][same_file]):
+        run.issues.append(Issue(
+            "warning", file, int(copy_row), None, None,
+            f"row {copy_row} repeats row {original_row} exactly and is counted once: if it "
+            f"really happened twice, export the {kind} with their ids so the two can be told "
+            "apart",
+        ))
+    across = copies[~same_file]
+    if across.empty:
+        return
+    files = sorted(set(across["source_file"]))
+    run.issues.append(Issue(
+        "warning", ", ".join(files), None, None, None,
+        f"{len(across)} {kind} "
+        f"{'rows are exact copies' if len(across) > 1 else 'row is an exact copy'}"
+        f" of other rows (overlapping exports?) and counted once; the first is "
+        f"{_places(across.iloc[:1])}, a copy of {_places(originals[~same_file].iloc[:1])}",
+    ))
 
 
 def _schema_check(run: _Run, kind: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
