@@ -486,7 +486,8 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
     """Write the workbook, the HTML report and the JSON summary.
 
     Writes pkgreport-<as-of>.xlsx, pkgreport-<as-of>.html and pkgreport-<as-of>.json into
-    OUTPUT, atomically: a failed run leaves no partial file, and inputs are never touched.
+    OUTPUT as one set, then pkgreport-<as-of>.sha256 listing them (check a set with
+    `sha256sum -c`): a failed run leaves no partial file, and inputs are never touched.
 
     \b
     Examples:
