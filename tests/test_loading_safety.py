@@ -229,3 +229,37 @@ def test_validate_does_not_say_can_be_used_plainly_beside_ignored_files(tmp_path
         "Result: the exports read can be used, but 2 file(s) were ignored (export.csv, pay.csv): "
         "see the warnings, and rename any that should be read"
     )
+
+
+@pytest.mark.parametrize("command", ["validate", "report"])
+def test_validate_and_report_on_an_empty_folder_exit_1_saying_what_to_put_there(
+    tmp_path: Path, command: str
+) -> None:
+    from click.testing import CliRunner
+
+    from pkgreport.cli import cli
+
+    empty = tmp_path / "exports"
+    empty.mkdir()
+    out = tmp_path / "reports"
+    args = [command, str(empty)] + (["-o", str(out), "-q"] if command == "report" else [])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    error = (
+        f"ERROR: {empty}: no exports found in {empty}: put this month's exports in that folder, "
+        "one file per kind, each named starting with its kind (appointments, cases, invoices, "
+        "payments, and optionally allocations and patients), e.g. "
+        "Appointments-Cliniko-20261101.csv or invoices.xlsx (CSV or XLSX); appointments with "
+        "cases, or invoices with payments, make a report"
+    )
+    if command == "validate":
+        assert result.stdout.splitlines()[-3:] == [
+            "First issues:", f"  {error}",
+            "Result: the exports need fixing before the figures can be trusted",
+        ]
+    else:
+        assert result.stderr == (
+            "Error: 1 problem(s) in the inputs must be fixed before figures can be trusted\n"
+            f"  {error}\n"
+        )
+        assert not out.exists()
