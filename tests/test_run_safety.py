@@ -72,18 +72,18 @@ def test_a_missing_kind_and_a_header_only_export_stop_the_run(first_run) -> None
 
 def test_far_fewer_rows_stop_the_run_by_the_threshold_setting(first_run) -> None:
     exports, out, _ = first_run
-    patients = exports / "Patients-Cliniko-20261101.csv"
-    lines = patients.read_text().splitlines(keepends=True)
-    patients.write_text("".join(lines[:258]))  # 257 of 322 rows: 80%
+    allocations = exports / "Allocations-Cliniko-20261101.csv"
+    lines = allocations.read_text().splitlines(keepends=True)
+    allocations.write_text("".join(lines[:63]))  # 62 of 77 rows: 81%
     assert run(exports, out).exit_code == 0  # not under the default half
-    shutil.copy(SAMPLE / patients.name, patients)
-    assert run(exports, out).exit_code == 0  # back to 322 rows: compared with the 257 run
-    patients.write_text("".join(lines[:258]))
+    shutil.copy(SAMPLE / allocations.name, allocations)
+    assert run(exports, out).exit_code == 0  # back to 77 rows: compared with the 62 run
+    allocations.write_text("".join(lines[:63]))
     result = run(exports, out, env={"PKGREPORT_SHRINK_THRESHOLD": "0.9"})
     assert result.exit_code == 1
     assert result.stderr.splitlines()[1] == (
-        f"  ERROR: {patients.name}: patients has 257 rows, under 90% of the 322 rows from "
-        f"{patients.name} read by {LAST}: {ADVICE}"
+        f"  ERROR: {allocations.name}: allocations has 62 rows, under 90% of the 77 rows from "
+        f"{allocations.name} read by {LAST}: {ADVICE}"
     )
     assert run(exports, out, env={"PKGREPORT_SHRINK_THRESHOLD": "0.9",
                                   "PKGREPORT_ALLOW_SHRINK": "true"}).exit_code == 0

