@@ -45,33 +45,37 @@ def test_a_folder_without_exports_is_an_error_saying_what_to_put_in_it(tmp_path:
 # --- cut and empty exports (item 20) --------------------------------------------------------
 
 
-def test_a_file_cut_inside_its_last_row_names_that_row(tmp_path: Path) -> None:
-    path = tmp_path / "payments.csv"
-    path.write_bytes(b"payment_id,patient_id,paid_at,amount\n1,7,2026-10-01,100.00\n2,7,2026-10-02,95")
-    table, issues = load_file(path, "payments", SETTINGS)
-    assert table is not None and table.frame["amount"].tolist() == ["100.00", "95"]
-    assert issues == [
-        Issue(
+PAYMENTS = b"payment_id,patient_id,paid_at,amount\n1,7,2026-10-01,100.00\n"
+
+
+@pytest.mark.parametrize(
+    ("last_row", "expected"),
+    [
+        # Cut inside the last value: every field is there, so only a warning can say it.
+        (b"2,7,2026-10-02,95", Issue(
             "warning", "payments.csv", 3, None, "2,7,2026-10-02,95",
             "the file does not end with a line break, so it may have been cut short by a copy or "
             "download that did not finish: check that row 3, the last, is complete (its last "
             "value especially); if it is not, export or copy the file again",
-        )
-    ]
-
-
-def test_a_last_row_cut_before_its_last_fields_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "payments.csv"
-    path.write_bytes(b"payment_id,patient_id,paid_at,amount\n1,7,2026-10-01,100.00\n2,7,2026-10")
-    table, issues = load_file(path, "payments", SETTINGS)
-    assert table is None
-    assert issues == [
-        Issue(
+        )),
+        # Cut before the last fields: the row is short, an error.
+        (b"2,7,2026-10", Issue(
             "error", "payments.csv", 3, None, "2,7,2026-10",
             "row 3 has 3 fields but the header has 4 (comma-separated): a value holds an unquoted "
             "comma or a field is missing; fix the row and export again",
-        )
-    ]
+        )),
+    ],
+)
+def test_a_file_cut_inside_its_last_row_names_that_row(tmp_path: Path, last_row: bytes,
+                                                       expected: Issue) -> None:
+    path = tmp_path / "payments.csv"
+    path.write_bytes(PAYMENTS + last_row)
+    table, issues = load_file(path, "payments", SETTINGS)
+    assert issues == [expected]
+    if expected.severity == "warning":
+        assert table is not None and table.frame["amount"].tolist() == ["100.00", "95"]
+    else:
+        assert table is None
 
 
 def test_a_last_row_cut_inside_a_quoted_note_is_an_error(tmp_path: Path) -> None:

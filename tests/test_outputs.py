@@ -157,12 +157,11 @@ def test_the_manifest_lists_every_report_with_its_digest(tmp_path: Path) -> None
 
 KILL_AFTER_FIRST_RENAME = """
 import os, signal, sys
-from pkgreport.reports import publish
 real_replace = os.replace
 def replace_then_die(src, dst):
     real_replace(src, dst)
     os.kill(os.getpid(), signal.SIGKILL)
-publish.os.replace = replace_then_die
+os.replace = replace_then_die
 from pkgreport.cli import main
 sys.argv = ["pkgreport", "report", sys.argv[1], "-o", sys.argv[2], "-q", "--title", "New"]
 main()

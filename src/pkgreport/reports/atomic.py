@@ -6,7 +6,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pkgreport.errors import OutputError
@@ -21,15 +21,20 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     write_all_atomic({Path(path): data})
 
 
-def write_all_atomic(files: dict[Path, bytes | str]) -> list[Path]:
+def write_all_atomic(
+    files: dict[Path, bytes | str], before_renames: Callable[[], None] | None = None
+) -> list[Path]:
     """Stage every file as a temporary file beside its target, then rename them all into place.
 
     If anything fails while staging, no target is created or changed, so a run that fails
-    leaves no partial output. Returns the paths written, in the order given. A file that cannot
-    be written (read-only folder, a file in the path, disk full) raises `OutputError` (exit 2).
+    leaves no partial output. `before_renames` runs once everything is staged. Returns the paths
+    written, renamed in the order given. A file that cannot be written (read-only folder, a file
+    in the path, disk full) raises `OutputError` (exit 2).
     """
     staged = stage_all(files)
     try:
+        if before_renames is not None:
+            before_renames()
         for path, tmp in staged:
             with writing(path):
                 # Same folder: os.replace is only atomic within one file system.

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 from pkgreport.pipeline import RunResult
 from pkgreport.reports.atomic import (
-    discard,
-    fsync_folder,
     make_folder,
     remove_stale_temporaries,
-    stage_all,
+    write_all_atomic,
     writing,
 )
 from pkgreport.reports.context import build_context
@@ -65,19 +62,16 @@ def write_all(out_dir: Path, files: dict[str, bytes], manifest: str) -> list[Pat
     """
     make_folder(out_dir)
     remove_stale_temporaries(out_dir, ".pkgreport-")
-    targets = {out_dir / name: data for name, data in files.items()}
-    staged = stage_all({**targets, out_dir / manifest: manifest_text(files)})
-    try:
-        with writing(out_dir / manifest), contextlib.suppress(FileNotFoundError):
-            (out_dir / manifest).unlink()
-        for path, tmp in staged:
-            with writing(path):
-                os.replace(tmp, path)
-    except BaseException:
-        discard(staged)
-        raise
-    fsync_folder(out_dir)
-    return [path for path, _ in staged]
+    manifest_path = out_dir / manifest
+    targets: dict[Path, bytes | str] = {out_dir / name: data for name, data in files.items()}
+
+    def withdraw_previous_manifest() -> None:
+        with writing(manifest_path), contextlib.suppress(FileNotFoundError):
+            manifest_path.unlink()
+
+    # The manifest comes last in the dict, so it is renamed into place last.
+    return write_all_atomic({**targets, manifest_path: manifest_text(files)},
+                            before_renames=withdraw_previous_manifest)
 
 
 def manifest_text(files: dict[str, bytes]) -> str:
