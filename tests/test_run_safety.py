@@ -50,24 +50,39 @@ def test_a_missing_kind_and_a_header_only_export_stop_the_run(first_run) -> None
     exports, out, before = first_run
     history = _history(out)
     (exports / "Patients-Cliniko-20261101.csv").unlink()
-    cases = exports / "Cases-Cliniko-20261101.csv"
-    cases.write_text(cases.read_text().splitlines()[0] + "\n")
+    allocations = exports / "Allocations-Cliniko-20261101.csv"
+    allocations.write_text(allocations.read_text().splitlines()[0] + "\n")
     result = run(exports, out)
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: the inputs shrank since the last run, so nothing was published and the previous "
         "reports are untouched (2 problem(s))\n"
-        "  ERROR: Cases-Cliniko-20261101.csv: cases has 0 rows, under 50% of the 194 rows from "
-        f"Cases-Cliniko-20261101.csv read by {LAST}: {ADVICE}\n"
+        "  ERROR: Allocations-Cliniko-20261101.csv: allocations has 0 rows, under 50% of the 77 "
+        f"rows from Allocations-Cliniko-20261101.csv read by {LAST}: {ADVICE}\n"
         f"  ERROR: patients: no patients export this time, but {LAST} read 322 rows from "
         f"Patients-Cliniko-20261101.csv: {ADVICE}\n"
     )
     assert _reports(out) == before and _history(out) == history
-    shutil.copy(SAMPLE / cases.name, cases)  # without cases, appointments name unknown cases
     assert run(exports, out, "--allow-shrink").exit_code == 0
     assert len(_history(out)) == len(history) + 1
-    assert "allowed by allow_shrink: patients: no patients export this time" in (
-        out / f"{OCT}.log").read_text()
+    log = (out / f"{OCT}.log").read_text()
+    assert "allowed by allow_shrink: patients: no patients export this time" in log
+
+
+def test_a_kind_whose_file_cannot_be_read_is_reported_by_its_error_not_as_missing(
+    first_run,
+) -> None:
+    exports, out, before = first_run
+    (exports / "Cases-Cliniko-20261101.csv").write_bytes(b"ID,Patient ID\n1,\x002\n")
+    result = run(exports, out)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:2] == [
+        "Error: 1 problem(s) in the inputs must be fixed before figures can be trusted",
+        ("  ERROR: Cases-Cliniko-20261101.csv, row 2, column 'Patient ID', value '\\\\x002': NUL "
+        "byte at row 2, column Patient ID: the file is damaged or not a text export; export it "
+        "again as 'CSV UTF-8 (Comma delimited)'"),
+    ]
+    assert _reports(out) == before
 
 
 def test_far_fewer_rows_stop_the_run_by_the_threshold_setting(first_run) -> None:

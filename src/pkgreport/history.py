@@ -133,9 +133,9 @@ def rows_per_kind(inputs: list[dict[str, Any]]) -> dict[str, tuple[int, list[str
 
 
 def shrunk_inputs(previous: dict[str, Any], files: list[InputFile],
-                  threshold: float) -> list[tuple[str, str]]:
-    """(files, what shrank) for each kind the previous run read that is now missing or has
-    fewer than `threshold` x its rows.
+                  threshold: float) -> list[tuple[str, str, str]]:
+    """(kind, files, what shrank) for each kind the previous run read that is now missing or
+    has fewer than `threshold` x its rows.
 
     Kinds are compared, not file names: an export's name carries its date, so this month's
     payments file is not named like last month's.
@@ -143,13 +143,13 @@ def shrunk_inputs(previous: dict[str, Any], files: list[InputFile],
     before = rows_per_kind(previous.get("inputs", []))
     now = rows_per_kind([{"kind": f.kind, "rows": f.rows, "file": f.name} for f in files])
     last = f"the last run (as of {previous['settings']['as_of']})"
-    shrunk: list[tuple[str, str]] = []
+    shrunk: list[tuple[str, str, str]] = []
     for kind, (old_rows, old_names) in sorted(before.items()):
         rows, names = now.get(kind, (0, []))
         read = f"{old_rows:,} rows from {', '.join(old_names)}"
         if kind not in now:
-            shrunk.append((kind, f"no {kind} export this time, but {last} read {read}"))
+            shrunk.append((kind, kind, f"no {kind} export this time, but {last} read {read}"))
         elif rows < old_rows * threshold:
             what = f"{kind} has {rows:,} rows, under {threshold:.0%} of the {read} read by {last}"
-            shrunk.append((", ".join(names), what))
+            shrunk.append((kind, ", ".join(names), what))
     return shrunk

@@ -10,11 +10,12 @@ from pathlib import Path
 from pkgreport import __version__, history, pipeline
 from pkgreport.config import Settings
 from pkgreport.errors import InputError, Issue
-from pkgreport.loading import InputFile
+from pkgreport.loading import kind_of
 from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.publish import output_names, render_outputs, write_all
 from pkgreport.reports.summary import build_summary, summary_json
 from pkgreport.runlock import output_lock
+from pkgreport.validation import Dataset
 
 
 @dataclass
@@ -113,30 +114,36 @@ def _computed_unless_shrunk(settings: Settings, entries: list[history.HistoryEnt
     started = time.perf_counter()
     dataset = pipeline.load_dataset(settings, note)
     load_seconds = time.perf_counter() - started
-    _refuse_shrunken_inputs(dataset.files, entries, settings, log)
+    _refuse_shrunken_inputs(dataset, entries, settings, log)
     pipeline.require_clean(dataset)
     result = pipeline.compute(dataset, settings, note)
     result.timings["load+validate"] = load_seconds
     return result
 
 
-def _refuse_shrunken_inputs(files: list[InputFile], entries: list[history.HistoryEntry],
+def _refuse_shrunken_inputs(dataset: Dataset, entries: list[history.HistoryEntry],
                             settings: Settings, log: Callable[[str], None]) -> None:
     """Stop before anything is published when the inputs shrank since the last recorded run.
 
-    A folder with no export at all is already an error of its own ("no exports found").
+    A folder with no export at all is already an error of its own ("no exports found"), and a
+    kind whose file could not be read is not "missing": its own errors say why. Any other
+    errors are listed after what shrank, which is most often their cause.
     """
-    if not entries or not files:
+    if not entries or not dataset.files:
         return
-    shrunk = history.shrunk_inputs(entries[-1].load(), files, settings.shrink_threshold)
+    errors = [i for i in dataset.issues if i.severity == "error"]
+    unread = {kind_of(Path(i.file)) for i in errors} - {f.kind for f in dataset.files}
+    shrunk = [(where, what) for kind, where, what in history.shrunk_inputs(
+        entries[-1].load(), dataset.files, settings.shrink_threshold) if kind not in unread]
     if settings.allow_shrink:
         for where, what in shrunk:
             log(f"allowed by allow_shrink: {where}: {what}")
         return
     if shrunk:
+        problems = [Issue("error", where, None, None, None, f"{what}: {SHRINK_ADVICE}")
+                    for where, what in shrunk] + errors
         raise InputError(
             f"the inputs shrank since the last run, so nothing was published and the previous "
-            f"reports are untouched ({len(shrunk)} problem(s))",
-            [Issue("error", where, None, None, None, f"{what}: {SHRINK_ADVICE}")
-             for where, what in shrunk],
+            f"reports are untouched ({len(problems)} problem(s))",
+            problems,
         )
