@@ -88,7 +88,7 @@ def _make_writable(folder: Path) -> None:
         folder.chmod(0o755)
 
 
-@pytest.mark.parametrize("command", ["report", "--out", "--issues-out", "init-config"])
+@pytest.mark.parametrize("command", ["report", "run", "--out", "--issues-out", "init-config"])
 def test_a_read_only_output_folder_is_exit_2_and_nothing_changes(tmp_path: Path,
                                                                  command: str) -> None:
     target = tmp_path / "out"
@@ -100,7 +100,8 @@ def test_a_read_only_output_folder_is_exit_2_and_nothing_changes(tmp_path: Path,
     finally:
         _make_writable(target)
     assert result.exit_code == 2, result.output
-    path = target / f"{OCT}.xlsx" if command == "report" else _written_first(command, target)
+    first = {"report": target / f"{OCT}.xlsx", "run": target / ".pkgreport.lock"}
+    path = first.get(command) or _written_first(command, target)
     assert result.stderr.splitlines()[-1] + "\n" == cannot_write(path, reason)
     assert sorted(p.name for p in target.iterdir()) == ["keep.txt"]
 
