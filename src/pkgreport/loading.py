@@ -497,9 +497,9 @@ def _load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list
         )
 
     if not body.endswith("\n"):
-        cut = _cut_short(name, frame, delimiter, header_row)
-        if cut is not None:
-            issues = issues + [cut]
+        unterminated = _cut_short(name, frame, delimiter, header_row)
+        if unterminated is not None:
+            issues = issues + [unterminated]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
     rows = pd.RangeIndex(header_row + 1, header_row + 1 + len(frame))
@@ -561,8 +561,8 @@ def _load_plain_utf8_csv(
         return None
     ending: list[Issue] = []
     if not data.endswith(b"\n"):
-        cut = _cut_short(path.name, frame, delimiter, 1)
-        ending = [] if cut is None else [cut]
+        unterminated = _cut_short(path.name, frame, delimiter, 1)
+        ending = [] if unterminated is None else [unterminated]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
     rows = np.arange(2, 2 + len(frame), dtype=np.int64)
