@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pkgreport.loading import InputFile
+from pkgreport.loading import HISTORY_FOLDER, InputFile
 
-HISTORY_DIR = "history"
+HISTORY_DIR = HISTORY_FOLDER
 VOLATILE_KEYS = ("generated_at", "changes_since_last_run")
 
 

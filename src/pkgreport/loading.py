@@ -211,9 +211,11 @@ def kind_from_header(path: Path, settings: Settings) -> str | None:
     return best[0] if best[1] >= 1 and best[1] > runner_up[1] else None
 
 
-# What pkgreport writes into an output folder (reports, their manifest, the run log, history).
+# What pkgreport writes into an output folder (reports, their manifest, the run log, history),
+# spelled here because the loader must never read them back; the writers import these names.
 OWN_OUTPUT_PREFIX = "pkgreport-"
-OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log", ".sha256"})
+MANIFEST_SUFFIX = ".sha256"
+OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log", MANIFEST_SUFFIX})
 HISTORY_FOLDER = "history"
 
 
@@ -583,6 +585,7 @@ def _cut_short(name: str, frame: pd.DataFrame, delimiter: str, header_row: int) 
         return None
     row = header_row + len(frame) - 1
     record = delimiter.join(str(v) for v in frame.iloc[-1].tolist())
+    record = record if len(record) <= 200 else record[:197] + "..."
     return _warning_at(
         name,
         row,

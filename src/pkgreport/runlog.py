@@ -10,7 +10,7 @@ from pathlib import Path
 from pkgreport import __version__, history, pipeline
 from pkgreport.config import Settings
 from pkgreport.errors import InputError, Issue
-from pkgreport.loading import kind_of
+from pkgreport.loading import OWN_OUTPUT_PREFIX, kind_of
 from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.publish import output_names, render_outputs, write_all
 from pkgreport.reports.summary import build_summary, summary_json
@@ -63,7 +63,8 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
         except InputError as exc:
             for issue in exc.issues:
                 log(str(issue))
-            name = f"pkgreport-{settings.as_of.isoformat()}.log" if settings.as_of else "pkgreport-failed.log"
+            stem = f"{OWN_OUTPUT_PREFIX}{settings.as_of.isoformat() if settings.as_of else 'failed'}"
+            name = f"{stem}.log"
             log(f"stopped: {exc}")
             write_atomic(out_dir / name, log.text())
             raise

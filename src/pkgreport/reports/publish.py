@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from pkgreport.loading import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX
 from pkgreport.pipeline import RunResult
 from pkgreport.reports.atomic import (
     make_folder,
@@ -21,13 +22,9 @@ from pkgreport.reports.summary import build_summary, summary_json
 
 
 def output_names(result: RunResult) -> dict[str, str]:
-    stem = f"pkgreport-{result.as_of.isoformat()}"
+    stem = f"{OWN_OUTPUT_PREFIX}{result.as_of.isoformat()}"
     return {"xlsx": f"{stem}.xlsx", "html": f"{stem}.html", "json": f"{stem}.json",
             "manifest": f"{stem}{MANIFEST_SUFFIX}"}
-
-
-# The manifest is in the format of `sha256sum`, so `sha256sum -c` checks a set with no pkgreport.
-MANIFEST_SUFFIX = ".sha256"
 
 
 def render_outputs(
@@ -61,7 +58,7 @@ def write_all(out_dir: Path, files: dict[str, bytes], manifest: str) -> list[Pat
     Temporary files of earlier killed runs are removed. Returns the paths written, manifest last.
     """
     make_folder(out_dir)
-    remove_stale_temporaries(out_dir, ".pkgreport-")
+    remove_stale_temporaries(out_dir, f".{OWN_OUTPUT_PREFIX}")
     manifest_path = out_dir / manifest
     targets: dict[Path, bytes | str] = {out_dir / name: data for name, data in files.items()}
 
@@ -75,8 +72,8 @@ def write_all(out_dir: Path, files: dict[str, bytes], manifest: str) -> list[Pat
 
 
 def manifest_text(files: dict[str, bytes]) -> str:
-    """The manifest of a set of outputs: a `sha256sum` line per file (no clock: a re-run on the
-    same inputs writes the same bytes)."""
+    """The manifest of a set of outputs: a `sha256sum` line per file, so `sha256sum -c` checks a
+    set without pkgreport (no clock: a re-run on the same inputs writes the same bytes)."""
     return "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     )
