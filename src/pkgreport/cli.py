@@ -587,7 +587,8 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     byte-identical reports and adds no history entry.
 
     \b
-    Exit codes: 0 done; 1 the inputs need fixing; 2 usage or configuration error;
+    Exit codes: 0 done; 1 the inputs need fixing, or shrank since the last run (see
+    --allow-shrink); 2 usage or configuration error, or an output that cannot be written;
     3 internal error; 4 done, but a finding listed in fail_on occurred; 5 another run
     holds the output folder.
 
