@@ -733,22 +733,25 @@ def _check_invoice_appointments(run: _Run, invoices: pd.DataFrame,
     invoice to someone else's session (and package), which is almost always a slip.
     """
     appointment_id = invoices["appointment_id"]
-    known = set(appointments["appointment_id"].tolist())
-    linked = appointment_id.notna().to_numpy() & appointment_id.isin(known).to_numpy()
-    if not linked.any():
-        return
-    pairs = pd.MultiIndex.from_arrays([appointments["appointment_id"], appointments["patient_id"]])
-    own = pd.MultiIndex.from_arrays([appointment_id, invoices["patient_id"]]).isin(pairs)
-    other = linked & ~own
+    at = _find(appointments, "appointment_id", appointment_id)
+    patient = invoices["patient_id"].to_numpy(dtype=object)
+    other = (at >= 0) & (_at(appointments, "patient_id", at) != patient)
     if not other.any():
         return
+    # The few suspects are checked against every row of their appointment, in case one
+    # appointment is listed once per patient (a group booking).
+    suspects = set(appointment_id[other])
+    group = appointments[appointments["appointment_id"].isin(suspects)]
+    attends = set(zip(group["appointment_id"], group["patient_id"]))
+    for i in np.flatnonzero(other):
+        other[i] = (appointment_id.iat[i], patient[i]) not in attends
     rows = invoices[other]
-    first = appointments.drop_duplicates("appointment_id").set_index("appointment_id")
+    first = appointments.iloc[at[other]]
     messages = [
-        f"{a} is patient {first.at[a, 'patient_id']}'s appointment ({first.at[a, 'source_file']} "
-        f"row {first.at[a, 'source_row']}), but this invoice is patient {p}'s: check the "
-        "invoice's appointment or patient"
-        for a, p in zip(rows["appointment_id"], rows["patient_id"])
+        f"{a} is patient {o}'s appointment ({f} row {r}), but this invoice is patient {p}'s: "
+        "check the invoice's appointment or patient"
+        for a, o, f, r, p in zip(rows["appointment_id"], first["patient_id"],
+                                 first["source_file"], first["source_row"], rows["patient_id"])
     ]
     run.row_issues("invoices", rows, "appointment_id", rows["appointment_id"].tolist(), messages,
                    severity="warning")
