@@ -173,11 +173,13 @@ def test_reports_written_into_the_input_folder_itself_are_not_read(tmp_path: Pat
     (tmp_path / "appointments.csv").write_bytes(APPOINTMENTS)
     for name in ("pkgreport-2026-10-31.xlsx", "pkgreport-2026-10-31.html",
                  "pkgreport-2026-10-31.json", "pkgreport-2026-10-31.log",
-                 "pkgreport-2026-10-31.sha256"):
+                 "pkgreport-2026-10-31.sha256", ".pkgreport.lock"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "history").mkdir()
-    found, issues = discover_inputs(tmp_path, tmp_path)
-    assert [p.name for _, p in found] == ["appointments.csv"] and issues == []
+    # Known by their names, so `validate` (which has no output folder) passes over them too.
+    for output in (tmp_path, None):
+        found, issues = discover_inputs(tmp_path, output)
+        assert [p.name for _, p in found] == ["appointments.csv"] and issues == []
 
 
 # --- wrongly named files: advice from the header (item 10) -----------------------------------

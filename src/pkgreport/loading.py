@@ -217,27 +217,26 @@ OWN_OUTPUT_PREFIX = "pkgreport-"
 MANIFEST_SUFFIX = ".sha256"
 OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log", MANIFEST_SUFFIX})
 HISTORY_FOLDER = "history"
+LOCK_NAME = ".pkgreport.lock"
 
 
 def _own_output(input_dir: Path, output_dir: Path | None) -> Callable[[Path], bool]:
-    """Whether an entry of the input folder is pkgreport's output folder or one of its outputs."""
-    if output_dir is None:
-        return lambda _path: False
-    try:
-        output = output_dir.resolve()
-        same_folder = output == input_dir.resolve()
-    except OSError:
-        return lambda _path: False
+    """Whether an entry of the input folder is one of pkgreport's outputs (known by its name, as
+    when the input folder is also the output folder), or the output folder or one holding it."""
+    output = None
+    if output_dir is not None:
+        with contextlib.suppress(OSError):
+            output = output_dir.resolve()
 
     def is_own(path: Path) -> bool:
-        if same_folder:
-            name = path.name
-            return name == HISTORY_FOLDER or (
-                name.startswith(OWN_OUTPUT_PREFIX)
-                and path.suffix.casefold() in OWN_OUTPUT_SUFFIXES
-            )
+        name = path.name
+        if name in (HISTORY_FOLDER, LOCK_NAME) or (
+            name.startswith(OWN_OUTPUT_PREFIX) and path.suffix.casefold() in OWN_OUTPUT_SUFFIXES
+        ):
+            return True
+        if output is None:
+            return False
         try:
-            # The output folder itself, or a sub-folder that holds it.
             resolved = path.resolve()
         except OSError:
             return False

@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pkgreport.errors import LockError
-
-LOCK_NAME = ".pkgreport.lock"
+from pkgreport.loading import LOCK_NAME
 
 
 def _try_lock(fd: int) -> bool:
