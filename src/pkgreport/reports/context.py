@@ -45,7 +45,7 @@ def _first_names(frame: pd.DataFrame | None) -> pd.Series:
     if frame is None or "patient_name" not in frame.columns:
         return pd.Series(dtype=object)
     named = frame.loc[frame["patient_name"].notna(), ["patient_id", "patient_name"]]
-    return named.drop_duplicates("patient_id").set_index("patient_id")["patient_name"]
+    return named.drop_duplicates("patient_id").set_index("patient_id")["patient_name"].astype(object)
 
 
 class _Names:
@@ -68,7 +68,9 @@ class _Names:
             wanted = appts["patient_id"].isin(ids[missing].unique())
             fallback = _first_names(appts.loc[wanted.to_numpy()])
             mapped = mapped.where(~missing, ids.map(fallback))
-        return mapped
+        # Names are text even when none exists anywhere: an all-blank column must still accept
+        # a label such as the roll-forward's "All patients" (ids.map gives float NaN otherwise).
+        return mapped.astype(object)
 
 
 def _with_names(frame: pd.DataFrame, names: _Names, rows: pd.Series | None = None) -> pd.DataFrame:
