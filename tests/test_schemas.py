@@ -55,7 +55,9 @@ def test_typed_dtypes_follow_the_architecture() -> None:
         "total": "int64", "number": "object", "status": "object", "appointment_id": "object",
         "case_id": "object", "original_invoice_id": "object", "archived_at": "datetime64[ns]",
         "deleted_at": "datetime64[ns]", "practitioner": "object", "business": "object",
-        "item": "object", "source_file": "object", "source_row": "int64",
+        "item": "object", "closed_at": "datetime64[ns]", "outstanding_reported": "Int64",
+        "paid_reported": "Int64", "credit_applied": "Int64", "other_allocations": "Int64",
+        "appointment_time": "datetime64[ns]", "source_file": "object", "source_row": "int64",
     }
     assert typed_columns("cases")["max_sessions"] == "Int64"
     assert typed_columns("cases")["package_price"] == "Int64"
