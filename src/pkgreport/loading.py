@@ -21,6 +21,7 @@ import pandas as pd
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
+from pkgreport.parsing import unwrap_excel_text
 
 
 @dataclass(frozen=True)
@@ -795,6 +796,9 @@ def _finish_table(
         arrays = [a[keep] for a in arrays]
         rows = rows[keep]
 
+    if sheet is not None or b'="' in data:
+        # Cliniko writes long ids as ="1558354464010667075" so a spreadsheet keeps every digit.
+        arrays = [unwrap_excel_text(a) if j in keep_cols else a for j, a in enumerate(arrays)]
     # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
     out = pd.DataFrame({headers[j]: arrays[j] for j in keep_cols}, dtype=object, copy=False)
     source_file = np.empty(len(rows), dtype=object)
@@ -848,6 +852,8 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1 << 20
 # Ratio checks on tiny members only produce false alarms (a few KB of spaces compress 500:1).
 _RATIO_MIN_BYTES = 1 << 20
+# A spreadsheet number keeps 15 significant digits: a whole number of 16+ digits lost some.
+_EXACT_WHOLE_NUMBERS = 10**15
 _MAX_DATE_SERIAL = 2958465  # 9999-12-31, the last day Excel can show
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -1305,8 +1311,12 @@ def _cell_text(value: object) -> str:
     if type(value) is str:
         return value if "\r" not in value else value.replace("\r\n", "\n").replace("\r", "\n")
     if type(value) is float:
-        if value.is_integer():
+        if value.is_integer() and abs(value) < _EXACT_WHOLE_NUMBERS:
             return str(int(value))
+        if value.is_integer():
+            # Written as the spreadsheet shows it (1.01754e+18): its digits past the 15th are
+            # gone, and the id check refuses it rather than inventing them as zeros.
+            return f"{value:.15g}"
         return repr(value)  # shortest text that reads back as the same float
     if type(value) is bool:
         return "true" if value else "false"
