@@ -117,6 +117,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.engine.findings import combine_findings, make_findings
+from pkgreport.engine.links import InvoiceLinks
 from pkgreport.money import format_dollars
 
 POLICIES: tuple[str, ...] = ("oldest-first", "newest-first", "source-only", "none")
@@ -845,8 +846,13 @@ def compute_credit(
     credit_applies: str = "on-payment",
     appointments: pd.DataFrame | None = None,
     cases: pd.DataFrame | None = None,
+    links: InvoiceLinks | None = None,
 ) -> CreditResult:
-    """Allocate payments to invoices per `policy`, build the credit ledger and the findings."""
+    """Allocate payments to invoices per `policy`, build the credit ledger and the findings.
+
+    `links` ties invoices whose appointment id is not intact to their appointment by invoice
+    number (`engine.links`); without it, invoices are linked by their own appointment id.
+    """
     if policy not in POLICIES:
         raise ValueError(f"unknown allocation policy {policy!r}; use one of {', '.join(POLICIES)}")
     if credit_applies not in CREDIT_APPLIES:
@@ -1239,7 +1245,9 @@ def compute_credit(
     parts = _credit_findings(
         pat_frame, inv_frame, l_pat[l_snap], l_at[l_snap], l_signed[l_snap], as_of, dormant_days
     )
-    parts.append(_package_session_findings(inv_frame, inv, issued, appointments, cases))
+    parts.append(
+        _package_session_findings(inv_frame, inv, issued, appointments, cases, links or InvoiceLinks())
+    )
     parts.append(_balance_findings(inv_frame, check_credit=allocations_exported))
     findings = combine_findings(*parts)
 
@@ -1630,6 +1638,7 @@ def _package_session_findings(
     issued: np.ndarray,
     appointments: pd.DataFrame | None,
     cases: pd.DataFrame | None,
+    links: InvoiceLinks,
 ) -> pd.DataFrame | None:
     """PACKAGE_SESSION_CHARGED: a session of a paid-in-full package case was itself invoiced.
 
@@ -1646,7 +1655,10 @@ def _package_session_findings(
         return None
     # Columns taken by position (`invs` is `inv[issued]`): no merge on a million id strings.
     inv_case = inv["case_id"].to_numpy(dtype=object)[issued]
-    inv_appt = inv["appointment_id"].to_numpy(dtype=object)[issued]
+    inv_appt = links.appointment_ids(
+        inv["invoice_id"].to_numpy(dtype=object)[issued],
+        inv["appointment_id"].to_numpy(dtype=object)[issued],
+    )
     total = invs["total"].to_numpy(dtype=np.int64)
     paid_up = (total > 0) & (invs["outstanding"].to_numpy(dtype=np.int64) == 0)
     pkg_rows = np.flatnonzero(pd.notna(inv_case) & pd.isna(inv_appt) & paid_up)

@@ -373,6 +373,14 @@ def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
     return tuple(kinds)
 
 
+def _links_setting(result: RunResult) -> tuple[tuple[str, str], ...]:
+    """How invoices were tied to appointments, when both exports are there."""
+    ds = result.dataset
+    if ds.invoices is None or ds.appointments is None:
+        return ()
+    return (("Invoices linked to appointments", result.links.describe()),)
+
+
 def build_context(result: RunResult, *, title: str | None = None, generated_at: str | None = None,
                   changes: dict[str, Any] | None = None) -> ReportContext:
     names = _Names(result)
@@ -406,6 +414,7 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         ("Nearly used up at (sessions left)", str(s.nearly_used_up)),
         ("Ageing buckets (days)", ", ".join(map(str, s.ageing_buckets))),
         ("Column mapping", s.columns_file.name if s.columns_file else "none"),
+        *_links_setting(result),
     )
     return ReportContext(
         title=title or s.title,
