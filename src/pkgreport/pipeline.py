@@ -13,13 +13,13 @@ from pkgreport.config import Settings
 from pkgreport.engine.cases import CaseTally, tally_cases
 from pkgreport.engine.credit import CreditResult, compute_credit
 from pkgreport.engine.findings import combine_findings
-from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.engine.liability import (
     age_credit,
     package_value,
     roll_forward,
     roll_forward_by_month,
 )
+from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, UsageError
 from pkgreport.loading import load_folder
 from pkgreport.validation import Dataset, validate_tables
