@@ -117,7 +117,9 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _c("patient_name", "text", "name", "full_name"),
         _c("first_name", "text", "First Name", "given_name"),
         _c("last_name", "text", "Last Name", "surname", "family_name"),
-        _c("reported_credit", "money", "unapplied_account_credit", "account_credit", "unapplied_credit"),
+        # Cliniko leaves "Unapplied Account Credit" blank for $0; an absent column stays unknown.
+        _c("reported_credit", "money", "unapplied_account_credit", "account_credit", "unapplied_credit",
+           default=0),
     ),
 }
 

@@ -293,7 +293,10 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
     if kind in ("id", "text"):
         return parsing.parse_text(text)
     if kind == "money":
-        return parsing.parse_money(text)
+        parsed = parsing.parse_money(text)
+        if spec.default is not None:  # a blank cell of an exported column means the default
+            parsed.values[parsed.blank] = int(spec.default)  # type: ignore[call-overload]
+        return parsed
     if kind == "count":
         return parsing.parse_count(text, minimum=spec.minimum)
     if kind == "bool":
