@@ -53,8 +53,9 @@ def link_invoices(invoices: pd.DataFrame | None, appointments: pd.DataFrame | No
     known = set(appointments["appointment_id"].tolist())
     own_ids = own.to_numpy(dtype=object)
     intact = np.fromiter(map(known.__contains__, own_ids.tolist()), dtype=bool, count=len(own_ids))
+    # Validation has stripped every text cell, so numbers compare as written.
     numbers = pd.Series(invoices["number"].to_numpy(dtype=object)[~intact], dtype=object)
-    found = numbers.str.strip().map(numbered).to_numpy(dtype=object)
+    found = numbers.map(numbered).to_numpy(dtype=object)
     hit = pd.notna(found)
     ids = invoices["invoice_id"].to_numpy(dtype=object)[~intact][hit]
     return InvoiceLinks(by_id=int(intact.sum()), by_number=dict(zip(ids.tolist(), found[hit].tolist())))
@@ -67,7 +68,5 @@ def _numbered_appointments(appointments: pd.DataFrame) -> pd.Series:
         return pd.Series(dtype=object)
     pairs = appointments.loc[appointments["invoice_number"].notna(),
                              ["invoice_number", "appointment_id"]].drop_duplicates()
-    pairs = pairs.assign(invoice_number=pairs["invoice_number"].astype(str).str.strip())
-    pairs = pairs.drop_duplicates()
     single = ~pairs["invoice_number"].duplicated(keep=False)
     return pairs.loc[single].set_index("invoice_number")["appointment_id"]
