@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from pkgreport.cli import cli
 from pkgreport.config import Settings
+from pkgreport.engine.cases import tally_cases
 from pkgreport.pipeline import load_dataset
 from pkgreport.validation import Dataset
 
@@ -211,6 +212,35 @@ def test_a_group_appointment_is_one_row_per_attendee_and_the_case_is_its_owner_s
     ]
 
 
+def test_each_attendee_s_case_counts_its_own_group_sessions(tmp_path: Path) -> None:
+    # Two group classes of Ann and Bob: the first on Bob's case, the second on Ann's; then Ann
+    # alone on her case. Each case counts only its own patient's sessions, numbered in order.
+    rows = [
+        appointment("1017545553210000201", "2022-11-02 09:00:00 +1100", f"{ANN}, {BOB}",
+                    **{"Number of Patients": "2", "Patient Case": BOB_CASE}),
+        appointment("1017545553210000202", "2022-11-09 09:00:00 +1100", f"{BOB}; {ANN}",
+                    **{"Number of Patients": "2", "Patient Case": ANN_CASE}),
+        appointment("1017545553210000203", "2022-11-16 09:00:00 +1100", ANN,
+                    **{"Patient Case": ANN_CASE}),
+    ]
+    data = dataset(folder(tmp_path, {
+        APPOINTMENTS_FILE: csv_bytes(APPOINTMENT_HEADERS, rows),
+        CASES_FILE: cases_file((ANN_CASE, ANN), (BOB_CASE, BOB)),
+    }))
+    assert messages(data) == []
+    assert data.appointments is not None and data.cases is not None
+    tally = tally_cases(data.appointments, data.cases, datetime(2022, 12, 1).date())
+    assert tally.cases[["case_id", "patient_id", "counted", "remaining"]].values.tolist() == [
+        [ANN_CASE, ANN, 2, 2], [BOB_CASE, BOB, 1, 3],
+    ]
+    assert tally.appointments[["appointment_id", "case_id", "patient_id", "number"]
+                              ].values.tolist() == [
+        ["1017545553210000202", ANN_CASE, ANN, 1],
+        ["1017545553210000203", ANN_CASE, ANN, 2],
+        ["1017545553210000201", BOB_CASE, BOB, 1],
+    ]
+
+
 @pytest.mark.parametrize("listed", [f"{ANN};{BOB}", f"{ANN} {BOB}", f"{ANN},{BOB}"])
 def test_group_ids_may_be_separated_by_comma_semicolon_or_space(tmp_path: Path,
                                                                listed: str) -> None:
@@ -232,6 +262,17 @@ def test_number_of_patients_that_disagrees_with_the_ids_is_a_warning(tmp_path: P
         "check who attends this group appointment in Cliniko"),
     ]
     assert data.appointments is not None and len(data.appointments) == 2
+
+
+def test_number_of_patients_above_a_single_listed_patient_is_a_warning(tmp_path: Path) -> None:
+    row = appointment("1017545553210000201", "2022-11-02 09:00:00 +1100", ANN,
+                      **{"Number of Patients": "2"})
+    data = dataset(folder(tmp_path, {APPOINTMENTS_FILE: csv_bytes(APPOINTMENT_HEADERS, [row])}))
+    assert messages(data) == [
+        (f"WARNING: {APPOINTMENTS_FILE}, row 2, column 'Number of Patients', value '2': Number "
+        "of Patients is 2 but Patient ID(s) lists 1: pkgreport counts each patient listed; "
+        "check who attends this group appointment in Cliniko"),
+    ]
 
 
 def test_one_patient_twice_on_one_appointment_id_is_still_a_clash(tmp_path: Path) -> None:

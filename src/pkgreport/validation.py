@@ -465,9 +465,21 @@ def _one_row_per_attendee(run: _Run, typed: pd.DataFrame) -> pd.DataFrame:
     """A group appointment listing several patients becomes one row per patient (same id)."""
     split = parsing.split_ids(typed["patient_id"])
     if split is None:
+        # Every row names one patient (blank ones were left out or are errors).
+        listed = np.ones(len(typed), dtype=np.int64)
+    else:
+        listed = np.bincount(split[0], minlength=len(typed))
+    _check_patient_counts(run, typed, listed)
+    if split is None:
         return typed
     rows, ids = split
-    listed = np.bincount(rows, minlength=len(typed))
+    out = typed.iloc[rows].reset_index(drop=True)
+    out["patient_id"] = pd.Series(ids, dtype=object)
+    return out
+
+
+def _check_patient_counts(run: _Run, typed: pd.DataFrame, listed: np.ndarray) -> None:
+    """A `Number of Patients` other than the number of ids listed is a warning on its row."""
     counts = typed["patient_count"]
     disagree = (counts.notna() & (counts != listed)).to_numpy(dtype=bool)
     if disagree.any():
@@ -481,9 +493,6 @@ def _one_row_per_attendee(run: _Run, typed: pd.DataFrame) -> pd.DataFrame:
                 f"{header} is {count} but {ids_header} lists {found}: pkgreport counts each "
                 f"patient listed; check who attends this group appointment in Cliniko",
             ))
-    out = typed.iloc[rows].reset_index(drop=True)
-    out["patient_id"] = pd.Series(ids, dtype=object)
-    return out
 
 
 def _joined_names(first: pd.Series, last: pd.Series) -> pd.Series:
