@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import xlsxwriter
 from click.testing import CliRunner
 
 from pkgreport.cli import cli
@@ -472,3 +473,34 @@ def test_one_real_id_that_happens_to_end_in_zeros_is_kept(tmp_path: Path) -> Non
     assert messages(data) == []
     assert data.invoices is not None
     assert data.invoices["invoice_id"].tolist() == ["1017540000000000000", "1017545553210000302"]
+
+
+def test_a_workbook_holding_ids_as_numbers_is_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["ID", "First Name", "Last Name"])
+    # What Excel keeps of Ann's and Bob's ids once the column is a number: 15 digits.
+    sheet.write_row(1, 0, [1558354464010667075, "Ann", "Lee"])
+    sheet.write_row(2, 0, [1558354464010667076, "Bob", "Tan"])
+    book.close()
+    data = dataset(folder(tmp_path, {"Patients-Cliniko-20250919.xlsx": buffer.getvalue()}))
+    assert messages(data) == [
+        "ERROR: Patients-Cliniko-20250919.xlsx, column 'ID', value '1.55835446401067e+18': "
+        + ROUNDED_MESSAGE.format(header="ID", example="1.55835446401067e+18"),
+    ]
+    assert data.patients is not None and data.patients.empty
+
+
+def test_excel_safe_ids_typed_into_a_workbook_are_unwrapped(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["ID", "First Name", "Last Name"])
+    sheet.write_string(1, 0, f'="{ANN}"')
+    sheet.write_row(1, 1, ["Ann", "Lee"])
+    book.close()
+    data = dataset(folder(tmp_path, {"Patients-Cliniko-20250919.xlsx": buffer.getvalue()}))
+    assert messages(data) == []
+    assert data.patients is not None
+    assert data.patients[["patient_id", "patient_name"]].values.tolist() == [[ANN, "Ann Lee"]]
