@@ -527,6 +527,12 @@ def test_excel_safe_cells_are_unwrapped_in_every_column(tmp_path: Path) -> None:
     ]
 
 
+def test_excel_safe_cells_are_unwrapped_in_utf16_too(tmp_path: Path) -> None:
+    content = 'ID,Notes\r\n="1558354464010667075",x\r\n'.encode("utf-16")
+    table, _ = loaded(tmp_path, content)
+    assert data_rows(table) == [["1558354464010667075", "x", "appointments.csv", 2]]
+
+
 def test_crlf_records_keep_lf_and_crlf_line_breaks_inside_notes(tmp_path: Path) -> None:
     content = (
         'ID,Notes,Type\r\n'
