@@ -796,7 +796,9 @@ def _finish_table(
         arrays = [a[keep] for a in arrays]
         rows = rows[keep]
 
-    if sheet is not None or b'="' in data:
+    # A bytes search rules out the usual file at once; UTF-16/32 bytes hide '="' among NULs.
+    wide = (encoding or "").startswith(("utf-16", "utf-32"))
+    if sheet is not None or wide or b'="' in data:
         # Cliniko writes long ids as ="1558354464010667075" so a spreadsheet keeps every digit.
         arrays = [unwrap_excel_text(a) if j in keep_cols else a for j, a in enumerate(arrays)]
     # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.

@@ -262,10 +262,9 @@ def _map_headers(run: _Run, kind: str, file: str, headers: list[str]) -> dict[st
 
 
 def _missing_message(kind: str, spec: ColumnSpec, headers: list[str], unknown: list[str]) -> str:
-    # A known header that means something else (Sub-Total Amount) is never offered instead.
-    unused = {normalise_header(h) for h in KNOWN_UNUSED.get(kind, ())}
-    candidates = unknown or headers
-    normal = {normalise_header(h): h for h in candidates if normalise_header(h) not in unused}
+    # Only a header pkgreport does not know is offered: one it maps to another column (Invoice
+    # Number) or knows to mean something else (Sub-Total Amount, the total before tax) is not.
+    normal = {normalise_header(h): h for h in unknown}
     close = difflib.get_close_matches(
         normalise_header(spec.name), list(normal), n=1, cutoff=0.5
     ) or [
@@ -469,9 +468,21 @@ def _one_row_per_attendee(run: _Run, typed: pd.DataFrame) -> pd.DataFrame:
     """A group appointment listing several patients becomes one row per patient (same id)."""
     split = parsing.split_ids(typed["patient_id"])
     if split is None:
+        # Every row names one patient (blank ones were left out or are errors).
+        listed = np.ones(len(typed), dtype=np.int64)
+    else:
+        listed = np.bincount(split[0], minlength=len(typed))
+    _check_patient_counts(run, typed, listed)
+    if split is None:
         return typed
     rows, ids = split
-    listed = np.bincount(rows, minlength=len(typed))
+    out = typed.iloc[rows].reset_index(drop=True)
+    out["patient_id"] = pd.Series(ids, dtype=object)
+    return out
+
+
+def _check_patient_counts(run: _Run, typed: pd.DataFrame, listed: np.ndarray) -> None:
+    """A `Number of Patients` other than the number of ids listed is a warning on its row."""
     counts = typed["patient_count"]
     disagree = (counts.notna() & (counts != listed)).to_numpy(dtype=bool)
     if disagree.any():
@@ -485,9 +496,6 @@ def _one_row_per_attendee(run: _Run, typed: pd.DataFrame) -> pd.DataFrame:
                 f"{header} is {count} but {ids_header} lists {found}: pkgreport counts each "
                 f"patient listed; check who attends this group appointment in Cliniko",
             ))
-    out = typed.iloc[rows].reset_index(drop=True)
-    out["patient_id"] = pd.Series(ids, dtype=object)
-    return out
 
 
 def _joined_names(first: pd.Series, last: pd.Series) -> pd.Series:
@@ -753,9 +761,11 @@ def _not_the_owner(appointments: pd.DataFrame, other: np.ndarray, owner: np.ndar
                    ) -> np.ndarray:
     """Rows of `other` (case owned by another patient) where that owner attends the same
     appointment: a group appointment, whose case is the owner's and not this attendee's."""
-    pairs = set(zip(appointments["appointment_id"], appointments["patient_id"]))
     ident = appointments["appointment_id"].to_numpy(dtype=object)
     at = np.flatnonzero(other)
+    # Only the appointments in question: the pairs of a million rows would cost a second.
+    same = appointments[appointments["appointment_id"].isin(set(ident[at])).to_numpy()]
+    pairs = set(zip(same["appointment_id"], same["patient_id"]))
     cleared = np.zeros(len(appointments), dtype=bool)
     cleared[at] = [(ident[i], owner[i]) in pairs for i in at]
     return cleared
