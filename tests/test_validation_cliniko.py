@@ -384,7 +384,8 @@ def test_patients_ids_written_excel_safe_and_names_in_two_columns(tmp_path: Path
     ]
     assert data.patients is not None
     assert plain(data.patients[["patient_id", "patient_name", "reported_credit"]]) == [
-        [ANN, "Ann Lee", None], [BOB, "Bob", 1250], ["1558354464010667077", None, 0],
+        # A blank Unapplied Account Credit is Cliniko's $0 (issue 9: "blank = 0").
+        [ANN, "Ann Lee", 0], [BOB, "Bob", 1250], ["1558354464010667077", None, 0],
     ]
 
 
