@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,28 @@ def test_report_flags_only_the_credit_that_really_waits_beside_an_open_invoice(
     assert (waiting["patient_id"], waiting["amount"]["cents"]) == (BEN, 9000)
     assert summary["invoice_links"] == {"by_appointment_id": 6, "by_invoice_number": 0}
     assert summary["totals"]["credit_liability"]["cents"] == 33000
+
+
+def test_the_same_folder_saved_from_excel_is_refused_per_file_and_column(
+        exports: Path, tmp_path: Path) -> None:
+    for path in exports.iterdir():
+        text = path.read_text("utf-8")
+        # Excel shows a 19-digit id as 1.55835E+18, and saves it so.
+        rounded = re.sub(r'="(\d{19})"|\b(\d{19})\b',
+                         lambda m: f"{int(m.group(1) or m.group(2)):.5E}", text)
+        path.write_text(rounded, "utf-8")
+    result = invoke("report", str(exports), "-o", str(tmp_path / "out"), "-q")
+    assert result.exit_code == 1, result.output
+    refused = sorted({line.split(", value")[0].strip() for line in result.output.splitlines()
+                      if "rounded by a spreadsheet program" in line})
+    assert refused == sorted(
+        f"ERROR: {name}, column '{column}'" for name, columns in {
+            "Appointments-Cliniko-20221120-From20221101-To20221130.csv": (
+                "Appointment ID", "Patient ID(s)", "Patient Case"),
+            "Invoices-Cliniko-20221120-From20221101-To20221130.csv": (
+                "Appointment ID", "Patient ID", "ID"),
+            "Patients-Cliniko-20221120.csv": ("ID",),
+            "Payments-Cliniko-20221120.csv": ("ID", "Patient ID"),
+            "cases.csv": ("id", "patient"),
+        }.items() for column in columns)
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
