@@ -15,21 +15,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.test_validation_cliniko import APPOINTMENT_HEADERS, INVOICE_HEADERS
 
 from pkgreport.cli import cli
 
-APPOINTMENTS_HEADER = (
-    "Appointment ID,Start Time,Date,End Time,Practitioner,Practitioner ID,Patient ID(s),"
-    "Appointment Type,Appointment Notes,Business,Did Not Arrive,Patient Arrived,SMS Reminder Sent,"
-    "Email Reminder Sent,Cancellation Time,Cancellation Reason,Cancellation Note,Created At,"
-    "Treatment Notes Status,Invoice Number,Appointment Category,Source,Maximum Number of Patients,"
-    "Number of Patients,Number of Cancellations,Patient Case"
-)
-INVOICES_HEADER = (
-    "Invoice Number,Issue Date,Practitioner,Sub-Total Amount,Tax Amount,Discount,Invoice Amount,"
-    "Notes,Status,Date Closed,Created By,Appointment ID,Business,Extra patient info,Patient ID,"
-    "Outstanding Balance,Payments Applied,Credit Applied,Other Allocations,Appointment Time,ID"
-)
+APPOINTMENTS_HEADER = ",".join(APPOINTMENT_HEADERS)
+INVOICES_HEADER = ",".join(INVOICE_HEADERS)
 PATIENTS_HEADER = "ID,First Name,Last Name,Last Appointment,Unapplied Account Credit,Updated At"
 PAYMENTS_HEADER = "ID,Patient ID,Payment Date,Amount,Payment Method"
 CASES_HEADER = (

@@ -7,13 +7,14 @@ import io
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.test_cliniko_exports import APPOINTMENTS_HEADER, INVOICES_HEADER
+from tests.test_validation_cliniko import APPOINTMENT_HEADERS, INVOICE_HEADERS
 
 from pkgreport import sampledata
 from pkgreport.errors import UsageError
@@ -157,6 +158,14 @@ def reference_ledger(
     return dict(credit), outstanding
 
 
+def invoices_off_the_ledger(
+    rows: dict[str, list[dict[str, str]]], differs: Callable[[dict[str, str], int], bool],
+) -> list[str]:
+    """Ids of the invoices whose exported figures `differs` from what the reference leaves owing."""
+    _, outstanding = reference_ledger(rows)
+    return sorted(row["ID"] for row in rows["invoices"] if differs(row, outstanding[row["ID"]]))
+
+
 def computed_status(total: int, left: int) -> str:
     if total < 0:
         return ""
@@ -234,8 +243,8 @@ def test_file_names_carry_the_export_date_and_only_those_files_are_written(tmp_p
 def test_headers_all_map_to_exactly_one_canonical_column(
     sample: dict[str, list[dict[str, str]]],
 ) -> None:
-    assert sampledata.CLINIKO_APPOINTMENT_HEADERS == tuple(APPOINTMENTS_HEADER.split(","))
-    assert sampledata.CLINIKO_INVOICE_HEADERS == tuple(INVOICES_HEADER.split(","))
+    assert sampledata.CLINIKO_APPOINTMENT_HEADERS == tuple(APPOINTMENT_HEADERS)
+    assert sampledata.CLINIKO_INVOICE_HEADERS == tuple(INVOICE_HEADERS)
     for kind, headers in sampledata.HEADERS.items():
         specs = spec_for(kind)
         unused = {normalise_header(h) for h in KNOWN_UNUSED.get(kind, ())}
@@ -332,13 +341,9 @@ def test_ids_are_unique_and_references_resolve(sample: dict[str, list[dict[str, 
 def test_cliniko_s_own_invoice_figures_agree_with_the_payments_except_where_planted(
     sample: dict[str, list[dict[str, str]]],
 ) -> None:
-    _, outstanding = reference_ledger(sample)
-    wrong = sorted(
-        row["ID"]
-        for row in sample["invoices"]
-        if cents(row["Invoice Amount"]) > 0
-        and cents(row["Outstanding Balance"]) != outstanding[row["ID"]]
-    )
+    wrong = invoices_off_the_ledger(
+        sample, lambda row, left: cents(row["Invoice Amount"]) > 0
+        and cents(row["Outstanding Balance"]) != left)
     assert wrong == PLANTED["INVOICE_BALANCE_MISMATCH"]
     for row in sample["invoices"]:
         total = cents(row["Invoice Amount"])
@@ -422,13 +427,9 @@ def test_reported_credit_is_the_ledger_credit_except_the_planted_mismatches(
 def test_exported_status_is_the_computed_status_except_the_planted_mismatches(
     sample: dict[str, list[dict[str, str]]],
 ) -> None:
-    _, outstanding = reference_ledger(sample)
-    wrong = sorted(
-        row["ID"]
-        for row in sample["invoices"]
-        if row["Status"] != computed_status(cents(row["Invoice Amount"]), outstanding[row["ID"]])
-        and row["ID"] not in PLANTED["INVOICE_BALANCE_MISMATCH"]
-    )
+    wrong = invoices_off_the_ledger(
+        sample, lambda row, left: row["Status"] != computed_status(cents(row["Invoice Amount"]), left)
+        and row["ID"] not in PLANTED["INVOICE_BALANCE_MISMATCH"])
     assert wrong == sorted(PLANTED["INVOICE_STATUS_MISMATCH"])
 
 
