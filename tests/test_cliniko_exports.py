@@ -189,3 +189,17 @@ def test_the_same_folder_saved_from_excel_is_refused_per_file_and_column(
             "cases.csv": ("id", "patient"),
         }.items() for column in columns)
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_the_invoices_table_prints_every_money_column_in_dollars(exports: Path) -> None:
+    result = invoke("credit", str(exports), "--invoices")
+    assert result.exit_code == 0, result.output
+    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    money = ["total", "explicit_allocated", "paid_direct", "paid_from_credit", "outstanding",
+             "final_outstanding", "final_paid_direct", "final_paid_from_credit",
+             "outstanding_reported", "paid_reported", "credit_applied"]
+    # Dan's $100 invoice: $60 from credit (as Cliniko recorded it, nothing exported by hand)
+    # and $40 from his payment, exactly as Cliniko's own columns say.
+    assert [rows["106"][c] for c in money] == [
+        "100.00", "60.00", "40.00", "60.00", "0.00", "0.00", "40.00", "60.00", "0.00", "40.00",
+        "60.00"]

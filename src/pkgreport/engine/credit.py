@@ -169,6 +169,20 @@ INVOICE_COLUMNS = [
     "source_file",
     "source_row",
 ]
+# The columns of `CreditResult.invoices` that hold money (cents), for whoever prints them.
+INVOICE_MONEY_COLUMNS = [
+    "total",
+    "explicit_allocated",
+    "paid_direct",
+    "paid_from_credit",
+    "outstanding",
+    "final_outstanding",
+    "final_paid_direct",
+    "final_paid_from_credit",
+    "outstanding_reported",
+    "paid_reported",
+    "credit_applied",
+]
 
 _NAT = np.datetime64("NaT", "ns")
 _WANTED = {
