@@ -1608,25 +1608,32 @@ def _balance_findings(invs: pd.DataFrame, *, check_credit: bool) -> pd.DataFrame
         differs.append(
             (given.notna() & (given.fillna(0) != invs[recomputed])).to_numpy(dtype=bool) & positive
         )
-    wrong = invs.loc[np.logical_or.reduce(differs)] if differs else invs.iloc[0:0]
+    wrong = invs.loc[np.logical_or.reduce(differs)]
     if wrong.empty:
         return None
-    messages, amounts = [], []
-    for _, row in wrong.iterrows():
-        parts, gap = [], 0
-        for label, reported, recomputed in checks:
-            given, mine = row[reported], int(row[recomputed])
-            if pd.notna(given) and int(given) != mine:
-                parts.append(
-                    f"{label} {format_dollars(int(given))} in Cliniko, {format_dollars(mine)} recomputed"
-                )
-                gap = gap or abs(int(given) - mine)
-        name = row["number"] if row["number"] is not None else row["invoice_id"]
-        messages.append(
-            f"Invoice {name} does not add up to Cliniko's own figures ({'; '.join(parts)}): "
-            "check for payments, credit or allocations missing from the exports."
-        )
-        amounts.append(gap)
+    # Per check: "label $reported in Cliniko, $recomputed recomputed", or None where they agree.
+    parts = [
+        [
+            f"{label} {format_dollars(int(given))} in Cliniko, {format_dollars(mine)} recomputed"
+            if pd.notna(given) and int(given) != mine else None
+            for given, mine in _rows(wrong[reported], wrong[recomputed])
+        ]
+        for label, reported, recomputed in checks
+    ]
+    gaps = [
+        [abs(int(given) - mine) if pd.notna(given) else 0
+         for given, mine in _rows(wrong[reported], wrong[recomputed])]
+        for _, reported, recomputed in checks
+    ]
+    names = [n if n is not None else i for i, n in _rows(wrong["invoice_id"], wrong["number"])]
+    messages = [
+        f"Invoice {name} does not add up to Cliniko's own figures "
+        f"({'; '.join(p for p in found if p)}): "
+        "check for payments, credit or allocations missing from the exports."
+        for name, found in zip(names, zip(*parts))
+    ]
+    # The amount: the first figure that differs (outstanding, then payments, then credit).
+    amounts = [next((g for g in gap if g), 0) for gap in zip(*gaps)]
     return _make(
         "INVOICE_BALANCE_MISMATCH",
         wrong,
