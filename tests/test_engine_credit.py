@@ -413,6 +413,34 @@ def test_package_session_charged_when_the_package_invoice_is_paid():
     assert "PACKAGE_SESSION_CHARGED" not in codes(unpaid)
 
 
+def test_package_session_charged_only_for_the_attendee_whose_package_it_is():
+    # A group class g1 for p (on p's paid package c1) and q (no package): each is invoiced $30.
+    inv = invoices(
+        ("pk", "p", 0, 40000),
+        ("sp", "p", 5, 3000),
+        ("sq", "q", 5, 3000),
+        case_id=["c1", None, None],
+        appointment_id=[None, "g1", "g1"],
+    )
+    pay = payments(("y1", "p", 0, 40000), ("y2", "q", 5, 3000))
+    appts = pd.DataFrame(
+        {
+            "appointment_id": ["g1", "g1"],
+            "patient_id": ["p", "q"],
+            "case_id": ["c1", None],
+            "starts_at": pd.to_datetime([ts(5), ts(5)]).astype("datetime64[ns]"),
+            "source_file": "appointments.csv",
+            "source_row": np.array([2, 2]),
+        }
+    )
+    cases = pd.DataFrame(
+        {"case_id": ["c1"], "patient_id": ["p"], "max_sessions": pd.array([4], dtype="Int64")}
+    )
+    r = compute_credit(inv, pay, None, None, day(9), appointments=appts, cases=cases)
+    f = r.findings.loc[r.findings["code"] == "PACKAGE_SESSION_CHARGED"]
+    assert f[["subject_id", "patient_id", "appointment_ids"]].values.tolist() == [["sp", "p", "g1"]]
+
+
 def test_package_session_charged_skips_deleted_and_unissued_records():
     # A deleted invoice first and an invoice after as_of last: the snapshot rows must still line
     # up with their case and appointment ids.

@@ -1691,6 +1691,7 @@ def _package_session_findings(
     appts = pd.DataFrame(
         {
             "appointment_id": appointments["appointment_id"].to_numpy(dtype=object)[keep],
+            "patient_id": appointments["patient_id"].to_numpy(dtype=object)[keep],
             "case_id": appointments["case_id"].to_numpy(dtype=object)[keep],
         }
     )
@@ -1700,7 +1701,8 @@ def _package_session_findings(
         return None
     sessions = invs.iloc[rows].reset_index(drop=True)
     sessions["appointment_id"] = inv_appt[rows]
-    hit = sessions.merge(appts, on="appointment_id", how="inner")
+    # A group appointment has a row per attendee: the invoice is the session of its own patient.
+    hit = sessions.merge(appts, on=["appointment_id", "patient_id"], how="inner")
     if hit.empty:
         return None
     pkg = invs.iloc[pkg_rows].reset_index(drop=True)
