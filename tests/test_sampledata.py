@@ -221,6 +221,8 @@ def test_same_arguments_give_the_same_bytes_and_another_seed_differs(tmp_path: P
     third = generate(tmp_path / "c", patients=120, months=2, seed=12)
     assert [p.name for p in first] == [p.name for p in second] == [p.name for p in third]
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+    # Every record ends in CRLF, as Cliniko's exports do.
+    assert all(p.read_bytes().count(b"\n") == p.read_bytes().count(b"\r\n") > 1 for p in first)
     differ = [a.name for a, c in zip(first, third, strict=True) if a.read_bytes() != c.read_bytes()]
     assert "Appointments-Cliniko-20261001.csv" in differ
     assert "Payments-Cliniko-20261001.csv" in differ

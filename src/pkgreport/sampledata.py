@@ -123,6 +123,7 @@ _BULK_BASE = {
     "payment": 400_000_001,
 }
 _CHUNK_ROWS = 131_072
+_RECORD_END = b"\r\n"  # Cliniko's exports end every record in CRLF
 _FUTURE_DAYS = 28  # upcoming bookings reach this far past the export date
 
 
@@ -251,9 +252,8 @@ def _csv_chunks(columns: list[np.ndarray]) -> Iterator[bytes]:
         parts: list[np.ndarray] = []
         for k, col in enumerate(columns):
             parts.append(_matrix(col)[lo:hi])
-            parts.append(
-                np.full((hi - lo, 1), ord(",") if k < len(columns) - 1 else ord("\n"), np.uint8)
-            )
+            end = b"," if k < len(columns) - 1 else _RECORD_END
+            parts.append(np.tile(np.frombuffer(end, np.uint8), (hi - lo, 1)))
         block = np.hstack(parts)
         yield block[block != 0].tobytes()
 
@@ -267,12 +267,12 @@ class ExportTable:
     rows: list[list[str]] = field(default_factory=list)
 
     def csv_chunks(self) -> Iterator[bytes]:
-        yield (",".join(_quote(h) for h in self.headers) + "\n").encode("utf-8")
+        yield (",".join(_quote(h) for h in self.headers)).encode("utf-8") + _RECORD_END
         if self.bulk is not None and len(self.bulk[0]):
             yield from _csv_chunks(self.bulk)
         if self.rows:
-            yield "".join(",".join(_quote(v) for v in row) + "\n" for row in self.rows).encode(
-                "utf-8"
+            yield b"".join(
+                ",".join(_quote(v) for v in row).encode("utf-8") + _RECORD_END for row in self.rows
             )
 
     def text_rows(self) -> Iterator[list[str]]:
