@@ -50,6 +50,9 @@ class RawTable:
 
     file: InputFile
     frame: pd.DataFrame
+    # False when the file's text holds no "E+" anywhere, so no cell is written in scientific
+    # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
+    may_hold_scientific: bool = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -818,7 +821,9 @@ def _finish_table(
         delimiter=delimiter,
         sheet=sheet,
     )
-    return RawTable(file=file, frame=out), issues
+    plain_bytes = sheet is None and not wide
+    scientific = not plain_bytes or b"E+" in data or b"e+" in data
+    return RawTable(file=file, frame=out, may_hold_scientific=scientific), issues
 
 
 def _column_letter(index: int) -> str:
