@@ -50,7 +50,7 @@ class RawTable:
 
     file: InputFile
     frame: pd.DataFrame
-    # False when the file's text holds no "E+" anywhere, so no cell is written in scientific
+    # False when the file's text holds no "+" anywhere, so no cell is written in scientific
     # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
     may_hold_scientific: bool = True
 
@@ -799,9 +799,10 @@ def _finish_table(
         arrays = [a[keep] for a in arrays]
         rows = rows[keep]
 
-    # A bytes search rules out the usual file at once; UTF-16/32 bytes hide '="' among NULs.
-    wide = (encoding or "").startswith(("utf-16", "utf-32"))
-    if sheet is not None or wide or b'="' in data:
+    # A one-byte search (memchr) rules out the usual file at once: no "=" means no ="…" cell,
+    # no "+" no 1.01754E+18. A sheet's cells, and UTF-16/32 bytes, are not searched so.
+    searchable = sheet is None and not (encoding or "").startswith(("utf-16", "utf-32"))
+    if not searchable or b"=" in data:
         # Cliniko writes long ids as ="1558354464010667075" so a spreadsheet keeps every digit.
         arrays = [unwrap_excel_text(a) if j in keep_cols else a for j, a in enumerate(arrays)]
     # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
@@ -821,8 +822,7 @@ def _finish_table(
         delimiter=delimiter,
         sheet=sheet,
     )
-    plain_bytes = sheet is None and not wide
-    scientific = not plain_bytes or b"E+" in data or b"e+" in data
+    scientific = not searchable or b"+" in data
     return RawTable(file=file, frame=out, may_hold_scientific=scientific), issues
 
 
