@@ -232,7 +232,7 @@ def _scientific_in(cells: np.ndarray) -> bool:
 # Cliniko's `Patient ID(s)` lists a group booking's patients in one cell; the separator is not
 # confirmed by a real export, so a comma, a semicolon and white space are all accepted.
 ID_SEPARATORS: tuple[str, ...] = (",", ";", " ", "\t", "\n", "\r")
-_ID_SEPARATOR = re.compile(r"[,;\s]+")
+_ID_SEPARATOR = re.compile("[" + re.escape("".join(ID_SEPARATORS)) + "]+")
 
 
 def split_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
