@@ -859,8 +859,9 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1 << 20
 # Ratio checks on tiny members only produce false alarms (a few KB of spaces compress 500:1).
 _RATIO_MIN_BYTES = 1 << 20
-# A spreadsheet number keeps 15 significant digits: a whole number of 16+ digits lost some.
-_EXACT_WHOLE_NUMBERS = 10**15
+# A float holds every whole number below 2**53 exactly; above it, a "whole number" cell (an
+# 18-digit id a spreadsheet stored as a number) has lost digits.
+_EXACT_WHOLE_NUMBERS = 2**53
 _MAX_DATE_SERIAL = 2958465  # 9999-12-31, the last day Excel can show
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -1321,8 +1322,8 @@ def _cell_text(value: object) -> str:
         if value.is_integer() and abs(value) < _EXACT_WHOLE_NUMBERS:
             return str(int(value))
         if value.is_integer():
-            # Written as the spreadsheet shows it (1.01754e+18): its digits past the 15th are
-            # gone, and the id check refuses it rather than inventing them as zeros.
+            # Written as a spreadsheet shows it (1.01754e+18): its last digits are gone, and the
+            # id check refuses it rather than inventing them as zeros.
             return f"{value:.15g}"
         return repr(value)  # shortest text that reads back as the same float
     if type(value) is bool:
