@@ -15,6 +15,7 @@ from pkgreport.schemas import (
     FRAME_CHECK_COLUMNS,
     INVOICE_STATUS_CODES,
     KINDS,
+    KNOWN_UNUSED,
     empty_frame,
     id_column,
     normalise_header,
@@ -32,6 +33,14 @@ def test_no_header_means_two_columns_of_one_kind() -> None:
             for name in (spec.name, *spec.aliases):
                 key = normalise_header(name)
                 assert seen.setdefault(key, spec.name) == spec.name, (kind, name)
+
+
+def test_known_unused_headers_are_never_aliases() -> None:
+    for kind, headers in KNOWN_UNUSED.items():
+        names = {normalise_header(n) for spec in COLUMNS[kind] for n in (spec.name, *spec.aliases)}
+        assert not names & {normalise_header(h) for h in headers}, kind
+    total = spec_for("invoices")["total"]
+    assert "subtotal" not in "".join(normalise_header(a) for a in total.aliases)
 
 
 def test_normalise_header() -> None:

@@ -196,7 +196,7 @@ _SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE]\+[0-9]+")
 _LONG_NUMBER = re.compile(rf"[0-9]{{{SPREADSHEET_DIGITS + 1},}}")
 
 
-def rounded_id(values: pd.Series) -> str | None:
+def rounded_id(values: pd.Series, may_hold_scientific: bool = True) -> str | None:
     """A value showing that a spreadsheet rounded this column's ids, or None when they look intact.
 
     The rule (README "Inputs"): a column is rounded when any value is written in scientific
@@ -204,16 +204,11 @@ def rounded_id(values: pd.Series) -> str | None:
     at least two different ids of 16+ digits and every one ends in zeros from the 16th digit
     on, as a spreadsheet leaves them. A real 18- or 19-digit id ends so about once in a thousand
     (or ten thousand), so two or more all ending so is not chance (under one in a million); and
-    a spreadsheet rounds every long number of a column, so a sample sees it.
+    a spreadsheet rounds every long number of a column, so a sample sees it. The scan for
+    scientific notation is skipped when the caller knows the file holds none.
     """
-    cells = values.to_numpy(dtype=object)
-    try:
-        # One C pass over the joined text answers "no scientific notation" for the whole column.
-        joined = "".join(cells)
-    except TypeError:  # a missing value among the text
-        cells = _objects(values)
-        joined = "".join(cells)
-    if "E+" in joined or "e+" in joined:
+    cells = _objects(values)
+    if may_hold_scientific and _scientific_in(cells):
         for cell in cells:
             found = _SCIENTIFIC.search(cell)
             if found:
@@ -228,10 +223,16 @@ def rounded_id(values: pd.Series) -> str | None:
     return None
 
 
+def _scientific_in(cells: np.ndarray) -> bool:
+    # One C pass over the joined text answers "no scientific notation" for the whole column.
+    joined = "".join(cells)
+    return "E+" in joined or "e+" in joined
+
+
 # Cliniko's `Patient ID(s)` lists a group booking's patients in one cell; the separator is not
 # confirmed by a real export, so a comma, a semicolon and white space are all accepted.
 ID_SEPARATORS: tuple[str, ...] = (",", ";", " ", "\t", "\n", "\r")
-_ID_SEPARATOR = re.compile(r"[,;\s]+")
+_ID_SEPARATOR = re.compile("[" + re.escape("".join(ID_SEPARATORS)) + "]+")
 
 
 def split_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:

@@ -343,13 +343,20 @@ def _type_table(run: _Run, kind: str, table: RawTable) -> pd.DataFrame | None:
         return None
     run.headers[(kind, file)] = mapping
     columns = {name: frame[label[header]] for name, header in mapping.items()}
-    if _refuse_rounded_ids(run, kind, file, columns):
+    if _refuse_rounded_ids(run, kind, file, columns, table.may_hold_scientific):
         run.exclude(kind, _provenance(frame), "a spreadsheet program rounded the file's ids")
         return None
+    parsed: dict[str, parsing.Parsed] = {}
     if kind == "appointments":
-        frame = _leave_out_unbooked(run, file, frame, columns)
-        columns = {name: frame[label[header]] for name, header in mapping.items()}
-    typed = _parse_columns(run, kind, _provenance(frame), columns)
+        # Parsed once: its blanks are the rows with no patient, left out before anything else.
+        patient = parsing.parse_text(columns["patient_id"])
+        unbooked = _unbooked(run, file, frame, columns, patient.blank)
+        if unbooked.any():
+            frame = frame[~unbooked].reset_index(drop=True)
+            columns = {name: frame[label[header]] for name, header in mapping.items()}
+            patient = parsing.parse_text(columns["patient_id"])
+        parsed["patient_id"] = patient
+    typed = _parse_columns(run, kind, _provenance(frame), columns, parsed)
     if kind == "appointments":
         typed = _one_row_per_attendee(run, typed)
     if kind == "patients" and "patient_name" not in mapping:
@@ -365,8 +372,10 @@ def _provenance(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _parse_columns(run: _Run, kind: str, provenance: pd.DataFrame,
-                   raw_columns: dict[str, pd.Series]) -> pd.DataFrame:
-    """Parse each column of one file; rows with a problem are reported and left out."""
+                   raw_columns: dict[str, pd.Series],
+                   parsed_already: dict[str, parsing.Parsed]) -> pd.DataFrame:
+    """Parse each column of one file (but those parsed already); rows with a problem are
+    reported and left out."""
     n = len(provenance)
     dtypes = typed_columns(kind)
     columns: dict[str, pd.Series] = {}
@@ -378,7 +387,7 @@ def _parse_columns(run: _Run, kind: str, provenance: pd.DataFrame,
         if raw is None:
             columns[spec.name] = _absent(spec, dtypes[spec.name], n)
             continue
-        parsed = _parse(spec, raw, run.settings)
+        parsed = parsed_already.get(spec.name) or _parse(spec, raw, run.settings)
         columns[spec.name] = parsed.values.reset_index(drop=True)
         problems = parsed.errors
         if spec.required and parsed.blank.any():
@@ -410,13 +419,14 @@ def _parse_columns(run: _Run, kind: str, provenance: pd.DataFrame,
     return typed
 
 
-def _refuse_rounded_ids(run: _Run, kind: str, file: str, columns: dict[str, pd.Series]) -> bool:
+def _refuse_rounded_ids(run: _Run, kind: str, file: str, columns: dict[str, pd.Series],
+                        may_hold_scientific: bool) -> bool:
     """One error per id column a spreadsheet rounded: its records cannot be told apart."""
     refused = False
     for spec in COLUMNS[kind]:
         if spec.type != "id" or spec.name not in columns:
             continue
-        example = parsing.rounded_id(columns[spec.name])
+        example = parsing.rounded_id(columns[spec.name], may_hold_scientific)
         if example is None:
             continue
         header = run.header(kind, file, spec.name)
@@ -431,19 +441,20 @@ def _refuse_rounded_ids(run: _Run, kind: str, file: str, columns: dict[str, pd.S
     return refused
 
 
-def _leave_out_unbooked(run: _Run, file: str, frame: pd.DataFrame,
-                        columns: dict[str, pd.Series]) -> pd.DataFrame:
-    """Rows with no patient, no case and no attendees (unavailable blocks, holidays) go, with one
-    info line per file: they are not appointments and change no figure."""
-    unbooked = parsing.parse_text(columns["patient_id"]).blank
+def _unbooked(run: _Run, file: str, frame: pd.DataFrame, columns: dict[str, pd.Series],
+              no_patient: np.ndarray) -> np.ndarray:
+    """Rows with no patient, no case and no attendees (unavailable blocks, holidays): one info
+    line per file and a place in the rows left out; they are not appointments and change no
+    figure. Returns their mask."""
+    unbooked = no_patient.copy()
     if not unbooked.any():
-        return frame
+        return unbooked
     for name, empty in (("case_id", ("",)), ("patient_count", ("", "0"))):
         if name in columns:
             cells = columns[name].to_numpy(dtype=object)[unbooked]
             unbooked[unbooked] = np.isin([str(c).strip() for c in cells], empty)
     if not unbooked.any():
-        return frame
+        return unbooked
     rows = frame[unbooked]
     header = run.header("appointments", file, "patient_id")
     reason = "no patient: an unavailable block or a holiday, not an appointment"
@@ -461,7 +472,7 @@ def _leave_out_unbooked(run: _Run, file: str, frame: pd.DataFrame,
         f"({'rows' if count > 1 else 'row'} {listed}): practitioners' unavailable blocks and "
         f"holidays are not appointments, so {'they were' if count > 1 else 'it was'} left out",
     ))
-    return frame[~unbooked].reset_index(drop=True)
+    return unbooked
 
 
 def _one_row_per_attendee(run: _Run, typed: pd.DataFrame) -> pd.DataFrame:
