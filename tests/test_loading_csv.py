@@ -520,3 +520,44 @@ def test_a_character_split_by_the_head_limit_is_read_whole(tmp_path: Path,
     assert table.file.encoding == "utf-8" and issues == []
     assert table.frame["name"].tolist() == [filler.decode() + character, "b"]
     assert table.frame["source_row"].tolist() == [2, 3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cliniko's own CSV: Excel-safe ids, CRLF records with line breaks inside quoted notes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_excel_safe_cells_are_unwrapped_in_every_column(tmp_path: Path) -> None:
+    content = (
+        b'ID,Patient ID,Notes\r\n'
+        b'="1558354464010667075","=""1558354464010667076""","=""a"" ="""\r\n'
+        b'="1558354464010667077",1558354464010667078,="x ""y"""\r\n'
+    )
+    table, _ = loaded(tmp_path, content)
+    assert data_rows(table) == [
+        ["1558354464010667075", "1558354464010667076", '="a" ="', "appointments.csv", 2],
+        ["1558354464010667077", "1558354464010667078", 'x "y"', "appointments.csv", 3],
+    ]
+
+
+def test_excel_safe_cells_are_unwrapped_in_utf16_too(tmp_path: Path) -> None:
+    content = 'ID,Notes\r\n="1558354464010667075",x\r\n'.encode("utf-16")
+    table, _ = loaded(tmp_path, content)
+    assert data_rows(table) == [["1558354464010667075", "x", "appointments.csv", 2]]
+
+
+def test_crlf_records_keep_lf_and_crlf_line_breaks_inside_notes(tmp_path: Path) -> None:
+    content = (
+        'ID,Notes,Type\r\n'
+        '1,"one\ntwo","Physio, initial"\r\n'
+        '2,"one\r\ntwo\r\n",Massage\r\n'
+        '3,"said ""hi"" 😀 “curly”", \r\n'
+    ).encode()
+    table, issues = loaded(tmp_path, content)
+    assert issues == []
+    assert data_rows(table) == [
+        ["1", "one\ntwo", "Physio, initial", "appointments.csv", 2],
+        # Line breaks inside a field read as LF, and rows are records as a spreadsheet shows.
+        ["2", "one\ntwo\n", "Massage", "appointments.csv", 3],
+        ["3", 'said "hi" 😀 “curly”', " ", "appointments.csv", 4],
+    ]

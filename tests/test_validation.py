@@ -176,8 +176,8 @@ def test_missing_required_column_names_the_closest_match() -> None:
     assert [str(i) for i in dataset.issues] == [
         ("ERROR: appts.csv, column 'patient_id': the appointments export has no patient_id "
         "column, which is required. Columns found: Appointment ID, Patient Number, Start. The "
-        "closest is 'Patient Number'. Rename the column to patient_id, or map it with --columns "
-        "FILE containing [appointments] \"Patient Number\" = \"patient_id\"."),
+        "closest is 'Patient Number'. Rename the column to patient_id (or Patient ID(s)), or map it "
+        "with --columns FILE containing [appointments] \"Patient Number\" = \"patient_id\"."),
     ]
     assert dataset.appointments is not None and dataset.appointments.empty
     assert dataset.excluded["reason"].tolist() == ["the file is missing a required column"] * 2
@@ -190,8 +190,8 @@ def test_missing_column_without_a_close_match() -> None:
     dataset = validate_tables([table], SETTINGS)
     assert dataset.errors[0].message == (
         "the invoices export has no total column, which is required. Columns found: invoice_id, "
-        "patient_id, issue_date, Colour. Rename the column to total (or total_amount, "
-        "invoice_total, amount), or map it with --columns FILE containing [invoices] "
+        "patient_id, issue_date, Colour. Rename the column to total (or Invoice Amount, "
+        "total_amount, invoice_total, amount), or map it with --columns FILE containing [invoices] "
         "\"Your header\" = \"total\"."
     )
 
@@ -525,7 +525,7 @@ def test_column_map_renames_headers(tmp_path: Path) -> None:
          ("{path}: [appointments] \"Appt #\" = 'appt': 'appt' is not one of the appointments "
          "columns; use one of: appointment_id, patient_id, starts_at, ends_at, case_id, cancelled_at, "
          "did_not_arrive, arrived, archived_at, deleted_at, patient_name, practitioner, business, "
-         "appointment_type (or \"\" to ignore the column)")),
+         "appointment_type, invoice_number, patient_count (or \"\" to ignore the column)")),
         ('appointments = "x"\n',
          '{path}: appointments must be a table of "Your header" = "canonical_name" lines'),
         ('[appointments\n', "the column map {path} is not valid TOML: "),

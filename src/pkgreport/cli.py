@@ -315,7 +315,6 @@ CREDIT_COLUMNS = ["patient_id", "patient_name", "received", "refunded", "invoice
                   "credit", "open_outstanding", "reported_credit", "difference", "findings"]
 CREDIT_MONEY = ["received", "refunded", "invoiced", "applied", "credit", "open_outstanding",
                 "reported_credit", "difference"]
-INVOICE_MONEY = ["total", "paid_direct", "paid_from_credit", "outstanding"]
 
 
 @cli.command()
@@ -354,7 +353,9 @@ def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **opti
         money = [c for c in frame.columns if c not in ("patient_id", "patient_name")]
         _emit_frame(frame, money, fmt, out)
     elif view == "invoices":
-        _emit_frame(result.credit.invoices, INVOICE_MONEY, fmt, out)
+        from pkgreport.engine.credit import INVOICE_MONEY_COLUMNS
+
+        _emit_frame(result.credit.invoices, INVOICE_MONEY_COLUMNS, fmt, out)
     elif view == "findings":
         _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out)
     else:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
+from pkgreport.parsing import unwrap_excel_text
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class RawTable:
 
     file: InputFile
     frame: pd.DataFrame
+    # False when the file's text holds no "+" anywhere, so no cell is written in scientific
+    # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
+    may_hold_scientific: bool = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -1045,6 +1049,12 @@ def _finish_table(
         arrays = [a[keep] for a in arrays]
         rows = rows[keep]
 
+    # A one-byte search (memchr) rules out the usual file at once: no "=" means no ="…" cell,
+    # no "+" no 1.01754E+18. A sheet's cells, and UTF-16/32 bytes, are not searched so.
+    searchable = sheet is None and not (encoding or "").startswith(("utf-16", "utf-32"))
+    if not searchable or b"=" in data:
+        # Cliniko writes long ids as ="1558354464010667075" so a spreadsheet keeps every digit.
+        arrays = [unwrap_excel_text(a) if j in keep_cols else a for j, a in enumerate(arrays)]
     # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
     out = pd.DataFrame({headers[j]: arrays[j] for j in keep_cols}, dtype=object, copy=False)
     source_file = np.empty(len(rows), dtype=object)
@@ -1070,7 +1080,8 @@ def _finish_table(
         delimiter=delimiter,
         sheet=sheet,
     )
-    return RawTable(file=file, frame=out), issues
+    scientific = not searchable or b"+" in data
+    return RawTable(file=file, frame=out, may_hold_scientific=scientific), issues
 
 
 def _column_letter(index: int) -> str:
@@ -1110,6 +1121,9 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1 << 20
 # Ratio checks on tiny members only produce false alarms (a few KB of spaces compress 500:1).
 _RATIO_MIN_BYTES = 1 << 20
+# A float holds every whole number below 2**53 exactly; above it, a "whole number" cell (an
+# 18-digit id a spreadsheet stored as a number) has lost digits.
+_EXACT_WHOLE_NUMBERS = 2**53
 _MAX_DATE_SERIAL = 2958465  # 9999-12-31, the last day Excel can show
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -1567,8 +1581,12 @@ def _cell_text(value: object) -> str:
     if type(value) is str:
         return value if "\r" not in value else value.replace("\r\n", "\n").replace("\r", "\n")
     if type(value) is float:
-        if value.is_integer():
+        if value.is_integer() and abs(value) < _EXACT_WHOLE_NUMBERS:
             return str(int(value))
+        if value.is_integer():
+            # Written as a spreadsheet shows it (1.01754e+18): its last digits are gone, and the
+            # id check refuses it rather than inventing them as zeros.
+            return f"{value:.15g}"
         return _float_text(value)
     if type(value) is bool:
         return "true" if value else "false"
