@@ -99,7 +99,7 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
             Column("amount", "Amount", "money"),
             Column("message", "What it means"),
             Column("source_file", "File"),
-            Column("source_row", "Row", "int"),
+            Column("source_row", "Row", "int", total=False, secondary=True, grouped=False),
         ),
         frame=pd.DataFrame(
             {
@@ -119,7 +119,7 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
                 ],
                 "source_file": ["cases.csv", "cases.csv", "patients.csv", "patients.csv",
                                 "patients.csv"],
-                "source_row": pd.array([2, 3, 4, 5, 6], dtype="Int64"),
+                "source_row": pd.array([2, 3, 4, 5, 1096], dtype="Int64"),
             }
         ),
     )
@@ -188,10 +188,12 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
                     ["2026-11-02", "2026-10-15", "2025-06-01", "2026-11-19"]
                 ),
                 "dormant": [False, False, True, False],
+                "holds_credit": [True, True, True, False],
             }
         ),
         highlight="dormant",
         total_row=True,
+        attention="holds_credit",
     )
     ageing_rows = [("0-30", 1, 12050), ("31-60", 1, 999), ("61-90", 0, 0), ("91-180", 0, 0),
                    ("181-365", 0, 0), ("over 365", 1, 4000)]
@@ -280,6 +282,7 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
             utilisation=(("0-25%", 0), ("25-50%", 1), ("50-75%", 0), ("75-100%", 0),
                          ("over 100%", 2)),
             rollforward=tuple(roll),
+            unlimited=1,
         ),
         skipped=(("Open invoices", "no invoices export in the input folder"),),
         inputs=(

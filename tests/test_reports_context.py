@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from pkgreport.reports.context import _Names, _with_names
+from pkgreport.config import Settings
+from pkgreport.engine.registry import FINDINGS
+from pkgreport.pipeline import RunResult, run
+from pkgreport.reports.context import _Names, _roll_series, _with_names, build_context
+from pkgreport.reports.model import ReportContext, RollRow
 
 
 def _result(patients: pd.DataFrame | None, appointments: pd.DataFrame | None) -> SimpleNamespace:
@@ -49,3 +55,82 @@ def test_with_names_keeps_a_frame_s_own_name_and_skips_unwanted_rows() -> None:
     assert out["patient_name"].tolist()[:2] == ["Own", "Bo"]
     assert pd.isna(out["patient_name"].iloc[2])
     assert frame["patient_name"].tolist()[1] is None  # the input is not modified
+
+
+# ------------------------------------------------------------ the sample clinic, as people read it
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[RunResult, ReportContext]:
+    result = run(Settings(input_dir=SAMPLE))
+    return result, build_context(result)
+
+
+def test_people_read_finding_titles_and_the_code_stays_a_workbook_column(sample) -> None:
+    result, ctx = sample
+    codes = set(FINDINGS)
+    for table in (ctx.findings, *ctx.tables):
+        for column in table.columns:
+            if column.kind != "text" or column.key == "code":
+                continue
+            words = set(" ".join(table.frame[column.key].dropna().astype(str)).replace(";", " ")
+                        .replace(",", " ").split())
+            assert not words & codes, (table.key, column.key, words & codes)
+    findings = ctx.findings.frame
+    assert findings["finding"].tolist() == [FINDINGS[c].title for c in result.findings["code"]]
+    code = next(c for c in ctx.findings.columns if c.key == "code")
+    assert code.html is False and code.title == "Code"
+
+
+def test_roll_forward_total_is_the_table_s_own_total_row(sample) -> None:
+    result, ctx = sample
+    roll = next(t for t in ctx.tables if t.key == "rollforward")
+    engine_total = result.rollforward[result.rollforward["patient_id"] == "TOTAL"].iloc[0]
+    assert roll.total_row and "TOTAL" not in set(roll.frame["patient_id"])
+    for key in ("opening", "created", "applied", "refunded", "closing"):
+        assert int(roll.frame[key].sum()) == int(engine_total[key])
+
+
+def test_package_value_caption_is_true_to_its_rows(sample) -> None:
+    result, ctx = sample
+    packages = next(t for t in ctx.tables if t.key == "packages")
+    priced = int(result.packages["package_price"].notna().sum())
+    others = len(result.packages) - priced
+    assert len(packages.frame) == priced
+    assert packages.description == (
+        f"The {priced} packages paid in full: price x unused sessions / maximum, rounded half-up "
+        f"to the cent. The other {others} packages have no price (none on the case and no invoice "
+        "names it) and are not listed here.")
+    assert int(packages.frame["undelivered"].sum()) == int(result.packages["undelivered"].sum())
+
+
+def test_headlines_use_plurals_and_prose_dates(sample) -> None:
+    result, ctx = sample
+    credit = next(h for h in ctx.headlines if h.label == "Credit liability")
+    holders = int((result.credit.patients["credit"] > 0).sum())
+    assert credit.detail == f"owed to {holders} patients as at 31 Oct 2026"
+    cases = next(h for h in ctx.headlines if h.label == "Cases over-booked")
+    assert cases.detail == f"of {len(result.cases.cases)} cases"
+    assert dict(ctx.settings)["Period"] == "1 Oct 2026 to 31 Oct 2026"
+
+
+def test_roll_forward_chart_starts_at_the_first_month_with_movement() -> None:
+    monthly = pd.DataFrame({
+        "month": ["2026-07", "2026-08", "2026-09", "2026-10"],
+        "opening": [500, 500, 500, 700], "created": [0, 0, 300, 0],
+        "applied": [0, 0, 100, 0], "refunded": [0, 0, 0, 0], "closing": [500, 500, 700, 700],
+    })
+    assert _roll_series(monthly) == (RollRow("Sep 2026", 500, 300, 100, 0, 700),
+                                     RollRow("Oct 2026", 700, 0, 0, 0, 700))
+    still = monthly.assign(created=0, applied=0, closing=500, opening=500)
+    assert _roll_series(still) == (RollRow("Oct 2026", 500, 0, 0, 0, 500),)
+    assert _roll_series(None) == ()
+
+
+def test_utilisation_counts_unlimited_cases_apart(sample) -> None:
+    result, ctx = sample
+    cases = result.cases.cases
+    assert ctx.charts.unlimited == int(cases["max_sessions"].isna().sum()) > 0
+    assert sum(n for _, n in ctx.charts.utilisation) == int(cases["max_sessions"].notna().sum())

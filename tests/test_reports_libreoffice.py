@@ -11,8 +11,8 @@ import pytest
 
 from conftest import HOSTILE_NAMES, make_report_context
 from pkgreport.reports.excel import HEADER_ROW, render_workbook
-from pkgreport.reports.filters import format_cell, format_money
-from pkgreport.reports.model import Table
+from pkgreport.reports.filters import format_cell, format_int, format_money
+from pkgreport.reports.model import Column, Table
 
 pytestmark = pytest.mark.libreoffice
 
@@ -72,9 +72,12 @@ def test_every_sheet_is_read(sheets) -> None:
     }
 
 
-def _expected_cell(value: object, kind: str) -> str:
+def _expected_cell(value: object, column: Column) -> str:
+    kind = column.kind
     # LibreOffice keeps line breaks in a cell as LF only.
     text = format_cell(value, kind).replace("\r\n", "\n")
+    if kind == "int" and not column.grouped and text:
+        text = format_int(value, grouped=False)
     if kind == "bool":
         return {"yes": "TRUE", "no": "FALSE"}.get(text, text)
     return text
@@ -87,7 +90,7 @@ def _check_table(rows: list[list[str]], table: Table) -> None:
     assert header[: len(columns)] == [c.title for c in columns]
     body = rows[HEADER_ROW + 1 : HEADER_ROW + 1 + len(table.frame)]
     for i, record in enumerate(table.frame.to_dict("records")):
-        expected = [_expected_cell(record[k], c.kind) for k, c in zip(keys, columns)]
+        expected = [_expected_cell(record[k], c) for k, c in zip(keys, columns)]
         assert body[i][: len(columns)] == expected, (table.key, i)
 
 

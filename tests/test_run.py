@@ -95,7 +95,7 @@ def test_history_over_two_successive_months(tmp_path: Path) -> None:
     assert changes["moved_periods"] == []
     html = (out / f"{OCT}.html").read_text()
     assert "Changed since the last run" in html
-    assert "Compared with the run as of 2026-09-30" in html
+    assert "Compared with the run as of 30 Sep 2026 (period 1 Sep 2026 to 30 Sep 2026)." in html
     assert len(list((out / "history").iterdir())) == 2
 
 

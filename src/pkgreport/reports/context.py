@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from pkgreport.engine.findings import FINDINGS
 from pkgreport.pipeline import RunResult
+from pkgreport.reports.filters import format_prose_date, plural, with_article
 from pkgreport.reports.model import (
     ChartData,
     Column,
@@ -27,17 +29,40 @@ FINDING_TEXT: dict[str, tuple[str, str, str]] = {
 SEVERITY_TONE = {"high": "bad", "medium": "warn", "low": "ok"}
 
 
-def _c(key: str, title: str, kind: str = "text", width: int | None = None, total: bool = True) -> Column:
-    return Column(key, title, kind, width, total)  # type: ignore[arg-type]
+def _c(key: str, title: str, kind: str = "text", width: int | None = None, total: bool = True,
+       *, secondary: bool = False) -> Column:
+    return Column(key, title, kind, width, total, secondary)  # type: ignore[arg-type]
 
 
+def _id(key: str, title: str) -> Column:
+    """An id column: text, after the figures, off the phone and the printed page."""
+    return _c(key, title, "id", secondary=True)
+
+
+def _row_number(key: str, title: str) -> Column:
+    """A spreadsheet row number: looked up, not added, so no total and no thousands separator."""
+    return Column(key, title, "int", total=False, secondary=True, grouped=False)
+
+
+# The finding's title is what people read; the code stays as a filterable workbook column.
 FINDING_COLUMNS = (
-    _c("severity", "Severity"), _c("code", "Finding"), _c("patient_id", "Patient", "id"),
-    _c("patient_name", "Patient name"), _c("subject_type", "Subject"),
-    _c("subject_id", "Subject ID", "id"), _c("amount", "Amount", "money"),
-    _c("appointment_ids", "Appointments"), _c("message", "What we found", width=70),
-    _c("source_file", "Source file"), _c("source_row", "Source row", "int", total=False),
+    Column("finding", "Finding", html=False), _c("severity", "Severity", secondary=True),
+    _c("patient_name", "Patient name"), _c("amount", "Amount", "money"),
+    _c("message", "What we found", width=70), _c("appointment_ids", "Appointments", secondary=True),
+    _id("patient_id", "Patient"), _c("subject_type", "Subject", secondary=True),
+    _id("subject_id", "Subject ID"), _c("source_file", "Source file", secondary=True),
+    _row_number("source_row", "Source row"), Column("code", "Code", "id", html=False),
 )
+
+
+def finding_titles(codes: pd.Series) -> pd.Series:
+    """Each cell's comma-joined finding codes as their titles from the registry, joined by "; "."""
+    def titles(joined: object) -> str:
+        if not isinstance(joined, str) or not joined:
+            return ""
+        return "; ".join(FINDING_TEXT.get(code, (code,))[0] for code in joined.split(", "))
+
+    return codes.map(titles)
 
 
 def _first_names(frame: pd.DataFrame | None) -> pd.Series:
@@ -85,6 +110,7 @@ def _with_names(frame: pd.DataFrame, names: _Names, rows: pd.Series | None = Non
 
 def _findings_table(result: RunResult, names: _Names) -> Table:
     frame = _with_names(result.findings, names)
+    frame["finding"] = frame["code"].map(lambda code: FINDING_TEXT.get(code, (code,))[0])
     return Table(
         key="findings", sheet="Findings", title="Findings",
         description="Everything that needs a look, most serious first, with the source file and "
@@ -98,21 +124,25 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
         return []
     cases = _with_names(result.cases.cases, names)
     cases["flagged"] = cases["findings"].fillna("") != ""
+    cases["findings"] = finding_titles(cases["findings"])
+    cases["attention"] = cases["flagged"] | cases["status"].isin(["active", "over-booked"])
     columns = (
-        _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
-        _c("patient_name", "Patient name"), _c("case_name", "Package"),
+        _c("patient_name", "Patient name"), _c("case_name", "Package"), _c("status", "Status"),
         _c("max_sessions", "Maximum", "int", total=False), _c("counted", "Counted", "int"),
-        _c("attended", "Attended", "int"), _c("upcoming", "Upcoming", "int"),
-        _c("cancelled", "Cancelled", "int"), _c("dna", "Did not arrive", "int"),
         _c("remaining", "Remaining", "int"), _c("over_booked_by", "Over-booked by", "int"),
-        _c("status", "Status"), _c("issue_date", "Issued", "date"),
         _c("expiry_date", "Expires", "date"), _c("findings", "Findings", width=30),
+        _c("attended", "Attended", "int", secondary=True),
+        _c("upcoming", "Upcoming", "int", secondary=True),
+        _c("cancelled", "Cancelled", "int", secondary=True),
+        _c("dna", "Did not arrive", "int", secondary=True),
+        _c("issue_date", "Issued", "date", secondary=True),
+        _id("case_id", "Case"), _id("patient_id", "Patient"),
     )
     tables = [Table(
         key="cases", sheet="Cases", title="Packages (patient cases)",
         description="Session tally of every case, recomputed from the appointments as the "
                     "practice system counts them. Counted = attended + upcoming.",
-        columns=columns, frame=cases, highlight="flagged", total_row=True,
+        columns=columns, frame=cases, highlight="flagged", total_row=True, attention="attention",
     )]
     appts = result.cases.appointments
     over = appts[appts["over_booked"]]
@@ -128,11 +158,11 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
         description="Cases with more counted appointments than sessions; the appointments listed "
                     "are those numbered above the maximum.",
         columns=(
-            _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
             _c("patient_name", "Patient name"), _c("case_name", "Package"),
             _c("max_sessions", "Maximum", "int", total=False), _c("counted", "Counted", "int"),
             _c("over_booked_by", "Over-booked by", "int"),
             _c("over_booked_appointments", "Over-booked appointments", width=40),
+            _id("case_id", "Case"), _id("patient_id", "Patient"),
         ),
         frame=ob.reset_index(drop=True), total_row=True,
     ))
@@ -145,51 +175,63 @@ def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
     tables = []
     patients = _with_names(result.credit.patients, names)
     patients["flagged"] = patients["findings"].fillna("") != ""
+    patients["findings"] = finding_titles(patients["findings"])
+    patients["attention"] = (
+        patients["flagged"] | (patients["credit"] != 0) | (patients["open_outstanding"] != 0)
+        | (patients["difference"].fillna(0) != 0)
+    )
+    order = result.settings.date_order
     tables.append(Table(
         key="credit", sheet="Credit", title="Account credit by patient",
-        description=f"Recomputed as at {result.as_of:%d %B %Y} with the "
+        description=f"Recomputed as at {format_prose_date(result.as_of, order)} with the "
                     f"{result.settings.allocation} allocation policy. Credit is what the clinic "
                     "owes the patient.",
         columns=(
-            _c("patient_id", "Patient", "id"), _c("patient_name", "Patient name"),
-            _c("received", "Received", "money"), _c("refunded", "Refunded", "money"),
-            _c("invoiced", "Invoiced", "money"), _c("applied", "Applied", "money"),
+            _c("patient_name", "Patient name"),
             _c("credit", "Credit", "money"), _c("open_outstanding", "Open invoices", "money"),
             _c("reported_credit", "Reported credit", "money"),
             _c("difference", "Difference", "money"), _c("findings", "Findings", width=30),
+            _c("received", "Received", "money", secondary=True),
+            _c("refunded", "Refunded", "money", secondary=True),
+            _c("invoiced", "Invoiced", "money", secondary=True),
+            _c("applied", "Applied", "money", secondary=True), _id("patient_id", "Patient"),
         ),
-        frame=patients, highlight="flagged", total_row=True,
+        frame=patients, highlight="flagged", total_row=True, attention="attention",
     ))
     if result.ageing is not None:
         ageing = _with_names(result.ageing, names)
+        ageing["attention"] = ageing["credit"] != 0
         buckets = [c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")]
         tables.append(Table(
             key="ageing", sheet="Ageing", title="Ageing of unapplied credit",
             description="Each patient's credit aged by the date each unspent amount was received, "
                         "oldest spent first (days before the as-of date).",
             columns=(
-                _c("patient_id", "Patient", "id"), _c("patient_name", "Patient name"),
-                _c("credit", "Credit", "money"),
+                _c("patient_name", "Patient name"), _c("credit", "Credit", "money"),
                 *(_c(b, b + " days" if b[0].isdigit() else b, "money") for b in buckets),
+                _id("patient_id", "Patient"),
             ),
-            frame=ageing, total_row=True,
+            frame=ageing, total_row=True, attention="attention",
         ))
     if result.rollforward is not None:
+        # The engine's TOTAL row becomes the table's own total row (never sorted or filtered).
         is_total = result.rollforward["patient_id"] == "TOTAL"
-        roll = _with_names(result.rollforward, names, rows=~is_total)
-        roll.loc[is_total, "patient_name"] = "All patients"
+        roll = _with_names(result.rollforward[~is_total].reset_index(drop=True), names)
+        figures = ["opening", "created", "applied", "refunded", "closing"]
+        roll["attention"] = (roll[figures] != 0).any(axis=1)
+        start, end = (format_prose_date(d, order) for d in (result.period_start, result.period_end))
         tables.append(Table(
             key="rollforward", sheet="Roll-forward",
-            title=f"Credit roll-forward {result.period_start:%d %b %Y} to {result.period_end:%d %b %Y}",
+            title=f"Credit roll-forward {start} to {end}",
             description="Opening credit + credit created - credit applied - credit refunded = "
-                        "closing credit, to the cent, for every patient; the last row is the total.",
+                        "closing credit, to the cent, for every patient and in total.",
             columns=(
-                _c("patient_id", "Patient", "id"), _c("patient_name", "Patient name"),
+                _c("patient_name", "Patient name"),
                 _c("opening", "Opening", "money"), _c("created", "Created", "money"),
                 _c("applied", "Applied", "money"), _c("refunded", "Refunded", "money"),
-                _c("closing", "Closing", "money"),
+                _c("closing", "Closing", "money"), _id("patient_id", "Patient"),
             ),
-            frame=roll,
+            frame=roll, total_row=True, attention="attention",
         ))
     invoices = result.credit.invoices
     open_inv = _with_names(invoices[invoices["outstanding"] > 0], names).reset_index(drop=True)
@@ -197,12 +239,14 @@ def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
         key="open_invoices", sheet="Open invoices", title="Open invoices",
         description="Invoices with money still owing after payments and credit are applied.",
         columns=(
-            _c("invoice_id", "Invoice", "id"), _c("number", "Number", "id"),
-            _c("patient_id", "Patient", "id"), _c("patient_name", "Patient name"),
+            _c("number", "Number", "id"), _c("patient_name", "Patient name"),
             _c("issue_date", "Issued", "date"), _c("total", "Total", "money"),
             _c("paid_direct", "Paid", "money"), _c("paid_from_credit", "Paid from credit", "money"),
-            _c("outstanding", "Outstanding", "money"), _c("status_reported", "Exported status"),
-            _c("source_file", "Source file"), _c("source_row", "Source row", "int", total=False),
+            _c("outstanding", "Outstanding", "money"),
+            _c("status_reported", "Exported status", secondary=True),
+            _id("invoice_id", "Invoice"), _id("patient_id", "Patient"),
+            _c("source_file", "Source file", secondary=True),
+            _row_number("source_row", "Source row"),
         ),
         frame=open_inv, total_row=True,
     ))
@@ -212,29 +256,37 @@ def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
 def _package_table(result: RunResult, names: _Names) -> list[Table]:
     if result.packages is None:
         return []
-    frame = _with_names(result.packages, names)
+    priced = result.packages["package_price"].notna()
+    frame = _with_names(result.packages[priced].reset_index(drop=True), names)
+    frame["attention"] = frame["undelivered"].fillna(0) != 0
+    unpriced = int((~priced).sum())
+    # The caption says which rows are listed, so it stays true to them.
+    others = (f" The other {plural(unpriced, 'package')} have no price (none on the case and no "
+              "invoice names it) and are not listed here."
+              if unpriced else "")
     return [Table(
         key="packages", sheet="Package value", title="Package value not yet delivered",
-        description="For packages paid in full: price x unused sessions / maximum, rounded half-up "
-                    "to the cent.",
+        description=f"The {plural(len(frame), 'package')} paid in full: price x unused sessions / "
+                    "maximum, rounded half-up to the cent." + others,
         columns=(
-            _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
             _c("patient_name", "Patient name"), _c("package_price", "Price", "money"),
             _c("max_sessions", "Maximum", "int", total=False), _c("used", "Used", "int"),
             _c("unused", "Unused", "int"), _c("undelivered", "Undelivered value", "money"),
+            _id("case_id", "Case"), _id("patient_id", "Patient"),
         ),
-        frame=frame, total_row=True,
+        frame=frame, total_row=True, attention="attention",
     )]
 
 
-def _changes_table(changes: dict[str, Any] | None) -> list[Table]:
+def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
     if changes is None:
         return []
     rows: list[dict[str, Any]] = []
     prev = changes.get("previous")
     for label, key in (("new", "new_findings"), ("resolved", "resolved_findings")):
         for f in changes.get(key, []):
-            rows.append({"change": f"{label} finding", "code": f["code"],
+            rows.append({"change": f"{label} finding",
+                         "code": FINDING_TEXT.get(f["code"], (f["code"],))[0],
                          "subject": f"{f['subject_type']} {f['subject_id']}",
                          "detail": f["message"], "before": None, "after": None})
     for m in changes.get("moved_periods", []):
@@ -242,7 +294,8 @@ def _changes_table(changes: dict[str, Any] | None) -> list[Table]:
             before, after = m[f"{part}_total_before"], m[f"{part}_total_after"]
             cb, ca = m[f"{part}_count_before"], m[f"{part}_count_after"]
             detail = (f"{part} of {m['month']} changed after that month was reported "
-                      f"({cb} -> {ca} records): an {part[:-1]} was edited, added or deleted"
+                      f"({cb} -> {ca} records): {with_article(part[:-1])} was edited, added or "
+                      "deleted"
                       if before != after or cb != ca else
                       f"{part} of {m['month']} were edited after that month was reported "
                       "(totals unchanged)")
@@ -255,10 +308,12 @@ def _changes_table(changes: dict[str, Any] | None) -> list[Table]:
     if prev is None:
         note = "This is the first run in this output folder: there is nothing to compare with."
     else:
-        note = (f"Compared with the run as of {prev['as_of']} (period {prev['period_from']} to "
-                f"{prev['period_to']}). "
-                f"{len(changes['became_over_booked'])} case(s) became over-booked; "
-                f"{len(changes['became_dormant'])} patient(s)' credit became dormant.")
+        as_of, start, end = (format_prose_date(date.fromisoformat(prev[k]), order)
+                             for k in ("as_of", "period_from", "period_to"))
+        over, dormant = len(changes["became_over_booked"]), len(changes["became_dormant"])
+        note = (f"Compared with the run as of {as_of} (period {start} to {end}). "
+                f"{plural(over, 'case')} became over-booked; the credit of "
+                f"{plural(dormant, 'patient')} became dormant.")
     return [Table(
         key="changes", sheet="Changes", title="Changed since the last run",
         description="New and resolved findings, and figures of already-reported months that moved.",
@@ -304,10 +359,14 @@ def _validation_table(result: RunResult) -> Table:
         key="validation", sheet="Validation", title="Validation: warnings and excluded rows",
         description="Every warning about the inputs, and every row left out of the figures "
                     "(archived, deleted or invalid) with the reason.",
-        columns=(_c("severity", "Severity"), _c("file", "File"), _c("row", "Row", "int", total=False),
+        columns=(_c("severity", "Severity"), _c("file", "File"), _row_number("row", "Row"),
                  _c("column", "Column"), _c("value", "Value"), _c("message", "Message", width=70)),
         frame=frame,
     )
+
+
+def _unlimited_cases(result: RunResult) -> int:
+    return 0 if result.cases is None else int(result.cases.cases["max_sessions"].isna().sum())
 
 
 def _utilisation(result: RunResult) -> tuple[tuple[str, int], ...]:
@@ -332,14 +391,29 @@ def _utilisation(result: RunResult) -> tuple[tuple[str, int], ...]:
     return tuple((label, int(mask.sum())) for label, mask in bands)
 
 
+def _roll_series(monthly: pd.DataFrame | None) -> tuple[RollRow, ...]:
+    """The monthly roll-forward from the first month with any credit movement (the months before
+    it only repeat its opening balance), each month labelled like `Oct 2026`."""
+    if monthly is None or monthly.empty:
+        return ()
+    moved = (monthly[["created", "applied", "refunded"]] != 0).any(axis=1).to_numpy()
+    first = int(moved.argmax()) if moved.any() else len(monthly) - 1
+    return tuple(
+        RollRow(f"{pd.Period(r.month, 'M'):%b %Y}", int(r.opening), int(r.created),
+                int(r.applied), int(r.refunded), int(r.closing))
+        for r in monthly.iloc[first:].itertuples(index=False)
+    )
+
+
 def _headlines(result: RunResult) -> tuple[Headline, ...]:
     heads: list[Headline] = []
     if result.credit is not None:
         credit = result.credit.patients["credit"]
         liability = int(credit.clip(lower=0).sum())
         holders = int((credit > 0).sum())
+        as_of = format_prose_date(result.as_of, result.settings.date_order)
         heads.append(Headline("Credit liability", liability, "money", "warn" if liability else "ok",
-                              f"owed to {holders:,} patient(s) as at {result.as_of:%d %b %Y}"))
+                              f"owed to {plural(holders, 'patient')} as at {as_of}"))
         outstanding = int(result.credit.patients["open_outstanding"].sum())
         heads.append(Headline("Open invoices outstanding", outstanding, "money",
                               "warn" if outstanding else "ok", "still owed to the clinic"))
@@ -350,7 +424,7 @@ def _headlines(result: RunResult) -> tuple[Headline, ...]:
     if result.cases is not None:
         over = int((result.cases.cases["over_booked_by"] > 0).sum())
         heads.append(Headline("Cases over-booked", over, "int", "bad" if over else "ok",
-                              f"of {len(result.cases.cases):,} case(s)"))
+                              f"of {plural(len(result.cases.cases), 'case')}"))
     high = int((result.findings["severity"] == "high").sum()) if len(result.findings) else 0
     heads.append(Headline("Findings", int(len(result.findings)), "int",
                           "bad" if high else ("warn" if len(result.findings) else "ok"),
@@ -376,7 +450,7 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
     names = _Names(result)
     s = result.settings
     tables = [
-        *(_changes_table(changes)),
+        *(_changes_table(changes, s.date_order)),
         *_cases_tables(result, names),
         *_credit_tables(result, names),
         *_package_table(result, names),
@@ -386,15 +460,13 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
     if result.ageing is not None:
         buckets = [c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")]
         ageing_series = tuple((b, int(result.ageing[b].sum())) for b in buckets)
-    roll_series: tuple[RollRow, ...] = ()
-    if result.monthly is not None:
-        roll_series = tuple(
-            RollRow(r.month, int(r.opening), int(r.created), int(r.applied), int(r.refunded), int(r.closing))
-            for r in result.monthly.itertuples(index=False)
-        )
+    roll_series = _roll_series(result.monthly)
+    def prose(day: date) -> str:
+        return format_prose_date(day, s.date_order)
+
     settings = (
-        ("As of", f"{result.as_of.isoformat()} ({result.as_of_source})"),
-        ("Period", f"{result.period_start.isoformat()} to {result.period_end.isoformat()}"),
+        ("As of", f"{prose(result.as_of)} ({result.as_of_source})"),
+        ("Period", f"{prose(result.period_start)} to {prose(result.period_end)}"),
         ("Time zone", s.timezone),
         ("Date order", s.date_order),
         ("Allocation policy", s.allocation),
@@ -414,7 +486,8 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         headlines=_headlines(result),
         finding_kinds=_finding_kinds(result),
         tables=tuple(tables),
-        charts=ChartData(ageing=ageing_series, utilisation=_utilisation(result), rollforward=roll_series),
+        charts=ChartData(ageing=ageing_series, utilisation=_utilisation(result),
+                         rollforward=roll_series, unlimited=_unlimited_cases(result)),
         skipped=tuple(sorted(result.skipped.items())),
         inputs=tuple(
             {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}

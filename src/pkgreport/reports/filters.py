@@ -56,9 +56,12 @@ def format_money(cents: Any, symbol: str = "$") -> str:
     return format_dollars(int(cents), symbol)
 
 
-def format_int(value: Any) -> str:
+def format_int(value: Any, grouped: bool = True) -> str:
+    """A count with thousands separators; `grouped=False` for numbers looked up, such as rows."""
     value = to_python(value)
-    return "" if value is None else f"{int(value):,}"
+    if value is None:
+        return ""
+    return f"{int(value):,}" if grouped else str(int(value))
 
 
 def format_date(value: Any, order: str = "dmy") -> str:
@@ -68,6 +71,18 @@ def format_date(value: Any, order: str = "dmy") -> str:
     if isinstance(value, str):
         return value
     return value.strftime(_PY_DATE[order])
+
+
+def format_prose_date(value: Any, order: str = "dmy") -> str:
+    """A date inside a sentence: `31 Oct 2026` (`Oct 31, 2026` for the mdy date order)."""
+    value = to_python(value)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if order == "mdy":
+        return f"{value:%b} {value.day}, {value:%Y}"
+    return f"{value.day} {value:%b %Y}"
 
 
 def format_datetime(value: Any, order: str = "dmy") -> str:
@@ -173,12 +188,18 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+def with_article(noun: str) -> str:
+    """`a payment`, `an invoice`: the indefinite article by the noun's first letter."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def filters_for(order: str, symbol: str) -> dict[str, Any]:
     """The Jinja2 filters, bound to the report's date order and currency symbol."""
     return {
         "money": lambda v: format_money(v, symbol),
         "int": format_int,
         "date": lambda v: format_date(v, order),
+        "prose_date": lambda v: format_prose_date(v, order),
         "datetime": lambda v: format_datetime(v, order),
         "percent": format_percent,
         "plural": plural,
