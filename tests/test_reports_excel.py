@@ -183,7 +183,7 @@ def test_every_sheet_prints_landscape_one_page_wide_with_headers_and_a_footer(
         assert (setup.orientation, fit_width) == ("landscape", 1), ws.title
         assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
         assert ws.oddFooter.left.text == "Packages and account credit — Demo Clinic", ws.title
-        assert ws.oddFooter.center.text == "as of 20 Nov 2026", ws.title
+        assert ws.oddFooter.center.text == "&A, as of 20 Nov 2026", ws.title
         assert ws.oddFooter.right.text == "Page &P of &N", ws.title
         if ws.title == "Summary":
             assert fit_height == 1  # the Summary prints on one page

@@ -22,7 +22,6 @@ from xlsxwriter.worksheet import Worksheet
 from pkgreport.reports.filters import (
     excel_date_format,
     excel_money_format,
-    format_date,
     format_prose_date,
     is_blank,
     to_python,
@@ -138,8 +137,8 @@ def write_text(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -
 def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
     order = ctx.date_order
     write_text(ws, 0, 0, ctx.title, st.title)
-    period = f"{format_date(ctx.period_start, order)} to {format_date(ctx.period_end, order)}"
-    write_text(ws, 1, 0, f"As of {format_date(ctx.as_of, order)}; period {period}")
+    period = f"{format_prose_date(ctx.period_start, order)} to {format_prose_date(ctx.period_end, order)}"
+    write_text(ws, 1, 0, f"As of {format_prose_date(ctx.as_of, order)}; period {period}")
     row = 2
     if ctx.generated_at:
         write_text(ws, row, 0, f"Generated {ctx.generated_at}", st.note)
@@ -211,7 +210,7 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
 def _set_up_printing(ws: Worksheet, ctx: ReportContext, *, pages_tall: int = 0,
                      header_row: int | None = None) -> None:
     """Landscape, one page wide (`pages_tall` 0 = as many as needed), the header row repeated on
-    every page, and a footer with the report's title, as-of date and page numbers."""
+    every page, and a footer with the report's title, the sheet (&A), as-of date and page numbers."""
     ws.set_landscape()
     ws.fit_to_pages(1, pages_tall)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
@@ -220,7 +219,7 @@ def _set_up_printing(ws: Worksheet, ctx: ReportContext, *, pages_tall: int = 0,
     # "&" starts a control code in a header or footer: a literal one is doubled.
     title = ctx.title.replace("&", "&&")
     as_of = format_prose_date(ctx.as_of, ctx.date_order)
-    ws.set_footer(f"&L{title}&Cas of {as_of}&RPage &P of &N"[:_FOOTER_MAX])
+    ws.set_footer(f"&L{title}&C&A, as of {as_of}&RPage &P of &N"[:_FOOTER_MAX])
 
 
 # ----------------------------------------------------------------------------------------- Tables
