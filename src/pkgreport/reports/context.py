@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pkgreport.engine.breakdown import EXPIRING_DAYS, UNASSIGNED, by_location, by_practitioner
 from pkgreport.engine.findings import FINDINGS
 from pkgreport.pipeline import RunResult
 from pkgreport.reports.filters import format_prose_date, plural, with_article
@@ -278,6 +279,59 @@ def _package_table(result: RunResult, names: _Names) -> list[Table]:
     )]
 
 
+def breakdowns(result: RunResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The figures per business and per practitioner (the page, the workbook and the JSON)."""
+    ds, credit, cases = result.dataset, result.credit, result.cases
+    case_frames = {
+        "cases": None if cases is None else cases.cases,
+        "case_appointments": None if cases is None else cases.appointments,
+        "appointments": ds.appointments, "packages": result.packages,
+    }
+    locations = by_location(
+        as_of=result.as_of, invoices=ds.invoices,
+        credit_patients=None if credit is None else credit.patients,
+        credit_invoices=None if credit is None else credit.invoices, **case_frames)
+    return locations, by_practitioner(as_of=result.as_of, **case_frames)
+
+
+LOCATION_RULE = (
+    "Credit belongs to a patient, not a location: each patient's credit is counted at the "
+    "business of the patient's most recent invoice, and as \"" + UNASSIGNED + "\" when the patient "
+    "has no invoice naming a business. An open invoice counts where it was issued; a package "
+    "where its latest counted appointment was. Each column adds up to the practice-wide figure."
+)
+
+
+def _breakdown_tables(result: RunResult) -> list[Table]:
+    locations, practitioners = breakdowns(result)
+    soon = f"Expiring within {EXPIRING_DAYS} days"
+    return [Table(
+        key="by_location", sheet="By location", title="By location",
+        description=LOCATION_RULE,
+        columns=(
+            _c("business", "Business"), _c("credit_liability", "Credit liability", "money"),
+            _c("patients_with_credit", "Patients with credit", "int"),
+            _c("open_invoices", "Open invoices", "money"),
+            _c("package_value_undelivered", "Package value undelivered", "money"),
+            _c("cases_over_booked", "Over-booked packages", "int"),
+            _c("cases_expiring", soon, "int"),
+        ),
+        frame=locations, total_row=True,
+    ), Table(
+        key="by_practitioner", sheet="By practitioner", title="Packages by practitioner",
+        description="Each package counted once, with the practitioner of its latest counted "
+                    f"appointment (\"{UNASSIGNED}\" when none counts yet).",
+        columns=(
+            _c("practitioner", "Practitioner"), _c("cases_active", "Active packages", "int"),
+            _c("upcoming_sessions", "Upcoming sessions", "int"),
+            _c("cases_over_booked", "Over-booked packages", "int"),
+            _c("cases_expiring", soon, "int"),
+            _c("package_value_undelivered", "Package value undelivered", "money"),
+        ),
+        frame=practitioners, total_row=True,
+    )]
+
+
 def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
     if changes is None:
         return []
@@ -451,6 +505,7 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
     s = result.settings
     tables = [
         *(_changes_table(changes, s.date_order)),
+        *_breakdown_tables(result),
         *_cases_tables(result, names),
         *_credit_tables(result, names),
         *_package_table(result, names),
