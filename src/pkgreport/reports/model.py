@@ -68,7 +68,7 @@ class Table:
     """A section of the report: one workbook sheet and (when `html`) one HTML table.
 
     `highlight` names a bool column of `frame` marking rows to highlight (it need not be among
-    `columns`; the workbook then adds it as a visible "Flagged" column so the conditional format
+    `columns`; the workbook then adds it as a visible "Needs attention" column so the conditional format
     and filters can use it). `total_row` sums the money and int columns (those with `total=True`).
     `attention` names a bool column of `frame` marking the rows that need a look: the page shows
     only those until the reader asks for every row (the workbook always has every row).
