@@ -12,7 +12,13 @@ import pytest
 from pkgreport.config import Settings
 from pkgreport.engine.registry import FINDINGS
 from pkgreport.pipeline import RunResult, run
-from pkgreport.reports.context import _Names, _roll_series, _with_names, build_context
+from pkgreport.reports.context import (
+    _changes_table,
+    _Names,
+    _roll_series,
+    _with_names,
+    build_context,
+)
 from pkgreport.reports.model import ReportContext, RollRow
 
 
@@ -134,3 +140,22 @@ def test_utilisation_counts_unlimited_cases_apart(sample) -> None:
     cases = result.cases.cases
     assert ctx.charts.unlimited == int(cases["max_sessions"].isna().sum()) > 0
     assert sum(n for _, n in ctx.charts.utilisation) == int(cases["max_sessions"].notna().sum())
+
+
+def test_changes_read_in_words_with_articles_plurals_and_prose_dates() -> None:
+    finding = {"code": "OVER_BOOKED", "subject_type": "case", "subject_id": "C1", "message": "m"}
+    moved = {"month": "2026-09", "changed": ["payments"],
+             "payments_total_before": 100, "payments_total_after": 150,
+             "payments_count_before": 2, "payments_count_after": 3}
+    changes = {"previous": {"as_of": "2026-09-30", "period_from": "2026-09-01",
+                            "period_to": "2026-09-30"},
+               "new_findings": [finding], "resolved_findings": [], "moved_periods": [moved],
+               "became_over_booked": ["C1"], "became_dormant": ["P1", "P2"]}
+    [table] = _changes_table(changes, "dmy")
+    assert table.frame["code"].tolist() == [FINDINGS["OVER_BOOKED"].title, ""]
+    assert table.frame["detail"].iloc[1] == (
+        "payments of Sep 2026 changed after that month was reported (2 -> 3 records): "
+        "a payment was edited, added or deleted")
+    assert table.note == ("Compared with the run as of 30 Sep 2026 (period 1 Sep 2026 to "
+                          "30 Sep 2026). 1 case became over-booked; the credit of 2 patients "
+                          "became dormant.")

@@ -347,14 +347,15 @@ def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
         for part in m["changed"]:
             before, after = m[f"{part}_total_before"], m[f"{part}_total_after"]
             cb, ca = m[f"{part}_count_before"], m[f"{part}_count_after"]
-            detail = (f"{part} of {m['month']} changed after that month was reported "
-                      f"({cb} -> {ca} records): {with_article(part[:-1])} was edited, added or "
-                      "deleted"
+            month = f"{pd.Period(m['month'], 'M'):%b %Y}"
+            detail = (f"{part} of {month} changed after that month was reported "
+                      f"({cb:,} -> {plural(ca, 'record')}): {with_article(part[:-1])} was "
+                      "edited, added or deleted"
                       if before != after or cb != ca else
-                      f"{part} of {m['month']} were edited after that month was reported "
+                      f"{part} of {month} were edited after that month was reported "
                       "(totals unchanged)")
             rows.append({"change": "closed period moved", "code": "",
-                         "subject": f"{part} {m['month']}", "detail": detail,
+                         "subject": f"{part} {month}", "detail": detail,
                          "before": before, "after": after})
     frame = pd.DataFrame(rows, columns=["change", "code", "subject", "detail", "before", "after"])
     frame["before"] = pd.array(frame["before"], dtype="Int64")

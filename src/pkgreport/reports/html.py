@@ -161,6 +161,7 @@ def render_html(ctx: ReportContext) -> str:
                 "code": kind.code,
                 "title": kind.title,
                 "count": plural(kind.count, "finding"),
+                "show": "Show the finding" if kind.count == 1 else f"Show the {kind.count:,} findings",
                 "severity": kind.severity,
                 "severity_label": _SEVERITY_LABEL.get(kind.severity, kind.severity.title()),
                 "explanation": kind.explanation,
