@@ -147,8 +147,7 @@ def test_a_capped_table_keeps_the_rows_needing_attention_first() -> None:
     tables = tuple(Table(**{**vars(t), "frame": frame}) if t.key == "credit" else t
                    for t in ctx.tables)
     page = render_html(make_report_context(max_rows=2, tables=tables))
-    body = page[page.index('id="credit-table"'):]
-    body = body[body.index("<tbody>"): body.index("</tbody>")]
+    body = _between(_between(page, 'id="credit-table"', "</table>"), "<tbody>", "</tbody>")
     assert re.findall(r'<td data-label="Patient">(P\d+)</td>', body) == ["P004", "P006"]
     text = visible_text(page)
     assert ("The page holds 2 of 4 rows, those that need attention first — see the workbook "
@@ -168,10 +167,14 @@ def test_sort_keys_make_numbers_and_dates_sortable(report_context) -> None:
     assert '<th scope="col" class="num" data-kind="num">' in page
 
 
+def _between(page: str, start: str, end: str) -> str:
+    """The part of `page` from the first `start` up to the next `end`."""
+    part = page[page.index(start):]
+    return part[: part.index(end)]
+
+
 def test_rows_needing_no_attention_are_hidden_behind_a_counted_switch(report_context) -> None:
-    page = render_html(report_context)
-    table = page[page.index('<section id="credit"'):]
-    table = table[: table.index("</section>")]
+    table = _between(render_html(report_context), '<section id="credit"', "</section>")
     # P006 holds no credit: on the page, hidden until "show all"; its totals still count.
     [quiet] = re.findall(r'<tr class="quiet" hidden>.*?</tr>', table, flags=re.DOTALL)
     assert '<td data-label="Patient">P006</td>' in quiet
@@ -183,10 +186,9 @@ def test_rows_needing_no_attention_are_hidden_behind_a_counted_switch(report_con
 
 
 def test_secondary_columns_come_after_the_figures_and_row_numbers_are_plain(report_context) -> None:
-    page = render_html(report_context)
-    kind = page[page.index('id="kind-findings-dormant-credit"'):]
+    kind = _between(render_html(report_context), 'id="kind-findings-dormant-credit"', "</article>")
     header = re.findall(r'<th scope="col" class="([^"]+)"[^>]*><button type="button" class="sort">'
-                        r'([^<]+)</button>', kind[: kind.index("</thead>")])
+                        r'([^<]+)</button>', _between(kind, "<thead>", "</thead>"))
     assert header == [("txt", "Severity"), ("txt", "Patient"), ("txt", "Patient name"),
                       ("txt", "Record"), ("num", "Amount"), ("txt", "What it means"),
                       ("txt", "File"), ("num sec", "Row")]

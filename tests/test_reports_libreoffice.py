@@ -35,14 +35,21 @@ RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def _soffice() -> str:
-    found = shutil.which("soffice") or shutil.which("libreoffice")
-    if found:
-        return found
-    message = "the LibreOffice test needs soffice: apt-get install -y libreoffice-calc-nogui"
+def _program(names: tuple[str, ...], message: str) -> str:
+    """The path of the first of `names` installed; else fail (CI must run this test) unless
+    PKGREPORT_SKIP_EXTERNAL=1 asks to skip."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
     if os.environ.get("PKGREPORT_SKIP_EXTERNAL") == "1":
         pytest.skip(message + " (skipped: PKGREPORT_SKIP_EXTERNAL=1)")
     pytest.fail(message + "; or set PKGREPORT_SKIP_EXTERNAL=1 to skip it locally")
+
+
+def _soffice() -> str:
+    return _program(("soffice", "libreoffice"),
+                    "the LibreOffice test needs soffice: apt-get install -y libreoffice-calc-nogui")
 
 
 @pytest.fixture(scope="module")
@@ -133,13 +140,8 @@ MAX_PRINTED_PAGES = 30
 
 
 def _pdftotext() -> str:
-    found = shutil.which("pdftotext")
-    if found:
-        return found
-    message = "the printing test needs pdftotext: apt-get install -y poppler-utils"
-    if os.environ.get("PKGREPORT_SKIP_EXTERNAL") == "1":
-        pytest.skip(message + " (skipped: PKGREPORT_SKIP_EXTERNAL=1)")
-    pytest.fail(message + "; or set PKGREPORT_SKIP_EXTERNAL=1 to skip it locally")
+    return _program(("pdftotext",),
+                    "the printing test needs pdftotext: apt-get install -y poppler-utils")
 
 
 @pytest.fixture(scope="module")

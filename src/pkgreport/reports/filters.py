@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -64,25 +65,26 @@ def format_int(value: Any, grouped: bool = True) -> str:
     return f"{int(value):,}" if grouped else str(int(value))
 
 
-def format_date(value: Any, order: str = "dmy") -> str:
+def _format_day(value: Any, render: Callable[[Any], str]) -> str:
+    """`render(value)` for a date; blank for no value; text already formatted stays as it is."""
     value = to_python(value)
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    return value.strftime(_PY_DATE[order])
+    return render(value)
+
+
+def format_date(value: Any, order: str = "dmy") -> str:
+    """A date in a table: `31/10/2026` (dmy), `10/31/2026` (mdy), `2026-10-31` (ymd)."""
+    return _format_day(value, lambda day: day.strftime(_PY_DATE[order]))
 
 
 def format_prose_date(value: Any, order: str = "dmy") -> str:
     """A date inside a sentence: `31 Oct 2026` (`Oct 31, 2026` for the mdy date order)."""
-    value = to_python(value)
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
     if order == "mdy":
-        return f"{value:%b} {value.day}, {value:%Y}"
-    return f"{value.day} {value:%b %Y}"
+        return _format_day(value, lambda day: f"{day:%b} {day.day}, {day:%Y}")
+    return _format_day(value, lambda day: f"{day.day} {day:%b %Y}")
 
 
 def format_datetime(value: Any, order: str = "dmy") -> str:
