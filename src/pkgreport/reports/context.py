@@ -173,7 +173,17 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
 def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
     if result.credit is None:
         return []
-    tables = []
+    tables = [_credit_table(result, names)]
+    if result.ageing is not None:
+        tables.append(_ageing_table(result.ageing, names))
+    if result.rollforward is not None:
+        tables.append(_rollforward_table(result, names))
+    tables.append(_open_invoices_table(result.credit.invoices, names))
+    return tables
+
+
+def _credit_table(result: RunResult, names: _Names) -> Table:
+    assert result.credit is not None
     patients = _with_names(result.credit.patients, names)
     patients["flagged"] = patients["findings"].fillna("") != ""
     patients["findings"] = finding_titles(patients["findings"])
@@ -181,10 +191,10 @@ def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
         patients["flagged"] | (patients["credit"] != 0) | (patients["open_outstanding"] != 0)
         | (patients["difference"].fillna(0) != 0)
     )
-    order = result.settings.date_order
-    tables.append(Table(
+    as_of = format_prose_date(result.as_of, result.settings.date_order)
+    return Table(
         key="credit", sheet="Credit", title="Account credit by patient",
-        description=f"Recomputed as at {format_prose_date(result.as_of, order)} with the "
+        description=f"Recomputed as at {as_of} with the "
                     f"{result.settings.allocation} allocation policy. Credit is what the clinic "
                     "owes the patient.",
         columns=(
@@ -198,45 +208,53 @@ def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
             _c("applied", "Applied", "money", secondary=True), _id("patient_id", "Patient"),
         ),
         frame=patients, highlight="flagged", total_row=True, attention="attention",
-    ))
-    if result.ageing is not None:
-        ageing = _with_names(result.ageing, names)
-        ageing["attention"] = ageing["credit"] != 0
-        buckets = [c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")]
-        tables.append(Table(
-            key="ageing", sheet="Ageing", title="Ageing of unapplied credit",
-            description="Each patient's credit aged by the date each unspent amount was received, "
-                        "oldest spent first (days before the as-of date).",
-            columns=(
-                _c("patient_name", "Patient name"), _c("credit", "Credit", "money"),
-                *(_c(b, b + " days" if b[0].isdigit() else b, "money") for b in buckets),
-                _id("patient_id", "Patient"),
-            ),
-            frame=ageing, total_row=True, attention="attention",
-        ))
-    if result.rollforward is not None:
-        # The engine's TOTAL row becomes the table's own total row (never sorted or filtered).
-        is_total = result.rollforward["patient_id"] == "TOTAL"
-        roll = _with_names(result.rollforward[~is_total].reset_index(drop=True), names)
-        figures = ["opening", "created", "applied", "refunded", "closing"]
-        roll["attention"] = (roll[figures] != 0).any(axis=1)
-        start, end = (format_prose_date(d, order) for d in (result.period_start, result.period_end))
-        tables.append(Table(
-            key="rollforward", sheet="Roll-forward",
-            title=f"Credit roll-forward {start} to {end}",
-            description="Opening credit + credit created - credit applied - credit refunded = "
-                        "closing credit, to the cent, for every patient and in total.",
-            columns=(
-                _c("patient_name", "Patient name"),
-                _c("opening", "Opening", "money"), _c("created", "Created", "money"),
-                _c("applied", "Applied", "money"), _c("refunded", "Refunded", "money"),
-                _c("closing", "Closing", "money"), _id("patient_id", "Patient"),
-            ),
-            frame=roll, total_row=True, attention="attention",
-        ))
-    invoices = result.credit.invoices
+    )
+
+
+def _ageing_table(aged: pd.DataFrame, names: _Names) -> Table:
+    ageing = _with_names(aged, names)
+    ageing["attention"] = ageing["credit"] != 0
+    buckets = [c for c in aged.columns if c not in ("patient_id", "patient_name", "credit")]
+    return Table(
+        key="ageing", sheet="Ageing", title="Ageing of unapplied credit",
+        description="Each patient's credit aged by the date each unspent amount was received, "
+                    "oldest spent first (days before the as-of date).",
+        columns=(
+            _c("patient_name", "Patient name"), _c("credit", "Credit", "money"),
+            *(_c(b, b + " days" if b[0].isdigit() else b, "money") for b in buckets),
+            _id("patient_id", "Patient"),
+        ),
+        frame=ageing, total_row=True, attention="attention",
+    )
+
+
+def _rollforward_table(result: RunResult, names: _Names) -> Table:
+    assert result.rollforward is not None
+    # The engine's TOTAL row becomes the table's own total row (never sorted or filtered).
+    is_total = result.rollforward["patient_id"] == "TOTAL"
+    roll = _with_names(result.rollforward[~is_total].reset_index(drop=True), names)
+    figures = ["opening", "created", "applied", "refunded", "closing"]
+    roll["attention"] = (roll[figures] != 0).any(axis=1)
+    order = result.settings.date_order
+    start, end = (format_prose_date(d, order) for d in (result.period_start, result.period_end))
+    return Table(
+        key="rollforward", sheet="Roll-forward",
+        title=f"Credit roll-forward {start} to {end}",
+        description="Opening credit + credit created - credit applied - credit refunded = "
+                    "closing credit, to the cent, for every patient and in total.",
+        columns=(
+            _c("patient_name", "Patient name"),
+            _c("opening", "Opening", "money"), _c("created", "Created", "money"),
+            _c("applied", "Applied", "money"), _c("refunded", "Refunded", "money"),
+            _c("closing", "Closing", "money"), _id("patient_id", "Patient"),
+        ),
+        frame=roll, total_row=True, attention="attention",
+    )
+
+
+def _open_invoices_table(invoices: pd.DataFrame, names: _Names) -> Table:
     open_inv = _with_names(invoices[invoices["outstanding"] > 0], names).reset_index(drop=True)
-    tables.append(Table(
+    return Table(
         key="open_invoices", sheet="Open invoices", title="Open invoices",
         description="Invoices with money still owing after payments and credit are applied.",
         columns=(
@@ -250,8 +268,7 @@ def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
             _row_number("source_row", "Source row"),
         ),
         frame=open_inv, total_row=True,
-    ))
-    return tables
+    )
 
 
 def _package_table(result: RunResult, names: _Names) -> list[Table]:

@@ -276,27 +276,9 @@ def _table_view(
         RowView(list(map(Cell, row_texts, row_sorts, numeric)), flag, needs)
         for row_texts, row_sorts, flag, needs in zip(zip(*texts), zip(*sorts), flags, attention)
     ]
-    totals = None
-    if table.total_row and total_rows:
-        totals = []
-        for j, c in enumerate(cols):
-            if c.summed:
-                values = frame[c.key].dropna().to_numpy().tolist()
-                # Python ints: exact, no int64 overflow (an int column's tolist() gives ints).
-                amount = sum(map(int, values))
-                totals.append(format_cell(amount, c.kind, order, symbol))
-            else:
-                totals.append("Total" if j == 0 else "")
-    shown = len(shown_frame)
-    quiet = attention.count(False)
-    capped = ""
-    if shown < total_rows:
-        first = ", those that need attention first" if table.attention is not None else ""
-        capped = (f"The page holds {shown:,} of {total_rows:,} rows{first} — "
-                  "see the workbook for all of them.")
-    totals_note = ""
-    if totals is not None and (quiet or shown < total_rows):
-        totals_note = f"The totals add up all {plural(total_rows, 'row')}, shown or not."
+    totals = _totals(frame, cols, order, symbol) if table.total_row and total_rows else None
+    shown, quiet = len(shown_frame), attention.count(False)
+    capped, totals_note = _notes(table, shown, total_rows, quiet, totals is not None)
     return TableView(
         id=table_id,
         title=title if title is not None else table.title,
@@ -315,6 +297,32 @@ def _table_view(
         quiet_rows=quiet,
         totals_note=totals_note,
     )
+
+
+def _totals(frame: Any, cols: list[Column], order: str, symbol: str) -> list[str]:
+    """The footer: every summed column's total over all the rows (shown or not), "Total" first."""
+    totals = []
+    for j, c in enumerate(cols):
+        if c.summed:
+            values = frame[c.key].dropna().to_numpy().tolist()
+            # Python ints: exact, no int64 overflow (an int column's tolist() gives ints).
+            totals.append(format_cell(sum(map(int, values)), c.kind, order, symbol))
+        else:
+            totals.append("Total" if j == 0 else "")
+    return totals
+
+
+def _notes(table: Table, shown: int, total_rows: int, quiet: int, has_totals: bool) -> tuple[str, str]:
+    """What the page says under a table it caps, and under totals that count hidden rows."""
+    capped = ""
+    if shown < total_rows:
+        first = ", those that need attention first" if table.attention is not None else ""
+        capped = (f"The page holds {shown:,} of {total_rows:,} rows{first} — "
+                  "see the workbook for all of them.")
+    totals_note = ""
+    if has_totals and (quiet or shown < total_rows):
+        totals_note = f"The totals add up all {plural(total_rows, 'row')}, shown or not."
+    return capped, totals_note
 
 
 def _charts(ctx: ReportContext) -> list[dict[str, Any]]:
