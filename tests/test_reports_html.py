@@ -340,3 +340,12 @@ def test_outputs_are_identical_across_processes(report_context) -> None:
         hashlib.sha256(render_workbook(report_context)).hexdigest(),
         hashlib.sha256(render_html(report_context).encode()).hexdigest(),
     ]
+
+
+def test_one_date_style_per_date_order_prose_and_tables() -> None:
+    text = visible_text(render_html(make_report_context(date_order="mdy")))
+    assert "As of Nov 20, 2026 · period Nov 1, 2026 to Nov 30, 2026" in text
+    assert "| P001 | =HYPERLINK(\"http://x\") | 10 x Physio | 10 | 11 | 0 | 1 | over-booked | 03/31/2027 |" in text
+    text = visible_text(render_html(make_report_context(date_order="dmy")))
+    assert "As of 20 Nov 2026 · period 1 Nov 2026 to 30 Nov 2026" in text
+    assert "over-booked | 31/03/2027 |" in text
