@@ -16,6 +16,7 @@ from pkgreport.engine.breakdown import (
     UNASSIGNED,
     by_location,
     by_practitioner,
+    case_frame,
     case_owners,
     patient_businesses,
 )
@@ -50,6 +51,7 @@ def test_a_package_belongs_to_its_latest_counted_appointment() -> None:
     tally = pd.DataFrame({
         "case_id": ["c1", "c1", "c1", "c2"], "appointment_id": ["a1", "a2", "a3", "a4"],
         "starts_at": [_day("2026-10-01"), _day("2026-10-08"), _day("2026-11-08"), _day("2026-10-02")],
+        "number": pd.array([1, 2, pd.NA, pd.NA], dtype="Int64"),
         "counted": [True, True, False, False],
     })
     appointments = pd.DataFrame({
@@ -73,14 +75,15 @@ def _location_inputs() -> dict[str, object]:
     })
     tally = pd.DataFrame({"case_id": ["c1", "c2"], "appointment_id": ["a1", "a2"],
                           "starts_at": [_day("2026-10-01"), _day("2026-10-02")],
-                          "counted": [True, True]})
+                          "number": pd.array([1, 1], dtype="Int64"), "counted": [True, True]})
     appointments = pd.DataFrame({"appointment_id": ["a1", "a2"], "business": ["North", np.nan],
                                  "practitioner": ["Ann", "Bo"]})
     packages = pd.DataFrame({"case_id": ["c1", "c2"],
                              "undelivered": pd.array([pd.NA, 2500], dtype="Int64")})
+    owned = case_frame(as_of=AS_OF, cases=cases, case_appointments=tally,
+                       appointments=appointments, packages=packages)
     return {"invoices": INVOICES, "credit_patients": patients, "credit_invoices": credit_invoices,
-            "cases": cases, "case_appointments": tally, "appointments": appointments,
-            "packages": packages}
+            "cases": owned}
 
 
 def test_by_location_exact_figures() -> None:
@@ -102,10 +105,7 @@ def test_by_location_exact_figures() -> None:
 
 
 def test_by_practitioner_exact_figures() -> None:
-    inputs = _location_inputs()
-    frame = by_practitioner(as_of=AS_OF, cases=inputs["cases"],
-                            case_appointments=inputs["case_appointments"],
-                            appointments=inputs["appointments"], packages=inputs["packages"])
+    frame = by_practitioner(_location_inputs()["cases"])
     assert frame.to_dict("records") == [
         {"practitioner": "Ann", "cases_active": 0, "upcoming_sessions": 2, "cases_over_booked": 1,
          "cases_expiring": 0, "package_value_undelivered": 0},
@@ -115,10 +115,8 @@ def test_by_practitioner_exact_figures() -> None:
 
 
 def test_without_cases_the_case_figures_are_missing_not_zero() -> None:
-    inputs = _location_inputs()
-    frame = by_location(as_of=AS_OF, invoices=INVOICES, credit_patients=inputs["credit_patients"],
-                        credit_invoices=inputs["credit_invoices"], cases=None,
-                        case_appointments=None, appointments=None, packages=None)
+    inputs = {**_location_inputs(), "cases": None}
+    frame = by_location(as_of=AS_OF, **inputs)
     assert frame["package_value_undelivered"].isna().all()
     assert int(frame["credit_liability"].sum()) == 5700
 

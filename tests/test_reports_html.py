@@ -148,7 +148,7 @@ def test_a_capped_table_keeps_the_rows_needing_attention_first() -> None:
                    for t in ctx.tables)
     page = render_html(make_report_context(max_rows=2, tables=tables))
     body = _between(_between(page, 'id="credit-table"', "</table>"), "<tbody>", "</tbody>")
-    assert re.findall(r'<td data-label="Patient">(P\d+)</td>', body) == ["P004", "P006"]
+    assert re.findall(r'<tr[^>]*>\n<td>(P\d+)</td>', body) == ["P004", "P006"]
     text = visible_text(page)
     assert ("The page holds 2 of 4 rows, those that need attention first — see the workbook "
             "for all of them.") in text
@@ -162,8 +162,8 @@ def test_workbook_only_tables_stay_out_of_the_page(report_context) -> None:
 
 def test_sort_keys_make_numbers_and_dates_sortable(report_context) -> None:
     page = render_html(report_context)
-    assert '<td data-label="Credit" class="num" data-sort="12050">$120.50</td>' in page
-    assert '<td data-label="Expires" data-sort="2027-03-31T00:00:00">31/03/2027</td>' in page
+    assert '<td class="num" data-sort="12050">$120.50</td>' in page
+    assert '<td data-sort="2027-03-31T00:00:00">31/03/2027</td>' in page
     assert '<th scope="col" class="num" data-kind="num">' in page
 
 
@@ -177,7 +177,7 @@ def test_rows_needing_no_attention_are_hidden_behind_a_counted_switch(report_con
     table = _between(render_html(report_context), '<section id="credit"', "</section>")
     # P006 holds no credit: on the page, hidden until "show all"; its totals still count.
     [quiet] = re.findall(r'<tr class="quiet" hidden>.*?</tr>', table, flags=re.DOTALL)
-    assert '<td data-label="Patient">P006</td>' in quiet
+    assert "<td>P006</td>" in quiet
     assert table.count("<tr") == 1 + 4 + 1
     text = visible_text(table)
     assert "Show all rows (1 hidden: nothing to act on)" in text
@@ -193,7 +193,7 @@ def test_secondary_columns_come_after_the_figures_and_row_numbers_are_plain(repo
                       ("txt", "Record"), ("num", "Amount"), ("txt", "What it means"),
                       ("txt", "File"), ("num sec", "Row")]
     # A spreadsheet row number is looked up, not read as a quantity: no thousands separator.
-    assert '<td data-label="Row" class="num sec" data-sort="1096">1096</td>' in kind
+    assert '<td class="num sec" data-sort="1096">1096</td>' in kind
 
 
 def test_workbook_only_columns_stay_off_the_page() -> None:
@@ -349,3 +349,18 @@ def test_one_date_style_per_date_order_prose_and_tables() -> None:
     text = visible_text(render_html(make_report_context(date_order="dmy")))
     assert "As of 20 Nov 2026 · period 1 Nov 2026 to 30 Nov 2026" in text
     assert "over-booked | 31/03/2027 |" in text
+
+
+def test_phone_cards_label_each_cell_with_its_column_title_escaped_for_css() -> None:
+    ctx = make_report_context()
+    credit = next(t for t in ctx.tables if t.key == "credit")
+    columns = (*credit.columns[:-1], Column("last_movement", 'Last "move" </style>', "date"))
+    tables = tuple(Table(**{**vars(t), "columns": columns}) if t.key == "credit" else t
+                   for t in ctx.tables)
+    page = render_html(make_report_context(tables=tables))
+    [style] = re.findall(r"<style>(.*?)</style>", page, flags=re.DOTALL)
+    rules = re.findall(r"#credit-table td:nth-child\((\d)\)::before \{ content: (.*?); \}", style)
+    assert rules == [("1", '"Patient"'), ("2", '"Patient name"'), ("3", '"Received"'),
+                     ("4", '"Applied"'), ("5", '"Refunded"'), ("6", '"Credit"'),
+                     ("7", '"Last \\22 move\\22  \\3c /style\\3e "')]
+    assert "</style>" not in style

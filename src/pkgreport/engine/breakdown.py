@@ -30,37 +30,60 @@ PRACTITIONER_COLUMNS = (
 
 
 def _named(values: pd.Series) -> pd.Series:
-    """Blank names (NaN, empty, spaces) become `UNASSIGNED`."""
-    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
-    return text.where(text != "", UNASSIGNED)
+    """Names without surrounding spaces; blank ones (NaN, empty, spaces) become `UNASSIGNED`.
+    Names repeat, so each distinct one is cleaned once."""
+    codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=True)
+    cleaned = np.array([str(name).strip() or UNASSIGNED for name in distinct] + [UNASSIGNED],
+                       dtype=object)
+    return pd.Series(cleaned[codes], index=values.index, dtype=object)  # code -1: the last
 
 
 def patient_businesses(invoices: pd.DataFrame | None) -> pd.Series:
     """patient_id -> business of the patient's most recent invoice that names one."""
     if invoices is None or "business" not in invoices.columns:
         return pd.Series(dtype=object)
-    named = invoices[_named(invoices["business"]) != UNASSIGNED]
-    latest = named.assign(_row=np.arange(len(named))).sort_values(
-        ["issue_date", "_row"], kind="mergesort")
+    named = invoices[(_named(invoices["business"]) != UNASSIGNED).to_numpy()]
+    # A stable sort by issue date keeps file order among invoices of one day: the last row wins.
+    issued = named["issue_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    latest = named.iloc[np.argsort(issued, kind="stable")]
     return latest.drop_duplicates("patient_id", keep="last").set_index("patient_id")["business"]
 
 
 def case_owners(case_appointments: pd.DataFrame, appointments: pd.DataFrame) -> pd.DataFrame:
-    """case_id -> business and practitioner of the case's latest counted appointment."""
-    wanted = [c for c in ("business", "practitioner") if c in appointments.columns]
-    counted = case_appointments.loc[case_appointments["counted"], ["case_id", "appointment_id",
-                                                                   "starts_at"]]
-    details = appointments[["appointment_id", *wanted]].drop_duplicates("appointment_id")
-    joined = counted.merge(details, on="appointment_id", how="left")
-    joined = joined.sort_values(["starts_at", "appointment_id"], kind="mergesort")
-    owners = joined.drop_duplicates("case_id", keep="last").set_index("case_id")
-    return pd.DataFrame({c: owners[c] if c in owners else pd.Series(dtype=object)
-                         for c in ("business", "practitioner")})
+    """case_id -> business and practitioner of the case's latest counted appointment.
+
+    The case engine numbers a case's counted appointments 1..n by start time, then id: the
+    highest number is the latest.
+    """
+    counted = case_appointments[case_appointments["counted"].to_numpy(dtype=bool)]
+    numbers = counted["number"].to_numpy(dtype=np.int64)
+    latest = counted.iloc[np.argsort(numbers, kind="stable")].drop_duplicates("case_id", keep="last")
+    owners = pd.DataFrame(index=pd.Index(latest["case_id"].to_numpy(), name="case_id"))
+    for column in ("business", "practitioner"):
+        owners[column] = _lookup(appointments, "appointment_id", column, latest["appointment_id"])
+    return owners
 
 
-def _case_frame(cases: pd.DataFrame, owners: pd.DataFrame, packages: pd.DataFrame | None,
-                as_of: date) -> pd.DataFrame:
-    """One row per case: its owner, the flags counted per owner and its undelivered value."""
+def _lookup(frame: pd.DataFrame, key: str, column: str, wanted: pd.Series) -> np.ndarray:
+    """`frame[column]` of the row whose unique `key` is each of `wanted` (None when absent).
+    Only the rows wanted are indexed: ids are many, the ones looked up few."""
+    if column not in frame.columns:
+        return np.full(len(wanted), None, dtype=object)
+    rows = frame.loc[frame[key].isin(wanted).to_numpy(), [key, column]]
+    found = pd.Index(rows[key]).get_indexer(wanted)
+    values = np.empty(len(rows) + 1, dtype=object)  # the last stays None: found -1 is absent
+    values[:-1] = rows[column].to_numpy(dtype=object)
+    return values[found]
+
+
+def case_frame(*, as_of: date, cases: pd.DataFrame | None,
+               case_appointments: pd.DataFrame | None, appointments: pd.DataFrame | None,
+               packages: pd.DataFrame | None) -> pd.DataFrame | None:
+    """One row per case: its business and practitioner, the flags counted per owner and its
+    undelivered value; None without the case tally and the appointments."""
+    if cases is None or case_appointments is None or appointments is None:
+        return None
+    owners = case_owners(case_appointments, appointments)
     frame = pd.DataFrame({"case_id": cases["case_id"].to_numpy()})
     for column in ("business", "practitioner"):
         frame[column] = _named(frame["case_id"].map(owners[column]) if len(owners)
@@ -81,11 +104,10 @@ def _case_frame(cases: pd.DataFrame, owners: pd.DataFrame, packages: pd.DataFram
 
 def by_location(*, as_of: date, invoices: pd.DataFrame | None,
                 credit_patients: pd.DataFrame | None, credit_invoices: pd.DataFrame | None,
-                cases: pd.DataFrame | None, case_appointments: pd.DataFrame | None,
-                appointments: pd.DataFrame | None,
-                packages: pd.DataFrame | None) -> pd.DataFrame:
+                cases: pd.DataFrame | None) -> pd.DataFrame:
     """One row per business (`UNASSIGNED` last), money in cents; each column adds up to its
-    practice-wide total (credit liability counts only positive balances, as the headline does)."""
+    practice-wide total (credit liability counts only positive balances, as the headline does).
+    `cases` is `case_frame(...)`."""
     parts: list[pd.DataFrame] = []
     if credit_patients is not None:
         owner = _named(credit_patients["patient_id"].map(patient_businesses(invoices)))
@@ -96,33 +118,29 @@ def by_location(*, as_of: date, invoices: pd.DataFrame | None,
     if credit_invoices is not None:
         issued = credit_invoices["issue_date"] <= pd.Timestamp(as_of)
         open_inv = credit_invoices[issued & (credit_invoices["outstanding"] > 0)]
-        where = open_inv["invoice_id"].map(invoices.set_index("invoice_id")["business"]
-                                           if invoices is not None and "business" in invoices
-                                           else pd.Series(dtype=object))
-        parts.append(pd.DataFrame({"business": _named(where).to_numpy(),
+        where = (_lookup(invoices, "invoice_id", "business", open_inv["invoice_id"])
+                 if invoices is not None else np.full(len(open_inv), None, dtype=object))
+        parts.append(pd.DataFrame({"business": _named(pd.Series(where)).to_numpy(),
                                    "open_invoices": open_inv["outstanding"].to_numpy(np.int64)}))
-    if cases is not None and case_appointments is not None and appointments is not None:
-        frame = _case_frame(cases, case_owners(case_appointments, appointments), packages, as_of)
+    if cases is not None:
         parts.append(pd.DataFrame({
-            "business": frame["business"], "package_value_undelivered": frame["undelivered"],
-            "cases_over_booked": frame["over_booked"].astype(np.int64),
-            "cases_expiring": frame["expiring"].astype(np.int64)}))
+            "business": cases["business"], "package_value_undelivered": cases["undelivered"],
+            "cases_over_booked": cases["over_booked"].astype(np.int64),
+            "cases_expiring": cases["expiring"].astype(np.int64)}))
     return _sum_per(parts, "business", LOCATION_COLUMNS)
 
 
-def by_practitioner(*, as_of: date, cases: pd.DataFrame | None,
-                    case_appointments: pd.DataFrame | None, appointments: pd.DataFrame | None,
-                    packages: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per practitioner of the case figures (each case counted once, with its owner)."""
-    if cases is None or case_appointments is None or appointments is None:
+def by_practitioner(cases: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per practitioner of the case figures (each case counted once, with its owner).
+    `cases` is `case_frame(...)`."""
+    if cases is None:
         return pd.DataFrame(columns=list(PRACTITIONER_COLUMNS))
-    frame = _case_frame(cases, case_owners(case_appointments, appointments), packages, as_of)
     part = pd.DataFrame({
-        "practitioner": frame["practitioner"], "cases_active": frame["active"].astype(np.int64),
-        "upcoming_sessions": frame["upcoming"],
-        "cases_over_booked": frame["over_booked"].astype(np.int64),
-        "cases_expiring": frame["expiring"].astype(np.int64),
-        "package_value_undelivered": frame["undelivered"]})
+        "practitioner": cases["practitioner"], "cases_active": cases["active"].astype(np.int64),
+        "upcoming_sessions": cases["upcoming"],
+        "cases_over_booked": cases["over_booked"].astype(np.int64),
+        "cases_expiring": cases["expiring"].astype(np.int64),
+        "package_value_undelivered": cases["undelivered"]})
     return _sum_per([part], "practitioner", PRACTITIONER_COLUMNS)
 
 

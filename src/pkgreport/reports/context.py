@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pkgreport.engine.breakdown import EXPIRING_DAYS, UNASSIGNED, by_location, by_practitioner
+from pkgreport.engine.breakdown import (
+    EXPIRING_DAYS,
+    UNASSIGNED,
+    by_location,
+    by_practitioner,
+    case_frame,
+)
 from pkgreport.engine.findings import FINDINGS
 from pkgreport.pipeline import RunResult
 from pkgreport.reports.filters import format_prose_date, plural, with_article
@@ -56,14 +62,24 @@ FINDING_COLUMNS = (
 )
 
 
+def finding_title(code: str) -> str:
+    """The finding's title from the registry (the code itself for one the registry lacks)."""
+    return FINDING_TEXT.get(code, (code,))[0]
+
+
 def finding_titles(codes: pd.Series) -> pd.Series:
-    """Each cell's comma-joined finding codes as their titles from the registry, joined by "; "."""
+    """Each cell's comma-joined finding codes as their titles from the registry, joined by "; ".
+
+    Cells repeat (most are blank), so each distinct cell is translated once.
+    """
     def titles(joined: object) -> str:
         if not isinstance(joined, str) or not joined:
             return ""
-        return "; ".join(FINDING_TEXT.get(code, (code,))[0] for code in joined.split(", "))
+        return "; ".join(finding_title(code) for code in joined.split(", "))
 
-    return codes.map(titles)
+    position, distinct = pd.factorize(codes.astype(object), use_na_sentinel=False)
+    translated = np.array([titles(cell) for cell in distinct], dtype=object)
+    return pd.Series(translated[position], index=codes.index, dtype=object)
 
 
 def _first_names(frame: pd.DataFrame | None) -> pd.Series:
@@ -111,7 +127,7 @@ def _with_names(frame: pd.DataFrame, names: _Names, rows: pd.Series | None = Non
 
 def _findings_table(result: RunResult, names: _Names) -> Table:
     frame = _with_names(result.findings, names)
-    frame["finding"] = frame["code"].map(lambda code: FINDING_TEXT.get(code, (code,))[0])
+    frame["finding"] = finding_titles(frame["code"])
     return Table(
         key="findings", sheet="Findings", title="Findings",
         description="Everything that needs a look, most serious first, with the source file and "
@@ -298,17 +314,16 @@ def _package_table(result: RunResult, names: _Names) -> list[Table]:
 
 def breakdowns(result: RunResult) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The figures per business and per practitioner (the page, the workbook and the JSON)."""
-    ds, credit, cases = result.dataset, result.credit, result.cases
-    case_frames = {
-        "cases": None if cases is None else cases.cases,
-        "case_appointments": None if cases is None else cases.appointments,
-        "appointments": ds.appointments, "packages": result.packages,
-    }
+    ds, credit, tally = result.dataset, result.credit, result.cases
+    cases = case_frame(
+        as_of=result.as_of, cases=None if tally is None else tally.cases,
+        case_appointments=None if tally is None else tally.appointments,
+        appointments=ds.appointments, packages=result.packages)
     locations = by_location(
         as_of=result.as_of, invoices=ds.invoices,
         credit_patients=None if credit is None else credit.patients,
-        credit_invoices=None if credit is None else credit.invoices, **case_frames)
-    return locations, by_practitioner(as_of=result.as_of, **case_frames)
+        credit_invoices=None if credit is None else credit.invoices, cases=cases)
+    return locations, by_practitioner(cases)
 
 
 LOCATION_RULE = (
@@ -357,7 +372,7 @@ def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
     for label, key in (("new", "new_findings"), ("resolved", "resolved_findings")):
         for f in changes.get(key, []):
             rows.append({"change": f"{label} finding",
-                         "code": FINDING_TEXT.get(f["code"], (f["code"],))[0],
+                         "code": finding_title(f["code"]),
                          "subject": f"{f['subject_type']} {f['subject_id']}",
                          "detail": f["message"], "before": None, "after": None})
     for m in changes.get("moved_periods", []):

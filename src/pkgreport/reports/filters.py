@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from pkgreport.money import format_dollars
 
@@ -195,6 +196,16 @@ def with_article(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
+_CSS_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.,()%$/:")
+
+
+def css_string(text: str) -> Markup:
+    """`text` as a quoted CSS string; every other character is a CSS escape (`\\3c `), so no
+    text can close the string or the <style> element it sits in."""
+    body = "".join(c if c in _CSS_PLAIN else f"\\{ord(c):x} " for c in text)
+    return Markup(f'"{body}"')
+
+
 def filters_for(order: str, symbol: str) -> dict[str, Any]:
     """The Jinja2 filters, bound to the report's date order and currency symbol."""
     return {
@@ -206,4 +217,5 @@ def filters_for(order: str, symbol: str) -> dict[str, Any]:
         "percent": format_percent,
         "plural": plural,
         "text": format_text,
+        "css_string": css_string,
     }

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
-import pandas as pd
+import numpy as np
 from markupsafe import Markup
 
 from pkgreport.reports import charts
@@ -56,11 +56,12 @@ def make_environment(ctx: ReportContext) -> jinja2.Environment:
 
 
 class Cell(NamedTuple):
-    """One table cell (a tuple: a table holds thousands, built much faster than dataclasses)."""
+    """One table cell (a tuple: a table holds thousands, built much faster than dataclasses).
+    `css`, its classes, is one string shared by every cell of a column."""
 
     text: str
     sort: str | None
-    num: bool
+    css: str
 
 
 @dataclass(frozen=True)
@@ -223,10 +224,12 @@ def _shown_frame(table: Table, frame: Any, max_rows: int) -> Any:
     """The rows the page holds: all of them up to the cap, the ones needing attention first."""
     if len(frame) <= max_rows:
         return frame
-    if table.attention is not None:
-        needs = frame[table.attention].fillna(False).astype(bool)
-        frame = pd.concat([frame[needs], frame[~needs]])
-    return frame.iloc[:max_rows]
+    if table.attention is None:
+        return frame.iloc[:max_rows]
+    needs = frame[table.attention].fillna(False).to_numpy(dtype=bool)
+    first = np.flatnonzero(needs)[:max_rows]
+    rest = np.flatnonzero(~needs)[: max_rows - len(first)]
+    return frame.iloc[np.concatenate([first, rest])]
 
 
 def _flags(frame: Any, column: str | None, default: bool) -> list[bool]:
@@ -271,9 +274,12 @@ def _table_view(
     ]
     flags = _flags(shown_frame, table.highlight, False)
     attention = _flags(shown_frame, table.attention, True)
-    numeric = [c.kind in _NUMERIC_KINDS for c in cols]
+    views = [
+        ColumnView(c.title, c.kind, c.kind in _NUMERIC_KINDS, c.secondary, _is_long(c)) for c in cols
+    ]
+    css = [v.css for v in views]
     rows = [
-        RowView(list(map(Cell, row_texts, row_sorts, numeric)), flag, needs)
+        RowView(list(map(Cell, row_texts, row_sorts, css)), flag, needs)
         for row_texts, row_sorts, flag, needs in zip(zip(*texts), zip(*sorts), flags, attention)
     ]
     totals = _totals(frame, cols, order, symbol) if table.total_row and total_rows else None
@@ -284,10 +290,7 @@ def _table_view(
         title=title if title is not None else table.title,
         description=table.description if title is None else "",
         note=(table.note or "") if title is None else "",
-        columns=[
-            ColumnView(c.title, c.kind, c.kind in _NUMERIC_KINDS, c.secondary, _is_long(c))
-            for c in cols
-        ],
+        columns=views,
         rows=rows,
         totals=totals,
         shown=shown,
