@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -56,6 +59,30 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
             )
 
     return check
+
+
+def require_program(names: tuple[str, ...], message: str) -> str:
+    """The path of the first of `names` installed; else fail (CI must run the test) unless
+    PKGREPORT_SKIP_EXTERNAL=1 asks to skip."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("PKGREPORT_SKIP_EXTERNAL") == "1":
+        pytest.skip(message + " (skipped: PKGREPORT_SKIP_EXTERNAL=1)")
+    pytest.fail(message + "; or set PKGREPORT_SKIP_EXTERNAL=1 to skip it locally")
+
+
+def pdftotext_program() -> str:
+    return require_program(("pdftotext",),
+                           "the printing tests need pdftotext: apt-get install -y poppler-utils")
+
+
+def pdf_pages_text(pdf: Path) -> list[str]:
+    """The text of each page of `pdf`, laid out as printed (pdftotext ends each page with \\f)."""
+    text = subprocess.run([pdftotext_program(), "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, timeout=60, check=True).stdout
+    return text.split("\f")[:-1]
 
 
 # Hostile names: formula starters for the workbook, markup for the page.

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOSTILE_NAMES, make_report_context
+from conftest import (
+    HOSTILE_NAMES,
+    make_report_context,
+    pdf_pages_text,
+    pdftotext_program,
+    require_program,
+)
 from pkgreport.config import Settings
 from pkgreport.pipeline import run
 from pkgreport.reports.context import build_context
@@ -35,21 +41,9 @@ RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def _program(names: tuple[str, ...], message: str) -> str:
-    """The path of the first of `names` installed; else fail (CI must run this test) unless
-    PKGREPORT_SKIP_EXTERNAL=1 asks to skip."""
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    if os.environ.get("PKGREPORT_SKIP_EXTERNAL") == "1":
-        pytest.skip(message + " (skipped: PKGREPORT_SKIP_EXTERNAL=1)")
-    pytest.fail(message + "; or set PKGREPORT_SKIP_EXTERNAL=1 to skip it locally")
-
-
 def _soffice() -> str:
-    return _program(("soffice", "libreoffice"),
-                    "the LibreOffice test needs soffice: apt-get install -y libreoffice-calc-nogui")
+    return require_program(("soffice", "libreoffice"), "the LibreOffice test needs soffice: "
+                           "apt-get install -y libreoffice-calc-nogui")
 
 
 @pytest.fixture(scope="module")
@@ -139,15 +133,11 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 MAX_PRINTED_PAGES = 30
 
 
-def _pdftotext() -> str:
-    return _program(("pdftotext",),
-                    "the printing test needs pdftotext: apt-get install -y poppler-utils")
-
-
 @pytest.fixture(scope="module")
 def sample_printout(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportContext, list[str]]:
     """The sample clinic's workbook printed to PDF by LibreOffice: the text of each page."""
-    soffice, pdftotext = _soffice(), _pdftotext()
+    soffice = _soffice()
+    pdftotext_program()  # before the slow conversion: fail or skip at once
     folder = tmp_path_factory.mktemp("printout")
     ctx = build_context(run(Settings(input_dir=SAMPLE)))
     source = folder / "sample.xlsx"
@@ -160,9 +150,7 @@ def sample_printout(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportCon
     )
     pdf = folder / "sample.pdf"
     assert result.returncode == 0 and pdf.exists(), f"soffice failed: {result.stdout}\n{result.stderr}"
-    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True,
-                          timeout=60, check=True).stdout
-    return ctx, text.split("\f")[:-1]  # pdftotext ends every page with a form feed
+    return ctx, pdf_pages_text(pdf)
 
 
 def _sheet_of(page: str) -> str:
