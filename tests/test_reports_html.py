@@ -164,7 +164,7 @@ def test_sort_keys_make_numbers_and_dates_sortable(report_context) -> None:
     page = render_html(report_context)
     assert '<td class="num" data-sort="12050">$120.50</td>' in page
     assert '<td data-sort="2027-03-31T00:00:00">31/03/2027</td>' in page
-    assert '<th scope="col" class="num" data-kind="num">' in page
+    assert '<th scope="col" class="num" data-kind="num" data-title="Credit">' in page
 
 
 def _between(page: str, start: str, end: str) -> str:
