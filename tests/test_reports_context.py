@@ -159,3 +159,15 @@ def test_changes_read_in_words_with_articles_plurals_and_prose_dates() -> None:
     assert table.note == ("Compared with the run as of 30 Sep 2026 (period 1 Sep 2026 to "
                           "30 Sep 2026). 1 case became over-booked; the credit of 2 patients "
                           "became dormant.")
+
+
+def test_by_location_leaves_out_the_figures_it_could_not_compute(tmp_path: Path) -> None:
+    for name in ("Appointments", "Cases"):
+        source = next(SAMPLE.glob(f"{name}-*.csv"))
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    ctx = build_context(run(Settings(input_dir=tmp_path)))  # no invoices, payments or patients
+    by_location = next(t for t in ctx.tables if t.key == "by_location")
+    assert [c.title for c in by_location.columns] == [
+        "Business", "Package value undelivered", "Over-booked packages",
+        "Expiring within 30 days"]
+    assert any(t.key == "by_practitioner" for t in ctx.tables)

@@ -334,34 +334,43 @@ LOCATION_RULE = (
 )
 
 
+def _computed(columns: tuple[Column, ...], frame: pd.DataFrame) -> tuple[Column, ...]:
+    """The columns holding a figure: one whose section could not be computed is all blank, and a
+    total of it would claim a zero."""
+    return tuple(c for c in columns if c.kind == "text" or not frame[c.key].isna().all())
+
+
 def _breakdown_tables(result: RunResult) -> list[Table]:
     locations, practitioners = breakdowns(result)
     soon = f"Expiring within {EXPIRING_DAYS} days"
-    return [Table(
+    tables = [Table(
         key="by_location", sheet="By location", title="By location",
         description=LOCATION_RULE,
-        columns=(
+        columns=_computed((
             _c("business", "Business"), _c("credit_liability", "Credit liability", "money"),
             _c("patients_with_credit", "Patients with credit", "int"),
             _c("open_invoices", "Open invoices", "money"),
             _c("package_value_undelivered", "Package value undelivered", "money"),
             _c("cases_over_booked", "Over-booked packages", "int"),
             _c("cases_expiring", soon, "int"),
-        ),
+        ), locations),
         frame=locations, total_row=True,
-    ), Table(
-        key="by_practitioner", sheet="By practitioner", title="Packages by practitioner",
-        description="Each package counted once, with the practitioner of its latest counted "
-                    f"appointment (\"{UNASSIGNED}\" when none counts yet).",
-        columns=(
-            _c("practitioner", "Practitioner"), _c("cases_active", "Active packages", "int"),
-            _c("upcoming_sessions", "Upcoming sessions", "int"),
-            _c("cases_over_booked", "Over-booked packages", "int"),
-            _c("cases_expiring", soon, "int"),
-            _c("package_value_undelivered", "Package value undelivered", "money"),
-        ),
-        frame=practitioners, total_row=True,
     )]
+    if result.cases is not None:
+        tables.append(Table(
+            key="by_practitioner", sheet="By practitioner", title="Packages by practitioner",
+            description="Each package counted once, with the practitioner of its latest counted "
+                        f"appointment (\"{UNASSIGNED}\" when none counts yet).",
+            columns=(
+                _c("practitioner", "Practitioner"), _c("cases_active", "Active packages", "int"),
+                _c("upcoming_sessions", "Upcoming sessions", "int"),
+                _c("cases_over_booked", "Over-booked packages", "int"),
+                _c("cases_expiring", soon, "int"),
+                _c("package_value_undelivered", "Package value undelivered", "money"),
+            ),
+            frame=practitioners, total_row=True,
+        ))
+    return tables
 
 
 def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
