@@ -59,3 +59,11 @@ def test_every_finding_code_config_key_and_exit_code_is_documented() -> None:
 def test_readme_screenshots_exist() -> None:
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
         assert (ROOT / image).is_file(), image
+
+
+def test_ci_waits_for_the_apt_lock() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    calls = [line.strip() for line in ci.splitlines() if line.strip().startswith("apt-get")]
+    assert len(calls) == 2
+    assert re.search(r"^\s*apt_wait=\(-o DPkg::Lock::Timeout=300\)$", ci, flags=re.MULTILINE)
+    assert all(call.startswith('apt-get "${apt_wait[@]}" ') for call in calls), calls

@@ -141,6 +141,12 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
         period_start, period_end = month_bounds(as_of)
     if period_start > period_end:
         raise UsageError(f"the period starts ({period_start}) after it ends ({period_end})")
+    if as_of < period_start:
+        raise UsageError(
+            f"the as-of date ({as_of}) is before the period starts ({period_start}): the figures "
+            "are taken at the as-of date, so it must fall on or after the period's first day; "
+            "give a later --as-of or an earlier period"
+        )
 
     skipped: dict[str, str] = {}
     tally: CaseTally | None = None

@@ -177,6 +177,7 @@ def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
     if result.rollforward is not None:
         is_total = result.rollforward["patient_id"] == "TOTAL"
         roll = _with_names(result.rollforward, names, rows=~is_total)
+        roll["patient_name"] = roll["patient_name"].astype(object)  # all-blank names read as float
         roll.loc[is_total, "patient_name"] = "All patients"
         tables.append(Table(
             key="rollforward", sheet="Roll-forward",
