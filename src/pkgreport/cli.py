@@ -204,10 +204,11 @@ def _emit(text: str, out: Path | None, quiet: bool) -> None:
         _note(quiet, f"wrote {out}")
 
 
-def _emit_frame(frame: Any, money: list[str], fmt: str, out: Path | None, quiet: bool) -> None:
+def _emit_frame(frame: Any, fmt: str, out: Path | None, quiet: bool) -> None:
+    """A table on stdout or in `--out`; which columns are money is known to `tabular` alone."""
     from pkgreport.tabular import to_csv_text, to_json_text
 
-    text = to_json_text(frame, money) if fmt == "json" else to_csv_text(frame, money)
+    text = to_json_text(frame) if fmt == "json" else to_csv_text(frame)
     _emit(text, out, quiet)
 
 
@@ -314,16 +315,13 @@ def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **op
     if result.cases is None:
         raise UsageError(f"cannot tally cases: {result.skipped.get('Cases')}")
     if show_findings:
-        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out, settings.quiet)
+        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
     else:
-        _emit_frame(result.cases.cases[CASE_COLUMNS], [], fmt, out, settings.quiet)
+        _emit_frame(result.cases.cases[CASE_COLUMNS], fmt, out, settings.quiet)
 
 
 CREDIT_COLUMNS = ["patient_id", "patient_name", "received", "refunded", "invoiced", "applied",
                   "credit", "open_outstanding", "reported_credit", "difference", "findings"]
-CREDIT_MONEY = ["received", "refunded", "invoiced", "applied", "credit", "open_outstanding",
-                "reported_credit", "difference"]
-INVOICE_MONEY = ["total", "paid_direct", "paid_from_credit", "outstanding"]
 
 
 def _one_view(**flags: bool) -> str | None:
@@ -369,15 +367,13 @@ def credit(input_dir: Path, fmt: str, out: Path | None, ageing: bool, invoices: 
     if result.credit is None:
         raise UsageError(f"cannot compute credit: {result.skipped.get('Credit')}")
     if view == "ageing":
-        frame = result.ageing
-        money = [c for c in frame.columns if c not in ("patient_id", "patient_name")]
-        _emit_frame(frame, money, fmt, out, settings.quiet)
+        _emit_frame(result.ageing, fmt, out, settings.quiet)
     elif view == "invoices":
-        _emit_frame(result.credit.invoices, INVOICE_MONEY, fmt, out, settings.quiet)
+        _emit_frame(result.credit.invoices, fmt, out, settings.quiet)
     elif view == "findings":
-        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out, settings.quiet)
+        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
     else:
-        _emit_frame(result.credit.patients[CREDIT_COLUMNS], CREDIT_MONEY, fmt, out, settings.quiet)
+        _emit_frame(result.credit.patients[CREDIT_COLUMNS], fmt, out, settings.quiet)
 
 
 @cli.command()
@@ -407,7 +403,7 @@ def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> 
     result = _computed(settings)
     if result.rollforward is None:
         raise UsageError(f"cannot roll credit forward: {result.skipped.get('Credit')}")
-    _emit_frame(result.rollforward, ["opening", "created", "applied", "refunded", "closing"], fmt, out, settings.quiet)
+    _emit_frame(result.rollforward, fmt, out, settings.quiet)
 
 
 @cli.command("sample-data")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pkgreport.columns import is_money
 from pkgreport.engine.findings import FINDINGS
 from pkgreport.pipeline import RunResult
 from pkgreport.reports.model import (
@@ -372,17 +374,27 @@ def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
     return tuple(kinds)
 
 
+def _money_shown_as_money(table: Table) -> Table:
+    """Every column holding cents (the one registry in `columns.py` decides) is shown as money."""
+    columns = tuple(
+        replace(c, kind="money")
+        if c.key in table.frame.columns and is_money(c.key, table.frame[c.key]) else c
+        for c in table.columns
+    )
+    return table if columns == table.columns else replace(table, columns=columns)
+
+
 def build_context(result: RunResult, *, title: str | None = None, generated_at: str | None = None,
                   changes: dict[str, Any] | None = None) -> ReportContext:
     names = _Names(result)
     s = result.settings
-    tables = [
+    tables = [_money_shown_as_money(t) for t in (
         *(_changes_table(changes)),
         *_cases_tables(result, names),
         *_credit_tables(result, names),
         *_package_table(result, names),
         _validation_table(result),
-    ]
+    )]
     ageing_series: tuple[tuple[str, int], ...] = ()
     if result.ageing is not None:
         buckets = [c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")]
@@ -411,7 +423,7 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         as_of=result.as_of,
         period_start=result.period_start,
         period_end=result.period_end,
-        findings=_findings_table(result, names),
+        findings=_money_shown_as_money(_findings_table(result, names)),
         headlines=_headlines(result),
         finding_kinds=_finding_kinds(result),
         tables=tuple(tables),

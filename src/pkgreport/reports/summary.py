@@ -12,17 +12,13 @@ import pandas as pd
 from pkgreport import __version__
 from pkgreport.engine.findings import findings_by_code
 from pkgreport.pipeline import RunResult
-from pkgreport.tabular import format_cents
+from pkgreport.tabular import money_record
 
 SUMMARY_FORMAT = 1
 
 
 def _int(value: object) -> int | None:
     return None if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
-
-
-def _money(cents: int | None) -> dict[str, Any]:
-    return {"cents": cents, "amount": None if cents is None else format_cents(cents)}
 
 
 def settings_record(result: RunResult) -> dict[str, Any]:
@@ -149,7 +145,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
     roll = None
     if result.rollforward is not None:
         total = result.rollforward.iloc[-1]
-        roll = {k: _money(_int(total[k])) for k in ("opening", "created", "applied", "refunded", "closing")}
+        roll = {k: money_record(_int(total[k])) for k in ("opening", "created", "applied", "refunded", "closing")}
     summary: dict[str, Any] = {
         "format": SUMMARY_FORMAT,
         "pkgreport_version": __version__,
@@ -163,9 +159,9 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         ],
         "counts": counts,
         "totals": {
-            "credit_liability": _money(credit_total),
-            "open_invoices_outstanding": _money(open_total),
-            "package_value_undelivered": _money(package_total),
+            "credit_liability": money_record(credit_total),
+            "open_invoices_outstanding": money_record(open_total),
+            "package_value_undelivered": money_record(package_total),
             "rollforward": roll,
         },
         "skipped_sections": dict(sorted(result.skipped.items())),
@@ -177,7 +173,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
                 "patient_id": r.patient_id,
                 "subject_type": r.subject_type,
                 "subject_id": r.subject_id,
-                "amount": _money(_int(r.amount)),
+                "amount": money_record(_int(r.amount)),
                 "appointment_ids": r.appointment_ids,
                 "message": r.message,
                 "source_file": r.source_file,
