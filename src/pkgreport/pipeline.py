@@ -238,6 +238,34 @@ def _latest_floor(dataset: Dataset, as_of: date) -> date:
     return max(earliest, data_start.replace(day=1))
 
 
+def excluded_rows(result: RunResult) -> pd.DataFrame:
+    """Every input row left out of the figures, with the reason: file, row, value, message.
+
+    The one list behind the Validation sheet and the summary's `excluded_rows` count: rows the
+    validation dropped, rows an engine left out, and archived or deleted appointments of a case.
+    """
+    parts = [p for p in (result.dataset.excluded, getattr(result.credit, "excluded", None))
+             if p is not None and not p.empty]
+    frames = [pd.DataFrame({
+        "file": part["source_file"], "row": part["source_row"],
+        "value": part.get("id", part.get("kind")), "message": part["reason"],
+    }) for part in parts]
+    if result.cases is not None:
+        appts = result.cases.appointments
+        gone = appts[appts["reason"].isin(["archived", "deleted"])]
+        if not gone.empty:
+            frames.append(pd.DataFrame({
+                "file": gone["source_file"], "row": gone["source_row"],
+                "value": gone["appointment_id"],
+                "message": "appointment " + gone["reason"] + ": not counted toward case "
+                           + gone["case_id"].astype(str),
+            }))
+    columns = ["file", "row", "value", "message"]
+    if not frames:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
 def run(settings: Settings, progress: Progress = _quiet) -> RunResult:
     """Load, validate (fail once with every error) and compute."""
     t0 = time.perf_counter()

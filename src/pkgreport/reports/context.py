@@ -10,7 +10,7 @@ import pandas as pd
 
 from pkgreport.columns import is_money
 from pkgreport.engine.findings import FINDINGS
-from pkgreport.pipeline import RunResult
+from pkgreport.pipeline import RunResult, excluded_rows
 from pkgreport.reports.model import (
     ChartData,
     Column,
@@ -279,28 +279,8 @@ def _validation_table(result: RunResult) -> Table:
           "value": i.value, "message": i.message} for i in ds.issues],
         columns=["severity", "file", "row", "column", "value", "message"],
     )
-    excluded = ds.excluded
-    engine_excluded = [r.excluded for r in (result.credit,) if r is not None and hasattr(r, "excluded")]
-    extra = []
-    for part in [excluded, *engine_excluded]:
-        if part is None or part.empty:
-            continue
-        extra.append(pd.DataFrame({
-            "severity": "excluded", "file": part["source_file"], "row": part["source_row"],
-            "column": None, "value": part.get("id", part.get("kind")),
-            "message": part["reason"],
-        }))
-    if result.cases is not None:
-        # Archived and deleted appointments attached to a case are left out of its tally.
-        appts = result.cases.appointments
-        gone = appts[appts["reason"].isin(["archived", "deleted"])]
-        if not gone.empty:
-            extra.append(pd.DataFrame({
-                "severity": "excluded", "file": gone["source_file"], "row": gone["source_row"],
-                "column": None, "value": gone["appointment_id"],
-                "message": "appointment " + gone["reason"] + ": not counted toward case "
-                           + gone["case_id"].astype(str),
-            }))
+    excluded = excluded_rows(result)
+    extra = [excluded.assign(severity="excluded", column=None)] if len(excluded) else []
     frame = pd.concat([issues, *extra], ignore_index=True) if extra else issues
     frame["row"] = pd.array(frame["row"], dtype="Int64")
     return Table(

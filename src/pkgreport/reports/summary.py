@@ -11,7 +11,7 @@ import pandas as pd
 
 from pkgreport import __version__
 from pkgreport.engine.findings import findings_by_code
-from pkgreport.pipeline import RunResult
+from pkgreport.pipeline import RunResult, excluded_rows
 from pkgreport.tabular import money_record
 
 SUMMARY_FORMAT = 1
@@ -141,7 +141,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         counts["patients_with_credit"] = int((result.credit.patients["credit"] > 0).sum())
     counts["findings"] = int(len(findings))
     counts["warnings"] = sum(1 for i in ds.issues if i.severity == "warning")
-    counts["excluded_rows"] = int(len(ds.excluded))
+    counts["excluded_rows"] = int(len(excluded_rows(result)))
     roll = None
     if result.rollforward is not None:
         total = result.rollforward.iloc[-1]
