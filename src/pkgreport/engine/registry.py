@@ -65,7 +65,15 @@ FINDINGS: dict[str, FindingKind] = {
             'low',
             'cases',
             'Packages nearly used up',
-            'The package has few sessions left.',
+            'The package has only a few sessions left (1 to the nearly-used-up setting), whatever other packages the patient holds.',
+            'Offer the patient the next package at their next visit.',
+        ),
+        _kind(
+            'USED_UP_STILL_BOOKED',
+            'low',
+            'cases',
+            'Packages used up, sessions still booked',
+            'Every session of the package is used or booked, and the patient is still coming in.',
             'Offer the patient the next package at their next visit.',
         ),
         _kind(
