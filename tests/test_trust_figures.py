@@ -25,3 +25,37 @@ def test_excluded_rows_count_is_the_validation_sheet_list(tmp_path: Path) -> Non
     excluded = [row for row in sheet.iter_rows(values_only=True) if row and row[0] == "excluded"]
     assert len(excluded) == 2
     assert summary["counts"]["excluded_rows"] == 2
+
+
+def _sample_with_a_refund_to_a_patient_without_credit(tmp_path: Path) -> Path:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for path in SAMPLE.glob("*.csv"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    with (folder / "Payments-Cliniko-20261101.csv").open("a", encoding="utf-8") as payments:
+        payments.write("499999999,1099999,20/10/2026 10:00,-$100.00,Cash,Refund,\n")
+    return folder
+
+
+def test_one_liability_definition_in_headline_summary_and_rollforward(tmp_path: Path) -> None:
+    plain = report(SAMPLE, tmp_path / "plain")
+    summary = report(_sample_with_a_refund_to_a_patient_without_credit(tmp_path), tmp_path / "out")
+    totals = summary["totals"]
+    assert totals["credit_liability"] == totals["rollforward"]["closing"]
+    before = plain["totals"]["credit_liability"]["cents"]
+    assert totals["credit_liability"]["cents"] == before - 10000
+    assert totals["credit_liability_made_up_of"] == {
+        "owed_to_patients": {"cents": before, "amount": plain["totals"]["credit_liability"]["amount"]},
+        "patients_owed": plain["totals"]["credit_liability_made_up_of"]["patients_owed"],
+        "negative_balances": {"cents": -10000, "amount": "-100.00"},
+        "patients_negative": 1,
+    }
+    assert [f["subject_id"] for f in summary["findings"] if f["code"] == "NEGATIVE_CREDIT"] == [
+        "1099999"]
+    sheet = openpyxl.load_workbook(next((tmp_path / "out").glob("*.xlsx")), read_only=True)
+    rows = [r for r in sheet["Summary"].iter_rows(values_only=True) if r and r[0] == "Credit liability"]
+    assert rows[0][1] == totals["credit_liability"]["cents"] / 100
+    owed = totals["credit_liability_made_up_of"]["owed_to_patients"]["amount"]
+    html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
+    assert (f"less $100.00 of negative balances of 1 patient(s) (Negative credit)") in html
+    assert f"${float(owed):,.2f}" in html

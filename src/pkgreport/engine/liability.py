@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -120,6 +121,32 @@ def _group_cumsum(code: np.ndarray, values: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
     base = np.r_[0, cum[starts[1:] - 1]]
     return cum - np.repeat(base, np.diff(np.r_[starts, len(code)]))
+
+
+@dataclass(frozen=True)
+class Liability:
+    """The credit liability at a date: the one definition every figure uses.
+
+    ``total`` is the signed sum of every patient's balance, so it equals the roll-forward's
+    closing total and the ageing total. A negative balance (NEGATIVE_CREDIT: more applied or
+    refunded than received) is counted as what it is, a negative amount, and reduces the total;
+    ``owed`` (the positive balances) and ``negative`` (the negative ones) say how it is made up.
+    """
+
+    total: int
+    owed: int
+    negative: int
+    patients_owed: int
+    patients_negative: int
+
+
+def credit_liability(balances: pd.Series) -> Liability:
+    """`Liability` from per-patient balances in cents, summed without wrapping."""
+    values = [int(v) for v in balances.to_numpy(dtype=np.int64)]
+    owed = sum(v for v in values if v > 0)
+    negative = sum(v for v in values if v < 0)
+    return Liability(owed + negative, owed, negative, sum(1 for v in values if v > 0),
+                     sum(1 for v in values if v < 0))
 
 
 def roll_forward(ledger_or_result: Any, start: date, end: date) -> pd.DataFrame:

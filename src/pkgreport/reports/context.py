@@ -10,7 +10,9 @@ import pandas as pd
 
 from pkgreport.columns import is_money
 from pkgreport.engine.findings import FINDINGS
+from pkgreport.engine.liability import credit_liability
 from pkgreport.pipeline import RunResult, excluded_rows
+from pkgreport.reports.filters import format_money
 from pkgreport.reports.model import (
     ChartData,
     Column,
@@ -315,14 +317,22 @@ def _utilisation(result: RunResult) -> tuple[tuple[str, int], ...]:
     return tuple((label, int(mask.sum())) for label, mask in bands)
 
 
+def _liability_headline(result: RunResult) -> Headline:
+    """The liability as the engine defines it, saying how negative balances are counted."""
+    assert result.credit is not None
+    owed = credit_liability(result.credit.patients["credit"])
+    detail = f"owed to {owed.patients_owed:,} patient(s) as at {result.as_of:%d %b %Y}"
+    if owed.patients_negative:
+        detail += (f" ({format_money(owed.owed)}), less {format_money(-owed.negative)} of negative "
+                   f"balances of {owed.patients_negative:,} patient(s) (Negative credit)")
+    tone = "bad" if owed.patients_negative else ("warn" if owed.total else "ok")
+    return Headline("Credit liability", owed.total, "money", tone, detail)
+
+
 def _headlines(result: RunResult) -> tuple[Headline, ...]:
     heads: list[Headline] = []
     if result.credit is not None:
-        credit = result.credit.patients["credit"]
-        liability = int(credit.clip(lower=0).sum())
-        holders = int((credit > 0).sum())
-        heads.append(Headline("Credit liability", liability, "money", "warn" if liability else "ok",
-                              f"owed to {holders:,} patient(s) as at {result.as_of:%d %b %Y}"))
+        heads.append(_liability_headline(result))
         outstanding = int(result.credit.patients["open_outstanding"].sum())
         heads.append(Headline("Open invoices outstanding", outstanding, "money",
                               "warn" if outstanding else "ok", "still owed to the clinic"))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from pkgreport import __version__
 from pkgreport.engine.findings import findings_by_code
+from pkgreport.engine.liability import credit_liability
 from pkgreport.pipeline import RunResult, excluded_rows
 from pkgreport.tabular import money_record
 
@@ -120,9 +121,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
                   changes: dict[str, Any] | None = None) -> dict[str, Any]:
     ds = result.dataset
     findings = result.findings
-    credit_total = (
-        int(result.credit.patients["credit"].clip(lower=0).sum()) if result.credit is not None else None
-    )
+    liability = credit_liability(result.credit.patients["credit"]) if result.credit else None
     open_total = (
         int(result.credit.patients["open_outstanding"].sum()) if result.credit is not None else None
     )
@@ -159,7 +158,15 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         ],
         "counts": counts,
         "totals": {
-            "credit_liability": money_record(credit_total),
+            # One definition (engine/liability.py): the signed sum of the balances, equal to
+            # the roll-forward's closing; how it is made up is stated beside it.
+            "credit_liability": money_record(None if liability is None else liability.total),
+            "credit_liability_made_up_of": None if liability is None else {
+                "owed_to_patients": money_record(liability.owed),
+                "patients_owed": liability.patients_owed,
+                "negative_balances": money_record(liability.negative),
+                "patients_negative": liability.patients_negative,
+            },
             "open_invoices_outstanding": money_record(open_total),
             "package_value_undelivered": money_record(package_total),
             "rollforward": roll,
