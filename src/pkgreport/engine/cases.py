@@ -136,7 +136,9 @@ def tally_cases(
     as_of_day = np.datetime64(as_of, "ns")
 
     # Validation guarantees these; a breach would silently mis-tally, so refuse it loudly.
-    if cases["case_id"].isna().any() or not cases["case_id"].is_unique:
+    # A Python set, not `is_unique`: pandas 2 hashes text up to a NUL, so "c\x00" equals "c".
+    case_ids = cases["case_id"]
+    if case_ids.isna().any() or len(set(case_ids.tolist())) != len(case_ids):
         raise ValueError("cases.case_id must be present and unique (validation guarantees it)")
     if cases["patient_id"].isna().any():
         raise ValueError("cases.patient_id must be present (validation guarantees it)")
@@ -585,7 +587,7 @@ def _patient_names(
     names = appointments["patient_name"].to_numpy(dtype=object)
     named = np.flatnonzero(~pd.isna(names))
     case_patients = cs["patient_id"].to_numpy(dtype=object)
-    codes, _ = pd.factorize(
+    codes, _ = _factorize_exact(
         np.concatenate([case_patients, appointments["patient_id"].to_numpy(dtype=object)[named]])
     )
     case_codes = codes[:m]
@@ -614,7 +616,7 @@ def _patient_names(
 def _case_positions(case_ids: np.ndarray, appointment_case_ids: np.ndarray) -> np.ndarray:
     """Position in `case_ids` of each appointment's case, -1 when unattached or unknown."""
     m = len(case_ids)
-    codes, _ = pd.factorize(np.concatenate([case_ids, appointment_case_ids]))
+    codes, _ = _factorize_exact(np.concatenate([case_ids, appointment_case_ids]))
     # Codes follow first appearance, so unique case ids listed first get exactly 0..m-1.
     if not np.array_equal(codes[:m], np.arange(m)):
         raise ValueError("cases.case_id must be present and unique (validation guarantees it)")
@@ -663,13 +665,30 @@ def _order_by_group_and_start(groups: np.ndarray, starts: np.ndarray) -> np.ndar
     return np.lexsort((starts, groups))
 
 
+def _factorize_exact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize` of text ids, exact on every pandas version.
+
+    pandas 2 hashes text only up to a NUL, so "c\x00" and "c" share a code there; the check
+    (each value equals its unique) costs one comparison per value, and the rare breach falls
+    back to a dictionary.
+    """
+    codes, uniques = pd.factorize(values)
+    uniques = np.asarray(uniques, dtype=object)
+    present = codes >= 0  # missing values keep code -1, as pd.factorize gives them
+    if bool((uniques[codes[present]] == values[present]).all()):
+        return codes, uniques
+    first: dict[object, int] = {}
+    exact = np.full(len(values), -1, dtype=codes.dtype)
+    exact[present] = [first.setdefault(v, len(first)) for v in values[present]]
+    return exact, np.asarray(list(first), dtype=object)
+
+
 def _text_ranks(values: np.ndarray, *, unique: bool = False) -> np.ndarray:
     """Dense rank of each string in Python's string order (`unique`: no value repeats)."""
     if unique:
         codes, uniques = np.arange(len(values)), values
     else:
-        codes, uniques = pd.factorize(values)
-    uniques = np.asarray(uniques, dtype=object)
+        codes, uniques = _factorize_exact(values)
     order: np.ndarray | None = None
     if len(uniques) and pd.Series(uniques, dtype=object).str.len().max() <= 64:
         # numpy's fixed-width strings sort ~4x faster than objects, but drop trailing NULs;
