@@ -40,7 +40,7 @@ def test_unknown_key_names_key_file_and_line(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{path}, line 3: unknown key 'timezon' (did you mean 'timezone'?); known keys: input, "
         "output, timezone, date_order, columns, allocation, credit_applies, period, dormant_days, "
-        "nearly_used_up, ageing_buckets, title, fail_on"
+        "nearly_used_up, ageing_buckets, title, fail_on, max_amount"
     )
 
 

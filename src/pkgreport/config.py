@@ -51,6 +51,8 @@ class Settings:
     max_xlsx_cells: int = 50_000_000
     # The HTML report caps long tables; the workbook always has every row.
     html_max_rows: int = 1000
+    # The largest amount, in whole dollars, one row may hold; above it the row is refused.
+    max_amount: int = 10_000_000
     quiet: bool = False
     column_map: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -61,9 +63,12 @@ class Settings:
 # ---------------------------------------------------------------------------------------------
 # Scheduled runs: settings from a TOML file, then PKGREPORT_* environment variables, then options.
 
+# A bound on the per-row bound: with it, a million rows still total far inside int64.
+MAX_AMOUNT_LIMIT = 1_000_000_000_000
+
 CONFIG_KEYS: tuple[str, ...] = (
     "input", "output", "timezone", "date_order", "columns", "allocation", "credit_applies", "period",
-    "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
+    "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on", "max_amount",
 )
 FINDING_CODES: tuple[str, ...] = tuple(FINDINGS)
 
@@ -185,6 +190,11 @@ def _check_value(key: str, value: object) -> object:
         return whole(1)
     if key == "nearly_used_up":
         return whole(0)
+    if key == "max_amount":
+        amount = whole(1)
+        if amount > MAX_AMOUNT_LIMIT:
+            raise ConfigError(f"must be at most {MAX_AMOUNT_LIMIT:,} (whole dollars)")
+        return amount
     if key == "ageing_buckets":
         if (
             not isinstance(value, list) or not value
@@ -250,7 +260,7 @@ def read_environment(environ: dict[str, str]) -> dict[str, object]:
         raw = environ[name]
         value: object = raw
         try:
-            if key in ("dormant_days", "nearly_used_up"):
+            if key in ("dormant_days", "nearly_used_up", "max_amount"):
                 try:
                     value = int(raw)
                 except ValueError:
@@ -277,6 +287,7 @@ CONFIG_TO_SETTINGS: dict[str, str] = {
     "allocation": "allocation",
     "credit_applies": "credit_applies",
     "dormant_days": "dormant_days",
+    "max_amount": "max_amount",
     "nearly_used_up": "nearly_used_up",
     "ageing_buckets": "ageing_buckets",
     "title": "title",
@@ -311,6 +322,8 @@ period = "previous-month"
 dormant_days = 365
 # Packages with this many sessions (or fewer) left are flagged as nearly used up.
 nearly_used_up = 1
+# The largest amount (whole dollars) one row of an export may hold; larger amounts are refused.
+max_amount = 10000000
 # Upper edges (days) of the credit ageing buckets.
 ageing_buckets = [30, 60, 90, 180, 365]
 # Title shown on the workbook and HTML report.

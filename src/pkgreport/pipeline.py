@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
+from pkgreport.columns import money_columns
 from pkgreport.config import Settings
 from pkgreport.engine.cases import CaseTally, tally_cases
 from pkgreport.engine.credit import CreditResult, compute_credit
@@ -21,6 +23,7 @@ from pkgreport.engine.liability import (
 )
 from pkgreport.errors import InputError, UsageError
 from pkgreport.loading import load_folder
+from pkgreport.money import format_dollars
 from pkgreport.validation import Dataset, validate_tables
 
 Progress = Callable[[str], None]
@@ -63,6 +66,31 @@ def load_dataset(settings: Settings, progress: Progress = _quiet) -> Dataset:
     dataset.issues[:0] = load_issues
     dataset.issues.sort(key=lambda i: i.sort_key())
     return dataset
+
+
+# Every total the engines form adds up at most every input amount (a few times over), so with
+# the absolute amounts summing to under 2**62 no int64 sum can wrap.
+TOTAL_LIMIT_CENTS = 2**62
+
+
+def require_totals_fit(dataset: Dataset) -> None:
+    """Stop (exit 1) when the amounts are too large for every total to be exact in int64."""
+    amounts = [
+        frame[column].to_numpy(dtype=np.int64, na_value=0)
+        for kind in ("cases", "invoices", "payments", "allocations", "patients")
+        if (frame := getattr(dataset, kind)) is not None
+        for column in money_columns(frame)
+    ]
+    # A float sum is a quick bound; only near the limit are the amounts added exactly.
+    if sum(float(np.abs(cents).sum(dtype=np.float64)) for cents in amounts) < TOTAL_LIMIT_CENTS / 2:
+        return
+    grand = sum(abs(int(v)) for cents in amounts for v in cents.tolist())
+    if grand >= TOTAL_LIMIT_CENTS:
+        raise InputError(
+            f"the amounts in the inputs add up to {format_dollars(grand)}, more than pkgreport "
+            f"can total exactly ({format_dollars(TOTAL_LIMIT_CENTS)}): check that the money "
+            "columns hold amounts in dollars, or lower max_amount in the config file"
+        )
 
 
 def require_clean(dataset: Dataset) -> None:
@@ -272,6 +300,7 @@ def run(settings: Settings, progress: Progress = _quiet) -> RunResult:
     dataset = load_dataset(settings, progress)
     load_seconds = time.perf_counter() - t0
     require_clean(dataset)
+    require_totals_fit(dataset)
     result = compute(dataset, settings, progress)
     result.timings["load+validate"] = load_seconds
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import tomllib
 import zoneinfo
@@ -286,7 +287,7 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
     if kind in ("id", "text"):
         return parsing.parse_text(text)
     if kind == "money":
-        return parsing.parse_money(text)
+        return _within_max_amount(parsing.parse_money(text), settings.max_amount)
     if kind == "count":
         return parsing.parse_count(text)
     if kind == "bool":
@@ -299,6 +300,22 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
         text, date_order=settings.date_order, timezone=settings.timezone,
         min_date=settings.min_date, max_date=settings.max_date, date_only=kind == "date",
     )
+
+
+def _within_max_amount(parsed: parsing.Parsed, max_amount: int) -> parsing.Parsed:
+    """Refuse amounts above the `max_amount` setting (whole dollars): a figure is right or refused."""
+    # Parsed amounts have at most 15 digits of dollars, so their absolute value fits int64.
+    over = np.abs(parsed.values.to_numpy(dtype=np.int64, na_value=0)) > max_amount * 100
+    if not over.any():
+        return parsed
+    message = (f"is larger than the largest amount one row may hold "
+               f"({format_dollars(max_amount * 100)}, the max_amount setting): check the column "
+               "holds money, or raise max_amount in the config file")
+    values = parsed.values.copy()
+    values[over] = pd.NA
+    errors = pd.concat([parsed.errors, pd.Series(message, index=parsed.values.index[over],
+                                                 dtype=object)]).sort_index()
+    return dataclasses.replace(parsed, values=values, bad=parsed.bad | over, errors=errors)
 
 
 def _absent(spec: ColumnSpec, dtype: str, n: int) -> pd.Series:
