@@ -59,3 +59,23 @@ def test_one_liability_definition_in_headline_summary_and_rollforward(tmp_path: 
     html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
     assert (f"less $100.00 of negative balances of 1 patient(s) (Negative credit)") in html
     assert f"${float(owed):,.2f}" in html
+
+
+def test_package_value_follows_the_as_of_date(tmp_path: Path) -> None:
+    from datetime import date
+
+    from pkgreport.config import Settings
+    from pkgreport.pipeline import run
+
+    september = run(Settings(input_dir=SAMPLE, as_of=date(2026, 9, 30)))
+    october = run(Settings(input_dir=SAMPLE, as_of=date(2026, 10, 31)))
+    assert september.packages is not None and october.packages is not None
+    cases = september.dataset.cases.set_index("case_id")
+    bought = cases.loc[september.packages["case_id"], "issue_date"]
+    assert (bought.dropna() <= "2026-09-30").all()
+    later = set(october.packages["case_id"]) - set(september.packages["case_id"])
+    assert later and (cases.loc[sorted(later), "issue_date"] > "2026-09-30").all()
+    delivered = september.cases.cases.set_index("case_id")["attended"]
+    used = september.packages.set_index("case_id")["used"]
+    assert (used == delivered.loc[used.index]).all()
+    assert int(september.packages["undelivered"].sum()) != int(october.packages["undelivered"].sum())

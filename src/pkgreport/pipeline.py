@@ -221,7 +221,8 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
             "roll-forward were not computed"
         )
     if tally is not None and (dataset.invoices is not None or _has_prices(dataset)):
-        packages = package_value(dataset.cases, dataset.invoices, tally.cases[["case_id", "counted"]])
+        packages = package_value(dataset.cases, dataset.invoices,
+                                 tally.cases[["case_id", "attended"]], as_of)
     elif tally is not None:
         skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
 
