@@ -79,3 +79,57 @@ def test_package_value_follows_the_as_of_date(tmp_path: Path) -> None:
     used = september.packages.set_index("case_id")["used"]
     assert (used == delivered.loc[used.index]).all()
     assert int(september.packages["undelivered"].sum()) != int(october.packages["undelivered"].sum())
+
+
+def _only(tmp_path: Path, *kinds: str) -> Path:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for path in SAMPLE.glob("*.csv"):
+        if path.name.lower().startswith(kinds):
+            (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+CASE_CHECKS = ("over-booked packages, expired packages with sessions left, appointments outside "
+               "the package dates, appointments after the package was closed, packages nearly "
+               "used up, packages used up with sessions still booked, patients with several open "
+               "packages (no cases export in the input folder, so package tallies were not "
+               "computed)")
+CREDIT_CHECKS = ("unapplied account credit, credit held while invoices are open, dormant credit, "
+                 "negative credit, reported credit disagrees, invoice status disagrees, "
+                 "over-allocated invoices, package sessions charged again (no invoices and "
+                 "payments export in the input folder, so account credit, ageing and the "
+                 "roll-forward were not computed)")
+ADVICE = ". Add the missing exports to the input folder to run them."
+
+
+def test_only_appointments_says_no_check_could_run(tmp_path: Path) -> None:
+    summary = report(_only(tmp_path, "appointments"), tmp_path / "out")
+    from pkgreport.engine.registry import FINDINGS
+
+    assert list(summary["checks_not_run"]) == list(FINDINGS)
+    html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
+    assert "nothing needs attention" not in html
+    assert (f'<p class="skipped">15 of 15 checks could not run: {CASE_CHECKS}; {CREDIT_CHECKS}'
+            f"{ADVICE}</p>") in html
+    assert '<p class="empty">No findings in the checks that ran.</p>' in html
+    sheet = openpyxl.load_workbook(next((tmp_path / "out").glob("*.xlsx")), read_only=True)
+    cells = [r[0] for r in sheet["Summary"].iter_rows(values_only=True) if r]
+    assert "No findings in the checks that ran." in cells and "No findings." not in cells
+    assert f"15 of 15 checks could not run: {CASE_CHECKS}; {CREDIT_CHECKS}{ADVICE}" in cells
+
+
+def test_only_invoices_and_payments_names_the_package_checks(tmp_path: Path) -> None:
+    summary = report(_only(tmp_path, "invoices", "payments"), tmp_path / "out")
+    assert set(summary["checks_not_run"]) == {
+        "OVER_BOOKED", "EXPIRED_WITH_SESSIONS_LEFT", "OUTSIDE_CASE_DATES", "BOOKED_AFTER_CLOSE",
+        "NEARLY_USED_UP", "USED_UP_STILL_BOOKED", "SEVERAL_OPEN_PACKAGES"}
+    html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
+    assert f'<p class="skipped">7 of 15 checks could not run: {CASE_CHECKS}{ADVICE}</p>' in html
+
+
+def test_a_complete_folder_runs_every_check(tmp_path: Path) -> None:
+    summary = report(SAMPLE, tmp_path / "out")
+    assert summary["checks_not_run"] == {}
+    html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
+    assert 'class="skipped"' not in html

@@ -267,6 +267,21 @@ def _latest_floor(dataset: Dataset, as_of: date) -> date:
     return max(earliest, data_start.replace(day=1))
 
 
+# Which skipped section stops which engine's checks (the registry's `stage` of each finding).
+STAGE_SECTIONS: dict[str, str] = {"cases": "Cases", "credit": "Credit"}
+
+
+def checks_not_run(result: RunResult) -> dict[str, str]:
+    """Finding code -> why it could not be checked, for the checks whose inputs are missing."""
+    from pkgreport.engine.registry import FINDINGS
+
+    return {
+        code: result.skipped[STAGE_SECTIONS[kind.stage]]
+        for code, kind in FINDINGS.items()
+        if STAGE_SECTIONS[kind.stage] in result.skipped
+    }
+
+
 def excluded_rows(result: RunResult) -> pd.DataFrame:
     """Every input row left out of the figures, with the reason: file, row, value, message.
 

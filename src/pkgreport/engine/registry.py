@@ -72,7 +72,7 @@ FINDINGS: dict[str, FindingKind] = {
             'USED_UP_STILL_BOOKED',
             'low',
             'cases',
-            'Packages used up, sessions still booked',
+            'Packages used up with sessions still booked',
             'Every session of the package is used or booked, and the patient is still coming in.',
             'Offer the patient the next package at their next visit.',
         ),

@@ -11,7 +11,7 @@ import pandas as pd
 from pkgreport.columns import is_money
 from pkgreport.engine.findings import FINDINGS
 from pkgreport.engine.liability import credit_liability
-from pkgreport.pipeline import RunResult, excluded_rows
+from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
 from pkgreport.reports.filters import format_money
 from pkgreport.reports.model import (
     ChartData,
@@ -345,10 +345,27 @@ def _headlines(result: RunResult) -> tuple[Headline, ...]:
         heads.append(Headline("Cases over-booked", over, "int", "bad" if over else "ok",
                               f"of {len(result.cases.cases):,} case(s)"))
     high = int((result.findings["severity"] == "high").sum()) if len(result.findings) else 0
+    missing = len(checks_not_run(result))
+    detail = f"{high:,} of them serious"
+    if missing:
+        detail += f"; {missing} of {len(FINDINGS)} checks could not run (see Findings)"
     heads.append(Headline("Findings", int(len(result.findings)), "int",
-                          "bad" if high else ("warn" if len(result.findings) else "ok"),
-                          f"{high:,} of them serious"))
+                          "bad" if high else ("warn" if len(result.findings) or missing else "ok"),
+                          detail))
     return tuple(heads)
+
+
+def _unchecked(result: RunResult) -> str | None:
+    """Which checks could not run and why, in one plain sentence (None when all ran)."""
+    missing = checks_not_run(result)
+    if not missing:
+        return None
+    parts = []
+    for reason in dict.fromkeys(missing.values()):
+        titles = [FINDINGS[code].title.lower() for code, why in missing.items() if why == reason]
+        parts.append(f"{', '.join(titles)} ({reason})")
+    return (f"{len(missing)} of {len(FINDINGS)} checks could not run: " + "; ".join(parts)
+            + ". Add the missing exports to the input folder to run them.")
 
 
 def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
@@ -419,6 +436,7 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         tables=tuple(tables),
         charts=ChartData(ageing=ageing_series, utilisation=_utilisation(result), rollforward=roll_series),
         skipped=tuple(sorted(result.skipped.items())),
+        unchecked=_unchecked(result),
         inputs=tuple(
             {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
             for f in result.dataset.files

@@ -12,7 +12,7 @@ import pandas as pd
 from pkgreport import __version__
 from pkgreport.engine.findings import findings_by_code
 from pkgreport.engine.liability import credit_liability
-from pkgreport.pipeline import RunResult, excluded_rows
+from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
 from pkgreport.tabular import money_record
 
 SUMMARY_FORMAT = 1
@@ -172,6 +172,8 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
             "rollforward": roll,
         },
         "skipped_sections": dict(sorted(result.skipped.items())),
+        # Finding codes that could not be checked (their inputs are missing) and why.
+        "checks_not_run": checks_not_run(result),
         "findings_by_code": dict(findings_by_code(findings)),
         "findings": [
             {
