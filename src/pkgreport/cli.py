@@ -247,6 +247,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     dataset = pipeline.load_dataset(settings)
     errors = [i for i in dataset.issues if i.severity == "error"]
     warnings = [i for i in dataset.issues if i.severity == "warning"]
+    inconsistent = pipeline.inconsistent_records(dataset, settings)
     rows = {f.kind: 0 for f in dataset.files}
     for f in dataset.files:
         rows[f.kind] += f.rows
@@ -260,13 +261,17 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             "errors": len(errors),
             "warnings": len(warnings),
             "issues": [i.as_dict() for i in dataset.issues],
+            "inconsistent_records": [
+                {"code": r.code, "file": r.source_file, "row": int(r.source_row),
+                 "message": r.message} for r in inconsistent.itertuples(index=False)],
         }, indent=2))
     else:
         click.echo(f"Files read: {len(dataset.files)}")
         for f in dataset.files:
             click.echo(f"  {f.name}: {f.kind}, {f.rows:,} rows")
         click.echo("Rows per kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(rows.items())))
-        click.echo(f"Errors: {len(errors)}   Warnings: {len(warnings)}")
+        click.echo(f"Errors: {len(errors)}   Warnings: {len(warnings)}   "
+                   f"Inconsistent records: {len(inconsistent)}")
         shown = errors + warnings
         if shown:
             click.echo("First issues:")
@@ -274,6 +279,12 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
                 click.echo(f"  {issue}")
             if len(shown) > SHOWN_ISSUES and issues_out is None:
                 click.echo(f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE")
+        if len(inconsistent):
+            click.echo("Inconsistent records (reported as findings; the figures are still "
+                       "computed):")
+            for record in inconsistent.itertuples(index=False):
+                click.echo(f"  INCONSISTENT: {record.source_file}, row {record.source_row}: "
+                           f"{record.message}")
         click.echo("Result: " + ("the exports need fixing before the figures can be trusted"
                                  if errors else "the exports can be used"))
     if issues_out is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -12,6 +12,7 @@ import pandas as pd
 
 from pkgreport.columns import money_columns
 from pkgreport.config import Settings
+from pkgreport.engine.allocation_findings import set_aside_findings
 from pkgreport.engine.cases import CaseTally, tally_cases
 from pkgreport.engine.credit import CreditResult, compute_credit
 from pkgreport.engine.findings import combine_findings
@@ -226,9 +227,11 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
     elif tally is not None:
         skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
 
-    findings = combine_findings(
-        *(r.findings for r in (tally, credit) if r is not None)
-    )
+    if credit is not None and dataset.set_aside_allocations is not None:
+        # Allocations validation set aside are the credit engine's findings too (`credit --findings`).
+        credit = replace(credit, findings=combine_findings(
+            credit.findings, set_aside_findings(dataset.set_aside_allocations)))
+    findings = combine_findings(*(r.findings for r in (tally, credit) if r is not None))
     return RunResult(
         settings=settings,
         dataset=dataset,
@@ -269,6 +272,24 @@ def _latest_floor(dataset: Dataset, as_of: date) -> date:
 
 # Which skipped section stops which engine's checks (the registry's `stage` of each finding).
 STAGE_SECTIONS: dict[str, str] = {"cases": "Cases", "credit": "Credit"}
+
+
+# Findings about records that disagree with each other, which `validate` lists beside the errors.
+RECORD_FINDINGS = ("OVER_ALLOCATED_INVOICE", "ALLOCATION_OTHER_PATIENT",
+                   "ALLOCATION_TO_DELETED_INVOICE")
+
+
+def inconsistent_records(dataset: Dataset, settings: Settings) -> pd.DataFrame:
+    """The RECORD_FINDINGS the figures will carry; without the engines (inputs with errors, or
+    no date to compute at) only the allocations validation set aside."""
+    if not dataset.errors:
+        try:
+            findings = compute(dataset, settings).findings
+        except UsageError:
+            findings = None
+        if findings is not None:
+            return findings.loc[findings["code"].isin(RECORD_FINDINGS)].reset_index(drop=True)
+    return set_aside_findings(dataset.set_aside_allocations)
 
 
 def checks_not_run(result: RunResult) -> dict[str, str]:

@@ -1434,7 +1434,7 @@ def _credit_findings(
             over,
             pd.Series(
                 [
-                    f"Allocations to invoice {n if n is not None else i} add up to {format_dollars(a)}, more than its total "
+                    f"Allocations to invoice {i if pd.isna(n) else n} add up to {format_dollars(a)}, more than its total "
                     f"{format_dollars(t)}: correct the allocations so the excess goes back to credit."
                     for i, n, a, t in _rows(
                         over["invoice_id"],

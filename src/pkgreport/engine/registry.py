@@ -141,6 +141,22 @@ FINDINGS: dict[str, FindingKind] = {
             'Move the excess allocation to another invoice or back to account credit.',
         ),
         _kind(
+            'ALLOCATION_OTHER_PATIENT',
+            'high',
+            'credit',
+            "Allocations to another patient's invoice",
+            "A payment is allocated to an invoice of a different patient. The allocation is not applied: the money stays with the patient who paid.",
+            "Move the allocation to one of the paying patient's invoices or to their account credit.",
+        ),
+        _kind(
+            'ALLOCATION_TO_DELETED_INVOICE',
+            'medium',
+            'credit',
+            'Allocations to deleted invoices',
+            'An allocation pays an invoice that was deleted or archived. The allocation is not applied: the money stays with the patient who paid.',
+            'Remove the allocation, or restore the invoice if it was deleted by mistake.',
+        ),
+        _kind(
             'PACKAGE_SESSION_CHARGED',
             'high',
             'credit',
