@@ -39,7 +39,8 @@ OTHER = ("Allocation of $30.00 from payment pay1 (patient p1, payments.csv row 2
          "(patient p2, invoices.csv row 3), allocations.csv row 3: a payment can only pay its own "
          "patient's invoices, so it was not applied and the $30.00 stays with patient p1. Move the "
          "allocation in the practice system to one of patient p1's invoices or to account credit.")
-OVER = ("Allocations to invoice i1 add up to $100.00, more than its total $90.00: correct the "
+OVER = ("Allocations to invoice i1 (invoices.csv row 2) add up to $100.00, more than its total "
+        "$90.00 (allocations: allocations.csv row 2): correct the "
         "allocations so the excess goes back to credit.")
 DELETED = ("Allocation of $40.00 from payment pay1 (patient p1, payments.csv row 2) to invoice i3 "
            "(patient p1, invoices.csv row 4), allocations.csv row 4: the invoice was deleted or "
