@@ -56,10 +56,12 @@ def test_one_liability_definition_in_headline_summary_and_rollforward(tmp_path: 
     sheet = openpyxl.load_workbook(next((tmp_path / "out").glob("*.xlsx")), read_only=True)
     rows = [r for r in sheet["Summary"].iter_rows(values_only=True) if r and r[0] == "Credit liability"]
     assert rows[0][1] == totals["credit_liability"]["cents"] / 100
-    owed = totals["credit_liability_made_up_of"]["owed_to_patients"]["amount"]
+    made_up = totals["credit_liability_made_up_of"]
+    whole, cents = divmod(made_up["owed_to_patients"]["cents"], 100)
     html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
-    assert (f"less $100.00 of negative balances of 1 patient(s) (Negative credit)") in html
-    assert f"${float(owed):,.2f}" in html
+    assert (f'<div class="card-detail">owed to {made_up["patients_owed"]:,} patient(s) as at '
+            f"31 Oct 2026 (${whole:,}.{cents:02d}), less $100.00 of negative balances of 1 "
+            "patient(s) (Negative credit)</div>") in html
 
 
 def test_package_value_follows_the_as_of_date(tmp_path: Path) -> None:

@@ -667,7 +667,6 @@ def _check_allocations(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFr
         payment_id = allocations["payment_id"]
         has_payment = payment_id.notna().to_numpy()
         payer = _at(payments, "patient_id", _find(payments, "payment_id", payment_id))
-        patient = allocations["patient_id"].to_numpy(dtype=object)
         missing = has_payment & pd.isna(payer)
         gone = run.excluded_ids("payments") if missing.any() else set()
         allocations = _drop_rows(
