@@ -283,7 +283,9 @@ def _validation_table(result: RunResult) -> Table:
     )
     excluded = excluded_rows(result)
     extra = [excluded.assign(severity="excluded", column=None)] if len(excluded) else []
-    frame = pd.concat([issues, *extra], ignore_index=True) if extra else issues
+    # Empty parts left out: pandas 2 warns about (and will change) their effect on the dtypes.
+    parts = [part for part in (issues, *extra) if len(part)]
+    frame = pd.concat(parts, ignore_index=True)[list(issues.columns)] if extra else issues
     frame["row"] = pd.array(frame["row"], dtype="Int64")
     return Table(
         key="validation", sheet="Validation", title="Validation: warnings and excluded rows",
