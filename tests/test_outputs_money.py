@@ -27,7 +27,9 @@ OUTPUTS = {
                   "reported_credit", "difference"],
     ("credit", "--ageing"): ["credit", "0-30", "31-60", "61-90", "91-180", "181-365", "over 365"],
     ("credit", "--invoices"): ["total", "explicit_allocated", "paid_direct", "paid_from_credit",
-                               "outstanding", "final_outstanding"],
+                               "outstanding", "final_outstanding", "final_paid_direct",
+                               "final_paid_from_credit", "outstanding_reported", "paid_reported",
+                               "credit_applied"],
     ("credit", "--findings"): ["amount"],
     ("rollforward", "--from", "2026-10-01", "--to", "2026-10-31"): ROLL,
 }

@@ -24,8 +24,10 @@ def test_excluded_rows_count_is_the_validation_sheet_list(tmp_path: Path) -> Non
     summary = report(SAMPLE, tmp_path)
     sheet = openpyxl.load_workbook(next(tmp_path.glob("*.xlsx")), read_only=True)["Validation"]
     excluded = [row for row in sheet.iter_rows(values_only=True) if row and row[0] == "excluded"]
-    assert len(excluded) == 2
-    assert summary["counts"]["excluded_rows"] == 2
+    # An unavailable block, a deleted payment, an archived appointment: validation's and the
+    # engines' exclusions alike.
+    assert len(excluded) == 3
+    assert summary["counts"]["excluded_rows"] == 3
 
 
 def _sample_with_a_refund_to_a_patient_without_credit(tmp_path: Path) -> Path:
@@ -34,7 +36,8 @@ def _sample_with_a_refund_to_a_patient_without_credit(tmp_path: Path) -> Path:
     for path in SAMPLE.glob("*.csv"):
         (folder / path.name).write_bytes(path.read_bytes())
     with (folder / "Payments-Cliniko-20261101.csv").open("a", encoding="utf-8") as payments:
-        payments.write("499999999,1099999,20/10/2026 10:00,-$100.00,Cash,Refund,\n")
+        # A patient with no credit left, refunded on the last day: nothing later covers it.
+        payments.write("499999999,1000004,31/10/2026 23:00,-$100.00,Cash,Refund,\n")
     return folder
 
 
@@ -52,7 +55,7 @@ def test_one_liability_definition_in_headline_summary_and_rollforward(tmp_path: 
         "patients_negative": 1,
     }
     assert [f["subject_id"] for f in summary["findings"] if f["code"] == "NEGATIVE_CREDIT"] == [
-        "1099999"]
+        "1000004"]
     sheet = openpyxl.load_workbook(next((tmp_path / "out").glob("*.xlsx")), read_only=True)
     rows = [r for r in sheet["Summary"].iter_rows(values_only=True) if r and r[0] == "Credit liability"]
     assert rows[0][1] == totals["credit_liability"]["cents"] / 100
@@ -100,6 +103,7 @@ CASE_CHECKS = ("over-booked packages, expired packages with sessions left, appoi
                "computed)")
 CREDIT_CHECKS = ("unapplied account credit, credit held while invoices are open, dormant credit, "
                  "negative credit, reported credit disagrees, invoice status disagrees, "
+                 "invoice balance disagrees with Cliniko's, "
                  "over-allocated invoices, allocations to another patient's invoice, allocations "
                  "to deleted invoices, package sessions charged again (no invoices and "
                  "payments export in the input folder, so account credit, ageing and the "
@@ -114,12 +118,12 @@ def test_only_appointments_says_no_check_could_run(tmp_path: Path) -> None:
     assert list(summary["checks_not_run"]) == list(FINDINGS)
     html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
     assert "nothing needs attention" not in html
-    assert str(escape(f"17 of 17 checks could not run: {CASE_CHECKS}; {CREDIT_CHECKS}{ADVICE}")) in html
+    assert str(escape(f"18 of 18 checks could not run: {CASE_CHECKS}; {CREDIT_CHECKS}{ADVICE}")) in html
     assert '<p class="empty">No findings in the checks that ran.</p>' in html
     sheet = openpyxl.load_workbook(next((tmp_path / "out").glob("*.xlsx")), read_only=True)
     cells = [r[0] for r in sheet["Summary"].iter_rows(values_only=True) if r]
     assert "No findings in the checks that ran." in cells and "No findings." not in cells
-    assert f"17 of 17 checks could not run: {CASE_CHECKS}; {CREDIT_CHECKS}{ADVICE}" in cells
+    assert f"18 of 18 checks could not run: {CASE_CHECKS}; {CREDIT_CHECKS}{ADVICE}" in cells
 
 
 def test_only_invoices_and_payments_names_the_package_checks(tmp_path: Path) -> None:
@@ -128,7 +132,7 @@ def test_only_invoices_and_payments_names_the_package_checks(tmp_path: Path) -> 
         "OVER_BOOKED", "EXPIRED_WITH_SESSIONS_LEFT", "OUTSIDE_CASE_DATES", "BOOKED_AFTER_CLOSE",
         "NEARLY_USED_UP", "USED_UP_STILL_BOOKED", "SEVERAL_OPEN_PACKAGES"}
     html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
-    assert f'<p class="skipped">7 of 17 checks could not run: {CASE_CHECKS}{ADVICE}</p>' in html
+    assert f'<p class="skipped">7 of 18 checks could not run: {CASE_CHECKS}{ADVICE}</p>' in html
 
 
 def test_a_complete_folder_runs_every_check(tmp_path: Path) -> None:

@@ -252,8 +252,10 @@ def roll_forward_by_month(ledger_or_result: Any, first_month: date, as_of: date)
     )
 
 
-def _package_invoices(invoices: pd.DataFrame | None, as_of: date | None) -> pd.DataFrame | None:
-    """Live invoices of a whole package (a case, no appointment, non-zero) issued by `as_of`."""
+def _package_invoices(invoices: pd.DataFrame | None, as_of: date | None,
+                      session_invoices: frozenset[str] = frozenset()) -> pd.DataFrame | None:
+    """Live invoices of a whole package (a case, no appointment, non-zero) issued by `as_of`;
+    `session_invoices` (tied to an appointment by number) are sessions, not packages."""
     if invoices is None or not len(invoices) or "case_id" not in invoices.columns:
         return None
     live = invoices
@@ -262,6 +264,8 @@ def _package_invoices(invoices: pd.DataFrame | None, as_of: date | None) -> pd.D
             live = live.loc[live[col].isna()]
     if "appointment_id" in live.columns:
         live = live.loc[live["appointment_id"].isna()]
+    if session_invoices:
+        live = live.loc[~live["invoice_id"].isin(session_invoices)]
     live = live.loc[live["case_id"].notna() & (live["total"] != 0)]
     if as_of is not None and "issue_date" in live.columns:
         live = live.loc[live["issue_date"].isna() | (live["issue_date"] < _cutoff(as_of))]
@@ -273,6 +277,8 @@ def package_value(
     invoices: pd.DataFrame | None,
     delivered: pd.DataFrame | pd.Series | None,
     as_of: date | None = None,
+    *,
+    session_invoices: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Value of package sessions paid for but not yet delivered (method B), per case, at `as_of`.
 
@@ -282,10 +288,13 @@ def package_value(
     included) issued by `as_of`. ``used`` is the sessions delivered by `as_of` (the case
     engine's ``attended``). ``undelivered = price * unused / max_sessions`` rounded half-up to the
     cent in integer arithmetic; NA when the price or the maximum is unknown.
+    ``session_invoices``: invoices tied to an appointment by invoice number (`engine.links`),
+    which are sessions even when their own appointment id is blank.
     """
-    package_invoices = _package_invoices(invoices, as_of)
+    package_invoices = _package_invoices(invoices, as_of, session_invoices)
     if as_of is not None:
-        cases = cases.loc[_bought_by(cases, invoices, as_of)].reset_index(drop=True)
+        bought = _bought_by(cases, _package_invoices(invoices, None, session_invoices), as_of)
+        cases = cases.loc[bought].reset_index(drop=True)
     n = len(cases)
     price = pd.array(
         cases["package_price"] if "package_price" in cases.columns else [pd.NA] * n, dtype="Int64"
@@ -322,14 +331,14 @@ def package_value(
     )
 
 
-def _bought_by(cases: pd.DataFrame, invoices: pd.DataFrame | None, as_of: date) -> np.ndarray:
+def _bought_by(cases: pd.DataFrame, every_package_invoice: pd.DataFrame | None,
+               as_of: date) -> np.ndarray:
     """True for each case bought by the end of `as_of`: its issue date, else its first package
     invoice's date; a case with neither date is taken as bought (nothing says otherwise)."""
     cutoff = _cutoff(as_of)
     n = len(cases)
     bought_on = (cases["issue_date"].to_numpy(dtype="datetime64[ns]") if "issue_date" in cases
                  else np.full(n, np.datetime64("NaT"), "datetime64[ns]"))
-    every_package_invoice = _package_invoices(invoices, None)
     if every_package_invoice is not None and "issue_date" in every_package_invoice:
         first = every_package_invoice.groupby("case_id")["issue_date"].min()
         # reindex, not map: pandas' map fails on an empty datetime Series (no package invoices).

@@ -174,6 +174,8 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         "skipped_sections": dict(sorted(result.skipped.items())),
         # Finding codes that could not be checked (their inputs are missing) and why.
         "checks_not_run": checks_not_run(result),
+        "invoice_links": {"by_appointment_id": result.links.by_id,
+                          "by_invoice_number": len(result.links.by_number)},
         "findings_by_code": dict(findings_by_code(findings)),
         "findings": [
             {
