@@ -167,7 +167,7 @@ def test_report_never_modifies_inputs(tmp_path: Path) -> None:
 def test_report_leaves_out_sections_without_inputs(tiny: Path, tmp_path: Path) -> None:
     (tiny / "invoices.csv").unlink()
     (tiny / "payments.csv").unlink()
-    result = invoke("report", str(tiny), "-o", str(tmp_path / "out"), "-q", "--as-of", "2026-10-31")
+    result = invoke("report", str(tiny), "-o", str(tmp_path / "out"), "--as-of", "2026-10-31")
     assert result.exit_code == 0, result.output
     assert ("note: Credit left out: no invoices and payments export in the input folder, so "
             "account credit, ageing and the roll-forward were not computed") in result.stderr

@@ -90,8 +90,9 @@ def test_by_location_exact_figures() -> None:
     frame = by_location(as_of=AS_OF, **_location_inputs())
     assert list(frame.columns) == list(LOCATION_COLUMNS)
     assert frame.to_dict("records") == [
-        # p2's credit is negative: no liability, not a holder. i2 (South, p1) is open.
-        {"business": "North", "patients_with_credit": 0, "credit_liability": 0,
+        # p2's credit is negative: it counts against the liability (the signed sum, as the
+        # headline and roll-forward define it) but p2 is not a holder. i2 (South, p1) is open.
+        {"business": "North", "patients_with_credit": 0, "credit_liability": -300,
          "open_invoices": 400, "package_value_undelivered": 0, "cases_over_booked": 1,
          "cases_expiring": 0},
         {"business": "South", "patients_with_credit": 1, "credit_liability": 5000,
@@ -118,7 +119,7 @@ def test_without_cases_the_case_figures_are_missing_not_zero() -> None:
     inputs = {**_location_inputs(), "cases": None}
     frame = by_location(as_of=AS_OF, **inputs)
     assert frame["package_value_undelivered"].isna().all()
-    assert int(frame["credit_liability"].sum()) == 5700
+    assert int(frame["credit_liability"].sum()) == 5400
 
 
 @pytest.fixture(scope="module")

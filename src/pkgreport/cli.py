@@ -75,11 +75,21 @@ def settings_from(base: Settings | None = None, **options: Any) -> Settings:
     return settings.replace(**changes)
 
 
-def _print_issues(issues: list[Issue], limit: int = SHOWN_ISSUES) -> None:
+def _all_issues_hint(ctx: click.Context) -> str:
+    """How to see every issue, naming only an option this command really has."""
+    command = ctx.command
+    if isinstance(command, click.Group) and ctx.invoked_subcommand:
+        command = command.commands.get(ctx.invoked_subcommand, command)
+    if any("--issues-out" in p.opts for p in command.params):
+        return "write them all with --issues-out FILE"
+    return "see them all with: pkgreport validate INPUT_DIR --issues-out FILE"
+
+
+def _print_issues(issues: list[Issue], hint: str, limit: int = SHOWN_ISSUES) -> None:
     for issue in issues[:limit]:
         _echo_err(f"  {issue}")
     if len(issues) > limit:
-        _echo_err(f"  ... and {len(issues) - limit} more (write them all with --issues-out FILE)")
+        _echo_err(f"  ... and {len(issues) - limit} more ({hint})")
 
 
 def write_issues_csv(path: Path, issues: list[Issue]) -> None:
@@ -104,7 +114,8 @@ class Handled(click.Group):
             return super().invoke(ctx)
         except InputError as exc:
             _echo_err(f"Error: {exc}")
-            _print_issues([i for i in exc.issues if i.severity == "error"] or exc.issues)
+            _print_issues([i for i in exc.issues if i.severity == "error"] or exc.issues,
+                          _all_issues_hint(ctx))
             ctx.exit(EXIT_INPUT)
         except PkgReportError as exc:
             _echo_err(f"Error: {exc}")
@@ -166,6 +177,10 @@ ALLOCATION = click.option(
     help="How unallocated payments and credit are applied to open invoices "
          "(default oldest-first, Cliniko's default).",
 )
+QUIET = click.option(
+    "-q", "--quiet", is_flag=True, default=False,
+    help="Print only the results and errors: no progress, notes or names of files written.",
+)
 CREDIT_APPLIES_OPTION = click.option(
     "--credit-applies", type=click.Choice(CREDIT_APPLIES), default=None,
     help="When waiting account credit pays an open invoice: on-payment (default; when a payment, "
@@ -173,28 +188,35 @@ CREDIT_APPLIES_OPTION = click.option(
 )
 
 
-def _emit(text: str, out: Path | None) -> None:
+def _note(quiet: bool, message: str) -> None:
+    """A message for a person on stderr; `-q` leaves only results and errors."""
+    if not quiet:
+        _echo_err(message)
+
+
+def _emit(text: str, out: Path | None, quiet: bool) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
         from pkgreport.reports.atomic import write_atomic
 
         write_atomic(out, text)
-        _echo_err(f"wrote {out}")
+        _note(quiet, f"wrote {out}")
 
 
-def _emit_frame(frame: Any, money: list[str], fmt: str, out: Path | None) -> None:
+def _emit_frame(frame: Any, fmt: str, out: Path | None, quiet: bool) -> None:
+    """A table on stdout or in `--out`; which columns are money is known to `tabular` alone."""
     from pkgreport.tabular import to_csv_text, to_json_text
 
-    text = to_json_text(frame, money) if fmt == "json" else to_csv_text(frame, money)
-    _emit(text, out)
+    text = to_json_text(frame) if fmt == "json" else to_csv_text(frame)
+    _emit(text, out, quiet)
 
 
 def _computed(settings: Settings) -> Any:
     from pkgreport import pipeline
 
     result = pipeline.run(settings, progress=_progress(settings.quiet))
-    _echo_err(f"as of {result.as_of.isoformat()} ({result.as_of_source})")
+    _note(settings.quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source})")
     return result
 
 
@@ -225,6 +247,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     dataset = pipeline.load_dataset(settings)
     errors = [i for i in dataset.issues if i.severity == "error"]
     warnings = [i for i in dataset.issues if i.severity == "warning"]
+    inconsistent = pipeline.inconsistent_records(dataset, settings)
     rows = {f.kind: 0 for f in dataset.files}
     for f in dataset.files:
         rows[f.kind] += f.rows
@@ -239,13 +262,17 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             "warnings": len(warnings),
             "verdict": _validate_verdict(errors, warnings),
             "issues": [i.as_dict() for i in dataset.issues],
+            "inconsistent_records": [
+                {"code": r.code, "file": r.source_file, "row": int(r.source_row),
+                 "message": r.message} for r in inconsistent.itertuples(index=False)],
         }, indent=2))
     else:
         click.echo(f"Files read: {len(dataset.files)}")
         for f in dataset.files:
             click.echo(f"  {f.name}: {f.kind}, {f.rows:,} rows")
         click.echo("Rows per kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(rows.items())))
-        click.echo(f"Errors: {len(errors)}   Warnings: {len(warnings)}")
+        click.echo(f"Errors: {len(errors)}   Warnings: {len(warnings)}   "
+                   f"Inconsistent records: {len(inconsistent)}")
         shown = errors + warnings
         if shown:
             click.echo("First issues:")
@@ -253,6 +280,12 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
                 click.echo(f"  {issue}")
             if len(shown) > SHOWN_ISSUES and issues_out is None:
                 click.echo(f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE")
+        if len(inconsistent):
+            click.echo("Inconsistent records (reported as findings; the figures are still "
+                       "computed):")
+            for record in inconsistent.itertuples(index=False):
+                click.echo(f"  INCONSISTENT: {record.source_file}, row {record.source_row}: "
+                           f"{record.message}")
         click.echo("Result: " + _validate_verdict(errors, warnings))
     if issues_out is not None:
         _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
@@ -288,7 +321,7 @@ FINDING_OUT_COLUMNS = ["code", "severity", "patient_id", "subject_type", "subjec
 @click.option("--findings", "show_findings", is_flag=True, help="List the findings instead of the cases.")
 @click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
               help="Flag packages with this many sessions or fewer left (default 1).")
-@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
+@QUIET
 def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **options: Any) -> None:
     """Session tallies of every patient case (package).
 
@@ -306,15 +339,22 @@ def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **op
     if result.cases is None:
         raise UsageError(f"cannot tally cases: {result.skipped.get('Cases')}")
     if show_findings:
-        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out)
+        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
     else:
-        _emit_frame(result.cases.cases[CASE_COLUMNS], [], fmt, out)
+        _emit_frame(result.cases.cases[CASE_COLUMNS], fmt, out, settings.quiet)
 
 
 CREDIT_COLUMNS = ["patient_id", "patient_name", "received", "refunded", "invoiced", "applied",
                   "credit", "open_outstanding", "reported_credit", "difference", "findings"]
-CREDIT_MONEY = ["received", "refunded", "invoiced", "applied", "credit", "open_outstanding",
-                "reported_credit", "difference"]
+
+
+def _one_view(**flags: bool) -> str | None:
+    """The one table asked for; two at once are refused rather than half-honoured."""
+    chosen = [name for name, given in flags.items() if given]
+    if len(chosen) > 1:
+        named = " and ".join(f"--{name}" for name in chosen)
+        raise UsageError(f"{named} cannot go together: give one of them per run")
+    return chosen[0] if chosen else None
 
 
 @cli.command()
@@ -325,13 +365,14 @@ CREDIT_MONEY = ["received", "refunded", "invoiced", "applied", "credit", "open_o
 @CREDIT_APPLIES_OPTION
 @FORMAT
 @OUT
-@click.option("--ageing", "view", flag_value="ageing", help="Print the ageing of unapplied credit.")
-@click.option("--invoices", "view", flag_value="invoices", help="Print the per-invoice table.")
-@click.option("--findings", "view", flag_value="findings", help="Print the findings.")
+@click.option("--ageing", is_flag=True, help="Print the ageing of unapplied credit.")
+@click.option("--invoices", is_flag=True, help="Print the per-invoice table.")
+@click.option("--findings", "show_findings", is_flag=True, help="Print the findings.")
 @click.option("--dormant-days", type=click.IntRange(min=1), default=None,
               help="Credit with no movement for this many days is dormant (default 365).")
-@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
-def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **options: Any) -> None:
+@QUIET
+def credit(input_dir: Path, fmt: str, out: Path | None, ageing: bool, invoices: bool,
+           show_findings: bool, **options: Any) -> None:
     """Account credit per patient, recomputed from invoices and payments.
 
     One row per patient: received, refunded, invoiced, applied, unapplied credit, open
@@ -344,22 +385,19 @@ def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **opti
       pkgreport credit exports/ --ageing
       pkgreport credit exports/ --allocation newest-first --invoices --out invoices.csv
     """
+    view = _one_view(ageing=ageing, invoices=invoices, findings=show_findings)
     settings = settings_from(input_dir=input_dir, **options)
     result = _computed(settings)
     if result.credit is None:
         raise UsageError(f"cannot compute credit: {result.skipped.get('Credit')}")
     if view == "ageing":
-        frame = result.ageing
-        money = [c for c in frame.columns if c not in ("patient_id", "patient_name")]
-        _emit_frame(frame, money, fmt, out)
+        _emit_frame(result.ageing, fmt, out, settings.quiet)
     elif view == "invoices":
-        from pkgreport.engine.credit import INVOICE_MONEY_COLUMNS
-
-        _emit_frame(result.credit.invoices, INVOICE_MONEY_COLUMNS, fmt, out)
+        _emit_frame(result.credit.invoices, fmt, out, settings.quiet)
     elif view == "findings":
-        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out)
+        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
     else:
-        _emit_frame(result.credit.patients[CREDIT_COLUMNS], CREDIT_MONEY, fmt, out)
+        _emit_frame(result.credit.patients[CREDIT_COLUMNS], fmt, out, settings.quiet)
 
 
 @cli.command()
@@ -373,7 +411,7 @@ def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **opti
 @CREDIT_APPLIES_OPTION
 @FORMAT
 @OUT
-@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
+@QUIET
 def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> None:
     """Credit roll-forward for a period, per patient and in total.
 
@@ -389,7 +427,7 @@ def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> 
     result = _computed(settings)
     if result.rollforward is None:
         raise UsageError(f"cannot roll credit forward: {result.skipped.get('Credit')}")
-    _emit_frame(result.rollforward, ["opening", "created", "applied", "refunded", "closing"], fmt, out)
+    _emit_frame(result.rollforward, fmt, out, settings.quiet)
 
 
 @cli.command("sample-data")
@@ -469,7 +507,7 @@ def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Credit with no movement for this many days is dormant (default 365)."),
         click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
                      help="Flag packages with this many sessions or fewer left (default 1)."),
-        click.option("-q", "--quiet", is_flag=True, default=False, help="No progress display on stderr."),
+        QUIET,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -503,14 +541,15 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
     result = pipeline.run(settings, progress=progress)
-    _echo_err(f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
-              f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}")
+    _note(quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
+                 f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}")
     progress("rendering the workbook, HTML report and summary")
     files = render_outputs(result, generated_at=generated_at)
     for path in write_all(output_dir, files, output_names(result)["manifest"]):
-        click.echo(str(path))
+        if not quiet:
+            click.echo(str(path))
     for section, reason in sorted(result.skipped.items()):
-        _echo_err(f"note: {section} left out: {reason}")
+        _note(quiet, f"note: {section} left out: {reason}")
 
 
 def _today_in(timezone: str) -> date:
@@ -609,7 +648,7 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     if verbose:
         for path in outcome.written:
             click.echo(str(path))
-    _echo_err(outcome.headline)
+    _note(quiet, outcome.headline)
     if outcome.failed_on:
         _echo_err("fail-on: " + ", ".join(f"{code} x{n}" for code, n in outcome.failed_on.items()))
         sys.exit(EXIT_FAIL_ON)

@@ -60,6 +60,8 @@ class Settings:
     shrink_threshold: float = 0.5
     # The HTML report caps long tables; the workbook always has every row.
     html_max_rows: int = 1000
+    # The largest amount, in whole dollars, one row may hold; above it the row is refused.
+    max_amount: int = 10_000_000
     quiet: bool = False
     column_map: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -70,11 +72,16 @@ class Settings:
 # ---------------------------------------------------------------------------------------------
 # Scheduled runs: settings from a TOML file, then PKGREPORT_* environment variables, then options.
 
+# A bound on the per-row bound: with it, a million rows still total far inside int64.
+MAX_AMOUNT_LIMIT = 1_000_000_000_000
+
 CONFIG_KEYS: tuple[str, ...] = (
     "input", "output", "timezone", "date_order", "columns", "allocation", "credit_applies", "period",
     "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
     # Safe unattended runs: shrunken inputs, and the limits on what one file may hold.
     "allow_shrink", "shrink_threshold", "max_file_bytes", "max_cell_chars",
+    # The largest amount one row may hold (whole dollars).
+    "max_amount",
 )
 FINDING_CODES: tuple[str, ...] = tuple(FINDINGS)
 
@@ -196,6 +203,11 @@ def _check_value(key: str, value: object) -> object:
         return whole(1)
     if key == "nearly_used_up":
         return whole(0)
+    if key == "max_amount":
+        amount = whole(1)
+        if amount > MAX_AMOUNT_LIMIT:
+            raise ConfigError(f"must be at most {MAX_AMOUNT_LIMIT:,} (whole dollars)")
+        return amount
     if key in ("max_file_bytes", "max_cell_chars"):
         return whole(1)
     if key == "allow_shrink":
@@ -271,7 +283,8 @@ def read_environment(environ: dict[str, str]) -> dict[str, object]:
         raw = environ[name]
         value: object = raw
         try:
-            if key in ("dormant_days", "nearly_used_up", "max_file_bytes", "max_cell_chars"):
+            if key in ("dormant_days", "nearly_used_up", "max_file_bytes", "max_cell_chars",
+                       "max_amount"):
                 try:
                     value = int(raw)
                 except ValueError:
@@ -312,6 +325,7 @@ CONFIG_TO_SETTINGS: dict[str, str] = {
     "allocation": "allocation",
     "credit_applies": "credit_applies",
     "dormant_days": "dormant_days",
+    "max_amount": "max_amount",
     "nearly_used_up": "nearly_used_up",
     "ageing_buckets": "ageing_buckets",
     "title": "title",
@@ -350,6 +364,8 @@ period = "previous-month"
 dormant_days = 365
 # Packages with this many sessions (or fewer) left are flagged as nearly used up.
 nearly_used_up = 1
+# The largest amount (whole dollars) one row of an export may hold; larger amounts are refused.
+max_amount = 10000000
 # Upper edges (days) of the credit ageing buckets.
 ageing_buckets = [30, 60, 90, 180, 365]
 # Title shown on the workbook and HTML report.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import tomllib
 import zoneinfo
@@ -83,6 +84,9 @@ class Dataset:
     files: list[InputFile] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     excluded: pd.DataFrame = field(default_factory=empty_excluded)
+    # Allocations the engine cannot apply but can account for: each becomes a finding naming the
+    # allocation, its payment and its invoice (columns of allocations plus code, places, dates).
+    set_aside_allocations: pd.DataFrame | None = None
 
     def frame(self, kind: str) -> pd.DataFrame | None:
         return getattr(self, kind)
@@ -147,6 +151,8 @@ class _Run:
         self.settings = settings
         self.issues: list[Issue] = []
         self.excluded: list[pd.DataFrame] = []
+        # Allocations left out of the figures as findings, not errors (`_set_aside_inconsistent`).
+        self.set_aside: list[pd.DataFrame] = []
         self.headers: dict[tuple[str, str], dict[str, str]] = {}
 
     def header(self, kind: str, file: str, column: str) -> str:
@@ -295,7 +301,7 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
         parsed = parsing.parse_money(text)
         if spec.default is not None:  # a blank cell of an exported column means the default
             parsed.values[parsed.blank] = int(spec.default)  # type: ignore[call-overload]
-        return parsed
+        return _within_max_amount(parsed, settings.max_amount)
     if kind == "count":
         return parsing.parse_count(text, minimum=spec.minimum)
     if kind == "bool":
@@ -308,6 +314,22 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
         text, date_order=settings.date_order, timezone=settings.timezone,
         min_date=settings.min_date, max_date=settings.max_date, date_only=kind == "date",
     )
+
+
+def _within_max_amount(parsed: parsing.Parsed, max_amount: int) -> parsing.Parsed:
+    """Refuse amounts above the `max_amount` setting (whole dollars): a figure is right or refused."""
+    # Parsed amounts have at most 15 digits of dollars, so their absolute value fits int64.
+    over = np.abs(parsed.values.to_numpy(dtype=np.int64, na_value=0)) > max_amount * 100
+    if not over.any():
+        return parsed
+    message = (f"is larger than the largest amount one row may hold "
+               f"({format_dollars(max_amount * 100)}, the max_amount setting): check the column "
+               "holds money, or raise max_amount in the config file")
+    values = parsed.values.copy()
+    values[over] = pd.NA
+    errors = pd.concat([parsed.errors, pd.Series(message, index=parsed.values.index[over],
+                                                 dtype=object)]).sort_index()
+    return dataclasses.replace(parsed, values=values, bad=parsed.bad | over, errors=errors)
 
 
 def _absent(spec: ColumnSpec, dtype: str, n: int) -> pd.Series:
@@ -844,47 +866,64 @@ def _check_allocations(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFr
         payment_id = allocations["payment_id"]
         has_payment = payment_id.notna().to_numpy()
         payer = _at(payments, "patient_id", _find(payments, "payment_id", payment_id))
-        patient = allocations["patient_id"].to_numpy(dtype=object)
         missing = has_payment & pd.isna(payer)
-        mismatch = has_payment & ~missing & (payer != patient)
         gone = run.excluded_ids("payments") if missing.any() else set()
-        messages = {
-            **{i: _not_found(gone, "payments", payment_id.iloc[i], payments)
-               for i in np.flatnonzero(missing)},
-            **{i: f"{payment_id.iloc[i]} is a payment by patient {payer[i]} but invoice "
-               f"{allocations['invoice_id'].iloc[i]} is patient "
-               f"{patient[i]}'s: a payment can only pay its own patient's "
-               "invoices (move it to account credit first)" for i in np.flatnonzero(mismatch)},
-        }
-        bad = missing | mismatch
-        allocations = _drop_rows(run, "allocations", allocations, bad, "payment_id",
-                                 payment_id[bad].tolist(),
-                                 [messages[i] for i in np.flatnonzero(bad)])
+        allocations = _drop_rows(
+            run, "allocations", allocations, missing, "payment_id", payment_id[missing].tolist(),
+            [_not_found(gone, "payments", payment_id.iloc[i], payments)
+             for i in np.flatnonzero(missing)])
+    return _set_aside_inconsistent(run, allocations, invoices, payments)
 
-    totals = allocations.groupby("invoice_id", sort=True)["amount"].sum()
-    # Every allocation left names a known invoice, so every position is found.
-    total_at = _find(invoices, "invoice_id", totals.index)
-    limit = invoices["total"].to_numpy()[total_at]
-    over = totals.to_numpy() > limit
-    if over.any():
-        drop = allocations["invoice_id"].isin(totals.index[over]).to_numpy()
-        for invoice, allocated, at in zip(totals.index[over], totals.to_numpy()[over],
-                                          total_at[over]):
-            rows = allocations[allocations["invoice_id"] == invoice].sort_values(
-                ["source_file", "source_row"])
-            message = (
-                f"of the allocations to invoice {invoice} adds up to "
-                f"{format_dollars(allocated)}, more than its total of "
-                f"{format_dollars(invoices['total'].iat[at])} "
-                f"({invoices['source_file'].iat[at]} row {invoices['source_row'].iat[at]}): "
-                f"correct or remove the extra allocations ({_places(rows)})"
-            )
-            first = rows.iloc[:1]
-            text = run.row_issues("allocations", first, "amount",
-                                  [format_dollars(allocated)], message)[0]
-            run.exclude("allocations", rows, text)
-        allocations = allocations[~drop].reset_index(drop=True)
-    return allocations
+
+def _set_aside_inconsistent(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFrame,
+                            payments: pd.DataFrame | None) -> pd.DataFrame:
+    """Take out the allocations the engine cannot apply but can account for (findings, not errors).
+
+    An allocation from one patient's payment to another patient's invoice, or to an invoice
+    deleted or archived, is not applied: the money stays with the payer. Each goes to
+    `run.set_aside` with both records named; over-allocation stays in (the credit engine keeps
+    the excess and reports OVER_ALLOCATED_INVOICE).
+    """
+    invoice_at = _find(invoices, "invoice_id", allocations["invoice_id"])
+    payment_at = (_find(payments, "payment_id", allocations["payment_id"]) if payments is not None
+                  else np.full(len(allocations), -1))
+    payer = (_at(payments, "patient_id", payment_at) if payments is not None
+             else np.full(len(allocations), np.nan, dtype=object))
+    invoice_patient = allocations["patient_id"].to_numpy(dtype=object)
+    other_patient = ~pd.isna(payer) & (payer != invoice_patient)
+    gone = np.zeros(len(allocations), dtype=bool)
+    for column in ("deleted_at", "archived_at"):
+        if column in invoices.columns:
+            gone |= ~pd.isna(_at(invoices, column, invoice_at, missing=np.datetime64("NaT")))
+    reason = np.where(other_patient, "ALLOCATION_OTHER_PATIENT",
+                      np.where(gone, "ALLOCATION_TO_DELETED_INVOICE", ""))
+    aside = reason != ""
+    if not aside.any():
+        return allocations
+    rows = allocations.loc[aside].copy()
+    rows["code"] = reason[aside]
+    rows["invoice_patient_id"] = invoice_patient[aside]
+    # The money stays with whoever paid it: the payment's patient, else the invoice's.
+    rows["patient_id"] = np.where(pd.isna(payer[aside]), invoice_patient[aside], payer[aside])
+    rows["invoice_place"] = _row_places(invoices, invoice_at[aside])
+    rows["payment_place"] = (_row_places(payments, payment_at[aside]) if payments is not None
+                             else None)
+    gone_at = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
+    for column in ("archived_at", "deleted_at"):
+        if column in invoices.columns:
+            when = pd.Series(_at(invoices, column, invoice_at[aside], missing=np.datetime64("NaT")),
+                             index=rows.index, dtype="datetime64[ns]")
+            gone_at = when.where(when.notna(), gone_at)
+    rows["invoice_gone_at"] = gone_at
+    run.set_aside.append(rows.reset_index(drop=True))
+    return allocations.loc[~aside].reset_index(drop=True)
+
+
+def _row_places(frame: pd.DataFrame, positions: np.ndarray) -> list[str | None]:
+    """'file row N' of each position in `frame` (None where -1)."""
+    files = _at(frame, "source_file", positions, missing=None)
+    rows = _at(frame, "source_row", positions, missing=-1, dtype=object)
+    return [None if f is None else f"{f} row {r}" for f, r in zip(files, rows)]
 
 
 def _check_patients_known(run: _Run, kind: str, frame: pd.DataFrame,
@@ -1012,4 +1051,6 @@ def validate_tables(tables: list[RawTable], settings: Settings,
         files=list(files) if files is not None else [t.file for t in tables],
         issues=issues,
         excluded=excluded,
+        set_aside_allocations=(pd.concat(run.set_aside, ignore_index=True) if run.set_aside
+                               else None),
     )

@@ -106,7 +106,8 @@ def by_location(*, as_of: date, invoices: pd.DataFrame | None,
                 credit_patients: pd.DataFrame | None, credit_invoices: pd.DataFrame | None,
                 cases: pd.DataFrame | None) -> pd.DataFrame:
     """One row per business (`UNASSIGNED` last), money in cents; each column adds up to its
-    practice-wide total (credit liability counts only positive balances, as the headline does).
+    practice-wide total (credit liability is the signed sum of balances, as the headline and
+    the roll-forward define it: engine/liability.credit_liability).
     `cases` is `case_frame(...)`."""
     parts: list[pd.DataFrame] = []
     if credit_patients is not None:
@@ -114,7 +115,7 @@ def by_location(*, as_of: date, invoices: pd.DataFrame | None,
         credit = credit_patients["credit"].to_numpy(dtype=np.int64)
         parts.append(pd.DataFrame({"business": owner.to_numpy(),
                                    "patients_with_credit": (credit > 0).astype(np.int64),
-                                   "credit_liability": np.clip(credit, 0, None)}))
+                                   "credit_liability": credit}))
     if credit_invoices is not None:
         issued = credit_invoices["issue_date"] <= pd.Timestamp(as_of)
         open_inv = credit_invoices[issued & (credit_invoices["outstanding"] > 0)]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pkgreport.columns import is_money
 from pkgreport.engine.breakdown import (
     EXPIRING_DAYS,
     UNASSIGNED,
@@ -16,8 +18,9 @@ from pkgreport.engine.breakdown import (
     case_frame,
 )
 from pkgreport.engine.findings import FINDINGS
-from pkgreport.pipeline import RunResult
-from pkgreport.reports.filters import format_prose_date, plural, with_article
+from pkgreport.engine.liability import credit_liability
+from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
+from pkgreport.reports.filters import format_money, format_prose_date, plural, with_article
 from pkgreport.reports.model import (
     ChartData,
     Column,
@@ -429,29 +432,11 @@ def _validation_table(result: RunResult) -> Table:
           "value": i.value, "message": i.message} for i in ds.issues],
         columns=["severity", "file", "row", "column", "value", "message"],
     )
-    excluded = ds.excluded
-    engine_excluded = [r.excluded for r in (result.credit,) if r is not None and hasattr(r, "excluded")]
-    extra = []
-    for part in [excluded, *engine_excluded]:
-        if part is None or part.empty:
-            continue
-        extra.append(pd.DataFrame({
-            "severity": "excluded", "file": part["source_file"], "row": part["source_row"],
-            "column": None, "value": part.get("id", part.get("kind")),
-            "message": part["reason"],
-        }))
-    if result.cases is not None:
-        # Archived and deleted appointments attached to a case are left out of its tally.
-        appts = result.cases.appointments
-        gone = appts[appts["reason"].isin(["archived", "deleted"])]
-        if not gone.empty:
-            extra.append(pd.DataFrame({
-                "severity": "excluded", "file": gone["source_file"], "row": gone["source_row"],
-                "column": None, "value": gone["appointment_id"],
-                "message": "appointment " + gone["reason"] + ": not counted toward case "
-                           + gone["case_id"].astype(str),
-            }))
-    frame = pd.concat([issues, *extra], ignore_index=True) if extra else issues
+    excluded = excluded_rows(result)
+    extra = [excluded.assign(severity="excluded", column=None)] if len(excluded) else []
+    # Empty parts left out: pandas 2 warns about (and will change) their effect on the dtypes.
+    parts = [part for part in (issues, *extra) if len(part)]
+    frame = pd.concat(parts, ignore_index=True)[list(issues.columns)] if extra else issues
     frame["row"] = pd.array(frame["row"], dtype="Int64")
     return Table(
         key="validation", sheet="Validation", title="Validation: warnings and excluded rows",
@@ -503,15 +488,23 @@ def _roll_series(monthly: pd.DataFrame | None) -> tuple[RollRow, ...]:
     )
 
 
+def _liability_headline(result: RunResult) -> Headline:
+    """The liability as the engine defines it, saying how negative balances are counted."""
+    assert result.credit is not None
+    owed = credit_liability(result.credit.patients["credit"])
+    as_of = format_prose_date(result.as_of, result.settings.date_order)
+    detail = f"owed to {plural(owed.patients_owed, 'patient')} as at {as_of}"
+    if owed.patients_negative:
+        detail += (f" ({format_money(owed.owed)}), less {format_money(-owed.negative)} of negative "
+                   f"balances of {plural(owed.patients_negative, 'patient')} (Negative credit)")
+    tone = "bad" if owed.patients_negative else ("warn" if owed.total else "ok")
+    return Headline("Credit liability", owed.total, "money", tone, detail)
+
+
 def _headlines(result: RunResult) -> tuple[Headline, ...]:
     heads: list[Headline] = []
     if result.credit is not None:
-        credit = result.credit.patients["credit"]
-        liability = int(credit.clip(lower=0).sum())
-        holders = int((credit > 0).sum())
-        as_of = format_prose_date(result.as_of, result.settings.date_order)
-        heads.append(Headline("Credit liability", liability, "money", "warn" if liability else "ok",
-                              f"owed to {plural(holders, 'patient')} as at {as_of}"))
+        heads.append(_liability_headline(result))
         outstanding = int(result.credit.patients["open_outstanding"].sum())
         heads.append(Headline("Open invoices outstanding", outstanding, "money",
                               "warn" if outstanding else "ok", "still owed to the clinic"))
@@ -524,10 +517,29 @@ def _headlines(result: RunResult) -> tuple[Headline, ...]:
         heads.append(Headline("Cases over-booked", over, "int", "bad" if over else "ok",
                               f"of {plural(len(result.cases.cases), 'case')}"))
     high = int((result.findings["severity"] == "high").sum()) if len(result.findings) else 0
+    missing = len(checks_not_run(result))
+    detail = f"{high:,} of them serious"
+    if missing:
+        detail += f"; {missing} of {len(FINDINGS)} checks could not run (see Findings)"
     heads.append(Headline("Findings", int(len(result.findings)), "int",
-                          "bad" if high else ("warn" if len(result.findings) else "ok"),
-                          f"{high:,} of them serious"))
+                          "bad" if high else ("warn" if len(result.findings) or missing else "ok"),
+                          detail))
     return tuple(heads)
+
+
+def _unchecked(result: RunResult) -> str | None:
+    """Which checks could not run and why, in one plain sentence (None when all ran)."""
+    missing = checks_not_run(result)
+    if not missing:
+        return None
+    parts = []
+    for reason in dict.fromkeys(missing.values()):
+        # Titles start lower case inside the sentence; names within them (Cliniko) keep theirs.
+        titles = [FINDINGS[code].title[:1].lower() + FINDINGS[code].title[1:]
+                  for code, why in missing.items() if why == reason]
+        parts.append(f"{', '.join(titles)} ({reason})")
+    return (f"{len(missing)} of {len(FINDINGS)} checks could not run: " + "; ".join(parts)
+            + ". Add the missing exports to the input folder to run them.")
 
 
 def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
@@ -543,6 +555,16 @@ def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
     return tuple(kinds)
 
 
+def _money_shown_as_money(table: Table) -> Table:
+    """Every column holding cents (the one registry in `columns.py` decides) is shown as money."""
+    columns = tuple(
+        replace(c, kind="money")
+        if c.key in table.frame.columns and is_money(c.key, table.frame[c.key]) else c
+        for c in table.columns
+    )
+    return table if columns == table.columns else replace(table, columns=columns)
+
+
 def _links_setting(result: RunResult) -> tuple[tuple[str, str], ...]:
     """How invoices were tied to appointments, when both exports are there."""
     ds = result.dataset
@@ -555,14 +577,14 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
                   changes: dict[str, Any] | None = None) -> ReportContext:
     names = _Names(result)
     s = result.settings
-    tables = [
+    tables = [_money_shown_as_money(t) for t in (
         *(_changes_table(changes, s.date_order)),
         *_breakdown_tables(result),
         *_cases_tables(result, names),
         *_credit_tables(result, names),
         *_package_table(result, names),
         _validation_table(result),
-    ]
+    )]
     ageing_series: tuple[tuple[str, int], ...] = ()
     if result.ageing is not None:
         buckets = [c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")]
@@ -590,13 +612,14 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         as_of=result.as_of,
         period_start=result.period_start,
         period_end=result.period_end,
-        findings=_findings_table(result, names),
+        findings=_money_shown_as_money(_findings_table(result, names)),
         headlines=_headlines(result),
         finding_kinds=_finding_kinds(result),
         tables=tuple(tables),
         charts=ChartData(ageing=ageing_series, utilisation=_utilisation(result),
                          rollforward=roll_series, unlimited=_unlimited_cases(result)),
         skipped=tuple(sorted(result.skipped.items())),
+        unchecked=_unchecked(result),
         inputs=tuple(
             {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
             for f in result.dataset.files

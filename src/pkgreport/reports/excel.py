@@ -171,7 +171,11 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
         write_text(ws, row, 3, kind.what_to_do, st.wrap)
         row += 1
     if not ctx.finding_kinds:
-        write_text(ws, row, 0, "No findings.", st.note)
+        write_text(ws, row, 0, "No findings in the checks that ran." if ctx.unchecked
+                   else "No findings.", st.note)
+        row += 1
+    if ctx.unchecked:
+        write_text(ws, row, 0, ctx.unchecked, st.note)
         row += 1
     row += 1
 

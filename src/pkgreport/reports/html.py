@@ -190,6 +190,7 @@ def render_html(ctx: ReportContext) -> str:
         total_findings=plural(sum(k.count for k in ctx.finding_kinds), "finding"),
         tables=tables,
         skipped=list(ctx.skipped),
+        unchecked=ctx.unchecked,
         inputs=[_input_view(i) for i in ctx.inputs],
         settings=list(ctx.settings),
     )

@@ -173,6 +173,9 @@ class ReportContext:
     charts: ChartData = field(default_factory=ChartData)
     # (section left out, why) - e.g. ("Cases", "no cases export in the input folder").
     skipped: tuple[tuple[str, str], ...] = ()
+    # A sentence naming the checks that could not run and why (None when every check ran): the
+    # report must never say "nothing needs attention" when checks were skipped.
+    unchecked: str | None = None
     # One dict per input file: keys file, kind, rows, sha256.
     inputs: tuple[dict[str, object], ...] = ()
     # (setting, value as the user would type it).

@@ -10,20 +10,18 @@ import numpy as np
 import pandas as pd
 
 from pkgreport import __version__
+from pkgreport.columns import is_money
 from pkgreport.engine.findings import findings_by_code
-from pkgreport.pipeline import RunResult
+from pkgreport.engine.liability import credit_liability
+from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
 from pkgreport.reports.context import LOCATION_RULE, breakdowns
-from pkgreport.tabular import format_cents
+from pkgreport.tabular import money_record
 
 SUMMARY_FORMAT = 1
 
 
 def _int(value: object) -> int | None:
     return None if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
-
-
-def _money(cents: int | None) -> dict[str, Any]:
-    return {"cents": cents, "amount": None if cents is None else format_cents(cents)}
 
 
 def settings_record(result: RunResult) -> dict[str, Any]:
@@ -133,7 +131,7 @@ def breakdown_record(result: RunResult) -> dict[str, Any]:
             row: dict[str, Any] = {key: record.pop(key)}
             for name, value in record.items():
                 amount = _int(value)
-                row[name] = _money(amount) if name in _BREAKDOWN_MONEY else amount
+                row[name] = money_record(amount) if is_money(name, frame[name]) else amount
             out.append(row)
         return out
 
@@ -142,7 +140,6 @@ def breakdown_record(result: RunResult) -> dict[str, Any]:
             "practitioners": rows(practitioners, "practitioner")}
 
 
-_BREAKDOWN_MONEY = frozenset({"credit_liability", "open_invoices", "package_value_undelivered"})
 
 # ------------------------------------------------------------- end of by location (issue 13)
 
@@ -151,9 +148,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
                   changes: dict[str, Any] | None = None) -> dict[str, Any]:
     ds = result.dataset
     findings = result.findings
-    credit_total = (
-        int(result.credit.patients["credit"].clip(lower=0).sum()) if result.credit is not None else None
-    )
+    liability = credit_liability(result.credit.patients["credit"]) if result.credit else None
     open_total = (
         int(result.credit.patients["open_outstanding"].sum()) if result.credit is not None else None
     )
@@ -172,11 +167,11 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         counts["patients_with_credit"] = int((result.credit.patients["credit"] > 0).sum())
     counts["findings"] = int(len(findings))
     counts["warnings"] = sum(1 for i in ds.issues if i.severity == "warning")
-    counts["excluded_rows"] = int(len(ds.excluded))
+    counts["excluded_rows"] = int(len(excluded_rows(result)))
     roll = None
     if result.rollforward is not None:
         total = result.rollforward.iloc[-1]
-        roll = {k: _money(_int(total[k])) for k in ("opening", "created", "applied", "refunded", "closing")}
+        roll = {k: money_record(_int(total[k])) for k in ("opening", "created", "applied", "refunded", "closing")}
     summary: dict[str, Any] = {
         "format": SUMMARY_FORMAT,
         "pkgreport_version": __version__,
@@ -190,13 +185,23 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         ],
         "counts": counts,
         "totals": {
-            "credit_liability": _money(credit_total),
-            "open_invoices_outstanding": _money(open_total),
-            "package_value_undelivered": _money(package_total),
+            # One definition (engine/liability.py): the signed sum of the balances, equal to
+            # the roll-forward's closing; how it is made up is stated beside it.
+            "credit_liability": money_record(None if liability is None else liability.total),
+            "credit_liability_made_up_of": None if liability is None else {
+                "owed_to_patients": money_record(liability.owed),
+                "patients_owed": liability.patients_owed,
+                "negative_balances": money_record(liability.negative),
+                "patients_negative": liability.patients_negative,
+            },
+            "open_invoices_outstanding": money_record(open_total),
+            "package_value_undelivered": money_record(package_total),
             "rollforward": roll,
         },
         "by_location": breakdown_record(result),
         "skipped_sections": dict(sorted(result.skipped.items())),
+        # Finding codes that could not be checked (their inputs are missing) and why.
+        "checks_not_run": checks_not_run(result),
         "invoice_links": {"by_appointment_id": result.links.by_id,
                           "by_invoice_number": len(result.links.by_number)},
         "findings_by_code": dict(findings_by_code(findings)),
@@ -207,7 +212,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
                 "patient_id": r.patient_id,
                 "subject_type": r.subject_type,
                 "subject_id": r.subject_id,
-                "amount": _money(_int(r.amount)),
+                "amount": money_record(_int(r.amount)),
                 "appointment_ids": r.appointment_ids,
                 "message": r.message,
                 "source_file": r.source_file,
