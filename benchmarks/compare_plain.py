@@ -30,14 +30,17 @@ Figures = tuple[float, float, float]  # wall seconds, CPU seconds, peak RSS in M
 
 def measure(command: list[str]) -> Figures:
     """Wall time, CPU time and peak memory of one child process run to the end."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    errors = child.stderr.read().decode(errors="replace") if child.stderr else ""
-    if child.returncode != 0:
-        sys.exit(f"{' '.join(command)} exited {child.returncode}:\n{errors[-2000:]}")
+    # stderr goes to a file: a pipe nobody reads while waiting would fill and stall the child.
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        if child.returncode != 0:
+            text = errors.read().decode(errors="replace")
+            sys.exit(f"{' '.join(command)} exited {child.returncode}:\n{text[-2000:]}")
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KB on Linux
 
 
