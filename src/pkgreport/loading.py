@@ -1027,7 +1027,7 @@ class _ActualSize:
 
 
 def _segments(stream: Any, carry_limit: int = 4 * _CHUNK, end: bytes = b">") -> Iterator[bytes]:
-    """Decompressed XML in pieces cut just after `end` (a '>'), so no tag is split between two pieces."""
+    """Decompressed XML in pieces cut just after `end`: no tag (no cell, with "c>") is split."""
     carry = b""
     while True:
         chunk = stream.read(_CHUNK)
