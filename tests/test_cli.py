@@ -146,7 +146,8 @@ def test_report_writes_three_files_byte_identically(tmp_path: Path) -> None:
     second = invoke("report", str(SAMPLE), "-o", str(out2), "-q")
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
-    names = ["pkgreport-2026-10-31.html", "pkgreport-2026-10-31.json", "pkgreport-2026-10-31.xlsx"]
+    names = ["pkgreport-2026-10-31.html", "pkgreport-2026-10-31.json",
+             "pkgreport-2026-10-31.sha256", "pkgreport-2026-10-31.xlsx"]
     assert sorted(p.name for p in out1.iterdir()) == names
     for name in names:
         assert (out1 / name).read_bytes() == (out2 / name).read_bytes(), name

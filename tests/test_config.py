@@ -31,6 +31,8 @@ def test_example_config_is_valid_and_complete(tmp_path: Path) -> None:
     assert values["period"] == PeriodSpec("previous-month")
     assert values["ageing_buckets"] == (30, 60, 90, 180, 365)
     assert values["fail_on"] == ("OVER_BOOKED", "NEGATIVE_CREDIT")
+    assert values["allow_shrink"] is False and values["shrink_threshold"] == 0.5
+    assert values["max_file_bytes"] == 1024**3 and values["max_cell_chars"] == 1_000_000
 
 
 def test_unknown_key_names_key_file_and_line(tmp_path: Path) -> None:
@@ -40,7 +42,8 @@ def test_unknown_key_names_key_file_and_line(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{path}, line 3: unknown key 'timezon' (did you mean 'timezone'?); known keys: input, "
         "output, timezone, date_order, columns, allocation, credit_applies, period, dormant_days, "
-        "nearly_used_up, ageing_buckets, title, fail_on"
+        "nearly_used_up, ageing_buckets, title, fail_on, allow_shrink, shrink_threshold, "
+        "max_file_bytes, max_cell_chars"
     )
 
 
@@ -55,6 +58,9 @@ def test_unknown_key_names_key_file_and_line(tmp_path: Path) -> None:
         ('fail_on = ["OVERBOOKED"]', "fail_on = ['OVERBOOKED'] unknown finding code(s) OVERBOOKED; known: "),
         ('allocation = "fifo"', "allocation = 'fifo' must be one of oldest-first, newest-first, source-only, none"),
         ('period = "last-month"', "period = 'last-month' 'last-month' is not a period"),
+        ('allow_shrink = "yes"', "allow_shrink = 'yes' must be true or false"),
+        ("shrink_threshold = 2", "shrink_threshold = 2 must be a fraction from 0 to 1, e.g. 0.5 (stop below half)"),
+        ("max_cell_chars = 0", "max_cell_chars = 0 must be a whole number >= 1"),
     ],
 )
 def test_bad_values_name_key_file_and_line(tmp_path: Path, line: str, message: str) -> None:
@@ -88,6 +94,18 @@ def test_environment_values_are_parsed_and_checked() -> None:
     }
     with pytest.raises(ConfigError, match="PKGREPORT_DORMANT_DAYS='soon' must be a whole number"):
         read_environment({"PKGREPORT_DORMANT_DAYS": "soon"})
+
+
+def test_shrink_settings_come_from_the_environment_too() -> None:
+    env = {"PKGREPORT_ALLOW_SHRINK": "yes", "PKGREPORT_SHRINK_THRESHOLD": "0.25",
+           "PKGREPORT_MAX_FILE_BYTES": "1000"}
+    assert read_environment(env) == {"allow_shrink": True, "shrink_threshold": 0.25,
+                                     "max_file_bytes": 1000}
+    with pytest.raises(ConfigError) as err:
+        read_environment({"PKGREPORT_ALLOW_SHRINK": "maybe"})
+    assert str(err.value) == (
+        "environment variable PKGREPORT_ALLOW_SHRINK='maybe' must be true or false (or 1 or 0)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -413,6 +413,34 @@ def test_package_session_charged_when_the_package_invoice_is_paid():
     assert "PACKAGE_SESSION_CHARGED" not in codes(unpaid)
 
 
+def test_package_session_charged_only_for_the_attendee_whose_package_it_is():
+    # A group class g1 for p (on p's paid package c1) and q (no package): each is invoiced $30.
+    inv = invoices(
+        ("pk", "p", 0, 40000),
+        ("sp", "p", 5, 3000),
+        ("sq", "q", 5, 3000),
+        case_id=["c1", None, None],
+        appointment_id=[None, "g1", "g1"],
+    )
+    pay = payments(("y1", "p", 0, 40000), ("y2", "q", 5, 3000))
+    appts = pd.DataFrame(
+        {
+            "appointment_id": ["g1", "g1"],
+            "patient_id": ["p", "q"],
+            "case_id": ["c1", None],
+            "starts_at": pd.to_datetime([ts(5), ts(5)]).astype("datetime64[ns]"),
+            "source_file": "appointments.csv",
+            "source_row": np.array([2, 2]),
+        }
+    )
+    cases = pd.DataFrame(
+        {"case_id": ["c1"], "patient_id": ["p"], "max_sessions": pd.array([4], dtype="Int64")}
+    )
+    r = compute_credit(inv, pay, None, None, day(9), appointments=appts, cases=cases)
+    f = r.findings.loc[r.findings["code"] == "PACKAGE_SESSION_CHARGED"]
+    assert f[["subject_id", "patient_id", "appointment_ids"]].values.tolist() == [["sp", "p", "g1"]]
+
+
 def test_package_session_charged_skips_deleted_and_unissued_records():
     # A deleted invoice first and an invoice after as_of last: the snapshot rows must still line
     # up with their case and appointment ids.
@@ -473,9 +501,15 @@ def reference(
     policy: str,
     as_of: date,
     credit_applies: str = "on-issue",
+    own_money: bool = False,
 ) -> dict:
-    """The allocation model as a plain event loop per patient: obviously correct, slow."""
-    sweep = credit_applies == "on-payment" and policy in ("oldest-first", "newest-first")
+    """The allocation model as a plain event loop per patient: obviously correct, slow.
+
+    `own_money`: credit is spent only by the credit allocations given (Cliniko's Credit Applied),
+    so a payment pays open invoices with its own money alone.
+    """
+    sweep = (credit_applies == "on-payment" or own_money) and policy in (
+        "oldest-first", "newest-first")
     cutoff = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     invs = {r.invoice_id: r for r in inv.itertuples()}
     pays = {r.payment_id: r for r in pay.itertuples()}
@@ -572,7 +606,8 @@ def reference(
                     pool += amount
                 elif kind == "pay":
                     pool += amount
-                    settle = min(max(pool, 0), sum(item[2] for item in open_items))
+                    reach = amount if own_money else max(pool, 0)
+                    settle = min(reach, sum(item[2] for item in open_items))
                     direct_left = min(amount, settle)
                     ledger.append((pid, at, amount - direct_left))
                     ledger.append((pid, at, -(settle - direct_left)))
@@ -868,3 +903,134 @@ def test_default_spends_credit_only_when_a_payment_is_recorded() -> None:
     end = engine_compute_credit(inv, pay, None, None, day(9))
     row = end.patients.set_index("patient_id").loc["p1"]
     assert (row["credit"], row["open_outstanding"], row["applied"]) == (4000, 0, 6000)
+
+
+# ----------------------------------------------------------------------------- Cliniko's own figures
+
+
+def cliniko_invoices(*rows: tuple) -> pd.DataFrame:
+    """rows: (invoice_id, patient_id, day, total, credit_applied, closed day or None,
+    outstanding_reported, paid_reported); money columns None when not exported."""
+    return invoices(
+        *(r[:4] for r in rows),
+        credit_applied=pd.array([r[4] for r in rows], dtype="Int64"),
+        closed_at=pd.to_datetime([ts(r[5]) if r[5] is not None else pd.NaT for r in rows]).astype(
+            "datetime64[ns]"
+        ),
+        outstanding_reported=pd.array([r[6] for r in rows], dtype="Int64"),
+        paid_reported=pd.array([r[7] for r in rows], dtype="Int64"),
+    )
+
+
+def test_credit_applied_without_allocations_pays_the_invoice_from_credit_on_its_closing_day():
+    # $300 pre-paid; the $100 invoice of day 2 is paid from credit in Cliniko, closed on day 3.
+    inv = cliniko_invoices(("i1", "p", 2, 10000, 10000, 3, 0, 0))
+    pay = payments(("y1", "p", 0, 30000))
+    before = engine_compute_credit(inv, pay, None, None, day(2))
+    assert (inv_row(before, "i1")["outstanding"], pat(before)["credit"]) == (10000, 30000)
+    after = engine_compute_credit(inv, pay, None, None, day(3))
+    row = inv_row(after, "i1")
+    assert (row["paid_direct"], row["paid_from_credit"], row["outstanding"]) == (0, 10000, 0)
+    assert pat(after)["credit"] == 20000
+    assert ledger_rows(after) == [
+        ("2026-01-01", "created", 30000, "payment", "y1"),
+        ("2026-01-04", "applied", 10000, "invoice", "i1"),
+    ]
+    assert codes(after) == ["UNAPPLIED_CREDIT"]
+
+
+def test_credit_applied_without_a_closing_date_is_dated_by_the_issue_date():
+    inv = cliniko_invoices(("i1", "p", 2, 10000, 10000, None, None, None))
+    r = engine_compute_credit(inv, payments(("y1", "p", 0, 30000)), None, None, day(2))
+    assert ledger_rows(r)[-1] == ("2026-01-03", "applied", 10000, "invoice", "i1")
+    # Closed before it was issued: never applied before the invoice exists.
+    early = cliniko_invoices(("i1", "p", 2, 10000, 10000, 1, None, None))
+    r = engine_compute_credit(early, payments(("y1", "p", 0, 30000)), None, None, day(2))
+    assert ledger_rows(r)[-1] == ("2026-01-03", "applied", 10000, "invoice", "i1")
+
+
+def test_payments_pay_the_rest_with_their_own_money_and_credit_is_spent_only_as_recorded():
+    # $150 invoice: Cliniko took $20 from credit and a $110 payment; $20 is still owing although
+    # $80 of credit waits on the account (no payment may spend credit Cliniko did not apply).
+    inv = cliniko_invoices(("i1", "p", 2, 15000, 2000, None, 2000, 11000))
+    pay = payments(("y1", "p", 0, 10000), ("y2", "p", 2, 11000))
+    for applies in ("on-payment", "on-issue"):
+        r = engine_compute_credit(inv, pay, None, None, day(2), credit_applies=applies)
+        row = inv_row(r, "i1")
+        assert (row["paid_direct"], row["paid_from_credit"], row["outstanding"]) == (11000, 2000, 2000)
+        assert (pat(r)["credit"], codes(r)) == (8000, ["CREDIT_WITH_OPEN_INVOICES", "UNAPPLIED_CREDIT"])
+    # A payment larger than what is owing pays it and leaves the rest as credit.
+    bigger = payments(("y1", "p", 0, 10000), ("y2", "p", 2, 20000))
+    r = engine_compute_credit(inv, bigger, None, None, day(2))
+    assert (inv_row(r, "i1")["outstanding"], pat(r)["credit"]) == (0, 15000)
+    assert ledger_rows(r)[-1] == ("2026-01-03", "created", 7000, "payment", "y2")
+
+
+def test_exported_allocations_win_and_credit_applied_is_only_checked_against_them():
+    inv = cliniko_invoices(("i1", "p", 2, 10000, 10000, 3, 0, 0))
+    pay = payments(("y1", "p", 0, 30000))
+    alloc = allocations(("i1", None, 6000, 3))
+    r = engine_compute_credit(inv, pay, alloc, None, day(3))
+    row = inv_row(r, "i1")
+    assert (row["paid_from_credit"], row["outstanding"]) == (6000, 4000)
+    found = r.findings.loc[r.findings["code"] == "INVOICE_BALANCE_MISMATCH"]
+    assert found[["subject_id", "amount", "source_row"]].values.tolist() == [["i1", 4000, 2]]
+    assert found["message"].tolist() == [(
+        "Invoice Ni1 does not add up to Cliniko's own figures (outstanding $0.00 in Cliniko, "
+        "$40.00 recomputed; paid from credit $100.00 in Cliniko, $60.00 recomputed): check for "
+        "payments, credit or allocations missing from the exports."
+    )]
+
+
+def test_invoice_balance_is_compared_with_the_state_after_every_exported_event():
+    # Cliniko says $30 still owing and $70 paid; the exports hold a later $30 payment as well.
+    inv = cliniko_invoices(("i1", "p", 2, 10000, None, None, 3000, 7000), ("i2", "p", 2, 0, None, None, 500, 0))
+    pay = payments(("y1", "p", 2, 7000), ("y2", "p", 9, 3000))
+    early = engine_compute_credit(inv, pay, None, None, day(2))
+    assert inv_row(early, "i1")["outstanding"] == 3000  # the as-of snapshot agrees with Cliniko...
+    found = early.findings.loc[early.findings["code"] == "INVOICE_BALANCE_MISMATCH"]
+    # ...but the export was taken after day 9, when nothing is owing: a finding, naming both.
+    assert found[["subject_id", "amount"]].values.tolist() == [["i1", 3000]]
+    assert found["message"].tolist() == [(
+        "Invoice Ni1 does not add up to Cliniko's own figures (outstanding $30.00 in Cliniko, "
+        "$0.00 recomputed; paid by payments $70.00 in Cliniko, $100.00 recomputed): check for "
+        "payments, credit or allocations missing from the exports."
+    )]
+    agreeing = cliniko_invoices(("i1", "p", 2, 10000, None, None, 0, 10000))
+    r = engine_compute_credit(agreeing, pay, None, None, day(9))
+    assert "INVOICE_BALANCE_MISMATCH" not in codes(r)
+    assert inv_row(r, "i1")["final_paid_direct"] == 10000
+
+
+@FAST
+@given(data=ledgers(), policy=st.sampled_from(POLICIES), as_of=st.integers(-1, 27),
+       applies=st.sampled_from(["on-issue", "on-payment"]), closed=st.lists(st.integers(-3, 25)))
+def test_credit_applied_is_the_same_as_exported_credit_allocations(data, policy, as_of, applies,
+                                                                     closed):
+    """Cliniko's Credit Applied, dated by Date Closed, is a credit allocation: the reference
+    ledger (fed the equivalent allocations export) must agree with the engine fed the column."""
+    inv_rows, _, alloc_rows = data
+    credit_rows = [a for a in alloc_rows if a[1] is None]
+    applied = {a[0]: 0 for a in credit_rows}
+    for a in credit_rows:
+        applied[a[0]] += a[2]
+    close_day = {iid: (closed[k] if k < len(closed) else None) for k, iid in enumerate(sorted(applied))}
+    rows = [(*r, applied.get(r[0], 0), close_day.get(r[0]), None, None) for r in inv_rows]
+    inv = cliniko_invoices(*rows) if rows else frames(data)[0]
+    pay = frames(data)[1]
+    equivalent = [
+        (iid, None, amount) + (() if close_day[iid] is None else (max(close_day[iid], issue),))
+        for iid, amount in applied.items()
+        for issue in [next(r[2] for r in inv_rows if r[0] == iid)]
+    ]
+    r = engine_compute_credit(inv, pay, None, None, day(as_of), policy=policy, credit_applies=applies)
+    recorded = bool(rows)  # every invoice carries Credit Applied, $0 included
+    ref = reference(frames(data)[0], pay, allocations(*equivalent) if equivalent else None, policy,
+                    day(as_of), applies, own_money=recorded)
+    assert {k: v for k, v in zip(r.patients["patient_id"], r.patients["credit"]) if v} == {
+        k: v for k, v in ref["credit"].items() if v}
+    got_inv = {
+        row.invoice_id: (row.paid_direct, row.paid_from_credit, row.outstanding)
+        for row in r.invoices.itertuples()
+    }
+    assert got_inv == ref["invoices"]

@@ -197,10 +197,19 @@ def test_na_like_tokens_and_leading_zeros_stay_text(tmp_path: Path) -> None:
     assert all(type(v) is str for v in table.frame.drop(columns="source_row").to_numpy().ravel())
 
 
-def test_header_only_file_loads_with_no_rows(tmp_path: Path) -> None:
+def test_header_only_file_loads_with_no_rows_and_a_warning_that_it_looks_empty(
+    tmp_path: Path,
+) -> None:
     table, issues = loaded(tmp_path, b"id,patient_id\n")
     assert list(table.frame.columns) == ["id", "patient_id", "source_file", "source_row"]
-    assert len(table.frame) == 0 and issues == []
+    assert len(table.frame) == 0
+    assert issues == [
+        Issue(
+            "warning", "appointments.csv", None, None, None,
+            "the export looks empty: it has a header row but no data rows; check the export "
+            "finished and covered the right dates (if there really is nothing, ignore this)",
+        )
+    ]
 
 
 def test_reserved_header_is_an_error(tmp_path: Path) -> None:
@@ -372,7 +381,7 @@ def test_a_note_longer_than_the_csv_module_field_limit_still_sniffs(tmp_path: Pa
 
 
 def test_single_column_file_is_fine(tmp_path: Path) -> None:
-    table, issues = loaded(tmp_path, b"patient_id\n01\n002\n00003", "patients.csv")
+    table, issues = loaded(tmp_path, b"patient_id\n01\n002\n00003\n", "patients.csv")
     assert data_rows(table) == [
         ["01", "patients.csv", 2],
         ["002", "patients.csv", 3],
@@ -503,7 +512,52 @@ def test_a_character_split_by_the_head_limit_is_read_whole(tmp_path: Path,
     header = b"id,name\n"
     # The character starts one byte before the limit, so the limit cuts through it.
     filler = b"x" * (_HEAD_BYTES - 1 - len(header) - len(b"1,"))
-    table, issues = loaded(tmp_path, header + b"1," + filler + encoded + b"\n2,b\n")
+    path = tmp_path / "appointments.csv"
+    path.write_bytes(header + b"1," + filler + encoded + b"\n2,b\n")
+    # The cell must be longer than the head the fast path decodes, so over the default cap.
+    table, issues = load_file(path, "appointments", SETTINGS.replace(max_cell_chars=_HEAD_BYTES))
+    assert table is not None
     assert table.file.encoding == "utf-8" and issues == []
     assert table.frame["name"].tolist() == [filler.decode() + character, "b"]
     assert table.frame["source_row"].tolist() == [2, 3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cliniko's own CSV: Excel-safe ids, CRLF records with line breaks inside quoted notes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_excel_safe_cells_are_unwrapped_in_every_column(tmp_path: Path) -> None:
+    content = (
+        b'ID,Patient ID,Notes\r\n'
+        b'="1558354464010667075","=""1558354464010667076""","=""a"" ="""\r\n'
+        b'="1558354464010667077",1558354464010667078,="x ""y"""\r\n'
+    )
+    table, _ = loaded(tmp_path, content)
+    assert data_rows(table) == [
+        ["1558354464010667075", "1558354464010667076", '="a" ="', "appointments.csv", 2],
+        ["1558354464010667077", "1558354464010667078", 'x "y"', "appointments.csv", 3],
+    ]
+
+
+def test_excel_safe_cells_are_unwrapped_in_utf16_too(tmp_path: Path) -> None:
+    content = 'ID,Notes\r\n="1558354464010667075",x\r\n'.encode("utf-16")
+    table, _ = loaded(tmp_path, content)
+    assert data_rows(table) == [["1558354464010667075", "x", "appointments.csv", 2]]
+
+
+def test_crlf_records_keep_lf_and_crlf_line_breaks_inside_notes(tmp_path: Path) -> None:
+    content = (
+        'ID,Notes,Type\r\n'
+        '1,"one\ntwo","Physio, initial"\r\n'
+        '2,"one\r\ntwo\r\n",Massage\r\n'
+        '3,"said ""hi"" 😀 “curly”", \r\n'
+    ).encode()
+    table, issues = loaded(tmp_path, content)
+    assert issues == []
+    assert data_rows(table) == [
+        ["1", "one\ntwo", "Physio, initial", "appointments.csv", 2],
+        # Line breaks inside a field read as LF, and rows are records as a spreadsheet shows.
+        ["2", "one\ntwo\n", "Massage", "appointments.csv", 3],
+        ["3", 'said "hi" 😀 “curly”', " ", "appointments.csv", 4],
+    ]

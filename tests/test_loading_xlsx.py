@@ -89,6 +89,50 @@ SIMPLE = table_bytes([["id", "patient_id"], ["A1", "P1"]])
 # ---------------------------------------------------------------------------------------------
 
 
+def with_stored_number(rows: list[list[object]], number: float) -> bytes:
+    """A workbook whose cell holding 7777.5 stores `number` with all 17 digits, as Excel does
+    (xlsxwriter itself writes 16 significant digits, which would hide the float's error)."""
+    content = table_bytes(rows)
+    sheet = zipfile.ZipFile(io.BytesIO(content)).read("xl/worksheets/sheet1.xml")
+    assert sheet.count(b"<v>7777.5</v>") == 1
+    stored = sheet.replace(b"<v>7777.5</v>", f"<v>{number!r}</v>".encode())
+    return rewrite(content, {"xl/worksheets/sheet1.xml": stored})
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        (0.1 + 0.2, "0.3"),  # Excel's =0.1+0.2, shown as 0.30
+        (1.1 * 3, "3.3"),  # 3.3000000000000003
+        (-(0.1 + 0.2), "-0.3"),
+        (1234567.89 + 2e-10, "1234567.89"),
+        (0.305, "0.305"),  # a real third decimal stays, for the money parser to refuse
+        (0.3000001, "0.3000001"),  # 1e-7 from a cent: not a float's error
+        (1 / 3, "0.3333333333333333"),
+    ],
+)
+def test_a_number_within_a_billionth_of_a_cent_is_read_as_that_cent(
+    tmp_path: Path, number: float, text: str
+) -> None:
+    table, issues = loaded(tmp_path, with_stored_number([["id", "amount"], ["1", 7777.5]], number))
+    assert table.frame["amount"].tolist() == [text] and issues == []
+
+
+def test_an_excel_float_amount_is_accepted_as_its_cents_and_text_stays_strict(tmp_path: Path) -> None:
+    from pkgreport.validation import validate_tables
+
+    rows = [["ID", "Patient ID", "Payment Date", "Amount"], ["p1", "7", "2026-10-01", 7777.5],
+            ["p2", "7", "2026-10-02", "0.30000000000000004"]]
+    path = tmp_path / "payments.xlsx"
+    path.write_bytes(with_stored_number(rows, 0.1 + 0.2))
+    table, _ = load_file(path, "payments", SETTINGS)
+    dataset = validate_tables([table], SETTINGS)
+    assert dataset.payments["amount"].tolist() == [30]
+    assert [(i.severity, i.row, i.value) for i in dataset.issues] == [
+        ("error", 3, "0.30000000000000004")
+    ]
+
+
 def test_cell_values_become_canonical_text(tmp_path: Path) -> None:
     def fill(book: xlsxwriter.Workbook) -> None:
         ws = book.add_worksheet("Appointments")
@@ -144,7 +188,8 @@ def test_cell_values_become_canonical_text(tmp_path: Path) -> None:
         ],
         [
             "2",
-            "10000000000000000",
+            # A whole number past 15 digits has lost digits in the sheet: written as it shows.
+            "1e+16",
             "-7.25",
             "1e-05",
             "",
@@ -391,8 +436,8 @@ def dated_sheet(*rows: bytes) -> bytes:
     return rewrite(DATED, {"xl/worksheets/sheet1.xml": sheet})
 
 
-# Ids that cross into the date-styled cells' neighbours: a styled empty cell, a styled text cell,
-# a styled row, and a date before and after. 123456789012345680 is exact as a double.
+# 18-digit ids stored as numbers beside date-styled cells: a styled empty cell, a styled text
+# cell, a styled row, and a date before and after.
 IDS_BESIDE_DATES = (
     b'<row r="2" s="1" customFormat="1"><c r="A2"><v>123456789012345680</v></c>'
     b'<c r="B2" s="1"><v>46235.5</v></c><c r="C2" s="1"/></row>'
@@ -407,8 +452,9 @@ def test_an_id_in_a_number_cell_beside_date_cells_is_never_taken_for_a_date(
     table, issues = loaded(tmp_path, dated_sheet(IDS_BESIDE_DATES))
     assert issues == []
     assert table.frame.values.tolist() == [
-        ["123456789012345680", "2026-08-01T12:00:00", "", "appointments.xlsx", 2],
-        ["x", "2026-08-02T12:00:00", "-123456789012345680", "appointments.xlsx", 3],
+        # Past 2**53 the ids read as a spreadsheet shows them, for the id check to refuse.
+        ["1.23456789012346e+17", "2026-08-01T12:00:00", "", "appointments.xlsx", 2],
+        ["x", "2026-08-02T12:00:00", "-1.23456789012346e+17", "appointments.xlsx", 3],
     ]
 
 

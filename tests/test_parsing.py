@@ -21,6 +21,9 @@ from pkgreport.parsing import (
     parse_source,
     parse_status,
     parse_text,
+    rounded_id,
+    split_ids,
+    unwrap_excel_text,
 )
 
 
@@ -573,3 +576,78 @@ def test_mostly_blank_column_with_repeats_keeps_row_positions() -> None:
     assert parsed.values.isna().sum() == 18
     assert parsed.bad.tolist() == [i == 15 for i in range(20)]
     assert parsed.blank.sum() == 17
+
+
+# --- Cliniko's values -------------------------------------------------------------------------
+
+
+def test_n_a_flags_take_the_default() -> None:
+    parsed = parse_bools(_col("N/A", "n/a", "NA", "TRUE", "FALSE"))
+    assert parsed.values.tolist() == [False, False, False, True, False]
+    assert parsed.errors.empty
+
+
+def test_day_first_dates_without_zero_padding() -> None:
+    assert parse_dates(_col("5/11/2022", "1/1/2023")).values.tolist() == [
+        pd.Timestamp("2022-11-05"), pd.Timestamp("2023-01-01")]
+    assert parse_datetimes(_col("5/11/2022 9:30", "15/11/2022 14:05")).values.tolist() == [
+        pd.Timestamp("2022-11-05 09:30"), pd.Timestamp("2022-11-15 14:05")]
+
+
+def test_numeric_offsets_on_both_sides_of_daylight_saving_convert() -> None:
+    parsed = parse_datetimes(_col("2022-11-01 08:00:00 +1100", "2023-04-03 09:00:00 +1000"),
+                             timezone=SYDNEY)
+    assert parsed.errors.empty
+    assert parsed.values.tolist() == [pd.Timestamp("2022-11-01 08:00"),
+                                      pd.Timestamp("2023-04-03 09:00")]
+
+
+def test_a_count_may_start_at_zero() -> None:
+    parsed = parse_count(_col("0", "2", ""), minimum=0)
+    assert parsed.errors.empty
+    assert parsed.values.tolist() == [0, 2, pd.NA]
+
+
+def test_excel_safe_cells_are_unwrapped() -> None:
+    cells = np.array(['="1558354464010667075"', ' ="007" ', '="say ""hi"""', "=SUM(A1)",
+                      'x="1"', "plain"], dtype=object)
+    assert unwrap_excel_text(cells).tolist() == [
+        "1558354464010667075", "007", 'say "hi"', "=SUM(A1)", 'x="1"', "plain"]
+    unchanged = np.array(["1", "2"], dtype=object)
+    assert unwrap_excel_text(unchanged) is unchanged
+
+
+def test_long_ids_stay_exact() -> None:
+    ids = ["1558354464010667075", "999999999999999999", "9223372036854775807"]
+    assert parse_id(_col(*ids)).values.tolist() == ids
+    assert rounded_id(_col(*ids)) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "example"),
+    [
+        # Scientific notation is a rounded id wherever it is, even beside intact ids.
+        (["1558354464010667075", "1.55835E+18"], "1.55835E+18"),
+        (["1,55835E+18"], "1,55835E+18"),
+        (["1558354464010667075, 1.55835E+18"], "1.55835E+18"),
+        # Two or more different long ids, every one ending in zeros past the 15th digit.
+        (["1558354464010660000", "1017540000000000000"], "1017540000000000000"),
+        (["1558354464010660000", "1558354464010660000", "1017540000000000000"],
+         "1017540000000000000"),
+        (["155835446401066000", "101754000000000000", "7"], "101754000000000000"),
+        # Not rounded: one long id ending in zeros, or long ids of which one ends otherwise.
+        (["1558354464010660000", "1558354464010660000"], None),
+        (["1558354464010660000", "1017540000000000001"], None),
+        (["1200000", "3400000"], None),
+        (["E+1", "note E+"], None),
+    ],
+)
+def test_rounded_ids(values: list[str], example: str | None) -> None:
+    assert rounded_id(_col(*values)) == example
+
+
+def test_split_ids_lists_each_patient_of_a_group() -> None:
+    assert split_ids(_col("p1", "p2")) is None
+    rows, ids = split_ids(_col("p1", "p2, p3", "p4;p5 p6", "p7"))
+    assert rows.tolist() == [0, 1, 1, 2, 2, 2, 3]
+    assert ids.tolist() == ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]

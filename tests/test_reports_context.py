@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
-from pkgreport.reports.context import _Names, _with_names
+from pkgreport.config import Settings
+from pkgreport.pipeline import run
+from pkgreport.reports.context import _Names, _with_names, build_context
+from pkgreport.reports.model import ReportContext
 
 
 def _result(patients: pd.DataFrame | None, appointments: pd.DataFrame | None) -> SimpleNamespace:
@@ -49,3 +54,42 @@ def test_with_names_keeps_a_frame_s_own_name_and_skips_unwanted_rows() -> None:
     assert out["patient_name"].tolist()[:2] == ["Own", "Bo"]
     assert pd.isna(out["patient_name"].iloc[2])
     assert frame["patient_name"].tolist()[1] is None  # the input is not modified
+
+
+def _nameless_clinic(folder: Path) -> Path:
+    """Real exports carry no name in appointments, and the patients file may be absent."""
+    folder.mkdir()
+    (folder / "appointments.csv").write_text(
+        "ID,Patient ID,Appointment Start,Patient Case\n"
+        "a1,p1,01/10/2026 09:00,c1\n"
+        "a2,p1,08/10/2026 09:00,c1\n", encoding="utf-8")
+    (folder / "cases.csv").write_text("ID,Patient ID,Name,Max Sessions\nc1,p1,Physio 2-pack,2\n",
+                                      encoding="utf-8")
+    (folder / "invoices.csv").write_text(
+        "ID,Patient ID,Issue Date,Total Amount\ni1,p2,10/10/2026,$95.00\n", encoding="utf-8")
+    (folder / "payments.csv").write_text(
+        "ID,Patient ID,Payment Date,Amount\npay1,p2,02/10/2026,$300.00\n", encoding="utf-8")
+    return folder
+
+
+def _table(context: ReportContext, key: str) -> pd.DataFrame:
+    return next(t for t in context.tables if t.key == key).frame
+
+
+def test_no_name_anywhere_still_builds_every_table_showing_the_id(tmp_path: Path) -> None:
+    result = run(Settings(input_dir=_nameless_clinic(tmp_path / "exports")))
+    context = build_context(result)
+    credit = _table(context, "credit")
+    assert credit[["patient_id", "credit"]].values.tolist() == [["p2", 30000]]
+    assert credit["patient_name"].isna().all()
+    roll = _table(context, "rollforward")
+    assert roll[["patient_id", "patient_name", "closing"]].values.tolist()[-1] == [
+        "TOTAL", "All patients", 30000]
+
+
+def test_a_period_without_credit_movement_rolls_forward_to_a_total_row_alone(tmp_path: Path) -> None:
+    folder = _nameless_clinic(tmp_path / "exports")
+    settings = Settings(input_dir=folder, period_start=date(2025, 1, 1), period_end=date(2025, 1, 31))
+    roll = _table(build_context(run(settings)), "rollforward")
+    assert roll[["patient_id", "patient_name", "opening", "created", "applied", "refunded",
+                 "closing"]].values.tolist() == [["TOTAL", "All patients", 0, 0, 0, 0, 0]]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from conftest import HOSTILE_NAMES, make_report_context
+from pkgreport.errors import OutputError
 from pkgreport.reports import atomic
 from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.excel import EXCEL_MAX_CELL_CHARS, render_workbook
@@ -277,6 +278,13 @@ def test_write_atomic_replaces_an_existing_file(tmp_path: Path) -> None:
     assert target.read_text() == "new"
 
 
+def cannot_write(path: Path, reason: str) -> str:
+    return (
+        f"cannot write {path} ({reason}): choose a location you may write to, whose folders are "
+        "folders and whose disk has space (anything already there is unchanged)"
+    )
+
+
 def test_failure_mid_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> None:
     target = tmp_path / "report.xlsx"
 
@@ -284,8 +292,9 @@ def test_failure_mid_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputError) as raised:
         write_atomic(target, b"x" * 100_000)
+    assert str(raised.value) == cannot_write(target, "No space left on device")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -297,8 +306,9 @@ def test_failure_keeps_the_previous_complete_file(tmp_path: Path, monkeypatch) -
         raise PermissionError("locked by another program")
 
     monkeypatch.setattr(atomic.os, "replace", broken_replace)
-    with pytest.raises(PermissionError):
+    with pytest.raises(OutputError) as raised:
         write_atomic(target, "new run")
+    assert str(raised.value) == cannot_write(target, "locked by another program")
     assert target.read_text() == "previous run"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
@@ -317,8 +327,9 @@ def test_write_all_atomic_is_all_or_nothing(tmp_path: Path, monkeypatch) -> None
 
     monkeypatch.setattr(atomic.os, "fdopen", fail_on_third)
     files = {tmp_path / "a.html": "new a", tmp_path / "b.xlsx": b"b", tmp_path / "c.json": "{}"}
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputError) as raised:
         atomic.write_all_atomic(files)
+    assert str(raised.value) == cannot_write(tmp_path / "c.json", "No space left on device")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html"]
     assert (tmp_path / "a.html").read_text() == "previous a"
     monkeypatch.setattr(atomic.os, "fdopen", real_fdopen)

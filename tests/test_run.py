@@ -50,9 +50,9 @@ def test_run_writes_reports_log_and_history(tmp_path: Path) -> None:
     out = tmp_path / "reports"
     names = sorted(p.name for p in out.iterdir())
     assert names == [".pkgreport.lock", "history", f"{OCT}.html", f"{OCT}.json", f"{OCT}.log",
-                     f"{OCT}.xlsx"]
+                     f"{OCT}.sha256", f"{OCT}.xlsx"]
     log = (out / f"{OCT}.log").read_text()
-    assert "read Appointments-Cliniko-20261101.csv: appointments, 1146 rows, sha256 " in log
+    assert "read Appointments-Cliniko-20261101.csv: appointments, 1149 rows, sha256 " in log
     assert f"wrote {OCT}.xlsx" in log and "timing load+validate" in log
     history = sorted((out / "history").iterdir())
     assert len(history) == 1 and history[0].name.startswith("0001-2026-10-31-")
@@ -108,9 +108,9 @@ def test_edit_to_a_reported_month_is_flagged(tmp_path: Path) -> None:
     # After September was reported, a September invoice's total is edited in the system.
     invoices = next(exports.glob("Invoices-*.csv"))
     lines = invoices.read_text(encoding="utf-8").splitlines()
-    index = next(i for i, line in enumerate(lines) if ",15/09/2026," in line and ",Paid," in line)
+    index = next(i for i, line in enumerate(lines) if ",15/9/2026," in line and ",Paid," in line)
     cells = lines[index].split(",")
-    cells[4] = str(float(cells[4]) + 10)  # Total Amount
+    cells[6] = str(float(cells[6]) + 10)  # Invoice Amount
     lines[index] = ",".join(cells)
     invoices.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert invoke("run", "--config", str(cfg), "--today", "2026-11-01", "-q").exit_code == 0

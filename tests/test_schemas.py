@@ -15,6 +15,7 @@ from pkgreport.schemas import (
     FRAME_CHECK_COLUMNS,
     INVOICE_STATUS_CODES,
     KINDS,
+    KNOWN_UNUSED,
     empty_frame,
     id_column,
     normalise_header,
@@ -32,6 +33,14 @@ def test_no_header_means_two_columns_of_one_kind() -> None:
             for name in (spec.name, *spec.aliases):
                 key = normalise_header(name)
                 assert seen.setdefault(key, spec.name) == spec.name, (kind, name)
+
+
+def test_known_unused_headers_are_never_aliases() -> None:
+    for kind, headers in KNOWN_UNUSED.items():
+        names = {normalise_header(n) for spec in COLUMNS[kind] for n in (spec.name, *spec.aliases)}
+        assert not names & {normalise_header(h) for h in headers}, kind
+    total = spec_for("invoices")["total"]
+    assert "subtotal" not in "".join(normalise_header(a) for a in total.aliases)
 
 
 def test_normalise_header() -> None:
@@ -55,14 +64,16 @@ def test_typed_dtypes_follow_the_architecture() -> None:
         "total": "int64", "number": "object", "status": "object", "appointment_id": "object",
         "case_id": "object", "original_invoice_id": "object", "archived_at": "datetime64[ns]",
         "deleted_at": "datetime64[ns]", "practitioner": "object", "business": "object",
-        "item": "object", "source_file": "object", "source_row": "int64",
+        "item": "object", "closed_at": "datetime64[ns]", "outstanding_reported": "Int64",
+        "paid_reported": "Int64", "credit_applied": "Int64", "other_allocations": "Int64",
+        "appointment_time": "datetime64[ns]", "source_file": "object", "source_row": "int64",
     }
     assert typed_columns("cases")["max_sessions"] == "Int64"
     assert typed_columns("cases")["package_price"] == "Int64"
     assert typed_columns("cases")["include_dna"] == "bool"
     assert list(typed_columns("allocations")) == [
-        "invoice_id", "payment_id", "source", "amount", "allocated_at", "patient_id",
-        "source_file", "source_row",
+        "invoice_id", "payment_id", "source", "amount", "allocated_at", "allocation_id",
+        "patient_id", "source_file", "source_row",
     ]
 
 

@@ -70,7 +70,7 @@ def test_typed_frames_follow_the_contract() -> None:
     dataset = validate_tables(
         [appointments(), cases(), invoices(), payments(),
          allocations({"invoice_id": ["i1"], "payment_id": ["y1"], "amount": ["100"]}),
-         raw("patients", "patients.csv", {"patient_id": ["p1"]})],
+         raw("patients", "patients.csv", {"patient_id": ["p1", "p2"]})],
         SETTINGS,
     )
     assert dataset.issues == []
@@ -176,8 +176,8 @@ def test_missing_required_column_names_the_closest_match() -> None:
     assert [str(i) for i in dataset.issues] == [
         ("ERROR: appts.csv, column 'patient_id': the appointments export has no patient_id "
         "column, which is required. Columns found: Appointment ID, Patient Number, Start. The "
-        "closest is 'Patient Number'. Rename the column to patient_id, or map it with --columns "
-        "FILE containing [appointments] \"Patient Number\" = \"patient_id\"."),
+        "closest is 'Patient Number'. Rename the column to patient_id (or Patient ID(s)), or map it "
+        "with --columns FILE containing [appointments] \"Patient Number\" = \"patient_id\"."),
     ]
     assert dataset.appointments is not None and dataset.appointments.empty
     assert dataset.excluded["reason"].tolist() == ["the file is missing a required column"] * 2
@@ -190,8 +190,8 @@ def test_missing_column_without_a_close_match() -> None:
     dataset = validate_tables([table], SETTINGS)
     assert dataset.errors[0].message == (
         "the invoices export has no total column, which is required. Columns found: invoice_id, "
-        "patient_id, issue_date, Colour. Rename the column to total (or total_amount, "
-        "invoice_total, amount), or map it with --columns FILE containing [invoices] "
+        "patient_id, issue_date, Colour. Rename the column to total (or Invoice Amount, "
+        "total_amount, invoice_total, amount), or map it with --columns FILE containing [invoices] "
         "\"Your header\" = \"total\"."
     )
 
@@ -329,17 +329,31 @@ def test_exact_copy_and_conflict_of_one_id() -> None:
     assert dataset.cases is not None and dataset.cases.empty
 
 
-def test_identical_allocations_in_one_file_are_separate_but_overlaps_collapse() -> None:
-    rows = {"invoice_id": ["i1", "i1"], "source": ["credit", "credit"], "amount": ["10", "10"]}
+def test_a_repeated_allocation_in_one_file_is_counted_once_with_a_warning_naming_both_rows(
+) -> None:
+    rows = {"invoice_id": ["i1", "i1", "i2"], "source": ["credit"] * 3, "amount": ["10", "10", "5"]}
     one = raw("allocations", "allocations-1.csv", rows)
     two = raw("allocations", "allocations-2.csv", {k: v[:1] for k, v in rows.items()})
     dataset = validate_tables([invoices(), one, two], SETTINGS)
     assert dataset.allocations is not None
-    assert dataset.allocations["source_file"].tolist() == ["allocations-1.csv"] * 2
-    assert [i.message for i in dataset.warnings] == [
-        ("1 allocations row is an exact copy of other rows (overlapping exports?) and counted "
-        "once; the first is allocations-2.csv row 2, a copy of allocations-1.csv row 2"),
+    assert dataset.allocations[["source_file", "source_row"]].values.tolist() == [
+        ["allocations-1.csv", 2], ["allocations-1.csv", 4]]
+    assert shown(dataset) == [
+        ("WARNING: allocations-1.csv, row 3: row 3 repeats row 2 exactly and is counted once: if "
+         "it really happened twice, export the allocations with their ids so the two can be told "
+         "apart"),
+        ("WARNING: allocations-2.csv: 1 allocations row is an exact copy of other rows "
+         "(overlapping exports?) and counted once; the first is allocations-2.csv row 2, a copy "
+         "of allocations-1.csv row 2"),
     ]
+
+
+def test_equal_allocations_with_their_own_ids_are_separate() -> None:
+    rows = {"id": ["91", "92"], "invoice_id": ["i1", "i1"], "source": ["credit", "credit"],
+            "amount": ["10", "10"]}
+    dataset = validate_tables([invoices(), raw("allocations", "allocations.csv", rows)], SETTINGS)
+    assert dataset.issues == []
+    assert dataset.allocations["allocation_id"].tolist() == ["91", "92"]
 
 
 # --- across files -----------------------------------------------------------------------------
@@ -511,7 +525,7 @@ def test_column_map_renames_headers(tmp_path: Path) -> None:
          ("{path}: [appointments] \"Appt #\" = 'appt': 'appt' is not one of the appointments "
          "columns; use one of: appointment_id, patient_id, starts_at, ends_at, case_id, cancelled_at, "
          "did_not_arrive, arrived, archived_at, deleted_at, patient_name, practitioner, business, "
-         "appointment_type (or \"\" to ignore the column)")),
+         "appointment_type, invoice_number, patient_count (or \"\" to ignore the column)")),
         ('appointments = "x"\n',
          '{path}: appointments must be a table of "Your header" = "canonical_name" lines'),
         ('[appointments\n', "the column map {path} is not valid TOML: "),
@@ -594,3 +608,42 @@ def test_every_row_is_kept_or_excluded_exactly_once(rows: list[tuple[str, str, s
     # A row is left out with an error, or as a counted-once copy (a warning).
     copies = dataset.excluded["reason"].str.startswith("exact copy of").sum()
     assert (copies > 0) == bool(dataset.warnings)
+
+
+# --- patients the patients export does not have (issue 10, item 19) ---------------------------
+
+
+def test_an_invoice_or_payment_of_an_unknown_patient_is_an_error_when_patients_are_exported() -> None:
+    patients = raw("patients", "patients.csv", {"patient_id": ["p1", "p2"]})
+    dataset = validate_tables(
+        [invoices(patient_id=["p1", '1000"232']), payments(patient_id=["p9", "p2"]), patients],
+        SETTINGS,
+    )
+    assert shown(dataset) == [
+        ("ERROR: invoices.csv, row 3, column 'patient_id', value '1000\"232': patient_id "
+         "1000\"232 is not in the patients export (patients.csv): check the id, or export that "
+         "patient too"),
+        ("ERROR: payments.csv, row 2, column 'patient_id', value 'p9': patient_id p9 is not in "
+         "the patients export (patients.csv): check the id, or export that patient too"),
+    ]
+    assert dataset.invoices["invoice_id"].tolist() == ["i1"]
+    assert dataset.payments["payment_id"].tolist() == ["y2"]
+    assert dataset.excluded[["kind", "source_row"]].values.tolist() == [
+        ["invoices", 3], ["payments", 2]]
+
+
+def test_without_a_patients_export_any_patient_id_is_accepted() -> None:
+    dataset = validate_tables([invoices(patient_id=["p1", "p7"]), payments()], SETTINGS)
+    assert dataset.issues == []
+
+
+def test_an_invoice_for_another_patients_appointment_is_a_warning() -> None:
+    dataset = validate_tables(
+        [appointments(), invoices(appointment_id=["a1", "a1"])], SETTINGS
+    )
+    assert shown(dataset) == [
+        ("WARNING: invoices.csv, row 3, column 'appointment_id', value 'a1': appointment_id a1 is "
+         "patient p1's appointment (appointments.csv row 2), but this invoice is patient p2's: "
+         "check the invoice's appointment or patient"),
+    ]
+    assert dataset.invoices["invoice_id"].tolist() == ["i1", "i2"]

@@ -237,6 +237,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             "rows_per_kind": rows,
             "errors": len(errors),
             "warnings": len(warnings),
+            "verdict": _validate_verdict(errors, warnings),
             "issues": [i.as_dict() for i in dataset.issues],
         }, indent=2))
     else:
@@ -252,12 +253,24 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
                 click.echo(f"  {issue}")
             if len(shown) > SHOWN_ISSUES and issues_out is None:
                 click.echo(f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE")
-        click.echo("Result: " + ("the exports need fixing before the figures can be trusted"
-                                 if errors else "the exports can be used"))
+        click.echo("Result: " + _validate_verdict(errors, warnings))
     if issues_out is not None:
         _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
     if errors:
         sys.exit(EXIT_INPUT)
+
+
+def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
+    """The last line of `validate`: never an unqualified "can be used" beside unread files."""
+    from pkgreport.loading import IGNORED
+
+    if errors:
+        return "the exports need fixing before the figures can be trusted"
+    ignored = sorted({i.file for i in warnings if i.message.startswith(IGNORED)})
+    if not ignored:
+        return "the exports can be used"
+    return (f"the exports read can be used, but {len(ignored)} file(s) were ignored "
+            f"({', '.join(ignored)}): see the warnings, and rename any that should be read")
 
 
 CASE_COLUMNS = ["case_id", "patient_id", "case_name", "max_sessions", "counted", "attended",
@@ -302,7 +315,6 @@ CREDIT_COLUMNS = ["patient_id", "patient_name", "received", "refunded", "invoice
                   "credit", "open_outstanding", "reported_credit", "difference", "findings"]
 CREDIT_MONEY = ["received", "refunded", "invoiced", "applied", "credit", "open_outstanding",
                 "reported_credit", "difference"]
-INVOICE_MONEY = ["total", "paid_direct", "paid_from_credit", "outstanding"]
 
 
 @cli.command()
@@ -341,7 +353,9 @@ def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **opti
         money = [c for c in frame.columns if c not in ("patient_id", "patient_name")]
         _emit_frame(frame, money, fmt, out)
     elif view == "invoices":
-        _emit_frame(result.credit.invoices, INVOICE_MONEY, fmt, out)
+        from pkgreport.engine.credit import INVOICE_MONEY_COLUMNS
+
+        _emit_frame(result.credit.invoices, INVOICE_MONEY_COLUMNS, fmt, out)
     elif view == "findings":
         _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out)
     else:
@@ -394,9 +408,12 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) 
       pkgreport sample-data demo/
       pkgreport sample-data bench/ --patients 100000 --months 12 --seed 1
     """
+    from pkgreport.reports.atomic import make_folder, writing
     from pkgreport.sampledata import generate
 
-    paths = generate(out_dir, patients=patients, months=months, seed=seed, fmt=fmt)
+    make_folder(out_dir)
+    with writing(out_dir):
+        paths = generate(out_dir, patients=patients, months=months, seed=seed, fmt=fmt)
     for path in paths:
         click.echo(str(path))
 
@@ -470,7 +487,8 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
     """Write the workbook, the HTML report and the JSON summary.
 
     Writes pkgreport-<as-of>.xlsx, pkgreport-<as-of>.html and pkgreport-<as-of>.json into
-    OUTPUT, atomically: a failed run leaves no partial file, and inputs are never touched.
+    OUTPUT as one set, then pkgreport-<as-of>.sha256 listing them (check a set with
+    `sha256sum -c`): a failed run leaves no partial file, and inputs are never touched.
 
     \b
     Examples:
@@ -479,7 +497,7 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
       pkgreport report exports/ -o reports --from 2026-07-01 --to 2026-09-30 --title "Q1 pack"
     """
     from pkgreport import pipeline
-    from pkgreport.reports.publish import render_outputs, write_all
+    from pkgreport.reports.publish import output_names, render_outputs, write_all
 
     period_dates = _period_from_options(period, options.pop("period_start"), options.pop("period_end"))
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
@@ -489,7 +507,7 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
               f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}")
     progress("rendering the workbook, HTML report and summary")
     files = render_outputs(result, generated_at=generated_at)
-    for path in write_all(output_dir, files):
+    for path in write_all(output_dir, files, output_names(result)["manifest"]):
         click.echo(str(path))
     for section, reason in sorted(result.skipped.items()):
         _echo_err(f"note: {section} left out: {reason}")
@@ -557,6 +575,9 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
 @click.option("--lock-wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds to wait for another run on the same output folder before failing.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the files written on stdout.")
+@click.option("--allow-shrink", is_flag=True, default=None,
+              help="Publish even when an export kind the last run read is missing or has far "
+                   "fewer rows (by default the run stops with exit 1).")
 def run_command(config: Path | None, generated_at: str | None, quiet: bool, today: date | None,
                 lock_wait: float, verbose: bool, **options: Any) -> None:
     """Produce the month-end pack unattended (cron, Task Scheduler, CI).
@@ -567,7 +588,8 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     byte-identical reports and adds no history entry.
 
     \b
-    Exit codes: 0 done; 1 the inputs need fixing; 2 usage or configuration error;
+    Exit codes: 0 done; 1 the inputs need fixing, or shrank since the last run (see
+    --allow-shrink); 2 usage or configuration error, or an output that cannot be written;
     3 internal error; 4 done, but a finding listed in fail_on occurred; 5 another run
     holds the output folder.
 

@@ -49,6 +49,15 @@ class Settings:
     max_xlsx_uncompressed_bytes: int = 1024 * 1024 * 1024
     max_xlsx_compression_ratio: int = 200
     max_xlsx_cells: int = 50_000_000
+    # Limits on any export: a file's size, and one cell's length (far beyond any real field:
+    # Excel itself stops at 32,767 characters; a 100 MB "name" would swell every report).
+    max_file_bytes: int = 1024 * 1024 * 1024
+    max_cell_chars: int = 1_000_000
+    # A scheduled run stops (exit 1) when a kind of export the previous run read is missing, or
+    # has fewer rows than this fraction of last time's, unless allowed: a half-copied folder
+    # must not replace a good report.
+    allow_shrink: bool = False
+    shrink_threshold: float = 0.5
     # The HTML report caps long tables; the workbook always has every row.
     html_max_rows: int = 1000
     quiet: bool = False
@@ -64,6 +73,8 @@ class Settings:
 CONFIG_KEYS: tuple[str, ...] = (
     "input", "output", "timezone", "date_order", "columns", "allocation", "credit_applies", "period",
     "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
+    # Safe unattended runs: shrunken inputs, and the limits on what one file may hold.
+    "allow_shrink", "shrink_threshold", "max_file_bytes", "max_cell_chars",
 )
 FINDING_CODES: tuple[str, ...] = tuple(FINDINGS)
 
@@ -185,6 +196,16 @@ def _check_value(key: str, value: object) -> object:
         return whole(1)
     if key == "nearly_used_up":
         return whole(0)
+    if key in ("max_file_bytes", "max_cell_chars"):
+        return whole(1)
+    if key == "allow_shrink":
+        if not isinstance(value, bool):
+            raise ConfigError("must be true or false")
+        return value
+    if key == "shrink_threshold":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ConfigError("must be a fraction from 0 to 1, e.g. 0.5 (stop below half)")
+        return float(value)
     if key == "ageing_buckets":
         if (
             not isinstance(value, list) or not value
@@ -250,11 +271,18 @@ def read_environment(environ: dict[str, str]) -> dict[str, object]:
         raw = environ[name]
         value: object = raw
         try:
-            if key in ("dormant_days", "nearly_used_up"):
+            if key in ("dormant_days", "nearly_used_up", "max_file_bytes", "max_cell_chars"):
                 try:
                     value = int(raw)
                 except ValueError:
                     raise ConfigError("must be a whole number") from None
+            elif key == "allow_shrink":
+                value = _env_flag(raw)
+            elif key == "shrink_threshold":
+                try:
+                    value = float(raw)
+                except ValueError:
+                    raise ConfigError("must be a fraction from 0 to 1, e.g. 0.5") from None
             elif key in ("ageing_buckets",):
                 try:
                     value = [int(v) for v in raw.split(",")]
@@ -266,6 +294,13 @@ def read_environment(environ: dict[str, str]) -> dict[str, object]:
         except ConfigError as exc:
             raise ConfigError(f"environment variable {name}={raw!r} {exc}") from None
     return out
+
+
+def _env_flag(raw: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if raw.strip().casefold() not in words:
+        raise ConfigError("must be true or false (or 1 or 0)")
+    return words[raw.strip().casefold()]
 
 
 CONFIG_TO_SETTINGS: dict[str, str] = {
@@ -281,6 +316,10 @@ CONFIG_TO_SETTINGS: dict[str, str] = {
     "ageing_buckets": "ageing_buckets",
     "title": "title",
     "fail_on": "fail_on",
+    "allow_shrink": "allow_shrink",
+    "shrink_threshold": "shrink_threshold",
+    "max_file_bytes": "max_file_bytes",
+    "max_cell_chars": "max_cell_chars",
 }
 
 EXAMPLE_CONFIG = '''\
@@ -317,4 +356,11 @@ ageing_buckets = [30, 60, 90, 180, 365]
 title = "Packages and account credit"
 # Exit with code 4 when any of these findings occur (for monitoring); [] never fails.
 fail_on = ["OVER_BOOKED", "NEGATIVE_CREDIT"]
+# Stop (exit 1, previous reports untouched) when a kind of export the last run read is missing
+# or has fewer rows than this fraction of last time's; allow_shrink = true publishes anyway.
+allow_shrink = false
+shrink_threshold = 0.5
+# Refuse an export file larger than this many bytes, or holding a cell longer than this.
+max_file_bytes = 1073741824
+max_cell_chars = 1000000
 '''

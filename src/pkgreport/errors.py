@@ -67,6 +67,10 @@ class UsageError(PkgReportError):
     exit_code = 2
 
 
+class OutputError(UsageError):
+    """An output cannot be written (read-only folder, a file in the path, disk full): exit 2."""
+
+
 class LockError(PkgReportError):
     """Another run holds the output folder (a documented scheduled-run condition)."""
 

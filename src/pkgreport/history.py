@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HISTORY_DIR = "history"
+from pkgreport.loading import HISTORY_FOLDER, InputFile
+
+HISTORY_DIR = HISTORY_FOLDER
 VOLATILE_KEYS = ("generated_at", "changes_since_last_run")
 
 
@@ -108,13 +110,46 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
 
 def record(out_dir: Path, summary: dict[str, Any], text: str, entries: list[HistoryEntry]) -> Path | None:
     """Add this run's summary to the history unless the newest entry computed the same thing."""
-    from pkgreport.reports.atomic import write_atomic
+    from pkgreport.reports.atomic import make_folder, remove_stale_temporaries, write_atomic
 
     current = fingerprint(summary)
     if entries and entries[-1].fingerprint == current:
         return None
     sequence = (entries[-1].sequence + 1) if entries else 1
     path = out_dir / HISTORY_DIR / f"{sequence:04d}-{summary['settings']['as_of']}-{current[:12]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
+    remove_stale_temporaries(path.parent)
     write_atomic(path, text)
     return path
+
+
+def rows_per_kind(inputs: list[dict[str, Any]]) -> dict[str, tuple[int, list[str]]]:
+    """kind -> (rows read, file names), from a summary's `inputs` list."""
+    per_kind: dict[str, tuple[int, list[str]]] = {}
+    for item in inputs:
+        rows, names = per_kind.get(item["kind"], (0, []))
+        per_kind[item["kind"]] = (rows + int(item["rows"]), [*names, item["file"]])
+    return per_kind
+
+
+def shrunk_inputs(previous: dict[str, Any], files: list[InputFile],
+                  threshold: float) -> list[tuple[str, str, str]]:
+    """(kind, files, what shrank) for each kind the previous run read that is now missing or
+    has fewer than `threshold` x its rows.
+
+    Kinds are compared, not file names: an export's name carries its date, so this month's
+    payments file is not named like last month's.
+    """
+    before = rows_per_kind(previous.get("inputs", []))
+    now = rows_per_kind([{"kind": f.kind, "rows": f.rows, "file": f.name} for f in files])
+    last = f"the last run (as of {previous['settings']['as_of']})"
+    shrunk: list[tuple[str, str, str]] = []
+    for kind, (old_rows, old_names) in sorted(before.items()):
+        rows, names = now.get(kind, (0, []))
+        read = f"{old_rows:,} rows from {', '.join(old_names)}"
+        if kind not in now:
+            shrunk.append((kind, kind, f"no {kind} export this time, but {last} read {read}"))
+        elif rows < old_rows * threshold:
+            what = f"{kind} has {rows:,} rows, under {threshold:.0%} of the {read} read by {last}"
+            shrunk.append((kind, ", ".join(names), what))
+    return shrunk

@@ -9,9 +9,11 @@ import datetime as dt
 import hashlib
 import io
 import itertools
+import os
 import re
+import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pandas as pd
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
+from pkgreport.parsing import unwrap_excel_text
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class RawTable:
 
     file: InputFile
     frame: pd.DataFrame
+    # False when the file's text holds no "+" anywhere, so no cell is written in scientific
+    # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
+    may_hold_scientific: bool = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,8 +97,17 @@ def kind_of(path: Path) -> str | None:
 NOTE_SUFFIXES = frozenset({".md", ".toml", ".pdf", ".docx", ".json", ".log", ".ini", ".yaml", ".yml"})
 
 
-def discover_inputs(input_dir: Path) -> tuple[list[tuple[str, Path]], list[Issue]]:
-    """The (kind, path) of each input file in the folder (not its sub-folders), sorted by name."""
+def discover_inputs(
+    input_dir: Path,
+    output_dir: Path | None = None,
+    judge: Callable[[Path], str | None] | None = None,
+) -> tuple[list[tuple[str, Path]], list[Issue]]:
+    """The (kind, path) of each input file in the folder (not its sub-folders), sorted by name.
+
+    pkgreport's own outputs (`output_dir`, when it is the input folder or a folder inside it) are
+    never read or mentioned: a report must not change because the previous one sits beside it.
+    `judge` tells the kind a wrongly named file holds from its header, for the rename advice.
+    """
     folder = str(input_dir)
     try:
         if not input_dir.exists():
@@ -115,8 +130,11 @@ def discover_inputs(input_dir: Path) -> tuple[list[tuple[str, Path]], list[Issue
 
     found: list[tuple[str, Path]] = []
     issues: list[Issue] = []
+    own_output = _own_output(input_dir, output_dir)
     for path in entries:
         name = path.name
+        if own_output(path):
+            continue
         if name.startswith("."):
             issues.append(_warning(name, "ignored: hidden file"))
             continue
@@ -146,21 +164,113 @@ def discover_inputs(input_dir: Path) -> tuple[list[tuple[str, Path]], list[Issue
             issues.append(Issue("info", name, None, None, None, "ignored: not an export (notes or settings file)"))
             continue
         if kind is None:
-            issues.append(
-                _warning(
-                    name,
-                    "ignored: the file name does not start with a known kind "
-                    f"({_KIND_LIST}); rename it, e.g. 'appointments-{name}', if it should be read",
-                )
-            )
+            issues.append(_warning(name, _rename_advice(name, judge(path) if judge else None)))
             continue
         found.append((kind, path))
     return found, issues
 
 
+# Every message about a file left unread starts so (`validate` counts the warnings among them).
+IGNORED = "ignored: "
+
+
+def _rename_advice(name: str, judged: str | None) -> str:
+    unknown = f"{IGNORED}the file name does not start with a known kind ({_KIND_LIST})"
+    if judged is None:
+        return (
+            f"{unknown}, and its header does not show which it holds; if it is an export, rename "
+            f"it to start with its kind, e.g. 'payments-{name}'"
+        )
+    return (
+        f"{unknown}; its columns are those of {judged}: rename it to start with "
+        f"'{judged}', e.g. '{judged}-{name}', if it should be read"
+    )
+
+
+def kind_from_header(path: Path, settings: Settings) -> str | None:
+    """The kind whose columns a file's header matches best, or None when no kind stands out.
+
+    Each header counts for every kind it names a column of, shared equally (`ID` and
+    `Patient ID` belong to many kinds, `Invoice Number` to one), so distinctive columns decide.
+    """
+    from pkgreport.schemas import COLUMNS, normalise_header
+
+    if path.suffix.lower() not in CSV_SUFFIXES | XLSX_SUFFIXES:
+        return None
+    table, _ = load_file(path, "unknown", settings)
+    if table is None:
+        return None
+    kinds_of: dict[str, set[str]] = {}
+    for kind, specs in COLUMNS.items():
+        for spec in specs:
+            for alias in (spec.name, *spec.aliases):
+                kinds_of.setdefault(normalise_header(alias), set()).add(kind)
+    scores = dict.fromkeys(COLUMNS, 0.0)
+    for header in table.frame.columns.drop(list(RESERVED_COLUMNS)):
+        kinds = kinds_of.get(normalise_header(header), set())
+        for kind in kinds:
+            scores[kind] += 1 / len(kinds)
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    best, runner_up = ranked[0], ranked[1]
+    return best[0] if best[1] >= 1 and best[1] > runner_up[1] else None
+
+
+# What pkgreport writes into an output folder (reports, their manifest, the run log, history),
+# spelled here because the loader must never read them back; the writers import these names.
+OWN_OUTPUT_PREFIX = "pkgreport-"
+MANIFEST_SUFFIX = ".sha256"
+OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log", MANIFEST_SUFFIX})
+HISTORY_FOLDER = "history"
+LOCK_NAME = ".pkgreport.lock"
+
+
+def _own_output(input_dir: Path, output_dir: Path | None) -> Callable[[Path], bool]:
+    """Whether an entry of the input folder is one of pkgreport's outputs (known by its name, as
+    when the input folder is also the output folder), or the output folder or one holding it."""
+    output = None
+    if output_dir is not None:
+        with contextlib.suppress(OSError):
+            output = output_dir.resolve()
+
+    def is_own(path: Path) -> bool:
+        name = path.name
+        if name in (HISTORY_FOLDER, LOCK_NAME) or (
+            name.startswith(OWN_OUTPUT_PREFIX) and path.suffix.casefold() in OWN_OUTPUT_SUFFIXES
+        ):
+            return True
+        if output is None:
+            return False
+        try:
+            resolved = path.resolve()
+        except OSError:
+            return False
+        return resolved == output or resolved in output.parents
+
+    return is_own
+
+
+def no_exports_message(input_dir: Path) -> str:
+    """What to put in a folder that holds no exports (one wording for every command)."""
+    return (
+        f"no exports found in {input_dir}: put this month's exports in that folder, one file per "
+        "kind, each named starting with its kind (appointments, cases, invoices, payments, and "
+        "optionally allocations and patients), e.g. Appointments-Cliniko-20261101.csv or "
+        "invoices.xlsx (CSV or XLSX); appointments with cases, or invoices with payments, make "
+        "a report"
+    )
+
+
 def load_folder(input_dir: Path, settings: Settings) -> tuple[list[RawTable], list[Issue]]:
-    """Every readable input file in the folder; issues from all files are collected, never raised."""
-    found, issues = discover_inputs(input_dir)
+    """Every readable input file in the folder; issues from all files are collected, never raised.
+
+    A folder with no export at all is an error (a half-copied or wrong folder must not give an
+    all-clear report).
+    """
+    found, issues = discover_inputs(
+        input_dir, settings.output_dir, lambda path: kind_from_header(path, settings)
+    )
+    if not found and not any(i.severity == "error" for i in issues):
+        issues.append(_file_error(str(input_dir), no_exports_message(input_dir)))
     tables: list[RawTable] = []
     for kind, path in found:
         table, file_issues = load_file(path, kind, settings)
@@ -174,15 +284,24 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
     """One file as text, or None plus error issues when it cannot be read. Never raises for bad input."""
     path = Path(path)
     name = path.name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [
-            _file_error(
-                name,
-                f"could not read the file ({exc.strerror or exc}): check it exists and is not open in another program",
-            )
-        ]
+    data, problem = read_export_bytes(path, settings.max_file_bytes)
+    if data is None:
+        return None, [_file_error(name, problem or "could not read the file")]
+    suffix = path.suffix.lower()
+    table, issues = _load_bytes(path, kind, data, settings)
+    # A cell is never longer than the file holding it, except in a (compressed) workbook.
+    if table is not None and (suffix in XLSX_SUFFIXES or len(data) > settings.max_cell_chars):
+        overlong = _overlong_cells(table, settings.max_cell_chars)
+        if overlong:
+            return None, issues + overlong
+    return table, issues
+
+
+def _load_bytes(
+    path: Path, kind: str, data: bytes, settings: Settings
+) -> tuple[RawTable | None, list[Issue]]:
+    """A file's bytes as a table, by its suffix. Never raises for bad input."""
+    name = path.name
     suffix = path.suffix.lower()
     try:
         if suffix in CSV_SUFFIXES:
@@ -204,6 +323,110 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
             f"unsupported file type {suffix or '(none)'!r}: export it as CSV (.csv) or Excel (.xlsx)",
         )
     ]
+
+
+def read_export_bytes(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
+    """A file's bytes, or None and why it was refused: only regular files, at most `max_bytes`.
+
+    A named pipe would block forever and a device (or a link to /dev/zero) never ends, so the
+    file is opened without blocking and checked on the open descriptor before anything is read;
+    a link pointing out of the input folder is refused (copy the file in instead). At most one
+    byte past the cap is read, so a file growing while it is read cannot exceed it either.
+    """
+    refused = _refused_link(path)
+    if refused is not None:
+        return None, refused
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        return None, (
+            f"could not read the file ({exc.strerror or exc}): check it exists and is not open "
+            "in another program"
+        )
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, (
+                f"refused: not a regular file (a {_file_type(info.st_mode)}); put the exported "
+                "file itself in the input folder"
+            )
+        too_big = (
+            f"refused: the file is larger than the limit of {max_bytes:,} bytes (setting "
+            "max_file_bytes); split the export into smaller date ranges, or raise the limit"
+        )
+        if info.st_size > max_bytes:
+            return None, too_big
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            return None, f"could not read the file ({exc.strerror or exc}): copy it again"
+    if data is None or len(data) > max_bytes:
+        return None, too_big
+    return data, None
+
+
+def _refused_link(path: Path) -> str | None:
+    """Why a symbolic link may not be read (it points out of the input folder), or None."""
+    try:
+        if not path.is_symlink():
+            return None
+        target = path.resolve(strict=True)
+        folder = path.parent.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "refused: a link that points nowhere readable; put the exported file itself in the input folder"
+    if folder not in target.parents:
+        return (
+            f"refused: a link to {target}, outside the input folder; copy the exported file into "
+            "the input folder instead"
+        )
+    return None
+
+
+def _file_type(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISDIR, "folder"),
+    )
+    return next((label for test, label in kinds if test(mode)), "special file")
+
+
+_MAX_LONG_CELL_ISSUES = 5
+
+
+def _overlong_cells(table: RawTable, max_chars: int) -> list[Issue]:
+    """An error for each of the first cells longer than `max_chars` (a damaged or hostile file)."""
+    frame = table.frame
+    found: list[tuple[int, str, str, int]] = []
+    for column in frame.columns:
+        if column in RESERVED_COLUMNS:
+            continue
+        values = frame[column].to_numpy()
+        # max() over map() runs in C, twice as fast as building the lengths; rarely needed after.
+        if len(values) == 0 or max(map(len, values)) <= max_chars:
+            continue
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        for i in np.flatnonzero(lengths > max_chars)[:_MAX_LONG_CELL_ISSUES]:
+            row = int(frame["source_row"].iat[i])
+            found.append((row, column, values[i][:40] + "...", int(lengths[i])))
+    found.sort()
+    issues = [
+        _error(
+            table.file.name,
+            row,
+            column,
+            start,
+            f"the cell holds {length:,} characters, over the limit of {max_chars:,} (setting "
+            "max_cell_chars): no export field is that long, so the file is damaged; fix the "
+            "cell or export the file again",
+        )
+        for row, column, start, length in found[:_MAX_LONG_CELL_ISSUES]
+    ]
+    if len(found) > _MAX_LONG_CELL_ISSUES:
+        issues.append(_file_error(table.file.name, "more cells are over the length limit"))
+    return issues
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,6 +501,10 @@ def _load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list
             name, body, delimiter, header_row, only=set(bad_rows)
         )
 
+    if not body.endswith("\n"):
+        unterminated = _cut_short(name, frame, delimiter, header_row)
+        if unterminated is not None:
+            issues = issues + [unterminated]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
     rows = pd.RangeIndex(header_row + 1, header_row + 1 + len(frame))
@@ -337,11 +564,38 @@ def _load_plain_utf8_csv(
     frame, bad_rows = _parse_with_pandas(None, delimiter, data)
     if frame is None or bad_rows:
         return None
+    ending: list[Issue] = []
+    if not data.endswith(b"\n"):
+        unterminated = _cut_short(path.name, frame, delimiter, 1)
+        ending = [] if unterminated is None else [unterminated]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
     rows = np.arange(2, 2 + len(frame), dtype=np.int64)
     return _finish_table(
-        path, kind, data, frame, headers, rows, 1, [], encoding="utf-8", delimiter=delimiter
+        path, kind, data, frame, headers, rows, 1, ending, encoding="utf-8", delimiter=delimiter
+    )
+
+
+def _cut_short(name: str, frame: pd.DataFrame, delimiter: str, header_row: int) -> Issue | None:
+    """A warning when a file with data rows does not end with a line break: it may be cut short.
+
+    A copy or download that stopped early ends inside its last row. When that row still has every
+    field, only its last value is shorter than it should be, which nothing else can detect; some
+    programs do omit the final line break, so the row is named for the user to check rather than
+    refused. (A last row with fewer fields, or inside an open quote, is an error elsewhere.)
+    """
+    if len(frame) <= 1:
+        return None
+    row = header_row + len(frame) - 1
+    record = delimiter.join(str(v) for v in frame.iloc[-1].tolist())
+    record = record if len(record) <= 200 else record[:197] + "..."
+    return _warning_at(
+        name,
+        row,
+        record,
+        f"the file does not end with a line break, so it may have been cut short by a copy or "
+        f"download that did not finish: check that row {row}, the last, is complete (its last "
+        "value especially); if it is not, export or copy the file again",
     )
 
 
@@ -795,12 +1049,26 @@ def _finish_table(
         arrays = [a[keep] for a in arrays]
         rows = rows[keep]
 
+    # A one-byte search (memchr) rules out the usual file at once: no "=" means no ="…" cell,
+    # no "+" no 1.01754E+18. A sheet's cells, and UTF-16/32 bytes, are not searched so.
+    searchable = sheet is None and not (encoding or "").startswith(("utf-16", "utf-32"))
+    if not searchable or b"=" in data:
+        # Cliniko writes long ids as ="1558354464010667075" so a spreadsheet keeps every digit.
+        arrays = [unwrap_excel_text(a) if j in keep_cols else a for j, a in enumerate(arrays)]
     # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
     out = pd.DataFrame({headers[j]: arrays[j] for j in keep_cols}, dtype=object, copy=False)
     source_file = np.empty(len(rows), dtype=object)
     source_file.fill(name)  # np.full is ~15x slower for an object array
     out["source_file"] = pd.Series(source_file, dtype=object, copy=False)
     out["source_row"] = rows
+    if len(out) == 0:
+        issues.append(
+            _warning(
+                name,
+                "the export looks empty: it has a header row but no data rows; check the export "
+                "finished and covered the right dates (if there really is nothing, ignore this)",
+            )
+        )
     file = InputFile(
         path=path,
         name=name,
@@ -812,7 +1080,8 @@ def _finish_table(
         delimiter=delimiter,
         sheet=sheet,
     )
-    return RawTable(file=file, frame=out), issues
+    scientific = not searchable or b"+" in data
+    return RawTable(file=file, frame=out, may_hold_scientific=scientific), issues
 
 
 def _column_letter(index: int) -> str:
@@ -839,6 +1108,10 @@ def _warning(file: str, message: str) -> Issue:
     return Issue("warning", file, None, None, None, message)
 
 
+def _warning_at(file: str, row: int, value: str, message: str) -> Issue:
+    return Issue("warning", file, row, None, value, message)
+
+
 # --------------------------------------------------------------------------------------------
 # XLSX
 # --------------------------------------------------------------------------------------------
@@ -848,6 +1121,9 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1 << 20
 # Ratio checks on tiny members only produce false alarms (a few KB of spaces compress 500:1).
 _RATIO_MIN_BYTES = 1 << 20
+# A float holds every whole number below 2**53 exactly; above it, a "whole number" cell (an
+# 18-digit id a spreadsheet stored as a number) has lost digits.
+_EXACT_WHOLE_NUMBERS = 2**53
 _MAX_DATE_SERIAL = 2958465  # 9999-12-31, the last day Excel can show
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -1360,9 +1636,13 @@ def _cell_text(value: object) -> str:
     if type(value) is str:
         return value if "\r" not in value else value.replace("\r\n", "\n").replace("\r", "\n")
     if type(value) is float:
-        if value.is_integer():
+        if value.is_integer() and abs(value) < _EXACT_WHOLE_NUMBERS:
             return str(int(value))
-        return repr(value)  # shortest text that reads back as the same float
+        if value.is_integer():
+            # Written as a spreadsheet shows it (1.01754e+18): its last digits are gone, and the
+            # id check refuses it rather than inventing them as zeros.
+            return f"{value:.15g}"
+        return _float_text(value)
     if type(value) is bool:
         return "true" if value else "false"
     if type(value) is int:
@@ -1381,6 +1661,27 @@ def _cell_text(value: object) -> str:
     if value is None:
         return ""
     return str(value)
+
+
+# A binary float this close to a whole cent is that cent with the float's representation error.
+_CENT_TOLERANCE = 1e-9
+
+
+def _float_text(value: float) -> str:
+    """The shortest text that reads back as the same float, except near a whole cent.
+
+    Excel stores =0.1+0.2 as 0.30000000000000004 and shows 0.30; a number within 1e-9 of a whole
+    cent is written as that cent (0.3), so the strict money parser does not refuse what the user
+    sees as 0.30. Only spreadsheet numbers pass here: money typed as text stays strict.
+    """
+    text = repr(value)
+    decimals = text.partition(".")[2]
+    if "e" in text or len(decimals) <= 2:
+        return text
+    cents = round(value * 100)
+    if abs(value - cents / 100) <= _CENT_TOLERANCE:
+        return repr(cents / 100)
+    return text
 
 
 def _out_of_range_dates(

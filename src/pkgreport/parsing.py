@@ -38,6 +38,8 @@ _MAX_DOLLAR_DIGITS = 15
 
 TRUE_WORDS: tuple[str, ...] = ("yes", "y", "true", "t", "1", "1.0")
 FALSE_WORDS: tuple[str, ...] = ("no", "n", "false", "f", "0", "0.0")
+# Cliniko writes N/A in every flag of a row the flag does not apply to (an unavailable block).
+NOT_APPLICABLE_WORDS: tuple[str, ...] = ("n/a", "na")
 
 DATE_EXAMPLES: dict[str, str] = {"dmy": "21/07/2026", "mdy": "07/21/2026", "ymd": "2026/07/21"}
 DATE_ORDER_NAMES: dict[str, str] = {
@@ -162,6 +164,105 @@ def parse_text(values: pd.Series) -> Parsed:
 parse_id = parse_text
 
 
+# --- how spreadsheets and exports damage or disguise ids ------------------------------------
+
+# `="1558354464010667075"`: a one-string formula that keeps a long id as text in a spreadsheet.
+_EXCEL_TEXT = re.compile(r'\s*="((?:[^"]|"")*)"\s*', re.DOTALL)
+
+
+def unwrap_excel_text(cells: np.ndarray) -> np.ndarray:
+    """Each whole `="text"` cell of an object array of str -> `text` (`""` inside -> `"`).
+
+    Exports write long ids this way so that a spreadsheet keeps every digit; the text inside is
+    the value. Returns the same array when no cell is written so.
+    """
+    try:
+        if '="' not in "".join(cells):
+            return cells
+    except TypeError:  # not all text: nothing a CSV or a sheet's text cell would hold
+        return cells
+    out = cells.copy()
+    for at in np.flatnonzero([cell.lstrip().startswith("=") for cell in cells]):
+        match = _EXCEL_TEXT.fullmatch(cells[at])
+        if match:
+            out[at] = match.group(1).replace('""', '"')
+    return out
+
+
+# A spreadsheet keeps 15 significant digits; a longer number comes back as 1.01754E+18 or with
+# zeros in place of its last digits.
+SPREADSHEET_DIGITS = 15
+_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE]\+[0-9]+")
+_LONG_NUMBER = re.compile(rf"[0-9]{{{SPREADSHEET_DIGITS + 1},}}")
+
+
+def rounded_id(values: pd.Series, may_hold_scientific: bool = True) -> str | None:
+    """A value showing that a spreadsheet rounded this column's ids, or None when they look intact.
+
+    The rule (README "Inputs"): a column is rounded when any value is written in scientific
+    notation (`1.01754E+18`: no id is written so), or when a spread sample of its values holds
+    at least two different ids of 16+ digits and every one ends in zeros from the 16th digit
+    on, as a spreadsheet leaves them. A real 18- or 19-digit id ends so about once in a thousand
+    (or ten thousand), so two or more all ending so is not chance (under one in a million); and
+    a spreadsheet rounds every long number of a column, so a sample sees it. The scan for
+    scientific notation is skipped when the caller knows the file holds none.
+    """
+    cells = _objects(values)
+    if may_hold_scientific and _scientific_in(cells):
+        for cell in cells:
+            found = _SCIENTIFIC.search(cell)
+            if found:
+                return found.group(0)
+    sample = cells[:: max(1, len(cells) // _REPEAT_SAMPLE)]
+    # A group appointment lists several ids in one cell.
+    long_ids = {i for cell in sample if len(cell) > SPREADSHEET_DIGITS
+                for i in _ID_SEPARATOR.split(cell.strip()) if _LONG_NUMBER.fullmatch(i)}
+    zero_tailed = [i for i in long_ids if not i[SPREADSHEET_DIGITS:].strip("0")]
+    if len(long_ids) >= 2 and len(zero_tailed) == len(long_ids):
+        return min(zero_tailed)
+    return None
+
+
+def _scientific_in(cells: np.ndarray) -> bool:
+    # One C pass over the joined text answers "no scientific notation" for the whole column.
+    joined = "".join(cells)
+    return "E+" in joined or "e+" in joined
+
+
+# Cliniko's `Patient ID(s)` lists a group booking's patients in one cell; the separator is not
+# confirmed by a real export, so a comma, a semicolon and white space are all accepted.
+ID_SEPARATORS: tuple[str, ...] = (",", ";", " ", "\t", "\n", "\r")
+_ID_SEPARATOR = re.compile("[" + re.escape("".join(ID_SEPARATORS)) + "]+")
+
+
+def split_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cells listing several ids -> (the position of each id's row, the ids), in row order.
+
+    None when no cell lists more than one (the usual case, found by one pass over the joined
+    text). Cells are expected stripped (as `parse_text` leaves them); blank cells give no id.
+    """
+    cells = _objects(values)
+    joined = "".join(cells)
+    if not any(sep in joined for sep in ID_SEPARATORS):
+        return None
+    lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    ends = np.cumsum(lengths)
+    # The rows holding a separator, found from the separators' places in the joined text.
+    places = [m.start() for m in _ID_SEPARATOR.finditer(joined)]
+    listed = np.zeros(len(cells), dtype=bool)
+    listed[np.searchsorted(ends, places, side="right")] = True
+    counts = np.where(cells != "", 1, 0)
+    parts = {at: [i for i in _ID_SEPARATOR.split(cells[at]) if i] for at in np.flatnonzero(listed)}
+    for at, ids in parts.items():
+        counts[at] = len(ids)
+    rows = np.repeat(np.arange(len(cells)), counts)
+    ids = np.repeat(cells, counts)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for at, found in parts.items():
+        ids[starts[at]:starts[at + 1]] = found
+    return rows, ids
+
+
 # --- per distinct value -----------------------------------------------------------------------
 
 
@@ -180,11 +281,11 @@ def _by_distinct(values: pd.Series, parse_one: Callable[[str], tuple[object, int
 
 
 def parse_bools(values: pd.Series, default: bool = False) -> Parsed:
-    """yes/no, y/n, true/false, t/f, 1/0 (any case) -> numpy bool; blank -> `default`."""
+    """yes/no, y/n, true/false, t/f, 1/0 (any case) -> numpy bool; blank or N/A -> `default`."""
 
     def one(text: str) -> tuple[object, int]:
         low = text.casefold()
-        if low == "":
+        if low == "" or low in NOT_APPLICABLE_WORDS:
             return default, 0
         if low in TRUE_WORDS:
             return True, 0
@@ -231,8 +332,11 @@ _COUNT_MESSAGES = (
 _COUNT_SHAPE = re.compile(r"([0-9]{1,9})(?:\.0*)?")
 
 
-def parse_count(values: pd.Series) -> Parsed:
-    """A positive whole number ("4", or "4.0" as spreadsheets write it) -> `Int64`; blank -> NA."""
+def parse_count(values: pd.Series, minimum: int = 1) -> Parsed:
+    """A whole number from `minimum` up ("4", or "4.0" as spreadsheets write it) -> `Int64`.
+
+    Blank -> NA.
+    """
 
     def one(text: str) -> tuple[object, int]:
         if text == "":
@@ -241,7 +345,7 @@ def parse_count(values: pd.Series) -> Parsed:
         if not match:
             return 0, 1
         number = int(match.group(1))
-        return (number, 0) if number >= 1 else (0, 2)
+        return (number, 0) if number >= minimum else (0, 2)
 
     parsed, codes, blank = _by_distinct(values, one)
     numbers = parsed.astype(np.int64)

@@ -19,6 +19,7 @@ from pkgreport.engine.liability import (
     roll_forward,
     roll_forward_by_month,
 )
+from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, UsageError
 from pkgreport.loading import load_folder
 from pkgreport.validation import Dataset, validate_tables
@@ -48,6 +49,8 @@ class RunResult:
     packages: pd.DataFrame | None
     findings: pd.DataFrame
     skipped: dict[str, str]
+    # How invoices were tied to appointments (by appointment id, or by invoice number).
+    links: InvoiceLinks = field(default_factory=InvoiceLinks)
     # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
@@ -155,6 +158,7 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
         missing = "cases" if dataset.cases is None else "appointments"
         skipped["Cases"] = f"no {missing} export in the input folder, so package tallies were not computed"
 
+    links = link_invoices(dataset.invoices, dataset.appointments)
     credit: CreditResult | None = None
     ageing = rollforward = monthly = packages = None
     if dataset.invoices is not None and dataset.payments is not None:
@@ -170,6 +174,7 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
             dormant_days=settings.dormant_days,
             appointments=dataset.appointments,
             cases=dataset.cases,
+            links=links,
         )
         timings["credit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -187,7 +192,8 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
             "roll-forward were not computed"
         )
     if tally is not None and (dataset.invoices is not None or _has_prices(dataset)):
-        packages = package_value(dataset.cases, dataset.invoices, tally.cases[["case_id", "counted"]])
+        packages = package_value(dataset.cases, dataset.invoices, tally.cases[["case_id", "counted"]],
+                                 session_invoices=frozenset(links.by_number))
     elif tally is not None:
         skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
 
@@ -209,6 +215,7 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
         packages=packages,
         findings=findings,
         skipped=skipped,
+        links=links,
         timings=timings,
     )
 

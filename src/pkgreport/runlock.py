@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pkgreport.errors import LockError
-
-LOCK_NAME = ".pkgreport.lock"
+from pkgreport.loading import LOCK_NAME
 
 
 def _try_lock(fd: int) -> bool:
@@ -39,9 +38,12 @@ def output_lock(out_dir: Path, wait_seconds: float = 10.0, poll_seconds: float =
     The lock is an OS file lock, so it is released when the process ends, even by a crash or
     kill: a stale lock file never blocks the next scheduled run.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from pkgreport.reports.atomic import make_folder, writing
+
+    make_folder(out_dir)
     path = out_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with writing(path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait_seconds
         while not _try_lock(fd):

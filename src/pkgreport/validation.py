@@ -25,10 +25,12 @@ from pkgreport.schemas import (
     DERIVED,
     FRAME_CHECK_COLUMNS,
     KINDS,
+    KNOWN_UNUSED,
     PROVENANCE,
     ColumnSpec,
     empty_frame,
     id_column,
+    key_columns,
     normalise_header,
     schema_for,
     spec_for,
@@ -221,12 +223,15 @@ def _map_headers(run: _Run, kind: str, file: str, headers: list[str]) -> dict[st
     user = run.settings.column_map.get(kind, {})
     user_normal = {normalise_header(k): v for k, v in user.items()}
     lookup = _alias_lookup(kind)
+    unused = {normalise_header(h) for h in KNOWN_UNUSED.get(kind, ())}
     found: dict[str, list[str]] = {}
     unknown: list[str] = []
     for header in headers:
         canonical = user.get(header, user_normal.get(normalise_header(header)))
         if canonical is None:
             canonical = lookup.get(normalise_header(header))
+        if canonical is None and normalise_header(header) in unused:
+            continue
         if not canonical:
             unknown.append(header)
         else:
@@ -257,8 +262,9 @@ def _map_headers(run: _Run, kind: str, file: str, headers: list[str]) -> dict[st
 
 
 def _missing_message(kind: str, spec: ColumnSpec, headers: list[str], unknown: list[str]) -> str:
-    candidates = unknown or headers
-    normal = {normalise_header(h): h for h in candidates}
+    # Only a header pkgreport does not know is offered: one it maps to another column (Invoice
+    # Number) or knows to mean something else (Sub-Total Amount, the total before tax) is not.
+    normal = {normalise_header(h): h for h in unknown}
     close = difflib.get_close_matches(
         normalise_header(spec.name), list(normal), n=1, cutoff=0.5
     ) or [
@@ -286,9 +292,12 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
     if kind in ("id", "text"):
         return parsing.parse_text(text)
     if kind == "money":
-        return parsing.parse_money(text)
+        parsed = parsing.parse_money(text)
+        if spec.default is not None:  # a blank cell of an exported column means the default
+            parsed.values[parsed.blank] = int(spec.default)  # type: ignore[call-overload]
+        return parsed
     if kind == "count":
-        return parsing.parse_count(text)
+        return parsing.parse_count(text, minimum=spec.minimum)
     if kind == "bool":
         return parsing.parse_bools(text, default=bool(spec.default))
     if kind == "status":
@@ -328,29 +337,57 @@ def _type_table(run: _Run, kind: str, table: RawTable) -> pd.DataFrame | None:
     file = table.file.name
     # Headers are matched and shown as text; `label` finds the column again whatever its type.
     label = {str(c): c for c in frame.columns if c not in PROVENANCE}
-    headers = list(label)
-    mapping = _map_headers(run, kind, file, headers)
-    provenance = pd.DataFrame({
+    mapping = _map_headers(run, kind, file, list(label))
+    if mapping is None:
+        run.exclude(kind, _provenance(frame), "the file is missing a required column")
+        return None
+    run.headers[(kind, file)] = mapping
+    columns = {name: frame[label[header]] for name, header in mapping.items()}
+    if _refuse_rounded_ids(run, kind, file, columns, table.may_hold_scientific):
+        run.exclude(kind, _provenance(frame), "a spreadsheet program rounded the file's ids")
+        return None
+    parsed: dict[str, parsing.Parsed] = {}
+    if kind == "appointments":
+        # Parsed once: its blanks are the rows with no patient, left out before anything else.
+        patient = parsing.parse_text(columns["patient_id"])
+        unbooked = _unbooked(run, file, frame, columns, patient.blank)
+        if unbooked.any():
+            frame = frame[~unbooked].reset_index(drop=True)
+            columns = {name: frame[label[header]] for name, header in mapping.items()}
+            patient = parsing.parse_text(columns["patient_id"])
+        parsed["patient_id"] = patient
+    typed = _parse_columns(run, kind, _provenance(frame), columns, parsed)
+    if kind == "appointments":
+        typed = _one_row_per_attendee(run, typed)
+    if kind == "patients" and "patient_name" not in mapping:
+        typed["patient_name"] = _joined_names(typed["first_name"], typed["last_name"])
+    return typed
+
+
+def _provenance(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
         "source_file": pd.Series(frame["source_file"].to_numpy(dtype=object), dtype=object),
         "source_row": frame["source_row"].to_numpy(dtype=np.int64),
     })
-    if mapping is None:
-        run.exclude(kind, provenance, "the file is missing a required column")
-        return None
-    run.headers[(kind, file)] = mapping
-    n = len(frame)
+
+
+def _parse_columns(run: _Run, kind: str, provenance: pd.DataFrame,
+                   raw_columns: dict[str, pd.Series],
+                   parsed_already: dict[str, parsing.Parsed]) -> pd.DataFrame:
+    """Parse each column of one file (but those parsed already); rows with a problem are
+    reported and left out."""
+    n = len(provenance)
     dtypes = typed_columns(kind)
     columns: dict[str, pd.Series] = {}
     # Per row: the first problem found (the exclusion reason), and whether there is one.
     reasons = np.full(n, None, dtype=object)
     bad = np.zeros(n, dtype=bool)
     for spec in COLUMNS[kind] + DERIVED.get(kind, ()):
-        header = mapping.get(spec.name)
-        if header is None:
+        raw = raw_columns.get(spec.name)
+        if raw is None:
             columns[spec.name] = _absent(spec, dtypes[spec.name], n)
             continue
-        raw = frame[label[header]]
-        parsed = _parse(spec, raw, run.settings)
+        parsed = parsed_already.get(spec.name) or _parse(spec, raw, run.settings)
         columns[spec.name] = parsed.values.reset_index(drop=True)
         problems = parsed.errors
         if spec.required and parsed.blank.any():
@@ -380,6 +417,102 @@ def _type_table(run: _Run, kind: str, table: RawTable) -> pd.DataFrame | None:
         if dtype == "int64" and str(typed[name].dtype) == "Int64":
             typed[name] = typed[name].astype("int64")
     return typed
+
+
+def _refuse_rounded_ids(run: _Run, kind: str, file: str, columns: dict[str, pd.Series],
+                        may_hold_scientific: bool) -> bool:
+    """One error per id column a spreadsheet rounded: its records cannot be told apart."""
+    refused = False
+    for spec in COLUMNS[kind]:
+        if spec.type != "id" or spec.name not in columns:
+            continue
+        example = parsing.rounded_id(columns[spec.name], may_hold_scientific)
+        if example is None:
+            continue
+        header = run.header(kind, file, spec.name)
+        run.issues.append(Issue(
+            "error", file, None, header, example,
+            f"{header} holds ids rounded by a spreadsheet program (like {example}), so "
+            f"records cannot be told apart and the file cannot be used: download the export "
+            f"again and do not open and save it in Excel (or import the {header} column as "
+            "text)",
+        ))
+        refused = True
+    return refused
+
+
+def _unbooked(run: _Run, file: str, frame: pd.DataFrame, columns: dict[str, pd.Series],
+              no_patient: np.ndarray) -> np.ndarray:
+    """Rows with no patient, no case and no attendees (unavailable blocks, holidays): one info
+    line per file and a place in the rows left out; they are not appointments and change no
+    figure. Returns their mask."""
+    unbooked = no_patient.copy()
+    if not unbooked.any():
+        return unbooked
+    for name, empty in (("case_id", ("",)), ("patient_count", ("", "0"))):
+        if name in columns:
+            cells = columns[name].to_numpy(dtype=object)[unbooked]
+            unbooked[unbooked] = np.isin([str(c).strip() for c in cells], empty)
+    if not unbooked.any():
+        return unbooked
+    rows = frame[unbooked]
+    header = run.header("appointments", file, "patient_id")
+    reason = "no patient: an unavailable block or a holiday, not an appointment"
+    left_out = _provenance(rows).assign(
+        appointment_id=columns["appointment_id"].to_numpy(dtype=object)[unbooked])
+    run.exclude("appointments", left_out, reason)
+    count = len(rows)
+    numbers = [str(r) for r in rows["source_row"][:_MAX_PLACES]]
+    if count > _MAX_PLACES:
+        numbers.append(f"{count - _MAX_PLACES} more")
+    listed = ", ".join(numbers[:-1]) + " and " + numbers[-1] if count > 1 else numbers[0]
+    run.issues.append(Issue(
+        "info", file, None, header, None,
+        f"{count} {'rows have' if count > 1 else 'row has'} no patient in {header} "
+        f"({'rows' if count > 1 else 'row'} {listed}): practitioners' unavailable blocks and "
+        f"holidays are not appointments, so {'they were' if count > 1 else 'it was'} left out",
+    ))
+    return unbooked
+
+
+def _one_row_per_attendee(run: _Run, typed: pd.DataFrame) -> pd.DataFrame:
+    """A group appointment listing several patients becomes one row per patient (same id)."""
+    split = parsing.split_ids(typed["patient_id"])
+    if split is None:
+        # Every row names one patient (blank ones were left out or are errors).
+        listed = np.ones(len(typed), dtype=np.int64)
+    else:
+        listed = np.bincount(split[0], minlength=len(typed))
+    _check_patient_counts(run, typed, listed)
+    if split is None:
+        return typed
+    rows, ids = split
+    out = typed.iloc[rows].reset_index(drop=True)
+    out["patient_id"] = pd.Series(ids, dtype=object)
+    return out
+
+
+def _check_patient_counts(run: _Run, typed: pd.DataFrame, listed: np.ndarray) -> None:
+    """A `Number of Patients` other than the number of ids listed is a warning on its row."""
+    counts = typed["patient_count"]
+    disagree = (counts.notna() & (counts != listed)).to_numpy(dtype=bool)
+    if disagree.any():
+        picked = typed[disagree]
+        for file, row, count, found in zip(picked["source_file"], picked["source_row"],
+                                           picked["patient_count"], listed[disagree]):
+            header = run.header("appointments", file, "patient_count")
+            ids_header = run.header("appointments", file, "patient_id")
+            run.issues.append(Issue(
+                "warning", file, int(row), header, str(count),
+                f"{header} is {count} but {ids_header} lists {found}: pkgreport counts each "
+                f"patient listed; check who attends this group appointment in Cliniko",
+            ))
+
+
+def _joined_names(first: pd.Series, last: pd.Series) -> pd.Series:
+    """First and last name -> one name ("Ann Lee", "Ann", "Lee"); NaN when both are blank."""
+    joined = (first.fillna("") + " " + last.fillna("")).str.strip()
+    return joined.where(joined != "", np.nan).astype(object)
 
 
 def _default_source(run: _Run, typed: pd.DataFrame, reasons: np.ndarray, bad: np.ndarray,
@@ -414,18 +547,19 @@ def _collapse_duplicates(run: _Run, kind: str, frame: pd.DataFrame,
     `repeated_id` marks the rows whose id is not unique (pandera's uniqueness check found them).
     """
     content = [c for c in frame.columns if c not in PROVENANCE]
-    key = id_column(kind)
+    keys = list(key_columns(kind))
+    key = keys[0] if keys else None
     if key is not None:
         if not repeated_id.any():
             return frame
         sub = frame[repeated_id]
         copy = sub.duplicated(subset=content, keep="first")
     else:
-        # No id: identical allocations inside one file can be separate real allocations, so only
-        # repeats of a file's n-th copy in another file (an overlapping export) collapse.
-        occurrence = frame.groupby(content + ["source_file"], dropna=False, sort=False).cumcount()
+        # No unique id (allocations): an exact repeat, in one file or across overlapping files,
+        # is counted once. An export that numbers its allocations (`allocation_id`) keeps two
+        # equal allocations apart, since their ids are part of the content compared.
         sub = frame
-        copy = frame[content].assign(_occurrence=occurrence).duplicated(keep="first")
+        copy = frame.duplicated(subset=content, keep="first")
     drop = pd.Series(False, index=frame.index)
     if copy.any():
         groups = sub.groupby(content, dropna=False, sort=False).ngroup()
@@ -438,26 +572,23 @@ def _collapse_duplicates(run: _Run, kind: str, frame: pd.DataFrame,
             for f, r in zip(originals["source_file"], originals["source_row"])
         ]
         run.exclude(kind, copies, reasons)
-        files = sorted(set(copies["source_file"]))
-        run.issues.append(Issue(
-            "warning", ", ".join(files), None, None, None,
-            f"{len(copies)} {kind} "
-            f"{'rows are exact copies' if len(copies) > 1 else 'row is an exact copy'}"
-            f" of other rows (overlapping exports?) and counted once; the first is "
-            f"{_places(copies.iloc[:1])}, a copy of {_places(originals.iloc[:1])}",
-        ))
+        _warn_about_copies(run, kind, copies, originals)
         drop[copies.index] = True
     if key is not None:
         rest = sub[~copy.to_numpy()]
-        clash = rest[rest[key].duplicated(keep=False)]
+        clash = rest[rest.duplicated(subset=keys, keep=False)]
         if not clash.empty:
             clash = clash.sort_values(["source_file", "source_row"], kind="stable")
-            for value, rows in clash.groupby(key, sort=True):
+            for value, rows in clash.groupby(keys, sort=True):
+                value = value[0]
                 differ = [c for c in content if rows[c].nunique(dropna=False) > 1]
                 first = rows.iloc[0]
                 header = run.header(kind, first["source_file"], key)
+                # A group appointment's id is shared by its patients: name the patient too.
+                whose = f" for patient {first['patient_id']}" if len(keys) > 1 else ""
                 message = (
-                    f"{header} {value} is used by {len(rows)} different rows: {_places(rows)} "
+                    f"{header} {value}{whose} is used by {len(rows)} different rows: "
+                    f"{_places(rows)} "
                     f"(they differ in {', '.join(differ)}). Keep one version: correct the id or "
                     "remove the out-of-date row"
                 )
@@ -466,6 +597,33 @@ def _collapse_duplicates(run: _Run, kind: str, frame: pd.DataFrame,
                 run.exclude(kind, rows, message)
                 drop[rows.index] = True
     return frame[~drop.to_numpy()].reset_index(drop=True)
+
+
+def _warn_about_copies(run: _Run, kind: str, copies: pd.DataFrame,
+                       originals: pd.DataFrame) -> None:
+    """One warning for copies across files (overlapping exports); one per repeat inside a file,
+    naming both rows, since an export does not repeat a row by overlapping itself."""
+    same_file = copies["source_file"].to_numpy() == originals["source_file"].to_numpy()
+    for copy_row, original_row, file in zip(copies["source_row"][same_file],
+                                            originals["source_row"][same_file],
+                                            copies["source_file"][same_file]):
+        run.issues.append(Issue(
+            "warning", file, int(copy_row), None, None,
+            f"row {copy_row} repeats row {original_row} exactly and is counted once: if it "
+            f"really happened twice, export the {kind} with their ids so the two can be told "
+            "apart",
+        ))
+    across = copies[~same_file]
+    if across.empty:
+        return
+    files = sorted(set(across["source_file"]))
+    run.issues.append(Issue(
+        "warning", ", ".join(files), None, None, None,
+        f"{len(across)} {kind} "
+        f"{'rows are exact copies' if len(across) > 1 else 'row is an exact copy'}"
+        f" of other rows (overlapping exports?) and counted once; the first is "
+        f"{_places(across.iloc[:1])}, a copy of {_places(originals[~same_file].iloc[:1])}",
+    ))
 
 
 def _schema_check(run: _Run, kind: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -482,8 +640,9 @@ def _schema_check(run: _Run, kind: str, frame: pd.DataFrame) -> tuple[pd.DataFra
         failures = exc.failure_cases
     failures = failures.assign(
         check=failures["check"].astype(str),
-        column=[FRAME_CHECK_COLUMNS.get(str(c), col) for c, col in
-                zip(failures["check"], failures["column"])],
+        column=[FRAME_CHECK_COLUMNS.get(str(c), col) if context == "DataFrameSchema" else col
+                for c, col, context in zip(failures["check"], failures["column"],
+                                           failures["schema_context"])],
     ).drop_duplicates(subset=["check", "column", "index"])
     whole = failures["index"].isna().to_numpy()
     for check, column in failures.loc[whole, ["check", "column"]].itertuples(index=False):
@@ -578,6 +737,15 @@ def _check_appointment_cases(run: _Run, appointments: pd.DataFrame,
     patient = appointments["patient_id"].to_numpy(dtype=object)
     unknown = has_case & (case_at < 0)
     other = has_case & ~unknown & (owner != patient)
+    if other.any():
+        # On a group appointment the case belongs to the attendee whose case it is.
+        cleared = _not_the_owner(appointments, other, owner)
+        if cleared.any():
+            appointments = appointments.copy()
+            appointments.loc[cleared, "case_id"] = np.nan
+            case_id = appointments["case_id"]
+            other &= ~cleared
+            case_at = np.where(cleared, -1, case_at)
     left_out = run.excluded_ids("cases") if unknown.any() else set()
     messages = [_not_found(left_out, "cases", c, cases) for c in case_id[unknown]]
     where = cases["source_row"].to_numpy()[case_at[other]]
@@ -618,6 +786,37 @@ def _check_appointment_cases(run: _Run, appointments: pd.DataFrame,
         run.row_issues("appointments", rows, "starts_at", rows["starts_at"].tolist(), messages,
                        severity="warning")
     return appointments
+
+
+def _not_the_owner(appointments: pd.DataFrame, other: np.ndarray, owner: np.ndarray,
+                   ) -> np.ndarray:
+    """Rows of `other` (case owned by another patient) where that owner attends the same
+    appointment: a group appointment, whose case is the owner's and not this attendee's."""
+    ident = appointments["appointment_id"].to_numpy(dtype=object)
+    at = np.flatnonzero(other)
+    # Only the appointments in question: the pairs of a million rows would cost a second.
+    same = appointments[appointments["appointment_id"].isin(set(ident[at])).to_numpy()]
+    pairs = set(zip(same["appointment_id"], same["patient_id"]))
+    cleared = np.zeros(len(appointments), dtype=bool)
+    cleared[at] = [(ident[i], owner[i]) in pairs for i in at]
+    return cleared
+
+
+def _check_invoice_dates(run: _Run, invoices: pd.DataFrame) -> None:
+    """An invoice closed before it was issued is a warning naming both dates."""
+    closed = invoices["closed_at"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        early = ~np.isnat(closed) & (closed < invoices["issue_date"].to_numpy())
+    if not early.any():
+        return
+    rows = invoices[early]
+    messages = [
+        f"{_shown(c)} is before the invoice's {run.header('invoices', f, 'issue_date')} "
+        f"{_shown(i)}: check both dates in Cliniko (pkgreport uses them as they are)"
+        for c, i, f in zip(rows["closed_at"], rows["issue_date"], rows["source_file"])
+    ]
+    run.row_issues("invoices", rows, "closed_at", rows["closed_at"].tolist(), messages,
+                   severity="warning")
 
 
 def _check_allocations(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFrame | None,
@@ -688,6 +887,55 @@ def _check_allocations(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFr
     return allocations
 
 
+def _check_patients_known(run: _Run, kind: str, frame: pd.DataFrame,
+                          patients: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a patient the patients export does not have are errors, and are left out.
+
+    Money on a mis-keyed id (`1000"232`) would sit with a patient the clinic does not have,
+    and be missing from the real patient's credit, with no sign in any figure: so it is an
+    error, not a warning. Without a patients export there is nothing to check against.
+    """
+    patient_id = frame["patient_id"]
+    unknown = (_find(patients, "patient_id", patient_id) < 0) & patient_id.notna().to_numpy()
+    if not unknown.any():
+        return frame
+    left_out = run.excluded_ids("patients")
+    return _drop_rows(run, kind, frame, unknown, "patient_id", patient_id[unknown].tolist(),
+                      [_not_found(left_out, "patients", i, patients) for i in patient_id[unknown]])
+
+
+def _check_invoice_appointments(run: _Run, invoices: pd.DataFrame,
+                                appointments: pd.DataFrame) -> None:
+    """A warning for each invoice whose appointment is another patient's (only).
+
+    The money stays with the invoice's patient, so no figure moves; but the link ties the
+    invoice to someone else's session (and package), which is almost always a slip.
+    """
+    appointment_id = invoices["appointment_id"]
+    at = _find(appointments, "appointment_id", appointment_id)
+    patient = invoices["patient_id"].to_numpy(dtype=object)
+    other = (at >= 0) & (_at(appointments, "patient_id", at) != patient)
+    if not other.any():
+        return
+    # The few suspects are checked against every row of their appointment, in case one
+    # appointment is listed once per patient (a group booking).
+    suspects = set(appointment_id[other])
+    group = appointments[appointments["appointment_id"].isin(suspects)]
+    attends = set(zip(group["appointment_id"], group["patient_id"]))
+    for i in np.flatnonzero(other):
+        other[i] = (appointment_id.iat[i], patient[i]) not in attends
+    rows = invoices[other]
+    first = appointments.iloc[at[other]]
+    messages = [
+        f"{a} is patient {o}'s appointment ({f} row {r}), but this invoice is patient {p}'s: "
+        "check the invoice's appointment or patient"
+        for a, o, f, r, p in zip(rows["appointment_id"], first["patient_id"],
+                                 first["source_file"], first["source_row"], rows["patient_id"])
+    ]
+    run.row_issues("invoices", rows, "appointment_id", rows["appointment_id"].tolist(), messages,
+                   severity="warning")
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -738,6 +986,14 @@ def validate_tables(tables: list[RawTable], settings: Settings,
     if frames["appointments"] is not None and frames["cases"] is not None:
         frames["appointments"] = _check_appointment_cases(run, frames["appointments"],
                                                           frames["cases"])
+    if frames["patients"] is not None:
+        for kind in ("invoices", "payments"):
+            if frames[kind] is not None:
+                frames[kind] = _check_patients_known(run, kind, frames[kind], frames["patients"])
+    if frames["invoices"] is not None and frames["appointments"] is not None:
+        _check_invoice_appointments(run, frames["invoices"], frames["appointments"])
+    if frames["invoices"] is not None:
+        _check_invoice_dates(run, frames["invoices"])
     if frames["allocations"] is not None:
         frames["allocations"] = _check_allocations(run, frames["allocations"],
                                                    frames["invoices"], frames["payments"])

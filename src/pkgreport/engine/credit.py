@@ -29,6 +29,13 @@ is then read off the dated results, so a snapshot, the ledger and a roll-forward
    allocations above an invoice's total are kept (the invoice shows a negative outstanding) and
    reported as OVER_ALLOCATED_INVOICE.
 
+   Cliniko exports no allocations, but its invoices export says what account credit paid on
+   each invoice (``credit_applied``). With no allocations export, those figures are taken as
+   given: each is a credit allocation dated by the invoice's ``closed_at`` (else its issue date),
+   credit is spent only as they record it, and a payment pays open invoices with its own money
+   alone (``_recorded_credit``, ``_settled_by_own_money``). With an allocations export, it wins
+   and ``credit_applied`` is only compared with it.
+
 3. Events per patient are replayed in order of (day, rank, id): rank 1 invoices and credit
    notes, rank 2 payments and refunds, rank 3 credit allocations; ids compare as text. So an
    invoice issued on a payment's day is open when the payment arrives, and a credit allocation
@@ -93,8 +100,11 @@ is then read off the dated results, so a snapshot, the ledger and a roll-forward
 
 6. Present-state checks use the final state of the exports (after every event), because the
    exported status and "Unapplied Account Credit" describe the day of the export, not ``as_of``:
-   INVOICE_STATUS_MISMATCH compares ``status_reported`` with ``status_final``, and
-   ``difference = reported_credit - final_credit``.
+   INVOICE_STATUS_MISMATCH compares ``status_reported`` with ``status_final``,
+   ``difference = reported_credit - final_credit``, and INVOICE_BALANCE_MISMATCH compares
+   Cliniko's ``outstanding_reported`` and ``paid_reported`` (and ``credit_applied`` when
+   allocations were exported) with ``final_outstanding``, ``final_paid_direct`` and
+   ``final_paid_from_credit`` of every invoice with a positive total.
 """
 
 from __future__ import annotations
@@ -107,6 +117,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.engine.findings import combine_findings, make_findings
+from pkgreport.engine.links import InvoiceLinks
 from pkgreport.money import format_dollars
 
 POLICIES: tuple[str, ...] = ("oldest-first", "newest-first", "source-only", "none")
@@ -150,8 +161,27 @@ INVOICE_COLUMNS = [
     "final_outstanding",
     "status_final",
     "status_mismatch",
+    "final_paid_direct",
+    "final_paid_from_credit",
+    "outstanding_reported",
+    "paid_reported",
+    "credit_applied",
     "source_file",
     "source_row",
+]
+# The columns of `CreditResult.invoices` that hold money (cents), for whoever prints them.
+INVOICE_MONEY_COLUMNS = [
+    "total",
+    "explicit_allocated",
+    "paid_direct",
+    "paid_from_credit",
+    "outstanding",
+    "final_outstanding",
+    "final_paid_direct",
+    "final_paid_from_credit",
+    "outstanding_reported",
+    "paid_reported",
+    "credit_applied",
 ]
 
 _NAT = np.datetime64("NaT", "ns")
@@ -165,6 +195,12 @@ _WANTED = {
         "status",
         "appointment_id",
         "case_id",
+        *(
+            "closed_at",
+            "outstanding_reported",
+            "paid_reported",
+            "credit_applied",
+        ),  # Cliniko's own figures for each invoice (`_recorded_credit`, `_balance_findings`)
         "source_file",
         "source_row",
     ),
@@ -489,7 +525,12 @@ def _match_lifo(
 
 
 def _sweep_segments(
-    pat: np.ndarray, etype: np.ndarray, sup: np.ndarray, dem: np.ndarray, match: Any
+    pat: np.ndarray,
+    etype: np.ndarray,
+    sup: np.ndarray,
+    dem: np.ndarray,
+    match: Any,
+    own_money: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`on-payment`: credit meets open invoices only when a payment (a $0 one included) arrives.
 
@@ -499,6 +540,9 @@ def _sweep_segments(
     max(M_prev, min(D_k, Y_k)), a running maximum (vectorised by groupby cummax). Each sweep's
     increase is paid first from the payment itself (direct), then from credit, and is matched
     to invoices by the policy's matcher as if it were supply.
+
+    With `own_money` (credit is spent only as the exports record it: `_settled_by_own_money`)
+    a sweep pays with the payment's own money alone.
     """
     n = len(pat)
     if n == 0:
@@ -509,14 +553,10 @@ def _sweep_segments(
     inv_dem = np.where(is_inv, dem, 0)
     y = _group_cumsum(pat, sup - np.where(is_inv, 0, dem))
     d = _group_cumsum(pat, inv_dem)
-    reach = np.where(is_sweep, np.maximum(np.minimum(d, y), 0), 0)
-    big = int(reach.max()) + 1
-    if (int(pat.max()) + 1) * big < 2**62:
-        # Per-patient running maximum in one pass: lift each patient above all earlier ones.
-        lift = pat.astype(np.int64) * big
-        settled = np.maximum.accumulate(reach + lift) - lift
+    if own_money:
+        settled = _settled_by_own_money(pat, is_sweep, np.where(is_sweep, sup, 0), d)
     else:
-        settled = pd.Series(reach).groupby(pat, sort=False).cummax().to_numpy(np.int64)
+        settled = _settled_by_sweeps(pat, np.where(is_sweep, np.maximum(np.minimum(d, y), 0), 0))
     before = np.r_[0, settled[:-1]]
     before[np.flatnonzero(np.r_[True, pat[1:] != pat[:-1]])] = 0
     gain = settled - before
@@ -530,6 +570,32 @@ def _sweep_segments(
     dem2[0::2] = inv_dem
     sd, ss, sa = match(pat2, sup2, dem2)
     return sd // 2, ss // 2, sa, ss % 2 == 0
+
+
+def _settled_by_sweeps(pat: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Per-patient running maximum of what each sweep could settle (`_sweep_segments`)."""
+    big = int(reach.max()) + 1
+    if (int(pat.max()) + 1) * big < 2**62:
+        # Per-patient running maximum in one pass: lift each patient above all earlier ones.
+        lift = pat.astype(np.int64) * big
+        return np.maximum.accumulate(reach + lift) - lift
+    return pd.Series(reach).groupby(pat, sort=False).cummax().to_numpy(np.int64)
+
+
+def _settled_by_own_money(
+    pat: np.ndarray, is_sweep: np.ndarray, own: np.ndarray, demand: np.ndarray
+) -> np.ndarray:
+    """Settled invoice demand when each payment pays open invoices with its own money only.
+
+    The sweep at event k settles M_k = min(D_k, M_prev + s_k) (s the payment's own money, D the
+    cumulative demand). With S the cumulative own money this unrolls to
+    M_k = S_k + min(0, min over sweeps j <= k of (D_j - S_j)): a running minimum per patient.
+    """
+    paid_in = _group_cumsum(pat, own)
+    # Events that are not payments leave the running minimum alone (they settle nothing).
+    slack = np.where(is_sweep, demand - paid_in, np.iinfo(np.int64).max)
+    lowest = pd.Series(slack).groupby(pat, sort=False).cummin().to_numpy(np.int64)
+    return paid_in + np.minimum(lowest, 0)
 
 
 def _group_cumsum(code: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -794,8 +860,13 @@ def compute_credit(
     credit_applies: str = "on-payment",
     appointments: pd.DataFrame | None = None,
     cases: pd.DataFrame | None = None,
+    links: InvoiceLinks | None = None,
 ) -> CreditResult:
-    """Allocate payments to invoices per `policy`, build the credit ledger and the findings."""
+    """Allocate payments to invoices per `policy`, build the credit ledger and the findings.
+
+    `links` ties invoices whose appointment id is not intact to their appointment by invoice
+    number (`engine.links`); without it, invoices are linked by their own appointment id.
+    """
     if policy not in POLICIES:
         raise ValueError(f"unknown allocation policy {policy!r}; use one of {', '.join(POLICIES)}")
     if credit_applies not in CREDIT_APPLIES:
@@ -810,6 +881,12 @@ def compute_credit(
     if payments is not None and pay.empty:
         pay = payments.iloc[0:0].reset_index(drop=True)
     n_inv, n_pay = len(inv), len(pay)
+    allocations_exported = allocations is not None
+    # Cliniko's own Credit Applied column says how much credit each invoice used: taken as given,
+    # credit is then spent only as recorded, and payments pay with their own money.
+    credit_recorded = not allocations_exported and _records_credit(inv)
+    if credit_recorded:
+        allocations = _recorded_credit(inv)
 
     inv_id = _raw(inv, "invoice_id") if n_inv else np.zeros(0, object)
     inv_pid = _raw(inv, "patient_id") if n_inv else np.zeros(0, object)
@@ -857,7 +934,7 @@ def compute_credit(
     demand = np.maximum(inv_total - explicit, 0) if auto else np.zeros(n_inv, np.int64)
     inv_ev = np.flatnonzero(demand > 0)
     cn_ev = np.flatnonzero(inv_total < 0)
-    sweep = auto and credit_applies == "on-payment"
+    sweep = auto and (credit_applies == "on-payment" or credit_recorded)
     # In on-payment mode every payment (a $0 one included) is an event: it sweeps credit.
     pay_ev = np.flatnonzero((pay_amt >= 0) if sweep else (remainder > 0))
     ref_ev = np.flatnonzero(pay_amt < 0)
@@ -927,7 +1004,9 @@ def compute_credit(
 
     match = _match_lifo if policy == "newest-first" else _match_fifo
     if sweep:
-        seg_d, seg_s, seg_a, swept_direct = _sweep_segments(e_pat, etype, e_sup, e_dem, match)
+        seg_d, seg_s, seg_a, swept_direct = _sweep_segments(
+            e_pat, etype, e_sup, e_dem, match, own_money=credit_recorded
+        )
     else:
         seg_d, seg_s, seg_a = match(e_pat, e_sup, e_dem)
 
@@ -1074,6 +1153,7 @@ def compute_credit(
     paid_direct = _sum_by(pi_inv[pi_direct & in_snap], pi_amt[pi_direct & in_snap], n_inv)
     paid_credit = _sum_by(pi_inv[~pi_direct & in_snap], pi_amt[~pi_direct & in_snap], n_inv)
     paid_final = _sum_by(pi_inv, pi_amt, n_inv)
+    final_direct = _sum_by(pi_inv[pi_direct], pi_amt[pi_direct], n_inv)
     positive = inv_total > 0
     outstanding = np.where(positive, inv_total - paid_direct - paid_credit, 0)
     final_out = np.where(positive, inv_total - paid_final, 0)
@@ -1103,6 +1183,7 @@ def compute_credit(
                 "final_outstanding": final_out,
                 "status_final": status_final,
                 "status_mismatch": mismatch,
+                **_reported_figures(inv, final_direct, paid_final - final_direct),
                 "source_file": _raw(inv, "source_file") if n_inv else np.zeros(0, object),
                 "source_row": pd.array(
                     inv["source_row"].to_numpy()
@@ -1178,7 +1259,10 @@ def compute_credit(
     parts = _credit_findings(
         pat_frame, inv_frame, l_pat[l_snap], l_at[l_snap], l_signed[l_snap], as_of, dormant_days
     )
-    parts.append(_package_session_findings(inv_frame, inv, issued, appointments, cases))
+    parts.append(
+        _package_session_findings(inv_frame, inv, issued, appointments, cases, links or InvoiceLinks())
+    )
+    parts.append(_balance_findings(inv_frame, check_credit=allocations_exported))
     findings = combine_findings(*parts)
 
     pat_frame["findings"] = _codes_per_patient(findings, pat_uniques)
@@ -1454,6 +1538,112 @@ def _credit_findings(
     return parts
 
 
+# ----------------------------------------------------------------------------- Cliniko's own figures
+
+
+def _records_credit(inv: pd.DataFrame) -> bool:
+    """Whether the invoices export carries Cliniko's Credit Applied figure (any value)."""
+    return "credit_applied" in inv.columns and bool(inv["credit_applied"].notna().any())
+
+
+def _recorded_credit(inv: pd.DataFrame) -> pd.DataFrame | None:
+    """Cliniko's `credit_applied` as credit allocations, for a folder with no allocations export.
+
+    Each is what Cliniko paid from the patient's account credit (as a $0 payment does), dated by
+    the invoice's `closed_at` when it has one, else its issue date (never before the issue date:
+    `_resolve_allocations` floors it). Payments then pay the rest by the allocation policy.
+    """
+    amount = inv["credit_applied"].fillna(0).to_numpy(dtype=np.int64)
+    rows = np.flatnonzero(amount > 0)
+    if not len(rows):
+        return None
+    closed = _ns(inv, "closed_at")[rows]
+    issued = _ns(inv, "issue_date")[rows]
+    return pd.DataFrame(
+        {
+            "invoice_id": _raw(inv, "invoice_id")[rows],
+            "payment_id": np.full(len(rows), None, dtype=object),
+            "source": "credit",
+            "amount": amount[rows],
+            "allocated_at": np.where(np.isnat(closed), issued, closed),
+            "source_file": _raw(inv, "source_file")[rows],
+            "source_row": _raw(inv, "source_row")[rows],
+        }
+    )
+
+
+_REPORTED = ("outstanding_reported", "paid_reported", "credit_applied")
+
+
+def _reported_figures(
+    inv: pd.DataFrame, final_direct: np.ndarray, final_credit: np.ndarray
+) -> dict[str, Any]:
+    """The invoice columns holding the recomputed final payments beside Cliniko's own figures."""
+    n = len(inv)
+    reported = {
+        col: pd.array(inv[col], dtype="Int64") if n and col in inv.columns
+        else pd.array([pd.NA] * n, dtype="Int64")
+        for col in _REPORTED
+    }
+    return {"final_paid_direct": final_direct, "final_paid_from_credit": final_credit, **reported}
+
+
+def _balance_findings(invs: pd.DataFrame, *, check_credit: bool) -> pd.DataFrame | None:
+    """INVOICE_BALANCE_MISMATCH: an invoice whose final recomputed outstanding, paid by payments
+    or (with exported allocations) paid from credit differs from what Cliniko's export says.
+
+    Like the status, Cliniko's figures describe the day of the export, so they are compared with
+    the state after every exported event. Credit notes and $0 invoices are not compared.
+    """
+    checks = [
+        ("outstanding", "outstanding_reported", "final_outstanding"),
+        ("paid by payments", "paid_reported", "final_paid_direct"),
+    ]
+    if check_credit:
+        checks.append(("paid from credit", "credit_applied", "final_paid_from_credit"))
+    positive = invs["total"].to_numpy(dtype=np.int64) > 0
+    differs = []
+    for _, reported, recomputed in checks:
+        given = invs[reported]
+        differs.append(
+            (given.notna() & (given.fillna(0) != invs[recomputed])).to_numpy(dtype=bool) & positive
+        )
+    wrong = invs.loc[np.logical_or.reduce(differs)]
+    if wrong.empty:
+        return None
+    # Per check: "label $reported in Cliniko, $recomputed recomputed", or None where they agree.
+    parts = [
+        [
+            f"{label} {format_dollars(int(given))} in Cliniko, {format_dollars(mine)} recomputed"
+            if pd.notna(given) and int(given) != mine else None
+            for given, mine in _rows(wrong[reported], wrong[recomputed])
+        ]
+        for label, reported, recomputed in checks
+    ]
+    gaps = [
+        [abs(int(given) - mine) if pd.notna(given) else 0
+         for given, mine in _rows(wrong[reported], wrong[recomputed])]
+        for _, reported, recomputed in checks
+    ]
+    names = [n if n is not None else i for i, n in _rows(wrong["invoice_id"], wrong["number"])]
+    messages = [
+        f"Invoice {name} does not add up to Cliniko's own figures "
+        f"({'; '.join(p for p in found if p)}): "
+        "check for payments, credit or allocations missing from the exports."
+        for name, found in zip(names, zip(*parts))
+    ]
+    # The amount: the first figure that differs (outstanding, then payments, then credit).
+    amounts = [next((g for g in gap if g), 0) for gap in zip(*gaps)]
+    return _make(
+        "INVOICE_BALANCE_MISMATCH",
+        wrong,
+        pd.Series(messages, index=wrong.index, dtype=object),
+        subject_type="invoice",
+        subject_id="invoice_id",
+        amount=pd.Series(amounts, index=wrong.index, dtype="Int64"),
+    )
+
+
 def _isin(values: np.ndarray, members: set[Any]) -> np.ndarray:
     """Membership of each value in a set of ids, as a bool array.
 
@@ -1469,6 +1659,7 @@ def _package_session_findings(
     issued: np.ndarray,
     appointments: pd.DataFrame | None,
     cases: pd.DataFrame | None,
+    links: InvoiceLinks,
 ) -> pd.DataFrame | None:
     """PACKAGE_SESSION_CHARGED: a session of a paid-in-full package case was itself invoiced.
 
@@ -1485,7 +1676,10 @@ def _package_session_findings(
         return None
     # Columns taken by position (`invs` is `inv[issued]`): no merge on a million id strings.
     inv_case = inv["case_id"].to_numpy(dtype=object)[issued]
-    inv_appt = inv["appointment_id"].to_numpy(dtype=object)[issued]
+    inv_appt = links.appointment_ids(
+        inv["invoice_id"].to_numpy(dtype=object)[issued],
+        inv["appointment_id"].to_numpy(dtype=object)[issued],
+    )
     total = invs["total"].to_numpy(dtype=np.int64)
     paid_up = (total > 0) & (invs["outstanding"].to_numpy(dtype=np.int64) == 0)
     pkg_rows = np.flatnonzero(pd.notna(inv_case) & pd.isna(inv_appt) & paid_up)
@@ -1497,6 +1691,7 @@ def _package_session_findings(
     appts = pd.DataFrame(
         {
             "appointment_id": appointments["appointment_id"].to_numpy(dtype=object)[keep],
+            "patient_id": appointments["patient_id"].to_numpy(dtype=object)[keep],
             "case_id": appointments["case_id"].to_numpy(dtype=object)[keep],
         }
     )
@@ -1506,7 +1701,8 @@ def _package_session_findings(
         return None
     sessions = invs.iloc[rows].reset_index(drop=True)
     sessions["appointment_id"] = inv_appt[rows]
-    hit = sessions.merge(appts, on="appointment_id", how="inner")
+    # A group appointment has a row per attendee: the invoice is the session of its own patient.
+    hit = sessions.merge(appts, on=["appointment_id", "patient_id"], how="inner")
     if hit.empty:
         return None
     pkg = invs.iloc[pkg_rows].reset_index(drop=True)

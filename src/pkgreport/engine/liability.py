@@ -229,6 +229,7 @@ def package_value(
     cases: pd.DataFrame,
     invoices: pd.DataFrame | None,
     counted: pd.DataFrame | pd.Series | None,
+    session_invoices: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Value of package sessions paid for but not yet delivered (method B), per case.
 
@@ -236,6 +237,8 @@ def package_value(
     (``case_id`` set, no ``appointment_id``, non-zero total, credit notes included). ``used`` is
     the case engine's ``counted``. ``undelivered = price * unused / max_sessions`` rounded half-up
     to the cent in integer arithmetic; NA when the price or the maximum is unknown.
+    ``session_invoices``: invoices tied to an appointment by invoice number (`engine.links`),
+    which are sessions even when their own appointment id is blank.
     """
     n = len(cases)
     price = pd.array(
@@ -250,6 +253,8 @@ def package_value(
                 live = live.loc[live[col].isna()]
         if "appointment_id" in live.columns:
             live = live.loc[live["appointment_id"].isna()]
+        if session_invoices:
+            live = live.loc[~live["invoice_id"].isin(session_invoices)]
         live = live.loc[live["case_id"].notna() & (live["total"] != 0)]
         by_case = live.groupby("case_id")["total"].sum()
         from_inv = pd.array(cases["case_id"].map(by_case), dtype="Int64")

@@ -125,6 +125,14 @@ FINDINGS: dict[str, FindingKind] = {
             "Check the invoice's payments in the practice system and correct the status or allocation.",
         ),
         _kind(
+            'INVOICE_BALANCE_MISMATCH',
+            'medium',
+            'credit',
+            "Invoice balance disagrees with Cliniko's",
+            "The invoice's outstanding balance, or what payments (or, with an allocations export, credit) paid on it, differs from the figures the invoices export itself shows.",
+            'Compare the payments and credit of the invoice in the practice system with the exports: a payment, refund or allocation is missing or was changed after the export.',
+        ),
+        _kind(
             'OVER_ALLOCATED_INVOICE',
             'high',
             'credit',

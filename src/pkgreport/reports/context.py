@@ -45,7 +45,7 @@ def _first_names(frame: pd.DataFrame | None) -> pd.Series:
     if frame is None or "patient_name" not in frame.columns:
         return pd.Series(dtype=object)
     named = frame.loc[frame["patient_name"].notna(), ["patient_id", "patient_name"]]
-    return named.drop_duplicates("patient_id").set_index("patient_id")["patient_name"]
+    return named.drop_duplicates("patient_id").set_index("patient_id")["patient_name"].astype(object)
 
 
 class _Names:
@@ -68,7 +68,9 @@ class _Names:
             wanted = appts["patient_id"].isin(ids[missing].unique())
             fallback = _first_names(appts.loc[wanted.to_numpy()])
             mapped = mapped.where(~missing, ids.map(fallback))
-        return mapped
+        # Names are text even when none exists anywhere: an all-blank column must still accept
+        # a label such as the roll-forward's "All patients" (ids.map gives float NaN otherwise).
+        return mapped.astype(object)
 
 
 def _with_names(frame: pd.DataFrame, names: _Names, rows: pd.Series | None = None) -> pd.DataFrame:
@@ -371,6 +373,14 @@ def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
     return tuple(kinds)
 
 
+def _links_setting(result: RunResult) -> tuple[tuple[str, str], ...]:
+    """How invoices were tied to appointments, when both exports are there."""
+    ds = result.dataset
+    if ds.invoices is None or ds.appointments is None:
+        return ()
+    return (("Invoices linked to appointments", result.links.describe()),)
+
+
 def build_context(result: RunResult, *, title: str | None = None, generated_at: str | None = None,
                   changes: dict[str, Any] | None = None) -> ReportContext:
     names = _Names(result)
@@ -404,6 +414,7 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         ("Nearly used up at (sessions left)", str(s.nearly_used_up)),
         ("Ageing buckets (days)", ", ".join(map(str, s.ageing_buckets))),
         ("Column mapping", s.columns_file.name if s.columns_file else "none"),
+        *_links_setting(result),
     )
     return ReportContext(
         title=title or s.title,

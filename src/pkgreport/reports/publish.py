@@ -1,12 +1,20 @@
-"""Render every output of a run in memory, then write them all atomically (all or nothing)."""
+"""Render every output of a run in memory, then publish them as one set (all or nothing)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from pathlib import Path
 from typing import Any
 
+from pkgreport.loading import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX
 from pkgreport.pipeline import RunResult
-from pkgreport.reports.atomic import write_all_atomic
+from pkgreport.reports.atomic import (
+    make_folder,
+    remove_stale_temporaries,
+    write_all_atomic,
+    writing,
+)
 from pkgreport.reports.context import build_context
 from pkgreport.reports.excel import render_workbook
 from pkgreport.reports.html import render_html
@@ -14,8 +22,9 @@ from pkgreport.reports.summary import build_summary, summary_json
 
 
 def output_names(result: RunResult) -> dict[str, str]:
-    stem = f"pkgreport-{result.as_of.isoformat()}"
-    return {"xlsx": f"{stem}.xlsx", "html": f"{stem}.html", "json": f"{stem}.json"}
+    stem = f"{OWN_OUTPUT_PREFIX}{result.as_of.isoformat()}"
+    return {"xlsx": f"{stem}.xlsx", "html": f"{stem}.html", "json": f"{stem}.json",
+            "manifest": f"{stem}{MANIFEST_SUFFIX}"}
 
 
 def render_outputs(
@@ -32,6 +41,7 @@ def render_outputs(
         summary = build_summary(result, title=title, generated_at=generated_at, changes=changes)
     ctx = build_context(result, title=title, generated_at=generated_at, changes=changes)
     names = output_names(result)
+    # The manifest is written by `write_all`, last, from the bytes actually published.
     return {
         names["xlsx"]: render_workbook(ctx),
         names["html"]: render_html(ctx).encode("utf-8"),
@@ -39,7 +49,31 @@ def render_outputs(
     }
 
 
-def write_all(out_dir: Path, files: dict[str, bytes]) -> list[Path]:
-    """Write every output into `out_dir` all or nothing (see `write_all_atomic`)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return write_all_atomic({out_dir / name: data for name, data in files.items()})
+def write_all(out_dir: Path, files: dict[str, bytes], manifest: str) -> list[Path]:
+    """Publish the outputs as one set: every file whole, then the manifest that vouches for them.
+
+    Each file is staged beside its target first (a failure leaves the previous set as it was);
+    the previous manifest is removed before the first rename and the new one renamed into place
+    after the last, so a run killed between renames leaves no manifest claiming a mixed set.
+    Temporary files of earlier killed runs are removed. Returns the paths written, manifest last.
+    """
+    make_folder(out_dir)
+    remove_stale_temporaries(out_dir, f".{OWN_OUTPUT_PREFIX}")
+    manifest_path = out_dir / manifest
+    targets: dict[Path, bytes | str] = {out_dir / name: data for name, data in files.items()}
+
+    def withdraw_previous_manifest() -> None:
+        with writing(manifest_path), contextlib.suppress(FileNotFoundError):
+            manifest_path.unlink()
+
+    # The manifest comes last in the dict, so it is renamed into place last.
+    return write_all_atomic({**targets, manifest_path: manifest_text(files)},
+                            before_renames=withdraw_previous_manifest)
+
+
+def manifest_text(files: dict[str, bytes]) -> str:
+    """The manifest of a set of outputs: a `sha256sum` line per file, so `sha256sum -c` checks a
+    set without pkgreport (no clock: a re-run on the same inputs writes the same bytes)."""
+    return "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
+    )

@@ -169,6 +169,8 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
             "rollforward": roll,
         },
         "skipped_sections": dict(sorted(result.skipped.items())),
+        "invoice_links": {"by_appointment_id": result.links.by_id,
+                          "by_invoice_number": len(result.links.by_number)},
         "findings_by_code": dict(findings_by_code(findings)),
         "findings": [
             {
