@@ -21,12 +21,13 @@ import pandas as pd
 AGEING_DAYS = (30, 60, 90, 180, 365)
 TIMESTAMP = "%d/%m/%Y %H:%M"
 DATE = "%d/%m/%Y"
+EXCEL_SAFE = r'^="?|"$'  # Cliniko writes long ids as ="1558354464010667075"
 
 
 def read(folder: Path, kind: str) -> pd.DataFrame:
     """The export whose file name starts with the kind (Appointments-Cliniko-20261101.csv)."""
     path = next(p for p in sorted(folder.glob("*.csv")) if p.name.lower().startswith(kind))
-    return pd.read_csv(path, dtype={"Patient Case": "Int64"})
+    return pd.read_csv(path, dtype={"Patient Case": "Int64", "ID": str})
 
 
 def cents(money: pd.Series) -> pd.Series:
@@ -44,10 +45,11 @@ def yes(flags: pd.Series) -> pd.Series:
 
 def tally_cases(cases: pd.DataFrame, appointments: pd.DataFrame) -> pd.DataFrame:
     """Sessions counted per case, remaining and over-booked, by the case's own rules."""
+    cases = cases.assign(ID=cases["ID"].astype("int64"))
     booked = appointments.merge(
         cases, left_on="Patient Case", right_on="ID", suffixes=("", "_case")
     )
-    cancelled = booked["Cancelled At"].notna()
+    cancelled = booked["Cancellation Time"].notna()
     counts = (
         booked["Archived At"].isna()
         & (~cancelled | yes(booked["Include Cancelled Attendees"]))
@@ -91,7 +93,7 @@ def credit(invoices: pd.DataFrame, payments: pd.DataFrame, as_of: pd.Timestamp) 
                     "patient": invoices["Patient ID"],
                     "kind": "invoice",
                     "date": pd.to_datetime(invoices["Issue Date"], format=DATE),
-                    "amount": cents(invoices["Total Amount"]),
+                    "amount": cents(invoices["Invoice Amount"]),
                 }
             ),
             pd.DataFrame(
@@ -126,7 +128,8 @@ def main(folder: Path, out: Path) -> None:
     patients = read(folder, "patients")
     as_of = pd.to_datetime(payments["Payment Date"], format=TIMESTAMP).max().normalize()
     balances = credit(invoices, payments, as_of).reset_index()
-    reported = patients.set_index("ID")["Unapplied Account Credit"]
+    patient_ids = patients["ID"].str.replace(EXCEL_SAFE, "", regex=True).astype("int64")
+    reported = patients.set_index(patient_ids)["Unapplied Account Credit"]
     balances["reported"] = balances["patient"].map(cents(reported)).fillna(0).astype("int64")
     balances["difference"] = balances["credit"] - balances["reported"]
     tally = tally_cases(cases, appointments)
