@@ -50,17 +50,17 @@ def test_a_missing_kind_and_a_header_only_export_stop_the_run(first_run) -> None
     exports, out, before = first_run
     history = _history(out)
     (exports / "Patients-Cliniko-20261101.csv").unlink()
-    allocations = exports / "Allocations-Cliniko-20261101.csv"
-    allocations.write_text(allocations.read_text().splitlines()[0] + "\n")
+    payments = exports / "Payments-Cliniko-20261101.csv"
+    payments.write_text(payments.read_text().splitlines()[0] + "\n")
     result = run(exports, out)
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: the inputs shrank since the last run, so nothing was published and the previous "
         "reports are untouched (2 problem(s))\n"
-        "  ERROR: Allocations-Cliniko-20261101.csv: allocations has 0 rows, under 50% of the 77 "
-        f"rows from Allocations-Cliniko-20261101.csv read by {LAST}: {ADVICE}\n"
-        f"  ERROR: patients: no patients export this time, but {LAST} read 322 rows from "
+        f"  ERROR: patients: no patients export this time, but {LAST} read 323 rows from "
         f"Patients-Cliniko-20261101.csv: {ADVICE}\n"
+        "  ERROR: Payments-Cliniko-20261101.csv: payments has 0 rows, under 50% of the 760 "
+        f"rows from Payments-Cliniko-20261101.csv read by {LAST}: {ADVICE}\n"
     )
     assert _reports(out) == before and _history(out) == history
     assert run(exports, out, "--allow-shrink").exit_code == 0
@@ -73,12 +73,12 @@ def test_a_kind_whose_file_cannot_be_read_is_reported_by_its_error_not_as_missin
     first_run,
 ) -> None:
     exports, out, before = first_run
-    (exports / "Cases-Cliniko-20261101.csv").write_bytes(b"ID,Patient ID\n1,\x002\n")
+    (exports / "Payments-Cliniko-20261101.csv").write_bytes(b"ID,Patient ID\n1,\x002\n")
     result = run(exports, out)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[:2] == [
         "Error: 1 problem(s) in the inputs must be fixed before figures can be trusted",
-        ("  ERROR: Cases-Cliniko-20261101.csv, row 2, column 'Patient ID', value '\\\\x002': NUL "
+        ("  ERROR: Payments-Cliniko-20261101.csv, row 2, column 'Patient ID', value '\\\\x002': NUL "
         "byte at row 2, column Patient ID: the file is damaged or not a text export; export it "
         "again as 'CSV UTF-8 (Comma delimited)'"),
     ]
@@ -87,18 +87,18 @@ def test_a_kind_whose_file_cannot_be_read_is_reported_by_its_error_not_as_missin
 
 def test_far_fewer_rows_stop_the_run_by_the_threshold_setting(first_run) -> None:
     exports, out, _ = first_run
-    allocations = exports / "Allocations-Cliniko-20261101.csv"
-    lines = allocations.read_text().splitlines(keepends=True)
-    allocations.write_text("".join(lines[:63]))  # 62 of 77 rows: 81%
+    payments = exports / "Payments-Cliniko-20261101.csv"
+    lines = payments.read_text().splitlines(keepends=True)
+    payments.write_text("".join(lines[:601]))  # 600 of 760 rows: 79%
     assert run(exports, out).exit_code == 0  # not under the default half
-    shutil.copy(SAMPLE / allocations.name, allocations)
-    assert run(exports, out).exit_code == 0  # back to 77 rows: compared with the 62 run
-    allocations.write_text("".join(lines[:63]))
+    shutil.copy(SAMPLE / payments.name, payments)
+    assert run(exports, out).exit_code == 0  # back to 760 rows: compared with the 600 run
+    payments.write_text("".join(lines[:601]))
     result = run(exports, out, env={"PKGREPORT_SHRINK_THRESHOLD": "0.9"})
     assert result.exit_code == 1
     assert result.stderr.splitlines()[1] == (
-        f"  ERROR: {allocations.name}: allocations has 62 rows, under 90% of the 77 rows from "
-        f"{allocations.name} read by {LAST}: {ADVICE}"
+        f"  ERROR: {payments.name}: payments has 600 rows, under 90% of the 760 rows from "
+        f"{payments.name} read by {LAST}: {ADVICE}"
     )
     assert run(exports, out, env={"PKGREPORT_SHRINK_THRESHOLD": "0.9",
                                   "PKGREPORT_ALLOW_SHRINK": "true"}).exit_code == 0
@@ -133,5 +133,5 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path: Pat
     first = _reports(out)
     second = run(exports, out)
     assert second.exit_code == 0
-    assert second.stderr == "as of 2026-10-31: 94 finding(s), 0 new, 0 resolved\n"
+    assert second.stderr == "as of 2026-10-31: 95 finding(s), 0 new, 0 resolved\n"
     assert _reports(out) == first and len(_history(out)) == 1

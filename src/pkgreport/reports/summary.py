@@ -12,6 +12,7 @@ import pandas as pd
 from pkgreport import __version__
 from pkgreport.engine.findings import findings_by_code
 from pkgreport.pipeline import RunResult
+from pkgreport.reports.context import LOCATION_RULE, breakdowns
 from pkgreport.tabular import format_cents
 
 SUMMARY_FORMAT = 1
@@ -120,6 +121,32 @@ def period_figures(result: RunResult) -> dict[str, dict[str, Any]]:
     return dict(sorted(months.items()))
 
 
+# ----------------------------------------------------------------- by location (issue 13)
+
+
+def breakdown_record(result: RunResult) -> dict[str, Any]:
+    """The figures per business and per practitioner, as the page and workbook show them."""
+
+    def rows(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
+        out = []
+        for record in frame.to_dict("records"):
+            row: dict[str, Any] = {key: record.pop(key)}
+            for name, value in record.items():
+                amount = _int(value)
+                row[name] = _money(amount) if name in _BREAKDOWN_MONEY else amount
+            out.append(row)
+        return out
+
+    locations, practitioners = breakdowns(result)
+    return {"rule": LOCATION_RULE, "locations": rows(locations, "business"),
+            "practitioners": rows(practitioners, "practitioner")}
+
+
+_BREAKDOWN_MONEY = frozenset({"credit_liability", "open_invoices", "package_value_undelivered"})
+
+# ------------------------------------------------------------- end of by location (issue 13)
+
+
 def build_summary(result: RunResult, *, title: str, generated_at: str | None,
                   changes: dict[str, Any] | None = None) -> dict[str, Any]:
     ds = result.dataset
@@ -168,6 +195,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
             "package_value_undelivered": _money(package_total),
             "rollforward": roll,
         },
+        "by_location": breakdown_record(result),
         "skipped_sections": dict(sorted(result.skipped.items())),
         "invoice_links": {"by_appointment_id": result.links.by_id,
                           "by_invoice_number": len(result.links.by_number)},
