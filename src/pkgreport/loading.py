@@ -1302,8 +1302,8 @@ class _ActualSize:
         self.over = False
 
 
-def _segments(stream: Any, carry_limit: int = 4 * _CHUNK) -> Iterator[bytes]:
-    """Decompressed XML in pieces cut just after a '>', so no tag is split between two pieces."""
+def _segments(stream: Any, carry_limit: int = 4 * _CHUNK, end: bytes = b">") -> Iterator[bytes]:
+    """Decompressed XML in pieces cut just after `end`: no tag (no cell, with "c>") is split."""
     carry = b""
     while True:
         chunk = stream.read(_CHUNK)
@@ -1312,7 +1312,8 @@ def _segments(stream: Any, carry_limit: int = 4 * _CHUNK) -> Iterator[bytes]:
                 yield carry
             return
         buffer = carry + chunk
-        cut = buffer.rfind(b">") + 1
+        found = buffer.rfind(end)
+        cut = found + len(end) if found >= 0 else 0
         if cut == 0 and len(buffer) < carry_limit:
             carry = buffer
             continue
@@ -1502,10 +1503,8 @@ _BUILTIN_DATE_FORMATS = frozenset(
 _FORMAT_LITERALS = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.')
 
 
-def _date_styled(archive: zipfile.ZipFile, sheet_part: str | None, refs: set[str]) -> set[str]:
-    """Which of the cell references carry a date/time number format."""
-    if sheet_part is None or not refs:
-        return set()
+def _date_styles(archive: zipfile.ZipFile) -> frozenset[int]:
+    """The style indices (a cell's `s`) whose number format shows a date or a time."""
     from defusedxml import ElementTree as SafeET
 
     try:
@@ -1513,26 +1512,82 @@ def _date_styled(archive: zipfile.ZipFile, sheet_part: str | None, refs: set[str
         custom: dict[int, str] = {}
         for fmt in styles.iter(f"{_NS_MAIN}numFmt"):
             custom[int(fmt.get("numFmtId", "-1"))] = fmt.get("formatCode", "")
-        date_xfs: set[int] = set()
         cell_xfs = styles.find(f"{_NS_MAIN}cellXfs")
+        date_styles = set()
         for index, xf in enumerate(cell_xfs if cell_xfs is not None else []):
             fmt_id = int(xf.get("numFmtId", "0"))
             code = _FORMAT_LITERALS.sub("", custom.get(fmt_id, "")).lower()
             if fmt_id in _BUILTIN_DATE_FORMATS or (
                 fmt_id in custom and any(c in code for c in "dmyhs") and "general" not in code
             ):
-                date_xfs.add(index)
-        found: set[str] = set()
-        with archive.open(sheet_part) as stream:
-            for _, element in SafeET.iterparse(stream):
-                if element.tag == f"{_NS_MAIN}c":
-                    ref = element.get("r")
-                    if ref in refs and int(element.get("s", "0")) in date_xfs:
-                        found.add(ref)
-                    element.clear()
-        return found
+                date_styles.add(index)
+        return frozenset(date_styles)
     except Exception:  # noqa: BLE001 - without styles we cannot tell a date from a number
-        return set()
+        return frozenset()
+
+
+# A cell's style attribute naming a date style and the end of its start tag; then (the value
+# part) an optional cached formula and a value that is negative, has seven or more digits before
+# the point, or an exponent: every number past 2,958,465 or below 0 has one of these shapes.
+# Starting with the letter s lets the regex engine skip ahead to candidates. "P:" stands for an
+# optional namespace prefix.
+_DATE_STYLE_ATTRIBUTE = rb"s\s*=\s*(?P<q>[\"'])\s*0*(?:STYLES)\s*(?P=q)[^>]*(?<!/)>"
+_UNSTYLED_CELL = rb"<P:c(?![^>]*\ss\s*=)(?:\s[^>]*)?(?<!/)>"  # style 0, the default
+_VALUE_BEYOND_DATES = (
+    rb"\s*(?:<P:f\b[^>]*/>\s*|<P:f\b[^>]*>[^<]*</P:f>\s*)?"
+    rb"<P:v>\s*(?P<value>(?:-|\+?[0-9]{7}|[+-]?[0-9.]*[eE])[^<]*)"
+)
+_CELL_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s")
+_REF_ATTRIBUTE = re.compile(rb"""\sr\s*=\s*["']\s*([A-Z]{1,3})([0-9]{1,7})\s*["']""")
+
+
+def _date_cell_patterns(styles: frozenset[int]) -> list[re.Pattern[bytes]]:
+    """Patterns for a cell in one of these styles whose number may be past the dates Excel shows."""
+    indices = b"|".join(str(i).encode() for i in sorted(styles, reverse=True))
+    sources = [_DATE_STYLE_ATTRIBUTE.replace(b"STYLES", indices)]
+    if 0 in styles:
+        sources.append(_UNSTYLED_CELL)
+    prefix = rb"(?:[A-Za-z_][\w.-]*:)?"
+    return [re.compile((source + _VALUE_BEYOND_DATES).replace(b"P:", prefix)) for source in sources]
+
+
+def _date_styled(archive: zipfile.ZipFile, sheet_part: str | None) -> list[tuple[int, int, str]]:
+    """(row, column, number) of the cells in a date or time format whose number may be out of range.
+
+    Rows and columns count from 0; the number is as the sheet's XML holds it.
+
+    One streaming byte scan of the sheet, and none when the workbook has no date format: a
+    number in any other format (every id) is never looked at. The pre-flight has already
+    measured the decompressed part and refused DTDs and entities, and no XML parser runs here.
+    """
+    date_styles = _date_styles(archive)
+    if sheet_part is None or not date_styles:
+        return []
+    patterns = _date_cell_patterns(date_styles)
+    cells: list[tuple[int, int, str]] = []
+    try:
+        with archive.open(sheet_part) as stream:
+            # Cut just after a cell's end tag, so no cell is split between two pieces.
+            for segment in _segments(stream, end=b"c>"):
+                for pattern in patterns:
+                    for match in pattern.finditer(segment):
+                        cell = _cell_holding(segment, match.start())
+                        if cell is not None:
+                            cells.append((*cell, match["value"].strip().decode("ascii", "replace")))
+    except Exception:  # noqa: BLE001 - the reader already accepted the sheet; keep what we found
+        return cells
+    return cells
+
+
+def _cell_holding(segment: bytes, match_at: int) -> tuple[int, int] | None:
+    """(row, column) of the cell whose start tag begins at, or holds the attribute at, match_at."""
+    tag_at = segment.rfind(b"<", 0, match_at + 1)
+    tag = segment[tag_at:match_at]  # up to the s attribute; empty when the match is the tag
+    in_cell_tag = bool(_CELL_START.match(tag)) and tag[-1:].isspace() and b">" not in tag
+    if tag_at < 0 or (tag and not in_cell_tag):
+        return None  # an s= outside a cell's start tag: a row's style, text, an attribute ...s=
+    ref = _REF_ATTRIBUTE.search(segment, tag_at, segment.find(b">", match_at))
+    return (int(ref[2]) - 1, _column_number(ref[1]) - 1) if ref else None
 
 
 _CELL_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
@@ -1629,6 +1684,24 @@ def _float_text(value: float) -> str:
     return text
 
 
+def _out_of_range_dates(
+    grid: list[list[Any]], date_styled: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """(row, column, number) of the date-styled cells holding a date Excel cannot show.
+
+    The reader hands back the raw number for a date after 9999-12-31, and a time of day for a
+    negative one (before 1900), which would otherwise pass for a real value.
+    """
+    out_of_range = {}
+    for i, j, number in date_styled:
+        value = grid[i][j] if i < len(grid) and j < len(grid[i]) else None
+        if type(value) is float and (value > _MAX_DATE_SERIAL or value < 0):
+            out_of_range[i, j] = _cell_text(value)
+        elif number.startswith("-") and type(value) in (dt.time, dt.date, dt.datetime):
+            out_of_range[i, j] = number
+    return sorted((i, j, number) for (i, j), number in out_of_range.items())
+
+
 def _grid_to_table(
     path: Path,
     kind: str,
@@ -1653,7 +1726,6 @@ def _grid_to_table(
         grid = [list(r) + [""] * (width - len(r)) for r in grid]
     cells = np.empty((len(grid), width), dtype=object)
     cells[:] = grid
-    suspects: dict[str, tuple[int, int, str]] = {}
     for j in range(width):
         column = cells[:, j]
         try:
@@ -1662,13 +1734,7 @@ def _grid_to_table(
                 continue
         except TypeError:
             pass
-        texts = list(map(_cell_text, column))
-        if float in set(map(type, column)):
-            for i, v in enumerate(column):
-                # calamine hands back the raw serial when a date is beyond what Excel can show.
-                if type(v) is float and (v > _MAX_DATE_SERIAL or v < 0):
-                    suspects[f"{_column_letter(j)}{i + 1}"] = (i, j, texts[i])
-        cells[:, j] = texts
+        cells[:, j] = list(map(_cell_text, column))
 
     non_blank_rows = (cells != "").any(axis=1).nonzero()[0]
     if len(non_blank_rows) == 0:
@@ -1683,21 +1749,18 @@ def _grid_to_table(
     header_row = header_index + 1
 
     errors: list[Issue] = []
-    if suspects:
-        for ref in sorted(
-            _date_styled(archive, sheet_part, set(suspects)), key=lambda r: suspects[r][:2]
-        ):
-            i, j, text = suspects[ref]
-            column_name = str(cells[header_index, j]).strip() or _column_letter(j)
-            errors.append(
-                _error(
-                    name,
-                    i + 1,
-                    column_name,
-                    text,
-                    f"date out of range in cell {ref} (after 9999-12-31 or before 1900): type the date again in that cell",
-                )
+    for i, j, number in _out_of_range_dates(grid, _date_styled(archive, sheet_part)):
+        ref = f"{_column_letter(j)}{i + 1}"
+        column_name = str(cells[header_index, j]).strip() or _column_letter(j)
+        errors.append(
+            _error(
+                name,
+                i + 1,
+                column_name,
+                number,
+                f"date out of range in cell {ref} (after 9999-12-31 or before 1900): type the date again in that cell",
             )
+        )
     if error_cells:
         errors.extend(_error_cell_issues(name, archive, sheet_part, cells, header_index))
     if errors:
