@@ -222,3 +222,56 @@ def test_skip_rows_by_value() -> None:
     assert dataset.excluded[["source_row", "reason"]].values.tolist() == [
         [3, "Type is Unavailable: left out as the mapping file's [appointments.skip] says"],
         [5, "Type is Holiday: left out as the mapping file's [appointments.skip] says"]]
+
+
+# --- flags ------------------------------------------------------------------------------------
+
+
+def test_a_late_cancel_flag_cancels_at_the_start_and_is_not_counted() -> None:
+    """Mindbody: LateCancelled true -> cancelled at the start; remaining 4 (a rename gave 3)."""
+    from datetime import date
+
+    from pkgreport.engine.cases import tally_cases
+
+    dataset = run(
+        '[appointments]\n"VisitId" = "appointment_id"\n"ClientId" = "patient_id"\n'
+        '"StartDateTime" = "starts_at"\n"ClientServiceId" = "case_id"\n'
+        '[appointments.flags]\ncancelled_at = { flag = "LateCancelled" }\n',
+        raw("appointments", "visits.csv", {
+            "VisitId": ["v1", "v2", "v3"], "ClientId": ["p1", "p1", "p1"],
+            "StartDateTime": ["2026-10-05T10:00:00", "2026-10-12T10:00:00",
+                              "2026-10-19T10:00:00"],
+            "ClientServiceId": ["s1", "s1", "s1"],
+            "LateCancelled": ["false", "true", "sometimes"]}),
+        raw("cases", "cases.csv", {"case_id": ["s1"], "patient_id": ["p1"],
+                                   "max_sessions": ["5"]}),
+    )
+    assert [str(i) for i in dataset.issues] == [
+        "ERROR: visits.csv, row 4, column 'LateCancelled', value 'sometimes': LateCancelled is "
+        "not yes or no: write yes/no, true/false, y/n or 1/0 (blank means no)"]
+    assert listed(dataset.appointments, "appointment_id", "cancelled_at") == [
+        ["v1", None], ["v2", pd.Timestamp("2026-10-12 10:00")]]
+    assert dataset.appointments is not None and dataset.cases is not None
+    tally = tally_cases(dataset.appointments, dataset.cases, date(2026, 10, 31))
+    assert tally.cases["remaining"].tolist() == [4]
+
+
+def test_a_zero_one_flag_with_its_own_date_keeps_the_start_time() -> None:
+    """Nookal: cancelled 0/1 + cancellationDate, and the date and time joined."""
+    dataset = run(
+        '[appointments]\n"appointmentID" = "appointment_id"\n"patientID" = "patient_id"\n'
+        '[appointments.join]\nstarts_at = ["appointmentDate", "appointmentStartTime"]\n'
+        '[appointments.flags]\ncancelled_at = { flag = "cancelled", date = "cancellationDate" }\n',
+        raw("appointments", "appointments.csv", {
+            "appointmentID": ["a1", "a2", "a3", "a4"], "patientID": ["p1"] * 4,
+            "appointmentDate": ["2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08"],
+            "appointmentStartTime": ["09:30", "14:15", "16:45", "08:00"],
+            "cancelled": ["0", "1", "1", "0"],
+            "cancellationDate": ["", "2026-10-01 12:00", "", "2026-10-02 09:00"]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.appointments, "appointment_id", "starts_at", "cancelled_at") == [
+        ["a1", pd.Timestamp("2026-10-05 09:30"), None],
+        ["a2", pd.Timestamp("2026-10-06 14:15"), pd.Timestamp("2026-10-01 12:00")],
+        ["a3", pd.Timestamp("2026-10-07 16:45"), pd.Timestamp("2026-10-07 16:45")],
+        ["a4", pd.Timestamp("2026-10-08 08:00"), None]]
