@@ -247,8 +247,8 @@ def test_a_late_cancel_flag_cancels_at_the_start_and_is_not_counted() -> None:
                                    "max_sessions": ["5"]}),
     )
     assert [str(i) for i in dataset.issues] == [
-        "ERROR: visits.csv, row 4, column 'LateCancelled', value 'sometimes': LateCancelled is "
-        "not yes or no: write yes/no, true/false, y/n or 1/0 (blank means no)"]
+        ("ERROR: visits.csv, row 4, column 'LateCancelled', value 'sometimes': LateCancelled is "
+        "not yes or no: write yes/no, true/false, y/n or 1/0 (blank means no)")]
     assert listed(dataset.appointments, "appointment_id", "cancelled_at") == [
         ["v1", None], ["v2", pd.Timestamp("2026-10-12 10:00")]]
     assert dataset.appointments is not None and dataset.cases is not None
