@@ -275,3 +275,96 @@ def test_a_zero_one_flag_with_its_own_date_keeps_the_start_time() -> None:
         ["a2", pd.Timestamp("2026-10-06 14:15"), pd.Timestamp("2026-10-01 12:00")],
         ["a3", pd.Timestamp("2026-10-07 16:45"), pd.Timestamp("2026-10-07 16:45")],
         ["a4", pd.Timestamp("2026-10-08 08:00"), None]]
+
+
+# --- formats ----------------------------------------------------------------------------------
+
+
+def test_a_date_format_and_a_currency_prefix() -> None:
+    dataset = run(
+        '[payments.formats]\ndate = "%a %d %b %Y %I:%M%p"\ncurrency = "A$"\n',
+        raw("payments", "payments.csv", {
+            "payment_id": ["y1", "y2", "y3", "y4"], "patient_id": ["p1"] * 4,
+            "paid_at": ["Mon 5 Oct 2026 10:00am", "Tue 06 Oct 2026 02:30PM",
+                        "2026-10-07T09:00:00", "5 Oct 2026"],
+            "amount": ["A$90.00", "-A$50.00", "(A$1,234.50)", "A$10"]}),
+    )
+    assert dataset.issues == [Issue(
+        "error", "payments.csv", 5, "paid_at", "5 Oct 2026",
+        "paid_at is not a date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 02:30PM, "
+        "the mapping file's [payments.formats] date) nor as ISO 2026-10-05: correct the date, "
+        "or the format in the mapping file",
+    )]
+    assert listed(dataset.payments, "payment_id", "paid_at", "amount") == [
+        ["y1", pd.Timestamp("2026-10-05 10:00"), 9000],
+        ["y2", pd.Timestamp("2026-10-06 14:30"), -5000],
+        ["y3", pd.Timestamp("2026-10-07 09:00"), -123450]]
+
+
+def test_a_date_only_format_on_a_date_column() -> None:
+    dataset = run(
+        '[invoices.formats]\ndate = "%d %b %Y"\n',
+        raw("invoices", "invoices.csv", {
+            "invoice_id": ["i1"], "patient_id": ["p1"], "issue_date": ["5 Oct 2026"],
+            "total": ["90"]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.invoices, "issue_date") == [[pd.Timestamp("2026-10-05")]]
+
+
+# --- split ------------------------------------------------------------------------------------
+
+SPLIT = ('[payments.split.allocations]\ninvoice_id = "Invoice ID"\namount = "Amount Applied"\n'
+         'payment_id = "Payment ID"\n')
+
+
+def test_a_payments_file_with_allocation_columns_gives_both_kinds() -> None:
+    dataset = run(
+        SPLIT,
+        raw("payments", "payments.csv", {
+            "Payment ID": ["y1", "y1", "y2"], "Patient ID": ["p1", "p1", "p1"],
+            "Payment Date": ["2026-10-05"] * 3, "Amount": ["200", "200", "50"],
+            "Invoice ID": ["i1", "i2", ""], "Amount Applied": ["120", "80", ""]}),
+        raw("invoices", "invoices.csv", {
+            "invoice_id": ["i1", "i2"], "patient_id": ["p1", "p1"],
+            "issue_date": ["2026-10-01", "2026-10-02"], "total": ["120", "100"]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.payments, "payment_id", "amount", "source_row") == [
+        ["y1", 20000, 2], ["y2", 5000, 4]]
+    assert listed(dataset.allocations, "invoice_id", "payment_id", "amount", "source_file",
+                  "source_row") == [
+        ["i1", "y1", 12000, "payments.csv", 2], ["i2", "y1", 8000, "payments.csv", 3]]
+    assert [f.kind for f in dataset.files] == ["payments", "invoices"]
+
+
+def test_a_split_names_the_column_the_file_lacks() -> None:
+    dataset = run(
+        SPLIT,
+        raw("payments", "payments.csv", {
+            "Payment ID": ["y1"], "Patient ID": ["p1"], "Payment Date": ["2026-10-05"],
+            "Amount": ["200"], "Invoice ID": ["i1"]}),
+    )
+    assert dataset.issues == [Issue(
+        "error", "payments.csv", None, "Amount Applied", None,
+        "the mapping file's [payments.split.allocations] amount names the column "
+        "'Amount Applied', which this file does not have. Columns found: Payment ID, "
+        "Patient ID, Payment Date, Amount, Invoice ID. Correct the name in the mapping file, "
+        "or export that column",
+    ), Issue("info", "payments.csv", None, None, None,
+             "ignored columns pkgreport does not use: Invoice ID")]
+    assert dataset.allocations is None
+
+
+def test_a_bad_allocation_amount_is_reported_on_the_payments_row() -> None:
+    dataset = run(
+        SPLIT,
+        raw("payments", "payments.csv", {
+            "Payment ID": ["y1", "y1"], "Patient ID": ["p1", "p1"],
+            "Payment Date": ["2026-10-05"] * 2, "Amount": ["200", "200"],
+            "Invoice ID": ["i1", "i2"], "Amount Applied": ["120", "eighty"]}),
+    )
+    assert [str(i) for i in dataset.issues if i.severity == "error"] == [
+        "ERROR: payments.csv, row 3, column 'Amount Applied', value 'eighty': Amount Applied "
+        "is not an amount in dollars and cents: write it like 1234.50 (or -50.00 for a "
+        "negative)"]

@@ -529,6 +529,11 @@ def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
     """
     written = [str(c) for c in frame.columns if c not in PROVENANCE]
     by_normal = {normalise_header(h): h for h in reversed(written)}
+    lookup = alias_lookup(kind)
+
+    def own_kind(header: str) -> bool:
+        return bool(kind_map.renames.get(header, lookup.get(normalise_header(header))))
+
     parts: dict[str, pd.DataFrame] = {}
     taken: list[str] = []
     issues: list[Issue] = []
@@ -541,16 +546,16 @@ def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
         present = [h for h in headers.values() if h is not None]
         if len(present) < len(headers):
             continue
+        # A row is the other kind's when a column only it uses is filled in (not Payment ID).
+        only_theirs = [h for h in present if not own_kind(h)] or present
         filled = np.zeros(len(frame), dtype=bool)
-        for header in present:
+        for header in only_theirs:
             filled |= (frame[header].astype(str).str.strip() != "").to_numpy()
         parts[other] = frame.loc[filled, [*present, *PROVENANCE]].reset_index(drop=True)
-        taken += present
+        taken += only_theirs
     if not parts:
         return {}, issues
-    lookup = alias_lookup(kind)
-    own_columns = [h for h in written if h not in taken or kind_map.renames.get(
-        h, lookup.get(normalise_header(h)))]
+    own_columns = [h for h in written if h not in taken]
     own = frame[[*own_columns, *PROVENANCE]]
     parts[""] = own[~own.duplicated(subset=own_columns)].reset_index(drop=True)
     return parts, issues
