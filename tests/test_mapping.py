@@ -365,6 +365,53 @@ def test_a_bad_allocation_amount_is_reported_on_the_payments_row() -> None:
             "Invoice ID": ["i1", "i2"], "Amount Applied": ["120", "eighty"]}),
     )
     assert [str(i) for i in dataset.issues if i.severity == "error"] == [
-        "ERROR: payments.csv, row 3, column 'Amount Applied', value 'eighty': Amount Applied "
+        ("ERROR: payments.csv, row 3, column 'Amount Applied', value 'eighty': Amount Applied "
         "is not an amount in dollars and cents: write it like 1234.50 (or -50.00 for a "
-        "negative)"]
+        "negative)")]
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_a_systems_own_remaining_figure_is_checked() -> None:
+    from datetime import date
+
+    from pkgreport.engine.cases import tally_cases
+
+    dataset = run(
+        '[cases.check]\nremaining_sessions = "Sessions Remaining"\n',
+        raw("appointments", "appointments.csv", {
+            "appointment_id": ["a1", "a2"], "patient_id": ["p1", "p2"],
+            "starts_at": ["2026-10-05", "2026-10-06"], "case_id": ["c1", "c2"]}),
+        raw("cases", "cases.csv", {
+            "case_id": ["c1", "c2", "c3"], "patient_id": ["p1", "p2", "p3"],
+            "max_sessions": ["5", "5", ""], "Sessions Remaining": ["4", "3", "2"]}),
+    )
+    assert dataset.issues == []
+    assert dataset.appointments is not None and dataset.cases is not None
+    tally = tally_cases(dataset.appointments, dataset.cases, date(2026, 10, 31))
+    mismatch = tally.findings[tally.findings["code"] == "REPORTED_REMAINING_MISMATCH"]
+    assert mismatch[["subject_id", "message"]].values.tolist() == [[
+        "c2", "Case c2: the practice system reports 3 of 5 sessions remaining but the exports "
+        "add up to 4: check for appointments missing from the export or attached to another "
+        "case."]]
+
+
+def test_a_systems_own_remaining_figure_must_be_a_count() -> None:
+    dataset = run(
+        '[cases.check]\nremaining_sessions = "Sessions Remaining"\n',
+        raw("cases", "cases.csv", {"case_id": ["c1"], "patient_id": ["p1"],
+                                   "Sessions Remaining": ["three"]}),
+    )
+    assert [str(i) for i in dataset.issues] == [
+        "ERROR: cases.csv, row 2, column 'Sessions Remaining', value 'three': Sessions "
+        "Remaining is not a whole number: write it like 4 (0 or more)"]
+
+
+def test_a_systems_own_credit_figure_is_the_reported_credit() -> None:
+    dataset = run(
+        '[patients.check]\ncredit = "Account Balance"\n',
+        raw("patients", "patients.csv", {"ID": ["p1", "p2"], "Account Balance": ["45.00", ""]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.patients, "patient_id", "reported_credit") == [["p1", 4500], ["p2", 0]]
