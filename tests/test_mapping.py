@@ -392,9 +392,9 @@ def test_a_systems_own_remaining_figure_is_checked() -> None:
     tally = tally_cases(dataset.appointments, dataset.cases, date(2026, 10, 31))
     mismatch = tally.findings[tally.findings["code"] == "REPORTED_REMAINING_MISMATCH"]
     assert mismatch[["subject_id", "message"]].values.tolist() == [[
-        "c2", "Case c2: the practice system reports 3 of 5 sessions remaining but the exports "
+        "c2", ("Case c2: the practice system reports 3 of 5 sessions remaining but the exports "
         "add up to 4: check for appointments missing from the export or attached to another "
-        "case."]]
+        "case.")]]
 
 
 def test_a_systems_own_remaining_figure_must_be_a_count() -> None:
@@ -404,8 +404,8 @@ def test_a_systems_own_remaining_figure_must_be_a_count() -> None:
                                    "Sessions Remaining": ["three"]}),
     )
     assert [str(i) for i in dataset.issues] == [
-        "ERROR: cases.csv, row 2, column 'Sessions Remaining', value 'three': Sessions "
-        "Remaining is not a whole number: write it like 4 (0 or more)"]
+        ("ERROR: cases.csv, row 2, column 'Sessions Remaining', value 'three': Sessions "
+        "Remaining is not a whole number: write it like 4 (0 or more)")]
 
 
 def test_a_systems_own_credit_figure_is_the_reported_credit() -> None:

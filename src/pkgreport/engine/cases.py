@@ -432,7 +432,7 @@ def _outside_case_dates(t: _Tally) -> _Rule:
 
 def _reported_remaining_mismatch(t: _Tally) -> _Rule:
     """A limited case whose system's own remaining figure (`reported_remaining`) differs."""
-    reported = t.cs["reported_remaining"] if "reported_remaining" in t.cs else None
+    reported = t.cs.get("reported_remaining")
     if reported is None:
         return "REPORTED_REMAINING_MISMATCH", np.zeros(len(t.cs), dtype=bool), None
     known = reported.notna().to_numpy(dtype=bool)
