@@ -130,6 +130,28 @@ def test_a_column_the_mapping_names_must_be_in_the_file() -> None:
     assert dataset.excluded["reason"].tolist() == ["the mapping names a column the file lacks"]
 
 
+
+@pytest.mark.parametrize(
+    ("toml", "line"),
+    [
+        ('[appointments.values]\n"Kind" = { "N/A" = "" }\n', "[appointments.values]"),
+        ('[appointments.skip]\n"Kind" = ["Holiday"]\n', "[appointments.skip]"),
+        ('[appointments.last_segment]\npatient_id = "Kind"\n',
+         "[appointments.last_segment] patient_id"),
+        ('[appointments.flags]\ncancelled_at = { flag = "Kind" }\n',
+         "[appointments.flags] cancelled_at"),
+    ],
+)
+def test_each_transform_names_the_column_the_file_lacks(toml: str, line: str) -> None:
+    dataset = run(toml, raw("appointments", "appointments.csv", {
+        "appointment_id": ["a1"], "patient_id": ["p1"], "starts_at": ["2026-10-05"]}))
+    assert dataset.issues == [Issue(
+        "error", "appointments.csv", None, "Kind", None,
+        f"the mapping file's {line} names the column 'Kind', which this file does not have. "
+        "Columns found: appointment_id, patient_id, starts_at. Correct the name in the mapping "
+        "file, or export that column",
+    )]
+
 # --- renames, join, values, last segment, skip ------------------------------------------------
 
 
