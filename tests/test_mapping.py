@@ -360,6 +360,22 @@ def test_a_payments_file_with_allocation_columns_gives_both_kinds() -> None:
     assert [f.kind for f in dataset.files] == ["payments", "invoices"]
 
 
+def test_a_split_still_reports_a_payment_copied_without_an_allocation() -> None:
+    dataset = run(
+        SPLIT,
+        raw("payments", "payments.csv", {
+            "Payment ID": ["y1", "y1"], "Patient ID": ["p1", "p1"],
+            "Payment Date": ["2026-10-05"] * 2, "Amount": ["50", "50"],
+            "Invoice ID": ["", ""], "Amount Applied": ["", ""]}),
+    )
+    assert dataset.issues == [Issue(
+        "warning", "payments.csv", 3, None, None,
+        "row 3 repeats row 2 exactly and is counted once: if it really happened twice, export "
+        "the payments with their ids so the two can be told apart",
+    )]
+    assert dataset.allocations is not None and dataset.allocations.empty
+
+
 def test_a_split_names_the_column_the_file_lacks() -> None:
     dataset = run(
         SPLIT,

@@ -536,6 +536,7 @@ def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
     parts: dict[str, pd.DataFrame] = {}
     taken: list[str] = []
     issues: list[Issue] = []
+    carried = np.zeros(len(frame), dtype=bool)
     for other, columns in kind_map.splits.items():
         headers = {t: by_normal.get(normalise_header(s)) for t, s in columns.items()}
         for target, header in headers.items():
@@ -551,12 +552,15 @@ def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
         for header in only_theirs:
             filled |= (frame[header].astype(str).str.strip() != "").to_numpy()
         parts[other] = frame.loc[filled, [*present, *PROVENANCE]].reset_index(drop=True)
+        carried |= filled
         taken += only_theirs
     if not parts:
         return {}, issues
     own_columns = [h for h in written if h not in taken]
     own = frame[[*own_columns, *PROVENANCE]]
-    parts[""] = own[~own.duplicated(subset=own_columns)].reset_index(drop=True)
+    # Only a repeat that carried the other kind's part goes; any other copy is still reported.
+    repeat = own.duplicated(subset=own_columns).to_numpy() & carried
+    parts[""] = own[~repeat].reset_index(drop=True)
     return parts, issues
 
 
