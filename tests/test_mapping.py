@@ -5,26 +5,17 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from tests.test_validation import raw
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
-from pkgreport.loading import InputFile, RawTable
+from pkgreport.loading import RawTable
 from pkgreport.mapping import merge_mappings, read_mapping_file
 from pkgreport.validation import Dataset, validate_tables
 
 SETTINGS = Settings(timezone="Australia/Sydney")
-
-
-def raw(kind: str, name: str, columns: dict[str, list[str]]) -> RawTable:
-    """A loader-shaped table: object columns of str, provenance, rows numbered from 2."""
-    n = len(next(iter(columns.values())))
-    frame = pd.DataFrame({h: pd.Series(v, dtype=object) for h, v in columns.items()})
-    frame["source_file"] = pd.Series([name] * n, dtype=object)
-    frame["source_row"] = np.arange(2, 2 + n, dtype=np.int64)
-    return RawTable(InputFile(Path(name), name, kind, "0" * 64, 0, n), frame)
 
 
 def run(toml: str, *tables: RawTable) -> Dataset:
