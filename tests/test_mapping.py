@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from tests.test_validation import raw
 
+from pkgreport.cli import cli
 from pkgreport.config import Settings
+from pkgreport.engine.cases import tally_cases
 from pkgreport.errors import Issue, UsageError
 from pkgreport.loading import RawTable
 from pkgreport.mapping import merge_mappings, read_mapping_file
@@ -242,10 +246,6 @@ def test_skip_rows_by_value() -> None:
 
 def test_a_late_cancel_flag_cancels_at_the_start_and_is_not_counted() -> None:
     """Mindbody: LateCancelled true -> cancelled at the start; remaining 4 (a rename gave 3)."""
-    from datetime import date
-
-    from pkgreport.engine.cases import tally_cases
-
     dataset = run(
         '[appointments]\n"VisitId" = "appointment_id"\n"ClientId" = "patient_id"\n'
         '"StartDateTime" = "starts_at"\n"ClientServiceId" = "case_id"\n'
@@ -403,10 +403,6 @@ def test_a_bad_allocation_amount_is_reported_on_the_payments_row() -> None:
 
 
 def test_a_systems_own_remaining_figure_is_checked() -> None:
-    from datetime import date
-
-    from pkgreport.engine.cases import tally_cases
-
     dataset = run(
         '[cases.check]\nremaining_sessions = "Sessions Remaining"\n',
         raw("appointments", "appointments.csv", {
@@ -444,3 +440,59 @@ def test_a_systems_own_credit_figure_is_the_reported_credit() -> None:
     )
     assert dataset.issues == []
     assert listed(dataset.patients, "patient_id", "reported_credit") == [["p1", 4500], ["p2", 0]]
+
+
+# --- as a user runs it ------------------------------------------------------------------------
+
+NOOKAL_MAP = """\
+[appointments]
+"appointmentID" = "appointment_id"
+"patientID" = "patient_id"
+"caseID" = "case_id"
+
+[appointments.join]
+starts_at = ["appointmentDate", "appointmentStartTime"]
+
+[appointments.flags]
+cancelled_at = { flag = "cancelled", date = "cancellationDate" }
+
+[appointments.formats]
+date = "%d %b %Y %I:%M%p"
+
+[cases.check]
+remaining_sessions = "Sessions Remaining"
+"""
+
+
+def test_a_mapped_export_gives_the_tally_on_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "map.toml").write_text(NOOKAL_MAP, encoding="utf-8")
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "appointments.csv").write_text(
+        "appointmentID,patientID,appointmentDate,appointmentStartTime,cancelled,"
+        "cancellationDate,caseID\n"
+        "1,82,5 Oct 2026,9:30am,0,,c1\n"
+        "2,82,12 Oct 2026,2:15pm,1,1 Oct 2026 12:00pm,c1\n"
+        "3,82,19 Oct 2026,4:45pm,1,,c1\n"
+        "4,82,26 Oct 2026,4:45pm,0,,c1\n", encoding="utf-8")
+    (exports / "cases.csv").write_text(
+        "case_id,patient_id,max_sessions,Sessions Remaining\nc1,82,5,3\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["cases", str(exports), "--columns",
+                                      str(tmp_path / "map.toml"), "--as-of", "2026-10-31"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        ("case_id,patient_id,case_name,max_sessions,counted,attended,upcoming,cancelled,dna,"
+        "remaining,over_booked_by,status,findings"),
+        "c1,82,,5,2,2,0,2,0,3,0,active,"]
+
+
+def test_a_mistake_in_the_mapping_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "map.toml").write_text('[appointments.flags]\ncancelled_at = "cancelled"\n',
+                                       encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path), "--columns",
+                                      str(tmp_path / "map.toml")])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {tmp_path / 'map.toml'}: [appointments.flags] cancelled_at must be like "
+        '{ flag = "cancelled", date = "cancellationDate" } (date is optional)\n')
