@@ -226,16 +226,19 @@ def test_last_segment_of_a_link() -> None:
 
 def test_skip_rows_by_value() -> None:
     dataset = run(
-        '[appointments.skip]\n"Type" = ["Unavailable", "Holiday"]\n',
+        '[appointments.skip]\n"Type" = ["Unavailable", "Holiday"]\n'
+        '[appointments.last_segment]\npatient_id = "Client Link"\n',
         raw("appointments", "appointments.csv", {
-            "appointment_id": ["a1", "b1", "a2", "b2"], "patient_id": ["p1", "", "p2", ""],
+            "appointment_id": ["a1", "b1", "a2", "b2"],
+            "Client Link": ["https://x/patients/p1", "none", "https://x/patients/p2", "none"],
             "starts_at": ["2026-10-05"] * 4,
             "Type": ["Standard", "Unavailable", "Standard", " Holiday "]}),
     )
     assert dataset.issues == [Issue(
         "info", "appointments.csv", None, None, None,
         "2 rows were left out as the mapping file's [appointments.skip] says (rows 3 and 5)")]
-    assert listed(dataset.appointments, "appointment_id") == [["a1"], ["a2"]]
+    assert listed(dataset.appointments, "appointment_id", "patient_id") == [
+        ["a1", "p1"], ["a2", "p2"]]
     assert dataset.excluded[["source_row", "reason"]].values.tolist() == [
         [3, "Type is Unavailable: left out as the mapping file's [appointments.skip] says"],
         [5, "Type is Holiday: left out as the mapping file's [appointments.skip] says"]]

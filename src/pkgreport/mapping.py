@@ -281,7 +281,7 @@ class Applied:
     frame: pd.DataFrame
     renames: dict[str, str]
     issues: list[Issue] = field(default_factory=list)
-    left_out: pd.DataFrame | None = None
+    left_out: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(PROVENANCE)))
     reasons: list[str] = field(default_factory=list)
     usable: bool = True
 
@@ -321,6 +321,10 @@ def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: s
     if headers is None:
         return Applied(work.frame, work.renames, work.issues, usable=False)
     skipped = _skip(work, headers)
+    left_out = [work.frame.loc[skipped, list(PROVENANCE)]]
+    reasons = _skip_reasons(work, headers, skipped)
+    work.frame = work.frame[~skipped].reset_index(drop=True)
+    work.reasons = work.reasons[~skipped]
     _map_values(work, headers)
     _join(work, headers)
     _last_segments(work, headers)
@@ -328,15 +332,11 @@ def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: s
     _formats(work)
     for target, source in kind_map.checks.items():
         work.renames[headers[source]] = target
-    bad = np.array([r is not None for r in work.reasons], dtype=bool)
-    gone = bad | skipped
-    reasons = [r for r in work.reasons[bad]]
-    left_out = work.frame.loc[bad, list(PROVENANCE)]
-    if skipped.any():
-        left_out = pd.concat([left_out, work.frame.loc[skipped, list(PROVENANCE)]])
-        reasons += _skip_reasons(work, headers, skipped)
-    return Applied(work.frame[~gone].reset_index(drop=True), work.renames, work.issues,
-                   left_out.reset_index(drop=True), reasons)
+    bad = ~pd.isna(work.reasons)
+    left_out.append(work.frame.loc[bad, list(PROVENANCE)])
+    reasons += list(work.reasons[bad])
+    return Applied(work.frame[~bad].reset_index(drop=True), work.renames, work.issues,
+                   pd.concat(left_out, ignore_index=True), reasons)
 
 
 def _needed(kind: str, kind_map: KindMapping) -> list[tuple[str, str]]:
@@ -385,6 +385,8 @@ def _skip(work: _File, headers: dict[str, str]) -> np.ndarray:
 
 
 def _skip_reasons(work: _File, headers: dict[str, str], skipped: np.ndarray) -> list[str]:
+    if not skipped.any():
+        return []
     reasons = np.full(int(skipped.sum()), None, dtype=object)
     for source, values in work.map.skips.items():
         cells = work.text(headers[source]).to_numpy(dtype=object)[skipped]
