@@ -296,6 +296,13 @@ def test_a_zero_one_flag_with_its_own_date_keeps_the_start_time() -> None:
 # --- formats ----------------------------------------------------------------------------------
 
 
+def payments_file(columns: dict[str, list[str]]) -> RawTable:
+    n = len(next(iter(columns.values())))
+    return raw("payments", "payments.csv", {
+        "payment_id": [f"y{i}" for i in range(n)], "patient_id": ["p1"] * n,
+        "paid_at": ["2026-10-05"] * n, "amount": ["90"] * n, **columns})
+
+
 def test_a_date_format_and_a_currency_prefix() -> None:
     dataset = run(
         '[payments.formats]\ndate = "%a %d %b %Y %I:%M%p"\ncurrency = "A$"\n',
@@ -315,6 +322,28 @@ def test_a_date_format_and_a_currency_prefix() -> None:
         ["y1", pd.Timestamp("2026-10-05 10:00"), 9000],
         ["y2", pd.Timestamp("2026-10-06 14:30"), -5000],
         ["y3", pd.Timestamp("2026-10-07 09:00"), -123450]]
+
+
+def test_a_date_format_with_an_offset_is_converted_to_the_clinics_zone() -> None:
+    dataset = run(
+        '[payments.formats]\ndate = "%d/%m/%Y %H:%M %z"\n',
+        payments_file({"paid_at": ["05/10/2026 10:00 +0000", "05/10/2026 10:00"]}),
+    )
+    assert listed(dataset.payments, "paid_at") == [[pd.Timestamp("2026-10-05 21:00")]]
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: payments.csv, row 3, column 'paid_at', value '05/10/2026 10:00': paid_at is not "
+        "a date written as %d/%m/%Y %H:%M %z (like 05/10/2026 14:30 +1100, the mapping file's "
+        "[payments.formats] date) nor as ISO 2026-10-05: correct the date, or the format in "
+        "the mapping file")]
+
+
+def test_a_currency_prefix_that_does_not_match_is_reported() -> None:
+    dataset = run('[payments.formats]\ncurrency = "A$"\n',
+                  payments_file({"amount": ["AU$90.00", "A$90.00"]}))
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: payments.csv, row 2, column 'amount', value 'AU$90.00': amount is not an amount "
+        "in dollars and cents: write it like 1234.50 (or -50.00 for a negative)")]
+    assert listed(dataset.payments, "amount") == [[9000]]
 
 
 def test_a_date_only_format_on_a_date_column() -> None:

@@ -12,7 +12,7 @@ import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ CHECKS: dict[str, dict[str, str]] = {
 }
 _DATE_TYPES = ("date", "timestamp")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EXAMPLE_ZONE = timezone(timedelta(hours=11))  # shown only by a format with %z
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,8 @@ class _File:
 
 def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: str) -> Applied:
     """A file's raw text -> the same rows transformed as its kind's mapping says."""
+    if not (_needed(kind, kind_map) or kind_map.date_format or kind_map.currency):
+        return Applied(frame, dict(kind_map.renames))  # renames alone: nothing to copy
     work = _File(kind, kind_map, frame, file)
     headers = _sources_present(work)
     if headers is None:
@@ -504,12 +507,14 @@ def _read_dates(work: _File, header: str, date_format: str, date_only: bool) -> 
         except ValueError:
             iso.append(value if value == "" or _ISO_DATE.match(value) else None)
             continue
-        iso.append(moment.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M:%S"))
+        # A format with %z keeps its offset, so the time is converted to the clinic's zone.
+        shape = "%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M:%S" + (" %z" if moment.tzinfo else "")
+        iso.append(moment.strftime(shape))
     table = np.array(iso + [""], dtype=object)
     converted = table[codes]
     bad = pd.isna(converted)
     if bad.any():
-        example = datetime(2026, 10, 5, 14, 30).strftime(date_format)
+        example = datetime(2026, 10, 5, 14, 30, tzinfo=_EXAMPLE_ZONE).strftime(date_format)
         work.row_problems(
             bad, header,
             f"is not a date written as {date_format} (like {example}, the mapping file's "
