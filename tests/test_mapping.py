@@ -528,3 +528,14 @@ def test_a_mistake_in_the_mapping_file_is_a_usage_error(tmp_path: Path) -> None:
     assert result.stderr == (
         f"Error: {tmp_path / 'map.toml'}: [appointments.flags] cancelled_at must be like "
         '{ flag = "cancelled", date = "cancellationDate" } (date is optional)\n')
+
+
+def test_many_skipped_rows_are_counted_in_one_line() -> None:
+    dataset = run('[appointments.skip]\n"Type" = ["Holiday"]\n',
+                  raw("appointments", "appointments.csv", {
+                      "appointment_id": [f"a{i}" for i in range(8)], "patient_id": ["p1"] * 8,
+                      "starts_at": ["2026-10-05"] * 8, "Type": ["Standard"] + ["Holiday"] * 7}))
+    assert dataset.issues == [Issue(
+        "info", "appointments.csv", None, None, None,
+        "7 rows were left out as the mapping file's [appointments.skip] says "
+        "(rows 3, 4, 5, 6, 7 and 2 more)")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -300,7 +301,8 @@ class _File:
         self.reasons = np.full(len(frame), None, dtype=object)
 
     def text(self, header: str) -> pd.Series:
-        return self.frame[header].astype(str).str.strip()
+        """The column's values with surrounding spaces trimmed."""
+        return _per_distinct(self.frame[header], str.strip)
 
     def row_problems(self, mask: np.ndarray, header: str, message: str | list[str]) -> None:
         """An error per row of `mask` (`message` completes "<header> ..."); the rows go."""
@@ -376,8 +378,8 @@ def _skip(work: _File, headers: dict[str, str]) -> np.ndarray:
         skipped |= work.text(headers[source]).isin(values).to_numpy()
     count = int(skipped.sum())
     if count:
-        rows = [str(r) for r in work.frame["source_row"].to_numpy()[skipped]]
-        shown = rows[:5] + ([f"{count - 5} more"] if count > 5 else [])
+        first = work.frame["source_row"].to_numpy()[np.flatnonzero(skipped)[:5]]
+        shown = [str(r) for r in first] + ([f"{count - 5} more"] if count > 5 else [])
         listed = ", ".join(shown[:-1]) + " and " + shown[-1] if count > 1 else shown[0]
         work.issues.append(Issue(
             "info", work.file, None, None, None,
@@ -432,9 +434,8 @@ def _last_segments(work: _File, headers: dict[str, str]) -> None:
     """`target = "Link"`: each link's last path segment (`…/patients/82` -> `82`), in place."""
     for target, source in work.map.last_segments.items():
         header = headers[source]
-        link = work.text(header).str.replace(r"[?#].*$", "", regex=True)
-        segment = link.str.rsplit("/", n=1).str[-1]
-        bad = ((link != "") & (~link.str.contains("/", regex=False) | (segment == ""))).to_numpy()
+        segment = _per_distinct(work.frame[header], _last_segment)
+        bad = pd.isna(segment).to_numpy()
         if bad.any():
             work.row_problems(
                 bad, header,
@@ -443,6 +444,20 @@ def _last_segments(work: _File, headers: dict[str, str]) -> None:
             )
         work.frame[header] = segment.where(~bad, "").to_numpy(dtype=object)
         work.renames[header] = target
+
+
+def _last_segment(cell: str) -> str | None:
+    """`https://x/patients/82?a=1` -> `82`; "" stays ""; None when it is no link ending in one."""
+    link = re.sub(r"[?#].*$", "", cell.strip())
+    _, slash, segment = link.rpartition("/")
+    return segment if link == "" or (slash and segment) else None
+
+
+def _per_distinct(column: pd.Series, convert: Callable[[str], str | None]) -> pd.Series:
+    """`convert` applied once per distinct value (exports repeat values a great deal)."""
+    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    table = np.array([convert(str(value)) for value in distinct] + [""], dtype=object)
+    return pd.Series(table[codes], index=column.index, dtype=object)
 
 
 def _source_of(work: _File, canonical: str) -> str | None:
