@@ -75,8 +75,8 @@ def usage_error(tmp_path: Path, text: str) -> str:
          ('map.toml: [appointments.skip] "Type" must be a list of at least 1 text, like '
          '["Unavailable"]')),
         ('[appointments.formats]\ntime = "%H:%M"\n',
-         ("map.toml: [appointments.formats] time = '%H:%M': a format is date = \"%d %b %Y\" or "
-         'currency = "A$"')),
+         ("map.toml: [appointments.formats] time = '%H:%M': a format is date = \"%d %b %Y\" (or a "
+         'list of them, tried in order) or currency = "A$"')),
         ('[appointments.check]\nremaining_sessions = "Left"\n',
          ("map.toml: [appointments.check] remaining_sessions is not a figure pkgreport checks; "
          "only [cases.check], [patients.check] exist")),
@@ -314,8 +314,8 @@ def test_a_date_format_and_a_currency_prefix() -> None:
     )
     assert dataset.issues == [Issue(
         "error", "payments.csv", 5, "paid_at", "5 Oct 2026",
-        "paid_at is not a date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 02:30PM, "
-        "the mapping file's [payments.formats] date) nor as ISO 2026-10-05: correct the date, "
+        "paid_at is not a date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 02:30PM), "
+        "the mapping file's [payments.formats] date, nor as ISO 2026-10-05: correct the date, "
         "or the format in the mapping file",
     )]
     assert listed(dataset.payments, "payment_id", "paid_at", "amount") == [
@@ -332,9 +332,23 @@ def test_a_date_format_with_an_offset_is_converted_to_the_clinics_zone() -> None
     assert listed(dataset.payments, "paid_at") == [[pd.Timestamp("2026-10-05 21:00")]]
     assert [str(i) for i in dataset.issues] == [
         ("ERROR: payments.csv, row 3, column 'paid_at', value '05/10/2026 10:00': paid_at is not "
-        "a date written as %d/%m/%Y %H:%M %z (like 05/10/2026 14:30 +1100, the mapping file's "
-        "[payments.formats] date) nor as ISO 2026-10-05: correct the date, or the format in "
-        "the mapping file")]
+        "a date written as %d/%m/%Y %H:%M %z (like 05/10/2026 14:30 +1100), the mapping "
+        "file's [payments.formats] date, nor as ISO 2026-10-05: correct the date, or the "
+        "format in the mapping file")]
+
+
+def test_several_date_formats_are_tried_in_order() -> None:
+    dataset = run(
+        '[payments.formats]\ndate = ["%a %d %b %Y %I:%M%p", "%d %b %Y"]\n',
+        payments_file({"paid_at": ["Mon 5 Oct 2026 10:00am", "6 Oct 2026", "Oct 7 2026"]}),
+    )
+    assert listed(dataset.payments, "paid_at") == [
+        [pd.Timestamp("2026-10-05 10:00")], [pd.Timestamp("2026-10-06")]]
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: payments.csv, row 4, column 'paid_at', value 'Oct 7 2026': paid_at is not a "
+        "date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 02:30PM) or %d %b %Y (like "
+        "05 Oct 2026), the mapping file's [payments.formats] date, nor as ISO 2026-10-05: "
+        "correct the date, or the format in the mapping file")]
 
 
 def test_a_currency_prefix_that_does_not_match_is_reported() -> None:

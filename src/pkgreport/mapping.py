@@ -57,7 +57,7 @@ class KindMapping:
     flags: tuple[Flag, ...] = ()
     last_segments: dict[str, str] = field(default_factory=dict)
     skips: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    date_format: str | None = None
+    date_formats: tuple[str, ...] = ()  # tried in order
     currency: str | None = None
     checks: dict[str, str] = field(default_factory=dict)
     splits: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -149,7 +149,7 @@ def _parse_kind(kind: str, table: dict[str, Any], where: str) -> KindMapping:
             _check_canonical(kind, f'[{kind}] "{key}" = {value!r}', value, where, empty_ok=True)
             renames[key] = value
     here = f"[{kind}.%s]"
-    date_format, currency = _parse_formats(kind, parts.get("formats", {}), where)
+    date_formats, currency = _parse_formats(kind, parts.get("formats", {}), where)
     return KindMapping(
         renames=renames,
         joins={t: _texts(v, f"{here % 'join'} {t}", where, at_least=2)
@@ -163,7 +163,7 @@ def _parse_kind(kind: str, table: dict[str, Any], where: str) -> KindMapping:
                                             where).items()},
         skips={c: _texts(v, f'{here % "skip"} "{c}"', where, at_least=1)
                for c, v in parts.get("skip", {}).items()},
-        date_format=date_format,
+        date_formats=date_formats,
         currency=currency,
         checks=_checks(kind, parts.get("check", {}), where),
         splits=_splits(kind, parts.get("split", {}), where),
@@ -223,14 +223,19 @@ def _flag(kind: str, target: str, value: object, where: str) -> Flag:
     return Flag(target, value["flag"], value.get("date") or None)
 
 
-def _parse_formats(kind: str, part: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+def _parse_formats(kind: str, part: dict[str, Any], where: str,
+                   ) -> tuple[tuple[str, ...], str | None]:
+    """`date` is one strptime format or a list tried in order; `currency` a prefix."""
     for key, value in part.items():
-        if key not in FORMAT_KEYS or not isinstance(value, str) or not value:
+        values = value if key == "date" and isinstance(value, list) else [value]
+        if key not in FORMAT_KEYS or not values or not all(
+                isinstance(v, str) and v for v in values):
             raise UsageError(
                 f"{where}: [{kind}.formats] {key} = {value!r}: a format is date = \"%d %b %Y\" "
-                'or currency = "A$"'
+                '(or a list of them, tried in order) or currency = "A$"'
             )
-    return part.get("date"), part.get("currency")
+    dates = part.get("date", ())
+    return tuple([dates] if isinstance(dates, str) else dates), part.get("currency")
 
 
 def _checks(kind: str, part: dict[str, Any], where: str) -> dict[str, str]:
@@ -319,7 +324,7 @@ class _File:
 
 def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: str) -> Applied:
     """A file's raw text -> the same rows transformed as its kind's mapping says."""
-    if not (_needed(kind, kind_map) or kind_map.date_format or kind_map.currency):
+    if not (_needed(kind, kind_map) or kind_map.date_formats or kind_map.currency):
         return Applied(frame, dict(kind_map.renames))  # renames alone: nothing to copy
     work = _File(kind, kind_map, frame, file)
     headers = _sources_present(work)
@@ -495,7 +500,7 @@ def _flags(work: _File, headers: dict[str, str]) -> None:
 
 def _formats(work: _File) -> None:
     """`[kind.formats]`: dates in the mapping's format -> ISO; the currency prefix stripped."""
-    if work.map.date_format is None and work.map.currency is None:
+    if not work.map.date_formats and work.map.currency is None:
         return
     lookup = alias_lookup(work.kind)
     specs = spec_for(work.kind)
@@ -504,37 +509,43 @@ def _formats(work: _File) -> None:
         spec = specs.get(canonical) if canonical else None
         if spec is None:
             continue
-        if spec.type in _DATE_TYPES and work.map.date_format:
-            _read_dates(work, str(header), work.map.date_format, spec.type == "date")
+        if spec.type in _DATE_TYPES and work.map.date_formats:
+            _read_dates(work, str(header), work.map.date_formats, spec.type == "date")
         elif spec.type == "money" and work.map.currency:
             prefix = re.escape(work.map.currency)
             work.frame[header] = work.text(header).str.replace(
                 rf"^([(-]?\s*-?){prefix}\s*", r"\1", regex=True).to_numpy(dtype=object)
 
 
-def _read_dates(work: _File, header: str, date_format: str, date_only: bool) -> None:
-    """Each distinct value read with `date_format` once; ISO stays; anything else is an error."""
-    codes, distinct = pd.factorize(work.text(header))
-    iso: list[str | None] = []
-    for value in distinct:
+def _iso_date(value: str, formats: tuple[str, ...], date_only: bool) -> str | None:
+    """`value` in ISO form ("" stays ""), or None when no format fits and it is not ISO."""
+    for date_format in formats:
         try:
             moment = datetime.strptime(value, date_format)
         except ValueError:
-            iso.append(value if value == "" or _ISO_DATE.match(value) else None)
             continue
         # A format with %z keeps its offset, so the time is converted to the clinic's zone.
-        shape = "%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M:%S" + (" %z" if moment.tzinfo else "")
-        iso.append(moment.strftime(shape))
-    table = np.array(iso + [""], dtype=object)
+        zone = " %z" if moment.tzinfo else ""
+        return moment.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M:%S" + zone)
+    return value if value == "" or _ISO_DATE.match(value) else None
+
+
+def _read_dates(work: _File, header: str, formats: tuple[str, ...], date_only: bool) -> None:
+    """Each distinct value read once with the first of `formats` that fits; ISO stays; anything
+    else is an error naming the formats."""
+    codes, distinct = pd.factorize(work.text(header))
+    table = np.array([_iso_date(value, formats, date_only) for value in distinct] + [""],
+                     dtype=object)
     converted = table[codes]
     bad = pd.isna(converted)
     if bad.any():
-        example = datetime(2026, 10, 5, 14, 30, tzinfo=_EXAMPLE_ZONE).strftime(date_format)
+        written = " or ".join(
+            f"{f} (like {datetime(2026, 10, 5, 14, 30, tzinfo=_EXAMPLE_ZONE).strftime(f)})"
+            for f in formats)
         work.row_problems(
             bad, header,
-            f"is not a date written as {date_format} (like {example}, the mapping file's "
-            f"[{work.kind}.formats] date) nor as ISO 2026-10-05: correct the date, or the "
-            "format in the mapping file",
+            f"is not a date written as {written}, the mapping file's [{work.kind}.formats] "
+            "date, nor as ISO 2026-10-05: correct the date, or the format in the mapping file",
         )
     work.frame[header] = np.where(bad, "", converted).astype(object)
 
