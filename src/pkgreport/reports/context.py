@@ -521,7 +521,7 @@ def _headlines(result: RunResult) -> tuple[Headline, ...]:
     detail = f"{high:,} of them serious"
     if missing:
         detail += f"; {missing} of {len(FINDINGS)} checks could not run (see Findings)"
-    heads.append(Headline("Findings", int(len(result.findings)), "int",
+    heads.append(Headline("Findings", len(result.findings), "int",
                           "bad" if high else ("warn" if len(result.findings) or missing else "ok"),
                           detail))
     return tuple(heads)
@@ -550,7 +550,7 @@ def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
     grouped = findings.groupby("code", sort=False)
     for code, part in grouped:
         title, explanation, todo = FINDING_TEXT.get(str(code), (str(code), "", ""))
-        kinds.append(FindingKind(str(code), title, int(len(part)), str(part["severity"].iloc[0]),
+        kinds.append(FindingKind(str(code), title, len(part), str(part["severity"].iloc[0]),
                                  explanation, todo))
     return tuple(kinds)
 

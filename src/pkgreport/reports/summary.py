@@ -156,7 +156,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         int(result.packages["undelivered"].sum()) if result.packages is not None else None
     )
     counts: dict[str, int | None] = {
-        kind: (None if getattr(ds, kind) is None else int(len(getattr(ds, kind))))
+        kind: (None if getattr(ds, kind) is None else len(getattr(ds, kind)))
         for kind in ("appointments", "cases", "invoices", "payments", "allocations", "patients")
     }
     if result.cases is not None:
@@ -165,9 +165,9 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         counts["cases_expired"] = int(statuses.get("expired", 0))
     if result.credit is not None:
         counts["patients_with_credit"] = int((result.credit.patients["credit"] > 0).sum())
-    counts["findings"] = int(len(findings))
+    counts["findings"] = len(findings)
     counts["warnings"] = sum(1 for i in ds.issues if i.severity == "warning")
-    counts["excluded_rows"] = int(len(excluded_rows(result)))
+    counts["excluded_rows"] = len(excluded_rows(result))
     roll = None
     if result.rollforward is not None:
         total = result.rollforward.iloc[-1]
