@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import tomllib
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +18,13 @@ from pkgreport import parsing
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
 from pkgreport.loading import InputFile, RawTable
+from pkgreport.mapping import (
+    alias_lookup,
+    apply_mapping,
+    parse_mapping,
+    read_mapping_file,
+    split_table,
+)
 from pkgreport.money import format_dollars
 from pkgreport.schemas import (
     CHECK_MESSAGES,
@@ -33,7 +40,6 @@ from pkgreport.schemas import (
     key_columns,
     normalise_header,
     schema_for,
-    spec_for,
     typed_columns,
 )
 
@@ -99,42 +105,9 @@ class Dataset:
 # --- column map -------------------------------------------------------------------------------
 
 
-def _check_column_map(column_map: dict[str, dict[str, str]], where: str) -> None:
-    for kind, mapping in column_map.items():
-        if kind not in KINDS:
-            raise UsageError(
-                f"{where}: [{kind}] is not a kind of export; use one of: {', '.join(KINDS)}"
-            )
-        if not isinstance(mapping, dict):
-            raise UsageError(
-                f'{where}: {kind} must be a table of "Your header" = "canonical_name" lines'
-            )
-        names = spec_for(kind)
-        for header, canonical in mapping.items():
-            # "" tells pkgreport to ignore that header (say, a second total it must not use).
-            if not isinstance(canonical, str) or (canonical and canonical not in names):
-                raise UsageError(
-                    f'{where}: [{kind}] "{header}" = {canonical!r}: {canonical!r} is not one of '
-                    f"the {kind} columns; use one of: {', '.join(names)} (or \"\" to ignore the "
-                    "column)"
-                )
-
-
-def load_column_map(path: Path) -> dict[str, dict[str, str]]:
-    """Read a TOML column map: `[appointments]` then `"Appt #" = "appointment_id"` lines.
-
-    A header mapped to "" is ignored, so an export with two columns meaning one thing can be used.
-    """
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read the column map {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"the column map {path} is not UTF-8 text: save it as UTF-8") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"the column map {path} is not valid TOML: {exc}") from exc
-    _check_column_map(data, str(path))
-    return {kind: dict(mapping) for kind, mapping in data.items()}
+def load_column_map(path: Path) -> dict[str, dict[str, Any]]:
+    """Read and check a mapping file (`pkgreport.mapping`): renames and transforms per kind."""
+    return read_mapping_file(path)
 
 
 # --- the run's shared state -------------------------------------------------------------------
@@ -145,6 +118,7 @@ class _Run:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.mapping = parse_mapping(settings.column_map, "the column map")
         self.issues: list[Issue] = []
         self.excluded: list[pd.DataFrame] = []
         self.headers: dict[tuple[str, str], dict[str, str]] = {}
@@ -210,19 +184,12 @@ def _places(rows: pd.DataFrame) -> str:
 # --- one table: headers and parsing -----------------------------------------------------------
 
 
-def _alias_lookup(kind: str) -> dict[str, str]:
-    lookup: dict[str, str] = {}
-    for spec in COLUMNS[kind]:
-        for name in (spec.name, *spec.aliases):
-            lookup.setdefault(normalise_header(name), spec.name)
-    return lookup
-
-
-def _map_headers(run: _Run, kind: str, file: str, headers: list[str]) -> dict[str, str] | None:
-    """canonical -> header as written, or None when a required column is missing."""
-    user = run.settings.column_map.get(kind, {})
+def _map_headers(run: _Run, kind: str, file: str, headers: list[str],
+                 user: dict[str, str]) -> dict[str, str] | None:
+    """canonical -> header as written (`user`: the mapping's renames), or None when a required
+    column is missing."""
     user_normal = {normalise_header(k): v for k, v in user.items()}
-    lookup = _alias_lookup(kind)
+    lookup = alias_lookup(kind)
     unused = {normalise_header(h) for h in KNOWN_UNUSED.get(kind, ())}
     found: dict[str, list[str]] = {}
     unknown: list[str] = []
@@ -333,11 +300,18 @@ def _with_provenance(table: RawTable) -> pd.DataFrame:
 
 def _type_table(run: _Run, kind: str, table: RawTable) -> pd.DataFrame | None:
     """One file's rows -> its typed frame (rows with errors removed), or None if unusable."""
-    frame = _with_provenance(table)
     file = table.file.name
+    applied = apply_mapping(kind, run.mapping.kind(kind), _with_provenance(table), file)
+    run.issues.extend(applied.issues)
+    if not applied.usable:
+        run.exclude(kind, _provenance(applied.frame), "the mapping names a column the file lacks")
+        return None
+    if applied.left_out is not None:
+        run.exclude(kind, applied.left_out, applied.reasons)
+    frame = applied.frame
     # Headers are matched and shown as text; `label` finds the column again whatever its type.
     label = {str(c): c for c in frame.columns if c not in PROVENANCE}
-    mapping = _map_headers(run, kind, file, list(label))
+    mapping = _map_headers(run, kind, file, list(label), applied.renames)
     if mapping is None:
         run.exclude(kind, _provenance(frame), "the file is missing a required column")
         return None
@@ -936,6 +910,25 @@ def _check_invoice_appointments(run: _Run, invoices: pd.DataFrame,
                    severity="warning")
 
 
+def _split_tables(run: _Run, tables: list[RawTable]) -> list[RawTable]:
+    """Each file a mapping splits (`[payments.split.allocations]`) -> one table per kind."""
+    out: list[RawTable] = []
+    for table in tables:
+        kind_map = run.mapping.kind(table.file.kind) if table.file.kind in KINDS else None
+        if kind_map is None or not kind_map.splits:
+            out.append(table)
+            continue
+        parts, issues = split_table(table.file.kind, kind_map, _with_provenance(table),
+                                    table.file.name)
+        run.issues.extend(issues)
+        if not parts:
+            out.append(table)
+        for kind, frame in parts.items():
+            file = dataclasses.replace(table.file, kind=kind or table.file.kind)
+            out.append(dataclasses.replace(table, file=file, frame=frame))
+    return out
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -946,7 +939,6 @@ def validate_tables(tables: list[RawTable], settings: Settings,
     Returns every issue found (sorted); rows with an error are left out of the typed frames and
     listed in `excluded`. Raises `UsageError` only for a bad setting (column map, time zone).
     """
-    _check_column_map(settings.column_map, "the column map")
     try:
         zoneinfo.ZoneInfo(settings.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -955,7 +947,8 @@ def validate_tables(tables: list[RawTable], settings: Settings,
         ) from exc
     run = _Run(settings)
     typed: dict[str, list[pd.DataFrame]] = {}
-    for table in tables:
+    files = list(files) if files is not None else [t.file for t in tables]
+    for table in _split_tables(run, tables):
         kind = table.file.kind
         if kind not in KINDS:
             run.issues.append(Issue("warning", table.file.name, None, None, None,
@@ -1009,7 +1002,7 @@ def validate_tables(tables: list[RawTable], settings: Settings,
     issues = sorted(run.issues, key=lambda i: (*i.sort_key(), i.message, i.value or ""))
     return Dataset(
         **frames,  # type: ignore[arg-type]
-        files=list(files) if files is not None else [t.file for t in tables],
+        files=files,
         issues=issues,
         excluded=excluded,
     )

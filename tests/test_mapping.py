@@ -1,0 +1,277 @@
+"""The mapping file's transforms: each on good values, and a bad value's whole message."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pkgreport.config import Settings
+from pkgreport.errors import Issue, UsageError
+from pkgreport.loading import InputFile, RawTable
+from pkgreport.mapping import merge_mappings, read_mapping_file
+from pkgreport.validation import Dataset, validate_tables
+
+SETTINGS = Settings(timezone="Australia/Sydney")
+
+
+def raw(kind: str, name: str, columns: dict[str, list[str]]) -> RawTable:
+    """A loader-shaped table: object columns of str, provenance, rows numbered from 2."""
+    n = len(next(iter(columns.values())))
+    frame = pd.DataFrame({h: pd.Series(v, dtype=object) for h, v in columns.items()})
+    frame["source_file"] = pd.Series([name] * n, dtype=object)
+    frame["source_row"] = np.arange(2, 2 + n, dtype=np.int64)
+    return RawTable(InputFile(Path(name), name, kind, "0" * 64, 0, n), frame)
+
+
+def run(toml: str, *tables: RawTable) -> Dataset:
+    return validate_tables(list(tables), SETTINGS.replace(column_map=tomllib.loads(toml)))
+
+
+def listed(frame: pd.DataFrame | None, *columns: str) -> list[list[object]]:
+    assert frame is not None
+    return frame[list(columns)].astype(object).where(frame[list(columns)].notna(), None
+                                                    ).values.tolist()
+
+
+def usage_error(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "map.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        read_mapping_file(path)
+    return str(caught.value).replace(str(path), "map.toml")
+
+
+# --- reading the file -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[appointments.join]\npatient = ["First", "Last"]\n',
+         ("map.toml: [appointments.join] patient: 'patient' is not one of the appointments "
+         "columns; use one of: appointment_id, patient_id, starts_at, ends_at, case_id, "
+         "cancelled_at, did_not_arrive, arrived, archived_at, deleted_at, patient_name, "
+         "practitioner, business, appointment_type, invoice_number, patient_count")),
+        ('[appointments.join]\npatient_name = "First Name"\n',
+         ('map.toml: [appointments.join] patient_name must be a list of at least 2 texts, like '
+         '["First Name", "Last Name"]')),
+        ('[appointments.merge]\npatient_name = ["First", "Last"]\n',
+         ("map.toml: [appointments.merge] is not something a mapping can do; use one of: "
+         "[appointments.join], [appointments.values], [appointments.flags], "
+         "[appointments.last_segment], [appointments.skip], [appointments.formats], "
+         "[appointments.check], [appointments.split]")),
+        ('[appointments.values]\n"Did Not Show" = "N/A"\n',
+         ('map.toml: [appointments.values] "Did Not Show" must be a table of texts, like '
+         '{ "N/A" = "", "Yes" = "true" }')),
+        ('[appointments.flags]\ncancelled_at = { flag = 1 }\n',
+         ('map.toml: [appointments.flags] cancelled_at must be like { flag = "cancelled", '
+         'date = "cancellationDate" } (date is optional)')),
+        ('[appointments.flags]\ndid_not_arrive = { flag = "No Show" }\n',
+         ("map.toml: [appointments.flags] did_not_arrive: did_not_arrive is not a date and time "
+         "column, so a flag cannot fill it; use a rename or [appointments.values] instead")),
+        ('[appointments.last_segment]\npatient_id = ["Client Link"]\n',
+         ('map.toml: [appointments.last_segment] patient_id must name a column of the file, '
+         'like "Client Link"')),
+        ('[appointments.skip]\nType = "Unavailable"\n',
+         ('map.toml: [appointments.skip] "Type" must be a list of at least 1 text, like '
+         '["Unavailable"]')),
+        ('[appointments.formats]\ntime = "%H:%M"\n',
+         ("map.toml: [appointments.formats] time = '%H:%M': a format is date = \"%d %b %Y\" or "
+         'currency = "A$"')),
+        ('[appointments.check]\nremaining_sessions = "Left"\n',
+         ("map.toml: [appointments.check] remaining_sessions is not a figure pkgreport checks; "
+         "only [cases.check], [patients.check] exist")),
+        ('[cases.check]\nremaining = "Left"\n',
+         ("map.toml: [cases.check] remaining is not a figure pkgreport checks; use one of: "
+         "remaining_sessions")),
+        ('[payments.split.staff]\nname = "Staff"\n',
+         ("map.toml: [payments.split.staff] is not another kind of export; use one of: "
+         "appointments, cases, invoices, allocations, patients")),
+        ('[payments.split.allocations]\ninvoice = "Invoice ID"\n',
+         ("map.toml: [payments.split.allocations] invoice: 'invoice' is not one of the "
+         "allocations columns; use one of: invoice_id, payment_id, source, amount, "
+         "allocated_at, allocation_id")),
+        ('[appointments]\n"Start" = "starts_at"\n"Start" = "ends_at"\n',
+         ("the column map map.toml is not valid TOML: Cannot overwrite a value "
+         "(at line 3, column 20)")),
+    ],
+)
+def test_mistakes_in_the_mapping_file_are_usage_errors(tmp_path: Path, text: str,
+                                                        message: str) -> None:
+    assert usage_error(tmp_path, text) == message
+
+
+def test_a_preset_and_a_users_file_merge_line_by_line() -> None:
+    preset = {"appointments": {"Start": "starts_at", "values": {"No Show": {"N/A": ""}}}}
+    mine = {"appointments": {"Begin": "starts_at", "values": {"Arrived": {"-": ""}}},
+            "patients": {"Client": "patient_id"}}
+    assert merge_mappings(preset, mine) == {
+        "appointments": {"Start": "starts_at", "Begin": "starts_at",
+                         "values": {"No Show": {"N/A": ""}, "Arrived": {"-": ""}}},
+        "patients": {"Client": "patient_id"},
+    }
+
+
+def test_a_column_the_mapping_names_must_be_in_the_file() -> None:
+    dataset = run('[patients.join]\npatient_name = ["First Name", "Surname"]\n',
+                  raw("patients", "clients.csv", {"ID": ["p1"], "First Name": ["Ann"],
+                                                  "Last Name": ["Lee"]}))
+    assert dataset.issues == [Issue(
+        "error", "clients.csv", None, "Surname", None,
+        "the mapping file's [patients.join] patient_name names the column 'Surname', which "
+        "this file does not have. Columns found: ID, First Name, Last Name. Correct the name "
+        "in the mapping file, or export that column",
+    )]
+    assert dataset.patients is not None and dataset.patients.empty
+    assert dataset.excluded["reason"].tolist() == ["the mapping names a column the file lacks"]
+
+
+# --- renames, join, values, last segment, skip ------------------------------------------------
+
+
+def test_join_names_and_a_date_with_its_time() -> None:
+    dataset = run(
+        '[patients.join]\npatient_name = ["First Name", "Last Name"]\n'
+        '[appointments]\n"appointmentID" = "appointment_id"\n"patientID" = "patient_id"\n'
+        '[appointments.join]\nstarts_at = ["appointmentDate", "appointmentStartTime"]\n',
+        raw("patients", "patients.csv", {"ID": ["p1", "p2", "p3"],
+                                         "First Name": ["Ann", "Bo", ""],
+                                         "Last Name": ["Lee", "", "Tran"]}),
+        raw("appointments", "appointments.csv", {
+            "appointmentID": ["a1", "a2"], "patientID": ["p1", "p2"],
+            "appointmentDate": ["2026-10-05", "2026-10-06"],
+            "appointmentStartTime": ["09:30", "14:15"]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.patients, "patient_id", "patient_name") == [
+        ["p1", "Ann Lee"], ["p2", "Bo"], ["p3", "Tran"]]
+    assert listed(dataset.appointments, "appointment_id", "starts_at") == [
+        ["a1", pd.Timestamp("2026-10-05 09:30")], ["a2", pd.Timestamp("2026-10-06 14:15")]]
+
+
+def test_a_joined_value_that_is_no_date_names_both_columns() -> None:
+    dataset = run(
+        '[appointments.join]\nstarts_at = ["appointmentDate", "appointmentStartTime"]\n',
+        raw("appointments", "appointments.csv", {
+            "appointment_id": ["a1"], "patient_id": ["p1"],
+            "appointmentDate": ["2026-10-05"], "appointmentStartTime": ["25:00"]}),
+    )
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: appointments.csv, row 2, column 'appointmentDate + appointmentStartTime', "
+        "value '2026-10-05 25:00': appointmentDate + appointmentStartTime is not a real date "
+        "or time when read as day/month/year: check the day and month (or the date order "
+        "setting), and write it like 21/07/2026 14:30 (day/month/year) or ISO "
+        "2026-07-21T14:30:00")]
+
+
+def test_values_map_before_typing() -> None:
+    dataset = run(
+        '[appointments.values]\n"Did Not Show" = { "N/A" = "", "Yes" = "true", "No" = "false" }\n'
+        '[appointments]\n"Did Not Show" = "did_not_arrive"\n',
+        raw("appointments", "appointments.csv", {
+            "appointment_id": ["a1", "a2", "a3", "a4"], "patient_id": ["p1", "p1", "p1", "p1"],
+            "starts_at": ["2026-10-05"] * 4, "Did Not Show": ["Yes", " No ", "N/A", "Maybe"]}),
+    )
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: appointments.csv, row 5, column 'Did Not Show', value 'Maybe': Did Not Show is "
+        "not yes or no: write yes/no, true/false, y/n or 1/0 (blank means no)")]
+    assert listed(dataset.appointments, "appointment_id", "did_not_arrive") == [
+        ["a1", True], ["a2", False], ["a3", False]]
+
+
+def test_last_segment_of_a_link() -> None:
+    dataset = run(
+        '[appointments.last_segment]\npatient_id = "Client Link"\n',
+        raw("appointments", "appointments.csv", {
+            "appointment_id": ["a1", "a2", "a3", "a4"],
+            "starts_at": ["2026-10-05"] * 4,
+            "Client Link": ["https://api.example.com/v1/patients/82",
+                            "https://api.example.com/v1/patients/83?fields=all#top",
+                            "82", "https://api.example.com/v1/patients/"]}),
+    )
+    message = ("Client Link is not a link ending in an id (like "
+               "https://example.com/patients/82): correct it, or take patient_id from another "
+               "column in the mapping file")
+    assert dataset.issues == [
+        Issue("error", "appointments.csv", 4, "Client Link", "82", message),
+        Issue("error", "appointments.csv", 5, "Client Link",
+              "https://api.example.com/v1/patients/", message),
+    ]
+    assert listed(dataset.appointments, "appointment_id", "patient_id") == [
+        ["a1", "82"], ["a2", "83"]]
+    assert dataset.excluded[["source_row", "reason"]].values.tolist() == [
+        [4, message], [5, message]]
+
+
+def test_skip_rows_by_value() -> None:
+    dataset = run(
+        '[appointments.skip]\n"Type" = ["Unavailable", "Holiday"]\n',
+        raw("appointments", "appointments.csv", {
+            "appointment_id": ["a1", "b1", "a2", "b2"], "patient_id": ["p1", "", "p2", ""],
+            "starts_at": ["2026-10-05"] * 4,
+            "Type": ["Standard", "Unavailable", "Standard", " Holiday "]}),
+    )
+    assert dataset.issues == [Issue(
+        "info", "appointments.csv", None, None, None,
+        "2 rows were left out as the mapping file's [appointments.skip] says (rows 3 and 5)")]
+    assert listed(dataset.appointments, "appointment_id") == [["a1"], ["a2"]]
+    assert dataset.excluded[["source_row", "reason"]].values.tolist() == [
+        [3, "Type is Unavailable: left out as the mapping file's [appointments.skip] says"],
+        [5, "Type is Holiday: left out as the mapping file's [appointments.skip] says"]]
+
+
+# --- flags ------------------------------------------------------------------------------------
+
+
+def test_a_late_cancel_flag_cancels_at_the_start_and_is_not_counted() -> None:
+    """Mindbody: LateCancelled true -> cancelled at the start; remaining 4 (a rename gave 3)."""
+    from datetime import date
+
+    from pkgreport.engine.cases import tally_cases
+
+    dataset = run(
+        '[appointments]\n"VisitId" = "appointment_id"\n"ClientId" = "patient_id"\n'
+        '"StartDateTime" = "starts_at"\n"ClientServiceId" = "case_id"\n'
+        '[appointments.flags]\ncancelled_at = { flag = "LateCancelled" }\n',
+        raw("appointments", "visits.csv", {
+            "VisitId": ["v1", "v2", "v3"], "ClientId": ["p1", "p1", "p1"],
+            "StartDateTime": ["2026-10-05T10:00:00", "2026-10-12T10:00:00",
+                              "2026-10-19T10:00:00"],
+            "ClientServiceId": ["s1", "s1", "s1"],
+            "LateCancelled": ["false", "true", "sometimes"]}),
+        raw("cases", "cases.csv", {"case_id": ["s1"], "patient_id": ["p1"],
+                                   "max_sessions": ["5"]}),
+    )
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: visits.csv, row 4, column 'LateCancelled', value 'sometimes': LateCancelled is "
+        "not yes or no: write yes/no, true/false, y/n or 1/0 (blank means no)")]
+    assert listed(dataset.appointments, "appointment_id", "cancelled_at") == [
+        ["v1", None], ["v2", pd.Timestamp("2026-10-12 10:00")]]
+    assert dataset.appointments is not None and dataset.cases is not None
+    tally = tally_cases(dataset.appointments, dataset.cases, date(2026, 10, 31))
+    assert tally.cases["remaining"].tolist() == [4]
+
+
+def test_a_zero_one_flag_with_its_own_date_keeps_the_start_time() -> None:
+    """Nookal: cancelled 0/1 + cancellationDate, and the date and time joined."""
+    dataset = run(
+        '[appointments]\n"appointmentID" = "appointment_id"\n"patientID" = "patient_id"\n'
+        '[appointments.join]\nstarts_at = ["appointmentDate", "appointmentStartTime"]\n'
+        '[appointments.flags]\ncancelled_at = { flag = "cancelled", date = "cancellationDate" }\n',
+        raw("appointments", "appointments.csv", {
+            "appointmentID": ["a1", "a2", "a3", "a4"], "patientID": ["p1"] * 4,
+            "appointmentDate": ["2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08"],
+            "appointmentStartTime": ["09:30", "14:15", "16:45", "08:00"],
+            "cancelled": ["0", "1", "1", "0"],
+            "cancellationDate": ["", "2026-10-01 12:00", "", "2026-10-02 09:00"]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.appointments, "appointment_id", "starts_at", "cancelled_at") == [
+        ["a1", pd.Timestamp("2026-10-05 09:30"), None],
+        ["a2", pd.Timestamp("2026-10-06 14:15"), pd.Timestamp("2026-10-01 12:00")],
+        ["a3", pd.Timestamp("2026-10-07 16:45"), pd.Timestamp("2026-10-07 16:45")],
+        ["a4", pd.Timestamp("2026-10-08 08:00"), None]]
