@@ -98,7 +98,7 @@ def test_the_header_is_judged_with_the_mapping_s_renames(tmp_path: Path) -> None
     assert [(t.file.kind, t.file.name) for t in tables] == [("appointments", "october.csv")]
     assert [i.message for i in issues] == [
         "read as appointments: the file name names no kind, and its columns are those of "
-        "appointments (name it e.g. 'appointments-october.csv' to say so)"
+        "appointments (name it e.g. 'appointments-october.csv' to say so)",
     ]
 
 
@@ -112,7 +112,9 @@ def test_a_clinic_named_export_is_read_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["cases", str(tmp_path), "--format", "csv"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "case_id,patient_id,case_name,max_sessions,counted,attended,upcoming,cancelled,dna,"
-        "remaining,over_booked_by,status,findings",
+        (
+            "case_id,patient_id,case_name,max_sessions,counted,attended,upcoming,cancelled,dna,"
+            "remaining,over_booked_by,status,findings"
+        ),
         "C1,7,,4,1,1,0,0,0,3,0,active,",
     ]
