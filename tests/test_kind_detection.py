@@ -96,9 +96,12 @@ def test_the_header_is_judged_with_the_mapping_s_renames(tmp_path: Path) -> None
     column_map = {"appointments": {"Visit Ref": "appointment_id", "Client Ref": "patient_id", "Visit Start": "starts_at"}}
     tables, issues = load_folder(tmp_path, Settings(column_map=column_map))
     assert [(t.file.kind, t.file.name) for t in tables] == [("appointments", "october.csv")]
-    assert [i.message for i in issues] == [
-        "read as appointments: the file name names no kind, and its columns are those of "
-        "appointments (name it e.g. 'appointments-october.csv' to say so)",
+    assert issues == [
+        Issue(
+            "info", "october.csv", None, None, None,
+            "read as appointments: the file name names no kind, and its columns are those of "
+            "appointments (name it e.g. 'appointments-october.csv' to say so)",
+        ),
     ]
 
 

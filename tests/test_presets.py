@@ -104,6 +104,32 @@ def test_source_is_a_config_key_checked_against_the_presets(tmp_path: Path) -> N
     )
 
 
+def test_run_reads_the_source_from_its_config_file_or_the_environment(tmp_path: Path) -> None:
+    import json
+    import os
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    mindbody_exports(exports)
+    config = tmp_path / "pkgreport.toml"
+    config.write_text('input = "exports"\noutput = "reports"\nsource = "mindbody-api"\n'
+                      'period = "2026-10"\n', encoding="utf-8")
+    code, _, err = invoke("run", "--config", str(config), "-q")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "reports" / "pkgreport-2026-10-31.json").read_text())
+    assert summary["settings"]["source"] == "mindbody-api"
+    assert (summary["inputs"][0]["file"], summary["inputs"][0]["kind"]) == ("client-services.csv", "cases")
+    assert (summary["counts"]["appointments"], summary["counts"]["findings"]) == (2, 0)
+    config.write_text('input = "exports"\noutput = "reports"\nperiod = "2026-10"\n', encoding="utf-8")
+    # Without the preset the visits are not read as appointments at all.
+    assert invoke("run", "--config", str(config), "-q")[0] == 1
+    os.environ["PKGREPORT_SOURCE"] = "mindbody-api"
+    try:
+        assert invoke("run", "--config", str(config), "-q")[0] == 0
+    finally:
+        del os.environ["PKGREPORT_SOURCE"]
+
+
 def test_columns_adds_to_and_overrides_the_source_preset(tmp_path: Path) -> None:
     mine = tmp_path / "mine.toml"
     mine.write_text('[appointments]\n"Name" = ""\n"Room" = "business"\n', encoding="utf-8")
