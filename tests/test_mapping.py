@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
+from tests.test_validation import raw
 
+from pkgreport.cli import cli
 from pkgreport.config import Settings
+from pkgreport.engine.cases import tally_cases
 from pkgreport.errors import Issue, UsageError
-from pkgreport.loading import InputFile, RawTable
+from pkgreport.loading import RawTable
 from pkgreport.mapping import merge_mappings, read_mapping_file
 from pkgreport.validation import Dataset, validate_tables
 
 SETTINGS = Settings(timezone="Australia/Sydney")
-
-
-def raw(kind: str, name: str, columns: dict[str, list[str]]) -> RawTable:
-    """A loader-shaped table: object columns of str, provenance, rows numbered from 2."""
-    n = len(next(iter(columns.values())))
-    frame = pd.DataFrame({h: pd.Series(v, dtype=object) for h, v in columns.items()})
-    frame["source_file"] = pd.Series([name] * n, dtype=object)
-    frame["source_row"] = np.arange(2, 2 + n, dtype=np.int64)
-    return RawTable(InputFile(Path(name), name, kind, "0" * 64, 0, n), frame)
 
 
 def run(toml: str, *tables: RawTable) -> Dataset:
@@ -130,6 +125,28 @@ def test_a_column_the_mapping_names_must_be_in_the_file() -> None:
     assert dataset.excluded["reason"].tolist() == ["the mapping names a column the file lacks"]
 
 
+
+@pytest.mark.parametrize(
+    ("toml", "line"),
+    [
+        ('[appointments.values]\n"Kind" = { "N/A" = "" }\n', "[appointments.values]"),
+        ('[appointments.skip]\n"Kind" = ["Holiday"]\n', "[appointments.skip]"),
+        ('[appointments.last_segment]\npatient_id = "Kind"\n',
+         "[appointments.last_segment] patient_id"),
+        ('[appointments.flags]\ncancelled_at = { flag = "Kind" }\n',
+         "[appointments.flags] cancelled_at"),
+    ],
+)
+def test_each_transform_names_the_column_the_file_lacks(toml: str, line: str) -> None:
+    dataset = run(toml, raw("appointments", "appointments.csv", {
+        "appointment_id": ["a1"], "patient_id": ["p1"], "starts_at": ["2026-10-05"]}))
+    assert dataset.issues == [Issue(
+        "error", "appointments.csv", None, "Kind", None,
+        f"the mapping file's {line} names the column 'Kind', which this file does not have. "
+        "Columns found: appointment_id, patient_id, starts_at. Correct the name in the mapping "
+        "file, or export that column",
+    )]
+
 # --- renames, join, values, last segment, skip ------------------------------------------------
 
 
@@ -229,10 +246,6 @@ def test_skip_rows_by_value() -> None:
 
 def test_a_late_cancel_flag_cancels_at_the_start_and_is_not_counted() -> None:
     """Mindbody: LateCancelled true -> cancelled at the start; remaining 4 (a rename gave 3)."""
-    from datetime import date
-
-    from pkgreport.engine.cases import tally_cases
-
     dataset = run(
         '[appointments]\n"VisitId" = "appointment_id"\n"ClientId" = "patient_id"\n'
         '"StartDateTime" = "starts_at"\n"ClientServiceId" = "case_id"\n'
@@ -275,3 +288,211 @@ def test_a_zero_one_flag_with_its_own_date_keeps_the_start_time() -> None:
         ["a2", pd.Timestamp("2026-10-06 14:15"), pd.Timestamp("2026-10-01 12:00")],
         ["a3", pd.Timestamp("2026-10-07 16:45"), pd.Timestamp("2026-10-07 16:45")],
         ["a4", pd.Timestamp("2026-10-08 08:00"), None]]
+
+
+# --- formats ----------------------------------------------------------------------------------
+
+
+def test_a_date_format_and_a_currency_prefix() -> None:
+    dataset = run(
+        '[payments.formats]\ndate = "%a %d %b %Y %I:%M%p"\ncurrency = "A$"\n',
+        raw("payments", "payments.csv", {
+            "payment_id": ["y1", "y2", "y3", "y4"], "patient_id": ["p1"] * 4,
+            "paid_at": ["Mon 5 Oct 2026 10:00am", "Tue 06 Oct 2026 02:30PM",
+                        "2026-10-07T09:00:00", "5 Oct 2026"],
+            "amount": ["A$90.00", "-A$50.00", "(A$1,234.50)", "A$10"]}),
+    )
+    assert dataset.issues == [Issue(
+        "error", "payments.csv", 5, "paid_at", "5 Oct 2026",
+        "paid_at is not a date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 02:30PM, "
+        "the mapping file's [payments.formats] date) nor as ISO 2026-10-05: correct the date, "
+        "or the format in the mapping file",
+    )]
+    assert listed(dataset.payments, "payment_id", "paid_at", "amount") == [
+        ["y1", pd.Timestamp("2026-10-05 10:00"), 9000],
+        ["y2", pd.Timestamp("2026-10-06 14:30"), -5000],
+        ["y3", pd.Timestamp("2026-10-07 09:00"), -123450]]
+
+
+def test_a_date_only_format_on_a_date_column() -> None:
+    dataset = run(
+        '[invoices.formats]\ndate = "%d %b %Y"\n',
+        raw("invoices", "invoices.csv", {
+            "invoice_id": ["i1"], "patient_id": ["p1"], "issue_date": ["5 Oct 2026"],
+            "total": ["90"]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.invoices, "issue_date") == [[pd.Timestamp("2026-10-05")]]
+
+
+# --- split ------------------------------------------------------------------------------------
+
+SPLIT = ('[payments.split.allocations]\ninvoice_id = "Invoice ID"\namount = "Amount Applied"\n'
+         'payment_id = "Payment ID"\n')
+
+
+def test_a_payments_file_with_allocation_columns_gives_both_kinds() -> None:
+    dataset = run(
+        SPLIT,
+        raw("payments", "payments.csv", {
+            "Payment ID": ["y1", "y1", "y2"], "Patient ID": ["p1", "p1", "p1"],
+            "Payment Date": ["2026-10-05"] * 3, "Amount": ["200", "200", "50"],
+            "Invoice ID": ["i1", "i2", ""], "Amount Applied": ["120", "80", ""]}),
+        raw("invoices", "invoices.csv", {
+            "invoice_id": ["i1", "i2"], "patient_id": ["p1", "p1"],
+            "issue_date": ["2026-10-01", "2026-10-02"], "total": ["120", "100"]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.payments, "payment_id", "amount", "source_row") == [
+        ["y1", 20000, 2], ["y2", 5000, 4]]
+    assert listed(dataset.allocations, "invoice_id", "payment_id", "amount", "source_file",
+                  "source_row") == [
+        ["i1", "y1", 12000, "payments.csv", 2], ["i2", "y1", 8000, "payments.csv", 3]]
+    assert [f.kind for f in dataset.files] == ["payments", "invoices"]
+
+
+def test_a_split_still_reports_a_payment_copied_without_an_allocation() -> None:
+    dataset = run(
+        SPLIT,
+        raw("payments", "payments.csv", {
+            "Payment ID": ["y1", "y1"], "Patient ID": ["p1", "p1"],
+            "Payment Date": ["2026-10-05"] * 2, "Amount": ["50", "50"],
+            "Invoice ID": ["", ""], "Amount Applied": ["", ""]}),
+    )
+    assert dataset.issues == [Issue(
+        "warning", "payments.csv", 3, None, None,
+        "row 3 repeats row 2 exactly and is counted once: if it really happened twice, export "
+        "the payments with their ids so the two can be told apart",
+    )]
+    assert dataset.allocations is not None and dataset.allocations.empty
+
+
+def test_a_split_names_the_column_the_file_lacks() -> None:
+    dataset = run(
+        SPLIT,
+        raw("payments", "payments.csv", {
+            "Payment ID": ["y1"], "Patient ID": ["p1"], "Payment Date": ["2026-10-05"],
+            "Amount": ["200"], "Invoice ID": ["i1"]}),
+    )
+    assert dataset.issues == [Issue(
+        "error", "payments.csv", None, "Amount Applied", None,
+        "the mapping file's [payments.split.allocations] amount names the column "
+        "'Amount Applied', which this file does not have. Columns found: Payment ID, "
+        "Patient ID, Payment Date, Amount, Invoice ID. Correct the name in the mapping file, "
+        "or export that column",
+    ), Issue("info", "payments.csv", None, None, None,
+             "ignored columns pkgreport does not use: Invoice ID")]
+    assert dataset.allocations is None
+
+
+def test_a_bad_allocation_amount_is_reported_on_the_payments_row() -> None:
+    dataset = run(
+        SPLIT,
+        raw("payments", "payments.csv", {
+            "Payment ID": ["y1", "y1"], "Patient ID": ["p1", "p1"],
+            "Payment Date": ["2026-10-05"] * 2, "Amount": ["200", "200"],
+            "Invoice ID": ["i1", "i2"], "Amount Applied": ["120", "eighty"]}),
+    )
+    assert [str(i) for i in dataset.issues if i.severity == "error"] == [
+        ("ERROR: payments.csv, row 3, column 'Amount Applied', value 'eighty': Amount Applied "
+        "is not an amount in dollars and cents: write it like 1234.50 (or -50.00 for a "
+        "negative)")]
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_a_systems_own_remaining_figure_is_checked() -> None:
+    dataset = run(
+        '[cases.check]\nremaining_sessions = "Sessions Remaining"\n',
+        raw("appointments", "appointments.csv", {
+            "appointment_id": ["a1", "a2"], "patient_id": ["p1", "p2"],
+            "starts_at": ["2026-10-05", "2026-10-06"], "case_id": ["c1", "c2"]}),
+        raw("cases", "cases.csv", {
+            "case_id": ["c1", "c2", "c3"], "patient_id": ["p1", "p2", "p3"],
+            "max_sessions": ["5", "5", ""], "Sessions Remaining": ["4", "3", "2"]}),
+    )
+    assert dataset.issues == []
+    assert dataset.appointments is not None and dataset.cases is not None
+    tally = tally_cases(dataset.appointments, dataset.cases, date(2026, 10, 31))
+    mismatch = tally.findings[tally.findings["code"] == "REPORTED_REMAINING_MISMATCH"]
+    assert mismatch[["subject_id", "message"]].values.tolist() == [[
+        "c2", ("Case c2: the practice system reports 3 of 5 sessions remaining but the exports "
+        "add up to 4: check for appointments missing from the export or attached to another "
+        "case.")]]
+
+
+def test_a_systems_own_remaining_figure_must_be_a_count() -> None:
+    dataset = run(
+        '[cases.check]\nremaining_sessions = "Sessions Remaining"\n',
+        raw("cases", "cases.csv", {"case_id": ["c1"], "patient_id": ["p1"],
+                                   "Sessions Remaining": ["three"]}),
+    )
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: cases.csv, row 2, column 'Sessions Remaining', value 'three': Sessions "
+        "Remaining is not a whole number: write it like 4 (0 or more)")]
+
+
+def test_a_systems_own_credit_figure_is_the_reported_credit() -> None:
+    dataset = run(
+        '[patients.check]\ncredit = "Account Balance"\n',
+        raw("patients", "patients.csv", {"ID": ["p1", "p2"], "Account Balance": ["45.00", ""]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.patients, "patient_id", "reported_credit") == [["p1", 4500], ["p2", 0]]
+
+
+# --- as a user runs it ------------------------------------------------------------------------
+
+NOOKAL_MAP = """\
+[appointments]
+"appointmentID" = "appointment_id"
+"patientID" = "patient_id"
+"caseID" = "case_id"
+
+[appointments.join]
+starts_at = ["appointmentDate", "appointmentStartTime"]
+
+[appointments.flags]
+cancelled_at = { flag = "cancelled", date = "cancellationDate" }
+
+[appointments.formats]
+date = "%d %b %Y %I:%M%p"
+
+[cases.check]
+remaining_sessions = "Sessions Remaining"
+"""
+
+
+def test_a_mapped_export_gives_the_tally_on_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "map.toml").write_text(NOOKAL_MAP, encoding="utf-8")
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "appointments.csv").write_text(
+        "appointmentID,patientID,appointmentDate,appointmentStartTime,cancelled,"
+        "cancellationDate,caseID\n"
+        "1,82,5 Oct 2026,9:30am,0,,c1\n"
+        "2,82,12 Oct 2026,2:15pm,1,1 Oct 2026 12:00pm,c1\n"
+        "3,82,19 Oct 2026,4:45pm,1,,c1\n"
+        "4,82,26 Oct 2026,4:45pm,0,,c1\n", encoding="utf-8")
+    (exports / "cases.csv").write_text(
+        "case_id,patient_id,max_sessions,Sessions Remaining\nc1,82,5,3\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["cases", str(exports), "--columns",
+                                      str(tmp_path / "map.toml"), "--as-of", "2026-10-31"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        ("case_id,patient_id,case_name,max_sessions,counted,attended,upcoming,cancelled,dna,"
+        "remaining,over_booked_by,status,findings"),
+        "c1,82,,5,2,2,0,2,0,3,0,active,"]
+
+
+def test_a_mistake_in_the_mapping_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "map.toml").write_text('[appointments.flags]\ncancelled_at = "cancelled"\n',
+                                       encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path), "--columns",
+                                      str(tmp_path / "map.toml")])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {tmp_path / 'map.toml'}: [appointments.flags] cancelled_at must be like "
+        '{ flag = "cancelled", date = "cancellationDate" } (date is optional)\n')

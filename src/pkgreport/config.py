@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pkgreport.engine.registry import FINDINGS
 
@@ -63,7 +63,8 @@ class Settings:
     # The HTML report caps long tables; the workbook always has every row.
     html_max_rows: int = 1000
     quiet: bool = False
-    column_map: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The mapping file's TOML (`pkgreport.mapping`): renames and transforms per kind.
+    column_map: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -339,15 +339,15 @@ def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: s
                    left_out.reset_index(drop=True), reasons)
 
 
-def _needed(kind_map: KindMapping) -> list[tuple[str, str]]:
+def _needed(kind: str, kind_map: KindMapping) -> list[tuple[str, str]]:
     """(source column, the line of the mapping naming it), for every transform's column."""
-    needed = [(c, f"[join] {t}") for t, cs in kind_map.joins.items() for c in cs]
-    needed += [(c, "[values]") for c in kind_map.values]
-    needed += [(c, f"[last_segment] {t}") for t, c in kind_map.last_segments.items()]
-    needed += [(c, "[skip]") for c in kind_map.skips]
-    needed += [(c, f"[check] {t}") for t, c in kind_map.checks.items()]
+    needed = [(c, f"[{kind}.join] {t}") for t, cs in kind_map.joins.items() for c in cs]
+    needed += [(c, f"[{kind}.values]") for c in kind_map.values]
+    needed += [(c, f"[{kind}.last_segment] {t}") for t, c in kind_map.last_segments.items()]
+    needed += [(c, f"[{kind}.skip]") for c in kind_map.skips]
+    needed += [(c, f"[{kind}.check]") for c in kind_map.checks.values()]
     for flag in kind_map.flags:
-        needed += [(c, f"[flags] {flag.target}") for c in (flag.flag, flag.date) if c]
+        needed += [(c, f"[{kind}.flags] {flag.target}") for c in (flag.flag, flag.date) if c]
     return needed
 
 
@@ -356,15 +356,14 @@ def _sources_present(work: _File) -> dict[str, str] | None:
     written = [str(c) for c in work.frame.columns if c not in PROVENANCE]
     by_normal = {normalise_header(h): h for h in reversed(written)}
     found: dict[str, str] = {}
-    for source, line in _needed(work.map):
+    needed = _needed(work.kind, work.map)
+    for source, line in needed:
         header = source if source in written else by_normal.get(normalise_header(source))
         if header is not None:
             found[source] = header
             continue
-        part, _, rest = line.partition("] ")
-        where = f"[{work.kind}.{part[1:]}]" + (f" {rest}" if rest else "")
-        work.issues.append(_absent_issue(work.file, written, source, where))
-    return None if len(found) < len({s for s, _ in _needed(work.map)}) else found
+        work.issues.append(_absent_issue(work.file, written, source, line))
+    return None if len(found) < len({s for s, _ in needed}) else found
 
 
 def _skip(work: _File, headers: dict[str, str]) -> np.ndarray:
@@ -529,9 +528,15 @@ def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
     """
     written = [str(c) for c in frame.columns if c not in PROVENANCE]
     by_normal = {normalise_header(h): h for h in reversed(written)}
+    lookup = alias_lookup(kind)
+
+    def own_kind(header: str) -> bool:
+        return bool(kind_map.renames.get(header, lookup.get(normalise_header(header))))
+
     parts: dict[str, pd.DataFrame] = {}
     taken: list[str] = []
     issues: list[Issue] = []
+    carried = np.zeros(len(frame), dtype=bool)
     for other, columns in kind_map.splits.items():
         headers = {t: by_normal.get(normalise_header(s)) for t, s in columns.items()}
         for target, header in headers.items():
@@ -541,18 +546,21 @@ def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
         present = [h for h in headers.values() if h is not None]
         if len(present) < len(headers):
             continue
+        # A row is the other kind's when a column only it uses is filled in (not Payment ID).
+        only_theirs = [h for h in present if not own_kind(h)] or present
         filled = np.zeros(len(frame), dtype=bool)
-        for header in present:
+        for header in only_theirs:
             filled |= (frame[header].astype(str).str.strip() != "").to_numpy()
         parts[other] = frame.loc[filled, [*present, *PROVENANCE]].reset_index(drop=True)
-        taken += present
+        carried |= filled
+        taken += only_theirs
     if not parts:
         return {}, issues
-    lookup = alias_lookup(kind)
-    own_columns = [h for h in written if h not in taken or kind_map.renames.get(
-        h, lookup.get(normalise_header(h)))]
+    own_columns = [h for h in written if h not in taken]
     own = frame[[*own_columns, *PROVENANCE]]
-    parts[""] = own[~own.duplicated(subset=own_columns)].reset_index(drop=True)
+    # Only a repeat that carried the other kind's part goes; any other copy is still reported.
+    repeat = own.duplicated(subset=own_columns).to_numpy() & carried
+    parts[""] = own[~repeat].reset_index(drop=True)
     return parts, issues
 
 

@@ -233,6 +233,7 @@ def tally_cases(
         _booked_after_close,
         _expired_with_sessions_left,
         _outside_case_dates,
+        _reported_remaining_mismatch,
         partial(_nearly_used_up, nearly_used_up=nearly_used_up),
         _several_open_packages,
     ):
@@ -426,6 +427,32 @@ def _outside_case_dates(t: _Tally) -> _Rule:
         "OUTSIDE_CASE_DATES",
         _mask(len(t.cs), groups),
         _case_findings("OUTSIDE_CASE_DATES", t.cs, groups, message, joined),
+    )
+
+
+def _reported_remaining_mismatch(t: _Tally) -> _Rule:
+    """A limited case whose system's own remaining figure (`reported_remaining`) differs."""
+    reported = t.cs.get("reported_remaining")
+    if reported is None:
+        return "REPORTED_REMAINING_MISMATCH", np.zeros(len(t.cs), dtype=bool), None
+    known = reported.notna().to_numpy(dtype=bool)
+    figure = reported.fillna(0).to_numpy(dtype=np.int64)
+    flagged = t.limited & known & (figure != t.remaining)
+    groups = np.flatnonzero(flagged)
+    message = (
+        t.labels.case(groups)
+        + ": the practice system reports "
+        + _text(figure[groups])
+        + " of "
+        + _text(t.maximum[groups])
+        + " sessions remaining but the exports add up to "
+        + _text(t.remaining[groups])
+        + ": check for appointments missing from the export or attached to another case."
+    )
+    return (
+        "REPORTED_REMAINING_MISMATCH",
+        flagged,
+        _case_findings("REPORTED_REMAINING_MISMATCH", t.cs, groups, message, None),
     )
 
 

@@ -61,6 +61,14 @@ FINDINGS: dict[str, FindingKind] = {
             "Re-open the case or attach the appointments to the patient's current package.",
         ),
         _kind(
+            'REPORTED_REMAINING_MISMATCH',
+            'medium',
+            'cases',
+            'Sessions remaining differ from the system',
+            "The practice system's own sessions-remaining figure (named in the mapping file's [cases.check]) differs from the one recomputed from the appointments.",
+            'Check for appointments missing from the export, attached to another package, or cancelled in one place but not the other.',
+        ),
+        _kind(
             'NEARLY_USED_UP',
             'low',
             'cases',
