@@ -213,6 +213,21 @@ def test_mindbody_late_cancel_counts_as_cancelled_and_remaining_is_4(tmp_path: P
     ])
 
 
+def test_mindbody_s_own_remaining_is_checked_against_the_recomputed_one(tmp_path: Path) -> None:
+    mindbody_exports(tmp_path, remaining=3)
+    code, out, _ = invoke("cases", str(tmp_path), "--source", "mindbody-api", "--findings")
+    header = (
+        "code,severity,patient_id,subject_type,subject_id,amount,appointment_ids,message,"
+        "source_file,source_row"
+    )
+    finding = (
+        "REPORTED_REMAINING_MISMATCH,medium,100000042,case,7001,,,Case 7001 (5 Private Pilates): "
+        "the practice system reports 3 of 5 sessions remaining but the exports add up to 4: check "
+        "for appointments missing from the export or attached to another case.,client-services.csv,2"
+    )
+    assert (code, out.splitlines()) == (0, [header, finding])
+
+
 def test_nookal_keeps_the_time_of_day_and_reads_its_0_1_cancelled_flag(tmp_path: Path) -> None:
     write(tmp_path, "appointments.csv",
           "ID,patientID,caseID,appointmentDate,appointmentStartTime,appointmentEndTime,cancelled,"
@@ -222,10 +237,18 @@ def test_nookal_keeps_the_time_of_day_and_reads_its_0_1_cancelled_flag(tmp_path:
           "9003,82,C5,2026-10-19,09:30:00,10:00:00,1,,0,0,3,1\n"
           "9004,82,C5,2026-10-26,11:00:00,11:30:00,0,,1,0,3,1\n")
     write(tmp_path, "cases.csv", "caseID,patientID,caseName,maxAppointments\nC5,82,Knee rehab,6\n")
+    write(tmp_path, "invoices.csv",
+          "invoiceID,patientID,invoiceDate,total\nI1,82,2026-10-05,75.00\nI2,82,2026-10-26,75.00\n")
+    write(tmp_path, "payments.csv", "paymentID,patientID,paymentDate,amount\nY1,82,2026-10-05,300.00\n")
     code, out, _ = invoke("cases", str(tmp_path), "--source", "nookal-api")
     # 6 bought; 1 attended, 2 cancelled (not counted), 1 did not arrive (not counted): 5 remain
     assert (code, out.splitlines()) == (0, [
         CASES_HEADER, "C5,82,Knee rehab,6,1,1,0,2,1,5,0,active,",
+    ])
+    code, out, _ = invoke("credit", str(tmp_path), "--source", "nookal-api")
+    # $300 pays invoice I1 ($75) the day it is issued: $225 credit; I2 waits for a payment
+    assert (code, out.splitlines()) == (0, [
+        CREDIT_HEADER, '82,,300.00,0.00,150.00,0.00,225.00,75.00,,,"CREDIT_WITH_OPEN_INVOICES, UNAPPLIED_CREDIT"',
     ])
     dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="nookal-api"))
     appointments = dataset.appointments
