@@ -201,7 +201,8 @@ def mindbody_exports(folder: Path, remaining: int = 4) -> None:
           "5 Private Pilates,Private Pilates,12,1\n")
     write(folder, "client-services.csv",
           "Id,ClientID,Name,Count,Remaining,ActiveDate,ExpirationDate,PaymentDate,Current\n"
-          f"7001,100000042,5 Private Pilates,5,{remaining},2026-09-30,2027-03-31,2026-09-30,true\n")
+          f"7001,100000042,5 Private Pilates,5,{remaining},2026-09-30T00:00:00,2027-03-31T00:00:00,"
+          "2026-09-30T00:00:00,true\n")
 
 
 def test_mindbody_late_cancel_counts_as_cancelled_and_remaining_is_4(tmp_path: Path) -> None:
