@@ -57,7 +57,8 @@ def test_a_name_naming_two_kinds_is_an_error_that_says_how_to_name_it(tmp_path: 
             "error", "Harbour_Payments_Invoices_2026-10.csv", None, None, None,
             "the file name names more than one kind (invoices, payments), so pkgreport cannot "
             "tell which it holds; its columns are those of invoices: rename it so that one kind "
-            "word appears, e.g. 'invoices-Harbour-2026-10.csv'",
+            "word appears, e.g. 'invoices-Harbour-2026-10.csv' (or move it out of the folder if it "
+            "is not an export)",
         )
     ]
 
@@ -69,7 +70,8 @@ def test_a_name_naming_two_kinds_without_a_telling_header_offers_the_first(tmp_p
         Issue(
             "error", "payments invoices.csv", None, None, None,
             "the file name names more than one kind (invoices, payments), so pkgreport cannot "
-            "tell which it holds: rename it so that one kind word appears, e.g. 'invoices.csv'",
+            "tell which it holds: rename it so that one kind word appears, e.g. 'invoices.csv' (or "
+            "move it out of the folder if it is not an export)",
         )
     ]
 
@@ -86,7 +88,8 @@ def test_a_header_fitting_two_kinds_equally_is_an_error_that_says_how_to_name_it
             "error", "export.csv", None, None, None,
             "the file name names no kind, and its columns fit appointments and invoices equally, "
             "so pkgreport cannot tell which it holds: rename it to start with its kind, e.g. "
-            "'appointments-export.csv' or 'invoices-export.csv'",
+            "'appointments-export.csv' or 'invoices-export.csv' (or move it out of the folder if it "
+            "is not an export)",
         )
     ]
 

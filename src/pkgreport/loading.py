@@ -219,6 +219,9 @@ def _rename_advice(name: str) -> str:
     )
 
 
+_NOT_AN_EXPORT = " (or move it out of the folder if it is not an export)"
+
+
 def _two_kinds_named(name: str, named: tuple[str, ...], judged: tuple[str, ...]) -> str:
     shown = [kind for kind in judged if kind in named] or list(named)
     header = f"; its columns are those of {shown[0]}" if len(shown) == 1 and judged else ""
@@ -227,6 +230,7 @@ def _two_kinds_named(name: str, named: tuple[str, ...], judged: tuple[str, ...])
     return (
         f"the file name names more than one kind ({', '.join(named)}), so pkgreport cannot tell "
         f"which it holds{header}: rename it so that one kind word appears, e.g. '{example}'"
+        f"{_NOT_AN_EXPORT}"
     )
 
 
@@ -234,7 +238,7 @@ def _two_kinds_in_header(name: str, judged: tuple[str, ...]) -> str:
     return (
         f"the file name names no kind, and its columns fit {' and '.join(judged)} equally, so "
         f"pkgreport cannot tell which it holds: rename it to start with its kind, e.g. "
-        f"'{judged[0]}-{name}' or '{judged[1]}-{name}'"
+        f"'{judged[0]}-{name}' or '{judged[1]}-{name}'{_NOT_AN_EXPORT}"
     )
 
 
