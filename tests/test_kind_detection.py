@@ -124,3 +124,31 @@ def test_a_clinic_named_export_is_read_end_to_end(tmp_path: Path) -> None:
         ),
         "C1,7,,4,1,1,0,0,0,3,0,active,",
     ]
+
+
+def test_columns_a_mapping_joins_links_flags_or_splits_off_count_for_the_file_s_own_kind(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "october.csv").write_text(
+        "Id,Visit Day,Visit Hour,Client Link,Late\n1,2026-10-01,09:00,https://x/clients/7,false\n"
+    )
+    (tmp_path / "receipts.csv").write_text(
+        "Receipt,Client,Paid On,Sum,Invoice Ref,Applied\nR1,7,2026-10-01,90,I1,90\n"
+    )
+    column_map = {
+        "appointments": {
+            "join": {"starts_at": ["Visit Day", "Visit Hour"]},
+            "last_segment": {"patient_id": "Client Link"},
+            "flags": {"cancelled_at": {"flag": "Late"}},
+        },
+        "payments": {
+            "Receipt": "payment_id", "Client": "patient_id", "Paid On": "paid_at", "Sum": "amount",
+            "split": {"allocations": {"invoice_id": "Invoice Ref", "amount": "Applied", "payment_id": "Receipt"}},
+        },
+    }
+    tables, _ = load_folder(tmp_path, Settings(column_map=column_map))
+    assert [(t.file.kind, t.file.name) for t in tables] == [
+        ("appointments", "october.csv"), ("payments", "receipts.csv"),
+    ]
+    tables, issues = load_folder(tmp_path, Settings())
+    assert tables == [] and [i.severity for i in issues] == ["warning", "warning", "error"]

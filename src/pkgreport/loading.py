@@ -272,24 +272,23 @@ def kinds_from_header(path: Path, settings: Settings) -> tuple[str, ...]:
 
 def _headers_of_kinds(settings: Settings) -> dict[str, list[str]]:
     """Every header each kind is known by: its columns' names and aliases, and the source
-    columns the mapping (`--source`, `--columns`) names in that kind's tables."""
+    columns the mapping (`--source`, `--columns`) names in that kind's table."""
+    from pkgreport.mapping import parse_mapping
     from pkgreport.schemas import COLUMNS
 
     known = {kind: [n for spec in specs for n in (spec.name, *spec.aliases)] for kind, specs in COLUMNS.items()}
     for kind, table in settings.column_map.items():
-        known.setdefault(kind, []).extend(_mapped_sources(table))
+        # Parsed alone, so that columns one kind splits off count for the file's own kind.
+        kind_map = parse_mapping({kind: table}, "the column map").kind(kind)
+        known[kind] += [
+            *(header for header, canonical in kind_map.renames.items() if canonical),
+            *(header for headers in kind_map.joins.values() for header in headers),
+            *kind_map.last_segments.values(),
+            *(header for flag in kind_map.flags for header in (flag.flag, flag.date) if header),
+            *kind_map.checks.values(),
+            *(header for columns in kind_map.splits.values() for header in columns.values()),
+        ]
     return known
-
-
-def _mapped_sources(table: dict[str, Any]) -> list[str]:
-    """The headers of a file a mapping's table for one kind names as sources: renames (not
-    ignored ones), joins, links, flags and their dates, checked figures and split columns."""
-    sources = [header for header, canonical in table.items() if isinstance(canonical, str) and canonical]
-    sources += [h for columns in table.get("join", {}).values() for h in columns]
-    sources += list(table.get("last_segment", {}).values()) + list(table.get("check", {}).values())
-    sources += [h for flag in table.get("flags", {}).values() for h in (flag.get("flag"), flag.get("date")) if h]
-    sources += [h for columns in table.get("split", {}).values() for h in columns.values()]
-    return sources
 
 
 # What pkgreport writes into an output folder (reports, their manifest, the run log, history),
