@@ -286,3 +286,16 @@ def test_jane_named_workbooks_are_read_by_their_kind_word(tmp_path: Path) -> Non
     assert (code, out.splitlines()) == (0, [
         CASES_HEADER, "K1,P7,Massage 5-pack,5,3,2,1,0,1,2,0,active,",
     ])
+
+
+def test_the_report_and_summary_name_the_preset_and_the_columns_file(tmp_path: Path) -> None:
+    from pkgreport.reports.context import build_context
+    from pkgreport.reports.summary import settings_record
+
+    mindbody_exports(tmp_path)
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[appointments]\n"Name" = ""\n', encoding="utf-8")
+    result = pipeline.run(settings_from(input_dir=tmp_path, source="mindbody-api", columns_file=mine))
+    assert dict(build_context(result).settings)["Column mapping"] == "mindbody-api preset + mine.toml"
+    summary = settings_record(result)
+    assert (summary["source"], summary["columns"]) == ("mindbody-api", "mine.toml")
