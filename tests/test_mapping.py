@@ -75,8 +75,8 @@ def usage_error(tmp_path: Path, text: str) -> str:
          ('map.toml: [appointments.skip] "Type" must be a list of at least 1 text, like '
          '["Unavailable"]')),
         ('[appointments.formats]\ntime = "%H:%M"\n',
-         ("map.toml: [appointments.formats] time = '%H:%M': a format is date = \"%d %b %Y\" or "
-         'currency = "A$"')),
+         ("map.toml: [appointments.formats] time = '%H:%M': a format is date = \"%d %b %Y\" (or a "
+         'list of them, tried in order) or currency = "A$"')),
         ('[appointments.check]\nremaining_sessions = "Left"\n',
          ("map.toml: [appointments.check] remaining_sessions is not a figure pkgreport checks; "
          "only [cases.check], [patients.check] exist")),
@@ -226,16 +226,19 @@ def test_last_segment_of_a_link() -> None:
 
 def test_skip_rows_by_value() -> None:
     dataset = run(
-        '[appointments.skip]\n"Type" = ["Unavailable", "Holiday"]\n',
+        '[appointments.skip]\n"Type" = ["Unavailable", "Holiday"]\n'
+        '[appointments.last_segment]\npatient_id = "Client Link"\n',
         raw("appointments", "appointments.csv", {
-            "appointment_id": ["a1", "b1", "a2", "b2"], "patient_id": ["p1", "", "p2", ""],
+            "appointment_id": ["a1", "b1", "a2", "b2"],
+            "Client Link": ["https://x/patients/p1", "none", "https://x/patients/p2", "none"],
             "starts_at": ["2026-10-05"] * 4,
             "Type": ["Standard", "Unavailable", "Standard", " Holiday "]}),
     )
     assert dataset.issues == [Issue(
         "info", "appointments.csv", None, None, None,
         "2 rows were left out as the mapping file's [appointments.skip] says (rows 3 and 5)")]
-    assert listed(dataset.appointments, "appointment_id") == [["a1"], ["a2"]]
+    assert listed(dataset.appointments, "appointment_id", "patient_id") == [
+        ["a1", "p1"], ["a2", "p2"]]
     assert dataset.excluded[["source_row", "reason"]].values.tolist() == [
         [3, "Type is Unavailable: left out as the mapping file's [appointments.skip] says"],
         [5, "Type is Holiday: left out as the mapping file's [appointments.skip] says"]]
@@ -293,6 +296,13 @@ def test_a_zero_one_flag_with_its_own_date_keeps_the_start_time() -> None:
 # --- formats ----------------------------------------------------------------------------------
 
 
+def payments_file(columns: dict[str, list[str]]) -> RawTable:
+    n = len(next(iter(columns.values())))
+    return raw("payments", "payments.csv", {
+        "payment_id": [f"y{i}" for i in range(n)], "patient_id": ["p1"] * n,
+        "paid_at": ["2026-10-05"] * n, "amount": ["90"] * n, **columns})
+
+
 def test_a_date_format_and_a_currency_prefix() -> None:
     dataset = run(
         '[payments.formats]\ndate = "%a %d %b %Y %I:%M%p"\ncurrency = "A$"\n',
@@ -304,14 +314,50 @@ def test_a_date_format_and_a_currency_prefix() -> None:
     )
     assert dataset.issues == [Issue(
         "error", "payments.csv", 5, "paid_at", "5 Oct 2026",
-        "paid_at is not a date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 02:30PM, "
-        "the mapping file's [payments.formats] date) nor as ISO 2026-10-05: correct the date, "
+        "paid_at is not a date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 02:30PM), "
+        "the mapping file's [payments.formats] date, nor as ISO 2026-10-05: correct the date, "
         "or the format in the mapping file",
     )]
     assert listed(dataset.payments, "payment_id", "paid_at", "amount") == [
         ["y1", pd.Timestamp("2026-10-05 10:00"), 9000],
         ["y2", pd.Timestamp("2026-10-06 14:30"), -5000],
         ["y3", pd.Timestamp("2026-10-07 09:00"), -123450]]
+
+
+def test_a_date_format_with_an_offset_is_converted_to_the_clinics_zone() -> None:
+    dataset = run(
+        '[payments.formats]\ndate = "%d/%m/%Y %H:%M %z"\n',
+        payments_file({"paid_at": ["05/10/2026 10:00 +0000", "05/10/2026 10:00"]}),
+    )
+    assert listed(dataset.payments, "paid_at") == [[pd.Timestamp("2026-10-05 21:00")]]
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: payments.csv, row 3, column 'paid_at', value '05/10/2026 10:00': paid_at is not "
+        "a date written as %d/%m/%Y %H:%M %z (like 05/10/2026 14:30 +1100), the mapping "
+        "file's [payments.formats] date, nor as ISO 2026-10-05: correct the date, or the "
+        "format in the mapping file")]
+
+
+def test_several_date_formats_are_tried_in_order() -> None:
+    dataset = run(
+        '[payments.formats]\ndate = ["%a %d %b %Y %I:%M%p", "%d %b %Y"]\n',
+        payments_file({"paid_at": ["Mon 5 Oct 2026 10:00am", "6 Oct 2026", "Oct 7 2026"]}),
+    )
+    assert listed(dataset.payments, "paid_at") == [
+        [pd.Timestamp("2026-10-05 10:00")], [pd.Timestamp("2026-10-06")]]
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: payments.csv, row 4, column 'paid_at', value 'Oct 7 2026': paid_at is not a "
+        "date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 02:30PM) or %d %b %Y (like "
+        "05 Oct 2026), the mapping file's [payments.formats] date, nor as ISO 2026-10-05: "
+        "correct the date, or the format in the mapping file")]
+
+
+def test_a_currency_prefix_that_does_not_match_is_reported() -> None:
+    dataset = run('[payments.formats]\ncurrency = "A$"\n',
+                  payments_file({"amount": ["AU$90.00", "A$90.00"]}))
+    assert [str(i) for i in dataset.issues] == [
+        ("ERROR: payments.csv, row 2, column 'amount', value 'AU$90.00': amount is not an amount "
+        "in dollars and cents: write it like 1234.50 (or -50.00 for a negative)")]
+    assert listed(dataset.payments, "amount") == [[9000]]
 
 
 def test_a_date_only_format_on_a_date_column() -> None:
@@ -496,3 +542,14 @@ def test_a_mistake_in_the_mapping_file_is_a_usage_error(tmp_path: Path) -> None:
     assert result.stderr == (
         f"Error: {tmp_path / 'map.toml'}: [appointments.flags] cancelled_at must be like "
         '{ flag = "cancelled", date = "cancellationDate" } (date is optional)\n')
+
+
+def test_many_skipped_rows_are_counted_in_one_line() -> None:
+    dataset = run('[appointments.skip]\n"Type" = ["Holiday"]\n',
+                  raw("appointments", "appointments.csv", {
+                      "appointment_id": [f"a{i}" for i in range(8)], "patient_id": ["p1"] * 8,
+                      "starts_at": ["2026-10-05"] * 8, "Type": ["Standard"] + ["Holiday"] * 7}))
+    assert dataset.issues == [Issue(
+        "info", "appointments.csv", None, None, None,
+        "7 rows were left out as the mapping file's [appointments.skip] says "
+        "(rows 3, 4, 5, 6, 7 and 2 more)")]

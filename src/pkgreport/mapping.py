@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ CHECKS: dict[str, dict[str, str]] = {
 }
 _DATE_TYPES = ("date", "timestamp")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EXAMPLE_ZONE = timezone(timedelta(hours=11))  # shown only by a format with %z
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class KindMapping:
     flags: tuple[Flag, ...] = ()
     last_segments: dict[str, str] = field(default_factory=dict)
     skips: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    date_format: str | None = None
+    date_formats: tuple[str, ...] = ()  # tried in order
     currency: str | None = None
     checks: dict[str, str] = field(default_factory=dict)
     splits: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -147,7 +149,7 @@ def _parse_kind(kind: str, table: dict[str, Any], where: str) -> KindMapping:
             _check_canonical(kind, f'[{kind}] "{key}" = {value!r}', value, where, empty_ok=True)
             renames[key] = value
     here = f"[{kind}.%s]"
-    date_format, currency = _parse_formats(kind, parts.get("formats", {}), where)
+    date_formats, currency = _parse_formats(kind, parts.get("formats", {}), where)
     return KindMapping(
         renames=renames,
         joins={t: _texts(v, f"{here % 'join'} {t}", where, at_least=2)
@@ -161,7 +163,7 @@ def _parse_kind(kind: str, table: dict[str, Any], where: str) -> KindMapping:
                                             where).items()},
         skips={c: _texts(v, f'{here % "skip"} "{c}"', where, at_least=1)
                for c, v in parts.get("skip", {}).items()},
-        date_format=date_format,
+        date_formats=date_formats,
         currency=currency,
         checks=_checks(kind, parts.get("check", {}), where),
         splits=_splits(kind, parts.get("split", {}), where),
@@ -221,14 +223,19 @@ def _flag(kind: str, target: str, value: object, where: str) -> Flag:
     return Flag(target, value["flag"], value.get("date") or None)
 
 
-def _parse_formats(kind: str, part: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+def _parse_formats(kind: str, part: dict[str, Any], where: str,
+                   ) -> tuple[tuple[str, ...], str | None]:
+    """`date` is one strptime format or a list tried in order; `currency` a prefix."""
     for key, value in part.items():
-        if key not in FORMAT_KEYS or not isinstance(value, str) or not value:
+        values = value if key == "date" and isinstance(value, list) else [value]
+        if key not in FORMAT_KEYS or not values or not all(
+                isinstance(v, str) and v for v in values):
             raise UsageError(
                 f"{where}: [{kind}.formats] {key} = {value!r}: a format is date = \"%d %b %Y\" "
-                'or currency = "A$"'
+                '(or a list of them, tried in order) or currency = "A$"'
             )
-    return part.get("date"), part.get("currency")
+    dates = part.get("date", ())
+    return tuple([dates] if isinstance(dates, str) else dates), part.get("currency")
 
 
 def _checks(kind: str, part: dict[str, Any], where: str) -> dict[str, str]:
@@ -281,7 +288,7 @@ class Applied:
     frame: pd.DataFrame
     renames: dict[str, str]
     issues: list[Issue] = field(default_factory=list)
-    left_out: pd.DataFrame | None = None
+    left_out: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(PROVENANCE)))
     reasons: list[str] = field(default_factory=list)
     usable: bool = True
 
@@ -299,7 +306,8 @@ class _File:
         self.reasons = np.full(len(frame), None, dtype=object)
 
     def text(self, header: str) -> pd.Series:
-        return self.frame[header].astype(str).str.strip()
+        """The column's values with surrounding spaces trimmed."""
+        return _per_distinct(self.frame[header], str.strip)
 
     def row_problems(self, mask: np.ndarray, header: str, message: str | list[str]) -> None:
         """An error per row of `mask` (`message` completes "<header> ..."); the rows go."""
@@ -316,11 +324,17 @@ class _File:
 
 def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: str) -> Applied:
     """A file's raw text -> the same rows transformed as its kind's mapping says."""
+    if not (_needed(kind, kind_map) or kind_map.date_formats or kind_map.currency):
+        return Applied(frame, dict(kind_map.renames))  # renames alone: nothing to copy
     work = _File(kind, kind_map, frame, file)
     headers = _sources_present(work)
     if headers is None:
         return Applied(work.frame, work.renames, work.issues, usable=False)
     skipped = _skip(work, headers)
+    left_out = [work.frame.loc[skipped, list(PROVENANCE)]]
+    reasons = _skip_reasons(work, headers, skipped)
+    work.frame = work.frame[~skipped].reset_index(drop=True)
+    work.reasons = work.reasons[~skipped]
     _map_values(work, headers)
     _join(work, headers)
     _last_segments(work, headers)
@@ -328,15 +342,11 @@ def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: s
     _formats(work)
     for target, source in kind_map.checks.items():
         work.renames[headers[source]] = target
-    bad = np.array([r is not None for r in work.reasons], dtype=bool)
-    gone = bad | skipped
-    reasons = [r for r in work.reasons[bad]]
-    left_out = work.frame.loc[bad, list(PROVENANCE)]
-    if skipped.any():
-        left_out = pd.concat([left_out, work.frame.loc[skipped, list(PROVENANCE)]])
-        reasons += _skip_reasons(work, headers, skipped)
-    return Applied(work.frame[~gone].reset_index(drop=True), work.renames, work.issues,
-                   left_out.reset_index(drop=True), reasons)
+    bad = ~pd.isna(work.reasons)
+    left_out.append(work.frame.loc[bad, list(PROVENANCE)])
+    reasons += list(work.reasons[bad])
+    return Applied(work.frame[~bad].reset_index(drop=True), work.renames, work.issues,
+                   pd.concat(left_out, ignore_index=True), reasons)
 
 
 def _needed(kind: str, kind_map: KindMapping) -> list[tuple[str, str]]:
@@ -373,8 +383,8 @@ def _skip(work: _File, headers: dict[str, str]) -> np.ndarray:
         skipped |= work.text(headers[source]).isin(values).to_numpy()
     count = int(skipped.sum())
     if count:
-        rows = [str(r) for r in work.frame["source_row"].to_numpy()[skipped]]
-        shown = rows[:5] + ([f"{count - 5} more"] if count > 5 else [])
+        first = work.frame["source_row"].to_numpy()[np.flatnonzero(skipped)[:5]]
+        shown = [str(r) for r in first] + ([f"{count - 5} more"] if count > 5 else [])
         listed = ", ".join(shown[:-1]) + " and " + shown[-1] if count > 1 else shown[0]
         work.issues.append(Issue(
             "info", work.file, None, None, None,
@@ -385,6 +395,8 @@ def _skip(work: _File, headers: dict[str, str]) -> np.ndarray:
 
 
 def _skip_reasons(work: _File, headers: dict[str, str], skipped: np.ndarray) -> list[str]:
+    if not skipped.any():
+        return []
     reasons = np.full(int(skipped.sum()), None, dtype=object)
     for source, values in work.map.skips.items():
         cells = work.text(headers[source]).to_numpy(dtype=object)[skipped]
@@ -427,9 +439,8 @@ def _last_segments(work: _File, headers: dict[str, str]) -> None:
     """`target = "Link"`: each link's last path segment (`…/patients/82` -> `82`), in place."""
     for target, source in work.map.last_segments.items():
         header = headers[source]
-        link = work.text(header).str.replace(r"[?#].*$", "", regex=True)
-        segment = link.str.rsplit("/", n=1).str[-1]
-        bad = ((link != "") & (~link.str.contains("/", regex=False) | (segment == ""))).to_numpy()
+        segment = _per_distinct(work.frame[header], _last_segment)
+        bad = pd.isna(segment).to_numpy()
         if bad.any():
             work.row_problems(
                 bad, header,
@@ -438,6 +449,20 @@ def _last_segments(work: _File, headers: dict[str, str]) -> None:
             )
         work.frame[header] = segment.where(~bad, "").to_numpy(dtype=object)
         work.renames[header] = target
+
+
+def _last_segment(cell: str) -> str | None:
+    """`https://x/patients/82?a=1` -> `82`; "" stays ""; None when it is no link ending in one."""
+    link = re.sub(r"[?#].*$", "", cell.strip())
+    _, slash, segment = link.rpartition("/")
+    return segment if link == "" or (slash and segment) else None
+
+
+def _per_distinct(column: pd.Series, convert: Callable[[str], str | None]) -> pd.Series:
+    """`convert` applied once per distinct value (exports repeat values a great deal)."""
+    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    table = np.array([convert(str(value)) for value in distinct] + [""], dtype=object)
+    return pd.Series(table[codes], index=column.index, dtype=object)
 
 
 def _source_of(work: _File, canonical: str) -> str | None:
@@ -475,7 +500,7 @@ def _flags(work: _File, headers: dict[str, str]) -> None:
 
 def _formats(work: _File) -> None:
     """`[kind.formats]`: dates in the mapping's format -> ISO; the currency prefix stripped."""
-    if work.map.date_format is None and work.map.currency is None:
+    if not work.map.date_formats and work.map.currency is None:
         return
     lookup = alias_lookup(work.kind)
     specs = spec_for(work.kind)
@@ -484,35 +509,43 @@ def _formats(work: _File) -> None:
         spec = specs.get(canonical) if canonical else None
         if spec is None:
             continue
-        if spec.type in _DATE_TYPES and work.map.date_format:
-            _read_dates(work, str(header), work.map.date_format, spec.type == "date")
+        if spec.type in _DATE_TYPES and work.map.date_formats:
+            _read_dates(work, str(header), work.map.date_formats, spec.type == "date")
         elif spec.type == "money" and work.map.currency:
             prefix = re.escape(work.map.currency)
             work.frame[header] = work.text(header).str.replace(
                 rf"^([(-]?\s*-?){prefix}\s*", r"\1", regex=True).to_numpy(dtype=object)
 
 
-def _read_dates(work: _File, header: str, date_format: str, date_only: bool) -> None:
-    """Each distinct value read with `date_format` once; ISO stays; anything else is an error."""
-    codes, distinct = pd.factorize(work.text(header))
-    iso: list[str | None] = []
-    for value in distinct:
+def _iso_date(value: str, formats: tuple[str, ...], date_only: bool) -> str | None:
+    """`value` in ISO form ("" stays ""), or None when no format fits and it is not ISO."""
+    for date_format in formats:
         try:
             moment = datetime.strptime(value, date_format)
         except ValueError:
-            iso.append(value if value == "" or _ISO_DATE.match(value) else None)
             continue
-        iso.append(moment.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M:%S"))
-    table = np.array(iso + [""], dtype=object)
+        # A format with %z keeps its offset, so the time is converted to the clinic's zone.
+        zone = " %z" if moment.tzinfo else ""
+        return moment.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M:%S" + zone)
+    return value if value == "" or _ISO_DATE.match(value) else None
+
+
+def _read_dates(work: _File, header: str, formats: tuple[str, ...], date_only: bool) -> None:
+    """Each distinct value read once with the first of `formats` that fits; ISO stays; anything
+    else is an error naming the formats."""
+    codes, distinct = pd.factorize(work.text(header))
+    table = np.array([_iso_date(value, formats, date_only) for value in distinct] + [""],
+                     dtype=object)
     converted = table[codes]
     bad = pd.isna(converted)
     if bad.any():
-        example = datetime(2026, 10, 5, 14, 30).strftime(date_format)
+        written = " or ".join(
+            f"{f} (like {datetime(2026, 10, 5, 14, 30, tzinfo=_EXAMPLE_ZONE).strftime(f)})"
+            for f in formats)
         work.row_problems(
             bad, header,
-            f"is not a date written as {date_format} (like {example}, the mapping file's "
-            f"[{work.kind}.formats] date) nor as ISO 2026-10-05: correct the date, or the "
-            "format in the mapping file",
+            f"is not a date written as {written}, the mapping file's [{work.kind}.formats] "
+            "date, nor as ISO 2026-10-05: correct the date, or the format in the mapping file",
         )
     work.frame[header] = np.where(bad, "", converted).astype(object)
 

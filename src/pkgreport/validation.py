@@ -306,8 +306,7 @@ def _type_table(run: _Run, kind: str, table: RawTable) -> pd.DataFrame | None:
     if not applied.usable:
         run.exclude(kind, _provenance(applied.frame), "the mapping names a column the file lacks")
         return None
-    if applied.left_out is not None:
-        run.exclude(kind, applied.left_out, applied.reasons)
+    run.exclude(kind, applied.left_out, applied.reasons)
     frame = applied.frame
     # Headers are matched and shown as text; `label` finds the column again whatever its type.
     label = {str(c): c for c in frame.columns if c not in PROVENANCE}
