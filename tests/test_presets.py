@@ -271,8 +271,8 @@ def test_jane_named_workbooks_are_read_by_their_kind_word(tmp_path: Path) -> Non
     sheet.append(["Appointment ID", "Patient ID", "Patient First Name", "Patient Last Name",
                   "Start Date", "Start Time", "Treatment", "Package ID", "State"])
     for row in [
-        ("A1", "P7", "Ana", "Lee", "2026-10-01", "09:00", "Massage 60", "K1", "Arrived"),
-        ("A2", "P7", "Ana", "Lee", "2026-10-08", "09:00", "Massage 60", "K1", "No Show"),
+        ("A1", "P7", "Ana", "Lee", "Thu 1 Oct 2026", "9:00am", "Massage 60", "K1", "Arrived"),
+        ("A2", "P7", "Ana", "Lee", "8 Oct 2026", "9:00am", "Massage 60", "K1", "No Show"),
         ("A3", "P7", "Ana", "Lee", "2026-10-15", "09:00", "Massage 60", "K1", "Cancelled"),
         ("A4", "P7", "Ana", "Lee", "2026-10-22", "09:00", "Massage 60", "K1", "Booked"),
     ]:
@@ -286,6 +286,14 @@ def test_jane_named_workbooks_are_read_by_their_kind_word(tmp_path: Path) -> Non
     assert (code, out.splitlines()) == (0, [
         CASES_HEADER, "K1,P7,Massage 5-pack,5,3,2,1,0,1,2,0,active,",
     ])
+    dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="jane"))
+    appointments = dataset.appointments
+    assert appointments is not None
+    rows = appointments[["appointment_id", "starts_at", "patient_name"]].itertuples(index=False)
+    assert [(a, str(t), n) for a, t, n in rows] == [
+        ("A1", "2026-10-01 09:00:00", "Ana Lee"), ("A2", "2026-10-08 09:00:00", "Ana Lee"),
+        ("A4", "2026-10-22 09:00:00", "Ana Lee"),
+    ]
 
 
 def test_the_report_and_summary_name_the_preset_and_the_columns_file(tmp_path: Path) -> None:
