@@ -645,7 +645,8 @@ def init_config(path: Path, force: bool) -> None:
 
 @cli.command("mapping")
 @click.option("--show", "show", type=click.Choice(preset_names()), default=None, metavar="SOURCE",
-              help="Print this source's preset, a mapping file to start your own from.")
+              help=f"Print this source's preset ({', '.join(preset_names())}), a mapping file to "
+                   "start your own from.")
 @click.option("--list", "list_presets", is_flag=True,
               help="List the presets, each with what it was built from.")
 def mapping_command(show: str | None, list_presets: bool) -> None:
