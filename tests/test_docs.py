@@ -38,8 +38,8 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 def test_every_command_is_documented_with_help() -> None:
     commands = sorted(cli.commands)
-    assert commands == ["cases", "credit", "init-config", "report", "rollforward", "run",
-                        "sample-data", "validate"]
+    assert commands == ["cases", "credit", "init-config", "mapping", "report", "rollforward",
+                        "run", "sample-data", "validate"]
     for name in commands:
         assert f"pkgreport {name}" in README, name
         help_text = CliRunner().invoke(cli, [name, "--help"]).output

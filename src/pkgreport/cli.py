@@ -14,6 +14,7 @@ import click
 from pkgreport import __version__
 from pkgreport.config import ALLOCATION_POLICIES, CREDIT_APPLIES, DATE_ORDERS, Settings
 from pkgreport.errors import ISSUE_COLUMNS, InputError, Issue, PkgReportError, UsageError
+from pkgreport.presets import preset_names
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_FAIL_ON, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 SHOWN_ISSUES = 20
@@ -56,7 +57,12 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="The clinic's IANA time zone (default UTC). Timestamps with an offset are "
                           "converted to it; those without one are taken as clinic-local."),
         click.option("--columns", "columns_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     default=None, help="TOML file mapping another system's headers to pkgreport's columns."),
+                     default=None, help="TOML file mapping another system's headers to pkgreport's columns "
+                                        "(over the --source preset when both are given)."),
+        # --- issue 15: presets (`pkgreport mapping --list`) ---
+        click.option("--source", type=click.Choice(preset_names()), default=None,
+                     help="The practice system the exports come from: its mapping preset is used "
+                          "(see pkgreport mapping --list). Default: Cliniko's data exports."),
         click.option("--sheet", default=None, help="Worksheet to read in XLSX files (default: the first)."),
     ]
     for decorator in reversed(decorators):
@@ -66,12 +72,12 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def settings_from(base: Settings | None = None, **options: Any) -> Settings:
     """Apply command-line options (None = not given) over a base Settings."""
-    from pkgreport.validation import load_column_map
+    from pkgreport.presets import mapping_data
 
     settings = base or Settings()
     changes = {k: v for k, v in options.items() if v is not None}
-    if "columns_file" in changes:
-        changes["column_map"] = load_column_map(changes["columns_file"])
+    if "columns_file" in changes or "source" in changes:
+        changes["column_map"] = mapping_data(changes.get("source"), changes.get("columns_file"))
     return settings.replace(**changes)
 
 
@@ -567,7 +573,7 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
                          today: date | None) -> tuple[Settings, Any]:
     """Config file, then PKGREPORT_* variables, then command-line options (highest)."""
     from pkgreport.config import CONFIG_TO_SETTINGS, ConfigError, read_config_file, read_environment
-    from pkgreport.validation import load_column_map
+    from pkgreport.presets import mapping_data
 
     try:
         merged: dict[str, Any] = {}
@@ -585,8 +591,8 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
         raise UsageError("no input folder: give INPUT_DIR, `input` in the config file or PKGREPORT_INPUT")
     if values.get("output_dir") is None:
         raise UsageError("no output folder: give -o, `output` in the config file or PKGREPORT_OUTPUT")
-    if "columns_file" in values:
-        values["column_map"] = load_column_map(values["columns_file"])
+    if "columns_file" in values or "source" in values:
+        values["column_map"] = mapping_data(values.get("source"), values.get("columns_file"))
     settings = Settings().replace(**values)
     if cli_period:
         settings = settings.replace(**cli_period)
@@ -671,3 +677,36 @@ def init_config(path: Path, force: bool) -> None:
         raise UsageError(f"{path} exists: pass --force to overwrite it")
     write_atomic(path, EXAMPLE_CONFIG)
     click.echo(str(path))
+
+
+# --- issue 15: the mapping presets ------------------------------------------------------------
+
+
+@cli.command("mapping")
+@click.option("--show", "show", type=click.Choice(preset_names()), default=None, metavar="SOURCE",
+              help=f"Print this source's preset ({', '.join(preset_names())}), a mapping file to "
+                   "start your own from.")
+@click.option("--list", "list_presets", is_flag=True,
+              help="List the presets, each with what it was built from.")
+def mapping_command(show: str | None, list_presets: bool) -> None:
+    """Show the mapping presets for other practice systems (used with --source).
+
+    A preset is a mapping file (the format --columns reads) for one system's exports. Save one
+    with --show, change it for your clinic's files, and give it with --columns.
+
+    \b
+    Examples:
+      pkgreport mapping --list
+      pkgreport mapping --show mindbody-api > mindbody.toml
+      pkgreport validate exports/ --source mindbody-api
+    """
+    from pkgreport.presets import preset_summary, preset_text
+
+    if show is None and not list_presets:
+        raise UsageError("say what to show: --list for the presets, or --show SOURCE for one")
+    if list_presets:
+        width = max(len(name) for name in preset_names())
+        for name in preset_names():
+            click.echo(f"{name:<{width}}  {preset_summary(name)}")
+    if show is not None:
+        click.echo(preset_text(show), nl=False)

@@ -29,6 +29,8 @@ class Settings:
     timezone: str = "UTC"
     date_order: DateOrder = "dmy"
     columns_file: Path | None = None
+    # The practice system whose mapping preset to use (`--source`), under `columns_file`.
+    source: str | None = None
     sheet: str | None = None
     allocation: AllocationPolicy = "oldest-first"
     # When waiting credit meets an open invoice: when a payment ($0 included) is recorded, as
@@ -77,7 +79,7 @@ class Settings:
 MAX_AMOUNT_LIMIT = 1_000_000_000_000
 
 CONFIG_KEYS: tuple[str, ...] = (
-    "input", "output", "timezone", "date_order", "columns", "allocation", "credit_applies", "period",
+    "input", "output", "timezone", "date_order", "columns", "source", "allocation", "credit_applies", "period",
     "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
     # Safe unattended runs: shrunken inputs, and the limits on what one file may hold.
     "allow_shrink", "shrink_threshold", "max_file_bytes", "max_cell_chars",
@@ -180,6 +182,12 @@ def _check_value(key: str, value: object) -> object:
         return Path(text())
     if key == "title":
         return text()
+    if key == "source":
+        from pkgreport.presets import preset_names
+
+        if value not in preset_names():
+            raise ConfigError(f"must be one of {', '.join(preset_names())}")
+        return value
     if key == "timezone":
         try:
             ZoneInfo(text())
@@ -323,6 +331,7 @@ CONFIG_TO_SETTINGS: dict[str, str] = {
     "timezone": "timezone",
     "date_order": "date_order",
     "columns": "columns_file",
+    "source": "source",
     "allocation": "allocation",
     "credit_applies": "credit_applies",
     "dormant_days": "dormant_days",
@@ -350,7 +359,11 @@ output = "reports/"
 timezone = "Australia/Sydney"
 # Order of day, month and year in non-ISO dates: "dmy" (31/12/2026), "mdy" or "ymd".
 date_order = "dmy"
-# A TOML file mapping another system's headers to pkgreport's columns (optional).
+# The practice system the exports come from, when not Cliniko's data exports: a mapping
+# preset shipped with pkgreport (`pkgreport mapping --list`), e.g. "mindbody-api" (optional).
+# source = "cliniko"
+# A TOML file mapping another system's headers to pkgreport's columns (optional; over the
+# source's preset when both are given).
 # columns = "columns.toml"
 # How unallocated payments and credit are applied: oldest-first (Cliniko's default),
 # newest-first, source-only or none.

@@ -604,7 +604,9 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         ("Dormant after (days)", str(s.dormant_days)),
         ("Nearly used up at (sessions left)", str(s.nearly_used_up)),
         ("Ageing buckets (days)", ", ".join(map(str, s.ageing_buckets))),
-        ("Column mapping", s.columns_file.name if s.columns_file else "none"),
+        ("Column mapping", " + ".join(
+            [*([f"{s.source} preset"] if s.source else []),
+             *([s.columns_file.name] if s.columns_file else [])]) or "none"),
         *_links_setting(result),
     )
     return ReportContext(

@@ -40,6 +40,7 @@ def settings_record(result: RunResult) -> dict[str, Any]:
         "nearly_used_up": s.nearly_used_up,
         "ageing_buckets": list(s.ageing_buckets),
         "columns": s.columns_file.name if s.columns_file else None,
+        "source": s.source,
         "sheet": s.sheet,
     }
 
