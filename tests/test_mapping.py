@@ -170,6 +170,20 @@ def test_join_names_and_a_date_with_its_time() -> None:
         ["a1", pd.Timestamp("2026-10-05 09:30")], ["a2", pd.Timestamp("2026-10-06 14:15")]]
 
 
+def test_two_joins_may_share_a_column() -> None:
+    # Nookal writes one date and two times: the date makes both the start and the end.
+    dataset = run(
+        '[appointments.join]\nstarts_at = ["appointmentDate", "appointmentStartTime"]\n'
+        'ends_at = ["appointmentDate", "appointmentEndTime"]\n',
+        raw("appointments", "appointments.csv", {
+            "appointment_id": ["a1"], "patient_id": ["p1"], "appointmentDate": ["2026-10-05"],
+            "appointmentStartTime": ["09:30"], "appointmentEndTime": ["10:15"]}),
+    )
+    assert dataset.issues == []
+    assert listed(dataset.appointments, "starts_at", "ends_at") == [
+        [pd.Timestamp("2026-10-05 09:30"), pd.Timestamp("2026-10-05 10:15")]]
+
+
 def test_a_joined_value_that_is_no_date_names_both_columns() -> None:
     dataset = run(
         '[appointments.join]\nstarts_at = ["appointmentDate", "appointmentStartTime"]\n',

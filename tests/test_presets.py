@@ -257,6 +257,9 @@ def test_nookal_keeps_the_time_of_day_and_reads_its_0_1_cancelled_flag(tmp_path:
     assert [str(t) for t in appointments["starts_at"]] == [
         "2026-10-05 09:30:00", "2026-10-12 14:15:00", "2026-10-19 09:30:00", "2026-10-26 11:00:00",
     ]
+    assert [str(t) for t in appointments["ends_at"]] == [
+        "2026-10-05 10:00:00", "2026-10-12 14:45:00", "2026-10-19 10:00:00", "2026-10-26 11:30:00",
+    ]
     # cancelled 1 + cancellationDate -> that date; cancelled 1 + blank date -> the start
     assert [str(t) for t in appointments["cancelled_at"]] == [
         "NaT", "2026-10-11 16:02:00", "2026-10-19 09:30:00", "NaT",

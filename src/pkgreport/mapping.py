@@ -422,6 +422,7 @@ def _consume(work: _File, headers: list[str]) -> None:
 
 def _join(work: _File, headers: dict[str, str]) -> None:
     """`target = [a, b]`: the columns' texts joined with one space (blank parts left out)."""
+    joined_columns: dict[str, pd.Series] = {}
     for target, sources in work.map.joins.items():
         written = [headers[s] for s in sources]
         joined = work.text(written[0])
@@ -430,9 +431,14 @@ def _join(work: _File, headers: dict[str, str]) -> None:
             both = (joined != "") & (part != "")
             joined = (joined + np.where(both, " ", "") + part).astype(object)
         label = " + ".join(written)
-        _consume(work, written)
-        work.frame[label] = joined.to_numpy(dtype=object)
+        joined_columns[label] = joined
         work.renames[label] = target
+    # Sources are consumed only after every join is built: two joins may share a column
+    # (Nookal's appointmentDate makes both the start and the end).
+    _consume(work, list(dict.fromkeys(h for sources in work.map.joins.values()
+                                      for h in (headers[s] for s in sources))))
+    for label, joined in joined_columns.items():
+        work.frame[label] = joined.to_numpy(dtype=object)
 
 
 def _last_segments(work: _File, headers: dict[str, str]) -> None:
