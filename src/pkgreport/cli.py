@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -128,6 +129,11 @@ class Handled(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader of stdout stopped early (`pkgreport credit exports/ | head`): that is
+            # its choice, not an error. Point stdout at /dev/null so closing it raises nothing.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(EXIT_OK)
         except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is turned into exit 3
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
