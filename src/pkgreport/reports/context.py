@@ -393,7 +393,7 @@ def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
         for part in m["changed"]:
             before, after = m[f"{part}_total_before"], m[f"{part}_total_after"]
             cb, ca = m[f"{part}_count_before"], m[f"{part}_count_after"]
-            month = f"{pd.Period(m['month'], 'M'):%b %Y}"
+            month = pd.Period(m['month'], 'M').strftime('%b %Y')
             detail = (f"{part} of {month} changed after that month was reported "
                       f"({cb:,} -> {plural(ca, 'record')}): {with_article(part[:-1])} was "
                       "edited, added or deleted"
@@ -482,7 +482,7 @@ def _roll_series(monthly: pd.DataFrame | None) -> tuple[RollRow, ...]:
     moved = (monthly[["created", "applied", "refunded"]] != 0).any(axis=1).to_numpy()
     first = int(moved.argmax()) if moved.any() else len(monthly) - 1
     return tuple(
-        RollRow(f"{pd.Period(r.month, 'M'):%b %Y}", int(r.opening), int(r.created),
+        RollRow(pd.Period(r.month, 'M').strftime('%b %Y'), int(r.opening), int(r.created),
                 int(r.applied), int(r.refunded), int(r.closing))
         for r in monthly.iloc[first:].itertuples(index=False)
     )
