@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pkgreport.money import format_dollars, format_plain
 from pkgreport.parsing import (
+    _group_equal_rows,
     parse_bools,
     parse_count,
     parse_dates,
@@ -651,3 +652,21 @@ def test_split_ids_lists_each_patient_of_a_group() -> None:
     rows, ids = split_ids(_col("p1", "p2, p3", "p4;p5 p6", "p7"))
     assert rows.tolist() == [0, 1, 1, 2, 2, 2, 3]
     assert ids.tolist() == ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_shapes_are_grouped_exactly(data: st.DataObject) -> None:
+    # Rows of 40 characters (the widest shape) are grouped whole, in order of first appearance:
+    # two rows share a group exactly when every character agrees, whatever the code points. The
+    # rows come from a small pool, so most repeat and some differ in a single character.
+    row = st.lists(st.sampled_from([0, 57, 46, 47, 0xFFFF]), min_size=40, max_size=40)
+    pool = data.draw(st.lists(row, min_size=1, max_size=4))
+    pool += [[*r[:-1], 57 if r[-1] != 57 else 46] for r in pool]
+    rows = data.draw(st.lists(st.sampled_from(pool), max_size=60))
+    matrix = np.array(rows, dtype=np.uint32).reshape(len(rows), 40)
+    group, group_count = _group_equal_rows(matrix)
+    first_seen: dict[tuple[int, ...], int] = {}
+    expected = [first_seen.setdefault(tuple(row), len(first_seen)) for row in rows]
+    assert group.tolist() == expected
+    assert group_count == len(first_seen)

@@ -19,9 +19,9 @@ from pkgreport.schemas import INVOICE_STATUS_CODES
 #   exact): small vocabularies (booleans, status, counts) in Python;
 # - money and dates (which repeat too: a few thousand distinct per million rows) are reduced to a
 #   "shape" per distinct value (every digit replaced by 9, letters lower case: "21/07/2026
-#   3:45pm" -> "99/99/9999 9:99pm"). A column has a handful of shapes; each is checked once with
-#   a regex, and the digits at its fixed positions are turned into numbers with numpy over all
-#   values of that shape at once;
+#   3:45pm" -> "99/99/9999 9:99pm"). A column has a handful of shapes, grouped exactly (rows
+#   compared whole, never by a hash); each is checked once with a regex, and the digits at its
+#   fixed positions are turned into numbers with numpy over all values of that shape at once;
 # - ids and text are stripped by `map(str.strip)`, which iterates in C.
 
 _NS_PER_S = 1_000_000_000
@@ -378,11 +378,6 @@ def parse_source(values: pd.Series) -> Parsed:
 
 # --- shapes -----------------------------------------------------------------------------------
 
-# Fixed weights for the two 32-bit shape hashes (a deterministic stand-in for hashing each row).
-_WEIGHTS = np.random.default_rng(20260721).integers(1, 2**32 - 1, size=(2, _MAX_SHAPE_CHARS),
-                                                    dtype=np.uint64).astype(np.uint32)
-
-
 _SHAPE_TABLE = np.arange(0x10000, dtype=np.uint32)
 _SHAPE_TABLE[ord("0"):ord("9") + 1] = ord("9")
 _SHAPE_TABLE[ord("A"):ord("Z") + 1] += ord("a") - ord("A")
@@ -458,17 +453,37 @@ def _shapes(raw: np.ndarray, lengths: np.ndarray) -> _Shapes:
     if n and chars.max() > 0xFFFF:
         chars = np.minimum(chars, 0xFFFF)
     shape = _SHAPE_TABLE[chars]
-    key = ((shape @ _WEIGHTS[0, :width]).astype(np.uint64) << np.uint64(32)) | (
-        shape @ _WEIGHTS[1, :width]
-    ).astype(np.uint64)
-    group, uniques = pd.factorize(key)
-    # Rows are grouped by a 64-bit hash of their shape, not compared char by char: an accidental
-    # collision between two of a column's few shapes has odds around 2**-64, and a file crafted
-    # to collide could as well state the wrong value outright.
-    first = np.empty(len(uniques), dtype=np.int64)
+    group, shape_count = _group_equal_rows(shape)
+    first = np.empty(shape_count, dtype=np.int64)
     first[group[::-1]] = np.arange(n - 1, -1, -1)
     texts = shape[first].view(f"<U{width}").ravel().tolist() if n else []
     return _Shapes(chars, np.asarray(group, dtype=np.int64), texts, too_long)
+
+
+def _group_equal_rows(shape: np.ndarray) -> tuple[np.ndarray, int]:
+    """(group per row, number of groups) of a matrix of code points: equal rows, equal group.
+
+    Exact: no row is reduced to a hash that two shapes could share. A few characters at a time
+    are packed losslessly into one integer beside the group found so far, and `pd.factorize`
+    (which compares the integers themselves) refines the groups until every column is in.
+    Groups are numbered in order of first appearance.
+    """
+    rows, width = shape.shape
+    bits_per_char = max(1, int(shape.max(initial=0)).bit_length())
+    group = np.zeros(rows, dtype=np.int64)
+    group_count = 1
+    column = 0
+    while column < width:
+        # The group number takes the high bits; as many whole characters as fit take the rest.
+        free_bits = 63 - (group_count - 1).bit_length()
+        take = min(width - column, free_bits // bits_per_char)
+        weights = np.left_shift(np.uint64(1), np.arange(take, dtype=np.uint64) * bits_per_char)
+        key = shape[:, column:column + take] @ weights
+        key |= group.astype(np.uint64) << np.uint64(bits_per_char * take)
+        group, uniques = pd.factorize(key)
+        group_count = len(uniques)
+        column += take
+    return np.asarray(group, dtype=np.int64), group_count
 
 
 # --- money ------------------------------------------------------------------------------------
