@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pkgreport.config import Settings
-from pkgreport.loading import load_file
+from pkgreport.inputs.loading import load_file
 
 HEADERS = [
     "ID",

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.config import Settings
-from pkgreport.loading import InputFile, RawTable
-from pkgreport.validation import validate_tables
+from pkgreport.inputs.loading import InputFile, RawTable
+from pkgreport.inputs.validation import validate_tables
 
 _SD = np.dtypes.StringDType()
 

@@ -14,7 +14,7 @@ import pytest
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.loading import RawTable, load_file
+from pkgreport.inputs.loading import RawTable, load_file
 
 _HERE = Path(__file__).resolve()
 _CANDIDATES = [
@@ -264,7 +264,7 @@ def _column(name: str, column: str) -> pd.Series:
 
 
 def test_corpus_european_numbers_are_not_amounts() -> None:
-    from pkgreport.parsing import parse_money
+    from pkgreport.inputs.parsing import parse_money
 
     parsed = parse_money(pd.concat([_column("csvkit__test_locale.csv", c) for c in ("a", "b")]))
     assert parsed.bad.tolist() == [True, True]
@@ -275,7 +275,7 @@ def test_corpus_european_numbers_are_not_amounts() -> None:
 
 
 def test_corpus_day_first_dates_follow_the_setting_only() -> None:
-    from pkgreport.parsing import parse_dates
+    from pkgreport.inputs.parsing import parse_dates
 
     dates = _column("csvkit__test_date_format.csv", "a")
     dmy = parse_dates(dates, date_order="dmy")
@@ -286,7 +286,7 @@ def test_corpus_day_first_dates_follow_the_setting_only() -> None:
 
 
 def test_corpus_mixed_offsets_convert_to_the_clinic_zone() -> None:
-    from pkgreport.parsing import parse_datetimes
+    from pkgreport.inputs.parsing import parse_datetimes
 
     frame_col = next(c for c in _column_names("frictionless__issue-1105-timezone.csv") if c != "id")
     stamps = parse_datetimes(_column("frictionless__issue-1105-timezone.csv", frame_col),

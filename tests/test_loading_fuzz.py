@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.loading import load_file
+from pkgreport.inputs.loading import load_file
 
 # Small caps keep every example fast whatever hypothesis builds.
 SETTINGS = Settings(max_xlsx_uncompressed_bytes=4 << 20, max_xlsx_cells=100_000)

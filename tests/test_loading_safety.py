@@ -11,7 +11,7 @@ import pytest
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.loading import discover_inputs, load_file, load_folder
+from pkgreport.inputs.loading import discover_inputs, load_file, load_folder
 
 SETTINGS = Settings()
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -96,7 +96,7 @@ def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) ->
     # In a child process with a timeout: a regression would block forever on the open or read.
     code = (
         "import sys; from pathlib import Path; from pkgreport.config import Settings; "
-        "from pkgreport.loading import load_file; "
+        "from pkgreport.inputs.loading import load_file; "
         f"t, i = load_file(Path({str(tmp_path / 'payments-x.csv')!r}), 'payments', Settings()); "
         "print(t is None, i[0].message)"
     )

@@ -14,7 +14,7 @@ import xlsxwriter
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.loading import RawTable, load_file
+from pkgreport.inputs.loading import RawTable, load_file
 
 SETTINGS = Settings()
 
@@ -119,7 +119,7 @@ def test_a_number_within_a_billionth_of_a_cent_is_read_as_that_cent(
 
 
 def test_an_excel_float_amount_is_accepted_as_its_cents_and_text_stays_strict(tmp_path: Path) -> None:
-    from pkgreport.validation import validate_tables
+    from pkgreport.inputs.validation import validate_tables
 
     rows = [["ID", "Patient ID", "Payment Date", "Amount"], ["p1", "7", "2026-10-01", 7777.5],
             ["p2", "7", "2026-10-02", "0.30000000000000004"]]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkgreport.money import format_dollars, format_plain
-from pkgreport.parsing import (
+from pkgreport.inputs.parsing import (
     _group_equal_rows,
     parse_bools,
     parse_count,

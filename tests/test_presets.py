@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from pkgreport import pipeline
 from pkgreport.cli import cli, settings_from
 from pkgreport.config import ConfigError, read_config_file
-from pkgreport.mapping import parse_mapping
-from pkgreport.presets import preset_names, preset_text
+from pkgreport.inputs.mapping import parse_mapping
+from pkgreport.inputs.presets import preset_names, preset_text
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = ROOT / "src" / "pkgreport" / "presets"
+PRESETS = ROOT / "src" / "pkgreport" / "inputs" / "presets"
 SAMPLE = ROOT / "sample_data"
 CASES_HEADER = (
     "case_id,patient_id,case_name,max_sessions,counted,attended,upcoming,cancelled,dna,"
@@ -47,8 +47,8 @@ def test_the_presets_are_the_toml_files_shipped_in_the_package() -> None:
     assert preset_names() == ("cliniko", "cliniko-api", "jane", "mindbody-api", "nookal-api")
     assert sorted(p.stem for p in PRESETS.glob("*.toml")) == list(preset_names())
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "pkgreport.presets" in pyproject["tool"]["setuptools"]["packages"]
-    assert pyproject["tool"]["setuptools"]["package-data"]["pkgreport.presets"] == ["*.toml"]
+    assert "pkgreport.inputs.presets" in pyproject["tool"]["setuptools"]["packages"]
+    assert pyproject["tool"]["setuptools"]["package-data"]["pkgreport.inputs.presets"] == ["*.toml"]
 
 
 @pytest.mark.parametrize("name", preset_names())

@@ -26,7 +26,7 @@ from pkgreport.sampledata import (
     export_files,
     generate,
 )
-from pkgreport.schemas import COLUMNS, KNOWN_UNUSED, normalise_header, spec_for
+from pkgreport.inputs.schemas import COLUMNS, KNOWN_UNUSED, normalise_header, spec_for
 
 ALL_CODES = {
     "OVER_BOOKED",

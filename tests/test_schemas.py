@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pkgreport.schemas import (
+from pkgreport.inputs.schemas import (
     CHECK_MESSAGES,
     COLUMNS,
     FRAME_CHECK_COLUMNS,

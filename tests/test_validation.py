@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
-from pkgreport.loading import InputFile, RawTable
-from pkgreport.schemas import KINDS, typed_columns
-from pkgreport.validation import Dataset, load_column_map, validate_tables
+from pkgreport.inputs.loading import InputFile, RawTable
+from pkgreport.inputs.schemas import KINDS, typed_columns
+from pkgreport.inputs.validation import Dataset, load_column_map, validate_tables
 
 SETTINGS = Settings(timezone="Australia/Sydney")
 

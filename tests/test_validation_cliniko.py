@@ -16,7 +16,7 @@ from pkgreport.cli import cli
 from pkgreport.config import Settings
 from pkgreport.engine.cases import tally_cases
 from pkgreport.pipeline import load_dataset
-from pkgreport.validation import Dataset
+from pkgreport.inputs.validation import Dataset
 
 APPOINTMENT_HEADERS = [
     "Appointment ID", "Start Time", "Date", "End Time", "Practitioner", "Practitioner ID",

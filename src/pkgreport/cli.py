@@ -15,7 +15,7 @@ import click
 from pkgreport import __version__
 from pkgreport.config import ALLOCATION_POLICIES, CREDIT_APPLIES, DATE_ORDERS, Settings
 from pkgreport.errors import ISSUE_COLUMNS, InputError, Issue, PkgReportError, UsageError
-from pkgreport.presets import preset_names
+from pkgreport.inputs.presets import preset_names
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_FAIL_ON, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 SHOWN_ISSUES = 20
@@ -73,7 +73,7 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def settings_from(base: Settings | None = None, **options: Any) -> Settings:
     """Apply command-line options (None = not given) over a base Settings."""
-    from pkgreport.presets import mapping_data
+    from pkgreport.inputs.presets import mapping_data
 
     settings = base or Settings()
     changes = {k: v for k, v in options.items() if v is not None}
@@ -307,7 +307,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
 
 def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
     """The last line of `validate`: never an unqualified "can be used" beside unread files."""
-    from pkgreport.loading import IGNORED
+    from pkgreport.inputs.loading import IGNORED
 
     if errors:
         return "the exports need fixing before the figures can be trusted"
@@ -579,7 +579,7 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
                          today: date | None) -> tuple[Settings, Any]:
     """Config file, then PKGREPORT_* variables, then command-line options (highest)."""
     from pkgreport.config import CONFIG_TO_SETTINGS, ConfigError, read_config_file, read_environment
-    from pkgreport.presets import mapping_data
+    from pkgreport.inputs.presets import mapping_data
 
     try:
         merged: dict[str, Any] = {}
@@ -706,7 +706,7 @@ def mapping_command(show: str | None, list_presets: bool) -> None:
       pkgreport mapping --show mindbody-api > mindbody.toml
       pkgreport validate exports/ --source mindbody-api
     """
-    from pkgreport.presets import preset_summary, preset_text
+    from pkgreport.inputs.presets import preset_summary, preset_text
 
     if show is None and not list_presets:
         raise UsageError("say what to show: --list for the presets, or --show SOURCE for one")

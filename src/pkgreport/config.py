@@ -65,7 +65,7 @@ class Settings:
     # The largest amount, in whole dollars, one row may hold; above it the row is refused.
     max_amount: int = 10_000_000
     quiet: bool = False
-    # The mapping file's TOML (`pkgreport.mapping`): renames and transforms per kind.
+    # The mapping file's TOML (`pkgreport.inputs.mapping`): renames and transforms per kind.
     column_map: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def replace(self, **changes: object) -> Settings:
@@ -183,7 +183,7 @@ def _check_value(key: str, value: object) -> object:
     if key == "title":
         return text()
     if key == "source":
-        from pkgreport.presets import preset_names
+        from pkgreport.inputs.presets import preset_names
 
         if value not in preset_names():
             raise ConfigError(f"must be one of {', '.join(preset_names())}")

@@ -24,9 +24,9 @@ from pkgreport.engine.liability import (
 )
 from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, UsageError
-from pkgreport.loading import load_folder
+from pkgreport.inputs.loading import load_folder
 from pkgreport.money import format_dollars
-from pkgreport.validation import Dataset, validate_tables
+from pkgreport.inputs.validation import Dataset, validate_tables
 
 Progress = Callable[[str], None]
 

@@ -36,7 +36,7 @@ def preset_summary(name: str) -> str:
 
 def mapping_data(source: str | None, columns_file: Path | None) -> dict[str, Any]:
     """The mapping a run uses: the `source` preset, with the user's `--columns` file over it."""
-    from pkgreport.mapping import merge_mappings, parse_mapping, read_mapping_file
+    from pkgreport.inputs.mapping import merge_mappings, parse_mapping, read_mapping_file
 
     data: dict[str, Any] = {}
     if source is not None:

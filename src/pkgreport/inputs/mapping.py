@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pkgreport import parsing
+from pkgreport.inputs import parsing
 from pkgreport.errors import Issue, UsageError
-from pkgreport.schemas import COLUMNS, KINDS, PROVENANCE, normalise_header, spec_for
+from pkgreport.inputs.schemas import COLUMNS, KINDS, PROVENANCE, normalise_header, spec_for
 
 TRANSFORMS: tuple[str, ...] = (
     "join", "values", "flags", "last_segment", "skip", "formats", "check", "split",

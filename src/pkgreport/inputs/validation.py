@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from pkgreport import parsing
+from pkgreport.inputs import parsing
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
-from pkgreport.loading import InputFile, RawTable
-from pkgreport.mapping import (
+from pkgreport.inputs.loading import InputFile, RawTable
+from pkgreport.inputs.mapping import (
     alias_lookup,
     apply_mapping,
     parse_mapping,
@@ -26,7 +26,7 @@ from pkgreport.mapping import (
     split_table,
 )
 from pkgreport.money import format_dollars
-from pkgreport.schemas import (
+from pkgreport.inputs.schemas import (
     CHECK_MESSAGES,
     COLUMNS,
     DERIVED,
@@ -109,7 +109,7 @@ class Dataset:
 
 
 def load_column_map(path: Path) -> dict[str, dict[str, Any]]:
-    """Read and check a mapping file (`pkgreport.mapping`): renames and transforms per kind."""
+    """Read and check a mapping file (`pkgreport.inputs.mapping`): renames and transforms per kind."""
     return read_mapping_file(path)
 
 

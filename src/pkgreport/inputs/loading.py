@@ -23,7 +23,7 @@ import pandas as pd
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.parsing import unwrap_excel_text
+from pkgreport.inputs.parsing import unwrap_excel_text
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def kinds_from_header(path: Path, settings: Settings) -> tuple[str, ...]:
     `Patient ID` belong to many kinds, `Invoice Number` to one), so distinctive columns decide.
     Headers the mapping (`--columns`, `--source`) renames count for the kind they are mapped in.
     """
-    from pkgreport.schemas import COLUMNS, normalise_header
+    from pkgreport.inputs.schemas import COLUMNS, normalise_header
 
     if path.suffix.lower() not in CSV_SUFFIXES | XLSX_SUFFIXES:
         return ()
@@ -273,8 +273,8 @@ def kinds_from_header(path: Path, settings: Settings) -> tuple[str, ...]:
 def _headers_of_kinds(settings: Settings) -> dict[str, list[str]]:
     """Every header each kind is known by: its columns' names and aliases, and the source
     columns the mapping (`--source`, `--columns`) names in that kind's table."""
-    from pkgreport.mapping import parse_mapping
-    from pkgreport.schemas import COLUMNS
+    from pkgreport.inputs.mapping import parse_mapping
+    from pkgreport.inputs.schemas import COLUMNS
 
     known = {kind: [n for spec in specs for n in (spec.name, *spec.aliases)] for kind, specs in COLUMNS.items()}
     for kind, table in settings.column_map.items():

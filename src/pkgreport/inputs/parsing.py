@@ -10,7 +10,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pkgreport.schemas import INVOICE_STATUS_CODES
+from pkgreport.inputs.schemas import INVOICE_STATUS_CODES
 
 # How the parsers stay fast without a Python loop per row (no pyarrow here, and pandas `.str`
 # methods on python-backed strings cost ~1 s per regex per million rows):

@@ -1,0 +1,1 @@
+"""The input layer: export files -> typed frames and the issues a practice manager must fix."""
