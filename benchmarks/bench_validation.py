@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.config import Settings
-from pkgreport.inputs.loading import InputFile, RawTable
+from pkgreport.inputs.tables import InputFile, RawTable
 from pkgreport.inputs.validation import validate_tables
 
 _SD = np.dtypes.StringDType()

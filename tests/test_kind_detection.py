@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from pkgreport.cli import cli
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.inputs.loading import discover_inputs, kind_of, kinds_named, load_folder
+from pkgreport.inputs.discovery import discover_inputs, kind_of, kinds_named
+from pkgreport.inputs.loading import load_folder
 
 APPOINTMENTS = "appointment_id,patient_id,starts_at\n1,7,2026-10-01 09:00\n"
 INVOICES = "Invoice Number,Issue Date,Status,Patient ID,ID,Invoice Amount\n101,5/10/2026,Paid,7,9001,90\n"

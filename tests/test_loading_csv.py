@@ -10,7 +10,9 @@ import pytest
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.inputs.loading import KIND_WORDS, RawTable, discover_inputs, load_file, load_folder
+from pkgreport.inputs.discovery import KIND_WORDS, discover_inputs
+from pkgreport.inputs.loading import load_file, load_folder
+from pkgreport.inputs.tables import RawTable
 
 SETTINGS = Settings()
 
@@ -484,7 +486,7 @@ def test_nul_and_cr_after_the_head_are_still_handled(tmp_path: Path) -> None:
 @pytest.mark.parametrize("character", ["é", "€", "😀"])
 def test_a_character_split_by_the_head_limit_is_read_whole(tmp_path: Path,
                                                            character: str) -> None:
-    from pkgreport.inputs.loading import _HEAD_BYTES
+    from pkgreport.inputs.csv_reading import _HEAD_BYTES
 
     encoded = character.encode("utf-8")
     header = b"id,name\n"

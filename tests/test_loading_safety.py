@@ -11,7 +11,8 @@ import pytest
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.inputs.loading import discover_inputs, load_file, load_folder
+from pkgreport.inputs.discovery import discover_inputs
+from pkgreport.inputs.loading import load_file, load_folder
 
 SETTINGS = Settings()
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"

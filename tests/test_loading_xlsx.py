@@ -14,7 +14,8 @@ import xlsxwriter
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.inputs.loading import RawTable, load_file
+from pkgreport.inputs.loading import load_file
+from pkgreport.inputs.tables import RawTable
 
 SETTINGS = Settings()
 

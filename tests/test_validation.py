@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
-from pkgreport.inputs.loading import InputFile, RawTable
+from pkgreport.inputs.tables import InputFile, RawTable
 from pkgreport.inputs.schemas import KINDS, typed_columns
 from pkgreport.inputs.validation import Dataset, load_column_map, validate_tables
 

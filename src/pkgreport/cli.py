@@ -307,7 +307,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
 
 def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
     """The last line of `validate`: never an unqualified "can be used" beside unread files."""
-    from pkgreport.inputs.loading import IGNORED
+    from pkgreport.inputs.discovery import IGNORED
 
     if errors:
         return "the exports need fixing before the figures can be trusted"

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pkgreport.inputs.loading import HISTORY_FOLDER, InputFile
+from pkgreport.inputs.discovery import HISTORY_FOLDER
+
+from pkgreport.inputs.tables import InputFile
 
 HISTORY_DIR = HISTORY_FOLDER
 VOLATILE_KEYS = ("generated_at", "changes_since_last_run")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pkgreport.errors import LockError
-from pkgreport.inputs.loading import LOCK_NAME
+from pkgreport.inputs.discovery import LOCK_NAME
 
 
 def _try_lock(fd: int) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from pkgreport import __version__, history, pipeline
 from pkgreport.config import Settings
 from pkgreport.errors import InputError, Issue
-from pkgreport.inputs.loading import OWN_OUTPUT_PREFIX, kind_of
+from pkgreport.inputs.discovery import OWN_OUTPUT_PREFIX, kind_of
 from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.publish import output_names, render_outputs, write_all
 from pkgreport.reports.summary import build_summary, summary_json

@@ -17,7 +17,7 @@ import pandera.pandas as pa
 from pkgreport.inputs import parsing
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
-from pkgreport.inputs.loading import InputFile, RawTable
+from pkgreport.inputs.tables import InputFile, RawTable
 from pkgreport.inputs.mapping import (
     alias_lookup,
     apply_mapping,

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pkgreport.inputs.loading import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX
+from pkgreport.inputs.discovery import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX
 from pkgreport.pipeline import RunResult
 from pkgreport.reports.atomic import (
     make_folder,

@@ -1,0 +1,269 @@
+"""The loaded-table records (`InputFile`, `RawTable`) and a grid of text finished into one."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pkgreport.errors import Issue
+from pkgreport.inputs.parsing import unwrap_excel_text
+
+RESERVED_COLUMNS = ("source_file", "source_row")
+# Everything else a reader throws (even a Rust panic, which pyo3 raises as a BaseException) becomes
+# an issue; these still stop the program.
+PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+@dataclass(frozen=True)
+class InputFile:
+    """What was read: enough to reproduce and audit a run (the report lists it with its SHA-256)."""
+
+    path: Path
+    name: str
+    kind: str
+    sha256: str
+    size: int
+    rows: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One file's rows as text.
+
+    `frame` has the file's headers exactly as written (surrounding whitespace stripped), every value
+    a `str` (a blank cell is ""), plus `source_file` (str) and `source_row` (int64: the row as the
+    user's spreadsheet numbers it, header = row 1).
+    """
+
+    file: InputFile
+    frame: pd.DataFrame
+    # False when the file's text holds no "+" anywhere, so no cell is written in scientific
+    # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
+    may_hold_scientific: bool = True
+
+# --------------------------------------------------------------------------------------------
+# Shared: headers, blank rows, the output frame
+# --------------------------------------------------------------------------------------------
+
+
+def finish_table(
+    path: Path,
+    kind: str,
+    data: bytes,
+    frame: pd.DataFrame,
+    headers: list[str],
+    rows: np.ndarray,
+    header_row: int,
+    issues: list[Issue],
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+    trailing_blank_header_is_warning: bool = False,
+) -> tuple[RawTable | None, list[Issue]]:
+    """Header checks, blank-row removal and provenance columns, for CSV and XLSX alike."""
+    name = path.name
+    arrays = [frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])]
+    keep_cols, errors = _kept_columns(name, headers, arrays, rows, header_row, issues,
+                                      trailing_blank_header_is_warning)
+    errors += _header_name_errors(name, headers, keep_cols, header_row)
+    if errors:
+        return None, issues + errors
+
+    rows = np.asarray(rows, dtype="int64")
+    arrays, rows = _without_blank_rows(name, arrays, keep_cols, rows, issues)
+
+    # A one-byte search (memchr) rules out the usual file at once: no "=" means no ="…" cell,
+    # no "+" no 1.01754E+18. A sheet's cells, and UTF-16/32 bytes, are not searched so.
+    searchable = sheet is None and not (encoding or "").startswith(("utf-16", "utf-32"))
+    if not searchable or b"=" in data:
+        # Cliniko writes long ids as ="1558354464010667075" so a spreadsheet keeps every digit.
+        arrays = [unwrap_excel_text(a) if j in keep_cols else a for j, a in enumerate(arrays)]
+    # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
+    out = pd.DataFrame({headers[j]: arrays[j] for j in keep_cols}, dtype=object, copy=False)
+    source_file = np.empty(len(rows), dtype=object)
+    source_file.fill(name)  # np.full is ~15x slower for an object array
+    out["source_file"] = pd.Series(source_file, dtype=object, copy=False)
+    out["source_row"] = rows
+    if len(out) == 0:
+        issues.append(
+            file_warning(
+                name,
+                "the export looks empty: it has a header row but no data rows; check the export "
+                "finished and covered the right dates (if there really is nothing, ignore this)",
+            )
+        )
+    file = InputFile(
+        path=path,
+        name=name,
+        kind=kind,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        rows=len(out),
+        encoding=encoding,
+        delimiter=delimiter,
+        sheet=sheet,
+    )
+    scientific = not searchable or b"+" in data
+    return RawTable(file=file, frame=out, may_hold_scientific=scientific), issues
+
+
+def _kept_columns(
+    name: str,
+    headers: list[str],
+    arrays: list[np.ndarray],
+    rows: np.ndarray,
+    header_row: int,
+    issues: list[Issue],
+    trailing_blank_header_is_warning: bool,
+) -> tuple[list[int], list[Issue]]:
+    """(positions of the named columns, errors): a blank-headed column holding values is an
+    error, or a warning appended to `issues` when it sits beyond the table and that is allowed."""
+    errors: list[Issue] = []
+    keep_cols: list[int] = []
+    last_named = max((j for j, h in enumerate(headers) if h), default=-1)
+    for j, header in enumerate(headers):
+        if header:
+            keep_cols.append(j)
+            continue
+        filled = (arrays[j] != "").nonzero()[0]
+        if len(filled) == 0:
+            continue  # a wholly blank column: an export artefact, nothing is lost
+        first = int(filled[0])
+        where = f"column {j + 1} ({column_letter(j)})"
+        value = str(arrays[j][first])
+        if trailing_blank_header_is_warning and j > last_named:
+            issues.append(
+                Issue(
+                    "warning",
+                    name,
+                    int(rows[first]),
+                    None,
+                    value,
+                    f"{where} has no header, so its {len(filled)} value(s) beside the table were ignored; give it a header if it is data",
+                )
+            )
+            continue
+        errors.append(
+            row_error(
+                name,
+                int(rows[first]),
+                None,
+                value,
+                f"{where} has a blank header but holds values: add a header to that column or delete it, then export again",
+            )
+        )
+
+    if not keep_cols and not errors:
+        errors.append(
+            row_error(
+                name,
+                header_row,
+                None,
+                None,
+                f"the header row (row {header_row}) holds no column names: put the headers in the first row and export again",
+            )
+        )
+    return keep_cols, errors
+
+
+def _header_name_errors(name: str, headers: list[str], keep_cols: list[int],
+                        header_row: int) -> list[Issue]:
+    """A header written twice, or one pkgreport reserves for provenance, is an error."""
+    errors: list[Issue] = []
+    seen: dict[str, list[int]] = {}
+    for j in keep_cols:
+        seen.setdefault(headers[j], []).append(j)
+    for header, positions in seen.items():
+        if len(positions) > 1:
+            cols = ", ".join(str(p + 1) for p in positions)
+            errors.append(
+                row_error(
+                    name,
+                    header_row,
+                    header,
+                    header,
+                    f"duplicate header {header!r} (columns {cols}): rename or delete the extra columns so each header appears once",
+                )
+            )
+        if header in RESERVED_COLUMNS:
+            errors.append(
+                row_error(
+                    name,
+                    header_row,
+                    header,
+                    header,
+                    f"the header {header!r} is reserved by pkgreport for provenance: rename that column",
+                )
+            )
+    return errors
+
+
+def _without_blank_rows(
+    name: str, arrays: list[np.ndarray], keep_cols: list[int], rows: np.ndarray,
+    issues: list[Issue],
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The arrays and row numbers without the blank rows; one warning lists those skipped."""
+    # Rows holding values only in ignored columns are blank as far as the table goes.
+    blank = (
+        blank_in([arrays[j] for j in keep_cols], len(rows))
+        if keep_cols
+        else np.zeros(len(rows), dtype=bool)
+    )
+    if not blank.any():
+        return arrays, rows
+    blank_numbers = [int(r) for r in rows[blank]]
+    shown = ", ".join(str(r) for r in blank_numbers[:20])
+    more = f" and {len(blank_numbers) - 20} more" if len(blank_numbers) > 20 else ""
+    issues.append(
+        Issue(
+            "warning", name, blank_numbers[0], None, None, f"blank row(s) {shown}{more} skipped"
+        )
+    )
+    keep = ~blank
+    return [a[keep] for a in arrays], rows[keep]
+
+
+def column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def row_error(
+    file: str, row: int | None, column: str | None, value: str | None, message: str
+) -> Issue:
+    return Issue("error", file, row, column, value, message)
+
+
+def file_error(file: str, message: str) -> Issue:
+    """An error about the whole file (no row or column)."""
+    return Issue("error", file, None, None, None, message)
+
+
+def file_warning(file: str, message: str) -> Issue:
+    return Issue("warning", file, None, None, None, message)
+
+
+def row_warning(file: str, row: int, value: str, message: str) -> Issue:
+    return Issue("warning", file, row, None, value, message)
+
+
+def blank_in(arrays: list[np.ndarray], length: int) -> np.ndarray:
+    blank = np.ones(length, dtype=bool)
+    for values in arrays:
+        rows = blank.nonzero()[0]
+        if len(rows) == 0:
+            break
+        # Only rows still blank are compared, so a full-width pass happens only on blank data.
+        blank[rows] = values[rows] == ""
+    return blank

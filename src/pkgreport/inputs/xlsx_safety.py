@@ -1,0 +1,283 @@
+"""XLSX pre-flight: refuse non-zips, encrypted and legacy files, zip and XML bombs."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from pkgreport.config import Settings
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+_ZIP_MAGIC = b"PK\x03\x04"
+_CHUNK = 1 << 20
+# Ratio checks on tiny members only produce false alarms (a few KB of spaces compress 500:1).
+_RATIO_MIN_BYTES = 1 << 20
+RESAVE_ADVICE = "open it in Excel and save it again as an Excel Workbook (.xlsx)"
+def short_message(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def preflight_xlsx(
+    data: bytes, settings: Settings
+) -> tuple[zipfile.ZipFile | None, dict[str, tuple[int, int, bool]], str | None]:
+    """Refuse what a parser should never see: non-zips, encrypted, legacy, zip and XML bombs.
+
+    Returns the open archive and, per worksheet part, the largest (row, column) a cell names, so
+    a sparse sheet cannot make the reader allocate a huge dense grid, and whether it has error cells.
+    """
+    problem = _not_a_zipped_workbook(data)
+    if problem is not None:
+        return None, {}, problem
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except Exception as exc:  # noqa: BLE001 - zipfile raises several types for damaged archives
+        return None, {}, f"not a valid xlsx: the zip archive is damaged ({short_message(exc)}); {RESAVE_ADVICE}"
+    names = {m.filename for m in members}
+    if "xl/workbook.xml" not in names:
+        return (
+            None,
+            {},
+            f"not a valid xlsx: there is no workbook inside the zip (is it another kind of document?); {RESAVE_ADVICE}",
+        )
+
+    problem = _declared_size_problem(members, settings)
+    if problem is not None:
+        return None, {}, problem
+
+    extents: dict[str, tuple[int, int, bool]] = {}
+    actual = _ActualSize(settings.max_xlsx_uncompressed_bytes)
+    try:
+        for m in members:
+            if m.is_dir():
+                continue
+            is_xml = m.filename.lower().endswith((".xml", ".rels", ".vml"))
+            is_sheet = m.filename.startswith("xl/worksheets/") and is_xml
+            scan = _ExtentScan() if is_sheet else None
+            with archive.open(m) as stream:
+                problem = _scan_member(m, stream, actual, scan, is_xml)
+            if problem is not None:
+                return None, {}, problem
+            if scan is not None:
+                bound = scan.bound()
+                if bound[0] * bound[1] > settings.max_xlsx_cells:
+                    # The cheap bound is over the cap: measure exactly before refusing.
+                    exact = _ExtentScan(precise=True)
+                    with archive.open(m) as stream:
+                        for segment in xml_segments(stream):
+                            exact.feed(segment)
+                    bound = exact.bound()
+                extents[m.filename] = (*bound, scan.error_cells)
+    except Exception as exc:  # noqa: BLE001 - CRC errors, truncated streams, unsupported methods
+        return None, {}, f"not a valid xlsx: the zip archive is damaged ({short_message(exc)}); {RESAVE_ADVICE}"
+    return archive, extents, None
+
+
+def _not_a_zipped_workbook(data: bytes) -> str | None:
+    """Why the bytes cannot be an xlsx archive (empty, legacy or encrypted, not a zip), or None."""
+    if not data:
+        return "not a valid xlsx (empty file): export it again from the source system"
+    if data.startswith(_OLE_MAGIC):
+        if "EncryptionInfo".encode("utf-16-le") in data:
+            return "the workbook is password protected: open it in Excel, remove the password (File > Info > Protect Workbook) and save it again"
+        return "this is a legacy .xls workbook (Excel 97-2003): re-save it as .xlsx (File > Save As > Excel Workbook)"
+    if not data.startswith(_ZIP_MAGIC):
+        return f"not a valid xlsx: the file is not a zip archive (a CSV renamed to .xlsx, or damaged); {RESAVE_ADVICE}"
+    return None
+
+
+def _declared_size_problem(members: list[zipfile.ZipInfo], settings: Settings) -> str | None:
+    """Why the sizes the archive declares are refused (a possible zip bomb), or None."""
+    declared = sum(m.file_size for m in members)
+    if declared > settings.max_xlsx_uncompressed_bytes:
+        return f"refused: the workbook unpacks to {declared:,} bytes, over the limit of {settings.max_xlsx_uncompressed_bytes:,} (possible zip bomb); remove unused sheets or split the data"
+    for m in members:
+        ratio = m.file_size / max(m.compress_size, 1)
+        if m.file_size >= _RATIO_MIN_BYTES and ratio > settings.max_xlsx_compression_ratio:
+            return f"refused: part {m.filename} compresses {ratio:,.0f}:1, over the limit of {settings.max_xlsx_compression_ratio}:1 (possible zip bomb); save the workbook again from Excel"
+    return None
+
+
+class _ActualSize:
+    """Bytes actually decompressed so far, against the cap (declared sizes can lie)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+        self.over = False
+
+
+def xml_segments(stream: Any, carry_limit: int = 4 * _CHUNK, end: bytes = b">") -> Iterator[bytes]:
+    """Decompressed XML in pieces cut just after `end`: no tag (no cell, with "c>") is split."""
+    carry = b""
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            if carry:
+                yield carry
+            return
+        buffer = carry + chunk
+        found = buffer.rfind(end)
+        cut = found + len(end) if found >= 0 else 0
+        if cut == 0 and len(buffer) < carry_limit:
+            carry = buffer
+            continue
+        if cut == 0:
+            cut = len(buffer)  # no tag end in megabytes: not XML a spreadsheet program writes
+        carry = buffer[cut:]
+        yield buffer[:cut]
+
+
+def _scan_member(
+    member: zipfile.ZipInfo,
+    stream: Any,
+    actual: _ActualSize,
+    scan: _ExtentScan | None,
+    is_xml: bool,
+) -> str | None:
+    """Decompress one part, counting real bytes; refuse DTDs; feed worksheets to the extent scan."""
+    too_big = (
+        f"refused: the workbook unpacks to more than its declared or allowed size (limit "
+        f"{actual.limit:,} bytes; possible zip bomb); save it again from Excel"
+    )
+    size = 0
+    if not is_xml:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            actual.total += len(chunk)
+            if actual.total > actual.limit or size > member.file_size:
+                return too_big
+        return None
+    previous = b""
+    utf16 = False
+    for segment in xml_segments(_Counted(stream, member, actual)):
+        if size == 0:
+            # A NUL in the first bytes means UTF-16 (with or without a BOM).
+            utf16 = b"\x00" in segment[:4]
+            if utf16 and scan is not None:
+                return (
+                    f"refused: worksheet {member.filename} is written in UTF-16, which Excel never "
+                    f"does; {RESAVE_ADVICE}"
+                )
+        size += len(segment)
+        # A little overlap, in case a forced cut split a declaration.
+        if _declares_dtd(previous + segment, utf16):
+            return (
+                f"refused: part {member.filename} declares a DOCTYPE or ENTITY, which Excel never "
+                "writes (possible XML entity bomb); do not use this file, export the data again"
+            )
+        if scan is not None:
+            scan.feed(segment)
+        previous = segment[-16:]
+    if actual.total > actual.limit or actual.over:
+        return too_big
+    return None
+
+
+class _Counted:
+    """A stream wrapper that stops reading once the real bytes pass the declared or allowed size."""
+
+    def __init__(self, stream: Any, member: zipfile.ZipInfo, actual: _ActualSize) -> None:
+        self.stream = stream
+        self.member = member
+        self.actual = actual
+        self.size = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self.stream.read(n)
+        self.size += len(chunk)
+        self.actual.total += len(chunk)
+        if self.actual.total > self.actual.limit or self.size > self.member.file_size:
+            self.actual.over = True
+            return b""
+        return chunk
+
+
+class _ExtentScan:
+    """The largest row and column a worksheet's cells name, bounded cheaply.
+
+    calamine allocates a dense grid from the smallest to the largest cell reference, so two cells at
+    A1 and XFD1048576 would abort the process; this bounds the grid before calamine sees the sheet.
+    The cheap scan only looks for the rare references (row >= 100000, column >= AA) written the way
+    every spreadsheet program writes them (`<c r="A1" ...>`); anything unusual (other attribute
+    order, quotes or spacing, a namespace prefix, a cell without a reference) switches to the
+    precise scan. It also notes error cells (t="e", e.g. #DIV/0!), which the reader turns into "".
+    """
+
+    _RARE = re.compile(rb'<c r="(?:[A-Z]{2,3}[0-9]|[A-Z][0-9]{6})')
+    _REF_AT = re.compile(rb"([A-Z]{1,3})([0-9]{1,7})")
+    _ODD_CELL = re.compile(rb'<c(?! r=")[\s>/]')
+    _ANY_REF = re.compile(rb"""\br\s*=\s*["']\s*([A-Za-z]{0,3})([0-9]{1,7})\s*["']""")
+    _CELL = re.compile(rb"<c[\s>/]")
+    _CELL_NO_REF = re.compile(rb"<c(?=[\s>/])(?![^>]*\br\s*=)")
+    _ROW_NO_REF = re.compile(rb"<row(?=[\s>/])(?![^>]*\br\s*=)")
+
+    def __init__(self, precise: bool = False) -> None:
+        self.precise = precise
+        self.skimmed = False
+        self.max_row = 0
+        self.max_col = 0
+        # Cells and rows without a reference take the next position, so count them.
+        self.cells_without_ref = False
+        self.cells_in_row = 0
+        self.rows_without_ref = 0
+        self.error_cells = False
+
+    def feed(self, segment: bytes) -> None:
+        """One piece of the sheet's XML, cut between tags."""
+        if not self.error_cells and (segment.find(b't="e"') >= 0 or segment.find(b"t='e'") >= 0):
+            self.error_cells = True
+        if not self.precise and (self._ODD_CELL.search(segment) or segment.find(b":c") >= 0):
+            self.precise = True
+        if not self.precise:
+            self.skimmed = True
+            for match in self._RARE.finditer(segment):
+                ref = self._REF_AT.match(segment, match.start() + 6)
+                if ref:
+                    self.max_col = max(self.max_col, column_number(ref.group(1)))
+                    self.max_row = max(self.max_row, int(ref.group(2)))
+            return
+        for letters, digits in self._ANY_REF.findall(segment):
+            self.max_row = max(self.max_row, int(digits))
+            if letters:
+                self.max_col = max(self.max_col, column_number(letters.upper()))
+        self.rows_without_ref += len(self._ROW_NO_REF.findall(segment))
+        if self.cells_without_ref or self._CELL_NO_REF.search(segment):
+            self.cells_without_ref = True
+            for k, part in enumerate(segment.split(b"<row")):
+                if k:
+                    self.cells_in_row = 0
+                self.cells_in_row += len(self._CELL.findall(part))
+                self.max_col = max(self.max_col, self.cells_in_row)
+
+    def bound(self) -> tuple[int, int]:
+        rows = self.max_row + self.rows_without_ref
+        if self.skimmed:
+            # Skimmed pieces only report references beyond these, so they may hold any below.
+            return max(rows, 99_999), max(self.max_col, 26)
+        return max(rows, 1), max(self.max_col, 1)
+
+
+def _declares_dtd(window: bytes, utf16: bool) -> bool:
+    """Whether XML text holds <!DOCTYPE or <!ENTITY (UTF-8 or UTF-16); comments and CDATA pass."""
+    markers = ((b"<!", 1), (b"<\x00!\x00", 2), (b"\x00<\x00!", 2)) if utf16 else ((b"<!", 1),)
+    for marker, step in markers:
+        start = window.find(marker)
+        while start >= 0:
+            after = window[start + len(marker) : start + len(marker) + 6 * step]
+            word = after[::step] if step == 1 or marker.startswith(b"<") else after[1::step]
+            if word[:1].upper() in (b"D", b"E"):
+                return True
+            start = window.find(marker, start + 1)
+    return False
+
+
+def column_number(letters: bytes) -> int:
+    number = 0
+    for byte in letters:
+        number = number * 26 + (byte - 64)
+    return number
