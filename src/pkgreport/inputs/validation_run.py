@@ -1,0 +1,98 @@
+"""The state one validation run shares: issues, rows left out and the headers each file used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from pkgreport.config import Settings
+from pkgreport.errors import Issue
+from pkgreport.inputs.mapping import (
+    parse_mapping,
+)
+from pkgreport.inputs.schemas import (
+    id_column,
+)
+
+SINGULAR = {
+    "appointments": "appointment",
+    "cases": "case",
+    "invoices": "invoice",
+    "payments": "payment",
+    "allocations": "allocation",
+    "patients": "patient",
+}
+# Long lists inside one message are cut here; the full list is in the excluded rows.
+MAX_PLACES = 5
+
+
+class ValidationRun:
+    """Collects issues, excluded rows and the headers each file used, across all kinds."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.mapping = parse_mapping(settings.column_map, "the column map")
+        self.issues: list[Issue] = []
+        self.excluded: list[pd.DataFrame] = []
+        # Allocations left out of the figures as findings, not errors (`_set_aside_inconsistent`).
+        self.set_aside: list[pd.DataFrame] = []
+        self.headers: dict[tuple[str, str], dict[str, str]] = {}
+
+    def header(self, kind: str, file: str, column: str) -> str:
+        """The header the user wrote for a canonical column in that file."""
+        return self.headers.get((kind, file), {}).get(column, column)
+
+    def exclude(self, kind: str, rows: pd.DataFrame, reasons: Iterable[str] | str) -> None:
+        if rows.empty:
+            return
+        key = id_column(kind) or "invoice_id"
+        self.excluded.append(
+            pd.DataFrame(
+                {
+                    "kind": kind,
+                    "source_file": rows["source_file"].to_numpy(dtype=object),
+                    "source_row": rows["source_row"].to_numpy(dtype=np.int64),
+                    "id": rows[key].to_numpy(dtype=object) if key in rows else np.nan,
+                    "reason": reasons if isinstance(reasons, str) else list(reasons),
+                }
+            )
+        )
+
+    def excluded_ids(self, kind: str) -> set[object]:
+        """Ids of the rows of `kind` left out so far."""
+        return {
+            ident for part in self.excluded if part["kind"].iat[0] == kind
+            for ident in part["id"] if not pd.isna(ident)
+        }
+
+    def row_issues(self, kind: str, rows: pd.DataFrame, column: str, values: Iterable[object],
+                   messages: Iterable[str] | str, severity: str = "error") -> list[str]:
+        """One issue per row of `rows`; returns the messages (the exclusion reasons)."""
+        out = []
+        if isinstance(messages, str):
+            messages = [messages] * len(rows)
+        for file, row, value, message in zip(rows["source_file"], rows["source_row"], values,
+                                             messages, strict=True):
+            header = self.header(kind, file, column)
+            text = f"{header} {message}"
+            self.issues.append(Issue(severity, file, int(row), header, shown_value(value), text))  # type: ignore[arg-type]
+            out.append(text)
+        return out
+
+
+def shown_value(value: object) -> str | None:
+    """A typed value as the user would recognise it in a message."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):  # type: ignore[arg-type]
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ").removesuffix(" 00:00:00")
+    return str(value)
+
+
+def places(rows: pd.DataFrame) -> str:
+    pairs = [f"{f} row {r}" for f, r in zip(rows["source_file"], rows["source_row"])]
+    if len(pairs) > MAX_PLACES:
+        pairs = pairs[:MAX_PLACES] + [f"{len(rows) - MAX_PLACES} more"]
+    return ", ".join(pairs[:-1]) + " and " + pairs[-1] if len(pairs) > 1 else pairs[0]
