@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkgreport.config import Settings
+from pkgreport.engine.credit import compute_credit
 from pkgreport.errors import Issue, UsageError
+from pkgreport.excluded import empty_excluded
 from pkgreport.inputs.tables import InputFile, RawTable
 from pkgreport.inputs.schemas import KINDS, typed_columns
 from pkgreport.inputs.validation import Dataset, load_column_map, validate_tables
@@ -650,3 +653,22 @@ def test_an_invoice_for_another_patients_appointment_is_a_warning() -> None:
          "check the invoice's appointment or patient"),
     ]
     assert dataset.invoices["invoice_id"].tolist() == ["i1", "i2"]
+
+
+def test_validation_and_the_credit_engine_list_excluded_rows_in_one_schema() -> None:
+    # Validation leaves out a row it cannot read (a total that is not money); the credit engine
+    # leaves out a deleted invoice. Both lists have the same columns, in the same order, with the
+    # same dtypes, so they read as one list.
+    dataset = validate_tables(
+        [invoices(total=["100.00", "lots"], deleted_at=["2026-07-03", ""]), payments()], SETTINGS
+    )
+    credit = compute_credit(dataset.invoices, dataset.payments, None, None, date(2026, 7, 31))
+    schema = {"kind": "object", "source_file": "object", "source_row": "Int64", "id": "object",
+              "reason": "object"}
+    for excluded in (dataset.excluded, credit.excluded, empty_excluded()):
+        assert [(c, str(t)) for c, t in excluded.dtypes.items()] == list(schema.items())
+    assert dataset.excluded[["kind", "source_file", "source_row", "id"]].values.tolist() == [
+        ["invoices", "invoices.csv", 3, "i2"]]
+    assert credit.excluded[["kind", "source_file", "source_row", "id", "reason"]].values.tolist() == [
+        ["invoice", "invoices.csv", 2, "i1",
+         "deleted invoice (deleted_at is set): left out of every total"]]

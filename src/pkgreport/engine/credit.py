@@ -118,6 +118,7 @@ import pandas as pd
 
 from pkgreport.engine.findings import combine_findings, make_findings
 from pkgreport.engine.links import InvoiceLinks
+from pkgreport.excluded import empty_excluded, excluded_frame
 from pkgreport.money import format_dollars
 
 POLICIES: tuple[str, ...] = ("oldest-first", "newest-first", "source-only", "none")
@@ -128,7 +129,6 @@ _INV, _CN, _PAY, _REFUND, _CREDIT_ALLOC = 0, 1, 2, 3, 4
 _RANK = np.array([1, 1, 2, 2, 3], dtype=np.int64)
 
 LEDGER_COLUMNS = ["patient_id", "at", "kind", "amount", "ref_type", "ref_id", "lot_date"]
-EXCLUDED_COLUMNS = ["kind", "id", "source_file", "source_row", "reason"]
 PATIENT_COLUMNS = [
     "patient_id",
     "patient_name",
@@ -210,7 +210,7 @@ class CreditResult:
     ``ledger`` (sorted by patient_id, at): patient_id, at, kind (created|applied|refunded), amount
     (> 0), ref_type (payment|invoice|credit_note), ref_id, lot_date (the day a created lot
     arrived; NaT on uses). Every event in the exports, including those after `as_of`.
-    ``excluded``: kind, id, source_file, source_row, reason.
+    ``excluded``: kind, source_file, source_row, id, reason (`pkgreport.excluded`).
     """
 
     patients: pd.DataFrame
@@ -262,7 +262,7 @@ def _cutoff(as_of: date) -> np.datetime64:
 def _live(frame: pd.DataFrame | None, kind: str, id_col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split into live rows and an excluded frame saying why each other row was left out."""
     if frame is None:
-        return pd.DataFrame(), _empty_excluded()
+        return pd.DataFrame(), empty_excluded()
     deleted = ~np.isnat(_ns(frame, "deleted_at"))
     archived = ~np.isnat(_ns(frame, "archived_at"))
     out = deleted | archived
@@ -275,16 +275,12 @@ def _live(frame: pd.DataFrame | None, kind: str, id_col: str) -> tuple[pd.DataFr
     # Only the columns the engine reads are copied: the exports may carry many more.
     wanted = [c for c in _WANTED.get(kind, ()) if c in frame.columns]
     frame = frame[wanted] if wanted else frame
-    excluded = pd.DataFrame(
-        {
-            "kind": kind,
-            "id": gone[id_col].to_numpy(dtype=object),
-            "source_file": _text(gone, "source_file"),
-            "source_row": pd.array(gone["source_row"].to_numpy(), dtype="Int64")
-            if "source_row" in gone.columns
-            else pd.array([pd.NA] * len(gone), dtype="Int64"),
-            "reason": reason,
-        }
+    excluded = excluded_frame(
+        kind,
+        _text(gone, "source_file"),
+        gone["source_row"].to_numpy() if "source_row" in gone.columns else None,
+        gone[id_col].to_numpy(dtype=object),
+        reason,
     )
     if not out.any():
         return frame, excluded
@@ -300,18 +296,6 @@ def _columns(data: dict[str, Any]) -> dict[str, Any]:
 def _column(values: np.ndarray) -> Any:
     """Object arrays stay object dtype: letting pandas infer `str` re-checks every element."""
     return pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
-
-
-def _empty_excluded() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "kind": pd.Series([], dtype=object),
-            "id": pd.Series([], dtype=object),
-            "source_file": pd.Series([], dtype=object),
-            "source_row": pd.array([], dtype="Int64"),
-            "reason": pd.Series([], dtype=object),
-        }
-    )
 
 
 def _text_rank(values: np.ndarray) -> np.ndarray:
@@ -652,7 +636,7 @@ def _resolve_allocations(
     pay_gone: pd.DataFrame,
 ) -> tuple[_Alloc, pd.DataFrame]:
     if allocations is None or allocations.empty:
-        return _Alloc.empty(), _empty_excluded()
+        return _Alloc.empty(), empty_excluded()
     a = allocations.reset_index(drop=True)
     n = len(a)
     inv_ids = _text(a, "invoice_id")
@@ -736,22 +720,15 @@ def _resolve_allocations(
     )
     eff = np.where(np.isnat(alloc_at), floor, np.maximum(alloc_at, floor))
 
-    excluded = _empty_excluded()
+    excluded = empty_excluded()
     if (~ok).any():
         bad = a.loc[~ok]
-        excluded = pd.DataFrame(
-            {
-                "kind": "allocation",
-                "id": [
-                    f"{i}/{p if p is not None else 'credit'}"
-                    for i, p in zip(inv_ids[~ok], pay_ids[~ok])
-                ],
-                "source_file": _text(bad, "source_file"),
-                "source_row": pd.array(bad["source_row"].to_numpy(), dtype="Int64")
-                if "source_row" in bad.columns
-                else pd.array([pd.NA] * len(bad), dtype="Int64"),
-                "reason": reasons[~ok],
-            }
+        excluded = excluded_frame(
+            "allocation",
+            _text(bad, "source_file"),
+            bad["source_row"].to_numpy() if "source_row" in bad.columns else None,
+            [f"{i}/{p if p is not None else 'credit'}" for i, p in zip(inv_ids[~ok], pay_ids[~ok])],
+            reasons[~ok],
         )
     alloc = _Alloc(
         inv_pos[ok].astype(np.int64),
@@ -1256,7 +1233,7 @@ def compute_credit(
     pat_frame = pat_frame[PATIENT_COLUMNS]
 
     excluded = pd.concat(
-        [x for x in (inv_gone, pay_gone, alloc_gone) if len(x)] or [_empty_excluded()],
+        [x for x in (inv_gone, pay_gone, alloc_gone) if len(x)] or [empty_excluded()],
         ignore_index=True,
     )
     return CreditResult(pat_frame, inv_frame, ledger, excluded, findings, as_of, policy)

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pkgreport.inputs import parsing
 from pkgreport.errors import Issue, UsageError
+from pkgreport.inputs import parsing
 from pkgreport.inputs.schemas import COLUMNS, KINDS, PROVENANCE, normalise_header, spec_for
 
 TRANSFORMS: tuple[str, ...] = (

@@ -14,6 +14,7 @@ import pandera.pandas as pa
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
+from pkgreport.excluded import EXCLUDED_DTYPES, empty_excluded
 from pkgreport.inputs.column_typing import type_table, with_provenance
 from pkgreport.inputs.cross_checks import check_across_files
 from pkgreport.inputs.duplicates import collapse_duplicates
@@ -33,22 +34,7 @@ from pkgreport.inputs.tables import InputFile, RawTable
 from pkgreport.inputs.validation_run import ValidationRun
 from pkgreport.money import format_dollars
 
-EXCLUDED_COLUMNS: list[str] = ["kind", "source_file", "source_row", "id", "reason"]
-
 _MONEY_COLUMNS = {s.name for specs in COLUMNS.values() for s in specs if s.type == "money"}
-
-
-def empty_excluded() -> pd.DataFrame:
-    """An excluded-rows frame with no rows."""
-    return pd.DataFrame(
-        {
-            "kind": pd.Series([], dtype=object),
-            "source_file": pd.Series([], dtype=object),
-            "source_row": pd.Series([], dtype="int64"),
-            "id": pd.Series([], dtype=object),
-            "reason": pd.Series([], dtype=object),
-        }
-    )
 
 
 @dataclass
@@ -217,8 +203,7 @@ def validate_tables(tables: list[RawTable], settings: Settings,
         excluded = excluded.assign(_rank=excluded["kind"].map(rank)).sort_values(
             ["_rank", "source_file", "source_row"], kind="stable"
         ).drop(columns="_rank").reset_index(drop=True)
-        excluded = excluded.astype({"kind": object, "source_file": object, "id": object,
-                                    "reason": object, "source_row": "int64"})
+        excluded = excluded.astype(EXCLUDED_DTYPES)
     issues = sorted(run.issues, key=lambda i: (*i.sort_key(), i.message, i.value or ""))
     return Dataset(
         **frames,  # type: ignore[arg-type]

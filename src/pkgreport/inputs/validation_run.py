@@ -9,6 +9,7 @@ import pandas as pd
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
+from pkgreport.excluded import excluded_frame
 from pkgreport.inputs.mapping import (
     parse_mapping,
 )
@@ -49,14 +50,12 @@ class ValidationRun:
             return
         key = id_column(kind) or "invoice_id"
         self.excluded.append(
-            pd.DataFrame(
-                {
-                    "kind": kind,
-                    "source_file": rows["source_file"].to_numpy(dtype=object),
-                    "source_row": rows["source_row"].to_numpy(dtype=np.int64),
-                    "id": rows[key].to_numpy(dtype=object) if key in rows else np.nan,
-                    "reason": reasons if isinstance(reasons, str) else list(reasons),
-                }
+            excluded_frame(
+                kind,
+                rows["source_file"].to_numpy(dtype=object),
+                rows["source_row"].to_numpy(dtype=np.int64),
+                rows[key].to_numpy(dtype=object) if key in rows else np.nan,
+                reasons,
             )
         )
 
