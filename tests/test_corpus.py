@@ -276,7 +276,7 @@ def test_corpus_european_numbers_are_not_amounts() -> None:
 
 
 def test_corpus_day_first_dates_follow_the_setting_only() -> None:
-    from pkgreport.inputs.parsing import parse_dates
+    from pkgreport.inputs.dates import parse_dates
 
     dates = _column("csvkit__test_date_format.csv", "a")
     dmy = parse_dates(dates, date_order="dmy")
@@ -287,7 +287,7 @@ def test_corpus_day_first_dates_follow_the_setting_only() -> None:
 
 
 def test_corpus_mixed_offsets_convert_to_the_clinic_zone() -> None:
-    from pkgreport.inputs.parsing import parse_datetimes
+    from pkgreport.inputs.dates import parse_datetimes
 
     frame_col = next(c for c in _column_names("frictionless__issue-1105-timezone.csv") if c != "id")
     stamps = parse_datetimes(_column("frictionless__issue-1105-timezone.csv", frame_col),

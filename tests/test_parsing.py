@@ -11,12 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkgreport.money import format_dollars, format_plain
+from pkgreport.inputs.dates import parse_dates, parse_datetimes
 from pkgreport.inputs.parsing import (
-    _group_equal_rows,
     parse_bools,
     parse_count,
-    parse_dates,
-    parse_datetimes,
     parse_id,
     parse_money,
     parse_source,
@@ -26,6 +24,7 @@ from pkgreport.inputs.parsing import (
     split_ids,
     unwrap_excel_text,
 )
+from pkgreport.inputs.shapes import group_equal_rows
 
 
 def _col(*values: object) -> pd.Series:
@@ -665,7 +664,7 @@ def test_shapes_are_grouped_exactly(data: st.DataObject) -> None:
     pool += [[*r[:-1], 57 if r[-1] != 57 else 46] for r in pool]
     rows = data.draw(st.lists(st.sampled_from(pool), max_size=60))
     matrix = np.array(rows, dtype=np.uint32).reshape(len(rows), 40)
-    group, group_count = _group_equal_rows(matrix)
+    group, group_count = group_equal_rows(matrix)
     first_seen: dict[tuple[int, ...], int] = {}
     expected = [first_seen.setdefault(tuple(row), len(first_seen)) for row in rows]
     assert group.tolist() == expected

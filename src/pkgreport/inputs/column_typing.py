@@ -10,7 +10,7 @@ import pandas as pd
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.inputs import parsing
+from pkgreport.inputs import dates, parsing
 from pkgreport.inputs.mapping import (
     alias_lookup,
     apply_mapping,
@@ -116,7 +116,7 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
         return parsing.parse_status(text)
     if kind == "source":
         return parsing.parse_source(text)
-    return parsing.parse_datetimes(
+    return dates.parse_datetimes(
         text, date_order=settings.date_order, timezone=settings.timezone,
         min_date=settings.min_date, max_date=settings.max_date, date_only=kind == "date",
     )

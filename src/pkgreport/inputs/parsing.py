@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pkgreport.inputs.schemas import INVOICE_STATUS_CODES
+from pkgreport.inputs.shapes import group_by_shape
 
 # How the parsers stay fast without a Python loop per row (no pyarrow here, and pandas `.str`
 # methods on python-backed strings cost ~1 s per regex per million rows):
 # - every column but ids and text is factorised when its values repeat, and each *distinct*
 #   value is read once (values are read on their own, never from their neighbours, so this is
 #   exact): small vocabularies (booleans, status, counts) in Python;
-# - money and dates (which repeat too: a few thousand distinct per million rows) are reduced to a
-#   "shape" per distinct value (every digit replaced by 9, letters lower case: "21/07/2026
-#   3:45pm" -> "99/99/9999 9:99pm"). A column has a handful of shapes, grouped exactly (rows
-#   compared whole, never by a hash); each is checked once with a regex, and the digits at its
-#   fixed positions are turned into numbers with numpy over all values of that shape at once;
+# - money and dates (which repeat too: a few thousand distinct per million rows; dates are read in
+#   `dates.py`) are reduced to a "shape" per distinct value (`shapes.py`: every digit replaced by
+#   9, letters lower case: "21/07/2026 3:45pm" -> "99/99/9999 9:99pm"). A column has a handful of
+#   shapes, grouped exactly (rows compared whole, never by a hash); each is checked once with a
+#   regex, and the digits at its fixed positions are turned into numbers with numpy over all
+#   values of that shape at once;
 # - ids and text are stripped by `map(str.strip)`, which iterates in C.
 
-_NS_PER_S = 1_000_000_000
-_NS_PER_DAY = 86_400 * _NS_PER_S
-
-# A longer value cannot be a date or an amount; capping the width bounds the char matrix memory.
-_MAX_SHAPE_CHARS = 40
 
 CURRENCY_CODES: tuple[str, ...] = ("AUD", "NZD", "USD", "CAD", "GBP", "EUR")
 CURRENCY_SYMBOLS: tuple[str, ...] = ("$", "£", "€")
@@ -64,7 +60,7 @@ class Parsed:
     blank: np.ndarray
 
 
-def _result(values: pd.Series, codes: np.ndarray, messages: tuple[str, ...], blank: np.ndarray,
+def parsed_result(values: pd.Series, codes: np.ndarray, messages: tuple[str, ...], blank: np.ndarray,
             index: pd.Index) -> Parsed:
     """Turn per-row message codes (0 = fine, k = messages[k - 1]) into a `Parsed`."""
     bad = codes > 0
@@ -107,7 +103,7 @@ def _stripped_objects(values: pd.Series) -> np.ndarray:
 _REPEAT_SAMPLE = 4096
 
 
-def _distinct(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def distinct_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(code per row, the values to read, their lengths): row i reads as value codes[i].
 
     Dates and amounts repeat: a year of appointment starts holds ~15,000 distinct values per
@@ -158,7 +154,7 @@ def parse_text(values: pd.Series) -> Parsed:
     if blank.any():
         stripped[blank] = np.nan
     out = pd.Series(stripped, index=values.index, dtype=object, copy=False)
-    return _result(out, np.zeros(len(stripped), dtype=np.int8), (), blank, values.index)
+    return parsed_result(out, np.zeros(len(stripped), dtype=np.int8), (), blank, values.index)
 
 
 parse_id = parse_text
@@ -270,7 +266,7 @@ def _by_distinct(values: pd.Series, parse_one: Callable[[str], tuple[object, int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse each distinct stripped value once; return (value per row, code per row, blank)."""
     # Reading each distinct raw text once keeps the per-row work to one hash pass.
-    keys, distinct, _ = _distinct(values)
+    keys, distinct, _ = distinct_values(values)
     uniques = [u.strip() for u in distinct]
     parsed = [parse_one(u) for u in uniques]
     table = np.empty(len(parsed), dtype=object)
@@ -298,7 +294,7 @@ def parse_bools(values: pd.Series, default: bool = False) -> Parsed:
     message = "is not yes or no: write yes/no, true/false, y/n or 1/0 (blank means " + (
         "yes)" if default else "no)"
     )
-    return _result(out, codes, (message,), blank, values.index)
+    return parsed_result(out, codes, (message,), blank, values.index)
 
 
 _STATUS_MESSAGE = (
@@ -321,7 +317,7 @@ def parse_status(values: pd.Series) -> Parsed:
 
     parsed, codes, blank = _by_distinct(values, one)
     out = pd.Series(parsed, index=values.index, dtype=object)
-    return _result(out, codes, (_STATUS_MESSAGE,), blank, values.index)
+    return parsed_result(out, codes, (_STATUS_MESSAGE,), blank, values.index)
 
 
 _COUNT_MESSAGES = (
@@ -353,7 +349,7 @@ def parse_count(values: pd.Series, minimum: int = 1) -> Parsed:
     numbers = parsed.astype(np.int64)
     out = pd.Series(pd.arrays.IntegerArray(numbers, blank | (codes > 0)), index=values.index)
     messages = _COUNT_FROM_ZERO_MESSAGES if minimum == 0 else _COUNT_MESSAGES
-    return _result(out, codes, messages, blank, values.index)
+    return parsed_result(out, codes, messages, blank, values.index)
 
 
 _SOURCE_MESSAGE = (
@@ -373,117 +369,7 @@ def parse_source(values: pd.Series) -> Parsed:
 
     parsed, codes, blank = _by_distinct(values, one)
     out = pd.Series(parsed, index=values.index, dtype=object)
-    return _result(out, codes, (_SOURCE_MESSAGE,), blank, values.index)
-
-
-# --- shapes -----------------------------------------------------------------------------------
-
-_SHAPE_TABLE = np.arange(0x10000, dtype=np.uint32)
-_SHAPE_TABLE[ord("0"):ord("9") + 1] = ord("9")
-_SHAPE_TABLE[ord("A"):ord("Z") + 1] += ord("a") - ord("A")
-
-
-@dataclass
-class _Shapes:
-    """Rows grouped by shape: `chars` holds code points (n x width), `group` each row's shape."""
-
-    chars: np.ndarray
-    group: np.ndarray
-    shapes: list[str]
-    too_long: np.ndarray
-    _order: np.ndarray | None = field(default=None, repr=False)
-    _starts: np.ndarray | None = field(default=None, repr=False)
-
-    def rows(self, g: int) -> np.ndarray | slice:
-        """Row positions of shape `g` (a slice over everything when there is one shape)."""
-        if len(self.shapes) == 1:
-            return slice(None)
-        if self._order is None:
-            self._order = np.argsort(self.group, kind="stable")
-            counts = np.bincount(self.group, minlength=len(self.shapes))
-            self._starts = np.concatenate([[0], np.cumsum(counts)])
-        assert self._starts is not None
-        return self._order[self._starts[g]:self._starts[g + 1]]
-
-    def spread(self, codes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Per-shape message codes -> (code per row, blank per row), without a loop over shapes.
-
-        A column of free text mistaken for money has as many shapes as rows; only the few valid
-        shapes are then visited one by one.
-        """
-        blank_shape = np.array([not s.strip() for s in self.shapes], dtype=bool)
-        code_shape = np.where(blank_shape, 0, np.array(codes, dtype=np.int8)).astype(np.int8)
-        return code_shape[self.group], blank_shape[self.group]
-
-    def numbers(self, rows: np.ndarray | slice,
-                parts: dict[str, list[tuple[int, int]]]) -> dict[str, np.ndarray]:
-        """Each part's value: the sum of digit x multiplier over its (position, multiplier)s."""
-        used = [pos for positions in parts.values() for pos, _ in positions]
-        if not used:
-            return {}
-        lo, hi = min(used), max(used) + 1
-        # One pass turns the code points of the digit span into small digit values; the
-        # per-digit arithmetic then runs over compact uint8 columns.
-        digits = (self.chars[rows, lo:hi] - 48).astype(np.uint8)
-        out = {}
-        for name, positions in parts.items():
-            if not positions:
-                continue
-            # int32 halves the work where the largest possible value fits (every date part);
-            # larger amounts of money need int64.
-            largest = sum(9 * mult for _, mult in positions)
-            kind: type[np.signedinteger] = np.int32 if largest < 2**31 else np.int64
-            total = np.zeros(len(digits), dtype=kind)
-            for pos, mult in positions:
-                total += digits[:, pos - lo].astype(kind) * mult
-            out[name] = total.astype(np.int64)
-        return out
-
-
-def _shapes(raw: np.ndarray, lengths: np.ndarray) -> _Shapes:
-    n = len(raw)
-    too_long = lengths > _MAX_SHAPE_CHARS
-    if too_long.any():
-        raw = raw.copy()
-        raw[too_long] = ""
-    width = int(min(lengths.max(initial=0), _MAX_SHAPE_CHARS)) or 1
-    chars = raw.astype(f"<U{width}").view(np.uint32).reshape(n, width)
-    # One table lookup maps digits to "9" and A-Z to a-z; characters beyond the BMP (never part
-    # of a valid date or amount) all become U+FFFF.
-    if n and chars.max() > 0xFFFF:
-        chars = np.minimum(chars, 0xFFFF)
-    shape = _SHAPE_TABLE[chars]
-    group, shape_count = _group_equal_rows(shape)
-    first = np.empty(shape_count, dtype=np.int64)
-    first[group[::-1]] = np.arange(n - 1, -1, -1)
-    texts = shape[first].view(f"<U{width}").ravel().tolist() if n else []
-    return _Shapes(chars, np.asarray(group, dtype=np.int64), texts, too_long)
-
-
-def _group_equal_rows(shape: np.ndarray) -> tuple[np.ndarray, int]:
-    """(group per row, number of groups) of a matrix of code points: equal rows, equal group.
-
-    Exact: no row is reduced to a hash that two shapes could share. A few characters at a time
-    are packed losslessly into one integer beside the group found so far, and `pd.factorize`
-    (which compares the integers themselves) refines the groups until every column is in.
-    Groups are numbered in order of first appearance.
-    """
-    rows, width = shape.shape
-    bits_per_char = max(1, int(shape.max(initial=0)).bit_length())
-    group = np.zeros(rows, dtype=np.int64)
-    group_count = 1
-    column = 0
-    while column < width:
-        # The group number takes the high bits; as many whole characters as fit take the rest.
-        free_bits = 63 - (group_count - 1).bit_length()
-        take = min(width - column, free_bits // bits_per_char)
-        weights = np.left_shift(np.uint64(1), np.arange(take, dtype=np.uint64) * bits_per_char)
-        key = shape[:, column:column + take] @ weights
-        key |= group.astype(np.uint64) << np.uint64(bits_per_char * take)
-        group, uniques = pd.factorize(key)
-        group_count = len(uniques)
-        column += take
-    return np.asarray(group, dtype=np.int64), group_count
+    return parsed_result(out, codes, (_SOURCE_MESSAGE,), blank, values.index)
 
 
 # --- money ------------------------------------------------------------------------------------
@@ -546,16 +432,16 @@ def parse_money(values: pd.Series) -> Parsed:
     `AUD 12.00`, `12.00 AUD`. Rejects more than two decimals, decimal commas (`1,7`), thousands
     points (`200.000.000`), misplaced separators (`1,23.00`) and words. Never goes via float.
     """
-    keys, distinct, lengths = _distinct(values)
+    keys, distinct, lengths = distinct_values(values)
     cents, codes, blank = (part[keys] for part in _money_core(distinct, lengths))
     ok = ~blank & (codes == 0)
     out = pd.Series(pd.arrays.IntegerArray(cents, ~ok), index=values.index)
-    return _result(out, codes, _MONEY_MESSAGES, blank, values.index)
+    return parsed_result(out, codes, _MONEY_MESSAGES, blank, values.index)
 
 
 def _money_core(raw: np.ndarray, lengths: np.ndarray,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    shapes = _shapes(raw, lengths)
+    shapes = group_by_shape(raw, lengths)
     cents = np.zeros(len(raw), dtype=np.int64)
     read = [_money_shape(shape) for shape in shapes.shapes]
     codes, blank = shapes.spread([code for code, _, _ in read])
@@ -567,206 +453,3 @@ def _money_core(raw: np.ndarray, lengths: np.ndarray,
     blank &= ~shapes.too_long
     codes[shapes.too_long] = 1
     return cents, codes, blank
-
-
-# --- dates and timestamps ---------------------------------------------------------------------
-
-_TIME = r"(?P<h>99?):(?P<mi>99)(?::(?P<s>99)(?:[.,](?P<f>9{1,9}))?)?"
-_OFFSET = r"(?:(?P<z>z)|(?P<sign>[+-])(?P<oh>99)(?::?(?P<om>99))?)"
-_ISO_SHAPE = re.compile(
-    rf"\s*(?P<y>9999)-(?P<m>99)-(?P<d>99)(?:(?:t|\s+){_TIME}\s*{_OFFSET}?)?\s*"
-)
-_ORDERED_TIME = rf"(?:\s+{_TIME}\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?(?P<off>\s*{_OFFSET})?)?\s*"
-_ORDERED_SHAPES: dict[str, re.Pattern[str]] = {
-    "dmy": re.compile(rf"\s*(?P<d>99?)(?P<sep>[/.-])(?P<m>99?)(?P=sep)(?P<y>9999){_ORDERED_TIME}"),
-    "mdy": re.compile(rf"\s*(?P<m>99?)(?P<sep>[/.-])(?P<d>99?)(?P=sep)(?P<y>9999){_ORDERED_TIME}"),
-    "ymd": re.compile(rf"\s*(?P<y>9999)(?P<sep>[/.-])(?P<m>99?)(?P=sep)(?P<d>99?){_ORDERED_TIME}"),
-}
-_DATE_PARTS = ("y", "m", "d", "h", "mi", "s", "f", "oh", "om")
-
-
-@dataclass(frozen=True)
-class _DateShape:
-    code: int
-    parts: dict[str, list[tuple[int, int]]]
-    pm: bool = False
-    am: bool = False
-    offset: int = 0  # 0 none, +1 / -1 the offset's sign (Z is +1 with no digits)
-
-
-def _digits(match: re.Match[str], name: str, pad_to: int = 0) -> list[tuple[int, int]]:
-    """(position, multiplier) for the digits of group `name`; `pad_to` scales a fraction."""
-    if match[name] is None:
-        return []
-    start, end = match.span(name)
-    width = max(end - start, pad_to)
-    return [(pos, 10 ** (width - 1 - (pos - start))) for pos in range(start, end)]
-
-
-def _date_shape(shape: str, order: str) -> _DateShape:
-    match = _ISO_SHAPE.fullmatch(shape)
-    if not match:
-        match = _ORDERED_SHAPES[order].fullmatch(shape)
-        if match and match["off"]:
-            return _DateShape(4, {})
-    if not match:
-        return _DateShape(1, {})
-    parts = {name: _digits(match, name, 9 if name == "f" else 0) for name in _DATE_PARTS}
-    groups = match.groupdict()
-    ap = groups.get("ap") or ""
-    offset = 0
-    if match["z"] or match["sign"]:
-        offset = -1 if match["sign"] == "-" else 1
-    return _DateShape(0, parts, pm=ap.startswith("p"), am=ap.startswith("a"), offset=offset)
-
-
-def _date_messages(order: str, date_only: bool, min_date: date, max_date: date) -> tuple[str, ...]:
-    example = DATE_EXAMPLES[order]
-    if not date_only:
-        example += " 14:30"
-    iso = "2026-07-21" if date_only else "2026-07-21T14:30:00"
-    how = f"write it like {example} ({DATE_ORDER_NAMES[order]}) or ISO {iso}"
-    return (
-        f"is not a date: {how}",
-        (f"is not a real date or time when read as {DATE_ORDER_NAMES[order]}: check the day and "
-        f"month (or the date order setting), and {how}"),
-        (f"is outside the accepted dates {min_date.isoformat()} to {max_date.isoformat()}: check "
-        "the year (the range is the min_date/max_date setting)"),
-        ("has a time-zone offset but is not an ISO 8601 timestamp: write it like "
-        "2026-07-21T03:45:00+10:00, or leave the offset out for clinic-local time"),
-    )
-
-
-# Index 1..12 is the month; 0 and 13 catch out-of-range months (no days, so never real).
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0], dtype=np.int64)
-
-
-def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of a proleptic Gregorian date, in integer arithmetic.
-
-    H. Hinnant's `days_from_civil`: numpy's datetime64[M] -> [D] casts cost ~10x more.
-    """
-    y = year - (month <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    mp = (month + 9) % 12
-    doy = (153 * mp + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146_097 + doe - 719_468
-
-
-def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    return _DAYS_IN_MONTH[np.clip(month, 0, 13)] + ((month == 2) & leap)
-
-
-def parse_datetimes(
-    values: pd.Series,
-    *,
-    date_order: str = "dmy",
-    timezone: str = "UTC",
-    min_date: date = date(1990, 1, 1),
-    max_date: date = date(2100, 12, 31),
-    date_only: bool = False,
-) -> Parsed:
-    """Date/timestamp text -> naive clinic-local `datetime64[ns]` (NaT where blank or bad).
-
-    ISO 8601 (`2026-07-21`, `2026-07-21T03:45:00`, `2026-07-21 03:45`, with `Z`/`+10:00`) is always
-    read; anything else must follow `date_order` with `/`, `-` or `.` and a 4-digit year, then an
-    optional `H:MM[:SS]` time with optional am/pm. Nothing is guessed per file or per value. Values
-    with an offset are converted to `timezone`; others are taken as clinic-local already. With
-    `date_only`, the time is dropped (after any conversion) and the date kept at midnight.
-    Impossible dates and dates outside [min_date, max_date] are errors.
-    """
-    if date_order not in _ORDERED_SHAPES:
-        raise ValueError(f"unknown date order {date_order!r}")
-    keys, distinct, lengths = _distinct(values)
-    stamps, codes, blank = (
-        part[keys]
-        for part in _datetimes_core(distinct, lengths, date_order, timezone, min_date, max_date,
-                                    date_only)
-    )
-    out = pd.Series(stamps.view("datetime64[ns]"), index=values.index)
-    return _result(out, codes, _date_messages(date_order, date_only, min_date, max_date), blank,
-                   values.index)
-
-
-def _datetimes_core(raw: np.ndarray, lengths: np.ndarray, date_order: str, timezone: str,
-                    min_date: date, max_date: date, date_only: bool,
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(nanoseconds or NaT's int, message codes, blank) for an object array of text."""
-    shapes = _shapes(raw, lengths)
-    n = len(raw)
-    part = {name: np.zeros(n, dtype=np.int64) for name in _DATE_PARTS}
-    pm = np.zeros(n, dtype=bool)
-    meridiem = np.zeros(n, dtype=bool)
-    offset_sign = np.zeros(n, dtype=np.int64)
-    read = [_date_shape(text, date_order) for text in shapes.shapes]
-    codes, blank = shapes.spread([shape.code for shape in read])
-    for g, shape in enumerate(read):
-        if shape.code or not shape.parts:
-            continue
-        rows = shapes.rows(g)
-        for name, value in shapes.numbers(rows, shape.parts).items():
-            part[name][rows] = value
-        if shape.pm or shape.am:
-            pm[rows] = shape.pm
-            meridiem[rows] = True
-        if shape.offset:
-            offset_sign[rows] = shape.offset
-    blank &= ~shapes.too_long
-    codes[shapes.too_long] = 1
-
-    year, month, day = part["y"], part["m"], part["d"]
-    hour, minute, second = part["h"], part["mi"], part["s"]
-    if meridiem.any():
-        hour_ok = np.where(meridiem, (hour >= 1) & (hour <= 12), hour <= 23)
-        hour = np.where(meridiem, hour % 12 + np.where(pm, 12, 0), hour)
-    else:
-        hour_ok = hour <= 23
-    shaped = ~blank & (codes == 0)
-    real = (
-        shaped & (month >= 1) & (month <= 12) & (day >= 1)
-        & (day <= _days_in_month(year, month)) & hour_ok & (minute <= 59) & (second <= 59)
-        & (part["oh"] <= 23) & (part["om"] <= 59)
-    )
-    codes[shaped & ~real] = 2
-
-    epoch_day = _days_from_civil(year, month, day)
-    lo_day = (min_date - date(1970, 1, 1)).days
-    hi_day = (max_date - date(1970, 1, 1)).days
-    # A loose window first, so the nanosecond arithmetic below cannot overflow for year 9999.
-    in_window = real & (epoch_day >= lo_day - 2) & (epoch_day <= hi_day + 2)
-    seconds = np.where(in_window, epoch_day, 0) * 86_400 + hour * 3600 + minute * 60 + second
-    ns = seconds * _NS_PER_S + part["f"]
-    converting = in_window & (offset_sign != 0)
-    if converting.any():
-        offset_s = offset_sign[converting] * (part["oh"][converting] * 3600
-                                              + part["om"][converting] * 60)
-        utc = ns[converting] - offset_s * _NS_PER_S
-        local = (
-            pd.DatetimeIndex(utc.view("datetime64[ns]"))
-            .tz_localize("UTC")
-            .tz_convert(timezone)
-            .tz_localize(None)
-        )
-        ns[converting] = local.asi8
-    if date_only:
-        ns = ns // _NS_PER_DAY * _NS_PER_DAY
-    in_range = in_window & (ns >= lo_day * _NS_PER_DAY) & (ns < (hi_day + 1) * _NS_PER_DAY)
-    codes[real & ~in_range] = 3
-    ok = real & in_range
-    return np.where(ok, ns, np.iinfo(np.int64).min), codes, blank
-
-
-def parse_dates(
-    values: pd.Series,
-    *,
-    date_order: str = "dmy",
-    timezone: str = "UTC",
-    min_date: date = date(1990, 1, 1),
-    max_date: date = date(2100, 12, 31),
-) -> Parsed:
-    """Date-only columns: as `parse_datetimes`, kept at midnight."""
-    return parse_datetimes(values, date_order=date_order, timezone=timezone, min_date=min_date,
-                           max_date=max_date, date_only=True)
