@@ -46,7 +46,7 @@ def _find(frame: pd.DataFrame, key: str, ids: pd.Series | pd.Index) -> np.ndarra
 
 
 def _at(frame: pd.DataFrame, column: str, positions: np.ndarray, missing: object = np.nan,
-        dtype: str | None = None) -> np.ndarray:
+        dtype: str | type | None = None) -> np.ndarray:
     """`frame[column]` at `positions`, with `missing` where the position is -1."""
     values = frame[column].to_numpy(dtype=dtype)
     # A one-value tail for position -1 to pick; also right when `frame` has no rows.

@@ -249,13 +249,13 @@ def split_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     listed[np.searchsorted(ends, places, side="right")] = True
     counts = np.where(cells != "", 1, 0)
     parts = {at: [i for i in _ID_SEPARATOR.split(cells[at]) if i] for at in np.flatnonzero(listed)}
-    for at, ids in parts.items():
-        counts[at] = len(ids)
+    for at, listed_ids in parts.items():
+        counts[at] = len(listed_ids)
     rows = np.repeat(np.arange(len(cells)), counts)
     ids = np.repeat(cells, counts)
     starts = np.concatenate([[0], np.cumsum(counts)])
-    for at, found in parts.items():
-        ids[starts[at]:starts[at + 1]] = found
+    for at, listed_ids in parts.items():
+        ids[starts[at]:starts[at + 1]] = listed_ids
     return rows, ids
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-
 # A longer value cannot be a date or an amount; capping the width bounds the char matrix memory.
 _MAX_SHAPE_CHARS = 40
 
