@@ -15,8 +15,8 @@ from pkgreport.cli import cli
 from pkgreport.config import Settings
 from pkgreport.engine.cases import tally_cases
 from pkgreport.errors import Issue, UsageError
-from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.mapping import merge_mappings, read_mapping_file
+from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.validation import Dataset, validate_tables
 
 SETTINGS = Settings(timezone="Australia/Sydney")

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pkgreport.money import format_dollars, format_plain
 from pkgreport.inputs.dates import parse_dates, parse_datetimes
 from pkgreport.inputs.parsing import (
     parse_bools,
@@ -25,6 +24,7 @@ from pkgreport.inputs.parsing import (
     unwrap_excel_text,
 )
 from pkgreport.inputs.shapes import group_equal_rows
+from pkgreport.money import format_dollars, format_plain
 
 
 def _col(*values: object) -> pd.Series:

@@ -18,6 +18,7 @@ from tests.test_validation_cliniko import APPOINTMENT_HEADERS, INVOICE_HEADERS
 
 from pkgreport import sampledata
 from pkgreport.errors import UsageError
+from pkgreport.inputs.schemas import COLUMNS, KNOWN_UNUSED, normalise_header, spec_for
 from pkgreport.sampledata import (
     PLANTED,
     PLANTED_CREDIT,
@@ -26,7 +27,6 @@ from pkgreport.sampledata import (
     export_files,
     generate,
 )
-from pkgreport.inputs.schemas import COLUMNS, KNOWN_UNUSED, normalise_header, spec_for
 
 ALL_CODES = {
     "OVER_BOOKED",

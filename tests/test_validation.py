@@ -15,8 +15,8 @@ from pkgreport.config import Settings
 from pkgreport.engine.credit import compute_credit
 from pkgreport.errors import Issue, UsageError
 from pkgreport.excluded import empty_excluded
-from pkgreport.inputs.tables import InputFile, RawTable
 from pkgreport.inputs.schemas import KINDS, typed_columns
+from pkgreport.inputs.tables import InputFile, RawTable
 from pkgreport.inputs.validation import Dataset, load_column_map, validate_tables
 
 SETTINGS = Settings(timezone="Australia/Sydney")

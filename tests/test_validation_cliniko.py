@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from pkgreport.cli import cli
 from pkgreport.config import Settings
 from pkgreport.engine.cases import tally_cases
-from pkgreport.pipeline import load_dataset
 from pkgreport.inputs.validation import Dataset
+from pkgreport.pipeline import load_dataset
 
 APPOINTMENT_HEADERS = [
     "Appointment ID", "Start Time", "Date", "End Time", "Practitioner", "Practitioner ID",

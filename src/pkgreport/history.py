@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from pkgreport.inputs.discovery import HISTORY_FOLDER
-
 from pkgreport.inputs.tables import InputFile
 
 HISTORY_DIR = HISTORY_FOLDER

@@ -25,8 +25,8 @@ from pkgreport.engine.liability import (
 from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, UsageError
 from pkgreport.inputs.loading import load_folder
-from pkgreport.money import format_dollars
 from pkgreport.inputs.validation import Dataset, validate_tables
+from pkgreport.money import format_dollars
 
 Progress = Callable[[str], None]
 

@@ -11,11 +11,11 @@ from pkgreport import __version__, history, pipeline
 from pkgreport.config import Settings
 from pkgreport.errors import InputError, Issue
 from pkgreport.inputs.discovery import OWN_OUTPUT_PREFIX, kind_of
+from pkgreport.inputs.validation import Dataset
 from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.publish import output_names, render_outputs, write_all
 from pkgreport.reports.summary import build_summary, summary_json
 from pkgreport.runlock import output_lock
-from pkgreport.inputs.validation import Dataset
 
 
 @dataclass
