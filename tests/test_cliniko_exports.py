@@ -203,3 +203,22 @@ def test_the_invoices_table_prints_every_money_column_in_dollars(exports: Path) 
     assert [rows["106"][c] for c in money] == [
         "100.00", "60.00", "40.00", "60.00", "0.00", "0.00", "40.00", "60.00", "0.00", "40.00",
         "60.00"]
+
+
+def test_a_credit_note_in_cliniko_s_own_invoices_shape_creates_credit(exports: Path) -> None:
+    # Cliniko's invoices export has no column naming the invoice a credit note credits, so a
+    # negative invoice there is a credit note as it stands: Cat's $50 one leaves her $50 credit.
+    credit_note = _invoice("107", "20/11/2022", "-50", "", "", CAT, "0", "0", "0",
+                           "8000000000000000107")
+    _write(exports / "Invoices-Cliniko-20221120-From20221101-To20221130.csv", INVOICES_HEADER,
+           [*INVOICES, credit_note])
+    patients = [row.replace(",5/11/2022,,", ",5/11/2022,50.00,") for row in PATIENTS]
+    _write(exports / "Patients-Cliniko-20221120.csv", PATIENTS_HEADER, patients)
+    validated = invoke("validate", str(exports))
+    assert validated.exit_code == 0, validated.output
+    assert "Errors: 0   Warnings: 0" in validated.stdout
+    result = invoke("credit", str(exports))
+    assert result.exit_code == 0, result.output
+    cat = next(r for r in csv.DictReader(io.StringIO(result.stdout)) if r["patient_id"] == CAT)
+    assert (cat["credit"], cat["reported_credit"], cat["difference"], cat["findings"]) == (
+        "50.00", "50.00", "0.00", "UNAPPLIED_CREDIT")

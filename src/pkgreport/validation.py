@@ -359,9 +359,23 @@ def _type_table(run: _Run, kind: str, table: RawTable) -> pd.DataFrame | None:
     typed = _parse_columns(run, kind, _provenance(frame), columns, parsed)
     if kind == "appointments":
         typed = _one_row_per_attendee(run, typed)
+    if kind == "invoices" and "original_invoice_id" in mapping:
+        typed = _check_credit_notes(run, typed)
     if kind == "patients" and "patient_name" not in mapping:
         typed["patient_name"] = _joined_names(typed["first_name"], typed["last_name"])
     return typed
+
+
+def _check_credit_notes(run: _Run, invoices: pd.DataFrame) -> pd.DataFrame:
+    """Only a credit note, which names the invoice it credits, may have a negative total.
+
+    Applied only to a file with a column for that name: Cliniko's invoices export has none, so
+    there a negative invoice is a credit note as it stands.
+    """
+    uncredited = ((invoices["total"] < 0) & invoices["original_invoice_id"].isna()).to_numpy()
+    totals: list[object] = [format_dollars(int(t)) for t in invoices.loc[uncredited, "total"]]
+    return _drop_rows(run, "invoices", invoices, uncredited, "total", totals,
+                      CHECK_MESSAGES["credit_note_only"])
 
 
 def _provenance(frame: pd.DataFrame) -> pd.DataFrame:
