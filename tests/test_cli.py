@@ -225,6 +225,26 @@ def test_sample_data_is_deterministic(tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+def test_sample_data_never_overwrites_or_mixes_with_a_clinic_s_exports(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    real = exports / "Payments-Cliniko-20261101.csv"
+    real.write_bytes(b"ID,Patient ID,Payment Date,Amount\r\n1,7,1/10/2026,100.00\r\n")
+    (exports / "notes.md").write_text("October exports", "utf-8")
+    refused = invoke("sample-data", str(exports), "--patients", "5", "--months", "1")
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        f"Error: {exports} already holds exports (Payments-Cliniko-20261101.csv): made-up sample "
+        "data would overwrite them or be read with them; choose an empty folder, or pass --force "
+        "to write there anyway")
+    assert real.read_bytes() == b"ID,Patient ID,Payment Date,Amount\r\n1,7,1/10/2026,100.00\r\n"
+    assert sorted(p.name for p in exports.iterdir()) == ["Payments-Cliniko-20261101.csv",
+                                                          "notes.md"]
+    forced = invoke("sample-data", str(exports), "--patients", "5", "--months", "1", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert {p.name for p in exports.iterdir()} > {"Payments-Cliniko-20261101.csv", "notes.md"}
+
+
 def test_python_dash_m_runs_the_cli() -> None:
     import subprocess
     import sys

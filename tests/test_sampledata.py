@@ -582,7 +582,7 @@ def test_the_committed_sample_is_what_the_generator_makes(tmp_path: Path) -> Non
     fresh = generate(tmp_path)
     for path in fresh:
         assert (committed / path.name).read_bytes() == path.read_bytes(), (
-            f"sample_data/{path.name} is stale: regenerate it with `pkgreport sample-data sample_data`"
+            f"sample_data/{path.name} is stale: regenerate it with `pkgreport sample-data sample_data --force`"
         )
     readme = (committed / "README.md").read_text(encoding="utf-8")
     for path in fresh:

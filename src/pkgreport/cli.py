@@ -398,7 +398,9 @@ def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> 
 @click.option("--months", type=click.IntRange(min=1, max=120), default=3, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
-def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) -> None:
+@click.option("--force", is_flag=True, help="Write into a folder that already holds exports.")
+def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str,
+                force: bool) -> None:
     """Write a deterministic demo set of Cliniko-style exports.
 
     The same options always give the same bytes. Large sizes make benchmark inputs.
@@ -411,12 +413,28 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) 
     from pkgreport.reports.atomic import make_folder, writing
     from pkgreport.sampledata import generate
 
+    if not force:
+        _refuse_a_folder_of_exports(out_dir)
     make_folder(out_dir)
     with writing(out_dir):
         paths = generate(out_dir, patients=patients, months=months, seed=seed, fmt=fmt)
     for path in paths:
         click.echo(str(path))
 
+
+
+def _refuse_a_folder_of_exports(folder: Path) -> None:
+    """Made-up data must never replace a clinic's exports, nor sit beside them to be read."""
+    from pkgreport.loading import kind_of
+
+    exports = sorted(p.name for p in folder.glob("*") if p.is_file() and kind_of(p)) \
+        if folder.is_dir() else []
+    if exports:
+        raise UsageError(
+            f"{folder} already holds exports ({', '.join(exports)}): made-up sample data would "
+            "overwrite them or be read with them; choose an empty folder, or pass --force to "
+            "write there anyway"
+        )
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
