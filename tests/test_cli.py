@@ -121,6 +121,13 @@ def test_credit_money_is_plain_decimals(tiny: Path, tmp_path: Path) -> None:
     assert ",300.00,0.00,95.00," in p2
 
 
+def test_rollforward_says_its_as_of_date_is_the_period_s_last_day(tiny: Path) -> None:
+    # rollforward has no --as-of option: the date comes from --to, and it says so.
+    result = invoke("rollforward", str(tiny), "--from", "2026-10-01", "--to", "2026-10-31")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == "as of 2026-10-31 (the last day of the period)"
+
+
 def test_rollforward_rejects_reversed_period(tiny: Path) -> None:
     result = invoke("rollforward", str(tiny), "--from", "2026-10-31", "--to", "2026-10-01")
     assert result.exit_code == 2

@@ -99,6 +99,18 @@ def test_history_over_two_successive_months(tmp_path: Path) -> None:
     assert len(list((out / "history").iterdir())) == 2
 
 
+def test_a_scheduled_run_names_where_its_as_of_date_came_from(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    shutil.copytree(SAMPLE, exports)
+    cfg = tmp_path / "pkgreport.toml"
+    cfg.write_text(f'input = "{exports}"\noutput = "reports"\nperiod = "previous-month"\n')
+    assert invoke("run", "--config", str(cfg), "--today", "2026-11-01", "-q").exit_code == 0
+    summary = json.loads((tmp_path / "reports" / f"{OCT}.json").read_text())
+    # No --as-of was given: the date is the last day of the configured period.
+    assert (summary["settings"]["as_of"], summary["settings"]["as_of_source"]) == (
+        "2026-10-31", "the last day of the period")
+
+
 def test_edit_to_a_reported_month_is_flagged(tmp_path: Path) -> None:
     exports = tmp_path / "exports"
     shutil.copytree(SAMPLE, exports)

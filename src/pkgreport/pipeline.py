@@ -135,7 +135,10 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
     """Run the engines on a clean dataset. Pure apart from the timings it records."""
     timings: dict[str, float] = {}
     if settings.as_of is not None:
-        as_of, as_of_source = settings.as_of, "--as-of"
+        # rollforward (--to) and a scheduled run (its period) set it without any --as-of.
+        given_as_period_end = settings.as_of == settings.period_end
+        as_of = settings.as_of
+        as_of_source = "the last day of the period" if given_as_period_end else "--as-of"
     else:
         as_of, as_of_source = default_as_of(dataset)
     if settings.period_start is not None and settings.period_end is not None:
