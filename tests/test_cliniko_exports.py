@@ -222,3 +222,17 @@ def test_a_credit_note_in_cliniko_s_own_invoices_shape_creates_credit(exports: P
     cat = next(r for r in csv.DictReader(io.StringIO(result.stdout)) if r["patient_id"] == CAT)
     assert (cat["credit"], cat["reported_credit"], cat["difference"], cat["findings"]) == (
         "50.00", "50.00", "0.00", "UNAPPLIED_CREDIT")
+
+
+def test_an_issue_shows_the_time_as_the_export_writes_it_not_as_converted(exports: Path) -> None:
+    # The case is issued the day after Ann's first session. Read in UTC (no --timezone), that
+    # session's start is 2022-10-31 22:00 UTC; the warning must show the cell the user can find.
+    late = CASES[0].replace(",2022-10-31,2023-10-31,", ",2022-11-02,2023-10-31,")
+    _write(exports / "cases.csv", CASES_HEADER, [late])
+    result = CliRunner().invoke(cli, ["validate", str(exports)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert [line.strip() for line in result.stdout.splitlines() if "WARNING" in line] == [(
+        "WARNING: Appointments-Cliniko-20221120-From20221101-To20221130.csv, row 2, column "
+        "'Start Time', value '2022-11-01 09:00:00 +1100': Start Time 2022-11-01 09:00:00 +1100 "
+        f"is before case {CASE} was issued (2022-11-02): check the appointment's case and date, "
+        "or the case's issue and expiry dates")]

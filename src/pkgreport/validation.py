@@ -148,10 +148,26 @@ class _Run:
         self.issues: list[Issue] = []
         self.excluded: list[pd.DataFrame] = []
         self.headers: dict[tuple[str, str], dict[str, str]] = {}
+        # Each file's cells as written, so an issue shows the value the user can find there.
+        self.cells: dict[str, pd.DataFrame] = {}
+        self._row_at: dict[str, pd.Index] = {}
 
     def header(self, kind: str, file: str, column: str) -> str:
         """The header the user wrote for a canonical column in that file."""
         return self.headers.get((kind, file), {}).get(column, column)
+
+    def written(self, kind: str, file: str, row: int, column: str) -> str | None:
+        """The cell of `column` in that row as the file has it (not as parsed), if there is one."""
+        cells = self.cells.get(file)
+        header = self.headers.get((kind, file), {}).get(column)
+        if cells is None or header is None:
+            return None
+        if file not in self._row_at:  # a file without row numbers starts at row 2
+            numbers = cells["source_row"] if "source_row" in cells else range(2, len(cells) + 2)
+            self._row_at[file] = pd.Index(numbers)
+        at = self._row_at[file].get_indexer([row])[0]
+        label = next((c for c in cells.columns if str(c) == header), None)
+        return None if at < 0 or label is None else str(cells[label].iat[at])
 
     def exclude(self, kind: str, rows: pd.DataFrame, reasons: Iterable[str] | str) -> None:
         if rows.empty:
@@ -198,6 +214,15 @@ def _shown(value: object) -> str | None:
     if isinstance(value, pd.Timestamp):
         return value.isoformat(sep=" ").removesuffix(" 00:00:00")
     return str(value)
+
+
+def _written(run: _Run, kind: str, rows: pd.DataFrame, column: str) -> list[object]:
+    """Each row's `column` as the file writes it (a time with its offset, a date unpadded), so
+    the user finds it there; the parsed value when the file has no such cell."""
+    return [
+        run.written(kind, file, int(row), column) or _shown(value)
+        for file, row, value in zip(rows["source_file"], rows["source_row"], rows[column])
+    ]
 
 
 def _places(rows: pd.DataFrame) -> str:
@@ -335,6 +360,7 @@ def _type_table(run: _Run, kind: str, table: RawTable) -> pd.DataFrame | None:
     """One file's rows -> its typed frame (rows with errors removed), or None if unusable."""
     frame = _with_provenance(table)
     file = table.file.name
+    run.cells[file] = table.frame  # the loader's own frame: no copy is kept
     # Headers are matched and shown as text; `label` finds the column again whatever its type.
     label = {str(c): c for c in frame.columns if c not in PROVENANCE}
     mapping = _map_headers(run, kind, file, list(label))
@@ -788,16 +814,17 @@ def _check_appointment_cases(run: _Run, appointments: pd.DataFrame,
     outside = before | after
     if outside.any():
         rows = appointments[outside]
+        starts_written = _written(run, "appointments", rows, "starts_at")
         messages = []
         for start, case, issue, expiry, early in zip(
-            rows["starts_at"], rows["case_id"], pd.Series(issued[outside]),
+            starts_written, rows["case_id"], pd.Series(issued[outside]),
             pd.Series(expires[outside]), before[outside],
         ):
             when = (f"before case {case} was issued ({_shown(issue)})" if early
                     else f"after case {case} expired ({_shown(expiry)})")
-            messages.append(f"{_shown(start)} is {when}: check the appointment's case and date, "
+            messages.append(f"{start} is {when}: check the appointment's case and date, "
                             "or the case's issue and expiry dates")
-        run.row_issues("appointments", rows, "starts_at", rows["starts_at"].tolist(), messages,
+        run.row_issues("appointments", rows, "starts_at", starts_written, messages,
                        severity="warning")
     return appointments
 
@@ -824,13 +851,14 @@ def _check_invoice_dates(run: _Run, invoices: pd.DataFrame) -> None:
     if not early.any():
         return
     rows = invoices[early]
+    closed_written = _written(run, "invoices", rows, "closed_at")
     messages = [
-        f"{_shown(c)} is before the invoice's {run.header('invoices', f, 'issue_date')} "
-        f"{_shown(i)}: check both dates in Cliniko (pkgreport uses them as they are)"
-        for c, i, f in zip(rows["closed_at"], rows["issue_date"], rows["source_file"])
+        f"{c} is before the invoice's {run.header('invoices', f, 'issue_date')} "
+        f"{i}: check both dates in Cliniko (pkgreport uses them as they are)"
+        for c, i, f in zip(closed_written, _written(run, "invoices", rows, "issue_date"),
+                           rows["source_file"])
     ]
-    run.row_issues("invoices", rows, "closed_at", rows["closed_at"].tolist(), messages,
-                   severity="warning")
+    run.row_issues("invoices", rows, "closed_at", closed_written, messages, severity="warning")
 
 
 def _check_allocations(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFrame | None,
