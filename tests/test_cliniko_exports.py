@@ -236,3 +236,18 @@ def test_an_issue_shows_the_time_as_the_export_writes_it_not_as_converted(export
         "'Start Time', value '2022-11-01 09:00:00 +1100': Start Time 2022-11-01 09:00:00 +1100 "
         f"is before case {CASE} was issued (2022-11-02): check the appointment's case and date, "
         "or the case's issue and expiry dates")]
+
+
+def test_an_overlapping_export_counts_the_rows_of_the_file_not_the_attendees(
+        exports: Path) -> None:
+    # The same appointments exported twice: 6 appointment rows (one a group class of two) and
+    # the "Unavailable" block, which is no appointment.
+    again = exports / "Appointments-Cliniko-20221121.csv"
+    _write(again, APPOINTMENTS_HEADER, APPOINTMENTS)
+    result = invoke("validate", str(exports))
+    assert result.exit_code == 0, result.output
+    assert [line.strip() for line in result.stdout.splitlines() if "WARNING" in line] == [(
+        "WARNING: Appointments-Cliniko-20221121.csv: 6 appointments rows are exact copies of "
+        "other rows (overlapping exports?) and counted once; the first is "
+        "Appointments-Cliniko-20221121.csv row 2, a copy of "
+        "Appointments-Cliniko-20221120-From20221101-To20221130.csv row 2")]
