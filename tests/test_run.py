@@ -99,11 +99,17 @@ def test_history_over_two_successive_months(tmp_path: Path) -> None:
     assert len(list((out / "history").iterdir())) == 2
 
 
-def test_a_scheduled_run_names_where_its_as_of_date_came_from(tmp_path: Path) -> None:
+def _monthly(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the sample exports and a config reporting the previous month into reports/."""
     exports = tmp_path / "exports"
     shutil.copytree(SAMPLE, exports)
     cfg = tmp_path / "pkgreport.toml"
     cfg.write_text(f'input = "{exports}"\noutput = "reports"\nperiod = "previous-month"\n')
+    return exports, cfg
+
+
+def test_a_scheduled_run_names_where_its_as_of_date_came_from(tmp_path: Path) -> None:
+    _, cfg = _monthly(tmp_path)
     assert invoke("run", "--config", str(cfg), "--today", "2026-11-01", "-q").exit_code == 0
     summary = json.loads((tmp_path / "reports" / f"{OCT}.json").read_text())
     # No --as-of was given: the date is the last day of the configured period.
@@ -112,10 +118,7 @@ def test_a_scheduled_run_names_where_its_as_of_date_came_from(tmp_path: Path) ->
 
 
 def test_edit_to_a_reported_month_is_flagged(tmp_path: Path) -> None:
-    exports = tmp_path / "exports"
-    shutil.copytree(SAMPLE, exports)
-    cfg = tmp_path / "pkgreport.toml"
-    cfg.write_text(f'input = "{exports}"\noutput = "reports"\nperiod = "previous-month"\n')
+    exports, cfg = _monthly(tmp_path)
     assert invoke("run", "--config", str(cfg), "--today", "2026-10-01", "-q").exit_code == 0
     # After September was reported, a September invoice's total is edited in the system.
     invoices = next(exports.glob("Invoices-*.csv"))
