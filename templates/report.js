@@ -38,20 +38,29 @@
     keyed.forEach(function (item) { fragment.appendChild(item.row); });
     body.appendChild(fragment);
   }
-  function filterTable(input) {
-    var table = document.getElementById(input.getAttribute("data-table") + "-table");
-    var counter = document.getElementById(input.getAttribute("data-table") + "-count");
+  function rowsWord(n) {
+    return n.toLocaleString("en") + (n === 1 ? " row" : " rows");
+  }
+  // A row shows when it matches the filter and, unless "show all" is ticked, needs attention.
+  function filterTable(id) {
+    var table = document.getElementById(id + "-table");
+    var counter = document.getElementById(id + "-count");
+    var input = document.querySelector("input.table-filter[data-table='" + id + "']");
+    var all = document.querySelector("input.show-all[data-table='" + id + "']");
     if (!table) { return; }
-    var query = input.value.trim().toLowerCase();
+    var query = input ? input.value.trim().toLowerCase() : "";
+    var showQuiet = !all || all.checked;
     var rows = table.tBodies[0].rows;
     var shown = 0;
     for (var i = 0; i < rows.length; i++) {
-      var match = query === "" || rows[i].textContent.toLowerCase().indexOf(query) !== -1;
+      var wanted = showQuiet || !rows[i].classList.contains("quiet");
+      var match = wanted && (query === "" || rows[i].textContent.toLowerCase().indexOf(query) !== -1);
       rows[i].hidden = !match;
       if (match) { shown++; }
     }
     if (counter) {
-      counter.textContent = shown.toLocaleString("en") + " of " + rows.length.toLocaleString("en") + " rows shown";
+      counter.textContent = shown === rows.length ? rowsWord(shown) + " shown"
+        : shown.toLocaleString("en") + " of " + rowsWord(rows.length) + " shown";
     }
   }
   document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -64,10 +73,9 @@
     });
   });
   document.querySelectorAll("input.table-filter").forEach(function (input) {
-    input.addEventListener("input", function () { filterTable(input); });
+    input.addEventListener("input", function () { filterTable(input.getAttribute("data-table")); });
   });
-  // A printed report shows every group of findings, not only the ones left open on screen.
-  window.addEventListener("beforeprint", function () {
-    document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+  document.querySelectorAll("input.show-all").forEach(function (box) {
+    box.addEventListener("change", function () { filterTable(box.getAttribute("data-table")); });
   });
 })();

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -58,6 +61,30 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
     return check
 
 
+def require_program(names: tuple[str, ...], message: str) -> str:
+    """The path of the first of `names` installed; else fail (CI must run the test) unless
+    PKGREPORT_SKIP_EXTERNAL=1 asks to skip."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("PKGREPORT_SKIP_EXTERNAL") == "1":
+        pytest.skip(message + " (skipped: PKGREPORT_SKIP_EXTERNAL=1)")
+    pytest.fail(message + "; or set PKGREPORT_SKIP_EXTERNAL=1 to skip it locally")
+
+
+def pdftotext_program() -> str:
+    return require_program(("pdftotext",),
+                           "the printing tests need pdftotext: apt-get install -y poppler-utils")
+
+
+def pdf_pages_text(pdf: Path) -> list[str]:
+    """The text of each page of `pdf`, laid out as printed (pdftotext ends each page with \\f)."""
+    text = subprocess.run([pdftotext_program(), "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, timeout=60, check=True).stdout
+    return text.split("\f")[:-1]
+
+
 # Hostile names: formula starters for the workbook, markup for the page.
 HOSTILE_NAMES = {
     "P001": '=HYPERLINK("http://x")',
@@ -99,7 +126,7 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
             Column("amount", "Amount", "money"),
             Column("message", "What it means"),
             Column("source_file", "File"),
-            Column("source_row", "Row", "int"),
+            Column("source_row", "Row", "int", total=False, secondary=True, grouped=False),
         ),
         frame=pd.DataFrame(
             {
@@ -119,7 +146,7 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
                 ],
                 "source_file": ["cases.csv", "cases.csv", "patients.csv", "patients.csv",
                                 "patients.csv"],
-                "source_row": pd.array([2, 3, 4, 5, 6], dtype="Int64"),
+                "source_row": pd.array([2, 3, 4, 5, 1096], dtype="Int64"),
             }
         ),
     )
@@ -188,10 +215,12 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
                     ["2026-11-02", "2026-10-15", "2025-06-01", "2026-11-19"]
                 ),
                 "dormant": [False, False, True, False],
+                "holds_credit": [True, True, True, False],
             }
         ),
         highlight="dormant",
         total_row=True,
+        attention="holds_credit",
     )
     ageing_rows = [("0-30", 1, 12050), ("31-60", 1, 999), ("61-90", 0, 0), ("91-180", 0, 0),
                    ("181-365", 0, 0), ("over 365", 1, 4000)]
@@ -280,6 +309,7 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
             utilisation=(("0-25%", 0), ("25-50%", 1), ("50-75%", 0), ("75-100%", 0),
                          ("over 100%", 2)),
             rollforward=tuple(roll),
+            unlimited=1,
         ),
         skipped=(("Open invoices", "no invoices export in the input folder"),),
         inputs=(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import shutil
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def test_report_never_modifies_inputs(tmp_path: Path) -> None:
 def test_report_leaves_out_sections_without_inputs(tiny: Path, tmp_path: Path) -> None:
     (tiny / "invoices.csv").unlink()
     (tiny / "payments.csv").unlink()
-    result = invoke("report", str(tiny), "-o", str(tmp_path / "out"), "-q", "--as-of", "2026-10-31")
+    result = invoke("report", str(tiny), "-o", str(tmp_path / "out"), "--as-of", "2026-10-31")
     assert result.exit_code == 0, result.output
     assert ("note: Credit left out: no invoices and payments export in the input folder, so "
             "account credit, ageing and the roll-forward were not computed") in result.stderr
@@ -266,3 +267,16 @@ def test_copy_of_sample_still_validates(tmp_path: Path) -> None:
     shutil.copytree(SAMPLE, copy)
     result = invoke("validate", str(copy))
     assert result.exit_code == 0, result.stdout
+
+
+@pytest.mark.parametrize("command", [["mapping", "--list"], ["credit", str(SAMPLE), "-q"]])
+def test_a_reader_that_stops_early_is_not_a_bug(command: list[str]) -> None:
+    """`pkgreport mapping --list | head -1`: exit 0 and nothing on stderr."""
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-m", "pkgreport", *command],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader is gone before the first line is written
+    stderr = child.stderr.read()
+    assert (child.wait(timeout=60), stderr) == (0, b"")

@@ -140,7 +140,7 @@ def test_cases_count_the_package_sessions(exports: Path) -> None:
     assert result.exit_code == 0, result.output
     (case,) = json.loads(result.stdout)
     assert (case["case_id"], case["patient_id"], case["counted"], case["remaining"]) == (
-        CASE, ANN, "3", "2")
+        CASE, ANN, 3, 2)
 
 
 def test_every_recomputed_credit_equals_cliniko_s_unapplied_account_credit(exports: Path) -> None:

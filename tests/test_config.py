@@ -41,9 +41,9 @@ def test_unknown_key_names_key_file_and_line(tmp_path: Path) -> None:
         read_config_file(path)
     assert str(err.value) == (
         f"{path}, line 3: unknown key 'timezon' (did you mean 'timezone'?); known keys: input, "
-        "output, timezone, date_order, columns, allocation, credit_applies, period, dormant_days, "
+        "output, timezone, date_order, columns, source, allocation, credit_applies, period, dormant_days, "
         "nearly_used_up, ageing_buckets, title, fail_on, allow_shrink, shrink_threshold, "
-        "max_file_bytes, max_cell_chars"
+        "max_file_bytes, max_cell_chars, max_amount"
     )
 
 

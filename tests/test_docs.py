@@ -38,8 +38,8 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 def test_every_command_is_documented_with_help() -> None:
     commands = sorted(cli.commands)
-    assert commands == ["cases", "credit", "init-config", "report", "rollforward", "run",
-                        "sample-data", "validate"]
+    assert commands == ["cases", "credit", "init-config", "mapping", "report", "rollforward",
+                        "run", "sample-data", "validate"]
     for name in commands:
         assert f"pkgreport {name}" in README, name
         help_text = CliRunner().invoke(cli, [name, "--help"]).output
@@ -59,3 +59,28 @@ def test_every_finding_code_config_key_and_exit_code_is_documented() -> None:
 def test_readme_screenshots_exist() -> None:
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
         assert (ROOT / image).is_file(), image
+
+
+def test_ci_waits_for_the_apt_lock() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    calls = [line.strip() for line in ci.splitlines() if line.strip().startswith("apt-get")]
+    assert len(calls) == 2
+    assert re.search(r"^\s*apt_wait=\(-o DPkg::Lock::Timeout=300\)$", ci, flags=re.MULTILINE)
+    assert all(call.startswith('apt-get "${apt_wait[@]}" ') for call in calls), calls
+
+
+def test_floor_constraints_pin_exactly_the_pyproject_floors() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    floors = dict(re.findall(r"^([A-Za-z0-9_.-]+)>=([0-9.]+)$", "\n".join(declared), re.MULTILINE))
+    lines = (ROOT / "constraints-floor.txt").read_text(encoding="utf-8").splitlines()
+    pins = dict(line.split("==") for line in lines if line and not line.startswith("#"))
+    assert pins == {name: floors[name] for name in pins}
+    runtime = {re.split(r"[><=;]", d)[0].strip() for d in project["dependencies"]}
+    assert runtime - {"tzdata"} <= set(pins), "every runtime dependency has its floor pinned"
+    assert "openpyxl" in pins and "openpyxl" not in runtime  # used by the tests only
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert ("python3 -m venv .venv-floor && .venv-floor/bin/pip install -q -c constraints-floor.txt "
+            "'.[test]' \\\n  && .venv-floor/bin/python -m pytest -q -p no:cacheprovider") in ci

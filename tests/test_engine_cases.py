@@ -496,11 +496,13 @@ def test_nearly_used_up_one_left() -> None:
     )
 
 
-def test_nearly_used_up_includes_used_up() -> None:
+def test_used_up_with_sessions_to_come_is_its_own_finding() -> None:
     rows = [appt("A1"), appt("A2", "2026-07-02 09:00")]
     t = tally(rows, [{"max_sessions": 2}])
     assert case_row(t)["status"] == "used up"
-    [finding] = findings(t, "NEARLY_USED_UP")
+    assert findings(t, "NEARLY_USED_UP") == []
+    [finding] = findings(t, "USED_UP_STILL_BOOKED")
+    assert (finding["severity"], finding["subject_id"]) == ("low", "C1")
     assert finding["message"] == (
         "Case C1 has no sessions left (2 of 2 used or booked, 1 still to come): offer the patient"
         " the next package at their next visit."
@@ -510,7 +512,7 @@ def test_nearly_used_up_includes_used_up() -> None:
 def test_used_up_with_nothing_booked_is_finished_not_nearly_used_up() -> None:
     t = tally([appt("A1"), appt("A2", "2026-06-30 23:59")], [{"max_sessions": 2}])
     assert case_row(t)["status"] == "used up"
-    assert findings(t, "NEARLY_USED_UP") == []
+    assert findings(t, "NEARLY_USED_UP") == findings(t, "USED_UP_STILL_BOOKED") == []
 
 
 @pytest.mark.parametrize(
@@ -518,8 +520,9 @@ def test_used_up_with_nothing_booked_is_finished_not_nearly_used_up() -> None:
     [
         ({"max_sessions": 3}, 1, False),  # 2 left
         ({"max_sessions": 3}, 2, True),
-        ({"max_sessions": 2}, 0, False),  # 1 left, threshold 0 flags only used up
-        ({"max_sessions": 1}, 0, True),
+        ({"max_sessions": 2}, 0, False),  # 1 left, threshold 0 flags nothing
+        ({"max_sessions": 1}, 0, False),  # used up: its own finding, not nearly used up
+        ({"max_sessions": 2}, 1, True),
         ({"max_sessions": 1}, -1, False),
         ({"max_sessions": 2, "expiry_date": "2026-06-01"}, 1, False),  # expired
         ({"max_sessions": 2, "closed_at": "2026-06-20"}, 1, False),  # closed
@@ -531,13 +534,13 @@ def test_nearly_used_up_threshold(fields: dict[str, Any], threshold: int, flagge
     assert bool(findings(t, "NEARLY_USED_UP")) is flagged
 
 
-def test_nearly_used_up_not_when_another_package_is_open() -> None:
-    cases = [{"case_id": "C1", "max_sessions": 1}, {"case_id": "C2", "max_sessions": 5},
-             {"case_id": "C3", "patient_id": "P2", "max_sessions": 1}]
+def test_nearly_used_up_whatever_else_the_patient_holds() -> None:
+    cases = [{"case_id": "C1", "max_sessions": 2}, {"case_id": "C2", "max_sessions": 5},
+             {"case_id": "C3", "patient_id": "P2", "max_sessions": 2}]
     t = tally([appt("A1", "2026-07-01 09:00"),
                appt("A2", "2026-07-01 09:00", case_id="C3", patient_id="P2")], cases)
-    # P1's C1 is used up but C2 is open; P2 has nothing else.
-    assert [f["subject_id"] for f in findings(t, "NEARLY_USED_UP")] == ["C3"]
+    # P1's C1 has 1 of 2 left though C2 is open too; P2 has nothing else.
+    assert [f["subject_id"] for f in findings(t, "NEARLY_USED_UP")] == ["C1", "C3"]
 
 
 def test_several_open_packages() -> None:
@@ -598,7 +601,7 @@ def test_findings_frame_is_already_in_combine_findings_order() -> None:
             appt("A3", "2026-07-01 09:00", case_id="C9")]
     t = tally(rows, cases)
     assert set(t.findings["code"]) == {"OVER_BOOKED", "EXPIRED_WITH_SESSIONS_LEFT",
-                                       "NEARLY_USED_UP", "SEVERAL_OPEN_PACKAGES"}
+                                       "USED_UP_STILL_BOOKED", "SEVERAL_OPEN_PACKAGES"}
     pd.testing.assert_frame_equal(t.findings, combine_findings(t.findings))
     assert list(t.findings.columns) == FINDING_COLUMNS
 
@@ -843,13 +846,12 @@ def reference_tally(
         ]
         if outside:
             emit("OUTSIDE_CASE_DATES", c, outside)
-        others_active = [r for r in case_out if r["patient_id"] == c["patient_id"]
-                         and r["case_id"] != c["case_id"] and r["status"] == "active"]
-        still_coming = row["status"] == "active" or (
-            row["status"] == "used up" and row["upcoming"] > 0)
-        if (c["max_sessions"] is not None and still_coming
-                and row["remaining"] <= nearly_used_up and not others_active):
+        if (c["max_sessions"] is not None and row["status"] == "active"
+                and 0 < row["remaining"] <= nearly_used_up):
             emit("NEARLY_USED_UP", c, [])
+        if (c["max_sessions"] is not None and row["status"] == "used up"
+                and row["upcoming"] > 0):
+            emit("USED_UP_STILL_BOOKED", c, [])
     several: set[str] = set()
     for patient in sorted({c["patient_id"] for c in ordered}):
         active = [r for r in case_out if r["patient_id"] == patient and r["status"] == "active"]
@@ -859,7 +861,8 @@ def reference_tally(
             several.update(r["case_id"] for r in active)
     severity = {"OVER_BOOKED": "high", "BOOKED_AFTER_CLOSE": "medium",
                 "EXPIRED_WITH_SESSIONS_LEFT": "medium", "OUTSIDE_CASE_DATES": "medium",
-                "NEARLY_USED_UP": "low", "SEVERAL_OPEN_PACKAGES": "low"}
+                "NEARLY_USED_UP": "low", "USED_UP_STILL_BOOKED": "low",
+                "SEVERAL_OPEN_PACKAGES": "low"}
     for r in case_out:
         codes = [f[0] for f in found if f[2] == "case" and f[3] == r["case_id"]]
         if r["case_id"] in several:

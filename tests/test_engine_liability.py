@@ -309,3 +309,40 @@ def test_credit_at_a_date_is_opening_plus_movements_and_ageing_sums(data, policy
     assert aged.set_index("patient_id")["credit"].to_dict() == {
         k: v for k, v in closing.items() if v
     }
+
+
+def test_package_value_counts_only_packages_bought_and_sessions_delivered_by_as_of():
+    cases = pd.DataFrame({
+        "case_id": ["a", "b", "c"],
+        "patient_id": ["p1", "p2", "p3"],
+        "max_sessions": pd.array([4, 5, 3], dtype="Int64"),
+        "package_price": pd.array([40000, pd.NA, 30000], dtype="Int64"),
+        "issue_date": pd.to_datetime(["2026-09-01", None, "2026-10-21"]),
+    })
+    inv = pd.DataFrame({
+        "invoice_id": ["i1"], "patient_id": ["p2"], "total": np.array([50000], dtype=np.int64),
+        "case_id": ["b"], "appointment_id": [None],
+        "issue_date": pd.to_datetime(["2026-10-21"]),
+    })
+    september = package_value(cases, inv, pd.DataFrame({"case_id": ["a"], "attended": [1]}),
+                              date(2026, 9, 30))
+    assert september["case_id"].tolist() == ["a"]
+    assert september["undelivered"].tolist() == [30000]  # 3 of 4 sessions of $400 left
+    october = package_value(cases, inv, pd.DataFrame({"case_id": ["a", "b"], "attended": [2, 1]}),
+                            date(2026, 10, 31))
+    assert october["case_id"].tolist() == ["a", "b", "c"]
+    assert october["price_source"].tolist() == ["cases", "invoice", "cases"]
+    assert october["undelivered"].tolist() == [20000, 40000, 30000]
+
+
+def test_package_value_without_any_package_invoice():
+    cases = pd.DataFrame({"case_id": ["a"], "patient_id": ["p1"],
+                          "max_sessions": pd.array([2], dtype="Int64"),
+                          "package_price": pd.array([10000], dtype="Int64"),
+                          "issue_date": pd.to_datetime([None])})
+    inv = pd.DataFrame({"invoice_id": ["i1"], "patient_id": ["p2"],
+                        "total": np.array([9500], dtype=np.int64), "case_id": [None],
+                        "appointment_id": [None], "issue_date": pd.to_datetime(["2026-10-10"])})
+    out = package_value(cases, inv, pd.DataFrame({"case_id": ["a"], "attended": [1]}),
+                        date(2026, 10, 31))
+    assert out["undelivered"].tolist() == [5000]

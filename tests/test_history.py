@@ -74,3 +74,17 @@ def test_diff_names_new_resolved_and_moved_closed_months() -> None:
 def test_first_run_has_nothing_to_compare() -> None:
     diff = diff_summaries(None, summary("2026-10-31", [("OVER_BOOKED", "c1")], {}))
     assert diff["previous"] is None and diff["new_findings"] == []
+
+
+def test_a_month_whose_records_all_went_counts_zero_records_at_zero_dollars() -> None:
+    # A re-export in which October's invoices are gone: the month is absent from the new figures.
+    prev = summary("2026-10-31", [], {"2026-09": 500, "2026-10": 100})
+    cur = summary("2026-11-30", [], {"2026-09": 500})
+    [moved] = diff_summaries(prev, cur)["moved_periods"]
+    assert moved == {
+        "month": "2026-10", "changed": ["invoices"],
+        "invoices_total_before": 100, "invoices_total_after": 0,
+        "invoices_count_before": 1, "invoices_count_after": 0,
+        "payments_total_before": 0, "payments_total_after": 0,
+        "payments_count_before": 0, "payments_count_after": 0,
+    }

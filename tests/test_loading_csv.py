@@ -10,7 +10,7 @@ import pytest
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.loading import KIND_WORDS, RawTable, discover_inputs, kind_of, load_file, load_folder
+from pkgreport.loading import KIND_WORDS, RawTable, discover_inputs, load_file, load_folder
 
 SETTINGS = Settings()
 
@@ -43,28 +43,6 @@ def errors(issues: list[Issue]) -> list[Issue]:
 # ---------------------------------------------------------------------------------------------
 # kinds and discovery
 # ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "kind"),
-    [
-        ("Appointments-Cliniko-20261101.csv", "appointments"),
-        ("invoices_2026-10.xlsx", "invoices"),
-        ("appointment.csv", "appointments"),
-        ("CASES.csv", "cases"),
-        ("case list.tsv", "cases"),
-        ("Payment-export.csv", "payments"),
-        ("allocations.xlsx", "allocations"),
-        ("patient_accounts.csv", "patients"),
-        ("patients2026.csv", "patients"),
-        ("notes.csv", "None"),
-        ("appointmentsX.csv", "None"),
-        ("2026-appointments.csv", "None"),
-        ("_appointments.csv", "None"),
-    ],
-)
-def test_kind_of_reads_the_first_word_of_the_name(name: str, kind: str) -> None:
-    assert str(kind_of(Path(name))) == kind
 
 
 def test_kind_words_cover_singular_and_plural_of_every_kind() -> None:
@@ -102,7 +80,7 @@ def test_discover_inputs_sorts_by_name_and_warns_about_everything_ignored(tmp_pa
     assert "hidden" in issues[0].message
     assert "not an export" in issues[1].message
     assert "sub-folder" in issues[2].message
-    assert "known kind" in issues[3].message
+    assert "names no kind" in issues[3].message
     assert "lock file" in issues[4].message
 
 

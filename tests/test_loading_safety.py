@@ -188,7 +188,9 @@ def test_reports_written_into_the_input_folder_itself_are_not_read(tmp_path: Pat
 KNOWN = "appointments, cases, invoices, payments, allocations, patients"
 
 
-def test_a_wrongly_named_export_is_told_the_kind_its_header_shows(tmp_path: Path) -> None:
+def test_an_export_whose_name_names_no_kind_is_read_as_the_kind_its_header_shows(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "appointments.csv").write_bytes(APPOINTMENTS)
     (tmp_path / "Export-2026.csv").write_text(
         "Invoice Number,Issue Date,Practitioner,Status,Appointment ID,Patient ID,ID\n"
@@ -198,25 +200,25 @@ def test_a_wrongly_named_export_is_told_the_kind_its_header_shows(tmp_path: Path
         "ID,Patient ID,Payment Date,Amount,Payment Method\n1,7,5/11/2026,90.00,Card\n"
     )
     (tmp_path / "list.csv").write_text("ID,Patient ID\n1,7\n")
-    _, issues = load_folder(tmp_path, SETTINGS)
+    tables, issues = load_folder(tmp_path, SETTINGS)
+    assert [(t.file.kind, t.file.name) for t in tables] == [
+        ("invoices", "Export-2026.csv"), ("appointments", "appointments.csv"), ("payments", "october.csv"),
+    ]
     assert issues == [
         Issue(
-            "warning", "Export-2026.csv", None, None, None,
-            f"ignored: the file name does not start with a known kind ({KNOWN}); its columns "
-            "are those of invoices: rename it to start with 'invoices', e.g. "
-            "'invoices-Export-2026.csv', if it should be read",
+            "info", "Export-2026.csv", None, None, None,
+            "read as invoices: the file name names no kind, and its columns are those of "
+            "invoices (name it e.g. 'invoices-Export-2026.csv' to say so)",
         ),
         Issue(
             "warning", "list.csv", None, None, None,
-            f"ignored: the file name does not start with a known kind ({KNOWN}), and its header "
-            "does not show which it holds; if it is an export, rename it to start with its kind, "
-            "e.g. 'payments-list.csv'",
+            f"ignored: the file name names no kind ({KNOWN}), and its header does not show "
+            "which it holds; if it is an export, put its kind in the name, e.g. 'payments-list.csv'",
         ),
         Issue(
-            "warning", "october.csv", None, None, None,
-            f"ignored: the file name does not start with a known kind ({KNOWN}); its columns "
-            "are those of payments: rename it to start with 'payments', e.g. "
-            "'payments-october.csv', if it should be read",
+            "info", "october.csv", None, None, None,
+            "read as payments: the file name names no kind, and its columns are those of "
+            "payments (name it e.g. 'payments-october.csv' to say so)",
         ),
     ]
 
@@ -228,12 +230,12 @@ def test_validate_does_not_say_can_be_used_plainly_beside_ignored_files(tmp_path
 
     for source in SAMPLE.glob("*.csv"):
         (tmp_path / source.name).write_bytes(source.read_bytes())
-    (tmp_path / "Payments-Cliniko-20261101.csv").rename(tmp_path / "pay.csv")
-    (tmp_path / "Patients-Cliniko-20261101.csv").rename(tmp_path / "export.csv")
+    (tmp_path / "export.csv").write_text("Clinic,Room\nHarbour,1\n")
+    (tmp_path / "rooms.csv").write_text("Clinic,Room\nHarbour,2\n")
     result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == (
-        "Result: the exports read can be used, but 2 file(s) were ignored (export.csv, pay.csv): "
+        "Result: the exports read can be used, but 2 file(s) were ignored (export.csv, rooms.csv): "
         "see the warnings, and rename any that should be read"
     )
 

@@ -419,6 +419,129 @@ def test_unusual_but_valid_cell_markup_still_loads(tmp_path: Path) -> None:
     assert issues == []
 
 
+# A workbook whose style 1 is a date and time format, with the sheet's XML written by the test.
+DATED = workbook_bytes(
+    lambda book: book.add_worksheet().write_datetime(
+        0, 0, dt.datetime(2026, 8, 1), book.add_format({"num_format": "dd/mm/yyyy hh:mm"})
+    )
+)
+DATED_HEADER = b'<row r="1">' + b"".join(
+    _inline(h, f"{c}1") for h, c in zip(["id", "starts_at", "note"], "ABC")
+)
+OUT_OF_RANGE = "date out of range in cell B3 (after 9999-12-31 or before 1900): type the date again in that cell"
+
+
+def dated_sheet(*rows: bytes) -> bytes:
+    sheet = SHEET_HEAD + DATED_HEADER + b"</row>" + b"".join(rows) + SHEET_TAIL
+    return rewrite(DATED, {"xl/worksheets/sheet1.xml": sheet})
+
+
+# 18-digit ids stored as numbers beside date-styled cells: a styled empty cell, a styled text
+# cell, a styled row, and a date before and after.
+IDS_BESIDE_DATES = (
+    b'<row r="2" s="1" customFormat="1"><c r="A2"><v>123456789012345680</v></c>'
+    b'<c r="B2" s="1"><v>46235.5</v></c><c r="C2" s="1"/></row>'
+    b'<row r="3"><c r="A3" s="1" t="inlineStr"><is><t>x</t></is></c>'
+    b'<c r="B3" s="1"><f>B2+1</f><v>46236.5</v></c><c r="C3"><v>-123456789012345680</v></c></row>'
+)
+
+
+def test_an_id_in_a_number_cell_beside_date_cells_is_never_taken_for_a_date(
+    tmp_path: Path,
+) -> None:
+    table, issues = loaded(tmp_path, dated_sheet(IDS_BESIDE_DATES))
+    assert issues == []
+    assert table.frame.values.tolist() == [
+        # Past 2**53 the ids read as a spreadsheet shows them, for the id check to refuse.
+        ["1.23456789012346e+17", "2026-08-01T12:00:00", "", "appointments.xlsx", 2],
+        ["x", "2026-08-02T12:00:00", "-1.23456789012346e+17", "appointments.xlsx", 3],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [
+        (b'<c r="B3" s="1"><v>2994626</v></c>', "2994626"),
+        (b"<c s='1' r='B3'><v>2994626</v></c>", "2994626"),
+        (b'<c r="B3" s="1"><f>B2*100</f><v>2994626</v></c>', "2994626"),
+        (b'<c r="B3" s="1"><v>2.994626E6</v></c>', "2994626"),
+        (b'<c r="B3" s = "1" >\n  <v>-1</v></c>', "-1"),
+        # The reader turns a negative date into a time of day (18:00), which would pass.
+        (b'<c r="B3" s="1"><v>-100.25</v></c>', "-100.25"),
+    ],
+)
+def test_out_of_range_date_is_found_in_any_cell_markup_beside_ids(
+    tmp_path: Path, cell: bytes, value: str
+) -> None:
+    second = IDS_BESIDE_DATES.split(b'<row r="3">')[0]
+    third = b'<row r="3"><c r="A3"><v>123456789012345680</v></c>' + cell + b"</row>"
+    issue = refused(tmp_path, dated_sheet(second, third))
+    assert (issue.row, issue.column, issue.value, issue.message) == (
+        3,
+        "starts_at",
+        value,
+        OUT_OF_RANGE,
+    )
+
+
+def test_a_default_style_that_is_a_date_applies_to_cells_without_a_style(tmp_path: Path) -> None:
+    styles = zipfile.ZipFile(io.BytesIO(DATED)).read("xl/styles.xml")
+    date_first = styles.replace(
+        b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>',
+        b'<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0"/>',
+        1,
+    )
+    assert date_first != styles
+    third = b'<row r="3">' + _inline("a", "A3") + b'<c r="B3"><v>2994626</v></c></row>'
+    issue = refused(tmp_path, rewrite(dated_sheet(third), {"xl/styles.xml": date_first}))
+    assert (issue.row, issue.column, issue.value, issue.message) == (
+        3,
+        "starts_at",
+        "2994626",
+        OUT_OF_RANGE,
+    )
+
+
+def test_the_sheet_is_scanned_for_dates_only_when_the_workbook_has_a_date_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def book_with(seen: object, num_format: str | None) -> bytes:
+        def fill(book: xlsxwriter.Workbook) -> None:
+            ws = book.add_worksheet()
+            ws.write_row(0, 0, ["id", "count", "seen"])
+            ws.write_row(1, 0, [200000001, 2])
+            ws.write(
+                1, 2, seen, book.add_format({"num_format": num_format}) if num_format else None
+            )
+
+        return workbook_bytes(fill)
+
+    opened: list[str] = []
+    real_open = zipfile.ZipFile.open
+
+    def recording_open(
+        self: zipfile.ZipFile, name: str | zipfile.ZipInfo, *args: object, **kwargs: object
+    ) -> object:
+        opened.append(name if isinstance(name, str) else name.filename)
+        return real_open(self, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", recording_open)
+    sheet_opened = []
+    for seen, num_format, text in [
+        (46235, None, "46235"),
+        (dt.datetime(2026, 8, 1), "d/m/yy", "2026-08-01"),
+    ]:
+        opened.clear()
+        table, issues = loaded(tmp_path, book_with(seen, num_format))
+        assert (table.frame.values.tolist(), issues) == (
+            [["200000001", "2", text, "appointments.xlsx", 2]],
+            [],
+        )
+        sheet_opened.append(opened.count("xl/worksheets/sheet1.xml"))
+    # The same sheet is read once more, to look for dates, only when a date format exists.
+    assert sheet_opened[1] == sheet_opened[0] + 1
+
+
 # ---------------------------------------------------------------------------------------------
 # pre-flight: not a workbook, encrypted, legacy, damaged, bombs
 # ---------------------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def _sha256sum_check(folder: Path, manifest: str) -> bool:
 
 def test_the_manifest_lists_every_report_with_its_digest(tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    result = invoke("report", str(SAMPLE), "-o", str(out), "-q")
+    result = invoke("report", str(SAMPLE), "-o", str(out))  # -q would print nothing
     assert result.stdout.splitlines() == [str(out / n) for n in
                                           (f"{OCT}.xlsx", f"{OCT}.html", f"{OCT}.json", f"{OCT}.sha256")]
     assert sorted(p.name for p in out.iterdir()) == REPORT_SET

@@ -165,11 +165,32 @@ def test_table_frozen_header_autofilter_and_highlight(report_context) -> None:
     table = ws.tables["tbl_cases_2000"]
     assert table.ref == "A4:L9"
     assert table.autoFilter is not None
-    assert ws["L4"].value == "Flagged"
+    assert ws["L4"].value == "Needs attention"
+    assert [ws[f"L{r}"].value for r in range(5, 9)] == ["yes", "yes", None, None]
     [cf] = list(ws.conditional_formatting)
     assert str(cf.sqref) == "A5:L8"
-    assert cf.rules[0].formula == ["$L5=TRUE"]
+    assert cf.rules[0].formula == ['$L5="yes"']
     assert ws.column_dimensions["K"].width > 10
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_headers_and_a_footer(
+    report_context,
+) -> None:
+    wb = _load(render_workbook(report_context))
+    for ws in wb.worksheets:
+        setup = ws.page_setup
+        # OOXML's default for fitToWidth and fitToHeight is 1: a missing attribute means 1.
+        fit_width, fit_height = (1 if v is None else v for v in (setup.fitToWidth, setup.fitToHeight))
+        assert (setup.orientation, fit_width) == ("landscape", 1), ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert ws.oddFooter.left.text == "Packages and account credit — Demo Clinic", ws.title
+        assert ws.oddFooter.center.text == "&A, as of 20 Nov 2026", ws.title
+        assert ws.oddFooter.right.text == "Page &P of &N", ws.title
+        if ws.title == "Summary":
+            assert fit_height == 1  # the Summary prints on one page
+        else:
+            assert fit_height == 0
+            assert ws.print_title_rows == "$4:$4"  # the header row repeats on every page
 
 
 def _findings_context(n: int):

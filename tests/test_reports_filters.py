@@ -6,10 +6,20 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pkgreport.reports.filters import format_cell, format_column, sort_key, sort_keys
+from pkgreport.reports.filters import (
+    format_cell,
+    format_column,
+    format_int,
+    format_prose_date,
+    plural,
+    sort_key,
+    sort_keys,
+    with_article,
+)
 
 _VALUES = st.one_of(
     st.integers(-10**15, 10**15), st.none(), st.just(pd.NA), st.just(np.nan),
@@ -33,3 +43,21 @@ def test_format_column_money_and_counts_by_hand() -> None:
     assert format_column([1234567, -3, None], "int") == ["1,234,567", "-3", ""]
     assert format_column([date(2026, 2, 3)], "date", "mdy") == ["02/03/2026"]
     assert sort_keys([-120, None], "money") == ["-120", ""]
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [("dmy", "31 Oct 2026"), ("ymd", "31 Oct 2026"), ("mdy", "Oct 31, 2026")],
+)
+def test_prose_dates_follow_the_date_order(order: str, expected: str) -> None:
+    assert format_prose_date(date(2026, 10, 31), order) == expected
+    assert format_prose_date(date(2026, 1, 5), "dmy") == "5 Jan 2026"
+    assert format_prose_date(None, order) == ""
+
+
+def test_articles_plurals_and_plain_row_numbers() -> None:
+    assert [with_article(n) for n in ("payment", "invoice", "Open invoice")] == [
+        "a payment", "an invoice", "an Open invoice"]
+    assert [plural(n, "row") for n in (0, 1, 2, 1096)] == ["0 rows", "1 row", "2 rows", "1,096 rows"]
+    assert format_int(1096) == "1,096"
+    assert format_int(1096, grouped=False) == "1096"

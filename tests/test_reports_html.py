@@ -133,9 +133,25 @@ def test_tables_are_capped_with_a_note_pointing_to_the_workbook() -> None:
     cases = cases[: cases.index("</table>")]
     assert cases.count("<tr") == 1 + 2 + 1  # header, two shown rows, totals
     text = visible_text(page)
-    assert "Showing 2 of 4 rows — see the workbook for all of them." in text
-    # Totals still cover every row, not only those shown.
+    assert "The page holds 2 of 4 rows — see the workbook for all of them." in text
+    # Totals still cover every row, not only those shown, and say so.
+    assert "The totals add up all 4 rows, shown or not." in text
     assert "| Total | | | | | | | 2 | | | $1,670.00" in text
+
+
+def test_a_capped_table_keeps_the_rows_needing_attention_first() -> None:
+    ctx = make_report_context(max_rows=2)
+    credit = next(t for t in ctx.tables if t.key == "credit")
+    frame = credit.frame.copy()
+    frame["holds_credit"] = [False, True, False, True]  # P004 and P006 need attention
+    tables = tuple(Table(**{**vars(t), "frame": frame}) if t.key == "credit" else t
+                   for t in ctx.tables)
+    page = render_html(make_report_context(max_rows=2, tables=tables))
+    body = _between(_between(page, 'id="credit-table"', "</table>"), "<tbody>", "</tbody>")
+    assert re.findall(r'<tr[^>]*>\n<td>(P\d+)</td>', body) == ["P004", "P006"]
+    text = visible_text(page)
+    assert ("The page holds 2 of 4 rows, those that need attention first — see the workbook "
+            "for all of them.") in text
 
 
 def test_workbook_only_tables_stay_out_of_the_page(report_context) -> None:
@@ -148,7 +164,44 @@ def test_sort_keys_make_numbers_and_dates_sortable(report_context) -> None:
     page = render_html(report_context)
     assert '<td class="num" data-sort="12050">$120.50</td>' in page
     assert '<td data-sort="2027-03-31T00:00:00">31/03/2027</td>' in page
-    assert '<th scope="col" class="num" data-kind="num">' in page
+    assert '<th scope="col" class="num" data-kind="num" data-title="Credit">' in page
+
+
+def _between(page: str, start: str, end: str) -> str:
+    """The part of `page` from the first `start` up to the next `end`."""
+    part = page[page.index(start):]
+    return part[: part.index(end)]
+
+
+def test_rows_needing_no_attention_are_hidden_behind_a_counted_switch(report_context) -> None:
+    table = _between(render_html(report_context), '<section id="credit"', "</section>")
+    # P006 holds no credit: on the page, hidden until "show all"; its totals still count.
+    [quiet] = re.findall(r'<tr class="quiet" hidden>.*?</tr>', table, flags=re.DOTALL)
+    assert "<td>P006</td>" in quiet
+    assert table.count("<tr") == 1 + 4 + 1
+    text = visible_text(table)
+    assert "Show all rows (1 hidden: nothing to act on)" in text
+    assert "3 of 4 rows shown" in text
+    assert "The totals add up all 4 rows, shown or not." in text
+
+
+def test_secondary_columns_come_after_the_figures_and_row_numbers_are_plain(report_context) -> None:
+    kind = _between(render_html(report_context), 'id="kind-findings-dormant-credit"', "</article>")
+    header = re.findall(r'<th scope="col" class="([^"]+)"[^>]*><button type="button" class="sort">'
+                        r'([^<]+)</button>', _between(kind, "<thead>", "</thead>"))
+    assert header == [("txt", "Severity"), ("txt", "Patient"), ("txt", "Patient name"),
+                      ("txt", "Record"), ("num", "Amount"), ("txt", "What it means"),
+                      ("txt", "File"), ("num sec", "Row")]
+    # A spreadsheet row number is looked up, not read as a quantity: no thousands separator.
+    assert '<td class="num sec" data-sort="1096">1096</td>' in kind
+
+
+def test_workbook_only_columns_stay_off_the_page() -> None:
+    ctx = make_report_context()
+    columns = (*ctx.findings.columns, Column("code", "Code", "id", html=False))
+    findings = Table(**{**vars(ctx.findings), "columns": columns[1:]})
+    page = render_html(make_report_context(findings=findings))
+    assert "OVER_BOOKED" not in page and "UNAPPLIED_CREDIT" not in page
 
 
 def test_findings_grouped_by_kind_with_explanations(report_context) -> None:
@@ -172,6 +225,15 @@ def test_three_charts_inline_with_accessible_titles(report_context) -> None:
 def test_empty_chart_series_leave_the_chart_out() -> None:
     page = render_html(make_report_context(charts=ChartData(ageing=(("0-30", 100),))))
     assert page.count("<svg") == 1
+
+
+def test_utilisation_chart_shows_unlimited_cases_apart_and_says_so(report_context) -> None:
+    svg = charts.utilisation_chart((("up to 25%", 2), ("used up", 1)), "Use", unlimited=4)
+    assert re.findall(r">([^<>]+)</text>", svg) == [
+        "up to 25%", "used up", "no maximum", "2", "1", "4"]
+    text = visible_text(render_html(report_context))
+    assert ("Case utilisation. How much of each package has been used (3 cases with a maximum). "
+            "1 case with no maximum (unlimited) counted apart, in grey.") in text
 
 
 def test_charts_are_deterministic_and_label_exact_amounts() -> None:
@@ -278,3 +340,27 @@ def test_outputs_are_identical_across_processes(report_context) -> None:
         hashlib.sha256(render_workbook(report_context)).hexdigest(),
         hashlib.sha256(render_html(report_context).encode()).hexdigest(),
     ]
+
+
+def test_one_date_style_per_date_order_prose_and_tables() -> None:
+    text = visible_text(render_html(make_report_context(date_order="mdy")))
+    assert "As of Nov 20, 2026 · period Nov 1, 2026 to Nov 30, 2026" in text
+    assert "| P001 | =HYPERLINK(\"http://x\") | 10 x Physio | 10 | 11 | 0 | 1 | over-booked | 03/31/2027 |" in text
+    text = visible_text(render_html(make_report_context(date_order="dmy")))
+    assert "As of 20 Nov 2026 · period 1 Nov 2026 to 30 Nov 2026" in text
+    assert "over-booked | 31/03/2027 |" in text
+
+
+def test_phone_cards_label_each_cell_with_its_column_title_escaped_for_css() -> None:
+    ctx = make_report_context()
+    credit = next(t for t in ctx.tables if t.key == "credit")
+    columns = (*credit.columns[:-1], Column("last_movement", 'Last "move" </style>', "date"))
+    tables = tuple(Table(**{**vars(t), "columns": columns}) if t.key == "credit" else t
+                   for t in ctx.tables)
+    page = render_html(make_report_context(tables=tables))
+    [style] = re.findall(r"<style>(.*?)</style>", page, flags=re.DOTALL)
+    rules = re.findall(r"#credit-table td:nth-child\((\d)\)::before \{ content: (.*?); \}", style)
+    assert rules == [("1", '"Patient"'), ("2", '"Patient name"'), ("3", '"Received"'),
+                     ("4", '"Applied"'), ("5", '"Refunded"'), ("6", '"Credit"'),
+                     ("7", '"Last \\22 move\\22  \\3c /style\\3e "')]
+    assert "</style>" not in style

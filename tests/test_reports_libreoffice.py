@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import csv
-import os
-import shutil
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from conftest import HOSTILE_NAMES, make_report_context
+from conftest import (
+    HOSTILE_NAMES,
+    make_report_context,
+    pdf_pages_text,
+    pdftotext_program,
+    require_program,
+)
+from pkgreport.config import Settings
+from pkgreport.pipeline import run
+from pkgreport.reports.context import build_context
 from pkgreport.reports.excel import HEADER_ROW, render_workbook
-from pkgreport.reports.filters import format_cell, format_money
-from pkgreport.reports.model import Table
+from pkgreport.reports.filters import format_cell, format_int, format_money
+from pkgreport.reports.model import Column, ReportContext, Table
 
 pytestmark = pytest.mark.libreoffice
 
@@ -31,13 +40,8 @@ RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def _soffice() -> str:
-    found = shutil.which("soffice") or shutil.which("libreoffice")
-    if found:
-        return found
-    message = "the LibreOffice test needs soffice: apt-get install -y libreoffice-calc-nogui"
-    if os.environ.get("PKGREPORT_SKIP_EXTERNAL") == "1":
-        pytest.skip(message + " (skipped: PKGREPORT_SKIP_EXTERNAL=1)")
-    pytest.fail(message + "; or set PKGREPORT_SKIP_EXTERNAL=1 to skip it locally")
+    return require_program(("soffice", "libreoffice"), "the LibreOffice test needs soffice: "
+                           "apt-get install -y libreoffice-calc-nogui")
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +76,12 @@ def test_every_sheet_is_read(sheets) -> None:
     }
 
 
-def _expected_cell(value: object, kind: str) -> str:
+def _expected_cell(value: object, column: Column) -> str:
+    kind = column.kind
     # LibreOffice keeps line breaks in a cell as LF only.
     text = format_cell(value, kind).replace("\r\n", "\n")
+    if kind == "int" and not column.grouped and text:
+        text = format_int(value, grouped=False)
     if kind == "bool":
         return {"yes": "TRUE", "no": "FALSE"}.get(text, text)
     return text
@@ -87,7 +94,7 @@ def _check_table(rows: list[list[str]], table: Table) -> None:
     assert header[: len(columns)] == [c.title for c in columns]
     body = rows[HEADER_ROW + 1 : HEADER_ROW + 1 + len(table.frame)]
     for i, record in enumerate(table.frame.to_dict("records")):
-        expected = [_expected_cell(record[k], c.kind) for k, c in zip(keys, columns)]
+        expected = [_expected_cell(record[k], c) for k, c in zip(keys, columns)]
         assert body[i][: len(columns)] == expected, (table.key, i)
 
 
@@ -115,3 +122,57 @@ def test_hostile_text_stays_text(sheets) -> None:
     assert names == [HOSTILE_NAMES[p] for p in ("P001", "P002", "P003", "P004", "P005")]
     assert sheets["Credit"][HEADER_ROW + 4][1] == "\tTabby Cat"
     assert sheets["Validation"][HEADER_ROW + 2][4] == "=1+1\nline two"  # CR dropped by LibreOffice
+
+
+# ------------------------------------------------------------------------------------ printing
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+# The sample clinic's workbook, printed by LibreOffice on its default paper, fits in this many.
+MAX_PRINTED_PAGES = 30
+
+
+@pytest.fixture(scope="module")
+def sample_printout(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportContext, list[str]]:
+    """The sample clinic's workbook printed to PDF by LibreOffice: the text of each page."""
+    soffice = _soffice()
+    pdftotext_program()  # before the slow conversion: fail or skip at once
+    folder = tmp_path_factory.mktemp("printout")
+    ctx = build_context(run(Settings(input_dir=SAMPLE)))
+    source = folder / "sample.xlsx"
+    source.write_bytes(render_workbook(ctx))
+    profile = folder / "profile"
+    result = subprocess.run(
+        [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
+         "--convert-to", "pdf", "--outdir", str(folder), str(source)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    pdf = folder / "sample.pdf"
+    assert result.returncode == 0 and pdf.exists(), f"soffice failed: {result.stdout}\n{result.stderr}"
+    return ctx, pdf_pages_text(pdf)
+
+
+def _sheet_of(page: str) -> str:
+    # The footer's middle part reads "<sheet>, as of <date>" (see excel._set_up_printing).
+    [footer] = [line for line in page.splitlines() if re.search(r"Page \d+ of \d+\s*$", line)]
+    title, middle, _page = re.split(r"\s{2,}", footer.strip())
+    sheet, as_of = middle.split(", as of ")
+    assert (title, as_of) == ("Packages and account credit", "31 Oct 2026")
+    return sheet
+
+
+def test_sample_workbook_prints_one_page_wide_in_few_pages(sample_printout) -> None:
+    ctx, pages = sample_printout
+    assert 1 <= len(pages) <= MAX_PRINTED_PAGES
+    sheets = [_sheet_of(page) for page in pages]
+    tables = {t.sheet: t for t in (ctx.findings, *ctx.tables)}
+    assert sheets.count("Summary") == 1  # the Summary on one page
+    assert sheets[0] == "Summary" and set(sheets) == {"Summary", *tables}
+    for page, sheet in zip(pages, sheets):
+        if sheet == "Summary":
+            assert "Settings" in page and "Column mapping" in page  # nothing cut off
+            continue
+        # The header row repeats on every page, whole: no column went to another page.
+        titles = [c.title for c in tables[sheet].columns]
+        header = max(page.splitlines(), key=lambda line: sum(t in line for t in titles))
+        missing = [t for t in titles if t not in header]
+        assert missing == [], (sheet, missing)

@@ -95,7 +95,7 @@ def test_history_over_two_successive_months(tmp_path: Path) -> None:
     assert changes["moved_periods"] == []
     html = (out / f"{OCT}.html").read_text()
     assert "Changed since the last run" in html
-    assert "Compared with the run as of 2026-09-30" in html
+    assert "Compared with the run as of 30 Sep 2026 (period 1 Sep 2026 to 30 Sep 2026)." in html
     assert len(list((out / "history").iterdir())) == 2
 
 
@@ -135,8 +135,8 @@ def test_edit_to_a_reported_month_is_flagged(tmp_path: Path) -> None:
     assert moved[0]["invoices_total_after"] - moved[0]["invoices_total_before"] == 1000
     assert moved[0]["changed"] == ["invoices"]  # payments of September did not move
     html = (tmp_path / "reports" / f"{OCT}.html").read_text()
-    assert "invoices of 2026-09 changed after that month was reported" in html
-    assert "payments of 2026-09" not in html
+    assert "invoices of Sep 2026 changed after that month was reported" in html
+    assert "payments of Sep 2026" not in html
 
 
 def test_precedence_config_then_environment_then_options(tmp_path: Path) -> None:

@@ -31,12 +31,16 @@ def test_frames_render_money_dates_and_blanks() -> None:
     frame = pd.DataFrame({
         "patient_id": ["007", "8"],
         "credit": pd.array([115000, None], dtype="Int64"),
+        "counted": [3, 0],
         "day": pd.to_datetime(["2026-10-31", None]),
         "flag": [True, False],
     })
-    assert to_csv_text(frame, ["credit"]) == (
-        "patient_id,credit,day,flag\n007,1150.00,2026-10-31,true\n8,,,false\n"
+    assert to_csv_text(frame) == (
+        "patient_id,credit,counted,day,flag\n007,1150.00,3,2026-10-31,true\n8,,0,,false\n"
     )
-    assert json.loads(to_json_text(frame, ["credit"]))[0] == {
-        "patient_id": "007", "credit": "1150.00", "day": "2026-10-31", "flag": "true",
-    }
+    assert json.loads(to_json_text(frame)) == [
+        {"patient_id": "007", "credit": {"cents": 115000, "amount": "1150.00"}, "counted": 3,
+         "day": "2026-10-31", "flag": True},
+        {"patient_id": "8", "credit": {"cents": None, "amount": None}, "counted": 0,
+         "day": None, "flag": False},
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import click
 from pkgreport import __version__
 from pkgreport.config import ALLOCATION_POLICIES, CREDIT_APPLIES, DATE_ORDERS, Settings
 from pkgreport.errors import ISSUE_COLUMNS, InputError, Issue, PkgReportError, UsageError
+from pkgreport.presets import preset_names
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_FAIL_ON, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 SHOWN_ISSUES = 20
@@ -56,7 +58,12 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="The clinic's IANA time zone (default UTC). Timestamps with an offset are "
                           "converted to it; those without one are taken as clinic-local."),
         click.option("--columns", "columns_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     default=None, help="TOML file mapping another system's headers to pkgreport's columns."),
+                     default=None, help="TOML file mapping another system's headers to pkgreport's columns "
+                                        "(over the --source preset when both are given)."),
+        # --- issue 15: presets (`pkgreport mapping --list`) ---
+        click.option("--source", type=click.Choice(preset_names()), default=None,
+                     help="The practice system the exports come from: its mapping preset is used "
+                          "(see pkgreport mapping --list). Default: Cliniko's data exports."),
         click.option("--sheet", default=None, help="Worksheet to read in XLSX files (default: the first)."),
     ]
     for decorator in reversed(decorators):
@@ -66,20 +73,30 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def settings_from(base: Settings | None = None, **options: Any) -> Settings:
     """Apply command-line options (None = not given) over a base Settings."""
-    from pkgreport.validation import load_column_map
+    from pkgreport.presets import mapping_data
 
     settings = base or Settings()
     changes = {k: v for k, v in options.items() if v is not None}
-    if "columns_file" in changes:
-        changes["column_map"] = load_column_map(changes["columns_file"])
+    if "columns_file" in changes or "source" in changes:
+        changes["column_map"] = mapping_data(changes.get("source"), changes.get("columns_file"))
     return settings.replace(**changes)
 
 
-def _print_issues(issues: list[Issue], limit: int = SHOWN_ISSUES) -> None:
+def _all_issues_hint(ctx: click.Context) -> str:
+    """How to see every issue, naming only an option this command really has."""
+    command = ctx.command
+    if isinstance(command, click.Group) and ctx.invoked_subcommand:
+        command = command.commands.get(ctx.invoked_subcommand, command)
+    if any("--issues-out" in p.opts for p in command.params):
+        return "write them all with --issues-out FILE"
+    return "see them all with: pkgreport validate INPUT_DIR --issues-out FILE"
+
+
+def _print_issues(issues: list[Issue], hint: str, limit: int = SHOWN_ISSUES) -> None:
     for issue in issues[:limit]:
         _echo_err(f"  {issue}")
     if len(issues) > limit:
-        _echo_err(f"  ... and {len(issues) - limit} more (write them all with --issues-out FILE)")
+        _echo_err(f"  ... and {len(issues) - limit} more ({hint})")
 
 
 def write_issues_csv(path: Path, issues: list[Issue]) -> None:
@@ -104,13 +121,19 @@ class Handled(click.Group):
             return super().invoke(ctx)
         except InputError as exc:
             _echo_err(f"Error: {exc}")
-            _print_issues([i for i in exc.issues if i.severity == "error"] or exc.issues)
+            _print_issues([i for i in exc.issues if i.severity == "error"] or exc.issues,
+                          _all_issues_hint(ctx))
             ctx.exit(EXIT_INPUT)
         except PkgReportError as exc:
             _echo_err(f"Error: {exc}")
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader of stdout stopped early (`pkgreport credit exports/ | head`): that is
+            # its choice, not an error. Point stdout at /dev/null so closing it raises nothing.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(EXIT_OK)
         except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is turned into exit 3
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
@@ -166,6 +189,10 @@ ALLOCATION = click.option(
     help="How unallocated payments and credit are applied to open invoices "
          "(default oldest-first, Cliniko's default).",
 )
+QUIET = click.option(
+    "-q", "--quiet", is_flag=True, default=False,
+    help="Print only the results and errors: no progress, notes or names of files written.",
+)
 CREDIT_APPLIES_OPTION = click.option(
     "--credit-applies", type=click.Choice(CREDIT_APPLIES), default=None,
     help="When waiting account credit pays an open invoice: on-payment (default; when a payment, "
@@ -173,28 +200,35 @@ CREDIT_APPLIES_OPTION = click.option(
 )
 
 
-def _emit(text: str, out: Path | None) -> None:
+def _note(quiet: bool, message: str) -> None:
+    """A message for a person on stderr; `-q` leaves only results and errors."""
+    if not quiet:
+        _echo_err(message)
+
+
+def _emit(text: str, out: Path | None, quiet: bool) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
         from pkgreport.reports.atomic import write_atomic
 
         write_atomic(out, text)
-        _echo_err(f"wrote {out}")
+        _note(quiet, f"wrote {out}")
 
 
-def _emit_frame(frame: Any, money: list[str], fmt: str, out: Path | None) -> None:
+def _emit_frame(frame: Any, fmt: str, out: Path | None, quiet: bool) -> None:
+    """A table on stdout or in `--out`; which columns are money is known to `tabular` alone."""
     from pkgreport.tabular import to_csv_text, to_json_text
 
-    text = to_json_text(frame, money) if fmt == "json" else to_csv_text(frame, money)
-    _emit(text, out)
+    text = to_json_text(frame) if fmt == "json" else to_csv_text(frame)
+    _emit(text, out, quiet)
 
 
 def _computed(settings: Settings) -> Any:
     from pkgreport import pipeline
 
     result = pipeline.run(settings, progress=_progress(settings.quiet))
-    _echo_err(f"as of {result.as_of.isoformat()} ({result.as_of_source})")
+    _note(settings.quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source})")
     return result
 
 
@@ -225,6 +259,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     dataset = pipeline.load_dataset(settings)
     errors = [i for i in dataset.issues if i.severity == "error"]
     warnings = [i for i in dataset.issues if i.severity == "warning"]
+    inconsistent = pipeline.inconsistent_records(dataset, settings)
     rows = {f.kind: 0 for f in dataset.files}
     for f in dataset.files:
         rows[f.kind] += f.rows
@@ -239,13 +274,17 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             "warnings": len(warnings),
             "verdict": _validate_verdict(errors, warnings),
             "issues": [i.as_dict() for i in dataset.issues],
+            "inconsistent_records": [
+                {"code": r.code, "file": r.source_file, "row": int(r.source_row),
+                 "message": r.message} for r in inconsistent.itertuples(index=False)],
         }, indent=2))
     else:
         click.echo(f"Files read: {len(dataset.files)}")
         for f in dataset.files:
             click.echo(f"  {f.name}: {f.kind}, {f.rows:,} rows")
         click.echo("Rows per kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(rows.items())))
-        click.echo(f"Errors: {len(errors)}   Warnings: {len(warnings)}")
+        click.echo(f"Errors: {len(errors)}   Warnings: {len(warnings)}   "
+                   f"Inconsistent records: {len(inconsistent)}")
         shown = errors + warnings
         if shown:
             click.echo("First issues:")
@@ -253,6 +292,12 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
                 click.echo(f"  {issue}")
             if len(shown) > SHOWN_ISSUES and issues_out is None:
                 click.echo(f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE")
+        if len(inconsistent):
+            click.echo("Inconsistent records (reported as findings; the figures are still "
+                       "computed):")
+            for record in inconsistent.itertuples(index=False):
+                click.echo(f"  INCONSISTENT: {record.source_file}, row {record.source_row}: "
+                           f"{record.message}")
         click.echo("Result: " + _validate_verdict(errors, warnings))
     if issues_out is not None:
         _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
@@ -288,7 +333,7 @@ FINDING_OUT_COLUMNS = ["code", "severity", "patient_id", "subject_type", "subjec
 @click.option("--findings", "show_findings", is_flag=True, help="List the findings instead of the cases.")
 @click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
               help="Flag packages with this many sessions or fewer left (default 1).")
-@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
+@QUIET
 def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **options: Any) -> None:
     """Session tallies of every patient case (package).
 
@@ -306,15 +351,22 @@ def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **op
     if result.cases is None:
         raise UsageError(f"cannot tally cases: {result.skipped.get('Cases')}")
     if show_findings:
-        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out)
+        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
     else:
-        _emit_frame(result.cases.cases[CASE_COLUMNS], [], fmt, out)
+        _emit_frame(result.cases.cases[CASE_COLUMNS], fmt, out, settings.quiet)
 
 
 CREDIT_COLUMNS = ["patient_id", "patient_name", "received", "refunded", "invoiced", "applied",
                   "credit", "open_outstanding", "reported_credit", "difference", "findings"]
-CREDIT_MONEY = ["received", "refunded", "invoiced", "applied", "credit", "open_outstanding",
-                "reported_credit", "difference"]
+
+
+def _one_view(**flags: bool) -> str | None:
+    """The one table asked for; two at once are refused rather than half-honoured."""
+    chosen = [name for name, given in flags.items() if given]
+    if len(chosen) > 1:
+        named = " and ".join(f"--{name}" for name in chosen)
+        raise UsageError(f"{named} cannot go together: give one of them per run")
+    return chosen[0] if chosen else None
 
 
 @cli.command()
@@ -325,13 +377,14 @@ CREDIT_MONEY = ["received", "refunded", "invoiced", "applied", "credit", "open_o
 @CREDIT_APPLIES_OPTION
 @FORMAT
 @OUT
-@click.option("--ageing", "view", flag_value="ageing", help="Print the ageing of unapplied credit.")
-@click.option("--invoices", "view", flag_value="invoices", help="Print the per-invoice table.")
-@click.option("--findings", "view", flag_value="findings", help="Print the findings.")
+@click.option("--ageing", is_flag=True, help="Print the ageing of unapplied credit.")
+@click.option("--invoices", is_flag=True, help="Print the per-invoice table.")
+@click.option("--findings", "show_findings", is_flag=True, help="Print the findings.")
 @click.option("--dormant-days", type=click.IntRange(min=1), default=None,
               help="Credit with no movement for this many days is dormant (default 365).")
-@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
-def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **options: Any) -> None:
+@QUIET
+def credit(input_dir: Path, fmt: str, out: Path | None, ageing: bool, invoices: bool,
+           show_findings: bool, **options: Any) -> None:
     """Account credit per patient, recomputed from invoices and payments.
 
     One row per patient: received, refunded, invoiced, applied, unapplied credit, open
@@ -344,22 +397,19 @@ def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **opti
       pkgreport credit exports/ --ageing
       pkgreport credit exports/ --allocation newest-first --invoices --out invoices.csv
     """
+    view = _one_view(ageing=ageing, invoices=invoices, findings=show_findings)
     settings = settings_from(input_dir=input_dir, **options)
     result = _computed(settings)
     if result.credit is None:
         raise UsageError(f"cannot compute credit: {result.skipped.get('Credit')}")
     if view == "ageing":
-        frame = result.ageing
-        money = [c for c in frame.columns if c not in ("patient_id", "patient_name")]
-        _emit_frame(frame, money, fmt, out)
+        _emit_frame(result.ageing, fmt, out, settings.quiet)
     elif view == "invoices":
-        from pkgreport.engine.credit import INVOICE_MONEY_COLUMNS
-
-        _emit_frame(result.credit.invoices, INVOICE_MONEY_COLUMNS, fmt, out)
+        _emit_frame(result.credit.invoices, fmt, out, settings.quiet)
     elif view == "findings":
-        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], ["amount"], fmt, out)
+        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
     else:
-        _emit_frame(result.credit.patients[CREDIT_COLUMNS], CREDIT_MONEY, fmt, out)
+        _emit_frame(result.credit.patients[CREDIT_COLUMNS], fmt, out, settings.quiet)
 
 
 @cli.command()
@@ -373,7 +423,7 @@ def credit(input_dir: Path, fmt: str, out: Path | None, view: str | None, **opti
 @CREDIT_APPLIES_OPTION
 @FORMAT
 @OUT
-@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress messages on stderr.")
+@QUIET
 def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> None:
     """Credit roll-forward for a period, per patient and in total.
 
@@ -389,7 +439,7 @@ def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> 
     result = _computed(settings)
     if result.rollforward is None:
         raise UsageError(f"cannot roll credit forward: {result.skipped.get('Credit')}")
-    _emit_frame(result.rollforward, ["opening", "created", "applied", "refunded", "closing"], fmt, out)
+    _emit_frame(result.rollforward, fmt, out, settings.quiet)
 
 
 @cli.command("sample-data")
@@ -487,7 +537,7 @@ def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Credit with no movement for this many days is dormant (default 365)."),
         click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
                      help="Flag packages with this many sessions or fewer left (default 1)."),
-        click.option("-q", "--quiet", is_flag=True, default=False, help="No progress display on stderr."),
+        QUIET,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -521,14 +571,15 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
     result = pipeline.run(settings, progress=progress)
-    _echo_err(f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
-              f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}")
+    _note(quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
+                 f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}")
     progress("rendering the workbook, HTML report and summary")
     files = render_outputs(result, generated_at=generated_at)
     for path in write_all(output_dir, files, output_names(result)["manifest"]):
-        click.echo(str(path))
+        if not quiet:
+            click.echo(str(path))
     for section, reason in sorted(result.skipped.items()):
-        _echo_err(f"note: {section} left out: {reason}")
+        _note(quiet, f"note: {section} left out: {reason}")
 
 
 def _today_in(timezone: str) -> date:
@@ -546,7 +597,7 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
                          today: date | None) -> tuple[Settings, Any]:
     """Config file, then PKGREPORT_* variables, then command-line options (highest)."""
     from pkgreport.config import CONFIG_TO_SETTINGS, ConfigError, read_config_file, read_environment
-    from pkgreport.validation import load_column_map
+    from pkgreport.presets import mapping_data
 
     try:
         merged: dict[str, Any] = {}
@@ -564,8 +615,8 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
         raise UsageError("no input folder: give INPUT_DIR, `input` in the config file or PKGREPORT_INPUT")
     if values.get("output_dir") is None:
         raise UsageError("no output folder: give -o, `output` in the config file or PKGREPORT_OUTPUT")
-    if "columns_file" in values:
-        values["column_map"] = load_column_map(values["columns_file"])
+    if "columns_file" in values or "source" in values:
+        values["column_map"] = mapping_data(values.get("source"), values.get("columns_file"))
     settings = Settings().replace(**values)
     if cli_period:
         settings = settings.replace(**cli_period)
@@ -627,7 +678,7 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     if verbose:
         for path in outcome.written:
             click.echo(str(path))
-    _echo_err(outcome.headline)
+    _note(quiet, outcome.headline)
     if outcome.failed_on:
         _echo_err("fail-on: " + ", ".join(f"{code} x{n}" for code, n in outcome.failed_on.items()))
         sys.exit(EXIT_FAIL_ON)
@@ -650,3 +701,36 @@ def init_config(path: Path, force: bool) -> None:
         raise UsageError(f"{path} exists: pass --force to overwrite it")
     write_atomic(path, EXAMPLE_CONFIG)
     click.echo(str(path))
+
+
+# --- issue 15: the mapping presets ------------------------------------------------------------
+
+
+@cli.command("mapping")
+@click.option("--show", "show", type=click.Choice(preset_names()), default=None, metavar="SOURCE",
+              help=f"Print this source's preset ({', '.join(preset_names())}), a mapping file to "
+                   "start your own from.")
+@click.option("--list", "list_presets", is_flag=True,
+              help="List the presets, each with what it was built from.")
+def mapping_command(show: str | None, list_presets: bool) -> None:
+    """Show the mapping presets for other practice systems (used with --source).
+
+    A preset is a mapping file (the format --columns reads) for one system's exports. Save one
+    with --show, change it for your clinic's files, and give it with --columns.
+
+    \b
+    Examples:
+      pkgreport mapping --list
+      pkgreport mapping --show mindbody-api > mindbody.toml
+      pkgreport validate exports/ --source mindbody-api
+    """
+    from pkgreport.presets import preset_summary, preset_text
+
+    if show is None and not list_presets:
+        raise UsageError("say what to show: --list for the presets, or --show SOURCE for one")
+    if list_presets:
+        width = max(len(name) for name in preset_names())
+        for name in preset_names():
+            click.echo(f"{name:<{width}}  {preset_summary(name)}")
+    if show is not None:
+        click.echo(preset_text(show), nl=False)

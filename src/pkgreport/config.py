@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pkgreport.engine.registry import FINDINGS
 
@@ -29,6 +29,8 @@ class Settings:
     timezone: str = "UTC"
     date_order: DateOrder = "dmy"
     columns_file: Path | None = None
+    # The practice system whose mapping preset to use (`--source`), under `columns_file`.
+    source: str | None = None
     sheet: str | None = None
     allocation: AllocationPolicy = "oldest-first"
     # When waiting credit meets an open invoice: when a payment ($0 included) is recorded, as
@@ -60,8 +62,11 @@ class Settings:
     shrink_threshold: float = 0.5
     # The HTML report caps long tables; the workbook always has every row.
     html_max_rows: int = 1000
+    # The largest amount, in whole dollars, one row may hold; above it the row is refused.
+    max_amount: int = 10_000_000
     quiet: bool = False
-    column_map: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The mapping file's TOML (`pkgreport.mapping`): renames and transforms per kind.
+    column_map: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -70,11 +75,16 @@ class Settings:
 # ---------------------------------------------------------------------------------------------
 # Scheduled runs: settings from a TOML file, then PKGREPORT_* environment variables, then options.
 
+# A bound on the per-row bound: with it, a million rows still total far inside int64.
+MAX_AMOUNT_LIMIT = 1_000_000_000_000
+
 CONFIG_KEYS: tuple[str, ...] = (
-    "input", "output", "timezone", "date_order", "columns", "allocation", "credit_applies", "period",
+    "input", "output", "timezone", "date_order", "columns", "source", "allocation", "credit_applies", "period",
     "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
     # Safe unattended runs: shrunken inputs, and the limits on what one file may hold.
     "allow_shrink", "shrink_threshold", "max_file_bytes", "max_cell_chars",
+    # The largest amount one row may hold (whole dollars).
+    "max_amount",
 )
 FINDING_CODES: tuple[str, ...] = tuple(FINDINGS)
 
@@ -172,6 +182,12 @@ def _check_value(key: str, value: object) -> object:
         return Path(text())
     if key == "title":
         return text()
+    if key == "source":
+        from pkgreport.presets import preset_names
+
+        if value not in preset_names():
+            raise ConfigError(f"must be one of {', '.join(preset_names())}")
+        return value
     if key == "timezone":
         try:
             ZoneInfo(text())
@@ -196,6 +212,11 @@ def _check_value(key: str, value: object) -> object:
         return whole(1)
     if key == "nearly_used_up":
         return whole(0)
+    if key == "max_amount":
+        amount = whole(1)
+        if amount > MAX_AMOUNT_LIMIT:
+            raise ConfigError(f"must be at most {MAX_AMOUNT_LIMIT:,} (whole dollars)")
+        return amount
     if key in ("max_file_bytes", "max_cell_chars"):
         return whole(1)
     if key == "allow_shrink":
@@ -271,7 +292,8 @@ def read_environment(environ: dict[str, str]) -> dict[str, object]:
         raw = environ[name]
         value: object = raw
         try:
-            if key in ("dormant_days", "nearly_used_up", "max_file_bytes", "max_cell_chars"):
+            if key in ("dormant_days", "nearly_used_up", "max_file_bytes", "max_cell_chars",
+                       "max_amount"):
                 try:
                     value = int(raw)
                 except ValueError:
@@ -309,9 +331,11 @@ CONFIG_TO_SETTINGS: dict[str, str] = {
     "timezone": "timezone",
     "date_order": "date_order",
     "columns": "columns_file",
+    "source": "source",
     "allocation": "allocation",
     "credit_applies": "credit_applies",
     "dormant_days": "dormant_days",
+    "max_amount": "max_amount",
     "nearly_used_up": "nearly_used_up",
     "ageing_buckets": "ageing_buckets",
     "title": "title",
@@ -335,7 +359,11 @@ output = "reports/"
 timezone = "Australia/Sydney"
 # Order of day, month and year in non-ISO dates: "dmy" (31/12/2026), "mdy" or "ymd".
 date_order = "dmy"
-# A TOML file mapping another system's headers to pkgreport's columns (optional).
+# The practice system the exports come from, when not Cliniko's data exports: a mapping
+# preset shipped with pkgreport (`pkgreport mapping --list`), e.g. "mindbody-api" (optional).
+# source = "cliniko"
+# A TOML file mapping another system's headers to pkgreport's columns (optional; over the
+# source's preset when both are given).
 # columns = "columns.toml"
 # How unallocated payments and credit are applied: oldest-first (Cliniko's default),
 # newest-first, source-only or none.
@@ -350,6 +378,8 @@ period = "previous-month"
 dormant_days = 365
 # Packages with this many sessions (or fewer) left are flagged as nearly used up.
 nearly_used_up = 1
+# The largest amount (whole dollars) one row of an export may hold; larger amounts are refused.
+max_amount = 10000000
 # Upper edges (days) of the credit ageing buckets.
 ageing_buckets = [30, 60, 90, 180, 365]
 # Title shown on the workbook and HTML report.

@@ -64,6 +64,13 @@ def _finding_keys(summary: dict[str, Any]) -> dict[tuple[str, str, str], dict[st
     }
 
 
+def _month_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """A month's invoice and payment figures; a part with no records counts 0 at $0."""
+    return {f"{part}_{key}": figures.get(f"{part}_{key}", default)
+            for part in ("invoices", "payments")
+            for key, default in (("count", 0), ("total_cents", 0), ("digest", None))}
+
+
 def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
     """What changed: new and resolved findings, new over-booking and dormancy, moved closed months."""
     if previous is None:
@@ -80,22 +87,17 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
         if month > closed_through:
             continue
         was, now = old_months[month], new_months.get(month, {})
+        was, now = _month_figures(was), _month_figures(now)
         changed = [part for part in ("invoices", "payments")
-                   if any(was.get(f"{part}_{k}") != now.get(f"{part}_{k}")
+                   if any(was[f"{part}_{k}"] != now[f"{part}_{k}"]
                           for k in ("count", "total_cents", "digest"))]
         if changed:
-            moved.append({
-                "month": month,
-                "changed": changed,
-                "invoices_total_before": was.get("invoices_total_cents"),
-                "invoices_total_after": now.get("invoices_total_cents"),
-                "invoices_count_before": was.get("invoices_count"),
-                "invoices_count_after": now.get("invoices_count"),
-                "payments_total_before": was.get("payments_total_cents"),
-                "payments_total_after": now.get("payments_total_cents"),
-                "payments_count_before": was.get("payments_count"),
-                "payments_count_after": now.get("payments_count"),
-            })
+            moved.append({"month": month, "changed": changed, **{
+                f"{part}_{figure}_{when}": figures[f"{part}_{key}"]
+                for part in ("invoices", "payments")
+                for figure, key in (("total", "total_cents"), ("count", "count"))
+                for when, figures in (("before", was), ("after", now))
+            }})
     return {
         "previous": {"as_of": previous["settings"]["as_of"],
                      "period_from": previous["settings"]["period_from"],

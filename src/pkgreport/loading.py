@@ -85,13 +85,26 @@ RESERVED_COLUMNS = ("source_file", "source_row")
 # an issue; these still stop the program.
 _PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
 _KIND_LIST = "appointments, cases, invoices, payments, allocations, patients"
-_FIRST_WORD = re.compile(r"[A-Za-z]+")
+# The words of a file name: runs of letters, split where a capital starts a word (PatientCases).
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def kinds_named(path: Path) -> tuple[str, ...]:
+    """The kinds a file's name names, by any word of it (case-insensitive), sorted.
+
+    A plural word names the kind; a singular one (`Patient` in `Patient_Cases`, `Payment` in
+    `Payment_Allocations`) counts only when no plural word names a kind.
+    """
+    words = [word.casefold() for word in _NAME_WORD.findall(Path(path).stem)]
+    plural = {KIND_WORDS[word] for word in words if word in KIND_WORDS and KIND_WORDS[word] == word}
+    singular = {KIND_WORDS[word] for word in words if word in KIND_WORDS}
+    return tuple(sorted(plural or singular))
 
 
 def kind_of(path: Path) -> str | None:
-    """The kind a file holds, from the first word of its name (case-insensitive), or None."""
-    match = _FIRST_WORD.match(Path(path).name)
-    return KIND_WORDS.get(match.group(0).casefold()) if match else None
+    """The one kind a file's name names (see `kinds_named`), or None for none or several."""
+    kinds = kinds_named(path)
+    return kinds[0] if len(kinds) == 1 else None
 
 
 NOTE_SUFFIXES = frozenset({".md", ".toml", ".pdf", ".docx", ".json", ".log", ".ini", ".yaml", ".yml"})
@@ -100,13 +113,14 @@ NOTE_SUFFIXES = frozenset({".md", ".toml", ".pdf", ".docx", ".json", ".log", ".i
 def discover_inputs(
     input_dir: Path,
     output_dir: Path | None = None,
-    judge: Callable[[Path], str | None] | None = None,
+    judge: Callable[[Path], tuple[str, ...]] | None = None,
 ) -> tuple[list[tuple[str, Path]], list[Issue]]:
     """The (kind, path) of each input file in the folder (not its sub-folders), sorted by name.
 
     pkgreport's own outputs (`output_dir`, when it is the input folder or a folder inside it) are
     never read or mentioned: a report must not change because the previous one sits beside it.
-    `judge` tells the kind a wrongly named file holds from its header, for the rename advice.
+    `judge` tells the kinds whose columns a file's header fits best (`kinds_from_header`): a file
+    whose name names no kind is read as the one kind its header shows.
     """
     folder = str(input_dir)
     try:
@@ -132,87 +146,149 @@ def discover_inputs(
     issues: list[Issue] = []
     own_output = _own_output(input_dir, output_dir)
     for path in entries:
-        name = path.name
         if own_output(path):
             continue
-        if name.startswith("."):
-            issues.append(_warning(name, "ignored: hidden file"))
+        skipped = _skipped_entry(path)
+        if skipped is not None:
+            issues.append(skipped)
             continue
-        if name.startswith("~$"):
-            issues.append(
-                _warning(
-                    name,
-                    "ignored: Excel lock file (the workbook is open in Excel); close Excel if the real file is missing",
-                )
-            )
-            continue
-        try:
-            is_dir = path.is_dir()
-        except OSError:
-            is_dir = False
-        if is_dir:
-            issues.append(
-                _warning(
-                    name,
-                    "ignored: sub-folder (only files directly in the input folder are read); move its files up if they are needed",
-                )
-            )
-            continue
-        kind = kind_of(path)
-        if kind is None and path.suffix.casefold() in NOTE_SUFFIXES:
-            # A README or notes beside the exports is normal; say so without raising a warning.
-            issues.append(Issue("info", name, None, None, None, "ignored: not an export (notes or settings file)"))
-            continue
-        if kind is None:
-            issues.append(_warning(name, _rename_advice(name, judge(path) if judge else None)))
-            continue
-        found.append((kind, path))
+        kind, issue = _kind_for(path, judge)
+        if issue is not None:
+            issues.append(issue)
+        if kind is not None:
+            found.append((kind, path))
     return found, issues
+
+
+def _skipped_entry(path: Path) -> Issue | None:
+    """Why an entry of the input folder is not an export (hidden, lock file, folder), or None."""
+    name = path.name
+    if name.startswith("."):
+        return _warning(name, "ignored: hidden file")
+    if name.startswith("~$"):
+        return _warning(
+            name,
+            "ignored: Excel lock file (the workbook is open in Excel); close Excel if the real file is missing",
+        )
+    try:
+        is_dir = path.is_dir()
+    except OSError:
+        is_dir = False
+    if is_dir:
+        return _warning(
+            name,
+            "ignored: sub-folder (only files directly in the input folder are read); move its files up if they are needed",
+        )
+    return None
+
+
+def _kind_for(
+    path: Path, judge: Callable[[Path], tuple[str, ...]] | None
+) -> tuple[str | None, Issue | None]:
+    """The kind to read a file as (from its name, else its header), and what to tell the user."""
+    name = path.name
+    named = kinds_named(path)
+    if len(named) == 1:
+        return named[0], None
+    if not named and path.suffix.casefold() in NOTE_SUFFIXES:
+        # A README or notes beside the exports is normal; say so without raising a warning.
+        return None, Issue("info", name, None, None, None, "ignored: not an export (notes or settings file)")
+    judged = judge(path) if judge else ()
+    if named:
+        return None, _file_error(name, _two_kinds_named(name, named, judged))
+    if len(judged) == 1:
+        return judged[0], Issue(
+            "info", name, None, None, None,
+            f"read as {judged[0]}: the file name names no kind, and its columns are those of "
+            f"{judged[0]} (name it e.g. '{judged[0]}-{name}' to say so)",
+        )
+    if judged:
+        return None, _file_error(name, _two_kinds_in_header(name, judged))
+    return None, _warning(name, _rename_advice(name))
 
 
 # Every message about a file left unread starts so (`validate` counts the warnings among them).
 IGNORED = "ignored: "
 
 
-def _rename_advice(name: str, judged: str | None) -> str:
-    unknown = f"{IGNORED}the file name does not start with a known kind ({_KIND_LIST})"
-    if judged is None:
-        return (
-            f"{unknown}, and its header does not show which it holds; if it is an export, rename "
-            f"it to start with its kind, e.g. 'payments-{name}'"
-        )
+def _rename_advice(name: str) -> str:
     return (
-        f"{unknown}; its columns are those of {judged}: rename it to start with "
-        f"'{judged}', e.g. '{judged}-{name}', if it should be read"
+        f"{IGNORED}the file name names no kind ({_KIND_LIST}), and its header does not show "
+        f"which it holds; if it is an export, put its kind in the name, e.g. "
+        f"'payments-{name}'"
     )
 
 
-def kind_from_header(path: Path, settings: Settings) -> str | None:
-    """The kind whose columns a file's header matches best, or None when no kind stands out.
+_NOT_AN_EXPORT = " (or move it out of the folder if it is not an export)"
+
+
+def _two_kinds_named(name: str, named: tuple[str, ...], judged: tuple[str, ...]) -> str:
+    shown = [kind for kind in judged if kind in named] or list(named)
+    header = f"; its columns are those of {shown[0]}" if len(shown) == 1 and judged else ""
+    others = [w for w in re.split(r"[^A-Za-z0-9]+", Path(name).stem) if w and w.casefold() not in KIND_WORDS]
+    example = "-".join([shown[0], *others]) + Path(name).suffix
+    return (
+        f"the file name names more than one kind ({', '.join(named)}), so pkgreport cannot tell "
+        f"which it holds{header}: rename it so that one kind word appears, e.g. '{example}'"
+        f"{_NOT_AN_EXPORT}"
+    )
+
+
+def _two_kinds_in_header(name: str, judged: tuple[str, ...]) -> str:
+    return (
+        f"the file name names no kind, and its columns fit {' and '.join(judged)} equally, so "
+        f"pkgreport cannot tell which it holds: rename it to start with its kind, e.g. "
+        f"'{judged[0]}-{name}' or '{judged[1]}-{name}'{_NOT_AN_EXPORT}"
+    )
+
+
+def kinds_from_header(path: Path, settings: Settings) -> tuple[str, ...]:
+    """The kinds whose columns a file's header fits best: one when a kind stands out, two or more
+    on a tie, none when no kind fits.
 
     Each header counts for every kind it names a column of, shared equally (`ID` and
     `Patient ID` belong to many kinds, `Invoice Number` to one), so distinctive columns decide.
+    Headers the mapping (`--columns`, `--source`) renames count for the kind they are mapped in.
     """
     from pkgreport.schemas import COLUMNS, normalise_header
 
     if path.suffix.lower() not in CSV_SUFFIXES | XLSX_SUFFIXES:
-        return None
+        return ()
     table, _ = load_file(path, "unknown", settings)
     if table is None:
-        return None
+        return ()
     kinds_of: dict[str, set[str]] = {}
-    for kind, specs in COLUMNS.items():
-        for spec in specs:
-            for alias in (spec.name, *spec.aliases):
-                kinds_of.setdefault(normalise_header(alias), set()).add(kind)
+    for kind, headers in _headers_of_kinds(settings).items():
+        for header in headers:
+            kinds_of.setdefault(normalise_header(header), set()).add(kind)
     scores = dict.fromkeys(COLUMNS, 0.0)
     for header in table.frame.columns.drop(list(RESERVED_COLUMNS)):
         kinds = kinds_of.get(normalise_header(header), set())
         for kind in kinds:
             scores[kind] += 1 / len(kinds)
-    ranked = sorted(scores.items(), key=lambda item: -item[1])
-    best, runner_up = ranked[0], ranked[1]
-    return best[0] if best[1] >= 1 and best[1] > runner_up[1] else None
+    best = max(scores.values())
+    return tuple(sorted(kind for kind, score in scores.items() if score == best)) if best >= 1 else ()
+
+
+def _headers_of_kinds(settings: Settings) -> dict[str, list[str]]:
+    """Every header each kind is known by: its columns' names and aliases, and the source
+    columns the mapping (`--source`, `--columns`) names in that kind's table."""
+    from pkgreport.mapping import parse_mapping
+    from pkgreport.schemas import COLUMNS
+
+    known = {kind: [n for spec in specs for n in (spec.name, *spec.aliases)] for kind, specs in COLUMNS.items()}
+    for kind, table in settings.column_map.items():
+        # Parsed alone, so that columns one kind splits off count for the file's own kind.
+        kind_map = parse_mapping({kind: table}, "the column map").kind(kind)
+        known[kind] += [
+            *(header for header, canonical in kind_map.renames.items() if canonical),
+            *(header for headers in kind_map.joins.values() for header in headers),
+            *kind_map.last_segments.values(),
+            *(header for flag in kind_map.flags for header in (flag.flag, flag.date) if header),
+            *kind_map.checks.values(),
+            *(header for columns in kind_map.splits.values() for header in columns.values()),
+        ]
+    return known
 
 
 # What pkgreport writes into an output folder (reports, their manifest, the run log, history),
@@ -267,7 +343,7 @@ def load_folder(input_dir: Path, settings: Settings) -> tuple[list[RawTable], li
     all-clear report).
     """
     found, issues = discover_inputs(
-        input_dir, settings.output_dir, lambda path: kind_from_header(path, settings)
+        input_dir, settings.output_dir, lambda path: kinds_from_header(path, settings)
     )
     if not found and not any(i.severity == "error" for i in issues):
         issues.append(_file_error(str(input_dir), no_exports_message(input_dir)))
@@ -1298,8 +1374,8 @@ class _ActualSize:
         self.over = False
 
 
-def _segments(stream: Any, carry_limit: int = 4 * _CHUNK) -> Iterator[bytes]:
-    """Decompressed XML in pieces cut just after a '>', so no tag is split between two pieces."""
+def _segments(stream: Any, carry_limit: int = 4 * _CHUNK, end: bytes = b">") -> Iterator[bytes]:
+    """Decompressed XML in pieces cut just after `end`: no tag (no cell, with "c>") is split."""
     carry = b""
     while True:
         chunk = stream.read(_CHUNK)
@@ -1308,7 +1384,8 @@ def _segments(stream: Any, carry_limit: int = 4 * _CHUNK) -> Iterator[bytes]:
                 yield carry
             return
         buffer = carry + chunk
-        cut = buffer.rfind(b">") + 1
+        found = buffer.rfind(end)
+        cut = found + len(end) if found >= 0 else 0
         if cut == 0 and len(buffer) < carry_limit:
             carry = buffer
             continue
@@ -1498,10 +1575,8 @@ _BUILTIN_DATE_FORMATS = frozenset(
 _FORMAT_LITERALS = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.')
 
 
-def _date_styled(archive: zipfile.ZipFile, sheet_part: str | None, refs: set[str]) -> set[str]:
-    """Which of the cell references carry a date/time number format."""
-    if sheet_part is None or not refs:
-        return set()
+def _date_styles(archive: zipfile.ZipFile) -> frozenset[int]:
+    """The style indices (a cell's `s`) whose number format shows a date or a time."""
     from defusedxml import ElementTree as SafeET
 
     try:
@@ -1509,26 +1584,82 @@ def _date_styled(archive: zipfile.ZipFile, sheet_part: str | None, refs: set[str
         custom: dict[int, str] = {}
         for fmt in styles.iter(f"{_NS_MAIN}numFmt"):
             custom[int(fmt.get("numFmtId", "-1"))] = fmt.get("formatCode", "")
-        date_xfs: set[int] = set()
         cell_xfs = styles.find(f"{_NS_MAIN}cellXfs")
+        date_styles = set()
         for index, xf in enumerate(cell_xfs if cell_xfs is not None else []):
             fmt_id = int(xf.get("numFmtId", "0"))
             code = _FORMAT_LITERALS.sub("", custom.get(fmt_id, "")).lower()
             if fmt_id in _BUILTIN_DATE_FORMATS or (
                 fmt_id in custom and any(c in code for c in "dmyhs") and "general" not in code
             ):
-                date_xfs.add(index)
-        found: set[str] = set()
-        with archive.open(sheet_part) as stream:
-            for _, element in SafeET.iterparse(stream):
-                if element.tag == f"{_NS_MAIN}c":
-                    ref = element.get("r")
-                    if ref in refs and int(element.get("s", "0")) in date_xfs:
-                        found.add(ref)
-                    element.clear()
-        return found
+                date_styles.add(index)
+        return frozenset(date_styles)
     except Exception:  # noqa: BLE001 - without styles we cannot tell a date from a number
-        return set()
+        return frozenset()
+
+
+# A cell's style attribute naming a date style and the end of its start tag; then (the value
+# part) an optional cached formula and a value that is negative, has seven or more digits before
+# the point, or an exponent: every number past 2,958,465 or below 0 has one of these shapes.
+# Starting with the letter s lets the regex engine skip ahead to candidates. "P:" stands for an
+# optional namespace prefix.
+_DATE_STYLE_ATTRIBUTE = rb"s\s*=\s*(?P<q>[\"'])\s*0*(?:STYLES)\s*(?P=q)[^>]*(?<!/)>"
+_UNSTYLED_CELL = rb"<P:c(?![^>]*\ss\s*=)(?:\s[^>]*)?(?<!/)>"  # style 0, the default
+_VALUE_BEYOND_DATES = (
+    rb"\s*(?:<P:f\b[^>]*/>\s*|<P:f\b[^>]*>[^<]*</P:f>\s*)?"
+    rb"<P:v>\s*(?P<value>(?:-|\+?[0-9]{7}|[+-]?[0-9.]*[eE])[^<]*)"
+)
+_CELL_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s")
+_REF_ATTRIBUTE = re.compile(rb"""\sr\s*=\s*["']\s*([A-Z]{1,3})([0-9]{1,7})\s*["']""")
+
+
+def _date_cell_patterns(styles: frozenset[int]) -> list[re.Pattern[bytes]]:
+    """Patterns for a cell in one of these styles whose number may be past the dates Excel shows."""
+    indices = b"|".join(str(i).encode() for i in sorted(styles, reverse=True))
+    sources = [_DATE_STYLE_ATTRIBUTE.replace(b"STYLES", indices)]
+    if 0 in styles:
+        sources.append(_UNSTYLED_CELL)
+    prefix = rb"(?:[A-Za-z_][\w.-]*:)?"
+    return [re.compile((source + _VALUE_BEYOND_DATES).replace(b"P:", prefix)) for source in sources]
+
+
+def _date_styled(archive: zipfile.ZipFile, sheet_part: str | None) -> list[tuple[int, int, str]]:
+    """(row, column, number) of the cells in a date or time format whose number may be out of range.
+
+    Rows and columns count from 0; the number is as the sheet's XML holds it.
+
+    One streaming byte scan of the sheet, and none when the workbook has no date format: a
+    number in any other format (every id) is never looked at. The pre-flight has already
+    measured the decompressed part and refused DTDs and entities, and no XML parser runs here.
+    """
+    date_styles = _date_styles(archive)
+    if sheet_part is None or not date_styles:
+        return []
+    patterns = _date_cell_patterns(date_styles)
+    cells: list[tuple[int, int, str]] = []
+    try:
+        with archive.open(sheet_part) as stream:
+            # Cut just after a cell's end tag, so no cell is split between two pieces.
+            for segment in _segments(stream, end=b"c>"):
+                for pattern in patterns:
+                    for match in pattern.finditer(segment):
+                        cell = _cell_holding(segment, match.start())
+                        if cell is not None:
+                            cells.append((*cell, match["value"].strip().decode("ascii", "replace")))
+    except Exception:  # noqa: BLE001 - the reader already accepted the sheet; keep what we found
+        return cells
+    return cells
+
+
+def _cell_holding(segment: bytes, match_at: int) -> tuple[int, int] | None:
+    """(row, column) of the cell whose start tag begins at, or holds the attribute at, match_at."""
+    tag_at = segment.rfind(b"<", 0, match_at + 1)
+    tag = segment[tag_at:match_at]  # up to the s attribute; empty when the match is the tag
+    in_cell_tag = bool(_CELL_START.match(tag)) and tag[-1:].isspace() and b">" not in tag
+    if tag_at < 0 or (tag and not in_cell_tag):
+        return None  # an s= outside a cell's start tag: a row's style, text, an attribute ...s=
+    ref = _REF_ATTRIBUTE.search(segment, tag_at, segment.find(b">", match_at))
+    return (int(ref[2]) - 1, _column_number(ref[1]) - 1) if ref else None
 
 
 _CELL_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
@@ -1625,6 +1756,24 @@ def _float_text(value: float) -> str:
     return text
 
 
+def _out_of_range_dates(
+    grid: list[list[Any]], date_styled: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """(row, column, number) of the date-styled cells holding a date Excel cannot show.
+
+    The reader hands back the raw number for a date after 9999-12-31, and a time of day for a
+    negative one (before 1900), which would otherwise pass for a real value.
+    """
+    out_of_range = {}
+    for i, j, number in date_styled:
+        value = grid[i][j] if i < len(grid) and j < len(grid[i]) else None
+        if type(value) is float and (value > _MAX_DATE_SERIAL or value < 0):
+            out_of_range[i, j] = _cell_text(value)
+        elif number.startswith("-") and type(value) in (dt.time, dt.date, dt.datetime):
+            out_of_range[i, j] = number
+    return sorted((i, j, number) for (i, j), number in out_of_range.items())
+
+
 def _grid_to_table(
     path: Path,
     kind: str,
@@ -1649,7 +1798,6 @@ def _grid_to_table(
         grid = [list(r) + [""] * (width - len(r)) for r in grid]
     cells = np.empty((len(grid), width), dtype=object)
     cells[:] = grid
-    suspects: dict[str, tuple[int, int, str]] = {}
     for j in range(width):
         column = cells[:, j]
         try:
@@ -1658,13 +1806,7 @@ def _grid_to_table(
                 continue
         except TypeError:
             pass
-        texts = list(map(_cell_text, column))
-        if float in set(map(type, column)):
-            for i, v in enumerate(column):
-                # calamine hands back the raw serial when a date is beyond what Excel can show.
-                if type(v) is float and (v > _MAX_DATE_SERIAL or v < 0):
-                    suspects[f"{_column_letter(j)}{i + 1}"] = (i, j, texts[i])
-        cells[:, j] = texts
+        cells[:, j] = list(map(_cell_text, column))
 
     non_blank_rows = (cells != "").any(axis=1).nonzero()[0]
     if len(non_blank_rows) == 0:
@@ -1679,21 +1821,18 @@ def _grid_to_table(
     header_row = header_index + 1
 
     errors: list[Issue] = []
-    if suspects:
-        for ref in sorted(
-            _date_styled(archive, sheet_part, set(suspects)), key=lambda r: suspects[r][:2]
-        ):
-            i, j, text = suspects[ref]
-            column_name = str(cells[header_index, j]).strip() or _column_letter(j)
-            errors.append(
-                _error(
-                    name,
-                    i + 1,
-                    column_name,
-                    text,
-                    f"date out of range in cell {ref} (after 9999-12-31 or before 1900): type the date again in that cell",
-                )
+    for i, j, number in _out_of_range_dates(grid, _date_styled(archive, sheet_part)):
+        ref = f"{_column_letter(j)}{i + 1}"
+        column_name = str(cells[header_index, j]).strip() or _column_letter(j)
+        errors.append(
+            _error(
+                name,
+                i + 1,
+                column_name,
+                number,
+                f"date out of range in cell {ref} (after 9999-12-31 or before 1900): type the date again in that cell",
             )
+        )
     if error_cells:
         errors.extend(_error_cell_issues(name, archive, sheet_part, cells, header_index))
     if errors:

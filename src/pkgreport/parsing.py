@@ -329,6 +329,8 @@ _COUNT_MESSAGES = (
     ("must be 1 or more: write the number of sessions in the package, or leave it blank for no "
     "maximum"),
 )
+# A count that may be 0 (patients on a booking, a system's sessions remaining) has no "maximum".
+_COUNT_FROM_ZERO_MESSAGES = ("is not a whole number: write it like 4 (0 or more)",)
 _COUNT_SHAPE = re.compile(r"([0-9]{1,9})(?:\.0*)?")
 
 
@@ -350,7 +352,8 @@ def parse_count(values: pd.Series, minimum: int = 1) -> Parsed:
     parsed, codes, blank = _by_distinct(values, one)
     numbers = parsed.astype(np.int64)
     out = pd.Series(pd.arrays.IntegerArray(numbers, blank | (codes > 0)), index=values.index)
-    return _result(out, codes, _COUNT_MESSAGES, blank, values.index)
+    messages = _COUNT_FROM_ZERO_MESSAGES if minimum == 0 else _COUNT_MESSAGES
+    return _result(out, codes, messages, blank, values.index)
 
 
 _SOURCE_MESSAGE = (

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
+from pkgreport.columns import money_columns
 from pkgreport.config import Settings
+from pkgreport.engine.allocation_findings import set_aside_findings
 from pkgreport.engine.cases import CaseTally, tally_cases
 from pkgreport.engine.credit import CreditResult, compute_credit
 from pkgreport.engine.findings import combine_findings
@@ -22,6 +25,7 @@ from pkgreport.engine.liability import (
 from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, UsageError
 from pkgreport.loading import load_folder
+from pkgreport.money import format_dollars
 from pkgreport.validation import Dataset, validate_tables
 
 Progress = Callable[[str], None]
@@ -66,6 +70,31 @@ def load_dataset(settings: Settings, progress: Progress = _quiet) -> Dataset:
     dataset.issues[:0] = load_issues
     dataset.issues.sort(key=lambda i: i.sort_key())
     return dataset
+
+
+# Every total the engines form adds up at most every input amount (a few times over), so with
+# the absolute amounts summing to under 2**62 no int64 sum can wrap.
+TOTAL_LIMIT_CENTS = 2**62
+
+
+def require_totals_fit(dataset: Dataset) -> None:
+    """Stop (exit 1) when the amounts are too large for every total to be exact in int64."""
+    amounts = [
+        frame[column].to_numpy(dtype=np.int64, na_value=0)
+        for kind in ("cases", "invoices", "payments", "allocations", "patients")
+        if (frame := getattr(dataset, kind)) is not None
+        for column in money_columns(frame)
+    ]
+    # A float sum is a quick bound; only near the limit are the amounts added exactly.
+    if sum(float(np.abs(cents).sum(dtype=np.float64)) for cents in amounts) < TOTAL_LIMIT_CENTS / 2:
+        return
+    grand = sum(abs(int(v)) for cents in amounts for v in cents.tolist())
+    if grand >= TOTAL_LIMIT_CENTS:
+        raise InputError(
+            f"the amounts in the inputs add up to {format_dollars(grand)}, more than pkgreport "
+            f"can total exactly ({format_dollars(TOTAL_LIMIT_CENTS)}): check that the money "
+            "columns hold amounts in dollars, or lower max_amount in the config file"
+        )
 
 
 def require_clean(dataset: Dataset) -> None:
@@ -147,6 +176,12 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
         period_start, period_end = month_bounds(as_of)
     if period_start > period_end:
         raise UsageError(f"the period starts ({period_start}) after it ends ({period_end})")
+    if as_of < period_start:
+        raise UsageError(
+            f"the as-of date ({as_of}) is before the period starts ({period_start}): the figures "
+            "are taken at the as-of date, so it must fall on or after the period's first day; "
+            "give a later --as-of or an earlier period"
+        )
 
     skipped: dict[str, str] = {}
     tally: CaseTally | None = None
@@ -195,14 +230,17 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
             "roll-forward were not computed"
         )
     if tally is not None and (dataset.invoices is not None or _has_prices(dataset)):
-        packages = package_value(dataset.cases, dataset.invoices, tally.cases[["case_id", "counted"]],
+        packages = package_value(dataset.cases, dataset.invoices,
+                                 tally.cases[["case_id", "attended"]], as_of,
                                  session_invoices=frozenset(links.by_number))
     elif tally is not None:
         skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
 
-    findings = combine_findings(
-        *(r.findings for r in (tally, credit) if r is not None)
-    )
+    if credit is not None and dataset.set_aside_allocations is not None:
+        # Allocations validation set aside are the credit engine's findings too (`credit --findings`).
+        credit = replace(credit, findings=combine_findings(
+            credit.findings, set_aside_findings(dataset.set_aside_allocations)))
+    findings = combine_findings(*(r.findings for r in (tally, credit) if r is not None))
     return RunResult(
         settings=settings,
         dataset=dataset,
@@ -242,12 +280,74 @@ def _latest_floor(dataset: Dataset, as_of: date) -> date:
     return max(earliest, data_start.replace(day=1))
 
 
+# Which skipped section stops which engine's checks (the registry's `stage` of each finding).
+STAGE_SECTIONS: dict[str, str] = {"cases": "Cases", "credit": "Credit"}
+
+
+# Findings about records that disagree with each other, which `validate` lists beside the errors.
+RECORD_FINDINGS = ("OVER_ALLOCATED_INVOICE", "ALLOCATION_OTHER_PATIENT",
+                   "ALLOCATION_TO_DELETED_INVOICE")
+
+
+def inconsistent_records(dataset: Dataset, settings: Settings) -> pd.DataFrame:
+    """The RECORD_FINDINGS the figures will carry; without the engines (inputs with errors, or
+    no date to compute at) only the allocations validation set aside."""
+    if not dataset.errors:
+        try:
+            findings = compute(dataset, settings).findings
+        except UsageError:
+            findings = None
+        if findings is not None:
+            return findings.loc[findings["code"].isin(RECORD_FINDINGS)].reset_index(drop=True)
+    return set_aside_findings(dataset.set_aside_allocations)
+
+
+def checks_not_run(result: RunResult) -> dict[str, str]:
+    """Finding code -> why it could not be checked, for the checks whose inputs are missing."""
+    from pkgreport.engine.registry import FINDINGS
+
+    return {
+        code: result.skipped[STAGE_SECTIONS[kind.stage]]
+        for code, kind in FINDINGS.items()
+        if STAGE_SECTIONS[kind.stage] in result.skipped
+    }
+
+
+def excluded_rows(result: RunResult) -> pd.DataFrame:
+    """Every input row left out of the figures, with the reason: file, row, value, message.
+
+    The one list behind the Validation sheet and the summary's `excluded_rows` count: rows the
+    validation dropped, rows an engine left out, and archived or deleted appointments of a case.
+    """
+    parts = [p for p in (result.dataset.excluded, getattr(result.credit, "excluded", None))
+             if p is not None and not p.empty]
+    frames = [pd.DataFrame({
+        "file": part["source_file"], "row": part["source_row"],
+        "value": part.get("id", part.get("kind")), "message": part["reason"],
+    }) for part in parts]
+    if result.cases is not None:
+        appts = result.cases.appointments
+        gone = appts[appts["reason"].isin(["archived", "deleted"])]
+        if not gone.empty:
+            frames.append(pd.DataFrame({
+                "file": gone["source_file"], "row": gone["source_row"],
+                "value": gone["appointment_id"],
+                "message": "appointment " + gone["reason"] + ": not counted toward case "
+                           + gone["case_id"].astype(str),
+            }))
+    columns = ["file", "row", "value", "message"]
+    if not frames:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
 def run(settings: Settings, progress: Progress = _quiet) -> RunResult:
     """Load, validate (fail once with every error) and compute."""
     t0 = time.perf_counter()
     dataset = load_dataset(settings, progress)
     load_seconds = time.perf_counter() - t0
     require_clean(dataset)
+    require_totals_fit(dataset)
     result = compute(dataset, settings, progress)
     result.timings["load+validate"] = load_seconds
     return result

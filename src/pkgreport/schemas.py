@@ -71,6 +71,8 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _c("closed_at", "timestamp", "closed"),
         _c("archived_at", "timestamp"),
         _c("package_price", "money", "price"),
+        # A system's own sessions-remaining figure, named by a mapping's [cases.check].
+        _c("reported_remaining", "count", minimum=0),
     ),
     "invoices": (
         _c("invoice_id", "id", "id", "invoice", required=True),

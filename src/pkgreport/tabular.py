@@ -4,34 +4,49 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pkgreport.columns import money_columns
 from pkgreport.money import format_plain
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and np.isnan(value))
 
 
 def format_cents(cents: object) -> str:
     """Integer cents as a plain decimal with two places (`-1150.05`); blank when missing."""
-    if cents is None or cents is pd.NA or (isinstance(cents, float) and np.isnan(cents)):
+    if _missing(cents):
         return ""
     return format_plain(int(cents))  # type: ignore[call-overload]
 
 
-def _plain(frame: pd.DataFrame, money: Iterable[str]) -> pd.DataFrame:
+def money_record(cents: object) -> dict[str, Any]:
+    """Money in JSON: exact integer cents and the decimal a person reads (`null` when missing)."""
+    if _missing(cents):
+        return {"cents": None, "amount": None}
+    return {"cents": int(cents), "amount": format_cents(cents)}  # type: ignore[call-overload]
+
+
+def _dates_as_text(series: pd.Series) -> pd.Series:
+    present = series.dropna()
+    has_time = bool((present != present.dt.normalize()).any())
+    return series.dt.strftime("%Y-%m-%dT%H:%M:%S" if has_time else "%Y-%m-%d")
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
-    money_set = set(money)
+    money = set(money_columns(frame))
     for col in out.columns:
         series = out[col]
-        if col in money_set:
+        if col in money:
             out[col] = [format_cents(v) for v in series]
         elif pd.api.types.is_datetime64_any_dtype(series):
-            has_time = bool(
-                (series.dropna() != series.dropna().dt.normalize()).any()
-            )
-            fmt = "%Y-%m-%dT%H:%M:%S" if has_time else "%Y-%m-%d"
-            out[col] = series.dt.strftime(fmt).fillna("")
+            out[col] = _dates_as_text(series).fillna("")
         elif pd.api.types.is_bool_dtype(series):
             out[col] = np.where(series.to_numpy(dtype=bool), "true", "false")
         else:
@@ -40,14 +55,29 @@ def _plain(frame: pd.DataFrame, money: Iterable[str]) -> pd.DataFrame:
     return out
 
 
-def to_csv_text(frame: pd.DataFrame, money: Iterable[str] = ()) -> str:
+def _json_values(series: pd.Series, money: bool) -> list[Any]:
+    """One column as JSON values: money as `money_record`, counts as numbers, blanks as null."""
+    if money:
+        return [money_record(v) for v in series]
+    if pd.api.types.is_datetime64_any_dtype(series):
+        series = _dates_as_text(series)
+    elif pd.api.types.is_bool_dtype(series):
+        return [None if _missing(v) else bool(v) for v in series]
+    elif pd.api.types.is_integer_dtype(series.dtype):
+        return [None if _missing(v) else int(v) for v in series]
+    return [None if _missing(v) else str(v) for v in series]
+
+
+def to_csv_text(frame: pd.DataFrame) -> str:
     """CSV with LF line endings, money as plain decimals; deterministic."""
     buf = io.StringIO()
-    _plain(frame, money).to_csv(buf, index=False, lineterminator="\n")
+    _plain(frame).to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()
 
 
-def to_json_text(frame: pd.DataFrame, money: Iterable[str] = ()) -> str:
-    """A JSON array of objects; money as decimal strings so no float ever touches a figure."""
-    rows = _plain(frame, money).to_dict(orient="records")
+def to_json_text(frame: pd.DataFrame) -> str:
+    """A JSON array of objects: numbers as numbers, money as exact cents plus its decimal text."""
+    money = set(money_columns(frame))
+    columns = {str(c): _json_values(frame[c], c in money) for c in frame.columns}
+    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import tomllib
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +18,13 @@ from pkgreport import parsing
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
 from pkgreport.loading import InputFile, RawTable
+from pkgreport.mapping import (
+    alias_lookup,
+    apply_mapping,
+    parse_mapping,
+    read_mapping_file,
+    split_table,
+)
 from pkgreport.money import format_dollars
 from pkgreport.schemas import (
     CHECK_MESSAGES,
@@ -33,7 +40,6 @@ from pkgreport.schemas import (
     key_columns,
     normalise_header,
     schema_for,
-    spec_for,
     typed_columns,
 )
 
@@ -83,6 +89,9 @@ class Dataset:
     files: list[InputFile] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     excluded: pd.DataFrame = field(default_factory=empty_excluded)
+    # Allocations the engine cannot apply but can account for: each becomes a finding naming the
+    # allocation, its payment and its invoice (columns of allocations plus code, places, dates).
+    set_aside_allocations: pd.DataFrame | None = None
 
     def frame(self, kind: str) -> pd.DataFrame | None:
         return getattr(self, kind)
@@ -99,42 +108,9 @@ class Dataset:
 # --- column map -------------------------------------------------------------------------------
 
 
-def _check_column_map(column_map: dict[str, dict[str, str]], where: str) -> None:
-    for kind, mapping in column_map.items():
-        if kind not in KINDS:
-            raise UsageError(
-                f"{where}: [{kind}] is not a kind of export; use one of: {', '.join(KINDS)}"
-            )
-        if not isinstance(mapping, dict):
-            raise UsageError(
-                f'{where}: {kind} must be a table of "Your header" = "canonical_name" lines'
-            )
-        names = spec_for(kind)
-        for header, canonical in mapping.items():
-            # "" tells pkgreport to ignore that header (say, a second total it must not use).
-            if not isinstance(canonical, str) or (canonical and canonical not in names):
-                raise UsageError(
-                    f'{where}: [{kind}] "{header}" = {canonical!r}: {canonical!r} is not one of '
-                    f"the {kind} columns; use one of: {', '.join(names)} (or \"\" to ignore the "
-                    "column)"
-                )
-
-
-def load_column_map(path: Path) -> dict[str, dict[str, str]]:
-    """Read a TOML column map: `[appointments]` then `"Appt #" = "appointment_id"` lines.
-
-    A header mapped to "" is ignored, so an export with two columns meaning one thing can be used.
-    """
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read the column map {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"the column map {path} is not UTF-8 text: save it as UTF-8") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"the column map {path} is not valid TOML: {exc}") from exc
-    _check_column_map(data, str(path))
-    return {kind: dict(mapping) for kind, mapping in data.items()}
+def load_column_map(path: Path) -> dict[str, dict[str, Any]]:
+    """Read and check a mapping file (`pkgreport.mapping`): renames and transforms per kind."""
+    return read_mapping_file(path)
 
 
 # --- the run's shared state -------------------------------------------------------------------
@@ -145,8 +121,11 @@ class _Run:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.mapping = parse_mapping(settings.column_map, "the column map")
         self.issues: list[Issue] = []
         self.excluded: list[pd.DataFrame] = []
+        # Allocations left out of the figures as findings, not errors (`_set_aside_inconsistent`).
+        self.set_aside: list[pd.DataFrame] = []
         self.headers: dict[tuple[str, str], dict[str, str]] = {}
         # Each file's cells as written, so an issue shows the value the user can find there.
         self.cells: dict[str, pd.DataFrame] = {}
@@ -235,19 +214,12 @@ def _places(rows: pd.DataFrame) -> str:
 # --- one table: headers and parsing -----------------------------------------------------------
 
 
-def _alias_lookup(kind: str) -> dict[str, str]:
-    lookup: dict[str, str] = {}
-    for spec in COLUMNS[kind]:
-        for name in (spec.name, *spec.aliases):
-            lookup.setdefault(normalise_header(name), spec.name)
-    return lookup
-
-
-def _map_headers(run: _Run, kind: str, file: str, headers: list[str]) -> dict[str, str] | None:
-    """canonical -> header as written, or None when a required column is missing."""
-    user = run.settings.column_map.get(kind, {})
+def _map_headers(run: _Run, kind: str, file: str, headers: list[str],
+                 user: dict[str, str]) -> dict[str, str] | None:
+    """canonical -> header as written (`user`: the mapping's renames), or None when a required
+    column is missing."""
     user_normal = {normalise_header(k): v for k, v in user.items()}
-    lookup = _alias_lookup(kind)
+    lookup = alias_lookup(kind)
     unused = {normalise_header(h) for h in KNOWN_UNUSED.get(kind, ())}
     found: dict[str, list[str]] = {}
     unknown: list[str] = []
@@ -320,7 +292,7 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
         parsed = parsing.parse_money(text)
         if spec.default is not None:  # a blank cell of an exported column means the default
             parsed.values[parsed.blank] = int(spec.default)  # type: ignore[call-overload]
-        return parsed
+        return _within_max_amount(parsed, settings.max_amount)
     if kind == "count":
         return parsing.parse_count(text, minimum=spec.minimum)
     if kind == "bool":
@@ -333,6 +305,22 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
         text, date_order=settings.date_order, timezone=settings.timezone,
         min_date=settings.min_date, max_date=settings.max_date, date_only=kind == "date",
     )
+
+
+def _within_max_amount(parsed: parsing.Parsed, max_amount: int) -> parsing.Parsed:
+    """Refuse amounts above the `max_amount` setting (whole dollars): a figure is right or refused."""
+    # Parsed amounts have at most 15 digits of dollars, so their absolute value fits int64.
+    over = np.abs(parsed.values.to_numpy(dtype=np.int64, na_value=0)) > max_amount * 100
+    if not over.any():
+        return parsed
+    message = (f"is larger than the largest amount one row may hold "
+               f"({format_dollars(max_amount * 100)}, the max_amount setting): check the column "
+               "holds money, or raise max_amount in the config file")
+    values = parsed.values.copy()
+    values[over] = pd.NA
+    errors = pd.concat([parsed.errors, pd.Series(message, index=parsed.values.index[over],
+                                                 dtype=object)]).sort_index()
+    return dataclasses.replace(parsed, values=values, bad=parsed.bad | over, errors=errors)
 
 
 def _absent(spec: ColumnSpec, dtype: str, n: int) -> pd.Series:
@@ -358,12 +346,18 @@ def _with_provenance(table: RawTable) -> pd.DataFrame:
 
 def _type_table(run: _Run, kind: str, table: RawTable) -> pd.DataFrame | None:
     """One file's rows -> its typed frame (rows with errors removed), or None if unusable."""
-    frame = _with_provenance(table)
     file = table.file.name
     run.cells[file] = table.frame  # the loader's own frame: no copy is kept
+    applied = apply_mapping(kind, run.mapping.kind(kind), _with_provenance(table), file)
+    run.issues.extend(applied.issues)
+    if not applied.usable:
+        run.exclude(kind, _provenance(applied.frame), "the mapping names a column the file lacks")
+        return None
+    run.exclude(kind, applied.left_out, applied.reasons)
+    frame = applied.frame
     # Headers are matched and shown as text; `label` finds the column again whatever its type.
     label = {str(c): c for c in frame.columns if c not in PROVENANCE}
-    mapping = _map_headers(run, kind, file, list(label))
+    mapping = _map_headers(run, kind, file, list(label), applied.renames)
     if mapping is None:
         run.exclude(kind, _provenance(frame), "the file is missing a required column")
         return None
@@ -889,47 +883,64 @@ def _check_allocations(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFr
         payment_id = allocations["payment_id"]
         has_payment = payment_id.notna().to_numpy()
         payer = _at(payments, "patient_id", _find(payments, "payment_id", payment_id))
-        patient = allocations["patient_id"].to_numpy(dtype=object)
         missing = has_payment & pd.isna(payer)
-        mismatch = has_payment & ~missing & (payer != patient)
         gone = run.excluded_ids("payments") if missing.any() else set()
-        messages = {
-            **{i: _not_found(gone, "payments", payment_id.iloc[i], payments)
-               for i in np.flatnonzero(missing)},
-            **{i: f"{payment_id.iloc[i]} is a payment by patient {payer[i]} but invoice "
-               f"{allocations['invoice_id'].iloc[i]} is patient "
-               f"{patient[i]}'s: a payment can only pay its own patient's "
-               "invoices (move it to account credit first)" for i in np.flatnonzero(mismatch)},
-        }
-        bad = missing | mismatch
-        allocations = _drop_rows(run, "allocations", allocations, bad, "payment_id",
-                                 payment_id[bad].tolist(),
-                                 [messages[i] for i in np.flatnonzero(bad)])
+        allocations = _drop_rows(
+            run, "allocations", allocations, missing, "payment_id", payment_id[missing].tolist(),
+            [_not_found(gone, "payments", payment_id.iloc[i], payments)
+             for i in np.flatnonzero(missing)])
+    return _set_aside_inconsistent(run, allocations, invoices, payments)
 
-    totals = allocations.groupby("invoice_id", sort=True)["amount"].sum()
-    # Every allocation left names a known invoice, so every position is found.
-    total_at = _find(invoices, "invoice_id", totals.index)
-    limit = invoices["total"].to_numpy()[total_at]
-    over = totals.to_numpy() > limit
-    if over.any():
-        drop = allocations["invoice_id"].isin(totals.index[over]).to_numpy()
-        for invoice, allocated, at in zip(totals.index[over], totals.to_numpy()[over],
-                                          total_at[over]):
-            rows = allocations[allocations["invoice_id"] == invoice].sort_values(
-                ["source_file", "source_row"])
-            message = (
-                f"of the allocations to invoice {invoice} adds up to "
-                f"{format_dollars(allocated)}, more than its total of "
-                f"{format_dollars(invoices['total'].iat[at])} "
-                f"({invoices['source_file'].iat[at]} row {invoices['source_row'].iat[at]}): "
-                f"correct or remove the extra allocations ({_places(rows)})"
-            )
-            first = rows.iloc[:1]
-            text = run.row_issues("allocations", first, "amount",
-                                  [format_dollars(allocated)], message)[0]
-            run.exclude("allocations", rows, text)
-        allocations = allocations[~drop].reset_index(drop=True)
-    return allocations
+
+def _set_aside_inconsistent(run: _Run, allocations: pd.DataFrame, invoices: pd.DataFrame,
+                            payments: pd.DataFrame | None) -> pd.DataFrame:
+    """Take out the allocations the engine cannot apply but can account for (findings, not errors).
+
+    An allocation from one patient's payment to another patient's invoice, or to an invoice
+    deleted or archived, is not applied: the money stays with the payer. Each goes to
+    `run.set_aside` with both records named; over-allocation stays in (the credit engine keeps
+    the excess and reports OVER_ALLOCATED_INVOICE).
+    """
+    invoice_at = _find(invoices, "invoice_id", allocations["invoice_id"])
+    payment_at = (_find(payments, "payment_id", allocations["payment_id"]) if payments is not None
+                  else np.full(len(allocations), -1))
+    payer = (_at(payments, "patient_id", payment_at) if payments is not None
+             else np.full(len(allocations), np.nan, dtype=object))
+    invoice_patient = allocations["patient_id"].to_numpy(dtype=object)
+    other_patient = ~pd.isna(payer) & (payer != invoice_patient)
+    gone = np.zeros(len(allocations), dtype=bool)
+    for column in ("deleted_at", "archived_at"):
+        if column in invoices.columns:
+            gone |= ~pd.isna(_at(invoices, column, invoice_at, missing=np.datetime64("NaT")))
+    reason = np.where(other_patient, "ALLOCATION_OTHER_PATIENT",
+                      np.where(gone, "ALLOCATION_TO_DELETED_INVOICE", ""))
+    aside = reason != ""
+    if not aside.any():
+        return allocations
+    rows = allocations.loc[aside].copy()
+    rows["code"] = reason[aside]
+    rows["invoice_patient_id"] = invoice_patient[aside]
+    # The money stays with whoever paid it: the payment's patient, else the invoice's.
+    rows["patient_id"] = np.where(pd.isna(payer[aside]), invoice_patient[aside], payer[aside])
+    rows["invoice_place"] = _row_places(invoices, invoice_at[aside])
+    rows["payment_place"] = (_row_places(payments, payment_at[aside]) if payments is not None
+                             else None)
+    gone_at = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
+    for column in ("archived_at", "deleted_at"):
+        if column in invoices.columns:
+            when = pd.Series(_at(invoices, column, invoice_at[aside], missing=np.datetime64("NaT")),
+                             index=rows.index, dtype="datetime64[ns]")
+            gone_at = when.where(when.notna(), gone_at)
+    rows["invoice_gone_at"] = gone_at
+    run.set_aside.append(rows.reset_index(drop=True))
+    return allocations.loc[~aside].reset_index(drop=True)
+
+
+def _row_places(frame: pd.DataFrame, positions: np.ndarray) -> list[str | None]:
+    """'file row N' of each position in `frame` (None where -1)."""
+    files = _at(frame, "source_file", positions, missing=None)
+    rows = _at(frame, "source_row", positions, missing=-1, dtype=object)
+    return [None if f is None else f"{f} row {r}" for f, r in zip(files, rows)]
 
 
 def _check_patients_known(run: _Run, kind: str, frame: pd.DataFrame,
@@ -981,6 +992,25 @@ def _check_invoice_appointments(run: _Run, invoices: pd.DataFrame,
                    severity="warning")
 
 
+def _split_tables(run: _Run, tables: list[RawTable]) -> list[RawTable]:
+    """Each file a mapping splits (`[payments.split.allocations]`) -> one table per kind."""
+    out: list[RawTable] = []
+    for table in tables:
+        kind_map = run.mapping.kind(table.file.kind) if table.file.kind in KINDS else None
+        if kind_map is None or not kind_map.splits:
+            out.append(table)
+            continue
+        parts, issues = split_table(table.file.kind, kind_map, _with_provenance(table),
+                                    table.file.name)
+        run.issues.extend(issues)
+        if not parts:
+            out.append(table)
+        for kind, frame in parts.items():
+            file = dataclasses.replace(table.file, kind=kind or table.file.kind)
+            out.append(dataclasses.replace(table, file=file, frame=frame))
+    return out
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -991,7 +1021,6 @@ def validate_tables(tables: list[RawTable], settings: Settings,
     Returns every issue found (sorted); rows with an error are left out of the typed frames and
     listed in `excluded`. Raises `UsageError` only for a bad setting (column map, time zone).
     """
-    _check_column_map(settings.column_map, "the column map")
     try:
         zoneinfo.ZoneInfo(settings.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -1000,7 +1029,8 @@ def validate_tables(tables: list[RawTable], settings: Settings,
         ) from exc
     run = _Run(settings)
     typed: dict[str, list[pd.DataFrame]] = {}
-    for table in tables:
+    files = list(files) if files is not None else [t.file for t in tables]
+    for table in _split_tables(run, tables):
         kind = table.file.kind
         if kind not in KINDS:
             run.issues.append(Issue("warning", table.file.name, None, None, None,
@@ -1054,7 +1084,9 @@ def validate_tables(tables: list[RawTable], settings: Settings,
     issues = sorted(run.issues, key=lambda i: (*i.sort_key(), i.message, i.value or ""))
     return Dataset(
         **frames,  # type: ignore[arg-type]
-        files=list(files) if files is not None else [t.file for t in tables],
+        files=files,
         issues=issues,
         excluded=excluded,
+        set_aside_allocations=(pd.concat(run.set_aside, ignore_index=True) if run.set_aside
+                               else None),
     )

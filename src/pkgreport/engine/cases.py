@@ -116,11 +116,11 @@ def tally_cases(
 
     Findings. OVER_BOOKED, OUTSIDE_CASE_DATES and BOOKED_AFTER_CLOSE describe appointments and are
     raised whatever the case's status. EXPIRED_WITH_SESSIONS_LEFT is an `expired` limited case with
-    sessions left. NEARLY_USED_UP is a limited case with `remaining <= nearly_used_up` whose
-    patient has no other `active` case to move on to, when the case is `active`, or `used up` with
-    a session still to come: remaining already subtracts booked appointments, so 0 left while the
-    patient is still coming in is the moment to sell the next package; a used-up case with nothing
-    booked is finished, and is not flagged so that old packages do not stay flagged forever.
+    sessions left. NEARLY_USED_UP is an `active` limited case with 1 to `nearly_used_up` sessions
+    left, whatever other packages the patient holds. USED_UP_STILL_BOOKED is a `used up` case with
+    a session still to come (remaining already subtracts booked appointments, so the patient's
+    last visits are the moment to sell the next package); a used-up case with nothing booked is
+    finished, and is not flagged so that old packages do not stay flagged forever.
     SEVERAL_OPEN_PACKAGES is a patient with two or more `active` cases; its row carries the first
     of those cases' source.
 
@@ -136,7 +136,9 @@ def tally_cases(
     as_of_day = np.datetime64(as_of, "ns")
 
     # Validation guarantees these; a breach would silently mis-tally, so refuse it loudly.
-    if cases["case_id"].isna().any() or not cases["case_id"].is_unique:
+    # A Python set, not `is_unique`: pandas 2 hashes text up to a NUL, so "c\x00" equals "c".
+    case_ids = cases["case_id"]
+    if case_ids.isna().any() or len(set(case_ids.tolist())) != len(case_ids):
         raise ValueError("cases.case_id must be present and unique (validation guarantees it)")
     if cases["patient_id"].isna().any():
         raise ValueError("cases.patient_id must be present (validation guarantees it)")
@@ -233,8 +235,10 @@ def tally_cases(
         _booked_after_close,
         _expired_with_sessions_left,
         _outside_case_dates,
+        _reported_remaining_mismatch,
         partial(_nearly_used_up, nearly_used_up=nearly_used_up),
         _several_open_packages,
+        _used_up_still_coming,  # combine_findings order: severity, then code alphabetically
     ):
         code, flagged, frame = rule(t)
         parts.append(frame)
@@ -429,6 +433,32 @@ def _outside_case_dates(t: _Tally) -> _Rule:
     )
 
 
+def _reported_remaining_mismatch(t: _Tally) -> _Rule:
+    """A limited case whose system's own remaining figure (`reported_remaining`) differs."""
+    reported = t.cs.get("reported_remaining")
+    if reported is None:
+        return "REPORTED_REMAINING_MISMATCH", np.zeros(len(t.cs), dtype=bool), None
+    known = reported.notna().to_numpy(dtype=bool)
+    figure = reported.fillna(0).to_numpy(dtype=np.int64)
+    flagged = t.limited & known & (figure != t.remaining)
+    groups = np.flatnonzero(flagged)
+    message = (
+        t.labels.case(groups)
+        + ": the practice system reports "
+        + _text(figure[groups])
+        + " of "
+        + _text(t.maximum[groups])
+        + " sessions remaining but the exports add up to "
+        + _text(t.remaining[groups])
+        + ": check for appointments missing from the export or attached to another case."
+    )
+    return (
+        "REPORTED_REMAINING_MISMATCH",
+        flagged,
+        _case_findings("REPORTED_REMAINING_MISMATCH", t.cs, groups, message, None),
+    )
+
+
 def _active_per_patient(t: _Tally) -> tuple[np.ndarray, np.ndarray]:
     """(active, number of active cases of the case's patient) per case."""
     active = t.status == "active"
@@ -437,42 +467,50 @@ def _active_per_patient(t: _Tally) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _nearly_used_up(t: _Tally, nearly_used_up: int) -> _Rule:
-    active, per_patient = _active_per_patient(t)
+    """An active package with 1..`nearly_used_up` sessions left, whatever else the patient holds."""
     flagged = (
-        t.limited
-        & (active | ((t.status == "used up") & (t.n_upcoming > 0)))
-        & (t.remaining <= nearly_used_up)
-        & (per_patient - active == 0)  # no other active package to move on to
+        t.limited & (t.status == "active") & (t.remaining > 0) & (t.remaining <= nearly_used_up)
     )
     groups = np.flatnonzero(flagged)
-    message = np.empty(len(groups), dtype=object)
-    some = t.remaining[groups] > 0
-    at = groups[some]
-    message[some] = (
-        t.labels.case(at)
+    message = (
+        t.labels.case(groups)
         + " has "
-        + _text(t.remaining[at])
+        + _text(t.remaining[groups])
         + " of "
-        + _text(t.maximum[at])
-        + _plural(t.maximum[at], " session left (", " sessions left (")
-        + _text(t.n_upcoming[at])
+        + _text(t.maximum[groups])
+        + _plural(t.maximum[groups], " session left (", " sessions left (")
+        + _text(t.n_upcoming[groups])
         + " booked ahead): offer the patient the next package."
-    )
-    at = groups[~some]
-    message[~some] = (
-        t.labels.case(at)
-        + " has no sessions left ("
-        + _text(t.n_counted[at])
-        + " of "
-        + _text(t.maximum[at])
-        + " used or booked, "
-        + _text(t.n_upcoming[at])
-        + " still to come): offer the patient the next package at their next visit."
     )
     return (
         "NEARLY_USED_UP",
         flagged,
         _case_findings("NEARLY_USED_UP", t.cs, groups, message, None),
+    )
+
+
+def _used_up_still_coming(t: _Tally) -> _Rule:
+    """A used-up package with sessions still booked: its last visits are the moment to sell.
+
+    A used-up package with nothing booked is finished and not flagged, so old packages do not
+    stay flagged forever.
+    """
+    flagged = t.limited & (t.status == "used up") & (t.n_upcoming > 0)
+    groups = np.flatnonzero(flagged)
+    message = (
+        t.labels.case(groups)
+        + " has no sessions left ("
+        + _text(t.n_counted[groups])
+        + " of "
+        + _text(t.maximum[groups])
+        + " used or booked, "
+        + _text(t.n_upcoming[groups])
+        + " still to come): offer the patient the next package at their next visit."
+    )
+    return (
+        "USED_UP_STILL_BOOKED",
+        flagged,
+        _case_findings("USED_UP_STILL_BOOKED", t.cs, groups, message, None),
     )
 
 
@@ -576,7 +614,7 @@ def _patient_names(
     names = appointments["patient_name"].to_numpy(dtype=object)
     named = np.flatnonzero(~pd.isna(names))
     case_patients = cs["patient_id"].to_numpy(dtype=object)
-    codes, _ = pd.factorize(
+    codes, _ = _factorize_exact(
         np.concatenate([case_patients, appointments["patient_id"].to_numpy(dtype=object)[named]])
     )
     case_codes = codes[:m]
@@ -605,7 +643,7 @@ def _patient_names(
 def _case_positions(case_ids: np.ndarray, appointment_case_ids: np.ndarray) -> np.ndarray:
     """Position in `case_ids` of each appointment's case, -1 when unattached or unknown."""
     m = len(case_ids)
-    codes, _ = pd.factorize(np.concatenate([case_ids, appointment_case_ids]))
+    codes, _ = _factorize_exact(np.concatenate([case_ids, appointment_case_ids]))
     # Codes follow first appearance, so unique case ids listed first get exactly 0..m-1.
     if not np.array_equal(codes[:m], np.arange(m)):
         raise ValueError("cases.case_id must be present and unique (validation guarantees it)")
@@ -654,13 +692,30 @@ def _order_by_group_and_start(groups: np.ndarray, starts: np.ndarray) -> np.ndar
     return np.lexsort((starts, groups))
 
 
+def _factorize_exact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize` of text ids, exact on every pandas version.
+
+    pandas 2 hashes text only up to a NUL, so "c\x00" and "c" share a code there; the check
+    (each value equals its unique) costs one comparison per value, and the rare breach falls
+    back to a dictionary.
+    """
+    codes, uniques = pd.factorize(values)
+    uniques = np.asarray(uniques, dtype=object)
+    present = codes >= 0  # missing values keep code -1, as pd.factorize gives them
+    if bool((uniques[codes[present]] == values[present]).all()):
+        return codes, uniques
+    first: dict[object, int] = {}
+    exact = np.full(len(values), -1, dtype=codes.dtype)
+    exact[present] = [first.setdefault(v, len(first)) for v in values[present]]
+    return exact, np.asarray(list(first), dtype=object)
+
+
 def _text_ranks(values: np.ndarray, *, unique: bool = False) -> np.ndarray:
     """Dense rank of each string in Python's string order (`unique`: no value repeats)."""
     if unique:
         codes, uniques = np.arange(len(values)), values
     else:
-        codes, uniques = pd.factorize(values)
-    uniques = np.asarray(uniques, dtype=object)
+        codes, uniques = _factorize_exact(values)
     order: np.ndarray | None = None
     if len(uniques) and pd.Series(uniques, dtype=object).str.len().max() <= 64:
         # numpy's fixed-width strings sort ~4x faster than objects, but drop trailing NULs;

@@ -169,20 +169,6 @@ INVOICE_COLUMNS = [
     "source_file",
     "source_row",
 ]
-# The columns of `CreditResult.invoices` that hold money (cents), for whoever prints them.
-INVOICE_MONEY_COLUMNS = [
-    "total",
-    "explicit_allocated",
-    "paid_direct",
-    "paid_from_credit",
-    "outstanding",
-    "final_outstanding",
-    "final_paid_direct",
-    "final_paid_from_credit",
-    "outstanding_reported",
-    "paid_reported",
-    "credit_applied",
-]
 
 _NAT = np.datetime64("NaT", "ns")
 _WANTED = {
@@ -1257,7 +1243,8 @@ def compute_credit(
 
     # --- findings
     parts = _credit_findings(
-        pat_frame, inv_frame, l_pat[l_snap], l_at[l_snap], l_signed[l_snap], as_of, dormant_days
+        pat_frame, inv_frame, l_pat[l_snap], l_at[l_snap], l_signed[l_snap], as_of, dormant_days,
+        allocations=allocations,
     )
     parts.append(
         _package_session_findings(inv_frame, inv, issued, appointments, cases, links or InvoiceLinks())
@@ -1350,6 +1337,23 @@ def _rows(*columns: Any) -> Any:
     return zip(*(c.tolist() if hasattr(c, "tolist") else list(c) for c in columns))
 
 
+def _allocation_places(allocations: pd.DataFrame | None, invoices: pd.Series) -> dict[object, str]:
+    """invoice_id -> where the exported allocations to `invoices` are ("allocations.csv row 2,
+    allocations.csv row 3"), to name both records in OVER_ALLOCATED_INVOICE."""
+    if allocations is None or invoices.empty or "source_row" not in allocations:
+        return {}
+    mine = allocations.loc[allocations["invoice_id"].isin(invoices)]
+    places: dict[object, list[str]] = {}
+    for invoice, file, row in zip(mine["invoice_id"], mine["source_file"], mine["source_row"]):
+        places.setdefault(invoice, []).append(f"{file} row {row}")
+    return {invoice: ", ".join(rows) for invoice, rows in places.items()}
+
+
+def _allocated_in(places: dict[object, str] | None, invoice: object) -> str:
+    where = (places or {}).get(invoice)
+    return f" (allocations: {where})" if where else ""
+
+
 def _credit_findings(
     pats: pd.DataFrame,
     invs: pd.DataFrame,
@@ -1358,6 +1362,7 @@ def _credit_findings(
     l_signed: np.ndarray,
     as_of: date,
     dormant_days: int,
+    allocations: pd.DataFrame | None = None,
 ) -> list[pd.DataFrame | None]:
     """Patient and invoice findings from the snapshot (ledger arrays sorted by patient, time)."""
     parts: list[pd.DataFrame | None] = []
@@ -1512,19 +1517,24 @@ def _credit_findings(
         )
     )
     over = invs.loc[(invs["total"] > 0) & (invs["explicit_allocated"] > invs["total"])]
+    allocation_places = _allocation_places(allocations, over["invoice_id"])
     parts.append(
         _make(
             "OVER_ALLOCATED_INVOICE",
             over,
             pd.Series(
                 [
-                    f"Allocations to invoice {n if n is not None else i} add up to {format_dollars(a)}, more than its total "
-                    f"{format_dollars(t)}: correct the allocations so the excess goes back to credit."
-                    for i, n, a, t in _rows(
+                    f"Allocations to invoice {i if pd.isna(n) else n} ({f} row {r}) add up to "
+                    f"{format_dollars(a)}, more than its total {format_dollars(t)}"
+                    f"{_allocated_in(allocation_places, i)}: correct the allocations so the "
+                    "excess goes back to credit."
+                    for i, n, a, t, f, r in _rows(
                         over["invoice_id"],
                         over["number"],
                         over["explicit_allocated"],
                         over["total"],
+                        over["source_file"],
+                        over["source_row"],
                     )
                 ],
                 index=over.index,

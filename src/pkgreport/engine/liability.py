@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -122,6 +123,32 @@ def _group_cumsum(code: np.ndarray, values: np.ndarray) -> np.ndarray:
     return cum - np.repeat(base, np.diff(np.r_[starts, len(code)]))
 
 
+@dataclass(frozen=True)
+class Liability:
+    """The credit liability at a date: the one definition every figure uses.
+
+    ``total`` is the signed sum of every patient's balance, so it equals the roll-forward's
+    closing total and the ageing total. A negative balance (NEGATIVE_CREDIT: more applied or
+    refunded than received) is counted as what it is, a negative amount, and reduces the total;
+    ``owed`` (the positive balances) and ``negative`` (the negative ones) say how it is made up.
+    """
+
+    total: int
+    owed: int
+    negative: int
+    patients_owed: int
+    patients_negative: int
+
+
+def credit_liability(balances: pd.Series) -> Liability:
+    """`Liability` from per-patient balances in cents, summed without wrapping."""
+    values = [int(v) for v in balances.to_numpy(dtype=np.int64)]
+    owed = sum(v for v in values if v > 0)
+    negative = sum(v for v in values if v < 0)
+    return Liability(owed + negative, owed, negative, sum(1 for v in values if v > 0),
+                     sum(1 for v in values if v < 0))
+
+
 def roll_forward(ledger_or_result: Any, start: date, end: date) -> pd.DataFrame:
     """Opening credit + created - applied - refunded = closing, per patient over [start, end].
 
@@ -225,51 +252,62 @@ def roll_forward_by_month(ledger_or_result: Any, first_month: date, as_of: date)
     )
 
 
+def _package_invoices(invoices: pd.DataFrame | None, as_of: date | None,
+                      session_invoices: frozenset[str] = frozenset()) -> pd.DataFrame | None:
+    """Live invoices of a whole package (a case, no appointment, non-zero) issued by `as_of`;
+    `session_invoices` (tied to an appointment by number) are sessions, not packages."""
+    if invoices is None or not len(invoices) or "case_id" not in invoices.columns:
+        return None
+    live = invoices
+    for col in ("deleted_at", "archived_at"):
+        if col in live.columns:
+            live = live.loc[live[col].isna()]
+    if "appointment_id" in live.columns:
+        live = live.loc[live["appointment_id"].isna()]
+    if session_invoices:
+        live = live.loc[~live["invoice_id"].isin(session_invoices)]
+    live = live.loc[live["case_id"].notna() & (live["total"] != 0)]
+    if as_of is not None and "issue_date" in live.columns:
+        live = live.loc[live["issue_date"].isna() | (live["issue_date"] < _cutoff(as_of))]
+    return live
+
+
 def package_value(
     cases: pd.DataFrame,
     invoices: pd.DataFrame | None,
-    counted: pd.DataFrame | pd.Series | None,
+    delivered: pd.DataFrame | pd.Series | None,
+    as_of: date | None = None,
+    *,
     session_invoices: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
-    """Value of package sessions paid for but not yet delivered (method B), per case.
+    """Value of package sessions paid for but not yet delivered (method B), per case, at `as_of`.
 
-    Price: the case's ``package_price``, else the sum of the live invoices naming the case
-    (``case_id`` set, no ``appointment_id``, non-zero total, credit notes included). ``used`` is
-    the case engine's ``counted``. ``undelivered = price * unused / max_sessions`` rounded half-up
-    to the cent in integer arithmetic; NA when the price or the maximum is unknown.
+    Only packages bought by the end of `as_of` are valued: a case's ``issue_date``, else the date
+    of its package invoice. Price: the case's ``package_price``, else the sum of the live invoices
+    naming the case (``case_id`` set, no ``appointment_id``, non-zero total, credit notes
+    included) issued by `as_of`. ``used`` is the sessions delivered by `as_of` (the case
+    engine's ``attended``). ``undelivered = price * unused / max_sessions`` rounded half-up to the
+    cent in integer arithmetic; NA when the price or the maximum is unknown.
     ``session_invoices``: invoices tied to an appointment by invoice number (`engine.links`),
     which are sessions even when their own appointment id is blank.
     """
+    package_invoices = _package_invoices(invoices, as_of, session_invoices)
+    if as_of is not None:
+        bought = _bought_by(cases, _package_invoices(invoices, None, session_invoices), as_of)
+        cases = cases.loc[bought].reset_index(drop=True)
     n = len(cases)
     price = pd.array(
         cases["package_price"] if "package_price" in cases.columns else [pd.NA] * n, dtype="Int64"
     )
     source = np.full(n, None, dtype=object)
     source[~np.asarray(price.isna(), dtype=bool)] = "cases"
-    if invoices is not None and len(invoices) and "case_id" in invoices.columns:
-        live = invoices
-        for col in ("deleted_at", "archived_at"):
-            if col in live.columns:
-                live = live.loc[live[col].isna()]
-        if "appointment_id" in live.columns:
-            live = live.loc[live["appointment_id"].isna()]
-        if session_invoices:
-            live = live.loc[~live["invoice_id"].isin(session_invoices)]
-        live = live.loc[live["case_id"].notna() & (live["total"] != 0)]
-        by_case = live.groupby("case_id")["total"].sum()
+    if package_invoices is not None:
+        by_case = package_invoices.groupby("case_id")["total"].sum()
         from_inv = pd.array(cases["case_id"].map(by_case), dtype="Int64")
         fill = price.isna() & ~from_inv.isna()
         price[fill] = from_inv[fill]
         source[np.asarray(fill, dtype=bool)] = "invoice"
-    if counted is None:
-        used = np.zeros(n, np.int64)
-    else:
-        series = (
-            counted.set_index("case_id")["counted"]
-            if isinstance(counted, pd.DataFrame)
-            else counted
-        )
-        used = cases["case_id"].map(series).fillna(0).to_numpy(dtype=np.int64)
+    used = _sessions_used(cases, delivered)
     max_sessions = pd.array(
         cases["max_sessions"] if "max_sessions" in cases.columns else [pd.NA] * n, dtype="Int64"
     )
@@ -291,3 +329,30 @@ def package_value(
             "undelivered": pd.array(undelivered, dtype="Int64"),
         }
     )
+
+
+def _bought_by(cases: pd.DataFrame, every_package_invoice: pd.DataFrame | None,
+               as_of: date) -> np.ndarray:
+    """True for each case bought by the end of `as_of`: its issue date, else its first package
+    invoice's date; a case with neither date is taken as bought (nothing says otherwise)."""
+    cutoff = _cutoff(as_of)
+    n = len(cases)
+    bought_on = (cases["issue_date"].to_numpy(dtype="datetime64[ns]") if "issue_date" in cases
+                 else np.full(n, np.datetime64("NaT"), "datetime64[ns]"))
+    if every_package_invoice is not None and "issue_date" in every_package_invoice:
+        first = every_package_invoice.groupby("case_id")["issue_date"].min()
+        # reindex, not map: pandas' map fails on an empty datetime Series (no package invoices).
+        invoiced_on = first.reindex(cases["case_id"]).to_numpy(dtype="datetime64[ns]")
+        bought_on = np.where(np.isnat(bought_on), invoiced_on, bought_on)
+    return np.isnat(bought_on) | (bought_on < cutoff)
+
+
+def _sessions_used(cases: pd.DataFrame, delivered: pd.DataFrame | pd.Series | None) -> np.ndarray:
+    """Sessions used per case from a (case_id, count) frame or a Series by case_id; 0 if absent."""
+    if delivered is None:
+        return np.zeros(len(cases), np.int64)
+    series = (
+        delivered.set_index("case_id").iloc[:, 0] if isinstance(delivered, pd.DataFrame)
+        else delivered
+    )
+    return cases["case_id"].map(series).fillna(0).to_numpy(dtype=np.int64)

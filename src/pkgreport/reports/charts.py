@@ -17,16 +17,23 @@ from pkgreport.reports.model import RollRow
 
 # Figures are drawn through `Figure` (no pyplot, no GUI); everything that could vary between runs
 # (hash salt for generated ids, dates, creator string, font embedding) is pinned here.
+# A chart is drawn as wide as a phone shows it (about 330 CSS px), so its text keeps its size
+# there: at least 11 px. Wider screens scale it up.
+FIGURE_WIDTH_IN = 4.6
+FIGURE_HEIGHT_IN = 2.9
+LABEL_SIZE = 11.5
 _RC: Any = {
     "svg.fonttype": "none",  # text stays text: smaller, selectable, no embedded glyphs
     "font.family": "sans-serif",
-    "font.size": 10,
+    "font.size": 12,
+    "xtick.labelsize": LABEL_SIZE,
+    "ytick.labelsize": LABEL_SIZE,
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
 _METADATA = {"Date": None, "Creator": None}
 _PALETTE = {"bar": "#4472c4", "created": "#70ad47", "applied": "#4472c4", "refunded": "#ed7d31",
-            "closing": "#262626"}
+            "closing": "#262626", "apart": "#a5a5a5"}
 
 
 def _dollars(cents: int) -> float:
@@ -67,17 +74,32 @@ def _to_svg(fig: Figure, name: str, title: str) -> str:
 
 def _fit_labels(ax: Any, labels: Sequence[str]) -> None:
     # Slant the category labels once they would run into each other.
-    if len(labels) > 6 or sum(len(label) for label in labels) > 48:
+    if len(labels) > 4 or sum(len(label) for label in labels) > 28:
         for tick in ax.get_xticklabels():
             tick.set_rotation(35)
             tick.set_horizontalalignment("right")
             tick.set_rotation_mode("anchor")
 
 
-def _figure() -> Figure:
+def _figure(height: float = FIGURE_HEIGHT_IN) -> Figure:
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(6.4, 3.4), dpi=72, layout="constrained")
+        fig = Figure(figsize=(FIGURE_WIDTH_IN, height), dpi=72, layout="constrained")
     return fig
+
+
+def _labelled_bars(ax: Any, labels: Sequence[str], values: Sequence[float], texts: Sequence[str],
+                   colors: Sequence[str]) -> None:
+    """Horizontal bars, first label on top, each with its exact figure at its end (no x axis):
+    category names and figures stay level and legible however narrow the screen."""
+    rows = list(range(len(labels)))
+    bars = ax.barh(rows, values, color=list(colors))
+    ax.bar_label(bars, labels=list(texts), padding=3, fontsize=LABEL_SIZE)
+    ax.set_yticks(rows, list(labels))
+    ax.invert_yaxis()
+    ax.xaxis.set_visible(False)
+    ax.spines["bottom"].set_visible(False)
+    # Room at the right for the longest figure.
+    ax.set_xlim(0, max([*values, 0]) * 1.7 or 1)
 
 
 def ageing_chart(ageing: Sequence[tuple[str, int]], title: str, symbol: str = "$") -> str:
@@ -85,40 +107,34 @@ def ageing_chart(ageing: Sequence[tuple[str, int]], title: str, symbol: str = "$
     with matplotlib.rc_context(_RC):
         fig = _figure()
         ax = fig.add_subplot()
-        labels = [label for label, _ in ageing]
-        values = [_dollars(cents) for _, cents in ageing]
-        bars = ax.bar(labels, values, color=_PALETTE["bar"])
-        ax.bar_label(bars, labels=[format_money(c, symbol) for _, c in ageing], padding=2,
-                     fontsize=8)
-        ax.yaxis.set_major_formatter(_money_axis(symbol))
-        ax.set_ylabel("Credit held")
-        ax.set_xlabel("Age of the credit (days)")
-        _fit_labels(ax, labels)
-        ax.margins(y=0.15)
+        _labelled_bars(ax, [f"{label} days" for label, _ in ageing],
+                       [_dollars(cents) for _, cents in ageing],
+                       [format_money(c, symbol) for _, c in ageing], [_PALETTE["bar"]] * len(ageing))
+        ax.set_xlabel("Credit held")
         return _to_svg(fig, "chart-ageing", title)
 
 
-def utilisation_chart(bands: Sequence[tuple[str, int]], title: str) -> str:
-    """Bars of how many cases have used how much of their package."""
+def utilisation_chart(bands: Sequence[tuple[str, int]], title: str, unlimited: int = 0) -> str:
+    """Bars of how many cases have used how much of their package; cases with no maximum
+    (unlimited) have no share used, so they get a grey bar of their own, below the rest."""
     with matplotlib.rc_context(_RC):
-        fig = _figure()
-        ax = fig.add_subplot()
         labels = [label for label, _ in bands]
         counts = [count for _, count in bands]
-        bars = ax.bar(labels, counts, color=_PALETTE["bar"])
-        ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2, fontsize=8)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("Cases")
-        ax.set_xlabel("Sessions used")
-        _fit_labels(ax, labels)
-        ax.margins(y=0.15)
+        colors = [_PALETTE["bar"]] * len(bands)
+        if unlimited:
+            labels.append("no maximum")
+            counts.append(unlimited)
+            colors.append(_PALETTE["apart"])
+        fig = _figure(FIGURE_HEIGHT_IN + 0.3)
+        ax = fig.add_subplot()
+        _labelled_bars(ax, labels, counts, [f"{c:,}" for c in counts], colors)
         return _to_svg(fig, "chart-utilisation", title)
 
 
 def rollforward_chart(rows: Sequence[RollRow], title: str, symbol: str = "$") -> str:
     """Monthly credit created, applied and refunded (bars) with the closing liability (line)."""
     with matplotlib.rc_context(_RC):
-        fig = _figure()
+        fig = _figure(FIGURE_HEIGHT_IN + 0.4)
         ax = fig.add_subplot()
         labels = [r.label for r in rows]
         xs = list(range(len(rows)))
@@ -135,7 +151,9 @@ def rollforward_chart(rows: Sequence[RollRow], title: str, symbol: str = "$") ->
         ax.set_xticks(xs, labels)
         _fit_labels(ax, labels)
         ax.yaxis.set_major_formatter(_money_axis(symbol))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
         # Above the plot, so it never hides a bar or the line.
-        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, frameon=False, ncols=4)
-        ax.margins(y=0.2)
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=LABEL_SIZE, frameon=False,
+                  ncols=2)
+        ax.margins(y=0.15)
         return _to_svg(fig, "chart-rollforward", title)

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pkgreport.columns import is_money
+from pkgreport.engine.breakdown import (
+    EXPIRING_DAYS,
+    UNASSIGNED,
+    by_location,
+    by_practitioner,
+    case_frame,
+)
 from pkgreport.engine.findings import FINDINGS
-from pkgreport.pipeline import RunResult
+from pkgreport.engine.liability import credit_liability
+from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
+from pkgreport.reports.filters import format_money, format_prose_date, plural, with_article
 from pkgreport.reports.model import (
     ChartData,
     Column,
@@ -27,17 +39,50 @@ FINDING_TEXT: dict[str, tuple[str, str, str]] = {
 SEVERITY_TONE = {"high": "bad", "medium": "warn", "low": "ok"}
 
 
-def _c(key: str, title: str, kind: str = "text", width: int | None = None, total: bool = True) -> Column:
-    return Column(key, title, kind, width, total)  # type: ignore[arg-type]
+def _c(key: str, title: str, kind: str = "text", width: int | None = None, total: bool = True,
+       *, secondary: bool = False) -> Column:
+    return Column(key, title, kind, width, total, secondary)  # type: ignore[arg-type]
 
 
+def _id(key: str, title: str) -> Column:
+    """An id column: text, after the figures, off the phone and the printed page."""
+    return _c(key, title, "id", secondary=True)
+
+
+def _row_number(key: str, title: str) -> Column:
+    """A spreadsheet row number: looked up, not added, so no total and no thousands separator."""
+    return Column(key, title, "int", total=False, secondary=True, grouped=False)
+
+
+# The finding's title is what people read; the code stays as a filterable workbook column.
 FINDING_COLUMNS = (
-    _c("severity", "Severity"), _c("code", "Finding"), _c("patient_id", "Patient", "id"),
-    _c("patient_name", "Patient name"), _c("subject_type", "Subject"),
-    _c("subject_id", "Subject ID", "id"), _c("amount", "Amount", "money"),
-    _c("appointment_ids", "Appointments"), _c("message", "What we found", width=70),
-    _c("source_file", "Source file"), _c("source_row", "Source row", "int", total=False),
+    Column("finding", "Finding", html=False), _c("severity", "Severity", secondary=True),
+    _c("patient_name", "Patient name"), _c("amount", "Amount", "money"),
+    _c("message", "What we found", width=70), _c("appointment_ids", "Appointments", secondary=True),
+    _id("patient_id", "Patient"), _c("subject_type", "Subject", secondary=True),
+    _id("subject_id", "Subject ID"), _c("source_file", "Source file", secondary=True),
+    _row_number("source_row", "Source row"), Column("code", "Code", "id", html=False),
 )
+
+
+def finding_title(code: str) -> str:
+    """The finding's title from the registry (the code itself for one the registry lacks)."""
+    return FINDING_TEXT.get(code, (code,))[0]
+
+
+def finding_titles(codes: pd.Series) -> pd.Series:
+    """Each cell's comma-joined finding codes as their titles from the registry, joined by "; ".
+
+    Cells repeat (most are blank), so each distinct cell is translated once.
+    """
+    def titles(joined: object) -> str:
+        if not isinstance(joined, str) or not joined:
+            return ""
+        return "; ".join(finding_title(code) for code in joined.split(", "))
+
+    position, distinct = pd.factorize(codes.astype(object), use_na_sentinel=False)
+    translated = np.array([titles(cell) for cell in distinct], dtype=object)
+    return pd.Series(translated[position], index=codes.index, dtype=object)
 
 
 def _first_names(frame: pd.DataFrame | None) -> pd.Series:
@@ -87,6 +132,7 @@ def _with_names(frame: pd.DataFrame, names: _Names, rows: pd.Series | None = Non
 
 def _findings_table(result: RunResult, names: _Names) -> Table:
     frame = _with_names(result.findings, names)
+    frame["finding"] = finding_titles(frame["code"])
     return Table(
         key="findings", sheet="Findings", title="Findings",
         description="Everything that needs a look, most serious first, with the source file and "
@@ -100,21 +146,25 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
         return []
     cases = _with_names(result.cases.cases, names)
     cases["flagged"] = cases["findings"].fillna("") != ""
+    cases["findings"] = finding_titles(cases["findings"])
+    cases["attention"] = cases["flagged"] | cases["status"].isin(["active", "over-booked"])
     columns = (
-        _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
-        _c("patient_name", "Patient name"), _c("case_name", "Package"),
+        _c("patient_name", "Patient name"), _c("case_name", "Package"), _c("status", "Status"),
         _c("max_sessions", "Maximum", "int", total=False), _c("counted", "Counted", "int"),
-        _c("attended", "Attended", "int"), _c("upcoming", "Upcoming", "int"),
-        _c("cancelled", "Cancelled", "int"), _c("dna", "Did not arrive", "int"),
         _c("remaining", "Remaining", "int"), _c("over_booked_by", "Over-booked by", "int"),
-        _c("status", "Status"), _c("issue_date", "Issued", "date"),
         _c("expiry_date", "Expires", "date"), _c("findings", "Findings", width=30),
+        _c("attended", "Attended", "int", secondary=True),
+        _c("upcoming", "Upcoming", "int", secondary=True),
+        _c("cancelled", "Cancelled", "int", secondary=True),
+        _c("dna", "Did not arrive", "int", secondary=True),
+        _c("issue_date", "Issued", "date", secondary=True),
+        _id("case_id", "Case"), _id("patient_id", "Patient"),
     )
     tables = [Table(
         key="cases", sheet="Cases", title="Packages (patient cases)",
         description="Session tally of every case, recomputed from the appointments as the "
                     "practice system counts them. Counted = attended + upcoming.",
-        columns=columns, frame=cases, highlight="flagged", total_row=True,
+        columns=columns, frame=cases, highlight="flagged", total_row=True, attention="attention",
     )]
     appts = result.cases.appointments
     over = appts[appts["over_booked"]]
@@ -130,11 +180,11 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
         description="Cases with more counted appointments than sessions; the appointments listed "
                     "are those numbered above the maximum.",
         columns=(
-            _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
             _c("patient_name", "Patient name"), _c("case_name", "Package"),
             _c("max_sessions", "Maximum", "int", total=False), _c("counted", "Counted", "int"),
             _c("over_booked_by", "Over-booked by", "int"),
             _c("over_booked_appointments", "Over-booked appointments", width=40),
+            _id("case_id", "Case"), _id("patient_id", "Patient"),
         ),
         frame=ob.reset_index(drop=True), total_row=True,
     ))
@@ -144,112 +194,214 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
 def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
     if result.credit is None:
         return []
-    tables = []
+    tables = [_credit_table(result, names)]
+    if result.ageing is not None:
+        tables.append(_ageing_table(result.ageing, names))
+    if result.rollforward is not None:
+        tables.append(_rollforward_table(result, names))
+    tables.append(_open_invoices_table(result.credit.invoices, names))
+    return tables
+
+
+def _credit_table(result: RunResult, names: _Names) -> Table:
+    assert result.credit is not None
     patients = _with_names(result.credit.patients, names)
     patients["flagged"] = patients["findings"].fillna("") != ""
-    tables.append(Table(
+    patients["findings"] = finding_titles(patients["findings"])
+    patients["attention"] = (
+        patients["flagged"] | (patients["credit"] != 0) | (patients["open_outstanding"] != 0)
+        | (patients["difference"].fillna(0) != 0)
+    )
+    as_of = format_prose_date(result.as_of, result.settings.date_order)
+    return Table(
         key="credit", sheet="Credit", title="Account credit by patient",
-        description=f"Recomputed as at {result.as_of:%d %B %Y} with the "
+        description=f"Recomputed as at {as_of} with the "
                     f"{result.settings.allocation} allocation policy. Credit is what the clinic "
                     "owes the patient.",
         columns=(
-            _c("patient_id", "Patient", "id"), _c("patient_name", "Patient name"),
-            _c("received", "Received", "money"), _c("refunded", "Refunded", "money"),
-            _c("invoiced", "Invoiced", "money"), _c("applied", "Applied", "money"),
+            _c("patient_name", "Patient name"),
             _c("credit", "Credit", "money"), _c("open_outstanding", "Open invoices", "money"),
             _c("reported_credit", "Reported credit", "money"),
             _c("difference", "Difference", "money"), _c("findings", "Findings", width=30),
+            _c("received", "Received", "money", secondary=True),
+            _c("refunded", "Refunded", "money", secondary=True),
+            _c("invoiced", "Invoiced", "money", secondary=True),
+            _c("applied", "Applied", "money", secondary=True), _id("patient_id", "Patient"),
         ),
-        frame=patients, highlight="flagged", total_row=True,
-    ))
-    if result.ageing is not None:
-        ageing = _with_names(result.ageing, names)
-        buckets = [c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")]
-        tables.append(Table(
-            key="ageing", sheet="Ageing", title="Ageing of unapplied credit",
-            description="Each patient's credit aged by the date each unspent amount was received, "
-                        "oldest spent first (days before the as-of date).",
-            columns=(
-                _c("patient_id", "Patient", "id"), _c("patient_name", "Patient name"),
-                _c("credit", "Credit", "money"),
-                *(_c(b, b + " days" if b[0].isdigit() else b, "money") for b in buckets),
-            ),
-            frame=ageing, total_row=True,
-        ))
-    if result.rollforward is not None:
-        is_total = result.rollforward["patient_id"] == "TOTAL"
-        roll = _with_names(result.rollforward, names, rows=~is_total)
-        roll.loc[is_total, "patient_name"] = "All patients"
-        tables.append(Table(
-            key="rollforward", sheet="Roll-forward",
-            title=f"Credit roll-forward {result.period_start:%d %b %Y} to {result.period_end:%d %b %Y}",
-            description="Opening credit + credit created - credit applied - credit refunded = "
-                        "closing credit, to the cent, for every patient; the last row is the total.",
-            columns=(
-                _c("patient_id", "Patient", "id"), _c("patient_name", "Patient name"),
-                _c("opening", "Opening", "money"), _c("created", "Created", "money"),
-                _c("applied", "Applied", "money"), _c("refunded", "Refunded", "money"),
-                _c("closing", "Closing", "money"),
-            ),
-            frame=roll,
-        ))
-    invoices = result.credit.invoices
+        frame=patients, highlight="flagged", total_row=True, attention="attention",
+    )
+
+
+def _ageing_table(aged: pd.DataFrame, names: _Names) -> Table:
+    ageing = _with_names(aged, names)
+    ageing["attention"] = ageing["credit"] != 0
+    buckets = [c for c in aged.columns if c not in ("patient_id", "patient_name", "credit")]
+    return Table(
+        key="ageing", sheet="Ageing", title="Ageing of unapplied credit",
+        description="Each patient's credit aged by the date each unspent amount was received, "
+                    "oldest spent first (days before the as-of date).",
+        columns=(
+            _c("patient_name", "Patient name"), _c("credit", "Credit", "money"),
+            *(_c(b, b + " days" if b[0].isdigit() else b, "money") for b in buckets),
+            _id("patient_id", "Patient"),
+        ),
+        frame=ageing, total_row=True, attention="attention",
+    )
+
+
+def _rollforward_table(result: RunResult, names: _Names) -> Table:
+    assert result.rollforward is not None
+    # The engine's TOTAL row becomes the table's own total row (never sorted or filtered).
+    is_total = result.rollforward["patient_id"] == "TOTAL"
+    roll = _with_names(result.rollforward[~is_total].reset_index(drop=True), names)
+    figures = ["opening", "created", "applied", "refunded", "closing"]
+    roll["attention"] = (roll[figures] != 0).any(axis=1)
+    order = result.settings.date_order
+    start, end = (format_prose_date(d, order) for d in (result.period_start, result.period_end))
+    return Table(
+        key="rollforward", sheet="Roll-forward",
+        title=f"Credit roll-forward {start} to {end}",
+        description="Opening credit + credit created - credit applied - credit refunded = "
+                    "closing credit, to the cent, for every patient and in total.",
+        columns=(
+            _c("patient_name", "Patient name"),
+            _c("opening", "Opening", "money"), _c("created", "Created", "money"),
+            _c("applied", "Applied", "money"), _c("refunded", "Refunded", "money"),
+            _c("closing", "Closing", "money"), _id("patient_id", "Patient"),
+        ),
+        frame=roll, total_row=True, attention="attention",
+    )
+
+
+def _open_invoices_table(invoices: pd.DataFrame, names: _Names) -> Table:
     open_inv = _with_names(invoices[invoices["outstanding"] > 0], names).reset_index(drop=True)
-    tables.append(Table(
+    return Table(
         key="open_invoices", sheet="Open invoices", title="Open invoices",
         description="Invoices with money still owing after payments and credit are applied.",
         columns=(
-            _c("invoice_id", "Invoice", "id"), _c("number", "Number", "id"),
-            _c("patient_id", "Patient", "id"), _c("patient_name", "Patient name"),
+            _c("number", "Number", "id"), _c("patient_name", "Patient name"),
             _c("issue_date", "Issued", "date"), _c("total", "Total", "money"),
             _c("paid_direct", "Paid", "money"), _c("paid_from_credit", "Paid from credit", "money"),
-            _c("outstanding", "Outstanding", "money"), _c("status_reported", "Exported status"),
-            _c("source_file", "Source file"), _c("source_row", "Source row", "int", total=False),
+            _c("outstanding", "Outstanding", "money"),
+            _c("status_reported", "Exported status", secondary=True),
+            _id("invoice_id", "Invoice"), _id("patient_id", "Patient"),
+            _c("source_file", "Source file", secondary=True),
+            _row_number("source_row", "Source row"),
         ),
         frame=open_inv, total_row=True,
-    ))
-    return tables
+    )
 
 
 def _package_table(result: RunResult, names: _Names) -> list[Table]:
     if result.packages is None:
         return []
-    frame = _with_names(result.packages, names)
+    priced = result.packages["package_price"].notna()
+    frame = _with_names(result.packages[priced].reset_index(drop=True), names)
+    frame["attention"] = frame["undelivered"].fillna(0) != 0
+    unpriced = int((~priced).sum())
+    # The caption says which rows are listed, so it stays true to them.
+    others = (f" The other {plural(unpriced, 'package')} have no price (none on the case and no "
+              "invoice names it) and are not listed here."
+              if unpriced else "")
     return [Table(
         key="packages", sheet="Package value", title="Package value not yet delivered",
-        description="For packages paid in full: price x unused sessions / maximum, rounded half-up "
-                    "to the cent.",
+        description=f"The {plural(len(frame), 'package')} paid in full: price x unused sessions / "
+                    "maximum, rounded half-up to the cent." + others,
         columns=(
-            _c("case_id", "Case", "id"), _c("patient_id", "Patient", "id"),
             _c("patient_name", "Patient name"), _c("package_price", "Price", "money"),
             _c("max_sessions", "Maximum", "int", total=False), _c("used", "Used", "int"),
             _c("unused", "Unused", "int"), _c("undelivered", "Undelivered value", "money"),
+            _id("case_id", "Case"), _id("patient_id", "Patient"),
         ),
-        frame=frame, total_row=True,
+        frame=frame, total_row=True, attention="attention",
     )]
 
 
-def _changes_table(changes: dict[str, Any] | None) -> list[Table]:
+def breakdowns(result: RunResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The figures per business and per practitioner (the page, the workbook and the JSON)."""
+    ds, credit, tally = result.dataset, result.credit, result.cases
+    cases = case_frame(
+        as_of=result.as_of, cases=None if tally is None else tally.cases,
+        case_appointments=None if tally is None else tally.appointments,
+        appointments=ds.appointments, packages=result.packages)
+    locations = by_location(
+        as_of=result.as_of, invoices=ds.invoices,
+        credit_patients=None if credit is None else credit.patients,
+        credit_invoices=None if credit is None else credit.invoices, cases=cases)
+    return locations, by_practitioner(cases)
+
+
+LOCATION_RULE = (
+    "Credit belongs to a patient, not a location: each patient's credit is counted at the "
+    "business of the patient's most recent invoice, and as \"" + UNASSIGNED + "\" when the patient "
+    "has no invoice naming a business. An open invoice counts where it was issued; a package "
+    "where its latest counted appointment was. Each column adds up to the practice-wide figure."
+)
+
+
+def _computed(columns: tuple[Column, ...], frame: pd.DataFrame) -> tuple[Column, ...]:
+    """The columns holding a figure: one whose section could not be computed is all blank, and a
+    total of it would claim a zero."""
+    return tuple(c for c in columns if c.kind == "text" or not frame[c.key].isna().all())
+
+
+def _breakdown_tables(result: RunResult) -> list[Table]:
+    locations, practitioners = breakdowns(result)
+    soon = f"Expiring within {EXPIRING_DAYS} days"
+    tables = [Table(
+        key="by_location", sheet="By location", title="By location",
+        description=LOCATION_RULE,
+        columns=_computed((
+            _c("business", "Business"), _c("credit_liability", "Credit liability", "money"),
+            _c("patients_with_credit", "Patients with credit", "int"),
+            _c("open_invoices", "Open invoices", "money"),
+            _c("package_value_undelivered", "Package value undelivered", "money"),
+            _c("cases_over_booked", "Over-booked packages", "int"),
+            _c("cases_expiring", soon, "int"),
+        ), locations),
+        frame=locations, total_row=True,
+    )]
+    if result.cases is not None:
+        tables.append(Table(
+            key="by_practitioner", sheet="By practitioner", title="Packages by practitioner",
+            description="Each package counted once, with the practitioner of its latest counted "
+                        f"appointment (\"{UNASSIGNED}\" when none counts yet).",
+            columns=(
+                _c("practitioner", "Practitioner"), _c("cases_active", "Active packages", "int"),
+                _c("upcoming_sessions", "Upcoming sessions", "int"),
+                _c("cases_over_booked", "Over-booked packages", "int"),
+                _c("cases_expiring", soon, "int"),
+                _c("package_value_undelivered", "Package value undelivered", "money"),
+            ),
+            frame=practitioners, total_row=True,
+        ))
+    return tables
+
+
+def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
     if changes is None:
         return []
     rows: list[dict[str, Any]] = []
     prev = changes.get("previous")
     for label, key in (("new", "new_findings"), ("resolved", "resolved_findings")):
         for f in changes.get(key, []):
-            rows.append({"change": f"{label} finding", "code": f["code"],
+            rows.append({"change": f"{label} finding",
+                         "code": finding_title(f["code"]),
                          "subject": f"{f['subject_type']} {f['subject_id']}",
                          "detail": f["message"], "before": None, "after": None})
     for m in changes.get("moved_periods", []):
         for part in m["changed"]:
             before, after = m[f"{part}_total_before"], m[f"{part}_total_after"]
             cb, ca = m[f"{part}_count_before"], m[f"{part}_count_after"]
-            detail = (f"{part} of {m['month']} changed after that month was reported "
-                      f"({cb} -> {ca} records): an {part[:-1]} was edited, added or deleted"
+            month = pd.Period(m['month'], 'M').strftime('%b %Y')
+            detail = (f"{part} of {month} changed after that month was reported "
+                      f"({cb:,} -> {plural(ca, 'record')}): {with_article(part[:-1])} was "
+                      "edited, added or deleted"
                       if before != after or cb != ca else
-                      f"{part} of {m['month']} were edited after that month was reported "
+                      f"{part} of {month} were edited after that month was reported "
                       "(totals unchanged)")
             rows.append({"change": "closed period moved", "code": "",
-                         "subject": f"{part} {m['month']}", "detail": detail,
+                         "subject": f"{part} {month}", "detail": detail,
                          "before": before, "after": after})
     frame = pd.DataFrame(rows, columns=["change", "code", "subject", "detail", "before", "after"])
     frame["before"] = pd.array(frame["before"], dtype="Int64")
@@ -257,10 +409,12 @@ def _changes_table(changes: dict[str, Any] | None) -> list[Table]:
     if prev is None:
         note = "This is the first run in this output folder: there is nothing to compare with."
     else:
-        note = (f"Compared with the run as of {prev['as_of']} (period {prev['period_from']} to "
-                f"{prev['period_to']}). "
-                f"{len(changes['became_over_booked'])} case(s) became over-booked; "
-                f"{len(changes['became_dormant'])} patient(s)' credit became dormant.")
+        as_of, start, end = (format_prose_date(date.fromisoformat(prev[k]), order)
+                             for k in ("as_of", "period_from", "period_to"))
+        over, dormant = len(changes["became_over_booked"]), len(changes["became_dormant"])
+        note = (f"Compared with the run as of {as_of} (period {start} to {end}). "
+                f"{plural(over, 'case')} became over-booked; the credit of "
+                f"{plural(dormant, 'patient')} became dormant.")
     return [Table(
         key="changes", sheet="Changes", title="Changed since the last run",
         description="New and resolved findings, and figures of already-reported months that moved.",
@@ -278,38 +432,24 @@ def _validation_table(result: RunResult) -> Table:
           "value": i.value, "message": i.message} for i in ds.issues],
         columns=["severity", "file", "row", "column", "value", "message"],
     )
-    excluded = ds.excluded
-    engine_excluded = [r.excluded for r in (result.credit,) if r is not None and hasattr(r, "excluded")]
-    extra = []
-    for part in [excluded, *engine_excluded]:
-        if part is None or part.empty:
-            continue
-        extra.append(pd.DataFrame({
-            "severity": "excluded", "file": part["source_file"], "row": part["source_row"],
-            "column": None, "value": part.get("id", part.get("kind")),
-            "message": part["reason"],
-        }))
-    if result.cases is not None:
-        # Archived and deleted appointments attached to a case are left out of its tally.
-        appts = result.cases.appointments
-        gone = appts[appts["reason"].isin(["archived", "deleted"])]
-        if not gone.empty:
-            extra.append(pd.DataFrame({
-                "severity": "excluded", "file": gone["source_file"], "row": gone["source_row"],
-                "column": None, "value": gone["appointment_id"],
-                "message": "appointment " + gone["reason"] + ": not counted toward case "
-                           + gone["case_id"].astype(str),
-            }))
-    frame = pd.concat([issues, *extra], ignore_index=True) if extra else issues
+    excluded = excluded_rows(result)
+    extra = [excluded.assign(severity="excluded", column=None)] if len(excluded) else []
+    # Empty parts left out: pandas 2 warns about (and will change) their effect on the dtypes.
+    parts = [part for part in (issues, *extra) if len(part)]
+    frame = pd.concat(parts, ignore_index=True)[list(issues.columns)] if extra else issues
     frame["row"] = pd.array(frame["row"], dtype="Int64")
     return Table(
         key="validation", sheet="Validation", title="Validation: warnings and excluded rows",
         description="Every warning about the inputs, and every row left out of the figures "
                     "(archived, deleted or invalid) with the reason.",
-        columns=(_c("severity", "Severity"), _c("file", "File"), _c("row", "Row", "int", total=False),
+        columns=(_c("severity", "Severity"), _c("file", "File"), _row_number("row", "Row"),
                  _c("column", "Column"), _c("value", "Value"), _c("message", "Message", width=70)),
         frame=frame,
     )
+
+
+def _unlimited_cases(result: RunResult) -> int:
+    return 0 if result.cases is None else int(result.cases.cases["max_sessions"].isna().sum())
 
 
 def _utilisation(result: RunResult) -> tuple[tuple[str, int], ...]:
@@ -334,14 +474,37 @@ def _utilisation(result: RunResult) -> tuple[tuple[str, int], ...]:
     return tuple((label, int(mask.sum())) for label, mask in bands)
 
 
+def _roll_series(monthly: pd.DataFrame | None) -> tuple[RollRow, ...]:
+    """The monthly roll-forward from the first month with any credit movement (the months before
+    it only repeat its opening balance), each month labelled like `Oct 2026`."""
+    if monthly is None or monthly.empty:
+        return ()
+    moved = (monthly[["created", "applied", "refunded"]] != 0).any(axis=1).to_numpy()
+    first = int(moved.argmax()) if moved.any() else len(monthly) - 1
+    return tuple(
+        RollRow(pd.Period(r.month, 'M').strftime('%b %Y'), int(r.opening), int(r.created),
+                int(r.applied), int(r.refunded), int(r.closing))
+        for r in monthly.iloc[first:].itertuples(index=False)
+    )
+
+
+def _liability_headline(result: RunResult) -> Headline:
+    """The liability as the engine defines it, saying how negative balances are counted."""
+    assert result.credit is not None
+    owed = credit_liability(result.credit.patients["credit"])
+    as_of = format_prose_date(result.as_of, result.settings.date_order)
+    detail = f"owed to {plural(owed.patients_owed, 'patient')} as at {as_of}"
+    if owed.patients_negative:
+        detail += (f" ({format_money(owed.owed)}), less {format_money(-owed.negative)} of negative "
+                   f"balances of {plural(owed.patients_negative, 'patient')} (Negative credit)")
+    tone = "bad" if owed.patients_negative else ("warn" if owed.total else "ok")
+    return Headline("Credit liability", owed.total, "money", tone, detail)
+
+
 def _headlines(result: RunResult) -> tuple[Headline, ...]:
     heads: list[Headline] = []
     if result.credit is not None:
-        credit = result.credit.patients["credit"]
-        liability = int(credit.clip(lower=0).sum())
-        holders = int((credit > 0).sum())
-        heads.append(Headline("Credit liability", liability, "money", "warn" if liability else "ok",
-                              f"owed to {holders:,} patient(s) as at {result.as_of:%d %b %Y}"))
+        heads.append(_liability_headline(result))
         outstanding = int(result.credit.patients["open_outstanding"].sum())
         heads.append(Headline("Open invoices outstanding", outstanding, "money",
                               "warn" if outstanding else "ok", "still owed to the clinic"))
@@ -352,12 +515,31 @@ def _headlines(result: RunResult) -> tuple[Headline, ...]:
     if result.cases is not None:
         over = int((result.cases.cases["over_booked_by"] > 0).sum())
         heads.append(Headline("Cases over-booked", over, "int", "bad" if over else "ok",
-                              f"of {len(result.cases.cases):,} case(s)"))
+                              f"of {plural(len(result.cases.cases), 'case')}"))
     high = int((result.findings["severity"] == "high").sum()) if len(result.findings) else 0
-    heads.append(Headline("Findings", int(len(result.findings)), "int",
-                          "bad" if high else ("warn" if len(result.findings) else "ok"),
-                          f"{high:,} of them serious"))
+    missing = len(checks_not_run(result))
+    detail = f"{high:,} of them serious"
+    if missing:
+        detail += f"; {missing} of {len(FINDINGS)} checks could not run (see Findings)"
+    heads.append(Headline("Findings", len(result.findings), "int",
+                          "bad" if high else ("warn" if len(result.findings) or missing else "ok"),
+                          detail))
     return tuple(heads)
+
+
+def _unchecked(result: RunResult) -> str | None:
+    """Which checks could not run and why, in one plain sentence (None when all ran)."""
+    missing = checks_not_run(result)
+    if not missing:
+        return None
+    parts = []
+    for reason in dict.fromkeys(missing.values()):
+        # Titles start lower case inside the sentence; names within them (Cliniko) keep theirs.
+        titles = [FINDINGS[code].title[:1].lower() + FINDINGS[code].title[1:]
+                  for code, why in missing.items() if why == reason]
+        parts.append(f"{', '.join(titles)} ({reason})")
+    return (f"{len(missing)} of {len(FINDINGS)} checks could not run: " + "; ".join(parts)
+            + ". Add the missing exports to the input folder to run them.")
 
 
 def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
@@ -368,9 +550,19 @@ def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
     grouped = findings.groupby("code", sort=False)
     for code, part in grouped:
         title, explanation, todo = FINDING_TEXT.get(str(code), (str(code), "", ""))
-        kinds.append(FindingKind(str(code), title, int(len(part)), str(part["severity"].iloc[0]),
+        kinds.append(FindingKind(str(code), title, len(part), str(part["severity"].iloc[0]),
                                  explanation, todo))
     return tuple(kinds)
+
+
+def _money_shown_as_money(table: Table) -> Table:
+    """Every column holding cents (the one registry in `columns.py` decides) is shown as money."""
+    columns = tuple(
+        replace(c, kind="money")
+        if c.key in table.frame.columns and is_money(c.key, table.frame[c.key]) else c
+        for c in table.columns
+    )
+    return table if columns == table.columns else replace(table, columns=columns)
 
 
 def _links_setting(result: RunResult) -> tuple[tuple[str, str], ...]:
@@ -385,26 +577,25 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
                   changes: dict[str, Any] | None = None) -> ReportContext:
     names = _Names(result)
     s = result.settings
-    tables = [
-        *(_changes_table(changes)),
+    tables = [_money_shown_as_money(t) for t in (
+        *(_changes_table(changes, s.date_order)),
+        *_breakdown_tables(result),
         *_cases_tables(result, names),
         *_credit_tables(result, names),
         *_package_table(result, names),
         _validation_table(result),
-    ]
+    )]
     ageing_series: tuple[tuple[str, int], ...] = ()
     if result.ageing is not None:
         buckets = [c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")]
         ageing_series = tuple((b, int(result.ageing[b].sum())) for b in buckets)
-    roll_series: tuple[RollRow, ...] = ()
-    if result.monthly is not None:
-        roll_series = tuple(
-            RollRow(r.month, int(r.opening), int(r.created), int(r.applied), int(r.refunded), int(r.closing))
-            for r in result.monthly.itertuples(index=False)
-        )
+    roll_series = _roll_series(result.monthly)
+    def prose(day: date) -> str:
+        return format_prose_date(day, s.date_order)
+
     settings = (
-        ("As of", f"{result.as_of.isoformat()} ({result.as_of_source})"),
-        ("Period", f"{result.period_start.isoformat()} to {result.period_end.isoformat()}"),
+        ("As of", f"{prose(result.as_of)} ({result.as_of_source})"),
+        ("Period", f"{prose(result.period_start)} to {prose(result.period_end)}"),
         ("Time zone", s.timezone),
         ("Date order", s.date_order),
         ("Allocation policy", s.allocation),
@@ -413,7 +604,9 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         ("Dormant after (days)", str(s.dormant_days)),
         ("Nearly used up at (sessions left)", str(s.nearly_used_up)),
         ("Ageing buckets (days)", ", ".join(map(str, s.ageing_buckets))),
-        ("Column mapping", s.columns_file.name if s.columns_file else "none"),
+        ("Column mapping", " + ".join(
+            [*([f"{s.source} preset"] if s.source else []),
+             *([s.columns_file.name] if s.columns_file else [])]) or "none"),
         *_links_setting(result),
     )
     return ReportContext(
@@ -421,12 +614,14 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         as_of=result.as_of,
         period_start=result.period_start,
         period_end=result.period_end,
-        findings=_findings_table(result, names),
+        findings=_money_shown_as_money(_findings_table(result, names)),
         headlines=_headlines(result),
         finding_kinds=_finding_kinds(result),
         tables=tuple(tables),
-        charts=ChartData(ageing=ageing_series, utilisation=_utilisation(result), rollforward=roll_series),
+        charts=ChartData(ageing=ageing_series, utilisation=_utilisation(result),
+                         rollforward=roll_series, unlimited=_unlimited_cases(result)),
         skipped=tuple(sorted(result.skipped.items())),
+        unchecked=_unchecked(result),
         inputs=tuple(
             {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
             for f in result.dataset.files

@@ -22,7 +22,7 @@ from xlsxwriter.worksheet import Worksheet
 from pkgreport.reports.filters import (
     excel_date_format,
     excel_money_format,
-    format_date,
+    format_prose_date,
     is_blank,
     to_python,
 )
@@ -35,6 +35,8 @@ EXCEL_MAX_CELL_CHARS = 32_767
 # Rows above a table: title, description, note; the header is the row after them.
 HEADER_ROW = 3
 _EXCEL_EPOCH = np.datetime64("1899-12-30T00:00:00", "ns")
+# Excel caps a header or footer at 255 characters, control codes included.
+_FOOTER_MAX = 255
 _DEFAULT_WIDTHS = {"money": 14, "int": 10, "date": 12, "datetime": 17, "percent": 9, "bool": 9}
 
 
@@ -64,7 +66,7 @@ def render_workbook(ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS)
     used_names: set[str] = {"summary"}
     pending: list[_SheetData] = []
     for number, table in enumerate([ctx.findings, *ctx.tables], start=1):
-        _write_table(workbook, table, number, styles, used_names, max_sheet_rows, pending)
+        _write_table(workbook, ctx, table, number, styles, used_names, max_sheet_rows, pending)
     workbook.close()
     return _splice_sheet_data(buffer.getvalue(), pending)
 
@@ -108,7 +110,20 @@ class _Styles:
         }
         # Data cells are written as XML directly (see _splice_sheet_data), so their formats need
         # style indices now; assigning them in a fixed order keeps the bytes deterministic.
+        # Row numbers are looked up, not added: no thousands separator.
+        self.plain_int = workbook.add_format({"num_format": "0"})
         self.xf_index = {kind: fmt._get_xf_index() for kind, fmt in self.by_kind.items()}
+        self.plain_int_index = self.plain_int._get_xf_index()
+
+    def format_for(self, column: Column) -> Any:
+        if column.kind == "int" and not column.grouped:
+            return self.plain_int
+        return self.by_kind[column.kind]
+
+    def style_index(self, column: Column) -> int:
+        if column.kind == "int" and not column.grouped:
+            return self.plain_int_index
+        return self.xf_index[column.kind]
 
 
 def write_text(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
@@ -122,8 +137,8 @@ def write_text(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -
 def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
     order = ctx.date_order
     write_text(ws, 0, 0, ctx.title, st.title)
-    period = f"{format_date(ctx.period_start, order)} to {format_date(ctx.period_end, order)}"
-    write_text(ws, 1, 0, f"As of {format_date(ctx.as_of, order)}; period {period}")
+    period = f"{format_prose_date(ctx.period_start, order)} to {format_prose_date(ctx.period_end, order)}"
+    write_text(ws, 1, 0, f"As of {format_prose_date(ctx.as_of, order)}; period {period}")
     row = 2
     if ctx.generated_at:
         write_text(ws, row, 0, f"Generated {ctx.generated_at}", st.note)
@@ -148,16 +163,19 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
         row += 1
     row += 1
 
-    section("Findings by kind", ["Finding", "Count", "Severity", "Code", "What to do"])
+    section("Findings by kind", ["Finding", "Count", "Severity", "What to do"])
     for kind in ctx.finding_kinds:
         write_text(ws, row, 0, kind.title)
         ws.write_number(row, 1, kind.count, st.by_kind["int"])
         write_text(ws, row, 2, kind.severity)
-        write_text(ws, row, 3, kind.code)
-        write_text(ws, row, 4, kind.what_to_do)
+        write_text(ws, row, 3, kind.what_to_do, st.wrap)
         row += 1
     if not ctx.finding_kinds:
-        write_text(ws, row, 0, "No findings.", st.note)
+        write_text(ws, row, 0, "No findings in the checks that ran." if ctx.unchecked
+                   else "No findings.", st.note)
+        row += 1
+    if ctx.unchecked:
+        write_text(ws, row, 0, ctx.unchecked, st.note)
         row += 1
     row += 1
 
@@ -187,13 +205,33 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
         row += 1
 
     ws.set_column(0, 0, 42)
-    ws.set_column(1, 1, 18)
-    ws.set_column(2, 2, 40)
+    ws.set_column(1, 1, 24)
+    ws.set_column(2, 2, 28)
     ws.set_column(3, 3, 66)
-    ws.set_column(4, 4, 70)
+    _set_up_printing(ws, ctx, pages_tall=1)
+
+
+def _set_up_printing(ws: Worksheet, ctx: ReportContext, *, pages_tall: int = 0,
+                     header_row: int | None = None) -> None:
+    """Landscape, one page wide (`pages_tall` 0 = as many as needed), the header row repeated on
+    every page, and a footer with the report's title, the sheet (&A), as-of date and page numbers."""
+    ws.set_landscape()
+    ws.fit_to_pages(1, pages_tall)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    if header_row is not None:
+        ws.repeat_rows(header_row)
+    # "&" starts a control code in a header or footer: a literal one is doubled.
+    title = ctx.title.replace("&", "&&")
+    as_of = format_prose_date(ctx.as_of, ctx.date_order)
+    ws.set_footer(f"&L{title}&C&A, as of {as_of}&RPage &P of &N"[:_FOOTER_MAX])
 
 
 # ----------------------------------------------------------------------------------------- Tables
+
+
+# The highlight flag as a person reads it (a filterable column): a word, not TRUE/FALSE.
+FLAG_TITLE = "Needs attention"
+FLAG_WORD = "yes"
 
 
 def _sheet_columns(table: Table) -> list[Column]:
@@ -201,9 +239,17 @@ def _sheet_columns(table: Table) -> list[Column]:
     columns = list(table.columns)
     if table.highlight is not None and table.highlight not in {c.key for c in columns}:
         taken = {c.title.casefold() for c in columns}
-        title = "Flagged" if "flagged" not in taken else "Highlighted"
-        columns.append(Column(table.highlight, title, "bool"))
+        title = FLAG_TITLE if FLAG_TITLE.casefold() not in taken else "Highlighted"
+        columns.append(Column(table.highlight, title, "text", width=len(title) + 3))
     return columns
+
+
+def _sheet_values(table: Table, column: Column) -> pd.Series:
+    """A column's values as written; an added highlight flag becomes "yes" or blank."""
+    series = table.frame[column.key]
+    if column.key == table.highlight and column.kind == "text":
+        return series.map(lambda flag: None if is_blank(flag) or not flag else FLAG_WORD)
+    return series
 
 
 def _part_name(base: str, part: int, used: set[str]) -> str:
@@ -223,6 +269,7 @@ def _part_name(base: str, part: int, used: set[str]) -> str:
 
 def _write_table(
     workbook: Workbook,
+    ctx: ReportContext,
     table: Table,
     number: int,
     st: _Styles,
@@ -237,7 +284,7 @@ def _write_table(
         raise ValueError(f"max_sheet_rows {max_sheet_rows} leaves no room for data")
     n_rows = len(table.frame)
     parts = max(1, -(-n_rows // capacity))
-    cells = [_cell_tails(table.frame[c.key], c.kind, st.xf_index[c.kind]) for c in columns]
+    cells = [_cell_tails(_sheet_values(table, c), c.kind, st.style_index(c)) for c in columns]
     names = [_part_name(table.sheet, p, used_names) for p in range(1, parts + 1)]
     for part in range(parts):
         start = part * capacity
@@ -259,6 +306,7 @@ def _write_table(
         if notes:
             write_text(ws, 2, 0, " ".join(notes), st.note)
         name = _write_part(ws, table, columns, start, stop, number * 1000 + part, st)
+        _set_up_printing(ws, ctx, header_row=HEADER_ROW)
         if stop > start:
             pending.append(
                 _SheetData(
@@ -289,7 +337,7 @@ def _write_part(
     last_data = first_data + max(n, 1) - 1
     specs: list[dict[str, Any]] = []
     for idx, column in enumerate(columns):
-        spec: dict[str, Any] = {"header": column.title, "format": st.by_kind[column.kind]}
+        spec: dict[str, Any] = {"header": column.title, "format": st.format_for(column)}
         if table.total_row:
             if column.summed:
                 cents_or_count = _column_sum(table.frame[column.key].iloc[start:stop])
@@ -332,7 +380,7 @@ def _write_part(
             len(columns) - 1,
             {
                 "type": "formula",
-                "criteria": f"=${letter}{first_data + 1}=TRUE",
+                "criteria": f'=${letter}{first_data + 1}="{FLAG_WORD}"',
                 "format": st.highlight,
             },
         )

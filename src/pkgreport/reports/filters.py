@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from pkgreport.money import format_dollars
 
@@ -56,18 +58,34 @@ def format_money(cents: Any, symbol: str = "$") -> str:
     return format_dollars(int(cents), symbol)
 
 
-def format_int(value: Any) -> str:
+def format_int(value: Any, grouped: bool = True) -> str:
+    """A count with thousands separators; `grouped=False` for numbers looked up, such as rows."""
     value = to_python(value)
-    return "" if value is None else f"{int(value):,}"
+    if value is None:
+        return ""
+    return f"{int(value):,}" if grouped else str(int(value))
 
 
-def format_date(value: Any, order: str = "dmy") -> str:
+def _format_day(value: Any, render: Callable[[Any], str]) -> str:
+    """`render(value)` for a date; blank for no value; text already formatted stays as it is."""
     value = to_python(value)
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    return value.strftime(_PY_DATE[order])
+    return render(value)
+
+
+def format_date(value: Any, order: str = "dmy") -> str:
+    """A date in a table: `31/10/2026` (dmy), `10/31/2026` (mdy), `2026-10-31` (ymd)."""
+    return _format_day(value, lambda day: day.strftime(_PY_DATE[order]))
+
+
+def format_prose_date(value: Any, order: str = "dmy") -> str:
+    """A date inside a sentence: `31 Oct 2026` (`Oct 31, 2026` for the mdy date order)."""
+    if order == "mdy":
+        return _format_day(value, lambda day: f"{day:%b} {day.day}, {day:%Y}")
+    return _format_day(value, lambda day: f"{day.day} {day:%b %Y}")
 
 
 def format_datetime(value: Any, order: str = "dmy") -> str:
@@ -173,14 +191,31 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+def with_article(noun: str) -> str:
+    """`a payment`, `an invoice`: the indefinite article by the noun's first letter."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+_CSS_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.,()%$/:")
+
+
+def css_string(text: str) -> Markup:
+    """`text` as a quoted CSS string; every other character is a CSS escape (`\\3c `), so no
+    text can close the string or the <style> element it sits in."""
+    body = "".join(c if c in _CSS_PLAIN else f"\\{ord(c):x} " for c in text)
+    return Markup(f'"{body}"')
+
+
 def filters_for(order: str, symbol: str) -> dict[str, Any]:
     """The Jinja2 filters, bound to the report's date order and currency symbol."""
     return {
         "money": lambda v: format_money(v, symbol),
         "int": format_int,
         "date": lambda v: format_date(v, order),
+        "prose_date": lambda v: format_prose_date(v, order),
         "datetime": lambda v: format_datetime(v, order),
         "percent": format_percent,
         "plural": plural,
         "text": format_text,
+        "css_string": css_string,
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
+import numpy as np
 from markupsafe import Markup
 
 from pkgreport.reports import charts
@@ -18,7 +19,9 @@ from pkgreport.reports.filters import (
     filters_for,
     format_cell,
     format_column,
-    format_date,
+    format_int,
+    format_money,
+    format_prose_date,
     is_blank,
     plural,
     sort_keys,
@@ -26,6 +29,9 @@ from pkgreport.reports.filters import (
 from pkgreport.reports.model import Column, ReportContext, Table
 
 _NUMERIC_KINDS = frozenset({"money", "int", "percent"})
+_LONG_TEXT_WIDTH = 30
+# A table with at most this many rows showing prints after the one before it, without a page break.
+_SHORT_TABLE_ROWS = 20
 _SEVERITY_LABEL = {"high": "High", "medium": "Medium", "low": "Low"}
 
 
@@ -50,17 +56,20 @@ def make_environment(ctx: ReportContext) -> jinja2.Environment:
 
 
 class Cell(NamedTuple):
-    """One table cell (a tuple: a table holds thousands, built much faster than dataclasses)."""
+    """One table cell (a tuple: a table holds thousands, built much faster than dataclasses).
+    `css`, its classes, is one string shared by every cell of a column."""
 
     text: str
     sort: str | None
-    num: bool
+    css: str
 
 
 @dataclass(frozen=True)
 class RowView:
     cells: list[Cell]
     flagged: bool
+    # False: the row needs no attention and stays hidden until the reader shows every row.
+    attention: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,15 @@ class ColumnView:
     title: str
     kind: str
     numeric: bool
+    secondary: bool = False
+    # Long free text (messages, lists of findings) wraps; every other cell stays on one line.
+    long: bool = False
+
+    @property
+    def css(self) -> str:
+        """The cell's classes: `num` right-aligns, `sec` marks secondary, `long` lets text wrap."""
+        names = (("num", self.numeric), ("sec", self.secondary), ("long", self.long))
+        return " ".join(name for name, wanted in names if wanted)
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,25 @@ class TableView:
     total_rows: int
     capped_note: str
     has_flag: bool
+    # Rows on the page that need no attention (hidden until "show every row" is ticked).
+    quiet_rows: int = 0
+    totals_note: str = ""
+
+    @property
+    def count_text(self) -> str:
+        """What the row counter says before any filter (report.js words it the same way)."""
+        if not self.quiet_rows:
+            return f"{plural(self.shown, 'row')} shown"
+        return f"{self.shown - self.quiet_rows:,} of {plural(self.shown, 'row')} shown"
+
+    @property
+    def starts_page(self) -> bool:
+        """In print, a long table starts a page of its own; a short one runs on after the last."""
+        return self.shown - self.quiet_rows > _SHORT_TABLE_ROWS
+
+    @property
+    def show_all_label(self) -> str:
+        return f"Show all rows ({self.quiet_rows:,} hidden: nothing to act on)"
 
 
 def render_html(ctx: ReportContext) -> str:
@@ -99,10 +136,10 @@ def render_html(ctx: ReportContext) -> str:
     )
     page = {
         "title": ctx.title,
-        "as_of": format_date(ctx.as_of, ctx.date_order),
+        "as_of": format_prose_date(ctx.as_of, ctx.date_order),
         "period": (
-            f"{format_date(ctx.period_start, ctx.date_order)} to "
-            f"{format_date(ctx.period_end, ctx.date_order)}"
+            f"{format_prose_date(ctx.period_start, ctx.date_order)} to "
+            f"{format_prose_date(ctx.period_end, ctx.date_order)}"
         ),
         "generated_at": ctx.generated_at,
         "csp": csp,
@@ -112,7 +149,8 @@ def render_html(ctx: ReportContext) -> str:
     used_ids: set[str] = set()
     kinds = []
     code_col = ctx.findings.frame["code"]
-    finding_columns = [c for c in ctx.findings.columns if c.key != "code"]
+    # Grouped by kind, each table's heading says the finding: its code and title columns go.
+    finding_columns = [c for c in ctx.findings.columns if c.key not in ("code", "finding")]
     for kind in ctx.finding_kinds:
         frame = ctx.findings.frame[code_col == kind.code]
         view = _table_view(
@@ -124,6 +162,7 @@ def render_html(ctx: ReportContext) -> str:
                 "code": kind.code,
                 "title": kind.title,
                 "count": plural(kind.count, "finding"),
+                "show": "Show the finding" if kind.count == 1 else f"Show the {kind.count:,} findings",
                 "severity": kind.severity,
                 "severity_label": _SEVERITY_LABEL.get(kind.severity, kind.severity.title()),
                 "explanation": kind.explanation,
@@ -151,6 +190,7 @@ def render_html(ctx: ReportContext) -> str:
         total_findings=plural(sum(k.count for k in ctx.finding_kinds), "finding"),
         tables=tables,
         skipped=list(ctx.skipped),
+        unchecked=ctx.unchecked,
         inputs=[_input_view(i) for i in ctx.inputs],
         settings=list(ctx.settings),
     )
@@ -175,6 +215,42 @@ def _unique_id(base: str, used: set[str]) -> str:
     return candidate
 
 
+def page_columns(columns: list[Column] | tuple[Column, ...]) -> list[Column]:
+    """The columns a page shows, for the reader: the figures first, secondary ones after."""
+    shown = [c for c in columns if c.html]
+    return [c for c in shown if not c.secondary] + [c for c in shown if c.secondary]
+
+
+def _shown_frame(table: Table, frame: Any, max_rows: int) -> Any:
+    """The rows the page holds: all of them up to the cap, the ones needing attention first."""
+    if len(frame) <= max_rows:
+        return frame
+    if table.attention is None:
+        return frame.iloc[:max_rows]
+    needs = frame[table.attention].fillna(False).to_numpy(dtype=bool)
+    first = np.flatnonzero(needs)[:max_rows]
+    rest = np.flatnonzero(~needs)[: max_rows - len(first)]
+    return frame.iloc[np.concatenate([first, rest])]
+
+
+def _flags(frame: Any, column: str | None, default: bool) -> list[bool]:
+    if column is None:
+        return [default] * len(frame)
+    return [False if is_blank(v) else bool(v) for v in frame[column].tolist()]
+
+
+def _is_long(column: Column) -> bool:
+    # A text column given a wide workbook width holds sentences; they wrap on the page too.
+    return column.kind == "text" and (column.width or 0) >= _LONG_TEXT_WIDTH
+
+
+def _column_texts(frame: Any, column: Column, order: str, symbol: str) -> list[str]:
+    values = frame[column.key].tolist()
+    if column.kind == "int" and not column.grouped:
+        return [format_int(v, grouped=False) for v in values]
+    return format_column(values, column.kind, order, symbol)
+
+
 def _table_view(
     ctx: ReportContext,
     table: Table,
@@ -184,12 +260,12 @@ def _table_view(
     columns: list[Column] | None = None,
     title: str | None = None,
 ) -> TableView:
-    cols = list(columns if columns is not None else table.columns)
+    cols = page_columns(columns if columns is not None else table.columns)
     order, symbol = ctx.date_order, ctx.currency_symbol
     total_rows = len(frame)
-    shown_frame = frame.iloc[: ctx.max_rows]
+    shown_frame = _shown_frame(table, frame, ctx.max_rows)
     # Column-wise formatting: one pass per column, then zip into rows.
-    texts = [format_column(shown_frame[c.key].tolist(), c.kind, order, symbol) for c in cols]
+    texts = [_column_texts(shown_frame, c, order, symbol) for c in cols]
     # Text sorts by what is shown; only values whose text doesn't sort right carry a key.
     sorts = [
         sort_keys(shown_frame[c.key].tolist(), c.kind)
@@ -197,43 +273,60 @@ def _table_view(
         else [None] * len(shown_frame)
         for c in cols
     ]
-    if table.highlight is not None:
-        flags = [False if is_blank(v) else bool(v) for v in shown_frame[table.highlight].tolist()]
-    else:
-        flags = [False] * len(shown_frame)
-    numeric = [c.kind in _NUMERIC_KINDS for c in cols]
-    rows = [
-        RowView(list(map(Cell, row_texts, row_sorts, numeric)), flag)
-        for row_texts, row_sorts, flag in zip(zip(*texts), zip(*sorts), flags)
+    flags = _flags(shown_frame, table.highlight, False)
+    attention = _flags(shown_frame, table.attention, True)
+    views = [
+        ColumnView(c.title, c.kind, c.kind in _NUMERIC_KINDS, c.secondary, _is_long(c)) for c in cols
     ]
-    totals = None
-    if table.total_row and total_rows:
-        totals = []
-        for j, c in enumerate(cols):
-            if c.summed:
-                values = frame[c.key].dropna().to_numpy().tolist()
-                # Python ints: exact, no int64 overflow (an int column's tolist() gives ints).
-                amount = sum(map(int, values))
-                totals.append(format_cell(amount, c.kind, order, symbol))
-            else:
-                totals.append("Total" if j == 0 else "")
-    shown = len(shown_frame)
-    capped = ""
-    if shown < total_rows:
-        capped = f"Showing {shown:,} of {total_rows:,} rows — see the workbook for all of them."
+    css = [v.css for v in views]
+    rows = [
+        RowView(list(map(Cell, row_texts, row_sorts, css)), flag, needs)
+        for row_texts, row_sorts, flag, needs in zip(zip(*texts), zip(*sorts), flags, attention)
+    ]
+    totals = _totals(frame, cols, order, symbol) if table.total_row and total_rows else None
+    shown, quiet = len(shown_frame), attention.count(False)
+    capped, totals_note = _notes(table, shown, total_rows, quiet, totals is not None)
     return TableView(
         id=table_id,
         title=title if title is not None else table.title,
         description=table.description if title is None else "",
         note=(table.note or "") if title is None else "",
-        columns=[ColumnView(c.title, c.kind, c.kind in _NUMERIC_KINDS) for c in cols],
+        columns=views,
         rows=rows,
         totals=totals,
         shown=shown,
         total_rows=total_rows,
         capped_note=capped,
         has_flag=table.highlight is not None,
+        quiet_rows=quiet,
+        totals_note=totals_note,
     )
+
+
+def _totals(frame: Any, cols: list[Column], order: str, symbol: str) -> list[str]:
+    """The footer: every summed column's total over all the rows (shown or not), "Total" first."""
+    totals = []
+    for j, c in enumerate(cols):
+        if c.summed:
+            values = frame[c.key].dropna().to_numpy().tolist()
+            # Python ints: exact, no int64 overflow (an int column's tolist() gives ints).
+            totals.append(format_cell(sum(map(int, values)), c.kind, order, symbol))
+        else:
+            totals.append("Total" if j == 0 else "")
+    return totals
+
+
+def _notes(table: Table, shown: int, total_rows: int, quiet: int, has_totals: bool) -> tuple[str, str]:
+    """What the page says under a table it caps, and under totals that count hidden rows."""
+    capped = ""
+    if shown < total_rows:
+        first = ", those that need attention first" if table.attention is not None else ""
+        capped = (f"The page holds {shown:,} of {total_rows:,} rows{first} — "
+                  "see the workbook for all of them.")
+    totals_note = ""
+    if has_totals and (quiet or shown < total_rows):
+        totals_note = f"The totals add up all {plural(total_rows, 'row')}, shown or not."
+    return capped, totals_note
 
 
 def _charts(ctx: ReportContext) -> list[dict[str, Any]]:
@@ -245,12 +338,19 @@ def _charts(ctx: ReportContext) -> list[dict[str, Any]]:
                     "svg": Markup(charts.ageing_chart(data.ageing, title, symbol))})
     if data.utilisation:
         title = "Case utilisation"
-        out.append({"title": title, "caption": "How much of each package has been used.",
-                    "svg": Markup(charts.utilisation_chart(data.utilisation, title))})
+        limited = sum(count for _, count in data.utilisation)
+        caption = f"How much of each package has been used ({plural(limited, 'case')} with a maximum)."
+        if data.unlimited:
+            caption += (f" {plural(data.unlimited, 'case')} with no maximum (unlimited) "
+                        "counted apart, in grey.")
+        out.append({"title": title, "caption": caption,
+                    "svg": Markup(charts.utilisation_chart(data.utilisation, title, data.unlimited))})
     if data.rollforward:
         title = "Monthly credit liability roll-forward"
+        first = data.rollforward[0]
         out.append({"title": title,
-                    "caption": "Credit created, applied and refunded each month, and the "
-                               "liability left at each month end.",
+                    "caption": f"Credit created, applied and refunded each month from {first.label}, "
+                               "and the liability left at each month end; it stood at "
+                               f"{format_money(first.opening, symbol)} when {first.label} began.",
                     "svg": Markup(charts.rollforward_chart(data.rollforward, title, symbol))})
     return out

@@ -45,6 +45,14 @@ class Column:
     # With `Table.total_row`, money and int columns are summed unless this is False
     # (a count such as "sessions paid" adds up to nothing meaningful).
     total: bool = True
+    # Secondary columns (ids, provenance, detail counts) come after the figures and are left off
+    # the phone layout and the printed page; the workbook and the desktop page show them.
+    secondary: bool = False
+    # False for numbers people look up rather than read as quantities (spreadsheet row numbers):
+    # shown without thousands separators.
+    grouped: bool = True
+    # False keeps a column out of the page (the finding code: a filter in the workbook only).
+    html: bool = True
 
     @property
     def summed(self) -> bool:
@@ -60,8 +68,10 @@ class Table:
     """A section of the report: one workbook sheet and (when `html`) one HTML table.
 
     `highlight` names a bool column of `frame` marking rows to highlight (it need not be among
-    `columns`; the workbook then adds it as a visible "Flagged" column so the conditional format
+    `columns`; the workbook then adds it as a visible "Needs attention" column so the conditional format
     and filters can use it). `total_row` sums the money and int columns (those with `total=True`).
+    `attention` names a bool column of `frame` marking the rows that need a look: the page shows
+    only those until the reader asks for every row (the workbook always has every row).
     """
 
     key: str
@@ -72,6 +82,7 @@ class Table:
     frame: pd.DataFrame
     highlight: str | None = None
     total_row: bool = False
+    attention: str | None = None
     note: str | None = None
     # Some tables (every validation warning, every appointment) belong in the workbook only.
     html: bool = True
@@ -80,8 +91,9 @@ class Table:
         object.__setattr__(self, "columns", tuple(self.columns))
         check_sheet_name(self.sheet)
         missing = [c.key for c in self.columns if c.key not in self.frame.columns]
-        if self.highlight is not None and self.highlight not in self.frame.columns:
-            missing.append(self.highlight)
+        for flag in (self.highlight, self.attention):
+            if flag is not None and flag not in self.frame.columns:
+                missing.append(flag)
         if missing:
             raise ValueError(f"table {self.key!r}: frame lacks columns {missing}")
         titles = [c.title.casefold() for c in self.columns]
@@ -137,6 +149,8 @@ class ChartData:
     # (utilisation band such as "0-25%", number of cases in it).
     utilisation: tuple[tuple[str, int], ...] = ()
     rollforward: tuple[RollRow, ...] = ()
+    # Cases with no maximum: no share of them is used, so they are counted apart from the bands.
+    unlimited: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ageing", tuple(self.ageing))
@@ -159,6 +173,9 @@ class ReportContext:
     charts: ChartData = field(default_factory=ChartData)
     # (section left out, why) - e.g. ("Cases", "no cases export in the input folder").
     skipped: tuple[tuple[str, str], ...] = ()
+    # A sentence naming the checks that could not run and why (None when every check ran): the
+    # report must never say "nothing needs attention" when checks were skipped.
+    unchecked: str | None = None
     # One dict per input file: keys file, kind, rows, sha256.
     inputs: tuple[dict[str, object], ...] = ()
     # (setting, value as the user would type it).

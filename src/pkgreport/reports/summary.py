@@ -10,19 +10,18 @@ import numpy as np
 import pandas as pd
 
 from pkgreport import __version__
+from pkgreport.columns import is_money
 from pkgreport.engine.findings import findings_by_code
-from pkgreport.pipeline import RunResult
-from pkgreport.tabular import format_cents
+from pkgreport.engine.liability import credit_liability
+from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
+from pkgreport.reports.context import LOCATION_RULE, breakdowns
+from pkgreport.tabular import money_record
 
 SUMMARY_FORMAT = 1
 
 
 def _int(value: object) -> int | None:
     return None if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
-
-
-def _money(cents: int | None) -> dict[str, Any]:
-    return {"cents": cents, "amount": None if cents is None else format_cents(cents)}
 
 
 def settings_record(result: RunResult) -> dict[str, Any]:
@@ -41,6 +40,7 @@ def settings_record(result: RunResult) -> dict[str, Any]:
         "nearly_used_up": s.nearly_used_up,
         "ageing_buckets": list(s.ageing_buckets),
         "columns": s.columns_file.name if s.columns_file else None,
+        "source": s.source,
         "sheet": s.sheet,
     }
 
@@ -120,13 +120,36 @@ def period_figures(result: RunResult) -> dict[str, dict[str, Any]]:
     return dict(sorted(months.items()))
 
 
+# ----------------------------------------------------------------- by location (issue 13)
+
+
+def breakdown_record(result: RunResult) -> dict[str, Any]:
+    """The figures per business and per practitioner, as the page and workbook show them."""
+
+    def rows(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
+        out = []
+        for record in frame.to_dict("records"):
+            row: dict[str, Any] = {key: record.pop(key)}
+            for name, value in record.items():
+                amount = _int(value)
+                row[name] = money_record(amount) if is_money(name, frame[name]) else amount
+            out.append(row)
+        return out
+
+    locations, practitioners = breakdowns(result)
+    return {"rule": LOCATION_RULE, "locations": rows(locations, "business"),
+            "practitioners": rows(practitioners, "practitioner")}
+
+
+
+# ------------------------------------------------------------- end of by location (issue 13)
+
+
 def build_summary(result: RunResult, *, title: str, generated_at: str | None,
                   changes: dict[str, Any] | None = None) -> dict[str, Any]:
     ds = result.dataset
     findings = result.findings
-    credit_total = (
-        int(result.credit.patients["credit"].clip(lower=0).sum()) if result.credit is not None else None
-    )
+    liability = credit_liability(result.credit.patients["credit"]) if result.credit else None
     open_total = (
         int(result.credit.patients["open_outstanding"].sum()) if result.credit is not None else None
     )
@@ -134,7 +157,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         int(result.packages["undelivered"].sum()) if result.packages is not None else None
     )
     counts: dict[str, int | None] = {
-        kind: (None if getattr(ds, kind) is None else int(len(getattr(ds, kind))))
+        kind: (None if getattr(ds, kind) is None else len(getattr(ds, kind)))
         for kind in ("appointments", "cases", "invoices", "payments", "allocations", "patients")
     }
     if result.cases is not None:
@@ -143,13 +166,13 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         counts["cases_expired"] = int(statuses.get("expired", 0))
     if result.credit is not None:
         counts["patients_with_credit"] = int((result.credit.patients["credit"] > 0).sum())
-    counts["findings"] = int(len(findings))
+    counts["findings"] = len(findings)
     counts["warnings"] = sum(1 for i in ds.issues if i.severity == "warning")
-    counts["excluded_rows"] = int(len(ds.excluded))
+    counts["excluded_rows"] = len(excluded_rows(result))
     roll = None
     if result.rollforward is not None:
         total = result.rollforward.iloc[-1]
-        roll = {k: _money(_int(total[k])) for k in ("opening", "created", "applied", "refunded", "closing")}
+        roll = {k: money_record(_int(total[k])) for k in ("opening", "created", "applied", "refunded", "closing")}
     summary: dict[str, Any] = {
         "format": SUMMARY_FORMAT,
         "pkgreport_version": __version__,
@@ -163,12 +186,23 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         ],
         "counts": counts,
         "totals": {
-            "credit_liability": _money(credit_total),
-            "open_invoices_outstanding": _money(open_total),
-            "package_value_undelivered": _money(package_total),
+            # One definition (engine/liability.py): the signed sum of the balances, equal to
+            # the roll-forward's closing; how it is made up is stated beside it.
+            "credit_liability": money_record(None if liability is None else liability.total),
+            "credit_liability_made_up_of": None if liability is None else {
+                "owed_to_patients": money_record(liability.owed),
+                "patients_owed": liability.patients_owed,
+                "negative_balances": money_record(liability.negative),
+                "patients_negative": liability.patients_negative,
+            },
+            "open_invoices_outstanding": money_record(open_total),
+            "package_value_undelivered": money_record(package_total),
             "rollforward": roll,
         },
+        "by_location": breakdown_record(result),
         "skipped_sections": dict(sorted(result.skipped.items())),
+        # Finding codes that could not be checked (their inputs are missing) and why.
+        "checks_not_run": checks_not_run(result),
         "invoice_links": {"by_appointment_id": result.links.by_id,
                           "by_invoice_number": len(result.links.by_number)},
         "findings_by_code": dict(findings_by_code(findings)),
@@ -179,7 +213,7 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
                 "patient_id": r.patient_id,
                 "subject_type": r.subject_type,
                 "subject_id": r.subject_id,
-                "amount": _money(_int(r.amount)),
+                "amount": money_record(_int(r.amount)),
                 "appointment_ids": r.appointment_ids,
                 "message": r.message,
                 "source_file": r.source_file,
