@@ -44,6 +44,21 @@ def tiny(tmp_path: Path) -> Path:
     return folder
 
 
+def test_validate_says_when_the_exports_make_no_figures(tiny: Path) -> None:
+    for name in ("cases.csv", "invoices.csv", "payments.csv"):
+        (tiny / name).unlink()
+    result = invoke("validate", str(tiny))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-3:] == [
+        "Left out: Cases: no cases export in the input folder, so package tallies were not "
+        "computed",
+        "Left out: Credit: no invoices and payments export in the input folder, so account "
+        "credit, ageing and the roll-forward were not computed",
+        "Result: the exports can be read, but no figures can be computed from them: add the "
+        "exports named above (appointments with cases, or invoices with payments)",
+    ]
+
+
 def test_help_lists_every_command_with_examples() -> None:
     result = invoke("--help")
     assert result.exit_code == 0

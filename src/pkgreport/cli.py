@@ -260,6 +260,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     errors = [i for i in dataset.issues if i.severity == "error"]
     warnings = [i for i in dataset.issues if i.severity == "warning"]
     inconsistent = pipeline.inconsistent_records(dataset, settings)
+    left_out = pipeline.sections_left_out(dataset) if not errors else {}
     rows = {f.kind: 0 for f in dataset.files}
     for f in dataset.files:
         rows[f.kind] += f.rows
@@ -272,7 +273,8 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             "rows_per_kind": rows,
             "errors": len(errors),
             "warnings": len(warnings),
-            "verdict": _validate_verdict(errors, warnings),
+            "left_out": left_out,
+            "verdict": _validate_verdict(errors, warnings, left_out),
             "issues": [i.as_dict() for i in dataset.issues],
             "inconsistent_records": [
                 {"code": r.code, "file": r.source_file, "row": int(r.source_row),
@@ -298,19 +300,25 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             for record in inconsistent.itertuples(index=False):
                 click.echo(f"  INCONSISTENT: {record.source_file}, row {record.source_row}: "
                            f"{record.message}")
-        click.echo("Result: " + _validate_verdict(errors, warnings))
+        for section, reason in left_out.items():
+            click.echo(f"Left out: {section}: {reason}")
+        click.echo("Result: " + _validate_verdict(errors, warnings, left_out))
     if issues_out is not None:
         _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
     if errors:
         sys.exit(EXIT_INPUT)
 
 
-def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
-    """The last line of `validate`: never an unqualified "can be used" beside unread files."""
+def _validate_verdict(errors: list[Issue], warnings: list[Issue], left_out: dict[str, str]) -> str:
+    """The last line of `validate`: never an unqualified "can be used" beside unread files, or
+    when the exports make no figure at all."""
     from pkgreport.loading import IGNORED
 
     if errors:
         return "the exports need fixing before the figures can be trusted"
+    if {"Cases", "Credit"} <= left_out.keys():
+        return ("the exports can be read, but no figures can be computed from them: add the "
+                "exports named above (appointments with cases, or invoices with payments)")
     ignored = sorted({i.file for i in warnings if i.message.startswith(IGNORED)})
     if not ignored:
         return "the exports can be used"

@@ -160,6 +160,22 @@ def monthly_rollforward(ledger: pd.DataFrame, first_month: date, as_of: date) ->
     return roll_forward_by_month(ledger, first_month, as_of)
 
 
+def sections_left_out(dataset: Dataset) -> dict[str, str]:
+    """The sections these exports cannot make for want of a kind, with the reason."""
+    left_out: dict[str, str] = {}
+    if dataset.appointments is None or dataset.cases is None:
+        missing = "cases" if dataset.cases is None else "appointments"
+        left_out["Cases"] = (
+            f"no {missing} export in the input folder, so package tallies were not computed")
+    if dataset.invoices is None or dataset.payments is None:
+        missing = " and ".join(k for k in ("invoices", "payments") if getattr(dataset, k) is None)
+        left_out["Credit"] = (
+            f"no {missing} export in the input folder, so account credit, ageing and the "
+            "roll-forward were not computed"
+        )
+    return left_out
+
+
 def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -> RunResult:
     """Run the engines on a clean dataset. Pure apart from the timings it records."""
     timings: dict[str, float] = {}
@@ -183,7 +199,7 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
             "give a later --as-of or an earlier period"
         )
 
-    skipped: dict[str, str] = {}
+    skipped = sections_left_out(dataset)
     tally: CaseTally | None = None
     if dataset.appointments is not None and dataset.cases is not None:
         t0 = time.perf_counter()
@@ -192,9 +208,6 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
         )
         timings["cases"] = time.perf_counter() - t0
         progress(f"tallied {len(tally.cases):,} case(s) over {len(tally.appointments):,} appointment(s)")
-    else:
-        missing = "cases" if dataset.cases is None else "appointments"
-        skipped["Cases"] = f"no {missing} export in the input folder, so package tallies were not computed"
 
     links = link_invoices(dataset.invoices, dataset.appointments)
     credit: CreditResult | None = None
@@ -223,12 +236,6 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
         timings["liability"] = time.perf_counter() - t0
         progress(f"allocated credit for {len(credit.patients):,} patient(s), "
                  f"{len(credit.invoices):,} invoice(s)")
-    else:
-        missing = " and ".join(k for k in ("invoices", "payments") if getattr(dataset, k) is None)
-        skipped["Credit"] = (
-            f"no {missing} export in the input folder, so account credit, ageing and the "
-            "roll-forward were not computed"
-        )
     if tally is not None and (dataset.invoices is not None or _has_prices(dataset)):
         packages = package_value(dataset.cases, dataset.invoices,
                                  tally.cases[["case_id", "attended"]], as_of,
