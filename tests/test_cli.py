@@ -295,3 +295,12 @@ def test_a_reader_that_stops_early_is_not_a_bug(command: list[str]) -> None:
     child.stdout.close()  # the reader is gone before the first line is written
     stderr = child.stderr.read()
     assert (child.wait(timeout=60), stderr) == (0, b"")
+
+
+def test_issues_out_writes_a_formula_like_value_as_text(tiny: Path, tmp_path: Path) -> None:
+    write(tiny, "payments.csv", "ID,Patient ID,Payment Date,Amount\npay1,p2,02/10/2026,$300.00\n"
+                                "pay2,p2,03/10/2026,=1+2\n")
+    out = tmp_path / "issues.csv"
+    assert invoke("validate", str(tiny), "--issues-out", str(out)).exit_code == 1
+    [row] = [r for r in out.read_text(encoding="utf-8").splitlines() if r.startswith("error,")]
+    assert row.startswith("error,payments.csv,3,Amount,'=1+2,")

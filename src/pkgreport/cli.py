@@ -104,12 +104,14 @@ def write_issues_csv(path: Path, issues: list[Issue]) -> None:
     import io
 
     from pkgreport.reports.atomic import write_atomic
+    from pkgreport.tabular import csv_safe_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=ISSUE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for issue in issues:
-        writer.writerow({k: ("" if v is None else v) for k, v in issue.as_dict().items()})
+        writer.writerow({k: ("" if v is None else csv_safe_text(str(v)))
+                         for k, v in issue.as_dict().items()})
     write_atomic(path, buf.getvalue())
 
 
