@@ -36,8 +36,6 @@ FINDING_TEXT: dict[str, tuple[str, str, str]] = {
     code: (kind.title, kind.explanation, kind.todo) for code, kind in FINDINGS.items()
 }
 
-SEVERITY_TONE = {"high": "bad", "medium": "warn", "low": "ok"}
-
 
 def _c(key: str, title: str, kind: str = "text", width: int | None = None, total: bool = True,
        *, secondary: bool = False) -> Column:

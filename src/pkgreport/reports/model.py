@@ -30,7 +30,6 @@ Tone = Literal["ok", "warn", "bad"]
 # Excel forbids these in sheet names and caps a name at 31 characters.
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 SHEET_NAME_MAX = 31
-RESERVED_SHEETS: tuple[str, ...] = ("Summary", "Findings")
 
 
 @dataclass(frozen=True)
