@@ -420,3 +420,33 @@ def test_workbook_is_written_through_xlsxwriters_public_api_only() -> None:
                        if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names})
     assert private == []
     assert "zipfile" not in imported
+
+
+def _credit_with_csv(attention: list[bool]) -> tuple[Table, ...]:
+    """The test context's tables, the credit table's every row said to be in a command's CSV."""
+    ctx = make_report_context()
+    credit = next(t for t in ctx.tables if t.key == "credit")
+    frame = credit.frame.assign(holds_credit=attention)
+    changed = Table(**{**vars(credit), "frame": frame, "all_rows_in": "pkgreport credit"})
+    return tuple(changed if t.key == "credit" else t for t in ctx.tables)
+
+
+def test_a_long_table_whose_csv_has_every_row_keeps_the_rows_needing_attention() -> None:
+    tables = _credit_with_csv([False, True, False, True])  # P004 and P006 need attention
+    ws = _load(render_workbook(make_report_context(tables=tables, workbook_all_rows_max=3)))["Credit"]
+    assert ws["A3"].value == (
+        "This sheet holds the 2 of 4 rows that need attention; every row is in the CSV from "
+        '"pkgreport credit <exports folder>". The total row adds up these rows only.'
+    )
+    assert [ws.cell(row, 1).value for row in range(5, 8)] == ["P004", "P006", "Total"]
+    assert ws["F7"].value == "=SUBTOTAL(109,F5:F6)"
+    assert list(ws.tables["tbl_credit_3000"].ref.split(":")) == ["A4", "H7"]
+
+
+def test_a_table_up_to_the_limit_or_without_a_csv_keeps_every_row() -> None:
+    tables = _credit_with_csv([False, True, False, True])
+    for ctx in (make_report_context(tables=tables, workbook_all_rows_max=4),
+                make_report_context(workbook_all_rows_max=3)):  # no "all_rows_in"
+        ws = _load(render_workbook(ctx))["Credit"]
+        assert [ws.cell(row, 1).value for row in range(5, 10)] == [
+            "P003", "P004", "P005", "P006", "Total"]

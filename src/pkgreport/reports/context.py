@@ -163,6 +163,7 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
         description="Session tally of every case, recomputed from the appointments as the "
                     "practice system counts them. Counted = attended + upcoming.",
         columns=columns, frame=cases, highlight="flagged", total_row=True, attention="attention",
+        all_rows_in="pkgreport cases",
     )]
     appts = result.cases.appointments
     over = appts[appts["over_booked"]]
@@ -227,6 +228,7 @@ def _credit_table(result: RunResult, names: _Names) -> Table:
             _c("applied", "Applied", "money", secondary=True), _id("patient_id", "Patient"),
         ),
         frame=patients, highlight="flagged", total_row=True, attention="attention",
+        all_rows_in="pkgreport credit",
     )
 
 

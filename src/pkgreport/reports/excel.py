@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -22,7 +23,13 @@ from pkgreport.reports.filters import (
     is_blank,
     to_python,
 )
-from pkgreport.reports.model import SHEET_NAME_MAX, Column, ReportContext, Table
+from pkgreport.reports.model import (
+    SHEET_NAME_MAX,
+    Column,
+    ReportContext,
+    Table,
+    workbook_attention_only,
+)
 
 # Excel's hard limit on rows per sheet (header included).
 EXCEL_MAX_ROWS = 1_048_576
@@ -262,6 +269,7 @@ def _write_table(
     used_names: set[str],
     max_sheet_rows: int,
 ) -> None:
+    table = _rows_kept(table, ctx.workbook_all_rows_max)
     columns = _sheet_columns(table)
     capacity = max_sheet_rows - HEADER_ROW - 1 - (1 if table.total_row else 0)
     if capacity < 1:
@@ -283,6 +291,21 @@ def _write_table(
         _write_rows(ws, columns, values, start, stop, st)
         _write_part(ws, table, columns, start, stop, number * 1000 + part, st)
         _set_up_printing(ws, ctx, header_row=HEADER_ROW)
+
+
+def _rows_kept(table: Table, all_rows_max: int) -> Table:
+    """The table as its sheets hold it: a long table whose every row is in a command's CSV keeps
+    only the rows that need attention, and says so above them."""
+    if table.attention is None or not workbook_attention_only(table, all_rows_max):
+        return table
+    needs = table.frame[table.attention].fillna(False).to_numpy(dtype=bool)
+    kept = table.frame[needs].reset_index(drop=True)
+    note = (
+        f"This sheet holds the {len(kept):,} of {len(table.frame):,} rows that need attention; "
+        f'every row is in the CSV from "{table.all_rows_in} <exports folder>".'
+        + (" The total row adds up these rows only." if table.total_row else "")
+    )
+    return replace(table, frame=kept, note=" ".join(filter(None, [table.note, note])))
 
 
 def _part_notes(table: Table, start: int, stop: int, following: str | None, *,
