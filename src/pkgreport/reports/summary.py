@@ -21,7 +21,7 @@ SUMMARY_FORMAT = 1
 
 
 def _int(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
 def settings_record(result: RunResult) -> dict[str, Any]:
