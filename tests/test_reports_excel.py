@@ -450,3 +450,30 @@ def test_a_table_up_to_the_limit_or_without_a_csv_keeps_every_row() -> None:
         ws = _load(render_workbook(ctx))["Credit"]
         assert [ws.cell(row, 1).value for row in range(5, 10)] == [
             "P003", "P004", "P005", "P006", "Total"]
+
+
+def test_summary_rows_are_tall_enough_for_their_wrapped_what_to_do() -> None:
+    # Spreadsheet programs do not grow a row xlsxwriter wrote: without a height the wrapped
+    # remedy prints over the next finding (seen in LibreOffice's printout).
+    import dataclasses
+
+    base = make_report_context()
+    long_todo = ("Compare the payments and credit of the invoice in the practice system with the "
+                 "exports: a payment, refund or allocation is missing or was changed after it.")
+    kinds = (dataclasses.replace(base.finding_kinds[0], what_to_do=long_todo),
+             *base.finding_kinds[1:])
+    ctx = dataclasses.replace(base, finding_kinds=kinds)
+    ws = _load(render_workbook(ctx))["Summary"]
+    checked = 0
+    for row in ws.iter_rows():
+        todo = row[3].value if len(row) > 3 else None
+        kind = next((k for k in ctx.finding_kinds if k.what_to_do == todo), None)
+        if kind is None:
+            continue
+        lines = -(-len(todo) // 60)
+        height = ws.row_dimensions[row[0].row].height
+        assert (height or 15) >= 15 * lines, (todo, height)
+        assert row[0].alignment.vertical == "top" and row[3].alignment.vertical == "top"
+        checked += 1
+    assert checked == len(ctx.finding_kinds) > 0
+    assert any(len(k.what_to_do) > 60 for k in ctx.finding_kinds)

@@ -99,6 +99,9 @@ class _Styles:
         self.note = workbook.add_format({"italic": True, "font_color": "#595959"})
         self.text = workbook.add_format({"num_format": "@"})
         self.wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
+        # The other cells of a row whose text wraps start at its top, beside the first line.
+        self.top = workbook.add_format({"valign": "top"})
+        self.top_int = workbook.add_format({"num_format": "#,##0", "valign": "top"})
         self.highlight = workbook.add_format({"bg_color": "#FFE699"})
         self.by_kind = {
             "text": self.text,
@@ -158,10 +161,11 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
 
     section("Findings by kind", ["Finding", "Count", "Severity", "What to do"])
     for kind in ctx.finding_kinds:
-        write_text(ws, row, 0, kind.title)
-        ws.write_number(row, 1, kind.count, st.by_kind["int"])
-        write_text(ws, row, 2, kind.severity)
+        write_text(ws, row, 0, kind.title, st.top)
+        ws.write_number(row, 1, kind.count, st.top_int)
+        write_text(ws, row, 2, kind.severity, st.top)
         write_text(ws, row, 3, kind.what_to_do, st.wrap)
+        _fit_wrapped_row(ws, row, kind.what_to_do, _WHAT_TO_DO_WIDTH)
         row += 1
     if not ctx.finding_kinds:
         write_text(ws, row, 0, "No findings in the checks that ran." if ctx.unchecked
@@ -200,8 +204,21 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
     ws.set_column(0, 0, 42)
     ws.set_column(1, 1, 24)
     ws.set_column(2, 2, 28)
-    ws.set_column(3, 3, 66)
+    ws.set_column(3, 3, _WHAT_TO_DO_WIDTH)
     _set_up_printing(ws, ctx, pages_tall=1)
+
+
+_WHAT_TO_DO_WIDTH = 66  # characters
+_ROW_POINTS = 15  # the default row height
+
+
+def _fit_wrapped_row(ws: Worksheet, row: int, text: str, width: int) -> None:
+    """A row tall enough for its wrapped text: spreadsheet programs do not grow a row written
+    by xlsxwriter, so wrapped lines would print over the next row. Words wrap a little before
+    the column's width, hence the margin of a few characters."""
+    lines = -(-len(text) // (width - 6))  # ceiling division
+    if lines > 1:
+        ws.set_row(row, _ROW_POINTS * lines)
 
 
 def _set_up_printing(ws: Worksheet, ctx: ReportContext, *, pages_tall: int = 0,
