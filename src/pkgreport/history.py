@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pkgreport.loading import HISTORY_FOLDER, InputFile
+from pkgreport.result import HISTORY_FOLDER, InputFile
 
 HISTORY_DIR = HISTORY_FOLDER
 VOLATILE_KEYS = ("generated_at", "changes_since_last_run")

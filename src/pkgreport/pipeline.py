@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -26,37 +26,14 @@ from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, UsageError
 from pkgreport.loading import load_folder
 from pkgreport.money import format_dollars
-from pkgreport.validation import Dataset, validate_tables
+from pkgreport.result import Dataset, RunResult
+from pkgreport.validation import validate_tables
 
 Progress = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Everything a report needs; computed from the inputs and settings alone."""
-
-    settings: Settings
-    dataset: Dataset
-    as_of: date
-    as_of_source: str
-    period_start: date
-    period_end: date
-    cases: CaseTally | None
-    credit: CreditResult | None
-    ageing: pd.DataFrame | None
-    rollforward: pd.DataFrame | None
-    monthly: pd.DataFrame | None
-    packages: pd.DataFrame | None
-    findings: pd.DataFrame
-    skipped: dict[str, str]
-    # How invoices were tied to appointments (by appointment id, or by invoice number).
-    links: InvoiceLinks = field(default_factory=InvoiceLinks)
-    # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
-    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 def load_dataset(settings: Settings, progress: Progress = _quiet) -> Dataset:
@@ -277,10 +254,6 @@ def _latest_floor(dataset: Dataset, as_of: date) -> date:
     return max(earliest, data_start.replace(day=1))
 
 
-# Which skipped section stops which engine's checks (the registry's `stage` of each finding).
-STAGE_SECTIONS: dict[str, str] = {"cases": "Cases", "credit": "Credit"}
-
-
 # Findings about records that disagree with each other, which `validate` lists beside the errors.
 RECORD_FINDINGS = ("OVER_ALLOCATED_INVOICE", "ALLOCATION_OTHER_PATIENT",
                    "ALLOCATION_TO_DELETED_INVOICE")
@@ -297,45 +270,6 @@ def inconsistent_records(dataset: Dataset, settings: Settings) -> pd.DataFrame:
         if findings is not None:
             return findings.loc[findings["code"].isin(RECORD_FINDINGS)].reset_index(drop=True)
     return set_aside_findings(dataset.set_aside_allocations)
-
-
-def checks_not_run(result: RunResult) -> dict[str, str]:
-    """Finding code -> why it could not be checked, for the checks whose inputs are missing."""
-    from pkgreport.engine.registry import FINDINGS
-
-    return {
-        code: result.skipped[STAGE_SECTIONS[kind.stage]]
-        for code, kind in FINDINGS.items()
-        if STAGE_SECTIONS[kind.stage] in result.skipped
-    }
-
-
-def excluded_rows(result: RunResult) -> pd.DataFrame:
-    """Every input row left out of the figures, with the reason: file, row, value, message.
-
-    The one list behind the Validation sheet and the summary's `excluded_rows` count: rows the
-    validation dropped, rows an engine left out, and archived or deleted appointments of a case.
-    """
-    parts = [p for p in (result.dataset.excluded, getattr(result.credit, "excluded", None))
-             if p is not None and not p.empty]
-    frames = [pd.DataFrame({
-        "file": part["source_file"], "row": part["source_row"],
-        "value": part.get("id", part.get("kind")), "message": part["reason"],
-    }) for part in parts]
-    if result.cases is not None:
-        appts = result.cases.appointments
-        gone = appts[appts["reason"].isin(["archived", "deleted"])]
-        if not gone.empty:
-            frames.append(pd.DataFrame({
-                "file": gone["source_file"], "row": gone["source_row"],
-                "value": gone["appointment_id"],
-                "message": "appointment " + gone["reason"] + ": not counted toward case "
-                           + gone["case_id"].astype(str),
-            }))
-    columns = ["file", "row", "value", "message"]
-    if not frames:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def run(settings: Settings, progress: Progress = _quiet) -> RunResult:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pkgreport.errors import LockError
-from pkgreport.loading import LOCK_NAME
+from pkgreport.result import LOCK_NAME
 
 
 def _try_lock(fd: int) -> bool:

@@ -19,7 +19,6 @@ from pkgreport.engine.breakdown import (
 )
 from pkgreport.engine.findings import FINDINGS
 from pkgreport.engine.liability import credit_liability
-from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
 from pkgreport.reports.filters import format_money, format_prose_date, plural, with_article
 from pkgreport.reports.model import (
     ChartData,
@@ -30,6 +29,7 @@ from pkgreport.reports.model import (
     RollRow,
     Table,
 )
+from pkgreport.result import RunResult, checks_not_run, excluded_rows
 
 # Plain-language title, explanation and remedy for each finding code (from the registry).
 FINDING_TEXT: dict[str, tuple[str, str, str]] = {
