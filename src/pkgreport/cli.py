@@ -103,7 +103,7 @@ def write_issues_csv(path: Path, issues: list[Issue]) -> None:
     import csv
     import io
 
-    from pkgreport.reports.atomic import write_atomic
+    from pkgreport.atomic import write_atomic
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=ISSUE_COLUMNS, lineterminator="\n")
@@ -210,7 +210,7 @@ def _emit(text: str, out: Path | None, quiet: bool) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        from pkgreport.reports.atomic import write_atomic
+        from pkgreport.atomic import write_atomic
 
         write_atomic(out, text)
         _note(quiet, f"wrote {out}")
@@ -458,7 +458,7 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) 
       pkgreport sample-data demo/
       pkgreport sample-data bench/ --patients 100000 --months 12 --seed 1
     """
-    from pkgreport.reports.atomic import make_folder, writing
+    from pkgreport.atomic import make_folder, writing
     from pkgreport.sampledata import generate
 
     make_folder(out_dir)
@@ -677,7 +677,7 @@ def init_config(path: Path, force: bool) -> None:
       pkgreport init-config pkgreport.toml
     """
     from pkgreport.config import EXAMPLE_CONFIG
-    from pkgreport.reports.atomic import write_atomic
+    from pkgreport.atomic import write_atomic
 
     if path.exists() and not force:
         raise UsageError(f"{path} exists: pass --force to overwrite it")

@@ -11,7 +11,7 @@ from pkgreport import __version__, history, pipeline
 from pkgreport.config import Settings
 from pkgreport.errors import InputError, Issue
 from pkgreport.loading import kind_of
-from pkgreport.reports.atomic import write_atomic
+from pkgreport.atomic import write_atomic
 from pkgreport.reports.publish import output_names, render_outputs, write_all
 from pkgreport.reports.summary import build_summary, summary_json
 from pkgreport.result import OWN_OUTPUT_PREFIX, Dataset

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -13,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from pkgreport.atomic import write_atomic
 from pkgreport.errors import UsageError
 from pkgreport.money import format_dollars, format_plain
 
@@ -1316,32 +1315,11 @@ def generate(
     written = []
     for kind, table in tables.items():
         if fmt == "csv":
-            _write_atomic(paths[kind], table.csv_chunks())
+            write_atomic(paths[kind], table.csv_chunks())
         else:
-            _write_atomic(paths[kind], [_xlsx_bytes(table, FILE_STEMS[kind])])
+            write_atomic(paths[kind], [_xlsx_bytes(table, FILE_STEMS[kind])])
         written.append(paths[kind])
     return written
-
-
-def _write_atomic(path: Path, chunks: Iterator[bytes] | list[bytes]) -> None:
-    """Write beside the target, then rename over it: a reader never sees half a file."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _xlsx_bytes(table: ExportTable, sheet: str) -> bytes:

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pkgreport.reports.atomic import (
+from pkgreport.atomic import (
     make_folder,
     remove_stale_temporaries,
     write_all_atomic,
