@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from pkgreport.cli import cli
-from pkgreport.runlock import output_lock
+from pkgreport.schedule.runlock import output_lock
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 OCT = "pkgreport-2026-10-31"

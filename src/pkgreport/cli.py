@@ -652,7 +652,7 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     """
     import os
 
-    from pkgreport.runlog import run_scheduled
+    from pkgreport.schedule.runlog import run_scheduled
 
     settings, _ = resolve_run_settings(config, dict(os.environ), options, today)
     outcome = run_scheduled(settings, generated_at=generated_at, progress=_progress(quiet),
