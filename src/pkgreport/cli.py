@@ -14,10 +14,16 @@ import click
 
 from pkgreport import __version__
 from pkgreport.config import ALLOCATION_POLICIES, CREDIT_APPLIES, DATE_ORDERS, Settings
-from pkgreport.errors import ISSUE_COLUMNS, InputError, Issue, PkgReportError, UsageError
+from pkgreport.errors import (
+    ISSUE_COLUMNS,
+    ExitCode,
+    InputError,
+    Issue,
+    PkgReportError,
+    UsageError,
+)
 from pkgreport.presets import preset_names
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_FAIL_ON, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 SHOWN_ISSUES = 20
 
 
@@ -123,7 +129,7 @@ class Handled(click.Group):
             _echo_err(f"Error: {exc}")
             _print_issues([i for i in exc.issues if i.severity == "error"] or exc.issues,
                           _all_issues_hint(ctx))
-            ctx.exit(EXIT_INPUT)
+            ctx.exit(ExitCode.DATA_NEEDS_FIXING)
         except PkgReportError as exc:
             _echo_err(f"Error: {exc}")
             ctx.exit(exc.exit_code)
@@ -133,7 +139,7 @@ class Handled(click.Group):
             # The reader of stdout stopped early (`pkgreport credit exports/ | head`): that is
             # its choice, not an error. Point stdout at /dev/null so closing it raises nothing.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            ctx.exit(EXIT_OK)
+            ctx.exit(ExitCode.DONE)
         except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is turned into exit 3
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
@@ -142,7 +148,7 @@ class Handled(click.Group):
                     f"Internal error: {type(exc).__name__}: {exc}. This is a bug in pkgreport, not in "
                     "your data; run again with --debug for the traceback and report it."
                 )
-            ctx.exit(EXIT_INTERNAL)
+            ctx.exit(ExitCode.INTERNAL)
 
 
 @click.group(cls=Handled, context_settings={"help_option_names": ["-h", "--help"]})
@@ -302,7 +308,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     if issues_out is not None:
         _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
     if errors:
-        sys.exit(EXIT_INPUT)
+        sys.exit(ExitCode.DATA_NEEDS_FIXING)
 
 
 def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
@@ -320,8 +326,6 @@ def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
 
 CASE_COLUMNS = ["case_id", "patient_id", "case_name", "max_sessions", "counted", "attended",
                 "upcoming", "cancelled", "dna", "remaining", "over_booked_by", "status", "findings"]
-FINDING_OUT_COLUMNS = ["code", "severity", "patient_id", "subject_type", "subject_id", "amount",
-                       "appointment_ids", "message", "source_file", "source_row"]
 
 
 @cli.command()
@@ -351,7 +355,9 @@ def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **op
     if result.cases is None:
         raise UsageError(f"cannot tally cases: {result.skipped.get('Cases')}")
     if show_findings:
-        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
+        from pkgreport.engine.findings import FINDING_COLUMNS
+
+        _emit_frame(result.cases.findings[FINDING_COLUMNS], fmt, out, settings.quiet)
     else:
         _emit_frame(result.cases.cases[CASE_COLUMNS], fmt, out, settings.quiet)
 
@@ -407,7 +413,9 @@ def credit(input_dir: Path, fmt: str, out: Path | None, ageing: bool, invoices: 
     elif view == "invoices":
         _emit_frame(result.credit.invoices, fmt, out, settings.quiet)
     elif view == "findings":
-        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
+        from pkgreport.engine.findings import FINDING_COLUMNS
+
+        _emit_frame(result.credit.findings[FINDING_COLUMNS], fmt, out, settings.quiet)
     else:
         _emit_frame(result.credit.patients[CREDIT_COLUMNS], fmt, out, settings.quiet)
 
@@ -663,7 +671,7 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     _note(quiet, outcome.headline)
     if outcome.failed_on:
         _echo_err("fail-on: " + ", ".join(f"{code} x{n}" for code, n in outcome.failed_on.items()))
-        sys.exit(EXIT_FAIL_ON)
+        sys.exit(ExitCode.FAIL_ON)
 
 
 @cli.command("init-config")
