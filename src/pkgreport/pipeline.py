@@ -139,77 +139,14 @@ def monthly_rollforward(ledger: pd.DataFrame, first_month: date, as_of: date) ->
 
 def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -> RunResult:
     """Run the engines on a clean dataset. Pure apart from the timings it records."""
+    as_of, as_of_source, period_start, period_end = _dates(dataset, settings)
     timings: dict[str, float] = {}
-    if settings.as_of is not None:
-        as_of, as_of_source = settings.as_of, "--as-of"
-    else:
-        as_of, as_of_source = default_as_of(dataset)
-    if settings.period_start is not None and settings.period_end is not None:
-        period_start, period_end = settings.period_start, settings.period_end
-    else:
-        period_start, period_end = month_bounds(as_of)
-    if period_start > period_end:
-        raise UsageError(f"the period starts ({period_start}) after it ends ({period_end})")
-    if as_of < period_start:
-        raise UsageError(
-            f"the as-of date ({as_of}) is before the period starts ({period_start}): the figures "
-            "are taken at the as-of date, so it must fall on or after the period's first day; "
-            "give a later --as-of or an earlier period"
-        )
-
     skipped: dict[str, str] = {}
-    tally: CaseTally | None = None
-    if dataset.appointments is not None and dataset.cases is not None:
-        t0 = time.perf_counter()
-        tally = tally_cases(
-            dataset.appointments, dataset.cases, as_of, nearly_used_up=settings.nearly_used_up
-        )
-        timings["cases"] = time.perf_counter() - t0
-        progress(f"tallied {len(tally.cases):,} case(s) over {len(tally.appointments):,} appointment(s)")
-    else:
-        missing = "cases" if dataset.cases is None else "appointments"
-        skipped["Cases"] = f"no {missing} export in the input folder, so package tallies were not computed"
-
+    tally = _tally(dataset, settings, as_of, timings, skipped, progress)
     links = link_invoices(dataset.invoices, dataset.appointments)
-    credit: CreditResult | None = None
-    ageing = rollforward = monthly = packages = None
-    if dataset.invoices is not None and dataset.payments is not None:
-        t0 = time.perf_counter()
-        credit = compute_credit(
-            dataset.invoices,
-            dataset.payments,
-            dataset.allocations,
-            dataset.patients,
-            as_of,
-            policy=settings.allocation,
-            credit_applies=settings.credit_applies,
-            dormant_days=settings.dormant_days,
-            appointments=dataset.appointments,
-            cases=dataset.cases,
-            links=links,
-        )
-        timings["credit"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ageing = age_credit(credit.ledger, as_of, settings.ageing_buckets)
-        rollforward = roll_forward(credit.ledger, period_start, min(period_end, as_of))
-        first = _latest_floor(dataset, as_of)
-        monthly = monthly_rollforward(credit.ledger, first, as_of)
-        timings["liability"] = time.perf_counter() - t0
-        progress(f"allocated credit for {len(credit.patients):,} patient(s), "
-                 f"{len(credit.invoices):,} invoice(s)")
-    else:
-        missing = " and ".join(k for k in ("invoices", "payments") if getattr(dataset, k) is None)
-        skipped["Credit"] = (
-            f"no {missing} export in the input folder, so account credit, ageing and the "
-            "roll-forward were not computed"
-        )
-    if tally is not None and (dataset.invoices is not None or _has_prices(dataset)):
-        packages = package_value(dataset.cases, dataset.invoices,
-                                 tally.cases[["case_id", "attended"]], as_of,
-                                 session_invoices=frozenset(links.by_number))
-    elif tally is not None:
-        skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
-
+    credit, ageing, rollforward, monthly = _credit_figures(
+        dataset, settings, as_of, (period_start, period_end), links, timings, skipped, progress)
+    packages = _packages(dataset, tally, as_of, links, skipped)
     if credit is not None and dataset.set_aside_allocations is not None:
         # Allocations validation set aside are the credit engine's findings too (`credit --findings`).
         credit = replace(credit, findings=combine_findings(
@@ -233,6 +170,100 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
         links=links,
         timings=timings,
     )
+
+
+def _dates(dataset: Dataset, settings: Settings) -> tuple[date, str, date, date]:
+    """The as-of date, where it came from, and the reporting period; refused when inconsistent."""
+    if settings.as_of is not None:
+        as_of, as_of_source = settings.as_of, "--as-of"
+    else:
+        as_of, as_of_source = default_as_of(dataset)
+    if settings.period_start is not None and settings.period_end is not None:
+        period_start, period_end = settings.period_start, settings.period_end
+    else:
+        period_start, period_end = month_bounds(as_of)
+    if period_start > period_end:
+        raise UsageError(f"the period starts ({period_start}) after it ends ({period_end})")
+    if as_of < period_start:
+        raise UsageError(
+            f"the as-of date ({as_of}) is before the period starts ({period_start}): the figures "
+            "are taken at the as-of date, so it must fall on or after the period's first day; "
+            "give a later --as-of or an earlier period"
+        )
+    return as_of, as_of_source, period_start, period_end
+
+
+def _tally(dataset: Dataset, settings: Settings, as_of: date, timings: dict[str, float],
+           skipped: dict[str, str], progress: Progress) -> CaseTally | None:
+    """The case tallies, or None (and the reason in `skipped`) without cases and appointments."""
+    if dataset.appointments is None or dataset.cases is None:
+        missing = "cases" if dataset.cases is None else "appointments"
+        skipped["Cases"] = f"no {missing} export in the input folder, so package tallies were not computed"
+        return None
+    t0 = time.perf_counter()
+    tally = tally_cases(
+        dataset.appointments, dataset.cases, as_of, nearly_used_up=settings.nearly_used_up
+    )
+    timings["cases"] = time.perf_counter() - t0
+    progress(f"tallied {len(tally.cases):,} case(s) over {len(tally.appointments):,} appointment(s)")
+    return tally
+
+
+CreditFigures = tuple[
+    CreditResult | None, pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None
+]
+
+
+def _credit_figures(dataset: Dataset, settings: Settings, as_of: date,
+                    period: tuple[date, date], links: InvoiceLinks, timings: dict[str, float],
+                    skipped: dict[str, str], progress: Progress) -> CreditFigures:
+    """Credit, its ageing, the period's roll-forward and the monthly one; all None (and the
+    reason in `skipped`) without invoices and payments."""
+    if dataset.invoices is None or dataset.payments is None:
+        missing = " and ".join(k for k in ("invoices", "payments") if getattr(dataset, k) is None)
+        skipped["Credit"] = (
+            f"no {missing} export in the input folder, so account credit, ageing and the "
+            "roll-forward were not computed"
+        )
+        return None, None, None, None
+    t0 = time.perf_counter()
+    credit = compute_credit(
+        dataset.invoices,
+        dataset.payments,
+        dataset.allocations,
+        dataset.patients,
+        as_of,
+        policy=settings.allocation,
+        credit_applies=settings.credit_applies,
+        dormant_days=settings.dormant_days,
+        appointments=dataset.appointments,
+        cases=dataset.cases,
+        links=links,
+    )
+    timings["credit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    period_start, period_end = period
+    ageing = age_credit(credit.ledger, as_of, settings.ageing_buckets)
+    rollforward = roll_forward(credit.ledger, period_start, min(period_end, as_of))
+    first = _latest_floor(dataset, as_of)
+    monthly = monthly_rollforward(credit.ledger, first, as_of)
+    timings["liability"] = time.perf_counter() - t0
+    progress(f"allocated credit for {len(credit.patients):,} patient(s), "
+             f"{len(credit.invoices):,} invoice(s)")
+    return credit, ageing, rollforward, monthly
+
+
+def _packages(dataset: Dataset, tally: CaseTally | None, as_of: date, links: InvoiceLinks,
+              skipped: dict[str, str]) -> pd.DataFrame | None:
+    """The value of each package used and unused, when prices are known."""
+    if tally is None:
+        return None
+    if dataset.invoices is None and not _has_prices(dataset):
+        skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
+        return None
+    return package_value(dataset.cases, dataset.invoices,
+                         tally.cases[["case_id", "attended"]], as_of,
+                         session_invoices=frozenset(links.by_number))
 
 
 def _has_prices(dataset: Dataset) -> bool:
