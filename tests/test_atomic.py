@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pkgreport.atomic import write_atomic
-from pkgreport.sampledata import generate
+from pkgreport.demo.generate import generate
 
 
 def test_chunks_are_written_in_order(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from pkgreport.config import Settings
 from pkgreport.pipeline import RunResult, compute, load_dataset, month_bounds, run
-from pkgreport.sampledata import PLANTED, PLANTED_CREDIT, PLANTS
+from pkgreport.demo.generate import PLANTED, PLANTED_CREDIT, PLANTS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 # Codes that also occur naturally among the generated patients.

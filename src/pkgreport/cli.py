@@ -397,7 +397,7 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) 
       pkgreport sample-data bench/ --patients 100000 --months 12 --seed 1
     """
     from pkgreport.atomic import make_folder, writing
-    from pkgreport.sampledata import generate
+    from pkgreport.demo.generate import generate
 
     make_folder(out_dir)
     with writing(out_dir):
