@@ -27,7 +27,7 @@ def test_a_failed_stream_leaves_the_old_file_and_no_temporary(tmp_path: Path) ->
         yield b"id,name\n"
         raise RuntimeError("generator failed")
 
-    with pytest.raises(RuntimeError, match="^generator failed$"):
+    with pytest.raises(RuntimeError, match=r"^generator failed$"):
         write_atomic(target, broken())
     assert target.read_bytes() == b"previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]

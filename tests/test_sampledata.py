@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from tests.test_validation_cliniko import APPOINTMENT_HEADERS, INVOICE_HEADERS
 
 from pkgreport.demo import formats
-from pkgreport.errors import UsageError
 from pkgreport.demo.generate import (
     PLANTED,
     PLANTED_CREDIT,
@@ -26,6 +25,7 @@ from pkgreport.demo.generate import (
     export_files,
     generate,
 )
+from pkgreport.errors import UsageError
 from pkgreport.schemas import COLUMNS, KNOWN_UNUSED, normalise_header, spec_for
 
 ALL_CODES = {

@@ -98,7 +98,7 @@ class Handled(click.Group):
             # its choice, not an error. Point stdout at /dev/null so closing it raises nothing.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(ExitCode.DONE)
-        except Exception as exc:  # the one place an unexpected error is turned into exit 3
+        except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is turned into exit 3
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
             else:

@@ -60,7 +60,7 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def settings_from(base: Settings | None = None, **options: Any) -> Settings:
+def settings_from(base: Settings | None = None, /, **options: Any) -> Settings:
     """Apply command-line options (None = not given) over a base Settings."""
     from pkgreport.presets import mapping_data
 

@@ -8,10 +8,10 @@ import numpy as np
 
 from pkgreport.demo.formats import (
     BULK_BASE,
-    EARLIEST_START,
-    FUTURE_DAYS,
     BUSINESSES,
+    EARLIEST_START,
     FIRST_NAMES,
+    FUTURE_DAYS,
     INITIAL_PRICE,
     LAST_NAMES,
     PACKAGE_PRICES,
@@ -19,8 +19,8 @@ from pkgreport.demo.formats import (
     PRACTITIONER_IDS,
     PRACTITIONERS,
     SESSION_PRICE,
-    blanks,
     Clock,
+    blanks,
     id_texts,
     mapped,
     vocab,

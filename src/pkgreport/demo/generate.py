@@ -9,7 +9,7 @@ import numpy as np
 
 from pkgreport.atomic import write_atomic
 from pkgreport.demo.bulk import bulk_tables
-from pkgreport.demo.formats import FILE_STEMS, HEADERS, ExportTable, xlsx_bytes, period_end
+from pkgreport.demo.formats import FILE_STEMS, HEADERS, ExportTable, period_end, xlsx_bytes
 from pkgreport.demo.plants import Plant, build_plants
 from pkgreport.errors import UsageError
 

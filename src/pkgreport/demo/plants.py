@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from pkgreport.demo.formats import (
-    EARLIEST_START,
     BUSINESSES,
     CLINIKO_APPOINTMENT_HEADERS,
+    EARLIEST_START,
     HEADERS,
     INITIAL_PRICE,
     PRACTITIONER_IDS,
