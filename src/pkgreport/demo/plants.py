@@ -274,12 +274,22 @@ def _appointment_row(
     ]
 
 
+_P5, _P10 = "Physio 5-session package", "Physio 10-session package"
+
+
 def build_plants(start: date, export_day: int) -> _PlantBuilder:
     """Every planted scenario. Day 0 = `start`; `export_day` = the export date (>= day 28)."""
     b = _PlantBuilder(start, export_day)
-    end = export_day
-    p5, p10 = "Physio 5-session package", "Physio 10-session package"
+    _plant_package_date_findings(b)
+    _plant_credit_findings(b)
+    _plant_mismatch_findings(b)
+    _plant_quiet_scenarios(b)
+    _plant_late_scenarios(b)
+    return b
 
+
+def _plant_package_date_findings(b: _PlantBuilder) -> None:
+    """Over-booked, expired with sessions left, outside the case's dates, booked after close."""
     # OVER_BOOKED: 3-session package, 4 appointments attached (4th is over the maximum).
     pid = b.patient("900001", "Grace Whitfield", 0)
     case = b.case("490001", pid, "Physio 3-session package", 3, 0, 365, price=27_000)
@@ -291,8 +301,8 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
 
     # EXPIRED_WITH_SESSIONS_LEFT: bought 100 days before the period, 2 of 5 used, expired day 20.
     pid = b.patient("900002", "Liam Okafor", 0, practitioner=1)
-    case = b.case("490002", pid, p5, 5, -100, 20, price=42_500)
-    b.package_b(pid, case, -100, 5, 42_500, p5)
+    case = b.case("490002", pid, _P5, 5, -100, 20, price=42_500)
+    b.package_b(pid, case, -100, 5, 42_500, _P5)
     for d in (-93, -86):
         b.appointment(pid, d, case=case, kind="Package Session")
     b.plant(
@@ -305,9 +315,9 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
 
     # OUTSIDE_CASE_DATES: first appointment on day 3, the case was issued on day 10.
     pid = b.patient("900003", "Sophie Tran", 0, practitioner=2)
-    case = b.case("490003", pid, p5, 5, 10, 375, price=42_500)
+    case = b.case("490003", pid, _P5, 5, 10, 375, price=42_500)
     early = b.appointment(pid, 3, case=case, kind="Package Session")
-    b.package_b(pid, case, 10, 5, 42_500, p5)
+    b.package_b(pid, case, 10, 5, 42_500, _P5)
     for d in (12, 19):
         b.appointment(pid, d, case=case, kind="Package Session")
     b.plant(
@@ -321,8 +331,8 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
 
     # BOOKED_AFTER_CLOSE: case closed on day 16, an appointment on day 23 still attached.
     pid = b.patient("900004", "Noah Fitzgerald", 0, business=1)
-    case = b.case("490004", pid, p5, 5, 1, 366, closed=(16, 12 * 60), price=42_500)
-    b.package_b(pid, case, 1, 5, 42_500, p5)
+    case = b.case("490004", pid, _P5, 5, 1, 366, closed=(16, 12 * 60), price=42_500)
+    b.package_b(pid, case, 1, 5, 42_500, _P5)
     for d in (2, 9):
         b.appointment(pid, d, case=case, kind="Package Session")
     late = b.appointment(pid, 23, case=case, kind="Package Session")
@@ -335,9 +345,13 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
         f"closed {b.clock.date(16)}, seen {b.clock.date(23)}",
     )
 
+
+def _plant_credit_findings(b: _PlantBuilder) -> None:
+    """Nearly used up, several open packages, unapplied, open-invoice and dormant credit."""
+    end = b.end
     # NEARLY_USED_UP (method A, paid from credit): $475 pre-paid, 4 of 5 used.
     pid = b.patient("900005", "Chloe Baker", SESSION_PRICE, practitioner=1, business=1)
-    case = b.case("490005", pid, p5, 5, 0, end + 180)
+    case = b.case("490005", pid, _P5, 5, 0, end + 180)
     b.payment(pid, 0, 11 * 60, 5 * SESSION_PRICE, "Credit Card", "Pre-payment: 5-session package")
     for d in (1, 8, 15, 22):
         aid = b.appointment(pid, d, 13 * 60, case=case, kind="Package Session")
@@ -347,9 +361,9 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
 
     # SEVERAL_OPEN_PACKAGES: a second package bought while the first still has sessions left.
     pid = b.patient("900006", "Ethan Russo", 0, practitioner=2, business=1)
-    first = b.case("490006", pid, p5, 5, 0, 365, price=42_500)
+    first = b.case("490006", pid, _P5, 5, 0, 365, price=42_500)
     second = b.case("490007", pid, "Pilates 10-class pack", 10, 14, 379, price=80_000)
-    b.package_b(pid, first, 0, 5, 42_500, p5)
+    b.package_b(pid, first, 0, 5, 42_500, _P5)
     for d in (2, 9):
         b.appointment(pid, d, case=first, kind="Package Session")
     b.package_b(pid, second, 14, 10, 80_000, "Pilates 10-class pack")
@@ -386,7 +400,7 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
     )
 
     pid = b.patient("900010", "Oscar Lindqvist", 19_000, business=1)
-    case = b.case("490010", pid, p5, 5, -450, None, closed=(-420, 12 * 60))
+    case = b.case("490010", pid, _P5, 5, -450, None, closed=(-420, 12 * 60))
     b.payment(
         pid, -450, 11 * 60, 5 * SESSION_PRICE, "Credit Card", "Pre-payment: 5-session package"
     )
@@ -403,9 +417,13 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
         note=f"$190.00 left since {b.clock.date(-432)}, case closed",
     )
 
+
+def _plant_mismatch_findings(b: _PlantBuilder) -> None:
+    """What Cliniko reports against what the exports show, and a charged package session."""
+    end = b.end
     # REPORTED_CREDIT_MISMATCH: the patients export shows a different figure from the ledger.
     pid = b.patient("900011", "Ava Sullivan", 38_000, reported=47_500, practitioner=1, business=1)
-    case = b.case("490011", pid, p10, 10, 0, end + 180)
+    case = b.case("490011", pid, _P10, 10, 0, end + 180)
     b.payment(pid, 0, 11 * 60, 10 * SESSION_PRICE, "Credit Card", "Pre-payment: 10-session package")
     for d in (1, 4, 8, 11, 15, 18):
         aid = b.appointment(pid, d, 12 * 60, case=case, kind="Package Session")
@@ -431,8 +449,8 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
 
     # PACKAGE_SESSION_CHARGED: a method B session invoiced at the full price as well.
     pid = b.patient("900014", "Zoe Anderson", 0, practitioner=1)
-    case = b.case("490014", pid, p5, 5, 0, 365, price=42_500)
-    b.package_b(pid, case, 0, 5, 42_500, p5)
+    case = b.case("490014", pid, _P5, 5, 0, 365, price=42_500)
+    b.package_b(pid, case, 0, 5, 42_500, _P5)
     for d in (1, 8, 15):
         aid = b.appointment(pid, d, case=case, kind="Package Session")
         if d == 8:
@@ -452,11 +470,15 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
         else:
             b.invoice(pid, d, 0, "Paid", "Pre-paid package", appointment=aid, case=case)
 
+
+def _plant_quiet_scenarios(b: _PlantBuilder) -> None:
+    """Realistic behaviour that should raise nothing: archived, deleted, credit notes, refunds."""
+    end = b.end
     # Realistic behaviour that should raise nothing ----------------------------------------
     # An archived appointment (not counted) and a cancellation the case counts.
     pid = b.patient("900015", "Henry Walsh", 0, practitioner=2)
-    case = b.case("490015", pid, p5, 5, 2, 367, include_cancelled=True, price=42_500)
-    b.package_b(pid, case, 2, 5, 42_500, p5)
+    case = b.case("490015", pid, _P5, 5, 2, 367, include_cancelled=True, price=42_500)
+    b.package_b(pid, case, 2, 5, 42_500, _P5)
     b.appointment(pid, 3, case=case, kind="Package Session")
     b.appointment(pid, 10, case=case, kind="Package Session", archived=(9, 16 * 60))
     b.appointment(pid, 17, case=case, kind="Package Session")
@@ -485,7 +507,7 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
 
     # Method A with $0 payments, then the unused credit refunded and the case closed.
     pid = b.patient("900019", "Jacob Martin", 0)
-    case = b.case("490019", pid, p5, 5, 0, end + 180, closed=(20, 12 * 60))
+    case = b.case("490019", pid, _P5, 5, 0, end + 180, closed=(20, 12 * 60))
     b.payment(pid, 0, 11 * 60, 5 * SESSION_PRICE, "Credit Card", "Pre-payment: 5-session package")
     for d in (1, 8):
         aid = b.appointment(pid, d, case=case, kind="Package Session")
@@ -515,9 +537,13 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
               paid=SESSION_PRICE, closed=12)
     b.payment(pid, 12, 9 * 60, INITIAL_PRICE + SESSION_PRICE, "Credit Card")
 
+
+def _plant_late_scenarios(b: _PlantBuilder) -> None:
+    """DNA and future bookings, a part payment missing from the exports, a group class."""
+    end = b.end
     # Method A with DNA counted by the case, and two appointments booked after the export date.
     pid = b.patient("900022", "Amelia Nguyen", 66_500, business=1)
-    case = b.case("490022", pid, p10, 10, -3, end + 180, include_dna=True)
+    case = b.case("490022", pid, _P10, 10, -3, end + 180, include_dna=True)
     b.payment(
         pid, -3, 16 * 60, 10 * SESSION_PRICE, "Credit Card", "Pre-payment: 10-session package"
     )
@@ -540,4 +566,3 @@ def build_plants(start: date, export_day: int) -> _PlantBuilder:
     # as Cliniko's appointments export holds them: neither changes any figure.
     b.appointment("900016", 5, 18 * 60, kind="Pilates Class", attendees="900016, 900021")
     b.unavailable("900001", 13, 12 * 60, 240)
-    return b
