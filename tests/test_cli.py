@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,7 +91,7 @@ def test_validate_bad_value_exits_1_naming_file_row_column_value(tiny: Path, tmp
     out = tmp_path / "issues.csv"
     result = invoke("validate", str(tiny), "--issues-out", str(out))
     assert result.exit_code == 1
-    line = next(l for l in result.stdout.splitlines() if "row 3" in l)
+    line = next(text for text in result.stdout.splitlines() if "row 3" in text)
     assert line.startswith("  ERROR: payments.csv, row 3, column 'Amount', value '1,7': ")
     assert "Errors: 1" in result.stdout
     rows = out.read_text(encoding="utf-8").splitlines()
@@ -132,7 +132,7 @@ def test_credit_money_is_plain_decimals(tiny: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert lines[0].startswith("patient_id,patient_name,received,refunded,invoiced,applied,credit,")
-    p2 = next(l for l in lines if l.startswith("p2,"))
+    p2 = next(row for row in lines if row.startswith("p2,"))
     # $300 received; the $95 invoice is either paid from it or left open beside the credit.
     assert ",300.00,0.00,95.00," in p2
 

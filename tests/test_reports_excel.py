@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from conftest import HOSTILE_NAMES, make_report_context
+from pkgreport import atomic
+from pkgreport.atomic import write_atomic
 from pkgreport.errors import OutputError
-from pkgreport.reports import atomic
-from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.excel import EXCEL_MAX_CELL_CHARS, render_workbook
 from pkgreport.reports.model import Column, Table
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from pkgreport.cli import cli
-from pkgreport.runlock import output_lock
+from pkgreport.schedule.runlock import output_lock
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 OCT = "pkgreport-2026-10-31"
@@ -86,7 +86,10 @@ def test_history_over_two_successive_months(tmp_path: Path) -> None:
     changes = oct_summary["changes_since_last_run"]
     assert changes["previous"] == {"as_of": "2026-09-30", "period_from": "2026-09-01",
                                    "period_to": "2026-09-30"}
-    key = lambda f: (f["code"], f["subject_type"], f["subject_id"])
+
+    def key(f: dict[str, str]) -> tuple[str, str, str]:
+        return (f["code"], f["subject_type"], f["subject_id"])
+
     before = {key(f) for f in sep_summary["findings"]}
     after = {key(f) for f in oct_summary["findings"]}
     assert {key(f) for f in changes["new_findings"]} == after - before

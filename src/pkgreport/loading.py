@@ -24,21 +24,13 @@ import pandas as pd
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
 from pkgreport.parsing import unwrap_excel_text
-
-
-@dataclass(frozen=True)
-class InputFile:
-    """What was read: enough to reproduce and audit a run (the report lists it with its SHA-256)."""
-
-    path: Path
-    name: str
-    kind: str
-    sha256: str
-    size: int
-    rows: int
-    encoding: str | None = None
-    delimiter: str | None = None
-    sheet: str | None = None
+from pkgreport.result import (
+    HISTORY_FOLDER,
+    LOCK_NAME,
+    OWN_OUTPUT_PREFIX,
+    OWN_OUTPUT_SUFFIXES,
+    InputFile,
+)
 
 
 @dataclass(frozen=True)
@@ -289,15 +281,6 @@ def _headers_of_kinds(settings: Settings) -> dict[str, list[str]]:
             *(header for columns in kind_map.splits.values() for header in columns.values()),
         ]
     return known
-
-
-# What pkgreport writes into an output folder (reports, their manifest, the run log, history),
-# spelled here because the loader must never read them back; the writers import these names.
-OWN_OUTPUT_PREFIX = "pkgreport-"
-MANIFEST_SUFFIX = ".sha256"
-OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log", MANIFEST_SUFFIX})
-HISTORY_FOLDER = "history"
-LOCK_NAME = ".pkgreport.lock"
 
 
 def _own_output(input_dir: Path, output_dir: Path | None) -> Callable[[Path], bool]:

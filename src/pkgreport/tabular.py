@@ -91,5 +91,5 @@ def to_json_text(frame: pd.DataFrame) -> str:
     """A JSON array of objects: numbers as numbers, money as exact cents plus its decimal text."""
     money = set(money_columns(frame))
     columns = {str(c): _json_values(frame[c], c in money) for c in frame.columns}
-    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

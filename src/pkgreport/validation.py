@@ -6,7 +6,6 @@ import dataclasses
 import difflib
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pandera.pandas as pa
 from pkgreport import parsing
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
-from pkgreport.loading import InputFile, RawTable
+from pkgreport.loading import RawTable
 from pkgreport.mapping import (
     alias_lookup,
     apply_mapping,
@@ -26,6 +25,7 @@ from pkgreport.mapping import (
     split_table,
 )
 from pkgreport.money import format_dollars
+from pkgreport.result import Dataset, InputFile, empty_excluded
 from pkgreport.schemas import (
     CHECK_MESSAGES,
     COLUMNS,
@@ -43,8 +43,6 @@ from pkgreport.schemas import (
     typed_columns,
 )
 
-EXCLUDED_COLUMNS: list[str] = ["kind", "source_file", "source_row", "id", "reason"]
-
 _SINGULAR = {
     "appointments": "appointment",
     "cases": "case",
@@ -57,52 +55,6 @@ _ONE_DAY = np.timedelta64(1, "D")
 _MONEY_COLUMNS = {s.name for specs in COLUMNS.values() for s in specs if s.type == "money"}
 # Long lists inside one message are cut here; the full list is in the excluded rows.
 _MAX_PLACES = 5
-
-
-def empty_excluded() -> pd.DataFrame:
-    """An excluded-rows frame with no rows."""
-    return pd.DataFrame(
-        {
-            "kind": pd.Series([], dtype=object),
-            "source_file": pd.Series([], dtype=object),
-            "source_row": pd.Series([], dtype="int64"),
-            "id": pd.Series([], dtype=object),
-            "reason": pd.Series([], dtype=object),
-        }
-    )
-
-
-@dataclass
-class Dataset:
-    """Typed frames per kind (None when the kind was not supplied), the files, and the issues.
-
-    Rows with an error are not in the typed frames; each is in `excluded` with the reason.
-    Archived and deleted rows stay: the engines leave them out and say why.
-    """
-
-    appointments: pd.DataFrame | None = None
-    cases: pd.DataFrame | None = None
-    invoices: pd.DataFrame | None = None
-    payments: pd.DataFrame | None = None
-    allocations: pd.DataFrame | None = None
-    patients: pd.DataFrame | None = None
-    files: list[InputFile] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
-    excluded: pd.DataFrame = field(default_factory=empty_excluded)
-    # Allocations the engine cannot apply but can account for: each becomes a finding naming the
-    # allocation, its payment and its invoice (columns of allocations plus code, places, dates).
-    set_aside_allocations: pd.DataFrame | None = None
-
-    def frame(self, kind: str) -> pd.DataFrame | None:
-        return getattr(self, kind)
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "warning"]
 
 
 # --- column map -------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from pkgreport.engine.breakdown import (
     by_practitioner,
     case_frame,
 )
-from pkgreport.pipeline import RunResult, excluded_rows
 from pkgreport.reports import figures
 from pkgreport.reports.filters import format_prose_date, plural, with_article
 from pkgreport.reports.model import (
@@ -26,6 +25,7 @@ from pkgreport.reports.model import (
     ReportContext,
     Table,
 )
+from pkgreport.result import RunResult, excluded_rows
 
 
 def _c(key: str, title: str, kind: str = "text", width: int | None = None, total: bool = True,

@@ -9,7 +9,7 @@ import pandas as pd
 
 from pkgreport.engine.findings import FINDINGS
 from pkgreport.engine.liability import credit_liability
-from pkgreport.pipeline import RunResult, checks_not_run
+from pkgreport.result import RunResult, checks_not_run
 from pkgreport.reports.filters import format_money, format_prose_date, plural
 from pkgreport.reports.model import FindingKind, Headline, RollRow
 

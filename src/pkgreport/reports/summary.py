@@ -13,8 +13,8 @@ from pkgreport import __version__
 from pkgreport.columns import is_money
 from pkgreport.engine.findings import findings_by_code
 from pkgreport.engine.liability import credit_liability
-from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
 from pkgreport.reports.context import LOCATION_RULE, breakdowns
+from pkgreport.result import RunResult, checks_not_run, excluded_rows
 from pkgreport.tabular import money_record
 
 SUMMARY_FORMAT = 1
