@@ -76,7 +76,7 @@ def main() -> None:
     t = stage("html", t)
     names = output_names(result)
     write_all(out, {names["xlsx"]: xlsx, names["html"]: html.encode(),
-                    names["json"]: summary_json(summary).encode()})
+                    names["json"]: summary_json(summary).encode()}, names["manifest"])
     stage("write", t)
     total = time.perf_counter() - start
     total_cpu = time.process_time() - cpu_start

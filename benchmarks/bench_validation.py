@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.config import Settings
-from pkgreport.inputs.tables import InputFile, RawTable
+from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.validation import validate_tables
+from pkgreport.result import InputFile
 
 _SD = np.dtypes.StringDType()
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,21 @@ def tiny(tmp_path: Path) -> Path:
     return folder
 
 
+def test_validate_says_when_the_exports_make_no_figures(tiny: Path) -> None:
+    for name in ("cases.csv", "invoices.csv", "payments.csv"):
+        (tiny / name).unlink()
+    result = invoke("validate", str(tiny))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-3:] == [
+        "Left out: Cases: no cases export in the input folder, so package tallies were not "
+        "computed",
+        "Left out: Credit: no invoices and payments export in the input folder, so account "
+        "credit, ageing and the roll-forward were not computed",
+        "Result: the exports can be read, but no figures can be computed from them: add the "
+        "exports named above (appointments with cases, or invoices with payments)",
+    ]
+
+
 def test_help_lists_every_command_with_examples() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
@@ -76,7 +91,7 @@ def test_validate_bad_value_exits_1_naming_file_row_column_value(tiny: Path, tmp
     out = tmp_path / "issues.csv"
     result = invoke("validate", str(tiny), "--issues-out", str(out))
     assert result.exit_code == 1
-    line = next(l for l in result.stdout.splitlines() if "row 3" in l)
+    line = next(text for text in result.stdout.splitlines() if "row 3" in text)
     assert line.startswith("  ERROR: payments.csv, row 3, column 'Amount', value '1,7': ")
     assert "Errors: 1" in result.stdout
     rows = out.read_text(encoding="utf-8").splitlines()
@@ -117,9 +132,16 @@ def test_credit_money_is_plain_decimals(tiny: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert lines[0].startswith("patient_id,patient_name,received,refunded,invoiced,applied,credit,")
-    p2 = next(l for l in lines if l.startswith("p2,"))
+    p2 = next(row for row in lines if row.startswith("p2,"))
     # $300 received; the $95 invoice is either paid from it or left open beside the credit.
     assert ",300.00,0.00,95.00," in p2
+
+
+def test_rollforward_says_its_as_of_date_is_the_period_s_last_day(tiny: Path) -> None:
+    # rollforward has no --as-of option: the date comes from --to, and it says so.
+    result = invoke("rollforward", str(tiny), "--from", "2026-10-01", "--to", "2026-10-31")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == "as of 2026-10-31 (the last day of the period)"
 
 
 def test_rollforward_rejects_reversed_period(tiny: Path) -> None:
@@ -226,6 +248,26 @@ def test_sample_data_is_deterministic(tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+def test_sample_data_never_overwrites_or_mixes_with_a_clinic_s_exports(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    real = exports / "Payments-Cliniko-20261101.csv"
+    real.write_bytes(b"ID,Patient ID,Payment Date,Amount\r\n1,7,1/10/2026,100.00\r\n")
+    (exports / "notes.md").write_text("October exports", "utf-8")
+    refused = invoke("sample-data", str(exports), "--patients", "5", "--months", "1")
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        f"Error: {exports} already holds exports (Payments-Cliniko-20261101.csv): made-up sample "
+        "data would overwrite them or be read with them; choose an empty folder, or pass --force "
+        "to write there anyway")
+    assert real.read_bytes() == b"ID,Patient ID,Payment Date,Amount\r\n1,7,1/10/2026,100.00\r\n"
+    assert sorted(p.name for p in exports.iterdir()) == ["Payments-Cliniko-20261101.csv",
+                                                          "notes.md"]
+    forced = invoke("sample-data", str(exports), "--patients", "5", "--months", "1", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert {p.name for p in exports.iterdir()} > {"Payments-Cliniko-20261101.csv", "notes.md"}
+
+
 def test_python_dash_m_runs_the_cli() -> None:
     import subprocess
     import sys
@@ -253,3 +295,12 @@ def test_a_reader_that_stops_early_is_not_a_bug(command: list[str]) -> None:
     child.stdout.close()  # the reader is gone before the first line is written
     stderr = child.stderr.read()
     assert (child.wait(timeout=60), stderr) == (0, b"")
+
+
+def test_issues_out_writes_a_formula_like_value_as_text(tiny: Path, tmp_path: Path) -> None:
+    write(tiny, "payments.csv", "ID,Patient ID,Payment Date,Amount\npay1,p2,02/10/2026,$300.00\n"
+                                "pay2,p2,03/10/2026,=1+2\n")
+    out = tmp_path / "issues.csv"
+    assert invoke("validate", str(tiny), "--issues-out", str(out)).exit_code == 1
+    [row] = [r for r in out.read_text(encoding="utf-8").splitlines() if r.startswith("error,")]
+    assert row.startswith("error,payments.csv,3,Amount,'=1+2,")

@@ -203,3 +203,51 @@ def test_the_invoices_table_prints_every_money_column_in_dollars(exports: Path) 
     assert [rows["106"][c] for c in money] == [
         "100.00", "60.00", "40.00", "60.00", "0.00", "0.00", "40.00", "60.00", "0.00", "40.00",
         "60.00"]
+
+
+def test_a_credit_note_in_cliniko_s_own_invoices_shape_creates_credit(exports: Path) -> None:
+    # Cliniko's invoices export has no column naming the invoice a credit note credits, so a
+    # negative invoice there is a credit note as it stands: Cat's $50 one leaves her $50 credit.
+    credit_note = _invoice("107", "20/11/2022", "-50", "", "", CAT, "0", "0", "0",
+                           "8000000000000000107")
+    _write(exports / "Invoices-Cliniko-20221120-From20221101-To20221130.csv", INVOICES_HEADER,
+           [*INVOICES, credit_note])
+    patients = [row.replace(",5/11/2022,,", ",5/11/2022,50.00,") for row in PATIENTS]
+    _write(exports / "Patients-Cliniko-20221120.csv", PATIENTS_HEADER, patients)
+    validated = invoke("validate", str(exports))
+    assert validated.exit_code == 0, validated.output
+    assert "Errors: 0   Warnings: 0" in validated.stdout
+    result = invoke("credit", str(exports))
+    assert result.exit_code == 0, result.output
+    cat = next(r for r in csv.DictReader(io.StringIO(result.stdout)) if r["patient_id"] == CAT)
+    assert (cat["credit"], cat["reported_credit"], cat["difference"], cat["findings"]) == (
+        "50.00", "50.00", "0.00", "UNAPPLIED_CREDIT")
+
+
+def test_an_issue_shows_the_time_as_the_export_writes_it_not_as_converted(exports: Path) -> None:
+    # The case is issued the day after Ann's first session. Read in UTC (no --timezone), that
+    # session's start is 2022-10-31 22:00 UTC; the warning must show the cell the user can find.
+    late = CASES[0].replace(",2022-10-31,2023-10-31,", ",2022-11-02,2023-10-31,")
+    _write(exports / "cases.csv", CASES_HEADER, [late])
+    result = CliRunner().invoke(cli, ["validate", str(exports)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert [line.strip() for line in result.stdout.splitlines() if "WARNING" in line] == [(
+        "WARNING: Appointments-Cliniko-20221120-From20221101-To20221130.csv, row 2, column "
+        "'Start Time', value '2022-11-01 09:00:00 +1100': Start Time 2022-11-01 09:00:00 +1100 "
+        f"is before case {CASE} was issued (2022-11-02): check the appointment's case and date, "
+        "or the case's issue and expiry dates")]
+
+
+def test_an_overlapping_export_counts_the_rows_of_the_file_not_the_attendees(
+        exports: Path) -> None:
+    # The same appointments exported twice: 6 appointment rows (one a group class of two) and
+    # the "Unavailable" block, which is no appointment.
+    again = exports / "Appointments-Cliniko-20221121.csv"
+    _write(again, APPOINTMENTS_HEADER, APPOINTMENTS)
+    result = invoke("validate", str(exports))
+    assert result.exit_code == 0, result.output
+    assert [line.strip() for line in result.stdout.splitlines() if "WARNING" in line] == [(
+        "WARNING: Appointments-Cliniko-20221121.csv: 6 appointments rows are exact copies of "
+        "other rows (overlapping exports?) and counted once; the first is "
+        "Appointments-Cliniko-20221121.csv row 2, a copy of "
+        "Appointments-Cliniko-20221120-From20221101-To20221130.csv row 2")]

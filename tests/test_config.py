@@ -126,5 +126,5 @@ def test_periods_resolve(spec: str, run_date: date, expected: tuple[date, date])
 def test_period_table_and_reversed_period() -> None:
     assert parse_period({"from": date(2026, 1, 1), "to": date(2026, 1, 5)}).resolve(date(2030, 1, 1)) == (
         date(2026, 1, 1), date(2026, 1, 5))
-    with pytest.raises(ConfigError, match="starts .* after it ends"):
+    with pytest.raises(ConfigError, match=r"starts .* after it ends"):
         parse_period("2026-10-31..2026-10-01")

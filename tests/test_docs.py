@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from pkgreport.cli import cli
 from pkgreport.config import CONFIG_KEYS, FINDING_CODES
 from pkgreport.engine.registry import FINDINGS
+from pkgreport.errors import EXIT_MEANINGS, ExitCode
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -52,8 +53,24 @@ def test_every_finding_code_config_key_and_exit_code_is_documented() -> None:
     assert list(FINDING_CODES) == list(FINDINGS)
     for key in CONFIG_KEYS:
         assert f"`{key}`" in README, key
-    for exit_code in range(6):
-        assert f"| {exit_code} |" in README, exit_code
+
+
+def test_the_readme_exit_code_table_is_the_registry() -> None:
+    start = README.index("| exit code | meaning |\n|---|---|\n")
+    table = README[start:README.index("\n\n", start)].splitlines()[2:]
+    rows = [re.fullmatch(r"\| (\d+) \| (.+) \|", line) for line in table]
+    assert all(rows), table
+    assert [(int(row[1]), row[2]) for row in rows if row] == [
+        (int(code), EXIT_MEANINGS[code]) for code in ExitCode
+    ]
+
+
+def test_the_help_names_every_exit_code() -> None:
+    help_text = " ".join(CliRunner().invoke(cli, ["--help"]).output.split())
+    assert ("Exit codes: 0 done, 1 the data needs fixing, 2 usage or configuration error, "
+            "3 internal error, 4 a finding listed under fail-on occurred, 5 another run holds "
+            "the lock.") in help_text
+    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 5]
 
 
 def test_readme_screenshots_exist() -> None:

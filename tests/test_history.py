@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pkgreport.history import baseline, diff_summaries, fingerprint, list_history, record
+from pkgreport.schedule.history import baseline, diff_summaries, fingerprint, list_history, record
 
 
 def summary(as_of: str, findings: list[tuple[str, str]], months: dict[str, int]) -> dict[str, Any]:

@@ -52,9 +52,10 @@ PAYMENTS = b"payment_id,patient_id,paid_at,amount\n1,7,2026-10-01,100.00\n"
 @pytest.mark.parametrize(
     ("last_row", "expected"),
     [
-        # Cut inside the last value: every field is there, so only a warning can say it.
+        # Cut inside the last value: every field is there, so only a warning can say it; it
+        # names that value, which a message cut to its first characters would never show.
         (b"2,7,2026-10-02,95", Issue(
-            "warning", "payments.csv", 3, None, "2,7,2026-10-02,95",
+            "warning", "payments.csv", 3, "amount", "95",
             "the file does not end with a line break, so it may have been cut short by a copy or "
             "download that did not finish: check that row 3, the last, is complete (its last "
             "value especially); if it is not, export or copy the file again",

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from pkgreport.config import Settings
+from pkgreport.demo.generate import PLANTED, PLANTED_CREDIT, PLANTS
 from pkgreport.pipeline import RunResult, compute, load_dataset, month_bounds, run
-from pkgreport.sampledata import PLANTED, PLANTED_CREDIT, PLANTS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 # Codes that also occur naturally among the generated patients.
@@ -97,7 +97,7 @@ def test_every_row_left_out_of_the_figures_is_listed(result: RunResult) -> None:
 
     table = next(t for t in build_context(result).tables if t.key == "validation")
     excluded = table.frame[table.frame["severity"] == "excluded"]
-    listed = dict(zip(excluded["value"], excluded["message"]))
+    listed = dict(zip(excluded["value"], excluded["message"], strict=True))
     # The planted archived appointment and deleted payment (sample_data/README.md).
     assert listed["190000040"] == "appointment archived: not counted toward case 490015"
     assert listed["390000031"].startswith("deleted payment")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import make_report_context, pdf_pages_text
+from pkgreport.atomic import write_atomic
 from pkgreport.config import Settings
 from pkgreport.engine.registry import FINDINGS
 from pkgreport.pipeline import run
-from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.context import build_context
 from pkgreport.reports.html import render_html
 

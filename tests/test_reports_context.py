@@ -16,10 +16,10 @@ from pkgreport.pipeline import RunResult, run
 from pkgreport.reports.context import (
     _changes_table,
     _Names,
-    _roll_series,
     _with_names,
     build_context,
 )
+from pkgreport.reports.figures import roll_series
 from pkgreport.reports.model import ReportContext, RollRow
 
 
@@ -168,11 +168,11 @@ def test_roll_forward_chart_starts_at_the_first_month_with_movement() -> None:
         "opening": [500, 500, 500, 700], "created": [0, 0, 300, 0],
         "applied": [0, 0, 100, 0], "refunded": [0, 0, 0, 0], "closing": [500, 500, 700, 700],
     })
-    assert _roll_series(monthly) == (RollRow("Sep 2026", 500, 300, 100, 0, 700),
+    assert roll_series(monthly) == (RollRow("Sep 2026", 500, 300, 100, 0, 700),
                                      RollRow("Oct 2026", 700, 0, 0, 0, 700))
     still = monthly.assign(created=0, applied=0, closing=500, opening=500)
-    assert _roll_series(still) == (RollRow("Oct 2026", 500, 0, 0, 0, 500),)
-    assert _roll_series(None) == ()
+    assert roll_series(still) == (RollRow("Oct 2026", 500, 0, 0, 0, 500),)
+    assert roll_series(None) == ()
 
 
 def test_utilisation_counts_unlimited_cases_apart(sample) -> None:

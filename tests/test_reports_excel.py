@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from conftest import HOSTILE_NAMES, make_report_context
+from pkgreport import atomic
+from pkgreport.atomic import write_atomic
 from pkgreport.errors import OutputError
-from pkgreport.reports import atomic
-from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.excel import EXCEL_MAX_CELL_CHARS, render_workbook
 from pkgreport.reports.model import Column, Table
 
@@ -379,9 +379,9 @@ def test_sheet_dimension_covers_every_row(report_context) -> None:
     assert '<dimension ref="A1:L9"/>' in archive.read("xl/worksheets/sheet3.xml").decode()
 
 
-def test_data_rows_xml_with_blanks_in_every_kind() -> None:
+def test_data_cells_of_every_kind_with_blanks() -> None:
     frame = pd.DataFrame({
-        "t": pd.Series(["a&b", None, "c\uffffd"], dtype=object),  # the separator falls back
+        "t": pd.Series(["a&b", None, "c\td\ud800"], dtype=object),  # a lone surrogate
         "m": pd.array([150, None, -5], dtype="Int64"),
         "d": pd.to_datetime(["2026-01-02", None, "1900-03-01"]),
         "p": [0.5, -0.0, 0.0],  # -0.0 and 0.0 stay distinct values
@@ -390,18 +390,90 @@ def test_data_rows_xml_with_blanks_in_every_kind() -> None:
     table = Table(key="x", sheet="X", title="x", description="d", frame=frame, columns=(
         Column("t", "T"), Column("m", "M", "money"), Column("d", "D", "date"),
         Column("p", "P", "percent"), Column("b", "B", "bool")))
-    archive = zipfile.ZipFile(io.BytesIO(render_workbook(make_report_context(tables=(table,)))))
-    xml = archive.read("xl/worksheets/sheet3.xml").decode()  # Summary, Findings, X
-    rows = re.findall(r'<row r="[567]">.*?</row>', xml)
-    styles = re.findall(r'<c r="[A-E]5" s="(\d+)"', rows[0])
-    t, m, d, p, b = styles
-    text = f' s="{t}" t="inlineStr"><is><t xml:space="preserve">'
-    assert rows == [
-        (f'<row r="5"><c r="A5"{text}a&amp;b</t></is></c><c r="B5" s="{m}"><v>1.5</v></c>'
-         f'<c r="C5" s="{d}"><v>46024</v></c><c r="D5" s="{p}"><v>0.5</v></c>'
-         f'<c r="E5" s="{b}" t="b"><v>1</v></c></row>'),
-        f'<row r="6"><c r="D6" s="{p}"><v>-0</v></c></row>',
-        (f'<row r="7"><c r="A7"{text}c\uffffd</t></is></c><c r="B7" s="{m}"><v>-0.05</v></c>'
-         f'<c r="C7" s="{d}"><v>61</v></c><c r="D7" s="{p}"><v>0</v></c>'
-         f'<c r="E7" s="{b}" t="b"><v>0</v></c></row>'),
+    data = render_workbook(make_report_context(tables=(table,)))
+    ws = _load(data)["X"]
+    cells = [[(c.value, c.data_type) for c in row] for row in ws.iter_rows(min_row=5, max_row=7)]
+    assert cells == [
+        [("a&b", "s"), (1.5, "n"), (datetime(2026, 1, 2), "d"), (0.5, "n"), (True, "b")],
+        [(None, "n"), (None, "n"), (None, "n"), (0, "n"), (None, "n")],
+        [("c\td?", "s"), (-0.05, "n"), (datetime(1900, 3, 1), "d"), (0, "n"), (False, "b")],
     ]
+    formats = [ws.cell(5, col).number_format for col in range(1, 6)]
+    assert formats == ["@", MONEY_FMT, "dd/mm/yyyy", "0%", "General"]
+    # -0.0 is its own value (openpyxl reads both as 0): the sheet's XML keeps the sign.
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet3.xml").decode()
+    assert re.findall(r'<c r="D[67]" s="\d+"><v>([^<]*)</v></c>', xml) == ["-0", "0"]
+
+
+def test_workbook_is_written_through_xlsxwriters_public_api_only() -> None:
+    # No private attribute (`fmt._get_xf_index()`, `ZipInfo._compresslevel`) and no rewriting of
+    # the archive xlsxwriter wrote: those change in any release.
+    import ast
+
+    from pkgreport.reports import excel
+
+    tree = ast.parse(Path(excel.__file__).read_text(encoding="utf-8"))
+    private = sorted({node.attr for node in ast.walk(tree)
+                      if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                      and not node.attr.startswith("__")})
+    imported = sorted({alias.name for node in ast.walk(tree)
+                       if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names})
+    assert private == []
+    assert "zipfile" not in imported
+
+
+def _credit_with_csv(attention: list[bool]) -> tuple[Table, ...]:
+    """The test context's tables, the credit table's every row said to be in a command's CSV."""
+    ctx = make_report_context()
+    credit = next(t for t in ctx.tables if t.key == "credit")
+    frame = credit.frame.assign(holds_credit=attention)
+    changed = Table(**{**vars(credit), "frame": frame, "all_rows_in": "pkgreport credit"})
+    return tuple(changed if t.key == "credit" else t for t in ctx.tables)
+
+
+def test_a_long_table_whose_csv_has_every_row_keeps_the_rows_needing_attention() -> None:
+    tables = _credit_with_csv([False, True, False, True])  # P004 and P006 need attention
+    ws = _load(render_workbook(make_report_context(tables=tables, workbook_all_rows_max=3)))["Credit"]
+    assert ws["A3"].value == (
+        "This sheet holds the 2 of 4 rows that need attention; every row is in the CSV from "
+        '"pkgreport credit <exports folder>". The total row adds up these rows only.'
+    )
+    assert [ws.cell(row, 1).value for row in range(5, 8)] == ["P004", "P006", "Total"]
+    assert ws["F7"].value == "=SUBTOTAL(109,F5:F6)"
+    assert list(ws.tables["tbl_credit_3000"].ref.split(":")) == ["A4", "H7"]
+
+
+def test_a_table_up_to_the_limit_or_without_a_csv_keeps_every_row() -> None:
+    tables = _credit_with_csv([False, True, False, True])
+    for ctx in (make_report_context(tables=tables, workbook_all_rows_max=4),
+                make_report_context(workbook_all_rows_max=3)):  # no "all_rows_in"
+        ws = _load(render_workbook(ctx))["Credit"]
+        assert [ws.cell(row, 1).value for row in range(5, 10)] == [
+            "P003", "P004", "P005", "P006", "Total"]
+
+
+def test_summary_rows_are_tall_enough_for_their_wrapped_what_to_do() -> None:
+    # Spreadsheet programs do not grow a row xlsxwriter wrote: without a height the wrapped
+    # remedy prints over the next finding (seen in LibreOffice's printout).
+    import dataclasses
+
+    base = make_report_context()
+    long_todo = ("Compare the payments and credit of the invoice in the practice system with the "
+                 "exports: a payment, refund or allocation is missing or was changed after it.")
+    kinds = (dataclasses.replace(base.finding_kinds[0], what_to_do=long_todo),
+             *base.finding_kinds[1:])
+    ctx = dataclasses.replace(base, finding_kinds=kinds)
+    ws = _load(render_workbook(ctx))["Summary"]
+    checked = 0
+    for row in ws.iter_rows():
+        todo = row[3].value if len(row) > 3 else None
+        kind = next((k for k in ctx.finding_kinds if k.what_to_do == todo), None)
+        if kind is None:
+            continue
+        lines = -(-len(todo) // 60)
+        height = ws.row_dimensions[row[0].row].height
+        assert (height or 15) >= 15 * lines, (todo, height)
+        assert row[0].alignment.vertical == "top" and row[3].alignment.vertical == "top"
+        checked += 1
+    assert checked == len(ctx.finding_kinds) > 0
+    assert any(len(k.what_to_do) > 60 for k in ctx.finding_kinds)

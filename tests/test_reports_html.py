@@ -154,6 +154,16 @@ def test_a_capped_table_keeps_the_rows_needing_attention_first() -> None:
             "for all of them.") in text
 
 
+def test_a_table_the_workbook_also_cuts_points_to_its_csv() -> None:
+    ctx = make_report_context()
+    credit = next(t for t in ctx.tables if t.key == "credit")
+    changed = Table(**{**vars(credit), "all_rows_in": "pkgreport credit"})
+    tables = tuple(changed if t.key == "credit" else t for t in ctx.tables)
+    page = render_html(make_report_context(max_rows=2, workbook_all_rows_max=3, tables=tables))
+    assert ("The page holds 2 of 4 rows, those that need attention first — see the CSV from "
+            '"pkgreport credit <exports folder>" for all of them.') in visible_text(page)
+
+
 def test_workbook_only_tables_stay_out_of_the_page(report_context) -> None:
     page = render_html(report_context)
     assert "31/02/2026" not in page

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from pkgreport.cli import cli
-from pkgreport.runlock import output_lock
+from pkgreport.schedule.runlock import output_lock
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 OCT = "pkgreport-2026-10-31"
@@ -86,7 +86,10 @@ def test_history_over_two_successive_months(tmp_path: Path) -> None:
     changes = oct_summary["changes_since_last_run"]
     assert changes["previous"] == {"as_of": "2026-09-30", "period_from": "2026-09-01",
                                    "period_to": "2026-09-30"}
-    key = lambda f: (f["code"], f["subject_type"], f["subject_id"])
+
+    def key(f: dict[str, str]) -> tuple[str, str, str]:
+        return (f["code"], f["subject_type"], f["subject_id"])
+
     before = {key(f) for f in sep_summary["findings"]}
     after = {key(f) for f in oct_summary["findings"]}
     assert {key(f) for f in changes["new_findings"]} == after - before
@@ -99,11 +102,26 @@ def test_history_over_two_successive_months(tmp_path: Path) -> None:
     assert len(list((out / "history").iterdir())) == 2
 
 
-def test_edit_to_a_reported_month_is_flagged(tmp_path: Path) -> None:
+def _monthly(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the sample exports and a config reporting the previous month into reports/."""
     exports = tmp_path / "exports"
     shutil.copytree(SAMPLE, exports)
     cfg = tmp_path / "pkgreport.toml"
     cfg.write_text(f'input = "{exports}"\noutput = "reports"\nperiod = "previous-month"\n')
+    return exports, cfg
+
+
+def test_a_scheduled_run_names_where_its_as_of_date_came_from(tmp_path: Path) -> None:
+    _, cfg = _monthly(tmp_path)
+    assert invoke("run", "--config", str(cfg), "--today", "2026-11-01", "-q").exit_code == 0
+    summary = json.loads((tmp_path / "reports" / f"{OCT}.json").read_text())
+    # No --as-of was given: the date is the last day of the configured period.
+    assert (summary["settings"]["as_of"], summary["settings"]["as_of_source"]) == (
+        "2026-10-31", "the last day of the period")
+
+
+def test_edit_to_a_reported_month_is_flagged(tmp_path: Path) -> None:
+    exports, cfg = _monthly(tmp_path)
     assert invoke("run", "--config", str(cfg), "--today", "2026-10-01", "-q").exit_code == 0
     # After September was reported, a September invoice's total is edited in the system.
     invoices = next(exports.glob("Invoices-*.csv"))

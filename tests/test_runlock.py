@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from pkgreport.errors import LockError
-from pkgreport.runlock import LOCK_NAME, output_lock
+from pkgreport.schedule.runlock import LOCK_NAME, output_lock
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pkgreport.runlock import output_lock
+from pkgreport.schedule.runlock import output_lock
 with output_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -16,10 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.test_validation_cliniko import APPOINTMENT_HEADERS, INVOICE_HEADERS
 
-from pkgreport import sampledata
-from pkgreport.errors import UsageError
-from pkgreport.inputs.schemas import COLUMNS, KNOWN_UNUSED, normalise_header, spec_for
-from pkgreport.sampledata import (
+from pkgreport.demo import formats
+from pkgreport.demo.generate import (
     PLANTED,
     PLANTED_CREDIT,
     PLANTS,
@@ -27,6 +25,8 @@ from pkgreport.sampledata import (
     export_files,
     generate,
 )
+from pkgreport.errors import UsageError
+from pkgreport.inputs.schemas import COLUMNS, KNOWN_UNUSED, normalise_header, spec_for
 
 ALL_CODES = {
     "OVER_BOOKED",
@@ -245,9 +245,9 @@ def test_file_names_carry_the_export_date_and_only_those_files_are_written(tmp_p
 def test_headers_all_map_to_exactly_one_canonical_column(
     sample: dict[str, list[dict[str, str]]],
 ) -> None:
-    assert sampledata.CLINIKO_APPOINTMENT_HEADERS == tuple(APPOINTMENT_HEADERS)
-    assert sampledata.CLINIKO_INVOICE_HEADERS == tuple(INVOICE_HEADERS)
-    for kind, headers in sampledata.HEADERS.items():
+    assert formats.CLINIKO_APPOINTMENT_HEADERS == tuple(APPOINTMENT_HEADERS)
+    assert formats.CLINIKO_INVOICE_HEADERS == tuple(INVOICE_HEADERS)
+    for kind, headers in formats.HEADERS.items():
         specs = spec_for(kind)
         unused = {normalise_header(h) for h in KNOWN_UNUSED.get(kind, ())}
         names = {}
@@ -379,7 +379,7 @@ def test_planted_ids_do_not_depend_on_size_seed_or_dates(tmp_path: Path) -> None
     tables = build_tables(patients=5, months=1, seed=99, start=date(2024, 2, 29))
     rows = {kind: list(t.text_rows()) for kind, t in tables.items()}
     case_ids = {r[0] for r in rows["cases"]}
-    invoice_ids = {r[sampledata.INVOICE_HEADERS.index("ID")] for r in rows["invoices"]}
+    invoice_ids = {r[formats.INVOICE_HEADERS.index("ID")] for r in rows["invoices"]}
     for plant in PLANTS:
         pool = {"case": case_ids, "invoice": invoice_ids}.get(plant.subject_type)
         assert pool is None or plant.subject_id in pool
@@ -490,7 +490,7 @@ def test_the_sample_holds_the_behaviours_the_reports_explain(
     assert sum(when(a["Start Time"]) >= datetime(2026, 11, 1) for a in appts) > 20
     # Daylight saving starts in October: both of Sydney's offsets appear, as in a real export.
     assert {a["Start Time"][-5:] for a in appts} == {"+1000", "+1100"}
-    assert {a["Business"] for a in appts} == set(sampledata.BUSINESSES)
+    assert {a["Business"] for a in appts} == set(formats.BUSINESSES)
     cases = sample["cases"]
     assert any(c["Include Cancelled Attendees"] == "Yes" for c in cases)
     assert any(c["Include DNA Attendees"] == "Yes" for c in cases)
@@ -531,7 +531,7 @@ def test_any_arguments_give_a_consistent_ledger(
                 for row in rows["patients"]}
     assert sorted(p for p in reported if reported[p] != credit.get(p, 0)) == ["900011", "900012"]
     assert min(credit.values(), default=0) >= 0
-    export = sampledata.period_end(start, months)
+    export = formats.period_end(start, months)
     tally = case_tally(rows, export)
     assert sorted(c for c, t in tally.items() if t["over"]) == ["490001"]
     assert sorted(c for c, t in tally.items() if t["outside"]) == ["490003"]
@@ -582,7 +582,7 @@ def test_the_committed_sample_is_what_the_generator_makes(tmp_path: Path) -> Non
     fresh = generate(tmp_path)
     for path in fresh:
         assert (committed / path.name).read_bytes() == path.read_bytes(), (
-            f"sample_data/{path.name} is stale: regenerate it with `pkgreport sample-data sample_data`"
+            f"sample_data/{path.name} is stale: regenerate it with `pkgreport sample-data sample_data --force`"
         )
     readme = (committed / "README.md").read_text(encoding="utf-8")
     for path in fresh:

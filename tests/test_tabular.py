@@ -44,3 +44,19 @@ def test_frames_render_money_dates_and_blanks() -> None:
         {"patient_id": "8", "credit": {"cents": None, "amount": None}, "counted": 0,
          "day": None, "flag": False},
     ]
+
+
+def test_text_that_a_spreadsheet_would_run_as_a_formula_is_written_as_text() -> None:
+    frame = pd.DataFrame({
+        "patient_name": ["=HYPERLINK(\"http://x\",\"Ann\")", "+61 400", "-Bo", "@SUM(A1)", "Cy"],
+        "credit": pd.array([100, -250, 0, 5, 1], dtype="int64"),
+        "counted": pd.array([1, 2, 3, 4, 5], dtype="int64"),
+    })
+    assert to_csv_text(frame).splitlines() == [
+        "patient_name,credit,counted",
+        "\"'=HYPERLINK(\"\"http://x\"\",\"\"Ann\"\")\",1.00,1",
+        "'+61 400,-2.50,2",
+        "'-Bo,0.00,3",
+        "'@SUM(A1),0.05,4",
+        "Cy,0.01,5",
+    ]

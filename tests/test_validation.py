@@ -16,8 +16,9 @@ from pkgreport.engine.credit import compute_credit
 from pkgreport.errors import Issue, UsageError
 from pkgreport.excluded import empty_excluded
 from pkgreport.inputs.schemas import KINDS, typed_columns
-from pkgreport.inputs.tables import InputFile, RawTable
+from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.validation import Dataset, load_column_map, validate_tables
+from pkgreport.result import InputFile
 
 SETTINGS = Settings(timezone="Australia/Sydney")
 
@@ -397,12 +398,12 @@ def test_appointment_outside_its_case_dates_is_a_warning() -> None:
         SETTINGS,
     )
     assert [str(i) for i in dataset.issues] == [
-        ("WARNING: appointments.csv, row 2, column 'starts_at', value '2026-05-31 23:59:00': "
-        "starts_at 2026-05-31 23:59:00 is before case c1 was issued (2026-06-01): check the "
+        ("WARNING: appointments.csv, row 2, column 'starts_at', value '31/05/2026 23:59': "
+        "starts_at 31/05/2026 23:59 is before case c1 was issued (2026-06-01): check the "
         "appointment's case and date, or the case's issue and expiry dates"),
-        ("WARNING: appointments.csv, row 5, column 'starts_at', value '2026-07-01': starts_at "
-        "2026-07-01 is after case c1 expired (2026-06-30): check the appointment's case and "
-        "date, or the case's issue and expiry dates"),
+        ("WARNING: appointments.csv, row 5, column 'starts_at', value '01/07/2026 00:00': "
+        "starts_at 01/07/2026 00:00 is after case c1 expired (2026-06-30): check the "
+        "appointment's case and date, or the case's issue and expiry dates"),
     ]
     assert dataset.appointments is not None and len(dataset.appointments) == 4
 

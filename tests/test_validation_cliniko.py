@@ -361,8 +361,8 @@ def test_an_invoice_closed_before_it_was_issued_is_a_warning(tmp_path: Path) -> 
                     **{"Issue Date": "5/11/2022", "Date Closed": "31/10/2022"})]
     data = dataset(folder(tmp_path, {INVOICES_FILE: csv_bytes(INVOICE_HEADERS, rows)}))
     assert messages(data) == [
-        (f"WARNING: {INVOICES_FILE}, row 2, column 'Date Closed', value '2022-10-31': Date "
-        "Closed 2022-10-31 is before the invoice's Issue Date 2022-11-05: check both dates in "
+        (f"WARNING: {INVOICES_FILE}, row 2, column 'Date Closed', value '31/10/2022': Date "
+        "Closed 31/10/2022 is before the invoice's Issue Date 5/11/2022: check both dates in "
         "Cliniko (pkgreport uses them as they are)"),
     ]
     assert data.invoices is not None and len(data.invoices) == 1

@@ -13,73 +13,37 @@ from typing import Any
 import click
 
 from pkgreport import __version__
-from pkgreport.config import ALLOCATION_POLICIES, CREDIT_APPLIES, DATE_ORDERS, Settings
-from pkgreport.errors import ISSUE_COLUMNS, InputError, Issue, PkgReportError, UsageError
+from pkgreport.cli_options import (
+    ALLOCATION,
+    AS_OF,
+    CREDIT_APPLIES_OPTION,
+    FORMAT,
+    INPUT_DIR,
+    OUT,
+    QUIET,
+    input_options,
+    parse_date,
+    period_from_options,
+    report_options,
+    resolve_run_settings,
+    settings_from,
+)
+from pkgreport.config import Settings
+from pkgreport.errors import (
+    ISSUE_COLUMNS,
+    ExitCode,
+    InputError,
+    Issue,
+    PkgReportError,
+    UsageError,
+)
 from pkgreport.inputs.presets import preset_names
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_FAIL_ON, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 SHOWN_ISSUES = 20
 
 
 def _echo_err(message: str) -> None:
     click.echo(message, err=True)
-
-
-def _parse_date(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-10-31") from None
-
-
-def _validate_timezone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(
-            f"{value!r} is not an IANA time zone name: use e.g. Australia/Sydney, Europe/London, UTC"
-        ) from None
-    return value
-
-
-def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that reads exports."""
-    decorators = [
-        click.option("--date-order", type=click.Choice(DATE_ORDERS), default=None,
-                     help="Order of day, month and year in non-ISO dates (default dmy: 31/12/2026). "
-                          "ISO dates (2026-12-31) always parse."),
-        click.option("--timezone", callback=_validate_timezone, default=None,
-                     help="The clinic's IANA time zone (default UTC). Timestamps with an offset are "
-                          "converted to it; those without one are taken as clinic-local."),
-        click.option("--columns", "columns_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     default=None, help="TOML file mapping another system's headers to pkgreport's columns "
-                                        "(over the --source preset when both are given)."),
-        # --- issue 15: presets (`pkgreport mapping --list`) ---
-        click.option("--source", type=click.Choice(preset_names()), default=None,
-                     help="The practice system the exports come from: its mapping preset is used "
-                          "(see pkgreport mapping --list). Default: Cliniko's data exports."),
-        click.option("--sheet", default=None, help="Worksheet to read in XLSX files (default: the first)."),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
-
-
-def settings_from(base: Settings | None = None, **options: Any) -> Settings:
-    """Apply command-line options (None = not given) over a base Settings."""
-    from pkgreport.inputs.presets import mapping_data
-
-    settings = base or Settings()
-    changes = {k: v for k, v in options.items() if v is not None}
-    if "columns_file" in changes or "source" in changes:
-        changes["column_map"] = mapping_data(changes.get("source"), changes.get("columns_file"))
-    return settings.replace(**changes)
 
 
 def _all_issues_hint(ctx: click.Context) -> str:
@@ -103,13 +67,15 @@ def write_issues_csv(path: Path, issues: list[Issue]) -> None:
     import csv
     import io
 
-    from pkgreport.reports.atomic import write_atomic
+    from pkgreport.atomic import write_atomic
+    from pkgreport.tabular import csv_safe_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=ISSUE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for issue in issues:
-        writer.writerow({k: ("" if v is None else v) for k, v in issue.as_dict().items()})
+        writer.writerow({k: ("" if v is None else csv_safe_text(str(v)))
+                         for k, v in issue.as_dict().items()})
     write_atomic(path, buf.getvalue())
 
 
@@ -123,7 +89,7 @@ class Handled(click.Group):
             _echo_err(f"Error: {exc}")
             _print_issues([i for i in exc.issues if i.severity == "error"] or exc.issues,
                           _all_issues_hint(ctx))
-            ctx.exit(EXIT_INPUT)
+            ctx.exit(ExitCode.DATA_NEEDS_FIXING)
         except PkgReportError as exc:
             _echo_err(f"Error: {exc}")
             ctx.exit(exc.exit_code)
@@ -133,7 +99,7 @@ class Handled(click.Group):
             # The reader of stdout stopped early (`pkgreport credit exports/ | head`): that is
             # its choice, not an error. Point stdout at /dev/null so closing it raises nothing.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            ctx.exit(EXIT_OK)
+            ctx.exit(ExitCode.DONE)
         except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is turned into exit 3
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
@@ -142,7 +108,7 @@ class Handled(click.Group):
                     f"Internal error: {type(exc).__name__}: {exc}. This is a bug in pkgreport, not in "
                     "your data; run again with --debug for the traceback and report it."
                 )
-            ctx.exit(EXIT_INTERNAL)
+            ctx.exit(ExitCode.INTERNAL)
 
 
 @click.group(cls=Handled, context_settings={"help_option_names": ["-h", "--help"]})
@@ -172,34 +138,6 @@ def main() -> None:
     cli(prog_name="pkgreport")
 
 
-INPUT_DIR = click.argument(
-    "input_dir", type=click.Path(file_okay=False, path_type=Path), metavar="INPUT_DIR"
-)
-AS_OF = click.option(
-    "--as-of", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
-    help="Compute as at the end of this day (inclusive). Default: the latest date on which "
-         "something happened in the data; never today's date.",
-)
-FORMAT = click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
-                      show_default=True, help="Output format.")
-OUT = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                   help="Write to FILE (atomically) instead of stdout.")
-ALLOCATION = click.option(
-    "--allocation", type=click.Choice(ALLOCATION_POLICIES), default=None,
-    help="How unallocated payments and credit are applied to open invoices "
-         "(default oldest-first, Cliniko's default).",
-)
-QUIET = click.option(
-    "-q", "--quiet", is_flag=True, default=False,
-    help="Print only the results and errors: no progress, notes or names of files written.",
-)
-CREDIT_APPLIES_OPTION = click.option(
-    "--credit-applies", type=click.Choice(CREDIT_APPLIES), default=None,
-    help="When waiting account credit pays an open invoice: on-payment (default; when a payment, "
-         "$0 included, is recorded, as Cliniko does) or on-issue (as soon as the invoice is issued).",
-)
-
-
 def _note(quiet: bool, message: str) -> None:
     """A message for a person on stderr; `-q` leaves only results and errors."""
     if not quiet:
@@ -210,7 +148,7 @@ def _emit(text: str, out: Path | None, quiet: bool) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        from pkgreport.reports.atomic import write_atomic
+        from pkgreport.atomic import write_atomic
 
         write_atomic(out, text)
         _note(quiet, f"wrote {out}")
@@ -260,6 +198,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     errors = [i for i in dataset.issues if i.severity == "error"]
     warnings = [i for i in dataset.issues if i.severity == "warning"]
     inconsistent = pipeline.inconsistent_records(dataset, settings)
+    left_out = pipeline.sections_left_out(dataset) if not errors else {}
     rows = {f.kind: 0 for f in dataset.files}
     for f in dataset.files:
         rows[f.kind] += f.rows
@@ -272,7 +211,8 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             "rows_per_kind": rows,
             "errors": len(errors),
             "warnings": len(warnings),
-            "verdict": _validate_verdict(errors, warnings),
+            "left_out": left_out,
+            "verdict": _validate_verdict(errors, warnings, left_out),
             "issues": [i.as_dict() for i in dataset.issues],
             "inconsistent_records": [
                 {"code": r.code, "file": r.source_file, "row": int(r.source_row),
@@ -298,19 +238,25 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
             for record in inconsistent.itertuples(index=False):
                 click.echo(f"  INCONSISTENT: {record.source_file}, row {record.source_row}: "
                            f"{record.message}")
-        click.echo("Result: " + _validate_verdict(errors, warnings))
+        for section, reason in left_out.items():
+            click.echo(f"Left out: {section}: {reason}")
+        click.echo("Result: " + _validate_verdict(errors, warnings, left_out))
     if issues_out is not None:
         _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
     if errors:
-        sys.exit(EXIT_INPUT)
+        sys.exit(ExitCode.DATA_NEEDS_FIXING)
 
 
-def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
-    """The last line of `validate`: never an unqualified "can be used" beside unread files."""
+def _validate_verdict(errors: list[Issue], warnings: list[Issue], left_out: dict[str, str]) -> str:
+    """The last line of `validate`: never an unqualified "can be used" beside unread files, or
+    when the exports make no figure at all."""
     from pkgreport.inputs.discovery import IGNORED
 
     if errors:
         return "the exports need fixing before the figures can be trusted"
+    if {"Cases", "Credit"} <= left_out.keys():
+        return ("the exports can be read, but no figures can be computed from them: add the "
+                "exports named above (appointments with cases, or invoices with payments)")
     ignored = sorted({i.file for i in warnings if i.message.startswith(IGNORED)})
     if not ignored:
         return "the exports can be used"
@@ -320,8 +266,6 @@ def _validate_verdict(errors: list[Issue], warnings: list[Issue]) -> str:
 
 CASE_COLUMNS = ["case_id", "patient_id", "case_name", "max_sessions", "counted", "attended",
                 "upcoming", "cancelled", "dna", "remaining", "over_booked_by", "status", "findings"]
-FINDING_OUT_COLUMNS = ["code", "severity", "patient_id", "subject_type", "subject_id", "amount",
-                       "appointment_ids", "message", "source_file", "source_row"]
 
 
 @cli.command()
@@ -351,7 +295,9 @@ def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **op
     if result.cases is None:
         raise UsageError(f"cannot tally cases: {result.skipped.get('Cases')}")
     if show_findings:
-        _emit_frame(result.cases.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
+        from pkgreport.engine.findings import FINDING_COLUMNS
+
+        _emit_frame(result.cases.findings[FINDING_COLUMNS], fmt, out, settings.quiet)
     else:
         _emit_frame(result.cases.cases[CASE_COLUMNS], fmt, out, settings.quiet)
 
@@ -407,7 +353,9 @@ def credit(input_dir: Path, fmt: str, out: Path | None, ageing: bool, invoices: 
     elif view == "invoices":
         _emit_frame(result.credit.invoices, fmt, out, settings.quiet)
     elif view == "findings":
-        _emit_frame(result.credit.findings[FINDING_OUT_COLUMNS], fmt, out, settings.quiet)
+        from pkgreport.engine.findings import FINDING_COLUMNS
+
+        _emit_frame(result.credit.findings[FINDING_COLUMNS], fmt, out, settings.quiet)
     else:
         _emit_frame(result.credit.patients[CREDIT_COLUMNS], fmt, out, settings.quiet)
 
@@ -415,9 +363,9 @@ def credit(input_dir: Path, fmt: str, out: Path | None, ageing: bool, invoices: 
 @cli.command()
 @INPUT_DIR
 @input_options
-@click.option("--from", "period_start", callback=_parse_date, required=True, metavar="YYYY-MM-DD",
+@click.option("--from", "period_start", callback=parse_date, required=True, metavar="YYYY-MM-DD",
               help="First day of the period (inclusive).")
-@click.option("--to", "period_end", callback=_parse_date, required=True, metavar="YYYY-MM-DD",
+@click.option("--to", "period_end", callback=parse_date, required=True, metavar="YYYY-MM-DD",
               help="Last day of the period (inclusive).")
 @ALLOCATION
 @CREDIT_APPLIES_OPTION
@@ -448,7 +396,9 @@ def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> 
 @click.option("--months", type=click.IntRange(min=1, max=120), default=3, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
-def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) -> None:
+@click.option("--force", is_flag=True, help="Write into a folder that already holds exports.")
+def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str,
+                force: bool) -> None:
     """Write a deterministic demo set of Cliniko-style exports.
 
     The same options always give the same bytes. Large sizes make benchmark inputs.
@@ -458,9 +408,11 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) 
       pkgreport sample-data demo/
       pkgreport sample-data bench/ --patients 100000 --months 12 --seed 1
     """
-    from pkgreport.reports.atomic import make_folder, writing
-    from pkgreport.sampledata import generate
+    from pkgreport.atomic import make_folder, writing
+    from pkgreport.demo.generate import generate
 
+    if not force:
+        _refuse_a_folder_of_exports(out_dir)
     make_folder(out_dir)
     with writing(out_dir):
         paths = generate(out_dir, patients=patients, months=months, seed=seed, fmt=fmt)
@@ -469,61 +421,25 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str) 
 
 
 
+def _refuse_a_folder_of_exports(folder: Path) -> None:
+    """Made-up data must never replace a clinic's exports, nor sit beside them to be read."""
+    from pkgreport.inputs.discovery import kind_of
+
+    exports = sorted(p.name for p in folder.glob("*") if p.is_file() and kind_of(p)) \
+        if folder.is_dir() else []
+    if exports:
+        raise UsageError(
+            f"{folder} already holds exports ({', '.join(exports)}): made-up sample data would "
+            "overwrite them or be read with them; choose an empty folder, or pass --force to "
+            "write there anyway"
+        )
+
+
 def _progress(quiet: bool) -> Callable[[str], None]:
     """Stage messages on stderr, only for a person watching a terminal."""
     if quiet or not sys.stderr.isatty():
         return lambda _message: None
     return lambda message: _echo_err(f"pkgreport: {message}")
-
-
-def _period_from_options(period: str | None, period_start: date | None, period_end: date | None) -> dict[str, date]:
-    from pkgreport.config import ConfigError, parse_period
-
-    if period is not None and (period_start or period_end):
-        raise UsageError("give either --period or --from/--to, not both")
-    if (period_start is None) != (period_end is None):
-        raise UsageError("--from and --to go together: give both")
-    if period is not None:
-        try:
-            spec = parse_period(period)
-        except ConfigError as exc:
-            raise UsageError(f"--period: {exc}") from None
-        if spec.kind != "explicit":
-            raise UsageError("--period takes YYYY-MM here; previous-month/current-month belong to `run`")
-        assert spec.start and spec.end
-        return {"period_start": spec.start, "period_end": spec.end}
-    if period_start is not None and period_end is not None:
-        if period_start > period_end:
-            raise UsageError("--from is after --to: the period must start on or before its last day")
-        return {"period_start": period_start, "period_end": period_end}
-    return {}
-
-
-def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options of `report`, shared with `run`."""
-    decorators = [
-        AS_OF,
-        click.option("--period", default=None, metavar="YYYY-MM",
-                     help="Reporting period for the roll-forward (default: the month of --as-of)."),
-        click.option("--from", "period_start", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
-                     help="First day of the reporting period (with --to)."),
-        click.option("--to", "period_end", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
-                     help="Last day of the reporting period (with --from)."),
-        ALLOCATION,
-        CREDIT_APPLIES_OPTION,
-        click.option("--title", default=None, help="Title on the workbook and HTML report."),
-        click.option("--generated-at", default=None, metavar="TEXT",
-                     help="A timestamp to print in the reports (none by default, so the same "
-                          "inputs give byte-identical files)."),
-        click.option("--dormant-days", type=click.IntRange(min=1), default=None,
-                     help="Credit with no movement for this many days is dormant (default 365)."),
-        click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
-                     help="Flag packages with this many sessions or fewer left (default 1)."),
-        QUIET,
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
 
 
 @cli.command()
@@ -549,7 +465,7 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
     from pkgreport import pipeline
     from pkgreport.reports.publish import output_names, render_outputs, write_all
 
-    period_dates = _period_from_options(period, options.pop("period_start"), options.pop("period_end"))
+    period_dates = period_from_options(period, options.pop("period_start"), options.pop("period_end"))
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
     result = pipeline.run(settings, progress=progress)
@@ -564,55 +480,6 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
         _note(quiet, f"note: {section} left out: {reason}")
 
 
-def _today_in(timezone: str) -> date:
-    """The run date in the clinic's zone: the one place pkgreport reads the clock.
-
-    Only `run` needs it, to resolve `period = "previous-month"`; `--today` pins it.
-    """
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo(timezone)).date()
-
-
-def resolve_run_settings(config: Path | None, environ: dict[str, str], options: dict[str, Any],
-                         today: date | None) -> tuple[Settings, Any]:
-    """Config file, then PKGREPORT_* variables, then command-line options (highest)."""
-    from pkgreport.config import CONFIG_TO_SETTINGS, ConfigError, read_config_file, read_environment
-    from pkgreport.inputs.presets import mapping_data
-
-    try:
-        merged: dict[str, Any] = {}
-        if config is not None:
-            merged.update(read_config_file(config))
-        merged.update(read_environment(environ))
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    period_spec = merged.pop("period", None)
-    values = {CONFIG_TO_SETTINGS[k]: v for k, v in merged.items()}
-    cli_period = _period_from_options(options.pop("period"), options.pop("period_start"),
-                                      options.pop("period_end"))
-    values.update({k: v for k, v in options.items() if v is not None})
-    if values.get("input_dir") is None:
-        raise UsageError("no input folder: give INPUT_DIR, `input` in the config file or PKGREPORT_INPUT")
-    if values.get("output_dir") is None:
-        raise UsageError("no output folder: give -o, `output` in the config file or PKGREPORT_OUTPUT")
-    if "columns_file" in values or "source" in values:
-        values["column_map"] = mapping_data(values.get("source"), values.get("columns_file"))
-    settings = Settings().replace(**values)
-    if cli_period:
-        settings = settings.replace(**cli_period)
-        if settings.as_of is None:
-            settings = settings.replace(as_of=cli_period["period_end"])
-    elif period_spec is not None:
-        run_date = today or _today_in(settings.timezone)
-        start, end = period_spec.resolve(run_date)
-        settings = settings.replace(period_start=start, period_end=end)
-        if settings.as_of is None and period_spec.kind != "current-month":
-            settings = settings.replace(as_of=end)
-    return settings, period_spec
-
-
 @cli.command("run")
 @click.argument("input_dir", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option("-c", "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -621,7 +488,7 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
               default=None, help="Folder for the reports, log and history.")
 @input_options
 @report_options
-@click.option("--today", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
+@click.option("--today", callback=parse_date, default=None, metavar="YYYY-MM-DD",
               help="Run as if today were this date (resolves period = previous-month).")
 @click.option("--lock-wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds to wait for another run on the same output folder before failing.")
@@ -652,7 +519,7 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     """
     import os
 
-    from pkgreport.runlog import run_scheduled
+    from pkgreport.schedule.runlog import run_scheduled
 
     settings, _ = resolve_run_settings(config, dict(os.environ), options, today)
     outcome = run_scheduled(settings, generated_at=generated_at, progress=_progress(quiet),
@@ -663,7 +530,7 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     _note(quiet, outcome.headline)
     if outcome.failed_on:
         _echo_err("fail-on: " + ", ".join(f"{code} x{n}" for code, n in outcome.failed_on.items()))
-        sys.exit(EXIT_FAIL_ON)
+        sys.exit(ExitCode.FAIL_ON)
 
 
 @cli.command("init-config")
@@ -676,8 +543,8 @@ def init_config(path: Path, force: bool) -> None:
     Example:
       pkgreport init-config pkgreport.toml
     """
+    from pkgreport.atomic import write_atomic
     from pkgreport.config import EXAMPLE_CONFIG
-    from pkgreport.reports.atomic import write_atomic
 
     if path.exists() and not force:
         raise UsageError(f"{path} exists: pass --force to overwrite it")

@@ -60,7 +60,7 @@ class Settings:
     # must not replace a good report.
     allow_shrink: bool = False
     shrink_threshold: float = 0.5
-    # The HTML report caps long tables; the workbook always has every row.
+    # The HTML report caps long tables (the workbook holds more: WORKBOOK_ALL_ROWS_MAX).
     html_max_rows: int = 1000
     # The largest amount, in whole dollars, one row may hold; above it the row is refused.
     max_amount: int = 10_000_000

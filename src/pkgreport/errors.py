@@ -3,9 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import IntEnum
 from typing import Literal
 
 Severity = Literal["error", "warning", "info"]
+
+
+class ExitCode(IntEnum):
+    """Every exit code pkgreport returns; further codes only for documented scheduled-run cases."""
+
+    DONE = 0
+    DATA_NEEDS_FIXING = 1
+    USAGE = 2
+    INTERNAL = 3
+    FAIL_ON = 4
+    LOCKED = 5
+
+
+# What each exit code means, as the README's table says it (tests/test_docs.py checks the table).
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.DONE: "done",
+    ExitCode.DATA_NEEDS_FIXING: (
+        "the inputs need fixing (every issue is listed; nothing is written but the log)"
+    ),
+    ExitCode.USAGE: (
+        "usage or configuration error, or an output that cannot be written (read-only folder, a "
+        "file in the path, disk full; the message names the path and the reason)"
+    ),
+    ExitCode.INTERNAL: "internal error (one line; `--debug` shows the traceback)",
+    ExitCode.FAIL_ON: "done, but a finding listed in `fail_on` occurred (for monitoring)",
+    ExitCode.LOCKED: "another run holds the output folder's lock",
+}
 
 ISSUE_COLUMNS = ["severity", "file", "row", "column", "value", "message"]
 
@@ -48,13 +76,13 @@ class Issue:
 class PkgReportError(Exception):
     """Base of every error pkgreport raises on purpose; `exit_code` is what the CLI returns."""
 
-    exit_code = 3
+    exit_code: ExitCode = ExitCode.INTERNAL
 
 
 class InputError(PkgReportError):
     """The inputs need fixing; carries every issue found, so the user fixes them all at once."""
 
-    exit_code = 1
+    exit_code = ExitCode.DATA_NEEDS_FIXING
 
     def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
         super().__init__(message)
@@ -64,7 +92,7 @@ class InputError(PkgReportError):
 class UsageError(PkgReportError):
     """A bad option, setting or configuration file."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class OutputError(UsageError):
@@ -74,4 +102,4 @@ class OutputError(UsageError):
 class LockError(PkgReportError):
     """Another run holds the output folder (a documented scheduled-run condition)."""
 
-    exit_code = 5
+    exit_code = ExitCode.LOCKED

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 # Validation (rows that cannot be read) and the engines (archived, deleted or unusable records)
-# both list what they leave out in this shape; `pipeline.excluded_rows` reads the two as one.
+# both list what they leave out in this shape; `result.excluded_rows` reads the two as one.
 # `source_row` is NA only for a frame given without provenance (a test or an API caller).
 EXCLUDED_DTYPES: dict[str, str] = {
     "kind": "object",

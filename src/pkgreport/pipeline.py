@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -25,38 +25,15 @@ from pkgreport.engine.liability import (
 from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, UsageError
 from pkgreport.inputs.loading import load_folder
-from pkgreport.inputs.validation import Dataset, validate_tables
+from pkgreport.inputs.validation import validate_tables
 from pkgreport.money import format_dollars
+from pkgreport.result import Dataset, RunResult
 
 Progress = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Everything a report needs; computed from the inputs and settings alone."""
-
-    settings: Settings
-    dataset: Dataset
-    as_of: date
-    as_of_source: str
-    period_start: date
-    period_end: date
-    cases: CaseTally | None
-    credit: CreditResult | None
-    ageing: pd.DataFrame | None
-    rollforward: pd.DataFrame | None
-    monthly: pd.DataFrame | None
-    packages: pd.DataFrame | None
-    findings: pd.DataFrame
-    skipped: dict[str, str]
-    # How invoices were tied to appointments (by appointment id, or by invoice number).
-    links: InvoiceLinks = field(default_factory=InvoiceLinks)
-    # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
-    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 def load_dataset(settings: Settings, progress: Progress = _quiet) -> Dataset:
@@ -160,79 +137,32 @@ def monthly_rollforward(ledger: pd.DataFrame, first_month: date, as_of: date) ->
     return roll_forward_by_month(ledger, first_month, as_of)
 
 
-def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -> RunResult:
-    """Run the engines on a clean dataset. Pure apart from the timings it records."""
-    timings: dict[str, float] = {}
-    if settings.as_of is not None:
-        as_of, as_of_source = settings.as_of, "--as-of"
-    else:
-        as_of, as_of_source = default_as_of(dataset)
-    if settings.period_start is not None and settings.period_end is not None:
-        period_start, period_end = settings.period_start, settings.period_end
-    else:
-        period_start, period_end = month_bounds(as_of)
-    if period_start > period_end:
-        raise UsageError(f"the period starts ({period_start}) after it ends ({period_end})")
-    if as_of < period_start:
-        raise UsageError(
-            f"the as-of date ({as_of}) is before the period starts ({period_start}): the figures "
-            "are taken at the as-of date, so it must fall on or after the period's first day; "
-            "give a later --as-of or an earlier period"
-        )
-
-    skipped: dict[str, str] = {}
-    tally: CaseTally | None = None
-    if dataset.appointments is not None and dataset.cases is not None:
-        t0 = time.perf_counter()
-        tally = tally_cases(
-            dataset.appointments, dataset.cases, as_of, nearly_used_up=settings.nearly_used_up
-        )
-        timings["cases"] = time.perf_counter() - t0
-        progress(f"tallied {len(tally.cases):,} case(s) over {len(tally.appointments):,} appointment(s)")
-    else:
+def sections_left_out(dataset: Dataset) -> dict[str, str]:
+    """The sections these exports cannot make for want of a kind, with the reason."""
+    left_out: dict[str, str] = {}
+    if dataset.appointments is None or dataset.cases is None:
         missing = "cases" if dataset.cases is None else "appointments"
-        skipped["Cases"] = f"no {missing} export in the input folder, so package tallies were not computed"
-
-    links = link_invoices(dataset.invoices, dataset.appointments)
-    credit: CreditResult | None = None
-    ageing = rollforward = monthly = packages = None
-    if dataset.invoices is not None and dataset.payments is not None:
-        t0 = time.perf_counter()
-        credit = compute_credit(
-            dataset.invoices,
-            dataset.payments,
-            dataset.allocations,
-            dataset.patients,
-            as_of,
-            policy=settings.allocation,
-            credit_applies=settings.credit_applies,
-            dormant_days=settings.dormant_days,
-            appointments=dataset.appointments,
-            cases=dataset.cases,
-            links=links,
-        )
-        timings["credit"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ageing = age_credit(credit.ledger, as_of, settings.ageing_buckets)
-        rollforward = roll_forward(credit.ledger, period_start, min(period_end, as_of))
-        first = _latest_floor(dataset, as_of)
-        monthly = monthly_rollforward(credit.ledger, first, as_of)
-        timings["liability"] = time.perf_counter() - t0
-        progress(f"allocated credit for {len(credit.patients):,} patient(s), "
-                 f"{len(credit.invoices):,} invoice(s)")
-    else:
+        left_out["Cases"] = (
+            f"no {missing} export in the input folder, so package tallies were not computed")
+    if dataset.invoices is None or dataset.payments is None:
         missing = " and ".join(k for k in ("invoices", "payments") if getattr(dataset, k) is None)
-        skipped["Credit"] = (
+        left_out["Credit"] = (
             f"no {missing} export in the input folder, so account credit, ageing and the "
             "roll-forward were not computed"
         )
-    if tally is not None and (dataset.invoices is not None or _has_prices(dataset)):
-        packages = package_value(dataset.cases, dataset.invoices,
-                                 tally.cases[["case_id", "attended"]], as_of,
-                                 session_invoices=frozenset(links.by_number))
-    elif tally is not None:
-        skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
+    return left_out
 
+
+def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -> RunResult:
+    """Run the engines on a clean dataset. Pure apart from the timings it records."""
+    as_of, as_of_source, period_start, period_end = _dates(dataset, settings)
+    timings: dict[str, float] = {}
+    skipped = sections_left_out(dataset)
+    tally = _tally(dataset, settings, as_of, timings, progress)
+    links = link_invoices(dataset.invoices, dataset.appointments)
+    credit, ageing, rollforward, monthly = _credit_figures(
+        dataset, settings, as_of, (period_start, period_end), links, timings, progress)
+    packages = _packages(dataset, tally, as_of, links, skipped)
     if credit is not None and dataset.set_aside_allocations is not None:
         # Allocations validation set aside are the credit engine's findings too (`credit --findings`).
         credit = replace(credit, findings=combine_findings(
@@ -258,6 +188,96 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
     )
 
 
+def _dates(dataset: Dataset, settings: Settings) -> tuple[date, str, date, date]:
+    """The as-of date, where it came from, and the reporting period; refused when inconsistent."""
+    if settings.as_of is not None:
+        # rollforward (--to) and a scheduled run (its period) set it without any --as-of.
+        given_as_period_end = settings.as_of == settings.period_end
+        as_of = settings.as_of
+        as_of_source = "the last day of the period" if given_as_period_end else "--as-of"
+    else:
+        as_of, as_of_source = default_as_of(dataset)
+    if settings.period_start is not None and settings.period_end is not None:
+        period_start, period_end = settings.period_start, settings.period_end
+    else:
+        period_start, period_end = month_bounds(as_of)
+    if period_start > period_end:
+        raise UsageError(f"the period starts ({period_start}) after it ends ({period_end})")
+    if as_of < period_start:
+        raise UsageError(
+            f"the as-of date ({as_of}) is before the period starts ({period_start}): the figures "
+            "are taken at the as-of date, so it must fall on or after the period's first day; "
+            "give a later --as-of or an earlier period"
+        )
+    return as_of, as_of_source, period_start, period_end
+
+
+def _tally(dataset: Dataset, settings: Settings, as_of: date, timings: dict[str, float],
+           progress: Progress) -> CaseTally | None:
+    """The case tallies, or None without cases and appointments (`sections_left_out` says why)."""
+    if dataset.appointments is None or dataset.cases is None:
+        return None
+    t0 = time.perf_counter()
+    tally = tally_cases(
+        dataset.appointments, dataset.cases, as_of, nearly_used_up=settings.nearly_used_up
+    )
+    timings["cases"] = time.perf_counter() - t0
+    progress(f"tallied {len(tally.cases):,} case(s) over {len(tally.appointments):,} appointment(s)")
+    return tally
+
+
+CreditFigures = tuple[
+    CreditResult | None, pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None
+]
+
+
+def _credit_figures(dataset: Dataset, settings: Settings, as_of: date,
+                    period: tuple[date, date], links: InvoiceLinks, timings: dict[str, float],
+                    progress: Progress) -> CreditFigures:
+    """Credit, its ageing, the period's roll-forward and the monthly one; all None without
+    invoices and payments (`sections_left_out` says why)."""
+    if dataset.invoices is None or dataset.payments is None:
+        return None, None, None, None
+    t0 = time.perf_counter()
+    credit = compute_credit(
+        dataset.invoices,
+        dataset.payments,
+        dataset.allocations,
+        dataset.patients,
+        as_of,
+        policy=settings.allocation,
+        credit_applies=settings.credit_applies,
+        dormant_days=settings.dormant_days,
+        appointments=dataset.appointments,
+        cases=dataset.cases,
+        links=links,
+    )
+    timings["credit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    period_start, period_end = period
+    ageing = age_credit(credit.ledger, as_of, settings.ageing_buckets)
+    rollforward = roll_forward(credit.ledger, period_start, min(period_end, as_of))
+    first = _latest_floor(dataset, as_of)
+    monthly = monthly_rollforward(credit.ledger, first, as_of)
+    timings["liability"] = time.perf_counter() - t0
+    progress(f"allocated credit for {len(credit.patients):,} patient(s), "
+             f"{len(credit.invoices):,} invoice(s)")
+    return credit, ageing, rollforward, monthly
+
+
+def _packages(dataset: Dataset, tally: CaseTally | None, as_of: date, links: InvoiceLinks,
+              skipped: dict[str, str]) -> pd.DataFrame | None:
+    """The value of each package used and unused, when prices are known."""
+    if tally is None:
+        return None
+    if dataset.invoices is None and not _has_prices(dataset):
+        skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
+        return None
+    return package_value(dataset.cases, dataset.invoices,
+                         tally.cases[["case_id", "attended"]], as_of,
+                         session_invoices=frozenset(links.by_number))
+
+
 def _has_prices(dataset: Dataset) -> bool:
     cases = dataset.cases
     return cases is not None and bool(cases["package_price"].notna().any())
@@ -277,10 +297,6 @@ def _latest_floor(dataset: Dataset, as_of: date) -> date:
     return max(earliest, data_start.replace(day=1))
 
 
-# Which skipped section stops which engine's checks (the registry's `stage` of each finding).
-STAGE_SECTIONS: dict[str, str] = {"cases": "Cases", "credit": "Credit"}
-
-
 # Findings about records that disagree with each other, which `validate` lists beside the errors.
 RECORD_FINDINGS = ("OVER_ALLOCATED_INVOICE", "ALLOCATION_OTHER_PATIENT",
                    "ALLOCATION_TO_DELETED_INVOICE")
@@ -297,45 +313,6 @@ def inconsistent_records(dataset: Dataset, settings: Settings) -> pd.DataFrame:
         if findings is not None:
             return findings.loc[findings["code"].isin(RECORD_FINDINGS)].reset_index(drop=True)
     return set_aside_findings(dataset.set_aside_allocations)
-
-
-def checks_not_run(result: RunResult) -> dict[str, str]:
-    """Finding code -> why it could not be checked, for the checks whose inputs are missing."""
-    from pkgreport.engine.registry import FINDINGS
-
-    return {
-        code: result.skipped[STAGE_SECTIONS[kind.stage]]
-        for code, kind in FINDINGS.items()
-        if STAGE_SECTIONS[kind.stage] in result.skipped
-    }
-
-
-def excluded_rows(result: RunResult) -> pd.DataFrame:
-    """Every input row left out of the figures, with the reason: file, row, value, message.
-
-    The one list behind the Validation sheet and the summary's `excluded_rows` count: rows the
-    validation dropped, rows an engine left out, and archived or deleted appointments of a case.
-    """
-    parts = [p for p in (result.dataset.excluded, getattr(result.credit, "excluded", None))
-             if p is not None and not p.empty]
-    frames = [pd.DataFrame({
-        "file": part["source_file"], "row": part["source_row"],
-        "value": part.get("id", part.get("kind")), "message": part["reason"],
-    }) for part in parts]
-    if result.cases is not None:
-        appts = result.cases.appointments
-        gone = appts[appts["reason"].isin(["archived", "deleted"])]
-        if not gone.empty:
-            frames.append(pd.DataFrame({
-                "file": gone["source_file"], "row": gone["source_row"],
-                "value": gone["appointment_id"],
-                "message": "appointment " + gone["reason"] + ": not counted toward case "
-                           + gone["case_id"].astype(str),
-            }))
-    columns = ["file", "row", "value", "message"]
-    if not frames:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def run(settings: Settings, progress: Progress = _quiet) -> RunResult:

@@ -32,6 +32,17 @@ def money_record(cents: object) -> dict[str, Any]:
     return {"cents": int(cents), "amount": format_cents(cents)}  # type: ignore[call-overload]
 
 
+# A CSV opened in a spreadsheet runs a cell that starts with one of these as a formula
+# (`=HYPERLINK(...)` in a patient's name): such text is written behind an apostrophe, which the
+# spreadsheet shows as plain text. Numbers and dates are written by pkgreport, never from a cell.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_text(text: str) -> str:
+    """Text for a CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def _dates_as_text(series: pd.Series) -> pd.Series:
     present = series.dropna()
     has_time = bool((present != present.dt.normalize()).any())
@@ -50,8 +61,9 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_bool_dtype(series):
             out[col] = np.where(series.to_numpy(dtype=bool), "true", "false")
         else:
-            out[col] = series.astype(object).where(series.notna(), "")
-            out[col] = out[col].map(str)
+            text = series.astype(object).where(series.notna(), "").map(str)
+            is_text = not pd.api.types.is_numeric_dtype(series.dtype)
+            out[col] = text.map(csv_safe_text) if is_text else text
     return out
 
 
@@ -79,5 +91,5 @@ def to_json_text(frame: pd.DataFrame) -> str:
     """A JSON array of objects: numbers as numbers, money as exact cents plus its decimal text."""
     money = set(money_columns(frame))
     columns = {str(c): _json_values(frame[c], c in money) for c in frame.columns}
-    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

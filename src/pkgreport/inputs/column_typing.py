@@ -16,6 +16,7 @@ from pkgreport.inputs.mapping import (
     apply_mapping,
 )
 from pkgreport.inputs.schemas import (
+    CHECK_MESSAGES,
     COLUMNS,
     DERIVED,
     KNOWN_UNUSED,
@@ -25,7 +26,7 @@ from pkgreport.inputs.schemas import (
     typed_columns,
 )
 from pkgreport.inputs.tables import RawTable
-from pkgreport.inputs.validation_run import MAX_PLACES, SINGULAR, ValidationRun
+from pkgreport.inputs.validation_run import MAX_PLACES, SINGULAR, ValidationRun, drop_rows
 from pkgreport.money import format_dollars
 
 
@@ -162,6 +163,7 @@ def with_provenance(table: RawTable) -> pd.DataFrame:
 def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame | None:
     """One file's rows -> its typed frame (rows with errors removed), or None if unusable."""
     file = table.file.name
+    run.cells[file] = table.frame  # the loader's own frame: no copy is kept
     applied = apply_mapping(kind, run.mapping.kind(kind), with_provenance(table), file)
     run.issues.extend(applied.issues)
     if not applied.usable:
@@ -193,9 +195,23 @@ def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame |
     typed = _parse_columns(run, kind, _provenance(frame), columns, parsed)
     if kind == "appointments":
         typed = _one_row_per_attendee(run, typed)
+    if kind == "invoices" and "original_invoice_id" in mapping:
+        typed = _check_credit_notes(run, typed)
     if kind == "patients" and "patient_name" not in mapping:
         typed["patient_name"] = _joined_names(typed["first_name"], typed["last_name"])
     return typed
+
+
+def _check_credit_notes(run: ValidationRun, invoices: pd.DataFrame) -> pd.DataFrame:
+    """Only a credit note, which names the invoice it credits, may have a negative total.
+
+    Applied only to a file with a column for that name: Cliniko's invoices export has none, so
+    there a negative invoice is a credit note as it stands.
+    """
+    uncredited = ((invoices["total"] < 0) & invoices["original_invoice_id"].isna()).to_numpy()
+    totals: list[object] = [format_dollars(int(t)) for t in invoices.loc[uncredited, "total"]]
+    return drop_rows(run, "invoices", invoices, uncredited, "total", totals,
+                     CHECK_MESSAGES["credit_note_only"])
 
 
 def _provenance(frame: pd.DataFrame) -> pd.DataFrame:

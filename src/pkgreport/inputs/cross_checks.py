@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.errors import Issue
-from pkgreport.inputs.validation_run import SINGULAR, ValidationRun, shown_value
+from pkgreport.inputs.validation_run import (
+    SINGULAR,
+    ValidationRun,
+    drop_rows,
+    shown_value,
+    written_values,
+)
 
 _ONE_DAY = np.timedelta64(1, "D")
 
@@ -52,16 +58,6 @@ def _at(frame: pd.DataFrame, column: str, positions: np.ndarray, missing: object
     # A one-value tail for position -1 to pick; also right when `frame` has no rows.
     tail = np.array([missing], dtype=values.dtype)
     return np.concatenate([values, tail])[positions]
-
-
-def _drop_rows(run: ValidationRun, kind: str, frame: pd.DataFrame, mask: np.ndarray, column: str,
-               values: list[object], messages: list[str] | str) -> pd.DataFrame:
-    if not mask.any():
-        return frame
-    rows = frame[mask]
-    reasons = run.row_issues(kind, rows, column, values, messages)
-    run.exclude(kind, rows, reasons)
-    return frame[~mask].reset_index(drop=True)
 
 
 def _files_of(frame: pd.DataFrame) -> str:
@@ -110,7 +106,7 @@ def _check_appointment_cases(run: ValidationRun, appointments: pd.DataFrame,
     order = np.flatnonzero(bad)
     by_row = dict(zip(np.flatnonzero(unknown), messages)) | dict(
         zip(np.flatnonzero(other), messages_other))
-    appointments = _drop_rows(run, "appointments", appointments, bad, "case_id",
+    appointments = drop_rows(run, "appointments", appointments, bad, "case_id",
                               case_id[bad].tolist(), [by_row[i] for i in order])
     case_at = case_at[~bad]
 
@@ -125,16 +121,17 @@ def _check_appointment_cases(run: ValidationRun, appointments: pd.DataFrame,
     outside = before | after
     if outside.any():
         rows = appointments[outside]
+        starts_written = written_values(run, "appointments", rows, "starts_at")
         messages = []
         for start, case, issue, expiry, early in zip(
-            rows["starts_at"], rows["case_id"], pd.Series(issued[outside]),
+            starts_written, rows["case_id"], pd.Series(issued[outside]),
             pd.Series(expires[outside]), before[outside],
         ):
             when = (f"before case {case} was issued ({shown_value(issue)})" if early
                     else f"after case {case} expired ({shown_value(expiry)})")
-            messages.append(f"{shown_value(start)} is {when}: check the appointment's case and date, "
+            messages.append(f"{start} is {when}: check the appointment's case and date, "
                             "or the case's issue and expiry dates")
-        run.row_issues("appointments", rows, "starts_at", rows["starts_at"].tolist(), messages,
+        run.row_issues("appointments", rows, "starts_at", starts_written, messages,
                        severity="warning")
     return appointments
 
@@ -161,13 +158,14 @@ def _check_invoice_dates(run: ValidationRun, invoices: pd.DataFrame) -> None:
     if not early.any():
         return
     rows = invoices[early]
+    closed_written = written_values(run, "invoices", rows, "closed_at")
     messages = [
-        f"{shown_value(c)} is before the invoice's {run.header('invoices', f, 'issue_date')} "
-        f"{shown_value(i)}: check both dates in Cliniko (pkgreport uses them as they are)"
-        for c, i, f in zip(rows["closed_at"], rows["issue_date"], rows["source_file"])
+        f"{c} is before the invoice's {run.header('invoices', f, 'issue_date')} "
+        f"{i}: check both dates in Cliniko (pkgreport uses them as they are)"
+        for c, i, f in zip(closed_written, written_values(run, "invoices", rows, "issue_date"),
+                           rows["source_file"])
     ]
-    run.row_issues("invoices", rows, "closed_at", rows["closed_at"].tolist(), messages,
-                   severity="warning")
+    run.row_issues("invoices", rows, "closed_at", closed_written, messages, severity="warning")
 
 
 def _check_allocations(run: ValidationRun, allocations: pd.DataFrame, invoices: pd.DataFrame | None,
@@ -184,7 +182,7 @@ def _check_allocations(run: ValidationRun, allocations: pd.DataFrame, invoices: 
     invoice_at = _find(invoices, "invoice_id", invoice_id)
     unknown = invoice_at < 0
     left_out = run.excluded_ids("invoices") if unknown.any() else set()
-    allocations = _drop_rows(
+    allocations = drop_rows(
         run, "allocations", allocations, unknown, "invoice_id", invoice_id[unknown].tolist(),
         [_not_found(left_out, "invoices", i, invoices) for i in invoice_id[unknown]],
     )
@@ -197,7 +195,7 @@ def _check_allocations(run: ValidationRun, allocations: pd.DataFrame, invoices: 
         payer = _at(payments, "patient_id", _find(payments, "payment_id", payment_id))
         missing = has_payment & pd.isna(payer)
         gone = run.excluded_ids("payments") if missing.any() else set()
-        allocations = _drop_rows(
+        allocations = drop_rows(
             run, "allocations", allocations, missing, "payment_id", payment_id[missing].tolist(),
             [_not_found(gone, "payments", payment_id.iloc[i], payments)
              for i in np.flatnonzero(missing)])
@@ -268,7 +266,7 @@ def _check_patients_known(run: ValidationRun, kind: str, frame: pd.DataFrame,
     if not unknown.any():
         return frame
     left_out = run.excluded_ids("patients")
-    return _drop_rows(run, kind, frame, unknown, "patient_id", patient_id[unknown].tolist(),
+    return drop_rows(run, kind, frame, unknown, "patient_id", patient_id[unknown].tolist(),
                       [_not_found(left_out, "patients", i, patients) for i in patient_id[unknown]])
 
 

@@ -20,7 +20,6 @@ from pkgreport.inputs.tables import (
     file_error,
     finish_table,
     row_error,
-    row_warning,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -96,7 +95,7 @@ def load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list[
         )
 
     if not body.endswith("\n"):
-        unterminated = _cut_short(name, frame, delimiter, header_row)
+        unterminated = _cut_short(name, frame, header_row)
         if unterminated is not None:
             issues = issues + [unterminated]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
@@ -160,7 +159,7 @@ def _load_plain_utf8_csv(
         return None
     ending: list[Issue] = []
     if not data.endswith(b"\n"):
-        unterminated = _cut_short(path.name, frame, delimiter, 1)
+        unterminated = _cut_short(path.name, frame, 1)
         ending = [] if unterminated is None else [unterminated]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
@@ -170,23 +169,23 @@ def _load_plain_utf8_csv(
     )
 
 
-def _cut_short(name: str, frame: pd.DataFrame, delimiter: str, header_row: int) -> Issue | None:
+def _cut_short(name: str, frame: pd.DataFrame, header_row: int) -> Issue | None:
     """A warning when a file with data rows does not end with a line break: it may be cut short.
 
     A copy or download that stopped early ends inside its last row. When that row still has every
     field, only its last value is shorter than it should be, which nothing else can detect; some
-    programs do omit the final line break, so the row is named for the user to check rather than
-    refused. (A last row with fewer fields, or inside an open quote, is an error elsewhere.)
+    programs do omit the final line break, so that value is named for the user to check rather
+    than refused. (A last row with fewer fields, or inside an open quote, is an error elsewhere.)
     """
     if len(frame) <= 1:
         return None
     row = header_row + len(frame) - 1
-    record = delimiter.join(str(v) for v in frame.iloc[-1].tolist())
-    record = record if len(record) <= 200 else record[:197] + "..."
-    return row_warning(
+    return Issue(
+        "warning",
         name,
         row,
-        record,
+        str(frame.iat[0, -1]).strip(),
+        str(frame.iat[-1, -1]),
         f"the file does not end with a line break, so it may have been cut short by a copy or "
         f"download that did not finish: check that row {row}, the last, is complete (its last "
         "value especially); if it is not, export or copy the file again",

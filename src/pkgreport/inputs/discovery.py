@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pkgreport.errors import Issue
 from pkgreport.inputs.tables import file_error, file_warning
+from pkgreport.result import HISTORY_FOLDER, LOCK_NAME, OWN_OUTPUT_PREFIX, OWN_OUTPUT_SUFFIXES
 
 # --------------------------------------------------------------------------------------------
 # Kinds and discovery
@@ -189,15 +190,6 @@ def _two_kinds_in_header(name: str, judged: tuple[str, ...]) -> str:
         f"pkgreport cannot tell which it holds: rename it to start with its kind, e.g. "
         f"'{judged[0]}-{name}' or '{judged[1]}-{name}'{_NOT_AN_EXPORT}"
     )
-
-
-# What pkgreport writes into an output folder (reports, their manifest, the run log, history),
-# spelled here because the loader must never read them back; the writers import these names.
-OWN_OUTPUT_PREFIX = "pkgreport-"
-MANIFEST_SUFFIX = ".sha256"
-OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log", MANIFEST_SUFFIX})
-HISTORY_FOLDER = "history"
-LOCK_NAME = ".pkgreport.lock"
 
 
 def _own_output(input_dir: Path, output_dir: Path | None) -> Callable[[Path], bool]:

@@ -75,7 +75,10 @@ def collapse_duplicates(run: ValidationRun, kind: str, frame: pd.DataFrame,
 def _warn_about_copies(run: ValidationRun, kind: str, copies: pd.DataFrame,
                        originals: pd.DataFrame) -> None:
     """One warning for copies across files (overlapping exports); one per repeat inside a file,
-    naming both rows, since an export does not repeat a row by overlapping itself."""
+    naming both rows, since an export does not repeat a row by overlapping itself. A group
+    appointment is one row of the file for all its attendees, and is counted and named once."""
+    once = ~copies.duplicated(["source_file", "source_row"]).to_numpy()
+    copies, originals = copies[once], originals[once]
     same_file = copies["source_file"].to_numpy() == originals["source_file"].to_numpy()
     for copy_row, original_row, file in zip(copies["source_row"][same_file],
                                             originals["source_row"][same_file],

@@ -309,10 +309,6 @@ def _column_checks(kind: str, spec: ColumnSpec) -> list[pa.Check]:
     return checks
 
 
-def _credit_note_only(frame: pd.DataFrame) -> pd.Series:
-    return (frame["total"] >= 0) | frame["original_invoice_id"].notna()
-
-
 def _source_matches_payment(frame: pd.DataFrame) -> pd.Series:
     return (frame["source"] == "payment") == frame["payment_id"].notna()
 
@@ -325,7 +321,6 @@ _FRAME_CHECKS: dict[str, list[pa.Check]] = {
     "appointments": [
         pa.Check(_unique_appointment_key, name="field_uniqueness", ignore_na=False)
     ],
-    "invoices": [pa.Check(_credit_note_only, name="credit_note_only", ignore_na=False)],
     "allocations": [
         pa.Check(_source_matches_payment, name="source_matches_payment", ignore_na=False)
     ],
@@ -334,7 +329,6 @@ _FRAME_CHECKS: dict[str, list[pa.Check]] = {
 # The column a frame-level check is about, for messages and for the header the user wrote.
 FRAME_CHECK_COLUMNS: dict[str, str] = {
     "field_uniqueness": "appointment_id",
-    "credit_note_only": "total",
     "source_matches_payment": "source",
 }
 

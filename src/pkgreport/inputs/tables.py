@@ -11,25 +11,12 @@ import pandas as pd
 
 from pkgreport.errors import Issue
 from pkgreport.inputs.parsing import unwrap_excel_text
+from pkgreport.result import InputFile
 
 RESERVED_COLUMNS = ("source_file", "source_row")
 # Everything else a reader throws (even a Rust panic, which pyo3 raises as a BaseException) becomes
 # an issue; these still stop the program.
 PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
-
-@dataclass(frozen=True)
-class InputFile:
-    """What was read: enough to reproduce and audit a run (the report lists it with its SHA-256)."""
-
-    path: Path
-    name: str
-    kind: str
-    sha256: str
-    size: int
-    rows: int
-    encoding: str | None = None
-    delimiter: str | None = None
-    sheet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,10 +239,6 @@ def file_error(file: str, message: str) -> Issue:
 
 def file_warning(file: str, message: str) -> Issue:
     return Issue("warning", file, None, None, None, message)
-
-
-def row_warning(file: str, row: int, value: str, message: str) -> Issue:
-    return Issue("warning", file, row, None, value, message)
 
 
 def blank_in(arrays: list[np.ndarray], length: int) -> np.ndarray:

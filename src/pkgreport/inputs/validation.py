@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import zoneinfo
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,44 +29,12 @@ from pkgreport.inputs.schemas import (
     empty_frame,
     schema_for,
 )
-from pkgreport.inputs.tables import InputFile, RawTable
+from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.validation_run import ValidationRun
 from pkgreport.money import format_dollars
+from pkgreport.result import Dataset, InputFile
 
 _MONEY_COLUMNS = {s.name for specs in COLUMNS.values() for s in specs if s.type == "money"}
-
-
-@dataclass
-class Dataset:
-    """Typed frames per kind (None when the kind was not supplied), the files, and the issues.
-
-    Rows with an error are not in the typed frames; each is in `excluded` with the reason.
-    Archived and deleted rows stay: the engines leave them out and say why.
-    """
-
-    appointments: pd.DataFrame | None = None
-    cases: pd.DataFrame | None = None
-    invoices: pd.DataFrame | None = None
-    payments: pd.DataFrame | None = None
-    allocations: pd.DataFrame | None = None
-    patients: pd.DataFrame | None = None
-    files: list[InputFile] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
-    excluded: pd.DataFrame = field(default_factory=empty_excluded)
-    # Allocations the engine cannot apply but can account for: each becomes a finding naming the
-    # allocation, its payment and its invoice (columns of allocations plus code, places, dates).
-    set_aside_allocations: pd.DataFrame | None = None
-
-    def frame(self, kind: str) -> pd.DataFrame | None:
-        return getattr(self, kind)
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "warning"]
 
 
 # --- column map -------------------------------------------------------------------------------

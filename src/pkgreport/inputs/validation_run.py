@@ -40,10 +40,26 @@ class ValidationRun:
         # Allocations left out of the figures as findings, not errors (`_set_aside_inconsistent`).
         self.set_aside: list[pd.DataFrame] = []
         self.headers: dict[tuple[str, str], dict[str, str]] = {}
+        # Each file's cells as written, so an issue shows the value the user can find there.
+        self.cells: dict[str, pd.DataFrame] = {}
+        self._row_at: dict[str, pd.Index] = {}
 
     def header(self, kind: str, file: str, column: str) -> str:
         """The header the user wrote for a canonical column in that file."""
         return self.headers.get((kind, file), {}).get(column, column)
+
+    def written(self, kind: str, file: str, row: int, column: str) -> str | None:
+        """The cell of `column` in that row as the file has it (not as parsed), if there is one."""
+        cells = self.cells.get(file)
+        header = self.headers.get((kind, file), {}).get(column)
+        if cells is None or header is None:
+            return None
+        if file not in self._row_at:  # a file without row numbers starts at row 2
+            numbers = cells["source_row"] if "source_row" in cells else range(2, len(cells) + 2)
+            self._row_at[file] = pd.Index(numbers)
+        at = self._row_at[file].get_indexer([row])[0]
+        label = next((c for c in cells.columns if str(c) == header), None)
+        return None if at < 0 or label is None else str(cells[label].iat[at])
 
     def exclude(self, kind: str, rows: pd.DataFrame, reasons: Iterable[str] | str) -> None:
         if rows.empty:
@@ -88,6 +104,26 @@ def shown_value(value: object) -> str | None:
     if isinstance(value, pd.Timestamp):
         return value.isoformat(sep=" ").removesuffix(" 00:00:00")
     return str(value)
+
+
+def written_values(run: ValidationRun, kind: str, rows: pd.DataFrame, column: str) -> list[object]:
+    """Each row's `column` as the file writes it (a time with its offset, a date unpadded), so
+    the user finds it there; the parsed value when the file has no such cell."""
+    return [
+        run.written(kind, file, int(row), column) or shown_value(value)
+        for file, row, value in zip(rows["source_file"], rows["source_row"], rows[column])
+    ]
+
+
+def drop_rows(run: ValidationRun, kind: str, frame: pd.DataFrame, mask: np.ndarray, column: str,
+              values: list[object], messages: list[str] | str) -> pd.DataFrame:
+    """`frame` without the rows of `mask`, each reported at `column` and left out with its reason."""
+    if not mask.any():
+        return frame
+    rows = frame[mask]
+    reasons = run.row_issues(kind, rows, column, values, messages)
+    run.exclude(kind, rows, reasons)
+    return frame[~mask].reset_index(drop=True)
 
 
 def places(rows: pd.DataFrame) -> str:

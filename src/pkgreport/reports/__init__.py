@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pkgreport.reports.atomic import write_atomic
 from pkgreport.reports.model import (
     ChartData,
     Column,
@@ -21,5 +20,4 @@ __all__ = [
     "ReportContext",
     "RollRow",
     "Table",
-    "write_atomic",
 ]

@@ -17,26 +17,15 @@ from pkgreport.engine.breakdown import (
     by_practitioner,
     case_frame,
 )
-from pkgreport.engine.findings import FINDINGS
-from pkgreport.engine.liability import credit_liability
-from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
-from pkgreport.reports.filters import format_money, format_prose_date, plural, with_article
+from pkgreport.reports import figures
+from pkgreport.reports.filters import format_prose_date, plural, with_article
 from pkgreport.reports.model import (
     ChartData,
     Column,
-    FindingKind,
-    Headline,
     ReportContext,
-    RollRow,
     Table,
 )
-
-# Plain-language title, explanation and remedy for each finding code (from the registry).
-FINDING_TEXT: dict[str, tuple[str, str, str]] = {
-    code: (kind.title, kind.explanation, kind.todo) for code, kind in FINDINGS.items()
-}
-
-SEVERITY_TONE = {"high": "bad", "medium": "warn", "low": "ok"}
+from pkgreport.result import RunResult, excluded_rows
 
 
 def _c(key: str, title: str, kind: str = "text", width: int | None = None, total: bool = True,
@@ -67,7 +56,7 @@ FINDING_COLUMNS = (
 
 def finding_title(code: str) -> str:
     """The finding's title from the registry (the code itself for one the registry lacks)."""
-    return FINDING_TEXT.get(code, (code,))[0]
+    return figures.FINDING_TEXT.get(code, (code,))[0]
 
 
 def finding_titles(codes: pd.Series) -> pd.Series:
@@ -165,6 +154,7 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
         description="Session tally of every case, recomputed from the appointments as the "
                     "practice system counts them. Counted = attended + upcoming.",
         columns=columns, frame=cases, highlight="flagged", total_row=True, attention="attention",
+        all_rows_in="pkgreport cases",
     )]
     appts = result.cases.appointments
     over = appts[appts["over_booked"]]
@@ -229,6 +219,7 @@ def _credit_table(result: RunResult, names: _Names) -> Table:
             _c("applied", "Applied", "money", secondary=True), _id("patient_id", "Patient"),
         ),
         frame=patients, highlight="flagged", total_row=True, attention="attention",
+        all_rows_in="pkgreport credit",
     )
 
 
@@ -448,113 +439,6 @@ def _validation_table(result: RunResult) -> Table:
     )
 
 
-def _unlimited_cases(result: RunResult) -> int:
-    return 0 if result.cases is None else int(result.cases.cases["max_sessions"].isna().sum())
-
-
-def _utilisation(result: RunResult) -> tuple[tuple[str, int], ...]:
-    if result.cases is None:
-        return ()
-    cases = result.cases.cases
-    limited = cases[cases["max_sessions"].notna()]
-    if limited.empty:
-        return ()
-    used = limited["counted"].to_numpy(dtype=np.int64)
-    cap = limited["max_sessions"].to_numpy(dtype=np.int64)
-    # Integer comparisons (used * 4 vs cap) place each case in a band without floats.
-    bands = [
-        ("none used", used == 0),
-        ("up to 25%", (used > 0) & (used * 4 <= cap)),
-        ("26-50%", (used * 4 > cap) & (used * 2 <= cap)),
-        ("51-75%", (used * 2 > cap) & (used * 4 <= cap * 3)),
-        ("76-99%", (used * 4 > cap * 3) & (used < cap)),
-        ("used up", used == cap),
-        ("over-booked", used > cap),
-    ]
-    return tuple((label, int(mask.sum())) for label, mask in bands)
-
-
-def _roll_series(monthly: pd.DataFrame | None) -> tuple[RollRow, ...]:
-    """The monthly roll-forward from the first month with any credit movement (the months before
-    it only repeat its opening balance), each month labelled like `Oct 2026`."""
-    if monthly is None or monthly.empty:
-        return ()
-    moved = (monthly[["created", "applied", "refunded"]] != 0).any(axis=1).to_numpy()
-    first = int(moved.argmax()) if moved.any() else len(monthly) - 1
-    return tuple(
-        RollRow(pd.Period(r.month, 'M').strftime('%b %Y'), int(r.opening), int(r.created),
-                int(r.applied), int(r.refunded), int(r.closing))
-        for r in monthly.iloc[first:].itertuples(index=False)
-    )
-
-
-def _liability_headline(result: RunResult) -> Headline:
-    """The liability as the engine defines it, saying how negative balances are counted."""
-    assert result.credit is not None
-    owed = credit_liability(result.credit.patients["credit"])
-    as_of = format_prose_date(result.as_of, result.settings.date_order)
-    detail = f"owed to {plural(owed.patients_owed, 'patient')} as at {as_of}"
-    if owed.patients_negative:
-        detail += (f" ({format_money(owed.owed)}), less {format_money(-owed.negative)} of negative "
-                   f"balances of {plural(owed.patients_negative, 'patient')} (Negative credit)")
-    tone = "bad" if owed.patients_negative else ("warn" if owed.total else "ok")
-    return Headline("Credit liability", owed.total, "money", tone, detail)
-
-
-def _headlines(result: RunResult) -> tuple[Headline, ...]:
-    heads: list[Headline] = []
-    if result.credit is not None:
-        heads.append(_liability_headline(result))
-        outstanding = int(result.credit.patients["open_outstanding"].sum())
-        heads.append(Headline("Open invoices outstanding", outstanding, "money",
-                              "warn" if outstanding else "ok", "still owed to the clinic"))
-    if result.packages is not None:
-        value = int(result.packages["undelivered"].sum())
-        heads.append(Headline("Package value not yet delivered", value, "money",
-                              "warn" if value else "ok", "sessions paid for in full, not yet used"))
-    if result.cases is not None:
-        over = int((result.cases.cases["over_booked_by"] > 0).sum())
-        heads.append(Headline("Cases over-booked", over, "int", "bad" if over else "ok",
-                              f"of {plural(len(result.cases.cases), 'case')}"))
-    high = int((result.findings["severity"] == "high").sum()) if len(result.findings) else 0
-    missing = len(checks_not_run(result))
-    detail = f"{high:,} of them serious"
-    if missing:
-        detail += f"; {missing} of {len(FINDINGS)} checks could not run (see Findings)"
-    heads.append(Headline("Findings", len(result.findings), "int",
-                          "bad" if high else ("warn" if len(result.findings) or missing else "ok"),
-                          detail))
-    return tuple(heads)
-
-
-def _unchecked(result: RunResult) -> str | None:
-    """Which checks could not run and why, in one plain sentence (None when all ran)."""
-    missing = checks_not_run(result)
-    if not missing:
-        return None
-    parts = []
-    for reason in dict.fromkeys(missing.values()):
-        # Titles start lower case inside the sentence; names within them (Cliniko) keep theirs.
-        titles = [FINDINGS[code].title[:1].lower() + FINDINGS[code].title[1:]
-                  for code, why in missing.items() if why == reason]
-        parts.append(f"{', '.join(titles)} ({reason})")
-    return (f"{len(missing)} of {len(FINDINGS)} checks could not run: " + "; ".join(parts)
-            + ". Add the missing exports to the input folder to run them.")
-
-
-def _finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
-    findings = result.findings
-    if findings.empty:
-        return ()
-    kinds = []
-    grouped = findings.groupby("code", sort=False)
-    for code, part in grouped:
-        title, explanation, todo = FINDING_TEXT.get(str(code), (str(code), "", ""))
-        kinds.append(FindingKind(str(code), title, len(part), str(part["severity"].iloc[0]),
-                                 explanation, todo))
-    return tuple(kinds)
-
-
 def _money_shown_as_money(table: Table) -> Table:
     """Every column holding cents (the one registry in `columns.py` decides) is shown as money."""
     columns = tuple(
@@ -589,7 +473,7 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
     if result.ageing is not None:
         buckets = [c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")]
         ageing_series = tuple((b, int(result.ageing[b].sum())) for b in buckets)
-    roll_series = _roll_series(result.monthly)
+    roll_series = figures.roll_series(result.monthly)
     def prose(day: date) -> str:
         return format_prose_date(day, s.date_order)
 
@@ -615,13 +499,13 @@ def build_context(result: RunResult, *, title: str | None = None, generated_at: 
         period_start=result.period_start,
         period_end=result.period_end,
         findings=_money_shown_as_money(_findings_table(result, names)),
-        headlines=_headlines(result),
-        finding_kinds=_finding_kinds(result),
+        headlines=figures.headlines(result),
+        finding_kinds=figures.finding_kinds(result),
         tables=tuple(tables),
-        charts=ChartData(ageing=ageing_series, utilisation=_utilisation(result),
-                         rollforward=roll_series, unlimited=_unlimited_cases(result)),
+        charts=ChartData(ageing=ageing_series, utilisation=figures.utilisation(result),
+                         rollforward=roll_series, unlimited=figures.unlimited_cases(result)),
         skipped=tuple(sorted(result.skipped.items())),
-        unchecked=_unchecked(result),
+        unchecked=figures.unchecked(result),
         inputs=tuple(
             {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
             for f in result.dataset.files

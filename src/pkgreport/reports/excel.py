@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, time
-from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -26,7 +23,13 @@ from pkgreport.reports.filters import (
     is_blank,
     to_python,
 )
-from pkgreport.reports.model import SHEET_NAME_MAX, Column, ReportContext, Table
+from pkgreport.reports.model import (
+    SHEET_NAME_MAX,
+    Column,
+    ReportContext,
+    Table,
+    workbook_attention_only,
+)
 
 # Excel's hard limit on rows per sheet (header included).
 EXCEL_MAX_ROWS = 1_048_576
@@ -64,11 +67,10 @@ def render_workbook(ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS)
     styles = _Styles(workbook, ctx)
     _write_summary(workbook.add_worksheet("Summary"), ctx, styles)
     used_names: set[str] = {"summary"}
-    pending: list[_SheetData] = []
     for number, table in enumerate([ctx.findings, *ctx.tables], start=1):
-        _write_table(workbook, ctx, table, number, styles, used_names, max_sheet_rows, pending)
+        _write_table(workbook, ctx, table, number, styles, used_names, max_sheet_rows)
     workbook.close()
-    return _splice_sheet_data(buffer.getvalue(), pending)
+    return buffer.getvalue()
 
 
 def _created_at(ctx: ReportContext) -> datetime:
@@ -97,6 +99,9 @@ class _Styles:
         self.note = workbook.add_format({"italic": True, "font_color": "#595959"})
         self.text = workbook.add_format({"num_format": "@"})
         self.wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
+        # The other cells of a row whose text wraps start at its top, beside the first line.
+        self.top = workbook.add_format({"valign": "top"})
+        self.top_int = workbook.add_format({"num_format": "#,##0", "valign": "top"})
         self.highlight = workbook.add_format({"bg_color": "#FFE699"})
         self.by_kind = {
             "text": self.text,
@@ -108,22 +113,13 @@ class _Styles:
             "percent": workbook.add_format({"num_format": "0%"}),
             "bool": workbook.add_format({"align": "center"}),
         }
-        # Data cells are written as XML directly (see _splice_sheet_data), so their formats need
-        # style indices now; assigning them in a fixed order keeps the bytes deterministic.
         # Row numbers are looked up, not added: no thousands separator.
         self.plain_int = workbook.add_format({"num_format": "0"})
-        self.xf_index = {kind: fmt._get_xf_index() for kind, fmt in self.by_kind.items()}
-        self.plain_int_index = self.plain_int._get_xf_index()
 
     def format_for(self, column: Column) -> Any:
         if column.kind == "int" and not column.grouped:
             return self.plain_int
         return self.by_kind[column.kind]
-
-    def style_index(self, column: Column) -> int:
-        if column.kind == "int" and not column.grouped:
-            return self.plain_int_index
-        return self.xf_index[column.kind]
 
 
 def write_text(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
@@ -165,10 +161,11 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
 
     section("Findings by kind", ["Finding", "Count", "Severity", "What to do"])
     for kind in ctx.finding_kinds:
-        write_text(ws, row, 0, kind.title)
-        ws.write_number(row, 1, kind.count, st.by_kind["int"])
-        write_text(ws, row, 2, kind.severity)
+        write_text(ws, row, 0, kind.title, st.top)
+        ws.write_number(row, 1, kind.count, st.top_int)
+        write_text(ws, row, 2, kind.severity, st.top)
         write_text(ws, row, 3, kind.what_to_do, st.wrap)
+        _fit_wrapped_row(ws, row, kind.what_to_do, _WHAT_TO_DO_WIDTH)
         row += 1
     if not ctx.finding_kinds:
         write_text(ws, row, 0, "No findings in the checks that ran." if ctx.unchecked
@@ -207,8 +204,21 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
     ws.set_column(0, 0, 42)
     ws.set_column(1, 1, 24)
     ws.set_column(2, 2, 28)
-    ws.set_column(3, 3, 66)
+    ws.set_column(3, 3, _WHAT_TO_DO_WIDTH)
     _set_up_printing(ws, ctx, pages_tall=1)
+
+
+_WHAT_TO_DO_WIDTH = 66  # characters
+_ROW_POINTS = 15  # the default row height
+
+
+def _fit_wrapped_row(ws: Worksheet, row: int, text: str, width: int) -> None:
+    """A row tall enough for its wrapped text: spreadsheet programs do not grow a row written
+    by xlsxwriter, so wrapped lines would print over the next row. Words wrap a little before
+    the column's width, hence the margin of a few characters."""
+    lines = -(-len(text) // (width - 6))  # ceiling division
+    if lines > 1:
+        ws.set_row(row, _ROW_POINTS * lines)
 
 
 def _set_up_printing(ws: Worksheet, ctx: ReportContext, *, pages_tall: int = 0,
@@ -275,16 +285,15 @@ def _write_table(
     st: _Styles,
     used_names: set[str],
     max_sheet_rows: int,
-    pending: list[_SheetData],
 ) -> None:
+    table = _rows_kept(table, ctx.workbook_all_rows_max)
     columns = _sheet_columns(table)
-    total = table.total_row
-    capacity = max_sheet_rows - HEADER_ROW - 1 - (1 if total else 0)
+    capacity = max_sheet_rows - HEADER_ROW - 1 - (1 if table.total_row else 0)
     if capacity < 1:
         raise ValueError(f"max_sheet_rows {max_sheet_rows} leaves no room for data")
     n_rows = len(table.frame)
     parts = max(1, -(-n_rows // capacity))
-    cells = [_cell_tails(_sheet_values(table, c), c.kind, st.style_index(c)) for c in columns]
+    values = [_cell_values(_sheet_values(table, c), c.kind) for c in columns]
     names = [_part_name(table.sheet, p, used_names) for p in range(1, parts + 1)]
     for part in range(parts):
         start = part * capacity
@@ -292,28 +301,47 @@ def _write_table(
         ws = workbook.add_worksheet(names[part])
         write_text(ws, 0, 0, table.title, st.title)
         write_text(ws, 1, 0, table.description)
-        notes = [table.note] if table.note else []
-        if parts > 1:
-            where = f"rows {start + 1:,} to {stop:,} of {n_rows:,}"
-            if part + 1 < parts:
-                where += f"; continued on sheet '{names[part + 1]}'"
-            notes.append(
-                f"Too many rows for one Excel sheet: this sheet holds {where}."
-                + (" The total row adds up this sheet only." if total else "")
-            )
-        if n_rows == 0:
-            notes.append("No rows.")
+        following = names[part + 1] if part + 1 < parts else None
+        notes = _part_notes(table, start, stop, following, split=parts > 1)
         if notes:
-            write_text(ws, 2, 0, " ".join(notes), st.note)
-        name = _write_part(ws, table, columns, start, stop, number * 1000 + part, st)
+            write_text(ws, 2, 0, notes, st.note)
+        _write_rows(ws, columns, values, start, stop, st)
+        _write_part(ws, table, columns, start, stop, number * 1000 + part, st)
         _set_up_printing(ws, ctx, header_row=HEADER_ROW)
-        if stop > start:
-            pending.append(
-                _SheetData(
-                    len(workbook.worksheets()), name, HEADER_ROW + 1, cells, start, stop,
-                    table.total_row,
-                )
-            )
+
+
+def _rows_kept(table: Table, all_rows_max: int) -> Table:
+    """The table as its sheets hold it: a long table whose every row is in a command's CSV keeps
+    only the rows that need attention, and says so above them."""
+    if table.attention is None or not workbook_attention_only(table, all_rows_max):
+        return table
+    needs = table.frame[table.attention].fillna(False).to_numpy(dtype=bool)
+    kept = table.frame[needs].reset_index(drop=True)
+    note = (
+        f"This sheet holds the {len(kept):,} of {len(table.frame):,} rows that need attention; "
+        f'every row is in the CSV from "{table.all_rows_in} <exports folder>".'
+        + (" The total row adds up these rows only." if table.total_row else "")
+    )
+    return replace(table, frame=kept, note=" ".join(filter(None, [table.note, note])))
+
+
+def _part_notes(table: Table, start: int, stop: int, following: str | None, *,
+                split: bool) -> str:
+    """The note above one sheet's table: the table's own, which rows a split sheet holds, or
+    that there are none."""
+    n_rows = len(table.frame)
+    notes = [table.note] if table.note else []
+    if split:
+        where = f"rows {start + 1:,} to {stop:,} of {n_rows:,}"
+        if following is not None:
+            where += f"; continued on sheet '{following}'"
+        notes.append(
+            f"Too many rows for one Excel sheet: this sheet holds {where}."
+            + (" The total row adds up this sheet only." if table.total_row else "")
+        )
+    if n_rows == 0:
+        notes.append("No rows.")
+    return " ".join(notes)
 
 
 def _write_part(
@@ -324,44 +352,21 @@ def _write_part(
     stop: int,
     table_id: int,
     st: _Styles,
-) -> str:
-    """Title, header, total row, table, filter and highlight of one sheet; returns the table name.
-
-    xlsxwriter is told the table has one data row: for a real range it builds a dict entry per
-    cell (seconds and gigabytes at a million rows). `_splice_sheet_data` writes the rows and
-    stretches the table and total row to their real place.
-    """
+) -> None:
+    """Header, total row, table, filter and highlight around one sheet's data rows."""
     first_data = HEADER_ROW + 1
     n = stop - start
     # Real rows (0-based); an Excel table needs a data row even when there is nothing to show.
     last_data = first_data + max(n, 1) - 1
-    specs: list[dict[str, Any]] = []
-    for idx, column in enumerate(columns):
-        spec: dict[str, Any] = {"header": column.title, "format": st.format_for(column)}
-        if table.total_row:
-            if column.summed:
-                cents_or_count = _column_sum(table.frame[column.key].iloc[start:stop])
-                # A plain range, not the structured [Column name]: LibreOffice reads
-                # "SUBTOTAL(109,[Sessions paid])" as Err:508 when the name has a space.
-                letter = xl_col_to_name(idx)
-                spec["total_function"] = (
-                    f"=SUBTOTAL(109,{letter}{first_data + 1}:{letter}{last_data + 1})"
-                )
-                spec["total_value"] = (
-                    cents_or_count / 100 if column.kind == "money" else cents_or_count
-                )
-            elif idx == 0:
-                spec["total_string"] = "Total"
-        specs.append(spec)
     name = f"tbl_{re.sub(r'[^A-Za-z0-9_]', '_', table.key)}_{table_id}"
     ws.add_table(
         HEADER_ROW,
         0,
-        first_data + (1 if table.total_row else 0),
+        last_data + (1 if table.total_row else 0),
         len(columns) - 1,
         {
             "name": name,
-            "columns": specs,
+            "columns": _column_specs(table, columns, start, stop, last_data, st),
             "total_row": table.total_row,
             "style": "Table Style Light 9",
         },
@@ -384,7 +389,31 @@ def _write_part(
                 "format": st.highlight,
             },
         )
-    return name
+
+
+def _column_specs(table: Table, columns: list[Column], start: int, stop: int, last_data: int,
+                  st: _Styles) -> list[dict[str, Any]]:
+    """Each table column's header, format and total (a SUBTOTAL over the sheet's data rows)."""
+    first_data = HEADER_ROW + 1
+    specs: list[dict[str, Any]] = []
+    for idx, column in enumerate(columns):
+        spec: dict[str, Any] = {"header": column.title, "format": st.format_for(column)}
+        if table.total_row:
+            if column.summed:
+                cents_or_count = _column_sum(table.frame[column.key].iloc[start:stop])
+                # A plain range, not the structured [Column name]: LibreOffice reads
+                # "SUBTOTAL(109,[Sessions paid])" as Err:508 when the name has a space.
+                letter = xl_col_to_name(idx)
+                spec["total_function"] = (
+                    f"=SUBTOTAL(109,{letter}{first_data + 1}:{letter}{last_data + 1})"
+                )
+                spec["total_value"] = (
+                    cents_or_count / 100 if column.kind == "money" else cents_or_count
+                )
+            elif idx == 0:
+                spec["total_string"] = "Total"
+        specs.append(spec)
+    return specs
 
 
 def _column_sum(series: pd.Series) -> int:
@@ -404,269 +433,105 @@ def _auto_width(series: pd.Series, column: Column) -> int:
     return max(8, min(60, max(title, longest + 2)))
 
 
-# --------------------------------------------------------------------------- fast data rows
+# ------------------------------------------------------------------------------------ data rows
 #
-# xlsxwriter stores every cell as a Python object and serialises it one by one: about 2 GB and
-# minutes for a million-row sheet. The table bodies are plain values, so they are rendered
-# straight to worksheet XML, column by column, and spliced into the sheets xlsxwriter wrote
-# (which hold the titles, headers, total rows, tables, filters and formats around them).
-# Text is an inline string (t="inlineStr"): text, never a formula, whatever it starts with.
-
-# Deflate level 1: a third of the time of the default level, for a file about a fifth bigger.
-_ZIP_LEVEL = 1
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
-_ESCAPE_LIKE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
+# The table bodies are written cell by cell through xlsxwriter's public API, column by column.
+# Values repeat a lot (codes, names, amounts, dates), so each distinct value of a column is
+# converted once (factorize) and the per-row values are taken from those.
 
 
-@dataclass(frozen=True)
-class _Cells:
-    """One column's data cells, dictionary-encoded: the XML of row i's cell after `<c r="A1" `
-    is ``tails[codes[i]]``; code -1 is a blank (no cell written). Values repeat a lot (codes,
-    names, amounts, dates), so each distinct one is converted and escaped once."""
-
-    codes: np.ndarray  # intp, one per frame row
-    tails: list[str]
-
-
-@dataclass(frozen=True)
-class _SheetData:
-    """Data rows still to be written into worksheet `sheet` (1-based, xlsxwriter's numbering)."""
-
-    sheet: int
-    table_name: str
-    first_row: int  # 0-based row of the first data row
-    cells: list[_Cells]  # per column
-    start: int
-    stop: int
-    total_row: bool
-
-    @property
-    def last_row(self) -> int:
-        """1-based row of the last data row."""
-        return self.first_row + self.stop - self.start
-
-
-def _encoded(codes: np.ndarray, tails: list[str | None]) -> _Cells:
-    """Cells from factorize codes and each unique's tail; a None tail is a blank too."""
-    codes = np.asarray(codes, dtype=np.intp)
-    none = [i for i, t in enumerate(tails) if t is None]
-    if none:
-        codes = np.where(np.isin(codes, none), -1, codes)
-    return _Cells(codes, [t if t is not None else "" for t in tails])
-
-
-def _cell_tails(series: pd.Series, kind: str, style: int) -> _Cells:
-    """Each value's cell XML (after the reference), converted once per distinct value."""
-    head = f's="{style}"><v>'
+def _cell_values(series: pd.Series, kind: str) -> list[Any]:
+    """A column's values as written, one per row: float, int, bool or str; None is a blank."""
     if kind in ("money", "int", "percent"):
-        numeric = pd.to_numeric(series, errors="coerce")
-        blank = numeric.isna().to_numpy()
-        if kind == "percent":
-            floats = numeric.astype("float64").fillna(0).to_numpy()
-            # Factorized by bit pattern: 0.0 and -0.0 are equal but print differently.
-            codes, uniques = pd.factorize(floats.view(np.int64))
-            texts = [_number(v) for v in uniques.view(np.float64).tolist()]
-        else:
-            ints = series.where(~numeric.isna(), 0).astype("int64").to_numpy()
-            codes, uniques = pd.factorize(ints)
-            if kind == "money":
-                # int cents -> float dollars: one correctly rounded division, the nearest
-                # double; repr() is the shortest text that reads back as exactly that double.
-                texts = [_number(v / 100) for v in uniques.tolist()]
-            else:
-                texts = [str(v) for v in uniques.tolist()]
-        codes[blank] = -1
-        return _encoded(codes, [head + t + "</v></c>" for t in texts])
+        return _number_values(series, kind)
     if kind in ("date", "datetime"):
-        stamps = pd.to_datetime(series, errors="coerce")
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_localize(None)
-        blank = stamps.isna().to_numpy()
-        # Excel's serial date: days since 1899-12-30 (what write_datetime computes, vectorised).
-        delta = stamps.to_numpy(dtype="datetime64[ns]") - _EXCEL_EPOCH
-        serial = np.where(blank, 0.0, delta / np.timedelta64(1, "D"))
-        if kind == "date":
-            codes, uniques = pd.factorize(np.floor(serial).astype("int64"))
-            texts = [str(d) for d in uniques.tolist()]
-        else:
-            codes, uniques = pd.factorize(serial.view(np.int64))
-            texts = [_number(v) for v in uniques.view(np.float64).tolist()]
-        codes[blank] = -1
-        return _encoded(codes, [head + t + "</v></c>" for t in texts])
-    if kind == "bool":
-        codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
-        return _encoded(
-            codes,
-            [
-                None if is_blank(v) else f's="{style}" t="b"><v>{1 if v else 0}</v></c>'
-                for v in uniques
-            ],
-        )
-    return _text_tails(series, style)
-
-
-def _number(value: float) -> str:
-    # Shortest text that reads back as exactly this double; whole numbers without ".0".
-    text = repr(value)
-    return text.removesuffix(".0")
-
-
-def _text_tails(series: pd.Series, style: int) -> _Cells:
+        return _serial_values(series, kind)
     codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
-    head = f's="{style}" t="inlineStr"><is><t xml:space="preserve">'
-    end = "</t></is></c>"
-    texts = [u if type(u) is str else str(to_python(u)) for u in uniques]
-    joined = _SEPARATOR.join(texts)
-    if len(texts) > 1 and joined.count(_SEPARATOR) == len(texts) - 1 and (
-        max(map(len, texts)) <= EXCEL_MAX_CELL_CHARS
-    ):
-        # Escaping never spans the separator, so escaping all the texts at once (a few C-level
-        # passes over one string) equals escaping each.
-        escaped = _xml_text(joined).split(_SEPARATOR)
+    converted: list[Any]
+    if kind == "bool":
+        converted = [None if is_blank(v) else bool(v) for v in uniques]
     else:
-        escaped = [_xml_text(_clip(t)) for t in texts]
-    return _encoded(codes, [head + t + end for t in escaped])
+        converted = [_text(u if type(u) is str else str(to_python(u))) for u in uniques]
+    return _take(codes, converted)
 
 
-# Joins the texts of a column for one escaping pass; a noncharacter, so data almost never holds it
-# (and when it does the texts are escaped one by one).
-_SEPARATOR = "\uffff"
+def _number_values(series: pd.Series, kind: str) -> list[Any]:
+    numeric = pd.to_numeric(series, errors="coerce")
+    blank = numeric.isna().to_numpy()
+    if kind == "percent":
+        floats = numeric.astype("float64").fillna(0).to_numpy()
+        # Factorized by bit pattern: 0.0 and -0.0 are equal but are different cells.
+        codes, uniques = pd.factorize(floats.view(np.int64))
+        converted: list[Any] = uniques.view(np.float64).tolist()
+    else:
+        ints = series.where(~numeric.isna(), 0).astype("int64").to_numpy()
+        codes, uniques = pd.factorize(ints)
+        # int cents -> float dollars: one correctly rounded division, the nearest double.
+        converted = [v / 100 for v in uniques.tolist()] if kind == "money" else uniques.tolist()
+    codes[blank] = -1
+    return _take(codes, converted)
 
 
-def _xml_text(text: str) -> str:
-    """XML escapes, then Excel's: a literal _xHHHH_ keeps its underscore, control characters
-    (CR included, which an XML parser would fold away) become _xHHHH_."""
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    if "_x" in text:
-        text = _ESCAPE_LIKE.sub(r"_x005F\1", text)
-    if _CONTROL.search(text):
-        text = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
+def _serial_values(series: pd.Series, kind: str) -> list[Any]:
+    """Excel's serial dates: days since 1899-12-30 (what write_datetime computes, vectorised)."""
+    stamps = pd.to_datetime(series, errors="coerce")
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_localize(None)
+    blank = stamps.isna().to_numpy()
+    delta = stamps.to_numpy(dtype="datetime64[ns]") - _EXCEL_EPOCH
+    serial = np.where(blank, 0.0, delta / np.timedelta64(1, "D"))
+    if kind == "date":
+        codes, uniques = pd.factorize(np.floor(serial).astype("int64"))
+        converted: list[Any] = uniques.tolist()
+    else:
+        codes, uniques = pd.factorize(serial.view(np.int64))
+        converted = uniques.view(np.float64).tolist()
+    codes[blank] = -1
+    return _take(codes, converted)
+
+
+def _take(codes: np.ndarray, converted: list[Any]) -> list[Any]:
+    """Each row's converted value from its factorize code; code -1 (and a None value) is a blank."""
+    table = np.empty(len(converted) + 1, dtype=object)
+    table[:-1] = converted
+    table[-1] = None
+    return table[np.asarray(codes, dtype=np.intp)].tolist()
+
+
+def _text(value: str) -> str:
+    """Text as a cell holds it: clipped, and a lone surrogate from a mis-decoded export becomes
+    "?" rather than aborting the workbook."""
+    text = _clip(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
     return text
 
 
-def _rows_xml(data: _SheetData, letters: list[str], chunk: int = 20_000) -> Iterator[bytes]:
-    """The `<row>` elements of one part, in chunks of encoded bytes.
-
-    The pieces of every cell (fixed markup, row number, tail) are zipped from the columns and
-    joined once: the per-cell work runs in C. A column with blanks in the chunk gives whole
-    cells instead ("" for a blank), built by elementwise `+` on object arrays.
-    """
-    # Per column: each tail behind the reference's closing quote; the extra last entry is the
-    # blank cell (code -1), which writes nothing.
-    tails = [np.array([f'" {t}' for t in c.tails] + [""], dtype=object) for c in data.cells]
-    offset = data.first_row + 1 - data.start
-    for chunk_start in range(data.start, data.stop, chunk):
-        chunk_stop = min(data.stop, chunk_start + chunk)
-        numbers = np.arange(chunk_start + offset, chunk_stop + offset).astype(str).astype(object)
-        pieces: list[Iterable[str]] = [repeat('<row r="'), numbers, repeat('">')]
-        for letter, cells, quoted in zip(letters, data.cells, tails):
-            codes = cells.codes[chunk_start:chunk_stop]
-            values = quoted[codes]
-            blank = codes < 0
-            if blank.any():
-                refs = f'<c r="{letter}' + numbers
-                refs[blank] = ""
-                pieces.append(refs + values)
-            else:
-                pieces.extend((repeat(f'<c r="{letter}'), numbers, values))
-        pieces.append(repeat("</row>"))
-        text = "".join(chain.from_iterable(zip(*pieces)))
-        # "replace": a lone surrogate from a mis-decoded export must not abort the workbook.
-        yield text.encode("utf-8", "replace")
+def _write_rows(ws: Worksheet, columns: list[Column], values: list[list[Any]], start: int,
+                stop: int, st: _Styles) -> None:
+    """Rows `start` to `stop` of the table's values, from the sheet's first data row down."""
+    offset = HEADER_ROW + 1 - start
+    for col, (column, column_values) in enumerate(zip(columns, values)):
+        fmt = st.format_for(column)
+        write = _WRITERS[column.kind](ws)
+        for row, value in enumerate(column_values[start:stop], start=start + offset):
+            if value is not None:
+                write(row, col, value, fmt)
 
 
-def _splice_sheet_data(xlsx: bytes, pending: list[_SheetData]) -> bytes:
-    """Write the pending data rows into their sheets and stretch their tables to cover them."""
-    if not pending:
-        return xlsx
-    by_sheet = {f"xl/worksheets/sheet{p.sheet}.xml": p for p in pending}
-    by_table = {p.table_name: p for p in pending}
-    source = zipfile.ZipFile(io.BytesIO(xlsx))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            body = source.read(info)
-            data = by_sheet.get(info.filename)
-            if info.filename.startswith("xl/tables/"):
-                target.writestr(info, _stretch_table(body.decode("utf-8"), by_table))
-            elif data is None:
-                target.writestr(info, body, compresslevel=_ZIP_LEVEL)
-            else:
-                _write_sheet(target, info, body.decode("utf-8"), data)
-    return out.getvalue()
-
-
-def _write_sheet(target: zipfile.ZipFile, info: zipfile.ZipInfo, xml: str, data: _SheetData) -> None:
-    xml = _widen_dimension(xml, data.last_row + (1 if data.total_row else 0), len(data.cells))
-    # xlsxwriter put the total row right after the one declared data row: move it below the
-    # real last row (its SUBTOTAL ranges already name the real rows).
-    total_xml = ""
-    declared_total = data.first_row + 2
-    if data.total_row:
-        begin = xml.index(f'<row r="{declared_total}"')
-        end = xml.index("</row>", begin) + len("</row>")
-        real = str(data.last_row + 1)
-        total_xml = re.sub(
-            rf'(<row r="|<c r="[A-Z]+){declared_total}"', lambda m: m.group(1) + real + '"',
-            xml[begin:end],
-        )
-        xml = xml[:begin] + xml[end:]
-        at = begin
-    else:
-        at = xml.index("</sheetData>")
-    letters = [xl_col_to_name(c) for c in range(len(data.cells))]
-    entry = zipfile.ZipInfo(info.filename, info.date_time)
-    entry.compress_type = info.compress_type
-    entry.external_attr = info.external_attr
-    entry.create_system = info.create_system
-    entry._compresslevel = _ZIP_LEVEL  # type: ignore[attr-defined]  # (public in 3.13)
-    # A sheet that could pass 4 GB uncompressed needs the zip64 header, known up front.
-    large = (data.stop - data.start) * len(data.cells) * 400 > 2**32
-    with target.open(entry, "w", force_zip64=large) as handle, ThreadPoolExecutor(1) as writer:
-        handle.write(xml[:at].encode("utf-8"))
-        # Deflate (zlib releases the GIL) runs beside building the next chunk; one writer thread
-        # and waiting for each write before the next keep the bytes in order.
-        writing: Future[int] | None = None
-        for piece in _rows_xml(data, letters):
-            if writing is not None:
-                writing.result()
-            writing = writer.submit(handle.write, piece)
-        if writing is not None:
-            writing.result()
-        handle.write(total_xml.encode("utf-8"))
-        handle.write(xml[at:].encode("utf-8"))
-
-
-def _stretch_table(xml: str, by_table: dict[str, _SheetData]) -> str:
-    """Point a table's range and autofilter at its real last rows."""
-    match = re.search(r'<table [^>]*\bname="([^"]+)"', xml)
-    data = by_table.get(match.group(1)) if match else None
-    if data is None:
-        return xml
-    last_data = data.last_row
-    last = last_data + (1 if data.total_row else 0)
-    xml = re.sub(r'(<table [^>]*\bref="[A-Z]+\d+:[A-Z]+)\d+"', rf'\g<1>{last}"', xml, count=1)
-    return re.sub(r'(<autoFilter ref="[A-Z]+\d+:[A-Z]+)\d+"', rf'\g<1>{last_data}"', xml, count=1)
-
-
-def _widen_dimension(xml: str, last_row: int, n_cols: int) -> str:
-    """Make the sheet's <dimension> cover the spliced rows (readers use it to size the sheet)."""
-    match = re.search(r'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"/>', xml)
-    if match is None:
-        return xml
-    end_col = match.group(3) or match.group(1)
-    end_row = int(match.group(4) or match.group(2))
-    end_row = max(end_row, last_row)
-    last_letter = xl_col_to_name(n_cols - 1)
-    if (len(last_letter), last_letter) > (len(end_col), end_col):
-        end_col = last_letter
-    ref = f'{match.group(1)}{match.group(2)}:{end_col}{end_row}'
-    return xml[: match.start()] + f'<dimension ref="{ref}"/>' + xml[match.end() :]
+# The worksheet method that writes a column's kind of value: text stays text, whatever it holds.
+_WRITERS = {
+    "money": lambda ws: ws.write_number,
+    "int": lambda ws: ws.write_number,
+    "percent": lambda ws: ws.write_number,
+    "date": lambda ws: ws.write_number,
+    "datetime": lambda ws: ws.write_number,
+    "bool": lambda ws: ws.write_boolean,
+    "text": lambda ws: ws.write_string,
+    "id": lambda ws: ws.write_string,
+}
 
 
 def _clip(text: str) -> str:

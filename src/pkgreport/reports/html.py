@@ -26,7 +26,7 @@ from pkgreport.reports.filters import (
     plural,
     sort_keys,
 )
-from pkgreport.reports.model import Column, ReportContext, Table
+from pkgreport.reports.model import Column, ReportContext, Table, workbook_attention_only
 
 _NUMERIC_KINDS = frozenset({"money", "int", "percent"})
 _LONG_TEXT_WIDTH = 30
@@ -285,7 +285,8 @@ def _table_view(
     ]
     totals = _totals(frame, cols, order, symbol) if table.total_row and total_rows else None
     shown, quiet = len(shown_frame), attention.count(False)
-    capped, totals_note = _notes(table, shown, total_rows, quiet, totals is not None)
+    capped, totals_note = _notes(table, shown, total_rows, quiet, totals is not None,
+                                 workbook_attention_only(table, ctx.workbook_all_rows_max))
     return TableView(
         id=table_id,
         title=title if title is not None else table.title,
@@ -316,13 +317,16 @@ def _totals(frame: Any, cols: list[Column], order: str, symbol: str) -> list[str
     return totals
 
 
-def _notes(table: Table, shown: int, total_rows: int, quiet: int, has_totals: bool) -> tuple[str, str]:
+def _notes(table: Table, shown: int, total_rows: int, quiet: int, has_totals: bool,
+           workbook_capped: bool) -> tuple[str, str]:
     """What the page says under a table it caps, and under totals that count hidden rows."""
     capped = ""
     if shown < total_rows:
         first = ", those that need attention first" if table.attention is not None else ""
+        where = (f'the CSV from "{table.all_rows_in} <exports folder>"' if workbook_capped
+                 else "the workbook")
         capped = (f"The page holds {shown:,} of {total_rows:,} rows{first} — "
-                  "see the workbook for all of them.")
+                  f"see {where} for all of them.")
     totals_note = ""
     if has_totals and (quiet or shown < total_rows):
         totals_note = f"The totals add up all {plural(total_rows, 'row')}, shown or not."

@@ -7,9 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pkgreport.inputs.discovery import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX
-from pkgreport.pipeline import RunResult
-from pkgreport.reports.atomic import (
+from pkgreport.atomic import (
     make_folder,
     remove_stale_temporaries,
     write_all_atomic,
@@ -19,6 +17,7 @@ from pkgreport.reports.context import build_context
 from pkgreport.reports.excel import render_workbook
 from pkgreport.reports.html import render_html
 from pkgreport.reports.summary import build_summary, summary_json
+from pkgreport.result import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX, RunResult
 
 
 def output_names(result: RunResult) -> dict[str, str]:

@@ -13,15 +13,15 @@ from pkgreport import __version__
 from pkgreport.columns import is_money
 from pkgreport.engine.findings import findings_by_code
 from pkgreport.engine.liability import credit_liability
-from pkgreport.pipeline import RunResult, checks_not_run, excluded_rows
 from pkgreport.reports.context import LOCATION_RULE, breakdowns
+from pkgreport.result import RunResult, checks_not_run, excluded_rows
 from pkgreport.tabular import money_record
 
 SUMMARY_FORMAT = 1
 
 
 def _int(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type]
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
 def settings_record(result: RunResult) -> dict[str, Any]:
@@ -145,17 +145,9 @@ def breakdown_record(result: RunResult) -> dict[str, Any]:
 # ------------------------------------------------------------- end of by location (issue 13)
 
 
-def build_summary(result: RunResult, *, title: str, generated_at: str | None,
-                  changes: dict[str, Any] | None = None) -> dict[str, Any]:
+def _counts(result: RunResult) -> dict[str, int | None]:
+    """Rows per input kind (None when the file is missing), then case, credit and finding counts."""
     ds = result.dataset
-    findings = result.findings
-    liability = credit_liability(result.credit.patients["credit"]) if result.credit else None
-    open_total = (
-        int(result.credit.patients["open_outstanding"].sum()) if result.credit is not None else None
-    )
-    package_total = (
-        int(result.packages["undelivered"].sum()) if result.packages is not None else None
-    )
     counts: dict[str, int | None] = {
         kind: (None if getattr(ds, kind) is None else len(getattr(ds, kind)))
         for kind in ("appointments", "cases", "invoices", "payments", "allocations", "patients")
@@ -166,13 +158,45 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         counts["cases_expired"] = int(statuses.get("expired", 0))
     if result.credit is not None:
         counts["patients_with_credit"] = int((result.credit.patients["credit"] > 0).sum())
-    counts["findings"] = len(findings)
+    counts["findings"] = len(result.findings)
     counts["warnings"] = sum(1 for i in ds.issues if i.severity == "warning")
     counts["excluded_rows"] = len(excluded_rows(result))
+    return counts
+
+
+def _totals(result: RunResult) -> dict[str, Any]:
+    """The money totals: credit liability and its make-up, open invoices, packages, roll-forward."""
+    liability = credit_liability(result.credit.patients["credit"]) if result.credit else None
+    open_total = (
+        int(result.credit.patients["open_outstanding"].sum()) if result.credit is not None else None
+    )
+    package_total = (
+        int(result.packages["undelivered"].sum()) if result.packages is not None else None
+    )
     roll = None
     if result.rollforward is not None:
         total = result.rollforward.iloc[-1]
         roll = {k: money_record(_int(total[k])) for k in ("opening", "created", "applied", "refunded", "closing")}
+    return {
+        # One definition (engine/liability.py): the signed sum of the balances, equal to
+        # the roll-forward's closing; how it is made up is stated beside it.
+        "credit_liability": money_record(None if liability is None else liability.total),
+        "credit_liability_made_up_of": None if liability is None else {
+            "owed_to_patients": money_record(liability.owed),
+            "patients_owed": liability.patients_owed,
+            "negative_balances": money_record(liability.negative),
+            "patients_negative": liability.patients_negative,
+        },
+        "open_invoices_outstanding": money_record(open_total),
+        "package_value_undelivered": money_record(package_total),
+        "rollforward": roll,
+    }
+
+
+def build_summary(result: RunResult, *, title: str, generated_at: str | None,
+                  changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    ds = result.dataset
+    findings = result.findings
     summary: dict[str, Any] = {
         "format": SUMMARY_FORMAT,
         "pkgreport_version": __version__,
@@ -184,21 +208,8 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
              "encoding": f.encoding, "delimiter": f.delimiter, "sheet": f.sheet}
             for f in ds.files
         ],
-        "counts": counts,
-        "totals": {
-            # One definition (engine/liability.py): the signed sum of the balances, equal to
-            # the roll-forward's closing; how it is made up is stated beside it.
-            "credit_liability": money_record(None if liability is None else liability.total),
-            "credit_liability_made_up_of": None if liability is None else {
-                "owed_to_patients": money_record(liability.owed),
-                "patients_owed": liability.patients_owed,
-                "negative_balances": money_record(liability.negative),
-                "patients_negative": liability.patients_negative,
-            },
-            "open_invoices_outstanding": money_record(open_total),
-            "package_value_undelivered": money_record(package_total),
-            "rollforward": roll,
-        },
+        "counts": _counts(result),
+        "totals": _totals(result),
         "by_location": breakdown_record(result),
         "skipped_sections": dict(sorted(result.skipped.items())),
         # Finding codes that could not be checked (their inputs are missing) and why.

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pkgreport.inputs.discovery import HISTORY_FOLDER
-from pkgreport.inputs.tables import InputFile
+from pkgreport.result import HISTORY_FOLDER, InputFile
 
 HISTORY_DIR = HISTORY_FOLDER
 VOLATILE_KEYS = ("generated_at", "changes_since_last_run")
@@ -113,7 +112,7 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
 
 def record(out_dir: Path, summary: dict[str, Any], text: str, entries: list[HistoryEntry]) -> Path | None:
     """Add this run's summary to the history unless the newest entry computed the same thing."""
-    from pkgreport.reports.atomic import make_folder, remove_stale_temporaries, write_atomic
+    from pkgreport.atomic import make_folder, remove_stale_temporaries, write_atomic
 
     current = fingerprint(summary)
     if entries and entries[-1].fingerprint == current:

@@ -1,4 +1,4 @@
-"""Atomic file writes: a report file is either complete or absent, never half-written."""
+"""The one atomic writer: a file pkgreport writes is either complete or absent, never half-written."""
 
 from __future__ import annotations
 
@@ -6,23 +6,27 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pkgreport.errors import OutputError
 
+# What a file is written from: text (as UTF-8), bytes, or chunks of bytes streamed in order (a
+# demo export of a million rows is never held in memory whole).
+Payload = bytes | str | Iterable[bytes]
 
-def write_atomic(path: Path, data: bytes | str) -> None:
+
+def write_atomic(path: Path, data: Payload) -> None:
     """Write `data` to `path` via a temporary file in the same folder, fsync, then rename.
 
-    `str` is written as UTF-8. On any failure the temporary file is removed and `path` is left
+    `str` is written as UTF-8, chunks of bytes in order. On any failure the temporary file is removed and `path` is left
     as it was (absent, or the previous complete version).
     """
     write_all_atomic({Path(path): data})
 
 
 def write_all_atomic(
-    files: dict[Path, bytes | str], before_renames: Callable[[], None] | None = None
+    files: dict[Path, Payload], before_renames: Callable[[], None] | None = None
 ) -> list[Path]:
     """Stage every file as a temporary file beside its target, then rename them all into place.
 
@@ -47,7 +51,7 @@ def write_all_atomic(
     return [path for path, _ in staged]
 
 
-def stage_all(files: dict[Path, bytes | str]) -> list[tuple[Path, Path]]:
+def stage_all(files: dict[Path, Payload]) -> list[tuple[Path, Path]]:
     """(target, temporary file) for each file, all written and synced; none left on failure."""
     staged: list[tuple[Path, Path]] = []
     try:
@@ -128,15 +132,15 @@ def _alive(pid_text: str | None) -> bool:
     return True
 
 
-def _stage(path: Path, data: bytes | str) -> Path:
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+def _stage(path: Path, data: Payload) -> Path:
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
     )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            for chunk in _chunks(data):
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates 0600; give the report the permissions a normal new file would get.
@@ -146,6 +150,14 @@ def _stage(path: Path, data: bytes | str) -> Path:
             tmp.unlink()
         raise
     return tmp
+
+
+def _chunks(data: Payload) -> Iterable[bytes]:
+    if isinstance(data, str):
+        return [data.encode("utf-8")]
+    if isinstance(data, bytes | bytearray | memoryview):
+        return [bytes(data)]
+    return data
 
 
 def _current_umask() -> int:

@@ -7,15 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkgreport import __version__, history, pipeline
+from pkgreport import __version__, pipeline
+from pkgreport.atomic import write_atomic
 from pkgreport.config import Settings
 from pkgreport.errors import InputError, Issue
-from pkgreport.inputs.discovery import OWN_OUTPUT_PREFIX, kind_of
-from pkgreport.inputs.validation import Dataset
-from pkgreport.reports.atomic import write_atomic
+from pkgreport.inputs.discovery import kind_of
 from pkgreport.reports.publish import output_names, render_outputs, write_all
 from pkgreport.reports.summary import build_summary, summary_json
-from pkgreport.runlock import output_lock
+from pkgreport.result import OWN_OUTPUT_PREFIX, Dataset
+from pkgreport.schedule import history
+from pkgreport.schedule.runlock import output_lock
 
 
 @dataclass

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pkgreport.errors import LockError
-from pkgreport.inputs.discovery import LOCK_NAME
+from pkgreport.result import LOCK_NAME
 
 
 def _try_lock(fd: int) -> bool:
@@ -38,7 +38,7 @@ def output_lock(out_dir: Path, wait_seconds: float = 10.0, poll_seconds: float =
     The lock is an OS file lock, so it is released when the process ends, even by a crash or
     kill: a stale lock file never blocks the next scheduled run.
     """
-    from pkgreport.reports.atomic import make_folder, writing
+    from pkgreport.atomic import make_folder, writing
 
     make_folder(out_dir)
     path = out_dir / LOCK_NAME

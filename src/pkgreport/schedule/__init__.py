@@ -1,0 +1,1 @@
+"""The scheduled run (`pkgreport run`): the output-folder lock, the run log and the run history."""

@@ -1,0 +1,19 @@
+"""The end-to-end benchmark still runs (a tiny smoke run; its timings are not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_report_runs_end_to_end_on_a_tiny_clinic(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_report.py"), "--patients", "60",
+         "--months", "2", "--data", str(tmp_path / "exports")],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    stages = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")]
+    assert stages[:2] == ["load", "engines"] and done.stdout.splitlines()[-2].startswith("total ")
