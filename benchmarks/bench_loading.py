@@ -103,7 +103,7 @@ def write_csv(path: Path, rows: int) -> None:
     columns = _columns(rows)
     separators = [np.full((rows, 1), ord(","), dtype=np.uint8)] * (len(columns) - 1)
     newline = np.full((rows, 1), ord("\n"), dtype=np.uint8)
-    pieces = [p for pair in zip(columns, separators + [newline]) for p in pair]
+    pieces = [p for pair in zip(columns, [*separators, newline], strict=True) for p in pair]
     matrix = np.hstack(pieces)
     # Dropping the NUL padding turns fixed-width rows into the variable-width CSV text.
     body = matrix.tobytes().replace(b"\x00", b"")
@@ -123,7 +123,7 @@ def write_xlsx(path: Path, rows: int, as_excel: bool = False) -> None:
     sheet = workbook.add_worksheet("Appointments")
     sheet.write_row(0, 0, HEADERS)
     # constant_memory streams rows, so they must be written in order.
-    for i, row in enumerate(zip(*columns), start=1):
+    for i, row in enumerate(zip(*columns, strict=True), start=1):
         sheet.write_row(i, 0, row)
         if as_excel:
             for j in NUMBER_COLUMNS:

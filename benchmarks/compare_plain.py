@@ -79,7 +79,7 @@ def compare(folder: Path, runs: int, out: Path) -> dict[str, Figures]:
 
 
 def medians(runs: list[Figures]) -> Figures:
-    walls, cpus, peaks = zip(*runs)
+    walls, cpus, peaks = zip(*runs, strict=True)
     return statistics.median(walls), statistics.median(cpus), statistics.median(peaks)
 
 
@@ -105,7 +105,7 @@ def main() -> None:
         print(f"{patients}:{months} ({rows(folder)})")
         for name, (wall, cpu, mb) in result.items():
             print(f"  {name:<10} {wall:8.2f} s {cpu:8.2f} s CPU {mb:7.0f} MB")
-        ratios = [plain / ours for plain, ours in zip(result["plain"], result["pkgreport"])]
+        ratios = [plain / ours for plain, ours in zip(result["plain"], result["pkgreport"], strict=True)]
         print("  ratio      {:7.2f}x {:7.2f}x     {:7.2f}x".format(*ratios))
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

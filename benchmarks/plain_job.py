@@ -68,7 +68,7 @@ def fifo(patient: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
     lots = patient[patient["kind"] == "payment"].sort_values("date")
     owed = patient[patient["kind"] == "invoice"].sort_values("date")["amount"].tolist()
     left = []
-    for date, amount in zip(lots["date"], lots["amount"]):
+    for date, amount in zip(lots["date"], lots["amount"], strict=True):
         while amount > 0 and owed:
             spent = min(amount, owed[0])
             amount -= spent

@@ -83,7 +83,7 @@ def _expect(
         issues = [i for i in issues if i not in ending]
         assert cells(frame) == rows
         if columns is not None:
-            assert list(frame.columns) == columns + ["source_file", "source_row"]
+            assert list(frame.columns) == [*columns, "source_file", "source_row"]
         if encoding is not None:
             assert table.file.encoding == encoding
         if delimiter is not None:

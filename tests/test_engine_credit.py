@@ -125,7 +125,7 @@ def ledger_rows(result) -> list[tuple]:
     lg = result.ledger
     return [
         (str(a)[:10], k, int(m), t, r)
-        for a, k, m, t, r in zip(lg["at"], lg["kind"], lg["amount"], lg["ref_type"], lg["ref_id"])
+        for a, k, m, t, r in zip(lg["at"], lg["kind"], lg["amount"], lg["ref_type"], lg["ref_id"], strict=True)
     ]
 
 
@@ -766,9 +766,9 @@ def test_engine_equals_reference(data, policy, as_of, applies):
     inv, pay, alloc = frames(data)
     r = compute_credit(inv, pay, alloc, None, day(as_of), policy=policy, credit_applies=applies)
     ref = reference(inv, pay, alloc, policy, day(as_of), applies)
-    got = {k: v for k, v in zip(r.patients["patient_id"], r.patients["credit"]) if v}
+    got = {k: v for k, v in zip(r.patients["patient_id"], r.patients["credit"], strict=True) if v}
     assert got == {k: v for k, v in ref["credit"].items() if v}
-    got_final = {k: v for k, v in zip(r.patients["patient_id"], r.patients["final_credit"]) if v}
+    got_final = {k: v for k, v in zip(r.patients["patient_id"], r.patients["final_credit"], strict=True) if v}
     assert got_final == {k: v for k, v in ref["final"].items() if v}
     got_inv = {
         row.invoice_id: (row.paid_direct, row.paid_from_credit, row.outstanding)
@@ -813,9 +813,10 @@ def test_shuffling_rows_changes_nothing(data, policy, seed):
     inv, pay, alloc = frames(data)
     r1 = compute_credit(inv, pay, alloc, None, day(30), policy=policy)
     rng = np.random.default_rng(seed)
-    shuffle = lambda f: (
-        None if f is None else f.iloc[rng.permutation(len(f))].reset_index(drop=True)
-    )
+
+    def shuffle(f: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if f is None else f.iloc[rng.permutation(len(f))].reset_index(drop=True)
+
     r2 = compute_credit(shuffle(inv), shuffle(pay), shuffle(alloc), None, day(30), policy=policy)
     pd.testing.assert_frame_equal(r1.patients, r2.patients)
     pd.testing.assert_frame_equal(r1.ledger, r2.ledger)
@@ -856,7 +857,7 @@ def test_allocations_that_cannot_apply_are_listed_with_the_reason():
         ("c1", "y1", 100), ("i1", "r1", 100), ("i2", "y1", 100), ("i1", "nope", 100)
     )
     r = compute_credit(inv, pay, alloc, None, day(0), policy="none")
-    reasons = dict(zip(r.excluded["id"], r.excluded["reason"]))
+    reasons = dict(zip(r.excluded["id"], r.excluded["reason"], strict=True))
     assert reasons["c1/y1"].startswith("allocation to a credit note")
     assert reasons["i1/r1"].startswith("allocation from a refund")
     assert reasons["i2/y1"].startswith("the payment and the invoice belong to different patients")
@@ -1027,7 +1028,7 @@ def test_credit_applied_is_the_same_as_exported_credit_allocations(data, policy,
     recorded = bool(rows)  # every invoice carries Credit Applied, $0 included
     ref = reference(frames(data)[0], pay, allocations(*equivalent) if equivalent else None, policy,
                     day(as_of), applies, own_money=recorded)
-    assert {k: v for k, v in zip(r.patients["patient_id"], r.patients["credit"]) if v} == {
+    assert {k: v for k, v in zip(r.patients["patient_id"], r.patients["credit"], strict=True) if v} == {
         k: v for k, v in ref["credit"].items() if v}
     got_inv = {
         row.invoice_id: (row.paid_direct, row.paid_from_credit, row.outstanding)

@@ -427,7 +427,7 @@ DATED = workbook_bytes(
     )
 )
 DATED_HEADER = b'<row r="1">' + b"".join(
-    _inline(h, f"{c}1") for h, c in zip(["id", "starts_at", "note"], "ABC")
+    _inline(h, f"{c}1") for h, c in zip(["id", "starts_at", "note"], "ABC", strict=True)
 )
 OUT_OF_RANGE = "date out of range in cell B3 (after 9999-12-31 or before 1900): type the date again in that cell"
 

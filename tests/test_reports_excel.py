@@ -121,7 +121,7 @@ def test_no_formula_anywhere_but_the_total_rows(report_context) -> None:
             formulas += re.findall(r"<f>(.*?)</f>", archive.read(name).decode())
     assert formulas and all(f.startswith("SUBTOTAL(109,") for f in formulas)
     # No hyperlink part at all: URL-looking text stays text.
-    assert not any("hyperlink" in n or n.endswith(".rels") and b"hyperlink" in archive.read(n)
+    assert not any("hyperlink" in n or (n.endswith(".rels") and b"hyperlink" in archive.read(n))
                    for n in archive.namelist())
 
 

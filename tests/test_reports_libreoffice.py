@@ -94,7 +94,7 @@ def _check_table(rows: list[list[str]], table: Table) -> None:
     assert header[: len(columns)] == [c.title for c in columns]
     body = rows[HEADER_ROW + 1 : HEADER_ROW + 1 + len(table.frame)]
     for i, record in enumerate(table.frame.to_dict("records")):
-        expected = [_expected_cell(record[k], c) for k, c in zip(keys, columns)]
+        expected = [_expected_cell(record[k], c) for k, c in zip(keys, columns, strict=True)]
         assert body[i][: len(columns)] == expected, (table.key, i)
 
 
@@ -167,7 +167,7 @@ def test_sample_workbook_prints_one_page_wide_in_few_pages(sample_printout) -> N
     tables = {t.sheet: t for t in (ctx.findings, *ctx.tables)}
     assert sheets.count("Summary") == 1  # the Summary on one page
     assert sheets[0] == "Summary" and set(sheets) == {"Summary", *tables}
-    for page, sheet in zip(pages, sheets):
+    for page, sheet in zip(pages, sheets, strict=True):
         if sheet == "Summary":
             assert "Settings" in page and "Column mapping" in page  # nothing cut off
             continue

@@ -117,7 +117,7 @@ def _failures(kind: str, frame: pd.DataFrame) -> set[tuple[str, str, int | None]
     cases = caught.value.failure_cases
     return {
         (str(c), str(col), None if pd.isna(i) else int(i))
-        for c, col, i in zip(cases["check"], cases["column"], cases["index"])
+        for c, col, i in zip(cases["check"], cases["column"], cases["index"], strict=True)
     }
 
 

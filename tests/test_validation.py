@@ -605,8 +605,8 @@ def test_every_row_is_kept_or_excluded_exactly_once(rows: list[tuple[str, str, s
     dataset = validate_tables(tables, SETTINGS)
     kept = dataset.payments if dataset.payments is not None else pd.DataFrame(
         {"source_file": [], "source_row": []})
-    places = list(zip(kept["source_file"], kept["source_row"])) + list(
-        zip(dataset.excluded["source_file"], dataset.excluded["source_row"]))
+    places = list(zip(kept["source_file"], kept["source_row"], strict=True)) + list(
+        zip(dataset.excluded["source_file"], dataset.excluded["source_row"], strict=True))
     assert sorted(places) == sorted(
         (name, row) for name, part in (("payments-1.csv", rows[:half]),
                                        ("payments-2.csv", rows[half:]))

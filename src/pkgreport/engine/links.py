@@ -58,7 +58,7 @@ def link_invoices(invoices: pd.DataFrame | None, appointments: pd.DataFrame | No
     found = numbers.map(numbered).to_numpy(dtype=object)
     hit = pd.notna(found)
     ids = invoices["invoice_id"].to_numpy(dtype=object)[~intact][hit]
-    return InvoiceLinks(by_id=int(intact.sum()), by_number=dict(zip(ids.tolist(), found[hit].tolist())))
+    return InvoiceLinks(by_id=int(intact.sum()), by_number=dict(zip(ids.tolist(), found[hit].tolist(), strict=True)))
 
 
 def _numbered_appointments(appointments: pd.DataFrame) -> pd.Series:

@@ -513,7 +513,7 @@ def _write_rows(ws: Worksheet, columns: list[Column], values: list[list[Any]], s
                 stop: int, st: _Styles) -> None:
     """Rows `start` to `stop` of the table's values, from the sheet's first data row down."""
     offset = HEADER_ROW + 1 - start
-    for col, (column, column_values) in enumerate(zip(columns, values)):
+    for col, (column, column_values) in enumerate(zip(columns, values, strict=True)):
         fmt = st.format_for(column)
         write = _WRITERS[column.kind](ws)
         for row, value in enumerate(column_values[start:stop], start=start + offset):

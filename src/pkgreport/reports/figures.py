@@ -9,9 +9,9 @@ import pandas as pd
 
 from pkgreport.engine.findings import FINDINGS
 from pkgreport.engine.liability import credit_liability
-from pkgreport.result import RunResult, checks_not_run
 from pkgreport.reports.filters import format_money, format_prose_date, plural
 from pkgreport.reports.model import FindingKind, Headline, RollRow
+from pkgreport.result import RunResult, checks_not_run
 
 # Plain-language title, explanation and remedy for each finding code (from the registry).
 FINDING_TEXT: dict[str, tuple[str, str, str]] = {

@@ -281,7 +281,7 @@ def _table_view(
     css = [v.css for v in views]
     rows = [
         RowView(list(map(Cell, row_texts, row_sorts, css)), flag, needs)
-        for row_texts, row_sorts, flag, needs in zip(zip(*texts), zip(*sorts), flags, attention)
+        for row_texts, row_sorts, flag, needs in zip(zip(*texts, strict=True), zip(*sorts, strict=True), flags, attention, strict=True)
     ]
     totals = _totals(frame, cols, order, symbol) if table.total_row and total_rows else None
     shown, quiet = len(shown_frame), attention.count(False)

@@ -108,7 +108,7 @@ def period_figures(result: RunResult) -> dict[str, dict[str, Any]]:
         rows = rows[np.lexsort((hashes[rows], month[rows]))]
         sorted_month = month[rows]
         bounds = np.flatnonzero(np.r_[True, sorted_month[1:] != sorted_month[:-1], True])
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             members = rows[lo:hi]
             alive = members[live[members]]
             key = str(np.datetime64(int(sorted_month[lo]), "M"))
