@@ -349,7 +349,7 @@ def _check_patient_counts(run: ValidationRun, typed: pd.DataFrame, listed: np.nd
     if disagree.any():
         picked = typed[disagree]
         for file, row, count, found in zip(picked["source_file"], picked["source_row"],
-                                           picked["patient_count"], listed[disagree]):
+                                           picked["patient_count"], listed[disagree], strict=True):
             header = run.header("appointments", file, "patient_count")
             ids_header = run.header("appointments", file, "patient_id")
             run.issues.append(Issue(

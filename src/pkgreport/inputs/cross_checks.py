@@ -100,12 +100,12 @@ def _check_appointment_cases(run: ValidationRun, appointments: pd.DataFrame,
     messages_other = [
         f"{c} belongs to patient {o} ({f} row {r}) but this appointment is for "
         f"patient {p}: attach the appointment to one of patient {p}'s cases"
-        for c, o, p, f, r in zip(case_id[other], owner[other], patient[other], place, where)
+        for c, o, p, f, r in zip(case_id[other], owner[other], patient[other], place, where, strict=True)
     ]
     bad = unknown | other
     order = np.flatnonzero(bad)
-    by_row = dict(zip(np.flatnonzero(unknown), messages)) | dict(
-        zip(np.flatnonzero(other), messages_other))
+    by_row = dict(zip(np.flatnonzero(unknown), messages, strict=True)) | dict(
+        zip(np.flatnonzero(other), messages_other, strict=True))
     appointments = drop_rows(run, "appointments", appointments, bad, "case_id",
                               case_id[bad].tolist(), [by_row[i] for i in order])
     case_at = case_at[~bad]
@@ -125,7 +125,7 @@ def _check_appointment_cases(run: ValidationRun, appointments: pd.DataFrame,
         messages = []
         for start, case, issue, expiry, early in zip(
             starts_written, rows["case_id"], pd.Series(issued[outside]),
-            pd.Series(expires[outside]), before[outside],
+            pd.Series(expires[outside]), before[outside], strict=True,
         ):
             when = (f"before case {case} was issued ({shown_value(issue)})" if early
                     else f"after case {case} expired ({shown_value(expiry)})")
@@ -144,7 +144,7 @@ def _not_the_owner(appointments: pd.DataFrame, other: np.ndarray, owner: np.ndar
     at = np.flatnonzero(other)
     # Only the appointments in question: the pairs of a million rows would cost a second.
     same = appointments[appointments["appointment_id"].isin(set(ident[at])).to_numpy()]
-    pairs = set(zip(same["appointment_id"], same["patient_id"]))
+    pairs = set(zip(same["appointment_id"], same["patient_id"], strict=True))
     cleared = np.zeros(len(appointments), dtype=bool)
     cleared[at] = [(ident[i], owner[i]) in pairs for i in at]
     return cleared
@@ -163,7 +163,7 @@ def _check_invoice_dates(run: ValidationRun, invoices: pd.DataFrame) -> None:
         f"{c} is before the invoice's {run.header('invoices', f, 'issue_date')} "
         f"{i}: check both dates in Cliniko (pkgreport uses them as they are)"
         for c, i, f in zip(closed_written, written_values(run, "invoices", rows, "issue_date"),
-                           rows["source_file"])
+                           rows["source_file"], strict=True)
     ]
     run.row_issues("invoices", rows, "closed_at", closed_written, messages, severity="warning")
 
@@ -250,7 +250,7 @@ def _row_places(frame: pd.DataFrame, positions: np.ndarray) -> list[str | None]:
     """'file row N' of each position in `frame` (None where -1)."""
     files = _at(frame, "source_file", positions, missing=None)
     rows = _at(frame, "source_row", positions, missing=-1, dtype=object)
-    return [None if f is None else f"{f} row {r}" for f, r in zip(files, rows)]
+    return [None if f is None else f"{f} row {r}" for f, r in zip(files, rows, strict=True)]
 
 
 def _check_patients_known(run: ValidationRun, kind: str, frame: pd.DataFrame,
@@ -287,7 +287,7 @@ def _check_invoice_appointments(run: ValidationRun, invoices: pd.DataFrame,
     # appointment is listed once per patient (a group booking).
     suspects = set(appointment_id[other])
     group = appointments[appointments["appointment_id"].isin(suspects)]
-    attends = set(zip(group["appointment_id"], group["patient_id"]))
+    attends = set(zip(group["appointment_id"], group["patient_id"], strict=True))
     for i in np.flatnonzero(other):
         other[i] = (appointment_id.iat[i], patient[i]) not in attends
     rows = invoices[other]
@@ -296,7 +296,7 @@ def _check_invoice_appointments(run: ValidationRun, invoices: pd.DataFrame,
         f"{a} is patient {o}'s appointment ({f} row {r}), but this invoice is patient {p}'s: "
         "check the invoice's appointment or patient"
         for a, o, f, r, p in zip(rows["appointment_id"], first["patient_id"],
-                                 first["source_file"], first["source_row"], rows["patient_id"])
+                                 first["source_file"], first["source_row"], rows["patient_id"], strict=True)
     ]
     run.row_issues("invoices", rows, "appointment_id", rows["appointment_id"].tolist(), messages,
                    severity="warning")

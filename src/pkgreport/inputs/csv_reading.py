@@ -60,11 +60,7 @@ def load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list[
 
     lead, body = _skip_leading_blank_lines(text)
     if body is None:
-        return None, issues + [
-            file_error(
-                name, "empty file: no header row; export the data again with its header row"
-            )
-        ]
+        return None, [*issues, file_error(name, "empty file: no header row; export the data again with its header row")]
     header_row = lead + 1
 
     declared = _SEP_LINE.match(body)
@@ -80,7 +76,7 @@ def load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list[
     else:
         delimiter, problem = _sniff_delimiter(body)
     if problem is not None:
-        return None, issues + [file_error(name, problem)]
+        return None, [*issues, file_error(name, problem)]
 
     if "\x00" in body:
         return None, issues + _nul_issues(name, body, delimiter, header_row)
@@ -97,7 +93,7 @@ def load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list[
     if not body.endswith("\n"):
         unterminated = _cut_short(name, frame, header_row)
         if unterminated is not None:
-            issues = issues + [unterminated]
+            issues = [*issues, unterminated]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
     frame = frame.iloc[1:]
     rows = pd.RangeIndex(header_row + 1, header_row + 1 + len(frame))
@@ -279,7 +275,7 @@ def _sample_records(body: str, delimiter: str, whole: bool = True) -> list[list[
     records: list[list[str]] = []
     try:
         for record in itertools.islice(reader, _SNIFF_RECORDS + 2):
-            records.append(record)  # noqa: PERF402 - keeps the records read before an error
+            records.append(record)  # keeps the records read before an error
     except csv.Error:
         # e.g. a note longer than the csv module's field limit: judge on the records before it.
         pass

@@ -42,7 +42,7 @@ def collapse_duplicates(run: ValidationRun, kind: str, frame: pd.DataFrame,
         originals = frame.loc[kept[groups[copy].to_numpy()].to_numpy()]
         reasons = [
             f"exact copy of {f} row {r} (counted once)"
-            for f, r in zip(originals["source_file"], originals["source_row"])
+            for f, r in zip(originals["source_file"], originals["source_row"], strict=True)
         ]
         run.exclude(kind, copies, reasons)
         _warn_about_copies(run, kind, copies, originals)
@@ -82,7 +82,7 @@ def _warn_about_copies(run: ValidationRun, kind: str, copies: pd.DataFrame,
     same_file = copies["source_file"].to_numpy() == originals["source_file"].to_numpy()
     for copy_row, original_row, file in zip(copies["source_row"][same_file],
                                             originals["source_row"][same_file],
-                                            copies["source_file"][same_file]):
+                                            copies["source_file"][same_file], strict=True):
         run.issues.append(Issue(
             "warning", file, int(copy_row), None, None,
             f"row {copy_row} repeats row {original_row} exactly and is counted once: if it "

@@ -65,7 +65,7 @@ def parsed_result(values: pd.Series, codes: np.ndarray, messages: tuple[str, ...
     """Turn per-row message codes (0 = fine, k = messages[k - 1]) into a `Parsed`."""
     bad = codes > 0
     if bad.any():
-        table = np.array(("",) + messages, dtype=object)
+        table = np.array(("", *messages), dtype=object)
         errors = pd.Series(table[codes[bad]], index=index[bad], dtype=object)
     else:
         errors = pd.Series([], index=index[:0], dtype=object)

@@ -63,7 +63,7 @@ def _schema_check(run: ValidationRun, kind: str, frame: pd.DataFrame) -> tuple[p
         check=failures["check"].astype(str),
         column=[FRAME_CHECK_COLUMNS.get(str(c), col) if context == "DataFrameSchema" else col
                 for c, col, context in zip(failures["check"], failures["column"],
-                                           failures["schema_context"])],
+                                           failures["schema_context"], strict=True)],
     ).drop_duplicates(subset=["check", "column", "index"])
     whole = failures["index"].isna().to_numpy()
     for check, column in failures.loc[whole, ["check", "column"]].itertuples(index=False):

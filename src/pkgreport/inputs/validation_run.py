@@ -111,7 +111,7 @@ def written_values(run: ValidationRun, kind: str, rows: pd.DataFrame, column: st
     the user finds it there; the parsed value when the file has no such cell."""
     return [
         run.written(kind, file, int(row), column) or shown_value(value)
-        for file, row, value in zip(rows["source_file"], rows["source_row"], rows[column])
+        for file, row, value in zip(rows["source_file"], rows["source_row"], rows[column], strict=True)
     ]
 
 
@@ -127,7 +127,7 @@ def drop_rows(run: ValidationRun, kind: str, frame: pd.DataFrame, mask: np.ndarr
 
 
 def places(rows: pd.DataFrame) -> str:
-    pairs = [f"{f} row {r}" for f, r in zip(rows["source_file"], rows["source_row"])]
+    pairs = [f"{f} row {r}" for f, r in zip(rows["source_file"], rows["source_row"], strict=True)]
     if len(pairs) > MAX_PLACES:
-        pairs = pairs[:MAX_PLACES] + [f"{len(rows) - MAX_PLACES} more"]
+        pairs = [*pairs[:MAX_PLACES], f"{len(rows) - MAX_PLACES} more"]
     return ", ".join(pairs[:-1]) + " and " + pairs[-1] if len(pairs) > 1 else pairs[0]
