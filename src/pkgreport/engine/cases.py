@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
+from pkgreport.engine._arrays import (
+    end_of_day,
+    factorize_exact,
+    run_starts,
+    text_ranks,
+)
 from pkgreport.engine.findings import FINDINGS, SEVERITY_RANK, empty_findings, make_findings
 
 CASE_COLUMNS: list[str] = [
@@ -132,7 +138,7 @@ def tally_cases(
     """
     if isinstance(as_of, datetime):  # a Timestamp or datetime: only its calendar day matters
         as_of = as_of.date()
-    day_end = np.datetime64(as_of + timedelta(days=1), "ns")
+    day_end = end_of_day(as_of)
     as_of_day = np.datetime64(as_of, "ns")
 
     # Validation guarantees these; a breach would silently mis-tally, so refuse it loudly.
@@ -184,7 +190,7 @@ def tally_cases(
 
     # Number counted appointments within each case: running count minus the count before the case.
     running = np.cumsum(counted)
-    first = _run_starts(pos)
+    first = run_starts(pos)
     before = np.concatenate([[0], running])[first]
     number = running - np.repeat(before, np.diff(np.append(first, len(pos))))
     over_booked = counted & limited[pos] & (number > maximum[pos])
@@ -521,7 +527,7 @@ def _several_open_packages(t: _Tally) -> _Rule:
     listed = np.flatnonzero(flagged)
     group = t.patient_group[listed]
     _, joined = _join_by_group(group, t.cs["case_id"].to_numpy(dtype=object)[listed])
-    first = listed[_run_starts(group)]
+    first = listed[run_starts(group)]
     if len(first) == 0:
         return "SEVERAL_OPEN_PACKAGES", flagged, None
     subjects = t.cs.iloc[first]
@@ -591,9 +597,9 @@ def _case_findings(
 def _sorted_cases(cases: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The cases ordered by (patient_id, case_id) with a fresh RangeIndex, and each one's
     patient group (0, 1, ... numbering the patients in that order)."""
-    patient_rank = _text_ranks(cases["patient_id"].to_numpy(dtype=object))
+    patient_rank = text_ranks(cases["patient_id"].to_numpy(dtype=object))
     order = np.lexsort(
-        (_text_ranks(cases["case_id"].to_numpy(dtype=object), unique=True), patient_rank)
+        (text_ranks(cases["case_id"].to_numpy(dtype=object), unique=True), patient_rank)
     )
     out = cases.take(order).reset_index(drop=True)
     out["max_sessions"] = pd.array(_column(out, "max_sessions"), dtype="Int64")
@@ -614,7 +620,7 @@ def _patient_names(
     names = appointments["patient_name"].to_numpy(dtype=object)
     named = np.flatnonzero(~pd.isna(names))
     case_patients = cs["patient_id"].to_numpy(dtype=object)
-    codes, _ = _factorize_exact(
+    codes, _ = factorize_exact(
         np.concatenate([case_patients, appointments["patient_id"].to_numpy(dtype=object)[named]])
     )
     case_codes = codes[:m]
@@ -643,7 +649,7 @@ def _patient_names(
 def _case_positions(case_ids: np.ndarray, appointment_case_ids: np.ndarray) -> np.ndarray:
     """Position in `case_ids` of each appointment's case, -1 when unattached or unknown."""
     m = len(case_ids)
-    codes, _ = _factorize_exact(np.concatenate([case_ids, appointment_case_ids]))
+    codes, _ = factorize_exact(np.concatenate([case_ids, appointment_case_ids]))
     # Codes follow first appearance, so unique case ids listed first get exactly 0..m-1.
     if not np.array_equal(codes[:m], np.arange(m)):
         raise ValueError("cases.case_id must be present and unique (validation guarantees it)")
@@ -671,7 +677,7 @@ def _order_by(groups: np.ndarray, starts: np.ndarray, ids: np.ndarray) -> np.nda
     in_tie[:-1] |= tie
     where = np.flatnonzero(in_tie)
     tied = order[where]
-    order[where] = tied[np.lexsort((_text_ranks(ids[tied]), run[where]))]
+    order[where] = tied[np.lexsort((text_ranks(ids[tied]), run[where]))]
     return order
 
 
@@ -692,68 +698,17 @@ def _order_by_group_and_start(groups: np.ndarray, starts: np.ndarray) -> np.ndar
     return np.lexsort((starts, groups))
 
 
-def _factorize_exact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`pd.factorize` of text ids, exact on every pandas version.
-
-    pandas 2 hashes text only up to a NUL, so "c\x00" and "c" share a code there; the check
-    (each value equals its unique) costs one comparison per value, and the rare breach falls
-    back to a dictionary.
-    """
-    codes, uniques = pd.factorize(values)
-    uniques = np.asarray(uniques, dtype=object)
-    present = codes >= 0  # missing values keep code -1, as pd.factorize gives them
-    if bool((uniques[codes[present]] == values[present]).all()):
-        return codes, uniques
-    first: dict[object, int] = {}
-    exact = np.full(len(values), -1, dtype=codes.dtype)
-    exact[present] = [first.setdefault(v, len(first)) for v in values[present]]
-    return exact, np.asarray(list(first), dtype=object)
-
-
-def _text_ranks(values: np.ndarray, *, unique: bool = False) -> np.ndarray:
-    """Dense rank of each string in Python's string order (`unique`: no value repeats)."""
-    if unique:
-        codes, uniques = np.arange(len(values)), values
-    else:
-        codes, uniques = _factorize_exact(values)
-    order: np.ndarray | None = None
-    if len(uniques) and pd.Series(uniques, dtype=object).str.len().max() <= 64:
-        # numpy's fixed-width strings sort ~4x faster than objects, but drop trailing NULs;
-        # two distinct ids becoming equal is the only way that could misorder, so check it.
-        fixed = uniques.astype(str)
-        order = np.argsort(fixed, kind="stable")
-        ranked = fixed[order]
-        if (ranked[1:] == ranked[:-1]).any():
-            order = None
-    if order is None:
-        order = np.argsort(uniques, kind="stable")
-    rank = np.empty(len(uniques), dtype=np.int64)
-    rank[order] = np.arange(len(uniques))
-    return rank[codes]
-
-
 def _mask(size: int, idx: np.ndarray) -> np.ndarray:
     out = np.zeros(size, dtype=bool)
     out[idx] = True
     return out
 
 
-def _run_start_mask(values: np.ndarray) -> np.ndarray:
-    if len(values) == 0:
-        return np.zeros(0, dtype=bool)
-    return np.concatenate([[True], values[1:] != values[:-1]])
-
-
-def _run_starts(values: np.ndarray) -> np.ndarray:
-    """Indices where a run of equal adjacent values begins."""
-    return np.flatnonzero(_run_start_mask(values))
-
-
 def _join_by_group(groups: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For rows sorted by group: each group and its ids joined with ', ' (in row order)."""
     if len(groups) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
-    firsts = _run_starts(groups)
+    firsts = run_starts(groups)
     last = np.append(groups[1:] != groups[:-1], True)
     pieces = np.asarray(ids, dtype=object).copy()
     pieces[~last] = pieces[~last] + ", "
