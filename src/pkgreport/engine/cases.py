@@ -138,28 +138,84 @@ def tally_cases(
     """
     if isinstance(as_of, datetime):  # a Timestamp or datetime: only its calendar day matters
         as_of = as_of.date()
-    day_end = end_of_day(as_of)
-    as_of_day = np.datetime64(as_of, "ns")
+    _check_cases(cases)
+    cs, patient_group = _sorted_cases(cases)
+    attached = _attached_appointments(appointments, cs, end_of_day(as_of))
+    per_case = _per_case(cs, attached, as_of)
+    patient_names = _patient_names(cs, appointments, attached.every_start, attached.every_id)
+    t = _tally(cs, patient_group, patient_names, attached, per_case)
+    parts, codes = _run_rules(t, nearly_used_up)
+    return CaseTally(
+        cases=_case_table(cs, patient_names, per_case, codes),
+        appointments=_appointment_table(appointments, attached),
+        findings=_concat_sorted(parts),
+    )
 
-    # Validation guarantees these; a breach would silently mis-tally, so refuse it loudly.
-    # A Python set, not `is_unique`: pandas 2 hashes text up to a NUL, so "c\x00" equals "c".
+
+def _tally(
+    cs: pd.DataFrame,
+    patient_group: np.ndarray,
+    patient_names: np.ndarray,
+    attached: _Attached,
+    per_case: _PerCase,
+) -> _Tally:
+    return _Tally(
+        cs=cs,
+        patient_group=patient_group,
+        labels=_CaseText(cs, patient_names),
+        pos=attached.pos,
+        ids=attached.every_id[attached.rows],
+        starts=attached.starts,
+        counted=attached.counted,
+        over_booked=attached.over_booked,
+        maximum=per_case.maximum,
+        limited=per_case.limited,
+        n_counted=per_case.n_counted,
+        n_upcoming=per_case.n_counted - per_case.n_attended,
+        remaining=per_case.remaining,
+        over_by=per_case.over_by,
+        status=per_case.status,
+        issue_day=_days(cs, "issue_date"),
+        expiry_day=per_case.expiry_day,
+        closed_at=_datetimes(cs, "closed_at"),
+    )
+
+
+def _check_cases(cases: pd.DataFrame) -> None:
+    """Validation guarantees these; a breach would silently mis-tally, so refuse it loudly.
+
+    A Python set, not `is_unique`: pandas 2 hashes text up to a NUL, so "c\x00" equals "c".
+    """
     case_ids = cases["case_id"]
     if case_ids.isna().any() or len(set(case_ids.tolist())) != len(case_ids):
         raise ValueError("cases.case_id must be present and unique (validation guarantees it)")
     if cases["patient_id"].isna().any():
         raise ValueError("cases.patient_id must be present (validation guarantees it)")
-    cs, patient_group = _sorted_cases(cases)
-    m = len(cs)
-    limited = cs["max_sessions"].notna().to_numpy()
-    maximum = cs["max_sessions"].fillna(0).to_numpy(dtype=np.int64)
-    include_cancelled = _bools(cs, "include_cancelled")
-    include_dna = _bools(cs, "include_dna")
-    issue_day = _days(cs, "issue_date")
-    expiry_day = _days(cs, "expiry_date")
-    closed_at = _datetimes(cs, "closed_at")
-    case_archived = ~np.isnat(_datetimes(cs, "archived_at"))
 
-    # --- appointments attached to a known case, in output order -----------------------------
+
+@dataclass(frozen=True)
+class _Attached:
+    """The appointments attached to a known case, in output order (`rows` into the export)."""
+
+    every_start: np.ndarray  # every appointment's start, in export order
+    every_id: np.ndarray
+    rows: np.ndarray
+    pos: np.ndarray  # the case of each attached appointment (position in the sorted cases)
+    starts: np.ndarray
+    live: np.ndarray
+    cancelled: np.ndarray
+    dna: np.ndarray
+    counted: np.ndarray
+    past: np.ndarray
+    reason: np.ndarray  # index into REASONS
+    number: np.ndarray  # 1..n among the counted appointments of each case
+    over_booked: np.ndarray
+
+
+def _attached_appointments(
+    appointments: pd.DataFrame, cs: pd.DataFrame, day_end: np.datetime64
+) -> _Attached:
+    """Which attached appointments count, and their numbers within each case."""
     case_ids = cs["case_id"].to_numpy(dtype=object)
     if "case_id" in appointments.columns:
         appointment_case_ids = appointments["case_id"].to_numpy(dtype=object)
@@ -180,10 +236,9 @@ def tally_cases(
     archived = ~np.isnat(_datetimes(appointments, "archived_at")[rows])
     deleted = ~np.isnat(_datetimes(appointments, "deleted_at")[rows])
     live = ~archived & ~deleted
-    excluded_cancelled = cancelled & ~include_cancelled[pos]
-    excluded_dna = dna & ~include_dna[pos]
+    excluded_cancelled = cancelled & ~_bools(cs, "include_cancelled")[pos]
+    excluded_dna = dna & ~_bools(cs, "include_dna")[pos]
     counted = live & ~excluded_cancelled & ~excluded_dna
-    past = starts < day_end
     reason = np.select(
         [deleted, archived, excluded_cancelled, excluded_dna], [1, 2, 3, 4], default=0
     )
@@ -193,49 +248,67 @@ def tally_cases(
     first = run_starts(pos)
     before = np.concatenate([[0], running])[first]
     number = running - np.repeat(before, np.diff(np.append(first, len(pos))))
+    limited = cs["max_sessions"].notna().to_numpy()
+    maximum = cs["max_sessions"].fillna(0).to_numpy(dtype=np.int64)
     over_booked = counted & limited[pos] & (number > maximum[pos])
+    return _Attached(
+        every_start, every_id, rows, pos, starts, live, cancelled, dna, counted,
+        starts < day_end, reason, number, over_booked,
+    )
 
-    # --- per case --------------------------------------------------------------------------
-    n_counted = np.bincount(pos[counted], minlength=m)
-    n_attended = np.bincount(pos[counted & past], minlength=m)
-    n_upcoming = n_counted - n_attended
-    n_cancelled = np.bincount(pos[live & cancelled], minlength=m)
-    n_dna = np.bincount(pos[live & dna], minlength=m)
+
+@dataclass(frozen=True)
+class _PerCase:
+    """Each case's counts, remaining sessions and status (cases in output order)."""
+
+    limited: np.ndarray
+    maximum: np.ndarray
+    expiry_day: np.ndarray
+    n_counted: np.ndarray
+    n_attended: np.ndarray
+    n_cancelled: np.ndarray
+    n_dna: np.ndarray
+    remaining: np.ndarray
+    over_by: np.ndarray
+    status: np.ndarray
+
+
+def _per_case(cs: pd.DataFrame, a: _Attached, as_of: date) -> _PerCase:
+    m = len(cs)
+    limited = cs["max_sessions"].notna().to_numpy()
+    maximum = cs["max_sessions"].fillna(0).to_numpy(dtype=np.int64)
+    n_counted = np.bincount(a.pos[a.counted], minlength=m)
     remaining = np.where(limited, np.maximum(maximum - n_counted, 0), 0)
     over_by = np.where(limited, np.maximum(n_counted - maximum, 0), 0)
 
-    closed = (~np.isnat(closed_at) & (closed_at < day_end)) | case_archived
-    expired = ~np.isnat(expiry_day) & (expiry_day < as_of_day)
+    closed_at = _datetimes(cs, "closed_at")
+    case_archived = ~np.isnat(_datetimes(cs, "archived_at"))
+    closed = (~np.isnat(closed_at) & (closed_at < end_of_day(as_of))) | case_archived
+    expiry_day = _days(cs, "expiry_date")
+    expired = ~np.isnat(expiry_day) & (expiry_day < np.datetime64(as_of, "ns"))
     status = np.select(
         [closed, over_by > 0, expired, limited & (remaining == 0), ~limited],
         list(STATUSES[:5]),
         default=STATUSES[5],
     ).astype(object)
-
-    # --- findings --------------------------------------------------------------------------
-    patient_names = _patient_names(cs, appointments, every_start, every_id)
-    t = _Tally(
-        cs=cs,
-        patient_group=patient_group,
-        labels=_CaseText(cs, patient_names),
-        pos=pos,
-        ids=every_id[rows],
-        starts=starts,
-        counted=counted,
-        over_booked=over_booked,
-        maximum=maximum,
+    return _PerCase(
         limited=limited,
+        maximum=maximum,
+        expiry_day=expiry_day,
         n_counted=n_counted,
-        n_upcoming=n_upcoming,
+        n_attended=np.bincount(a.pos[a.counted & a.past], minlength=m),
+        n_cancelled=np.bincount(a.pos[a.live & a.cancelled], minlength=m),
+        n_dna=np.bincount(a.pos[a.live & a.dna], minlength=m),
         remaining=remaining,
         over_by=over_by,
         status=status,
-        issue_day=issue_day,
-        expiry_day=expiry_day,
-        closed_at=closed_at,
     )
+
+
+def _run_rules(t: _Tally, nearly_used_up: int) -> tuple[list[pd.DataFrame | None], np.ndarray]:
+    """Every finding rule in order: the findings frames and each case's codes joined by ', '."""
     parts: list[pd.DataFrame | None] = []
-    codes = np.full(m, "", dtype=object)
+    codes = np.full(len(t.cs), "", dtype=object)
     for rule in (
         _over_booked,
         _booked_after_close,
@@ -250,23 +323,27 @@ def tally_cases(
         parts.append(frame)
         hit = np.flatnonzero(flagged)
         codes[hit] = np.where(codes[hit] == "", code, codes[hit] + ", " + code)
+    return parts, codes
 
-    # --- output frames ---------------------------------------------------------------------
-    case_table = pd.DataFrame(
+
+def _case_table(
+    cs: pd.DataFrame, patient_names: np.ndarray, c: _PerCase, codes: np.ndarray
+) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "case_id": cs["case_id"],
             "patient_id": cs["patient_id"],
             "patient_name": patient_names,
             "case_name": _column(cs, "case_name"),
             "max_sessions": cs["max_sessions"],
-            "counted": n_counted.astype(np.int64),
-            "attended": n_attended.astype(np.int64),
-            "upcoming": n_upcoming.astype(np.int64),
-            "cancelled": n_cancelled.astype(np.int64),
-            "dna": n_dna.astype(np.int64),
-            "remaining": pd.arrays.IntegerArray(remaining.astype(np.int64), ~limited),
-            "over_booked_by": over_by.astype(np.int64),
-            "status": status,
+            "counted": c.n_counted.astype(np.int64),
+            "attended": c.n_attended.astype(np.int64),
+            "upcoming": (c.n_counted - c.n_attended).astype(np.int64),
+            "cancelled": c.n_cancelled.astype(np.int64),
+            "dna": c.n_dna.astype(np.int64),
+            "remaining": pd.arrays.IntegerArray(c.remaining.astype(np.int64), ~c.limited),
+            "over_booked_by": c.over_by.astype(np.int64),
+            "status": c.status,
             "issue_date": _column(cs, "issue_date", "datetime64[ns]"),
             "expiry_date": _column(cs, "expiry_date", "datetime64[ns]"),
             "closed_at": _column(cs, "closed_at", "datetime64[ns]"),
@@ -276,29 +353,27 @@ def tally_cases(
             "source_row": cs["source_row"],
         }
     )
+
+
+def _appointment_table(appointments: pd.DataFrame, a: _Attached) -> pd.DataFrame:
     kept = ["appointment_id", "case_id", "patient_id", "starts_at", "source_file", "source_row"]
     picked = appointments[[c for c in kept if c in appointments.columns]]
-    picked = picked.take(rows).reset_index(drop=True)
-    appointment_table = pd.DataFrame(
+    picked = picked.take(a.rows).reset_index(drop=True)
+    return pd.DataFrame(
         {
             "appointment_id": picked["appointment_id"],
             # Without a case_id column nothing is attached, so this is empty.
             "case_id": _column(picked, "case_id"),
             "patient_id": picked["patient_id"],
             "starts_at": picked["starts_at"],
-            "number": pd.arrays.IntegerArray(number.astype(np.int64), ~counted),
-            "counted": counted,
-            "reason": np.asarray(REASONS, dtype=object)[reason],
-            "timing": np.asarray(TIMINGS, dtype=object)[(~past).astype(np.intp)],
-            "over_booked": over_booked,
+            "number": pd.arrays.IntegerArray(a.number.astype(np.int64), ~a.counted),
+            "counted": a.counted,
+            "reason": np.asarray(REASONS, dtype=object)[a.reason],
+            "timing": np.asarray(TIMINGS, dtype=object)[(~a.past).astype(np.intp)],
+            "over_booked": a.over_booked,
             "source_file": picked["source_file"],
             "source_row": picked["source_row"],
         }
-    )
-    return CaseTally(
-        cases=case_table,
-        appointments=appointment_table,
-        findings=_concat_sorted(parts),
     )
 
 
