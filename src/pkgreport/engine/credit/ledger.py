@@ -15,28 +15,27 @@ from pkgreport.engine.credit.events import EventQueue, EventType, PatientCodes
 from pkgreport.engine.credit.matching import Matches
 
 
-class LedgerKind(IntEnum):
-    """The movement a ledger row records (`label` is how outputs spell it)."""
+class _Labelled(IntEnum):
+    @property
+    def label(self) -> str:
+        """How outputs spell the member: its name in lower case."""
+        return self.name.lower()
+
+
+class LedgerKind(_Labelled):
+    """The movement a ledger row records."""
 
     CREATED = 0
     APPLIED = 1
     REFUNDED = 2
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class RefType(IntEnum):
-    """The record a ledger row comes from (`label` is how outputs spell it)."""
+class RefType(_Labelled):
+    """The record a ledger row comes from."""
 
     PAYMENT = 0
     INVOICE = 1
     CREDIT_NOTE = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 @dataclass(frozen=True)

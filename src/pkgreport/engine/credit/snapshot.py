@@ -172,16 +172,9 @@ def patient_snapshot(
     )
 
 
-_FIGURES = (
-    "received",
-    "refunded",
-    "credit_notes",
-    "invoiced",
-    "paid_direct",
-    "applied",
-    "credit",
-    "open_outstanding",
-    "final_credit",
+# The money figures of PATIENT_COLUMNS, received to final_credit, in output order.
+_FIGURES = tuple(
+    PATIENT_COLUMNS[PATIENT_COLUMNS.index("received") : PATIENT_COLUMNS.index("final_credit") + 1]
 )
 
 
