@@ -81,3 +81,11 @@ def test_the_ageing_check_survives_python_dash_o():
         [sys.executable, "-O", "-c", script], capture_output=True, text=True, check=True
     )
     assert run.stdout == "ageing buckets do not add up to the patients' credit\n"
+
+
+def test_text_ranks_agree_with_python_sorting_on_repeats_and_odd_text():
+    values = np.array(["b", "a\x00", "a", "b", "é", "a\x00", "Z", "10", "9"], dtype=object)
+    distinct = sorted(set(values.tolist()))
+    expected = [distinct.index(v) for v in values.tolist()]
+    assert text_ranks(values).tolist() == expected
+    assert text_ranks(values[:0]).tolist() == []

@@ -63,6 +63,9 @@ def text_ranks(values: np.ndarray, *, unique: bool = False) -> np.ndarray:
     if unique:
         codes, uniques = np.arange(len(values)), values
     else:
+        ranks = _fixed_width_ranks(values)
+        if ranks is not None:
+            return ranks
         codes, uniques = factorize_exact(values)
     order: np.ndarray | None = None
     if len(uniques) and pd.Series(uniques, dtype=object).str.len().max() <= 64:
@@ -87,3 +90,26 @@ def live_mask(frame: pd.DataFrame) -> np.ndarray:
         if column in frame.columns:
             live &= frame[column].isna().to_numpy(dtype=bool)
     return live
+
+
+def _fixed_width_ranks(values: np.ndarray) -> np.ndarray | None:
+    """`text_ranks` by one sort of numpy fixed-width strings (no factorize: the fast path for
+    the engines' tie-breaks), or None when that could be wrong: a value that is not text (or
+    missing), a very long one, or two distinct values that differ only by trailing NULs (numpy
+    drops them, so they would tie)."""
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return None
+    fixed = values.astype(str)
+    if fixed.dtype.itemsize > 64 * 4:  # longer than 64 characters: objects sort with less memory
+        return None
+    order = np.argsort(fixed, kind="stable")
+    ranked = fixed[order]
+    tie = ranked[1:] == ranked[:-1]
+    in_order = values[order]
+    if (in_order[1:][tie] != in_order[:-1][tie]).any():
+        return None
+    dense = np.empty(len(values), dtype=np.int64)
+    dense[order] = np.concatenate(([0], np.cumsum(~tie)))
+    return dense
