@@ -62,19 +62,7 @@ class InvoiceArrays:
 
     @staticmethod
     def of(invoices: pd.DataFrame) -> InvoiceArrays:
-        if not len(invoices):
-            return InvoiceArrays(
-                np.zeros(0, object),
-                np.zeros(0, object),
-                np.zeros(0, np.int64),
-                np.zeros(0, "datetime64[ns]"),
-            )
-        return InvoiceArrays(
-            raw_of(invoices, "invoice_id"),
-            raw_of(invoices, "patient_id"),
-            cents_of(invoices, "total"),
-            datetimes_of(invoices, "issue_date"),
-        )
+        return InvoiceArrays(*_arrays_of(invoices, "invoice_id", "total", "issue_date"))
 
 
 @dataclass(frozen=True)
@@ -88,19 +76,26 @@ class PaymentArrays:
 
     @staticmethod
     def of(payments: pd.DataFrame) -> PaymentArrays:
-        if not len(payments):
-            return PaymentArrays(
-                np.zeros(0, object),
-                np.zeros(0, object),
-                np.zeros(0, np.int64),
-                np.zeros(0, "datetime64[ns]"),
-            )
-        return PaymentArrays(
-            raw_of(payments, "payment_id"),
-            raw_of(payments, "patient_id"),
-            cents_of(payments, "amount"),
-            datetimes_of(payments, "paid_at"),
+        return PaymentArrays(*_arrays_of(payments, "payment_id", "amount", "paid_at"))
+
+
+def _arrays_of(
+    frame: pd.DataFrame, id_column: str, cents_column: str, at_column: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ids, patient ids, cents and datetimes of live records (typed empty arrays for none)."""
+    if not len(frame):
+        return (
+            np.zeros(0, object),
+            np.zeros(0, object),
+            np.zeros(0, np.int64),
+            np.zeros(0, "datetime64[ns]"),
         )
+    return (
+        raw_of(frame, id_column),
+        raw_of(frame, "patient_id"),
+        cents_of(frame, cents_column),
+        datetimes_of(frame, at_column),
+    )
 
 
 def live_records(invoices: pd.DataFrame | None, payments: pd.DataFrame | None) -> LiveRecords:
