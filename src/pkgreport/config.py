@@ -8,15 +8,16 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pkgreport.engine.registry import FINDINGS
+from pkgreport.engine.registry import ALLOCATION_POLICIES as POLICY_REGISTRY
+from pkgreport.engine.registry import CREDIT_TIMINGS, FINDINGS
 
 DateOrder = Literal["dmy", "mdy", "ymd"]
 AllocationPolicy = Literal["oldest-first", "newest-first", "source-only", "none"]
 CreditApplies = Literal["on-payment", "on-issue"]
 
 DATE_ORDERS: tuple[str, ...] = ("dmy", "mdy", "ymd")
-ALLOCATION_POLICIES: tuple[str, ...] = ("oldest-first", "newest-first", "source-only", "none")
-CREDIT_APPLIES: tuple[str, ...] = ("on-payment", "on-issue")
+ALLOCATION_POLICIES: tuple[str, ...] = tuple(POLICY_REGISTRY)
+CREDIT_APPLIES: tuple[str, ...] = tuple(CREDIT_TIMINGS)
 DEFAULT_AGEING_BUCKETS: tuple[int, ...] = (30, 60, 90, 180, 365)
 
 

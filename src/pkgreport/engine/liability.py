@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from pkgreport.engine._arrays import end_of_day, group_cumsum, live_mask
 
 TOTAL = "TOTAL"
 
@@ -18,10 +20,6 @@ def _ledger_of(result_or_ledger: Any) -> pd.DataFrame:
     if not isinstance(ledger, pd.DataFrame):
         raise TypeError("expected a CreditResult or its ledger frame")
     return ledger
-
-
-def _cutoff(day: date) -> np.datetime64:
-    return np.datetime64(day + timedelta(days=1), "ns")
 
 
 def bucket_labels(buckets: tuple[int, ...]) -> list[str]:
@@ -69,7 +67,7 @@ def age_credit(
     labels = bucket_labels(buckets)
     ledger = _sorted_ledger(_ledger_of(result_or_ledger))
     at = ledger["at"].to_numpy(dtype="datetime64[ns]")
-    keep = at < _cutoff(as_of)
+    keep = at < end_of_day(as_of)
     pid = ledger["patient_id"].to_numpy(dtype=object)[keep]
     at = at[keep]
     kind = ledger["kind"].to_numpy(dtype=object)[keep]
@@ -92,7 +90,7 @@ def age_credit(
     # Remaining part of each lot: its span [before, after) in the patient's lot stream past uses.
     l_code, l_amt, l_at = code[lot], amount[lot], at[lot]
     if len(l_code):
-        after = _group_cumsum(l_code, l_amt)
+        after = group_cumsum(l_code, l_amt)
         before = after - l_amt
         used = uses_total[l_code]
         remaining = np.clip(after - np.maximum(before, used), 0, None)
@@ -101,7 +99,7 @@ def age_credit(
     short = np.flatnonzero(credit < 0)
     if len(short):
         u_code, u_amt, u_at = code[~lot], amount[~lot], at[~lot]
-        after = _group_cumsum(u_code, u_amt)
+        after = group_cumsum(u_code, u_amt)
         # The first use whose cumulative total passes the patient's lots is the first uncovered one.
         first = after > lots_total[u_code]
         first_idx = pd.Series(np.flatnonzero(first)).groupby(u_code[first]).min()
@@ -111,16 +109,17 @@ def age_credit(
     out.insert(0, "credit", credit)
     out.insert(0, "patient_id", ids)
     out = out.loc[out["credit"] != 0].reset_index(drop=True)
-    assert (out[labels].sum(axis=1) == out["credit"]).all(), "ageing buckets do not sum to credit"
+    _check_buckets_add_up(out, labels)
     return out
 
 
-def _group_cumsum(code: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Inclusive cumulative sum restarting at each group (rows sorted by group)."""
-    cum = np.cumsum(values)
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    base = np.r_[0, cum[starts[1:] - 1]]
-    return cum - np.repeat(base, np.diff(np.r_[starts, len(code)]))
+def _check_buckets_add_up(ageing: pd.DataFrame, labels: list[str]) -> None:
+    """Every patient's buckets must add up to their credit; a breach is a bug, never a figure.
+
+    A real check, not an `assert`: `python -O` strips asserts, and a wrong ageing must not pass.
+    """
+    if not (ageing[labels].sum(axis=1) == ageing["credit"]).all():
+        raise RuntimeError("ageing buckets do not add up to the patients' credit")
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ def roll_forward(ledger_or_result: Any, start: date, end: date) -> pd.DataFrame:
     code_all, ids = _codes(ledger["patient_id"].to_numpy(dtype=object))
     n = len(ids)
     open_at = np.datetime64(start, "ns")
-    close_at = _cutoff(end)
+    close_at = end_of_day(end)
     signed = np.where(kind == "created", amount, -amount)
     before = at < open_at
     during = (~before) & (at < close_at)
@@ -222,7 +221,7 @@ def roll_forward_by_month(ledger_or_result: Any, first_month: date, as_of: date)
     at = ledger["at"].to_numpy(dtype="datetime64[ns]")
     amount = ledger["amount"].to_numpy(dtype=np.int64)
     kind = ledger["kind"].to_numpy(dtype=object)
-    keep = at < _cutoff(as_of)  # NaT never counts, as in roll_forward
+    keep = at < end_of_day(as_of)  # NaT never counts, as in roll_forward
     month = (at.astype("datetime64[M]") - first).astype(np.int64)
     signed = np.where(kind == "created", amount, -amount)
     opening = int(signed[keep & (month < 0)].sum())
@@ -258,17 +257,14 @@ def _package_invoices(invoices: pd.DataFrame | None, as_of: date | None,
     `session_invoices` (tied to an appointment by number) are sessions, not packages."""
     if invoices is None or not len(invoices) or "case_id" not in invoices.columns:
         return None
-    live = invoices
-    for col in ("deleted_at", "archived_at"):
-        if col in live.columns:
-            live = live.loc[live[col].isna()]
+    live = invoices.loc[live_mask(invoices)]
     if "appointment_id" in live.columns:
         live = live.loc[live["appointment_id"].isna()]
     if session_invoices:
         live = live.loc[~live["invoice_id"].isin(session_invoices)]
     live = live.loc[live["case_id"].notna() & (live["total"] != 0)]
     if as_of is not None and "issue_date" in live.columns:
-        live = live.loc[live["issue_date"].isna() | (live["issue_date"] < _cutoff(as_of))]
+        live = live.loc[live["issue_date"].isna() | (live["issue_date"] < end_of_day(as_of))]
     return live
 
 
@@ -335,7 +331,7 @@ def _bought_by(cases: pd.DataFrame, every_package_invoice: pd.DataFrame | None,
                as_of: date) -> np.ndarray:
     """True for each case bought by the end of `as_of`: its issue date, else its first package
     invoice's date; a case with neither date is taken as bought (nothing says otherwise)."""
-    cutoff = _cutoff(as_of)
+    cutoff = end_of_day(as_of)
     n = len(cases)
     bought_on = (cases["issue_date"].to_numpy(dtype="datetime64[ns]") if "issue_date" in cases
                  else np.full(n, np.datetime64("NaT"), "datetime64[ns]"))

@@ -182,3 +182,35 @@ FINDINGS: dict[str, FindingKind] = {
         ),
     )
 }
+
+
+@dataclass(frozen=True)
+class AllocationPolicy:
+    """How unallocated payments and credit are applied to open invoices."""
+
+    code: str
+    automatic: bool  # unallocated money pays open invoices by itself
+    open_demand: str  # how open invoices wait for money: "queue" (oldest first) or "stack"
+    summary: str
+
+
+# The allocation policies: `--allocation`, config validation and the credit engine read them.
+ALLOCATION_POLICIES: dict[str, AllocationPolicy] = {
+    policy.code: policy
+    for policy in (
+        AllocationPolicy(
+            "oldest-first", True, "queue", "open invoices are paid oldest first (Cliniko's default)"
+        ),
+        AllocationPolicy("newest-first", True, "stack", "open invoices are paid newest first"),
+        AllocationPolicy(
+            "source-only", False, "queue", "a payment pays only the invoices it is allocated to"
+        ),
+        AllocationPolicy("none", False, "queue", "only the exported allocations are applied"),
+    )
+}
+
+# When waiting account credit pays an open invoice (`--credit-applies`; automatic policies only).
+CREDIT_TIMINGS: dict[str, str] = {
+    "on-payment": "when a payment, $0 included, is recorded (as Cliniko does)",
+    "on-issue": "as soon as the invoice is issued",
+}
