@@ -211,3 +211,15 @@ def test_by_location_leaves_out_the_figures_it_could_not_compute(tmp_path: Path)
         "Business", "Package value undelivered", "Over-booked packages",
         "Expiring within 30 days"]
     assert any(t.key == "by_practitioner" for t in ctx.tables)
+
+
+def test_finding_messages_read_in_prose_dates_and_the_json_keeps_the_engine_s(sample) -> None:
+    import re
+
+    result, ctx = sample
+    iso = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+    engine_messages = result.findings["message"].tolist()
+    assert any(iso.search(m) for m in engine_messages)  # the engines write ISO dates
+    shown = ctx.findings.frame["message"].tolist()
+    assert [m for m in shown if iso.search(m)] == []
+    assert "31 Oct 2026" in " ".join(shown)

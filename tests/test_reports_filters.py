@@ -61,3 +61,14 @@ def test_articles_plurals_and_plain_row_numbers() -> None:
     assert [plural(n, "row") for n in (0, 1, 2, 1096)] == ["0 rows", "1 row", "2 rows", "1,096 rows"]
     assert format_int(1096) == "1,096"
     assert format_int(1096, grouped=False) == "1096"
+
+
+def test_finding_sentences_show_dates_in_the_prose_style_of_the_date_order() -> None:
+    from pkgreport.reports.filters import prose_dates
+
+    text = ("Case 7 was closed on 2026-08-17 12:00; credit unapplied on 2026-10-31. "
+            "Invoice 2026-99-99 and id 12026-10-310 stay as they are.")
+    assert prose_dates(text, "dmy") == (
+        "Case 7 was closed on 17 Aug 2026 12:00; credit unapplied on 31 Oct 2026. "
+        "Invoice 2026-99-99 and id 12026-10-310 stay as they are.")
+    assert prose_dates("since 2025-06-07", "mdy") == "since Jun 7, 2025"

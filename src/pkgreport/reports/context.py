@@ -18,7 +18,7 @@ from pkgreport.engine.breakdown import (
     case_frame,
 )
 from pkgreport.reports import figures
-from pkgreport.reports.filters import format_prose_date, plural, with_article
+from pkgreport.reports.filters import format_prose_date, plural, prose_dates, with_article
 from pkgreport.reports.model import (
     ChartData,
     Column,
@@ -122,6 +122,8 @@ def _with_names(frame: pd.DataFrame, names: _Names, rows: pd.Series | None = Non
 def _findings_table(result: RunResult, names: _Names) -> Table:
     frame = _with_names(result.findings, names)
     frame["finding"] = finding_titles(frame["code"])
+    order = result.settings.date_order
+    frame["message"] = [prose_dates(m, order) for m in frame["message"].tolist()]
     return Table(
         key="findings", sheet="Findings", title="Findings",
         description="Everything that needs a look, most serious first, with the source file and "
@@ -379,7 +381,8 @@ def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
             rows.append({"change": f"{label} finding",
                          "code": finding_title(f["code"]),
                          "subject": f"{f['subject_type']} {f['subject_id']}",
-                         "detail": f["message"], "before": None, "after": None})
+                         "detail": prose_dates(f["message"], order), "before": None,
+                         "after": None})
     for m in changes.get("moved_periods", []):
         for part in m["changed"]:
             before, after = m[f"{part}_total_before"], m[f"{part}_total_after"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -86,6 +87,24 @@ def format_prose_date(value: Any, order: str = "dmy") -> str:
     if order == "mdy":
         return _format_day(value, lambda day: f"{day:%b} {day.day}, {day:%Y}")
     return _format_day(value, lambda day: f"{day.day} {day:%b %Y}")
+
+
+_ISO_IN_TEXT = re.compile(r"\b(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}))?\b")
+
+
+def prose_dates(text: str, order: str = "dmy") -> str:
+    """A finding's sentence with its ISO dates in the prose style people read (`2026-08-17 12:00`
+    -> `17 Aug 2026 12:00`). The engines write ISO (the JSON keeps it, for machines); the page and
+    the workbook show every date in one style that follows the date order."""
+    def prose(match: re.Match[str]) -> str:
+        try:
+            day = date.fromisoformat(match.group(1))
+        except ValueError:
+            return match.group(0)
+        time = match.group(2)
+        return format_prose_date(day, order) + (f" {time}" if time else "")
+
+    return _ISO_IN_TEXT.sub(prose, text)
 
 
 def format_datetime(value: Any, order: str = "dmy") -> str:
