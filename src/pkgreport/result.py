@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,6 +102,23 @@ class RunResult:
     links: InvoiceLinks = field(default_factory=InvoiceLinks)
     # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def breakdowns(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The figures per business and per practitioner: derived from this result when a report
+        first asks, then shared by the page, the workbook and the JSON summary."""
+        from pkgreport.engine.breakdown import by_location, by_practitioner, case_frame
+
+        ds, credit, tally = self.dataset, self.credit, self.cases
+        cases = case_frame(
+            as_of=self.as_of, cases=None if tally is None else tally.cases,
+            case_appointments=None if tally is None else tally.appointments,
+            appointments=ds.appointments, packages=self.packages)
+        locations = by_location(
+            as_of=self.as_of, invoices=ds.invoices,
+            credit_patients=None if credit is None else credit.patients,
+            credit_invoices=None if credit is None else credit.invoices, cases=cases)
+        return locations, by_practitioner(cases)
 
 
 # Which skipped section stops which engine's checks (the registry's `stage` of each finding).

@@ -10,13 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.columns import is_money
-from pkgreport.engine.breakdown import (
-    EXPIRING_DAYS,
-    UNASSIGNED,
-    by_location,
-    by_practitioner,
-    case_frame,
-)
+from pkgreport.engine.breakdown import EXPIRING_DAYS, UNASSIGNED
 from pkgreport.reports import figures
 from pkgreport.reports.filters import format_prose_date, plural, prose_dates, with_article
 from pkgreport.reports.model import (
@@ -310,20 +304,6 @@ def _package_table(result: RunResult, names: _Names) -> list[Table]:
     )]
 
 
-def breakdowns(result: RunResult) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The figures per business and per practitioner (the page, the workbook and the JSON)."""
-    ds, credit, tally = result.dataset, result.credit, result.cases
-    cases = case_frame(
-        as_of=result.as_of, cases=None if tally is None else tally.cases,
-        case_appointments=None if tally is None else tally.appointments,
-        appointments=ds.appointments, packages=result.packages)
-    locations = by_location(
-        as_of=result.as_of, invoices=ds.invoices,
-        credit_patients=None if credit is None else credit.patients,
-        credit_invoices=None if credit is None else credit.invoices, cases=cases)
-    return locations, by_practitioner(cases)
-
-
 LOCATION_RULE = (
     "Credit belongs to a patient, not a location: each patient's credit is counted at the "
     "business of the patient's most recent invoice, and as \"" + UNASSIGNED + "\" when the patient "
@@ -339,7 +319,7 @@ def _computed(columns: tuple[Column, ...], frame: pd.DataFrame) -> tuple[Column,
 
 
 def _breakdown_tables(result: RunResult) -> list[Table]:
-    locations, practitioners = breakdowns(result)
+    locations, practitioners = result.breakdowns
     soon = f"Expiring within {EXPIRING_DAYS} days"
     tables = [Table(
         key="by_location", sheet="By location", title="By location",

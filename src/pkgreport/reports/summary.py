@@ -13,7 +13,7 @@ from pkgreport import __version__
 from pkgreport.columns import is_money
 from pkgreport.engine.findings import findings_by_code
 from pkgreport.engine.liability import credit_liability
-from pkgreport.reports.context import LOCATION_RULE, breakdowns
+from pkgreport.reports.context import LOCATION_RULE
 from pkgreport.result import RunResult, checks_not_run, excluded_rows
 from pkgreport.tabular import money_record
 
@@ -136,7 +136,7 @@ def breakdown_record(result: RunResult) -> dict[str, Any]:
             out.append(row)
         return out
 
-    locations, practitioners = breakdowns(result)
+    locations, practitioners = result.breakdowns
     return {"rule": LOCATION_RULE, "locations": rows(locations, "business"),
             "practitioners": rows(practitioners, "practitioner")}
 
