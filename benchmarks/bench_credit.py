@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payments", type=int, default=1_000_000)
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--policy", default="oldest-first")
-    parser.add_argument("--credit-applies", default="on-payment", choices=("on-payment", "on-issue"))
+    parser.add_argument(
+        "--credit-applies", default="on-payment", choices=("on-payment", "on-issue")
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     invoices, payments, patients = build(args.invoices, args.payments, args.patients)

@@ -35,7 +35,9 @@ def _time_bare(folder: Path) -> None:
     rows = 0
     for path in sorted(folder.glob("*.csv")):
         options = {"keep_default_na": False, "na_filter": False, "skip_blank_lines": False}
-        rows += len(pd.read_csv(io.BytesIO(path.read_bytes()), header=None, dtype=object, **options))
+        rows += len(
+            pd.read_csv(io.BytesIO(path.read_bytes()), header=None, dtype=object, **options)
+        )
     print(
         f"  bare pandas.read_csv of the same files (reference): {rows:,} records in "
         f"{time.perf_counter() - start:.2f} s wall, {time.process_time() - cpu:.2f} s CPU; "
@@ -75,7 +77,9 @@ def _time_load_dataset(folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, default=None, help="write the exports here and keep them")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="write the exports here and keep them"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="timed runs (each a fresh process)")
     parser.add_argument("--run", choices=["load", "bare"], help=argparse.SUPPRESS)
     args = parser.parse_args()

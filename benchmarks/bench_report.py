@@ -42,9 +42,23 @@ def main() -> None:
     data = args.data or Path(tempfile.mkdtemp(prefix="pkgreport-bench-"))
     if not any(data.glob("*.csv")):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pkgreport", "sample-data", str(data),
-                        "--patients", str(args.patients), "--months", str(args.months),
-                        "--seed", str(args.seed)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pkgreport",
+                "sample-data",
+                str(data),
+                "--patients",
+                str(args.patients),
+                "--months",
+                str(args.months),
+                "--seed",
+                str(args.seed),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         print(f"generated inputs in {time.perf_counter() - t0:.1f} s -> {data}")
     out = Path(tempfile.mkdtemp(prefix="pkgreport-bench-out-"))
     # Per stage: wall seconds and this process's CPU seconds (the machine may be shared; CPU time
@@ -75,8 +89,15 @@ def main() -> None:
     html = render_html(ctx)
     t = stage("html", t)
     names = output_names(result)
-    write_all(out, {names["xlsx"]: xlsx, names["html"]: html.encode(),
-                    names["json"]: summary_json(summary).encode()}, names["manifest"])
+    write_all(
+        out,
+        {
+            names["xlsx"]: xlsx,
+            names["html"]: html.encode(),
+            names["json"]: summary_json(summary).encode(),
+        },
+        names["manifest"],
+    )
     stage("write", t)
     total = time.perf_counter() - start
     total_cpu = time.process_time() - cpu_start
@@ -90,8 +111,10 @@ def main() -> None:
     for name, seconds in result.timings.items():
         print(f"    engine {name:<11} {seconds:6.2f} s")
     print(f"total {total:.2f} s (cpu {total_cpu:.2f} s), peak RSS {peak_mb():,.0f} MB")
-    print(f"outputs: xlsx {len(xlsx) / 1e6:.1f} MB, html {len(html) / 1e6:.1f} MB "
-          f"({len(result.findings):,} findings) in {out}")
+    print(
+        f"outputs: xlsx {len(xlsx) / 1e6:.1f} MB, html {len(html) / 1e6:.1f} MB "
+        f"({len(result.findings):,} findings) in {out}"
+    )
 
 
 if __name__ == "__main__":

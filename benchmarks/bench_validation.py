@@ -31,8 +31,12 @@ def _cat(*parts: np.ndarray | str) -> np.ndarray:
     return out
 
 
-def _dates(epoch_seconds: np.ndarray, order: str, time: bool = True, zulu: bool = False,
-           ) -> pd.Series:
+def _dates(
+    epoch_seconds: np.ndarray,
+    order: str,
+    time: bool = True,
+    zulu: bool = False,
+) -> pd.Series:
     """Vectorised formatting: numpy's ISO strings, sliced and re-joined in C."""
     iso = np.datetime_as_string(epoch_seconds.astype("datetime64[s]")).astype(_SD)
     y, m, d = (np.strings.slice(iso, a, b) for a, b in ((0, 4), (5, 7), (8, 10)))
@@ -68,29 +72,38 @@ def build_tables(n: int, seed: int = 20260721) -> list[RawTable]:
     patients = _cat("P", rng.integers(1, n // 10 + 2, size=n).astype(_SD))
     starts = rng.integers(1_700_000_000, 1_800_000_000, size=n)
     cancelled = np.where(rng.random(n) < 0.1, _dates(starts - 86_400, "dmy").to_numpy(), "")
-    appointments = _table("appointments", {
-        "ID": _text(np.arange(1, n + 1)),
-        "Patient ID": _text(patients),
-        "Appointment Start": _dates(starts, "dmy"),
-        "Cancelled At": _text(cancelled),
-        "Did Not Arrive": _text(np.where(rng.random(n) < 0.05, "Yes", "No")),
-        "Practitioner": _text(_cat("Dr ", rng.integers(1, 20, n).astype(_SD))),
-    })
+    appointments = _table(
+        "appointments",
+        {
+            "ID": _text(np.arange(1, n + 1)),
+            "Patient ID": _text(patients),
+            "Appointment Start": _dates(starts, "dmy"),
+            "Cancelled At": _text(cancelled),
+            "Did Not Arrive": _text(np.where(rng.random(n) < 0.05, "Yes", "No")),
+            "Practitioner": _text(_cat("Dr ", rng.integers(1, 20, n).astype(_SD))),
+        },
+    )
     totals = rng.integers(0, 50_000, size=n)
-    invoices = _table("invoices", {
-        "ID": _text(_cat("I", np.arange(1, n + 1).astype(_SD))),
-        "Patient ID": _text(patients),
-        "Invoice Date": _dates(starts, "dmy", time=False),
-        "Total": _money(totals),
-        "Status": _text(np.where(rng.random(n) < 0.8, "Paid", "Open")),
-    })
-    payments = _table("payments", {
-        "ID": _text(_cat("Y", np.arange(1, n + 1).astype(_SD))),
-        "Patient ID": _text(patients),
-        "Payment Date": _dates(starts, "iso", zulu=True),
-        "Amount": _money(rng.integers(-5_000, 100_000, size=n)),
-        "Payment Method": _text(np.where(rng.random(n) < 0.5, "EFTPOS", "Cash")),
-    })
+    invoices = _table(
+        "invoices",
+        {
+            "ID": _text(_cat("I", np.arange(1, n + 1).astype(_SD))),
+            "Patient ID": _text(patients),
+            "Invoice Date": _dates(starts, "dmy", time=False),
+            "Total": _money(totals),
+            "Status": _text(np.where(rng.random(n) < 0.8, "Paid", "Open")),
+        },
+    )
+    payments = _table(
+        "payments",
+        {
+            "ID": _text(_cat("Y", np.arange(1, n + 1).astype(_SD))),
+            "Patient ID": _text(patients),
+            "Payment Date": _dates(starts, "iso", zulu=True),
+            "Amount": _money(rng.integers(-5_000, 100_000, size=n)),
+            "Payment Method": _text(np.where(rng.random(n) < 0.5, "EFTPOS", "Cash")),
+        },
+    )
     return [appointments, invoices, payments]
 
 
@@ -107,8 +120,9 @@ def main() -> None:
     started = time.perf_counter()
     tables = build_tables(args.rows)
     built = time.perf_counter() - started
-    print(f"built 3 x {args.rows:,} rows of text in {built:.2f} s; "
-          f"peak RSS {_peak_rss_mb():.0f} MB")
+    print(
+        f"built 3 x {args.rows:,} rows of text in {built:.2f} s; peak RSS {_peak_rss_mb():.0f} MB"
+    )
     settings = Settings(timezone="Australia/Sydney")
     times, cpu = [], []
     for _ in range(args.repeat):
@@ -120,9 +134,11 @@ def main() -> None:
     shown = ", ".join(f"{t:.2f}" for t in times)
     # The first run also pays pandera's one-off lazy imports (~0.5 s).
     # CPU time is the steadier figure on a machine shared with other work.
-    print(f"validate_tables: {min(times):.2f} s wall best ({shown}), {min(cpu):.2f} s CPU; "
-          f"rows kept {rows}; "
-          f"issues {len(dataset.issues)}; peak RSS {_peak_rss_mb():.0f} MB")
+    print(
+        f"validate_tables: {min(times):.2f} s wall best ({shown}), {min(cpu):.2f} s CPU; "
+        f"rows kept {rows}; "
+        f"issues {len(dataset.issues)}; peak RSS {_peak_rss_mb():.0f} MB"
+    )
 
 
 if __name__ == "__main__":

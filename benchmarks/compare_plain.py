@@ -105,7 +105,9 @@ def main() -> None:
         print(f"{patients}:{months} ({rows(folder)})")
         for name, (wall, cpu, mb) in result.items():
             print(f"  {name:<10} {wall:8.2f} s {cpu:8.2f} s CPU {mb:7.0f} MB")
-        ratios = [plain / ours for plain, ours in zip(result["plain"], result["pkgreport"], strict=True)]
+        ratios = [
+            plain / ours for plain, ours in zip(result["plain"], result["pkgreport"], strict=True)
+        ]
         print("  ratio      {:7.2f}x {:7.2f}x     {:7.2f}x".format(*ratios))
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

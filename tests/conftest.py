@@ -74,14 +74,20 @@ def require_program(names: tuple[str, ...], message: str) -> str:
 
 
 def pdftotext_program() -> str:
-    return require_program(("pdftotext",),
-                           "the printing tests need pdftotext: apt-get install -y poppler-utils")
+    return require_program(
+        ("pdftotext",), "the printing tests need pdftotext: apt-get install -y poppler-utils"
+    )
 
 
 def pdf_pages_text(pdf: Path) -> list[str]:
     """The text of each page of `pdf`, laid out as printed (pdftotext ends each page with \\f)."""
-    text = subprocess.run([pdftotext_program(), "-layout", str(pdf), "-"], capture_output=True,
-                          text=True, timeout=60, check=True).stdout
+    text = subprocess.run(
+        [pdftotext_program(), "-layout", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return text.split("\f")[:-1]
 
 
@@ -130,8 +136,13 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
         ),
         frame=pd.DataFrame(
             {
-                "code": ["OVER_BOOKED", "OVER_BOOKED", "UNAPPLIED_CREDIT", "UNAPPLIED_CREDIT",
-                         "DORMANT_CREDIT"],
+                "code": [
+                    "OVER_BOOKED",
+                    "OVER_BOOKED",
+                    "UNAPPLIED_CREDIT",
+                    "UNAPPLIED_CREDIT",
+                    "DORMANT_CREDIT",
+                ],
                 "severity": ["high", "high", "medium", "medium", "low"],
                 "patient_id": ["P001", "P002", "P003", "P004", "P005"],
                 "patient_name": [n["P001"], n["P002"], n["P003"], n["P004"], n["P005"]],
@@ -144,8 +155,13 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
                     "$9.99 of credit is unapplied while invoice INV-9 is open.",
                     "$40.00 of credit has not moved since 01/06/2025.",
                 ],
-                "source_file": ["cases.csv", "cases.csv", "patients.csv", "patients.csv",
-                                "patients.csv"],
+                "source_file": [
+                    "cases.csv",
+                    "cases.csv",
+                    "patients.csv",
+                    "patients.csv",
+                    "patients.csv",
+                ],
                 "source_row": pd.array([2, 3, 4, 5, 1096], dtype="Int64"),
             }
         ),
@@ -179,9 +195,7 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
                 "remaining": pd.array([0, 0, 5, na], dtype="Int64"),
                 "over_booked_by": [1, 1, 0, 0],
                 "status": ["over-booked", "over-booked", "active", "unlimited"],
-                "expiry_date": pd.to_datetime(
-                    ["2027-03-31", "2026-12-31", None, "2026-10-01"]
-                ),
+                "expiry_date": pd.to_datetime(["2027-03-31", "2026-12-31", None, "2026-10-01"]),
                 "package_price": pd.array([90000, 45000, 32000, na], dtype="Int64"),
                 "over_booked": [True, True, False, False],
             }
@@ -222,8 +236,14 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
         total_row=True,
         attention="holds_credit",
     )
-    ageing_rows = [("0-30", 1, 12050), ("31-60", 1, 999), ("61-90", 0, 0), ("91-180", 0, 0),
-                   ("181-365", 0, 0), ("over 365", 1, 4000)]
+    ageing_rows = [
+        ("0-30", 1, 12050),
+        ("31-60", 1, 999),
+        ("61-90", 0, 0),
+        ("91-180", 0, 0),
+        ("181-365", 0, 0),
+        ("over 365", 1, 4000),
+    ]
     ageing = Table(
         key="ageing",
         sheet="Ageing",
@@ -237,8 +257,10 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
         frame=pd.DataFrame(ageing_rows, columns=["bucket", "patients", "credit"]),
         total_row=True,
     )
-    roll = [RollRow("Oct 2026", 4000, 999, 0, 0, 4999),
-            RollRow("Nov 2026", 4999, 20000, 7950, 0, 17049)]
+    roll = [
+        RollRow("Oct 2026", 4000, 999, 0, 0, 4999),
+        RollRow("Nov 2026", 4999, 20000, 7950, 0, 17049),
+    ]
     rollforward = Table(
         key="rollforward",
         sheet="Roll-forward",
@@ -274,8 +296,10 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
                 "row": [7, 12],
                 "column": ["Starts", "Notes"],
                 "value": ["31/02/2026", "=1+1\r\nline two"],
-                "message": ["Not a date; the row was left out. Fix the date and run again.",
-                            "A note starting with '=' was kept as text."],
+                "message": [
+                    "Not a date; the row was left out. Fix the date and run again.",
+                    "A note starting with '=' was kept as text.",
+                ],
             }
         ),
         html=False,
@@ -287,27 +311,51 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
         period_end=date(2026, 11, 30),
         findings=findings,
         headlines=(
-            Headline("Credit liability", 17049, "money", "warn", "Credit patients hold, 4 patients"),
-            Headline("Package value undelivered", 20000, "money", "ok", "Sessions paid, not yet used"),
+            Headline(
+                "Credit liability", 17049, "money", "warn", "Credit patients hold, 4 patients"
+            ),
+            Headline(
+                "Package value undelivered", 20000, "money", "ok", "Sessions paid, not yet used"
+            ),
             Headline("Cases over-booked", 2, "int", "bad", "More sessions than paid for"),
             Headline("Findings", 5, "int", "warn", "See the Findings sheet"),
         ),
         finding_kinds=(
-            FindingKind("OVER_BOOKED", "Cases over-booked", 2, "high",
-                        "More sessions were counted against the case than the package allows.",
-                        "Invoice the extra sessions or move them to a new case."),
-            FindingKind("UNAPPLIED_CREDIT", "Credit not applied to open invoices", 2, "medium",
-                        "The patient holds credit while an invoice of theirs is still open.",
-                        "Apply the credit to the open invoice in Cliniko."),
-            FindingKind("DORMANT_CREDIT", "Dormant credit", 1, "low",
-                        "Credit has not moved for over a year.",
-                        "Contact the patient: use the credit or refund it."),
+            FindingKind(
+                "OVER_BOOKED",
+                "Cases over-booked",
+                2,
+                "high",
+                "More sessions were counted against the case than the package allows.",
+                "Invoice the extra sessions or move them to a new case.",
+            ),
+            FindingKind(
+                "UNAPPLIED_CREDIT",
+                "Credit not applied to open invoices",
+                2,
+                "medium",
+                "The patient holds credit while an invoice of theirs is still open.",
+                "Apply the credit to the open invoice in Cliniko.",
+            ),
+            FindingKind(
+                "DORMANT_CREDIT",
+                "Dormant credit",
+                1,
+                "low",
+                "Credit has not moved for over a year.",
+                "Contact the patient: use the credit or refund it.",
+            ),
         ),
         tables=(cases, credit, ageing, rollforward, validation),
         charts=ChartData(
             ageing=tuple((b, c) for b, _p, c in ageing_rows),
-            utilisation=(("0-25%", 0), ("25-50%", 1), ("50-75%", 0), ("75-100%", 0),
-                         ("over 100%", 2)),
+            utilisation=(
+                ("0-25%", 0),
+                ("25-50%", 1),
+                ("50-75%", 0),
+                ("75-100%", 0),
+                ("over 100%", 2),
+            ),
             rollforward=tuple(roll),
             unlimited=1,
         ),
@@ -317,8 +365,11 @@ def make_report_context(**changes: object):  # -> ReportContext (imported lazily
             {"file": "cases.csv", "kind": "cases", "rows": 4, "sha256": "b" * 64},
             {"file": "patients.csv", "kind": "patients", "rows": 6, "sha256": "c" * 64},
         ),
-        settings=(("As of", "2026-11-20"), ("Allocation", "oldest-first"),
-                  ("Time zone", "Australia/Sydney")),
+        settings=(
+            ("As of", "2026-11-20"),
+            ("Allocation", "oldest-first"),
+            ("Time zone", "Australia/Sydney"),
+        ),
     )
     if changes:
         import dataclasses

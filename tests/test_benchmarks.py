@@ -11,9 +11,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_bench_report_runs_end_to_end_on_a_tiny_clinic(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_report.py"), "--patients", "60",
-         "--months", "2", "--data", str(tmp_path / "exports")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_report.py"),
+            "--patients",
+            "60",
+            "--months",
+            "2",
+            "--data",
+            str(tmp_path / "exports"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     stages = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")]
     assert stages[:2] == ["load", "engines"] and done.stdout.splitlines()[-2].startswith("total ")

@@ -27,8 +27,11 @@ def write(folder: Path, name: str, text: str) -> None:
 def many_bad_cases(tmp_path: Path) -> Path:
     """25 cases whose maximum is not a number: more errors than a command prints."""
     folder = tmp_path / "exports"
-    write(folder, "appointments.csv", "ID,Patient ID,Appointment Start,Patient Case\n"
-                                      "a1,p1,01/10/2026 09:00,c1\n")
+    write(
+        folder,
+        "appointments.csv",
+        "ID,Patient ID,Appointment Start,Patient Case\na1,p1,01/10/2026 09:00,c1\n",
+    )
     rows = "".join(f"c{n},p1,Pack,two\n" for n in range(1, 26))
     write(folder, "cases.csv", "ID,Patient ID,Name,Max Sessions\n" + rows)
     return folder
@@ -36,7 +39,9 @@ def many_bad_cases(tmp_path: Path) -> Path:
 
 def _options_of(name: str) -> set[str]:
     command = cli.commands[name]
-    return {opt for param in command.params if isinstance(param, click.Option) for opt in param.opts}
+    return {
+        opt for param in command.params if isinstance(param, click.Option) for opt in param.opts
+    }
 
 
 def _hinted_options(stderr: str, command: str) -> list[tuple[str, str]]:
@@ -52,15 +57,19 @@ def _hinted_options(stderr: str, command: str) -> list[tuple[str, str]]:
     return named
 
 
-@pytest.mark.parametrize("args", [
-    ["cases", "{folder}"],
-    ["credit", "{folder}"],
-    ["rollforward", "{folder}", "--from", "2026-10-01", "--to", "2026-10-31"],
-    ["report", "{folder}", "-o", "{out}"],
-    ["run", "{folder}", "-o", "{out}"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cases", "{folder}"],
+        ["credit", "{folder}"],
+        ["rollforward", "{folder}", "--from", "2026-10-01", "--to", "2026-10-31"],
+        ["report", "{folder}", "-o", "{out}"],
+        ["run", "{folder}", "-o", "{out}"],
+    ],
+)
 def test_every_hint_names_an_option_the_command_has(
-        many_bad_cases: Path, tmp_path: Path, args: list[str]) -> None:
+    many_bad_cases: Path, tmp_path: Path, args: list[str]
+) -> None:
     argv = [a.format(folder=many_bad_cases, out=tmp_path / "out") for a in args]
     result = invoke(*argv)
     assert result.exit_code == 1
@@ -73,7 +82,8 @@ def test_every_hint_names_an_option_the_command_has(
 def test_report_points_to_validate_for_every_issue(many_bad_cases: Path, tmp_path: Path) -> None:
     result = invoke("report", str(many_bad_cases), "-o", str(tmp_path / "out"))
     assert result.stderr.splitlines()[-1] == (
-        "  ... and 6 more (see them all with: pkgreport validate INPUT_DIR --issues-out FILE)")
+        "  ... and 6 more (see them all with: pkgreport validate INPUT_DIR --issues-out FILE)"
+    )
 
 
 def test_credit_refuses_two_views_at_once() -> None:
@@ -81,21 +91,36 @@ def test_credit_refuses_two_views_at_once() -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "Error: --ageing and --invoices cannot go together: give one of them per run\n")
+        "Error: --ageing and --invoices cannot go together: give one of them per run\n"
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ["report", str(SAMPLE), "-o", "{out}", "--as-of", "2026-09-30", "--period", "2026-10"],
-    ["run", str(SAMPLE), "-o", "{out}", "--as-of", "2026-09-30", "--from", "2026-10-01",
-     "--to", "2026-10-31"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", str(SAMPLE), "-o", "{out}", "--as-of", "2026-09-30", "--period", "2026-10"],
+        [
+            "run",
+            str(SAMPLE),
+            "-o",
+            "{out}",
+            "--as-of",
+            "2026-09-30",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+        ],
+    ],
+)
 def test_as_of_before_the_period_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
     result = invoke(*[a.format(out=tmp_path / "out") for a in args])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == (
         "Error: the as-of date (2026-09-30) is before the period starts (2026-10-01): the figures "
         "are taken at the as-of date, so it must fall on or after the period's first day; give a "
-        "later --as-of or an earlier period")
+        "later --as-of or an earlier period"
+    )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("pkgreport-*"))
 
 
@@ -109,13 +134,25 @@ def test_as_of_before_all_activity_gives_zero_figures(tmp_path: Path) -> None:
     assert totals["rollforward"]["closing"]["cents"] == 0
 
 
-@pytest.mark.parametrize("args", [
-    ["cases", str(SAMPLE), "-q", "--out", "{out}/cases.csv"],
-    ["credit", str(SAMPLE), "-q", "--ageing", "--out", "{out}/ageing.csv"],
-    ["rollforward", str(SAMPLE), "-q", "--from", "2026-10-01", "--to", "2026-10-31",
-     "--out", "{out}/roll.csv"],
-    ["report", str(SAMPLE), "-q", "-o", "{out}"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cases", str(SAMPLE), "-q", "--out", "{out}/cases.csv"],
+        ["credit", str(SAMPLE), "-q", "--ageing", "--out", "{out}/ageing.csv"],
+        [
+            "rollforward",
+            str(SAMPLE),
+            "-q",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--out",
+            "{out}/roll.csv",
+        ],
+        ["report", str(SAMPLE), "-q", "-o", "{out}"],
+    ],
+)
 def test_quiet_prints_nothing_on_success(tmp_path: Path, args: list[str]) -> None:
     result = invoke(*[a.format(out=tmp_path) for a in args])
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")

@@ -51,15 +51,30 @@ def test_unknown_key_names_key_file_and_line(tmp_path: Path) -> None:
     ("line", "message"),
     [
         ('date_order = "dym"', "date_order = 'dym' must be one of dmy, mdy, ymd"),
-        ('timezone = "Mars/Base"', "timezone = 'Mars/Base' is not an IANA time zone name (e.g. Australia/Sydney)"),
+        (
+            'timezone = "Mars/Base"',
+            "timezone = 'Mars/Base' is not an IANA time zone name (e.g. Australia/Sydney)",
+        ),
         ("dormant_days = 0", "dormant_days = 0 must be a whole number >= 1"),
         ("dormant_days = true", "dormant_days = True must be a whole number >= 1"),
-        ("ageing_buckets = [60, 30]", "ageing_buckets = [60, 30] must be a list of increasing whole numbers of days, e.g. [30, 60, 90, 180, 365]"),
-        ('fail_on = ["OVERBOOKED"]', "fail_on = ['OVERBOOKED'] unknown finding code(s) OVERBOOKED; known: "),
-        ('allocation = "fifo"', "allocation = 'fifo' must be one of oldest-first, newest-first, source-only, none"),
+        (
+            "ageing_buckets = [60, 30]",
+            "ageing_buckets = [60, 30] must be a list of increasing whole numbers of days, e.g. [30, 60, 90, 180, 365]",
+        ),
+        (
+            'fail_on = ["OVERBOOKED"]',
+            "fail_on = ['OVERBOOKED'] unknown finding code(s) OVERBOOKED; known: ",
+        ),
+        (
+            'allocation = "fifo"',
+            "allocation = 'fifo' must be one of oldest-first, newest-first, source-only, none",
+        ),
         ('period = "last-month"', "period = 'last-month' 'last-month' is not a period"),
         ('allow_shrink = "yes"', "allow_shrink = 'yes' must be true or false"),
-        ("shrink_threshold = 2", "shrink_threshold = 2 must be a fraction from 0 to 1, e.g. 0.5 (stop below half)"),
+        (
+            "shrink_threshold = 2",
+            "shrink_threshold = 2 must be a fraction from 0 to 1, e.g. 0.5 (stop below half)",
+        ),
         ("max_cell_chars = 0", "max_cell_chars = 0 must be a whole number >= 1"),
     ],
 )
@@ -97,10 +112,16 @@ def test_environment_values_are_parsed_and_checked() -> None:
 
 
 def test_shrink_settings_come_from_the_environment_too() -> None:
-    env = {"PKGREPORT_ALLOW_SHRINK": "yes", "PKGREPORT_SHRINK_THRESHOLD": "0.25",
-           "PKGREPORT_MAX_FILE_BYTES": "1000"}
-    assert read_environment(env) == {"allow_shrink": True, "shrink_threshold": 0.25,
-                                     "max_file_bytes": 1000}
+    env = {
+        "PKGREPORT_ALLOW_SHRINK": "yes",
+        "PKGREPORT_SHRINK_THRESHOLD": "0.25",
+        "PKGREPORT_MAX_FILE_BYTES": "1000",
+    }
+    assert read_environment(env) == {
+        "allow_shrink": True,
+        "shrink_threshold": 0.25,
+        "max_file_bytes": 1000,
+    }
     with pytest.raises(ConfigError) as err:
         read_environment({"PKGREPORT_ALLOW_SHRINK": "maybe"})
     assert str(err.value) == (
@@ -124,7 +145,8 @@ def test_periods_resolve(spec: str, run_date: date, expected: tuple[date, date])
 
 
 def test_period_table_and_reversed_period() -> None:
-    assert parse_period({"from": date(2026, 1, 1), "to": date(2026, 1, 5)}).resolve(date(2030, 1, 1)) == (
-        date(2026, 1, 1), date(2026, 1, 5))
+    assert parse_period({"from": date(2026, 1, 1), "to": date(2026, 1, 5)}).resolve(
+        date(2030, 1, 1)
+    ) == (date(2026, 1, 1), date(2026, 1, 5))
     with pytest.raises(ConfigError, match=r"starts .* after it ends"):
         parse_period("2026-10-31..2026-10-01")

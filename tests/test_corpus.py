@@ -49,7 +49,11 @@ def cells(frame: pd.DataFrame) -> list[list[object]]:
 def _unterminated(file: str, row: int, column: str, value: str) -> Issue:
     """The warning for a file whose last row has no line break (several public files do not)."""
     return Issue(
-        "warning", file, row, column, value,
+        "warning",
+        file,
+        row,
+        column,
+        value,
         "the file does not end with a line break, so it may have been cut short by a copy or "
         f"download that did not finish: check that row {row}, the last, is complete (its last "
         "value especially); if it is not, export or copy the file again",
@@ -58,7 +62,11 @@ def _unterminated(file: str, row: int, column: str, value: str) -> Issue:
 
 def _header_only(file: str) -> Issue:
     return Issue(
-        "warning", file, None, None, None,
+        "warning",
+        file,
+        None,
+        None,
+        None,
         "the export looks empty: it has a header row but no data rows; check the export "
         "finished and covered the right dates (if there really is nothing, ignore this)",
     )
@@ -291,8 +299,9 @@ def test_corpus_mixed_offsets_convert_to_the_clinic_zone() -> None:
     from pkgreport.inputs.dates import parse_datetimes
 
     frame_col = next(c for c in _column_names("frictionless__issue-1105-timezone.csv") if c != "id")
-    stamps = parse_datetimes(_column("frictionless__issue-1105-timezone.csv", frame_col),
-                             timezone="Australia/Sydney")
+    stamps = parse_datetimes(
+        _column("frictionless__issue-1105-timezone.csv", frame_col), timezone="Australia/Sydney"
+    )
     assert not stamps.bad.any()
     # 15:00Z is 02:00 next day in Sydney (AEDT, +11); 15:00+03:00 is 12:00Z, 23:00 in Sydney.
     assert [str(v) for v in stamps.values] == ["2020-01-02 02:00:00", "2020-01-01 23:00:00"]

@@ -15,9 +15,13 @@ from pkgreport.errors import EXIT_MEANINGS, ExitCode
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q '.[test]' && .venv/bin/python -m pytest"
-MAIN_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install . && "
-                ".venv/bin/pkgreport report sample_data -o reports")
+TEST_COMMAND = (
+    "python3 -m venv .venv && .venv/bin/pip install -q '.[test]' && .venv/bin/python -m pytest"
+)
+MAIN_COMMAND = (
+    "python3 -m venv .venv && .venv/bin/pip install . && "
+    ".venv/bin/pkgreport report sample_data -o reports"
+)
 
 
 def code_blocks(text: str) -> list[str]:
@@ -32,15 +36,27 @@ def test_readme_gives_the_two_fresh_machine_commands() -> None:
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    commands = [line.strip() for line in ci.splitlines()
-                if line.strip() and not line.strip().startswith("#")]
+    commands = [
+        line.strip()
+        for line in ci.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     assert commands[-1] == TEST_COMMAND
 
 
 def test_every_command_is_documented_with_help() -> None:
     commands = sorted(cli.commands)
-    assert commands == ["cases", "credit", "init-config", "mapping", "report", "rollforward",
-                        "run", "sample-data", "validate"]
+    assert commands == [
+        "cases",
+        "credit",
+        "init-config",
+        "mapping",
+        "report",
+        "rollforward",
+        "run",
+        "sample-data",
+        "validate",
+    ]
     for name in commands:
         assert f"pkgreport {name}" in README, name
         help_text = CliRunner().invoke(cli, [name, "--help"]).output
@@ -57,7 +73,7 @@ def test_every_finding_code_config_key_and_exit_code_is_documented() -> None:
 
 def test_the_readme_exit_code_table_is_the_registry() -> None:
     start = README.index("| exit code | meaning |\n|---|---|\n")
-    table = README[start:README.index("\n\n", start)].splitlines()[2:]
+    table = README[start : README.index("\n\n", start)].splitlines()[2:]
     rows = [re.fullmatch(r"\| (\d+) \| (.+) \|", line) for line in table]
     assert all(rows), table
     assert [(int(row[1]), row[2]) for row in rows if row] == [
@@ -67,9 +83,11 @@ def test_the_readme_exit_code_table_is_the_registry() -> None:
 
 def test_the_help_names_every_exit_code() -> None:
     help_text = " ".join(CliRunner().invoke(cli, ["--help"]).output.split())
-    assert ("Exit codes: 0 done, 1 the data needs fixing, 2 usage or configuration error, "
-            "3 internal error, 4 a finding listed under fail-on occurred, 5 another run holds "
-            "the lock.") in help_text
+    assert (
+        "Exit codes: 0 done, 1 the data needs fixing, 2 usage or configuration error, "
+        "3 internal error, 4 a finding listed under fail-on occurred, 5 another run holds "
+        "the lock."
+    ) in help_text
     assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 5]
 
 
@@ -99,5 +117,7 @@ def test_floor_constraints_pin_exactly_the_pyproject_floors() -> None:
     assert runtime - {"tzdata"} <= set(pins), "every runtime dependency has its floor pinned"
     assert "openpyxl" in pins and "openpyxl" not in runtime  # used by the tests only
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert ("python3 -m venv .venv-floor && .venv-floor/bin/pip install -q -c constraints-floor.txt "
-            "'.[test]' \\\n  && .venv-floor/bin/python -m pytest -q -p no:cacheprovider") in ci
+    assert (
+        "python3 -m venv .venv-floor && .venv-floor/bin/pip install -q -c constraints-floor.txt "
+        "'.[test]' \\\n  && .venv-floor/bin/python -m pytest -q -p no:cacheprovider"
+    ) in ci

@@ -31,13 +31,20 @@ def _day(text: str) -> pd.Timestamp:
     return pd.Timestamp(text)
 
 
-INVOICES = pd.DataFrame({
-    "invoice_id": ["i1", "i2", "i3", "i4", "i5"],
-    "patient_id": ["p1", "p1", "p2", "p2", "p3"],
-    "issue_date": [_day("2026-09-01"), _day("2026-10-01"), _day("2026-10-05"), _day("2026-10-05"),
-                   _day("2026-10-20")],
-    "business": ["North", "South", "North", np.nan, "  "],
-})
+INVOICES = pd.DataFrame(
+    {
+        "invoice_id": ["i1", "i2", "i3", "i4", "i5"],
+        "patient_id": ["p1", "p1", "p2", "p2", "p3"],
+        "issue_date": [
+            _day("2026-09-01"),
+            _day("2026-10-01"),
+            _day("2026-10-05"),
+            _day("2026-10-05"),
+            _day("2026-10-20"),
+        ],
+        "business": ["North", "South", "North", np.nan, "  "],
+    }
+)
 
 
 def test_credit_goes_to_the_business_of_the_latest_invoice_naming_one() -> None:
@@ -48,42 +55,81 @@ def test_credit_goes_to_the_business_of_the_latest_invoice_naming_one() -> None:
 
 
 def test_a_package_belongs_to_its_latest_counted_appointment() -> None:
-    tally = pd.DataFrame({
-        "case_id": ["c1", "c1", "c1", "c2"], "appointment_id": ["a1", "a2", "a3", "a4"],
-        "starts_at": [_day("2026-10-01"), _day("2026-10-08"), _day("2026-11-08"), _day("2026-10-02")],
-        "number": pd.array([1, 2, pd.NA, pd.NA], dtype="Int64"),
-        "counted": [True, True, False, False],
-    })
-    appointments = pd.DataFrame({
-        "appointment_id": ["a1", "a2", "a3", "a4"],
-        "business": ["North", "South", "East", "West"],
-        "practitioner": ["Ann", "Bo", "Cy", "Di"],
-    })
+    tally = pd.DataFrame(
+        {
+            "case_id": ["c1", "c1", "c1", "c2"],
+            "appointment_id": ["a1", "a2", "a3", "a4"],
+            "starts_at": [
+                _day("2026-10-01"),
+                _day("2026-10-08"),
+                _day("2026-11-08"),
+                _day("2026-10-02"),
+            ],
+            "number": pd.array([1, 2, pd.NA, pd.NA], dtype="Int64"),
+            "counted": [True, True, False, False],
+        }
+    )
+    appointments = pd.DataFrame(
+        {
+            "appointment_id": ["a1", "a2", "a3", "a4"],
+            "business": ["North", "South", "East", "West"],
+            "practitioner": ["Ann", "Bo", "Cy", "Di"],
+        }
+    )
     owners = case_owners(tally, appointments)
     assert owners.to_dict("index") == {"c1": {"business": "South", "practitioner": "Bo"}}
 
 
 def _location_inputs() -> dict[str, object]:
     patients = pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "credit": [5000, -300, 700]})
-    credit_invoices = pd.DataFrame({
-        "invoice_id": ["i1", "i2", "i3", "i4", "i5"],
-        "issue_date": INVOICES["issue_date"], "outstanding": [0, 1200, 400, 0, 90],
-    })
-    cases = pd.DataFrame({
-        "case_id": ["c1", "c2"], "over_booked_by": [1, 0], "status": ["over-booked", "active"],
-        "expiry_date": [_day("2027-01-01"), _day("2026-11-29")], "upcoming": [2, 1],
-    })
-    tally = pd.DataFrame({"case_id": ["c1", "c2"], "appointment_id": ["a1", "a2"],
-                          "starts_at": [_day("2026-10-01"), _day("2026-10-02")],
-                          "number": pd.array([1, 1], dtype="Int64"), "counted": [True, True]})
-    appointments = pd.DataFrame({"appointment_id": ["a1", "a2"], "business": ["North", np.nan],
-                                 "practitioner": ["Ann", "Bo"]})
-    packages = pd.DataFrame({"case_id": ["c1", "c2"],
-                             "undelivered": pd.array([pd.NA, 2500], dtype="Int64")})
-    owned = case_frame(as_of=AS_OF, cases=cases, case_appointments=tally,
-                       appointments=appointments, packages=packages)
-    return {"invoices": INVOICES, "credit_patients": patients, "credit_invoices": credit_invoices,
-            "cases": owned}
+    credit_invoices = pd.DataFrame(
+        {
+            "invoice_id": ["i1", "i2", "i3", "i4", "i5"],
+            "issue_date": INVOICES["issue_date"],
+            "outstanding": [0, 1200, 400, 0, 90],
+        }
+    )
+    cases = pd.DataFrame(
+        {
+            "case_id": ["c1", "c2"],
+            "over_booked_by": [1, 0],
+            "status": ["over-booked", "active"],
+            "expiry_date": [_day("2027-01-01"), _day("2026-11-29")],
+            "upcoming": [2, 1],
+        }
+    )
+    tally = pd.DataFrame(
+        {
+            "case_id": ["c1", "c2"],
+            "appointment_id": ["a1", "a2"],
+            "starts_at": [_day("2026-10-01"), _day("2026-10-02")],
+            "number": pd.array([1, 1], dtype="Int64"),
+            "counted": [True, True],
+        }
+    )
+    appointments = pd.DataFrame(
+        {
+            "appointment_id": ["a1", "a2"],
+            "business": ["North", np.nan],
+            "practitioner": ["Ann", "Bo"],
+        }
+    )
+    packages = pd.DataFrame(
+        {"case_id": ["c1", "c2"], "undelivered": pd.array([pd.NA, 2500], dtype="Int64")}
+    )
+    owned = case_frame(
+        as_of=AS_OF,
+        cases=cases,
+        case_appointments=tally,
+        appointments=appointments,
+        packages=packages,
+    )
+    return {
+        "invoices": INVOICES,
+        "credit_patients": patients,
+        "credit_invoices": credit_invoices,
+        "cases": owned,
+    }
 
 
 def test_by_location_exact_figures() -> None:
@@ -92,26 +138,56 @@ def test_by_location_exact_figures() -> None:
     assert frame.to_dict("records") == [
         # p2's credit is negative: it counts against the liability (the signed sum, as the
         # headline and roll-forward define it) but p2 is not a holder. i2 (South, p1) is open.
-        {"business": "North", "patients_with_credit": 0, "credit_liability": -300,
-         "open_invoices": 400, "package_value_undelivered": 0, "cases_over_booked": 1,
-         "cases_expiring": 0},
-        {"business": "South", "patients_with_credit": 1, "credit_liability": 5000,
-         "open_invoices": 1200, "package_value_undelivered": 0, "cases_over_booked": 0,
-         "cases_expiring": 0},
+        {
+            "business": "North",
+            "patients_with_credit": 0,
+            "credit_liability": -300,
+            "open_invoices": 400,
+            "package_value_undelivered": 0,
+            "cases_over_booked": 1,
+            "cases_expiring": 0,
+        },
+        {
+            "business": "South",
+            "patients_with_credit": 1,
+            "credit_liability": 5000,
+            "open_invoices": 1200,
+            "package_value_undelivered": 0,
+            "cases_over_booked": 0,
+            "cases_expiring": 0,
+        },
         # p3's invoice names no business; c2's appointment neither; c2 expires in 29 days.
-        {"business": UNASSIGNED, "patients_with_credit": 1, "credit_liability": 700,
-         "open_invoices": 90, "package_value_undelivered": 2500, "cases_over_booked": 0,
-         "cases_expiring": 1},
+        {
+            "business": UNASSIGNED,
+            "patients_with_credit": 1,
+            "credit_liability": 700,
+            "open_invoices": 90,
+            "package_value_undelivered": 2500,
+            "cases_over_booked": 0,
+            "cases_expiring": 1,
+        },
     ]
 
 
 def test_by_practitioner_exact_figures() -> None:
     frame = by_practitioner(_location_inputs()["cases"])
     assert frame.to_dict("records") == [
-        {"practitioner": "Ann", "cases_active": 0, "upcoming_sessions": 2, "cases_over_booked": 1,
-         "cases_expiring": 0, "package_value_undelivered": 0},
-        {"practitioner": "Bo", "cases_active": 1, "upcoming_sessions": 1, "cases_over_booked": 0,
-         "cases_expiring": 1, "package_value_undelivered": 2500},
+        {
+            "practitioner": "Ann",
+            "cases_active": 0,
+            "upcoming_sessions": 2,
+            "cases_over_booked": 1,
+            "cases_expiring": 0,
+            "package_value_undelivered": 0,
+        },
+        {
+            "practitioner": "Bo",
+            "cases_active": 1,
+            "upcoming_sessions": 1,
+            "cases_over_booked": 0,
+            "cases_expiring": 1,
+            "package_value_undelivered": 2500,
+        },
     ]
 
 
@@ -142,8 +218,11 @@ def test_per_location_figures_tie_to_the_totals(sample_summary) -> None:
     assert sum(r["patients_with_credit"] for r in locations) == counts["patients_with_credit"]
     assert sum(r["cases_over_booked"] for r in locations) == counts["cases_over_booked"]
     practitioners = sample_summary["by_location"]["practitioners"]
-    assert sum(r["package_value_undelivered"]["cents"] for r in practitioners) == (
-        totals["package_value_undelivered"]["cents"])
+    assert (
+        sum(r["package_value_undelivered"]["cents"] for r in practitioners)
+        == (totals["package_value_undelivered"]["cents"])
+    )
     assert sum(r["cases_over_booked"] for r in practitioners) == counts["cases_over_booked"]
     assert sum(r["cases_expiring"] for r in practitioners) == sum(
-        r["cases_expiring"] for r in locations)
+        r["cases_expiring"] for r in locations
+    )

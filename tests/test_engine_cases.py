@@ -76,8 +76,12 @@ def _typed(
 def appointments_frame(rows: list[dict[str, Any]], unit: str = "ns") -> pd.DataFrame:
     """A typed appointments frame as validation hands it over (docs/ARCHITECTURE.md)."""
     return _typed(
-        rows, APPOINTMENT_DEFAULTS, APPOINTMENT_TIMES, ("did_not_arrive", "arrived"),
-        "appointments.csv", unit,
+        rows,
+        APPOINTMENT_DEFAULTS,
+        APPOINTMENT_TIMES,
+        ("did_not_arrive", "arrived"),
+        "appointments.csv",
+        unit,
     )
 
 
@@ -158,14 +162,50 @@ EXCLUDES_D = "did not arrive: case excludes DNA"
 
 # (include_cancelled, include_dna) -> reason per kind, in KINDS order.
 TOGGLE_TABLE = {
-    (False, False): ["counted", EXCLUDES_C, EXCLUDES_D, EXCLUDES_C, "archived", "deleted",
-                     "deleted", "archived", "deleted"],
-    (True, False): ["counted", "counted", EXCLUDES_D, EXCLUDES_D, "archived", "deleted",
-                    "deleted", "archived", "deleted"],
-    (False, True): ["counted", EXCLUDES_C, "counted", EXCLUDES_C, "archived", "deleted",
-                    "deleted", "archived", "deleted"],
-    (True, True): ["counted", "counted", "counted", "counted", "archived", "deleted",
-                   "deleted", "archived", "deleted"],
+    (False, False): [
+        "counted",
+        EXCLUDES_C,
+        EXCLUDES_D,
+        EXCLUDES_C,
+        "archived",
+        "deleted",
+        "deleted",
+        "archived",
+        "deleted",
+    ],
+    (True, False): [
+        "counted",
+        "counted",
+        EXCLUDES_D,
+        EXCLUDES_D,
+        "archived",
+        "deleted",
+        "deleted",
+        "archived",
+        "deleted",
+    ],
+    (False, True): [
+        "counted",
+        EXCLUDES_C,
+        "counted",
+        EXCLUDES_C,
+        "archived",
+        "deleted",
+        "deleted",
+        "archived",
+        "deleted",
+    ],
+    (True, True): [
+        "counted",
+        "counted",
+        "counted",
+        "counted",
+        "archived",
+        "deleted",
+        "deleted",
+        "archived",
+        "deleted",
+    ],
 }
 
 
@@ -176,8 +216,10 @@ def test_toggles_decide_what_counts(include_cancelled: bool, include_dna: bool) 
         appt(f"A{i}", f"2026-06-{i + 1:02d} 09:00", **fields)
         for i, fields in enumerate(KINDS.values())
     ]
-    t = tally(rows, [{"max_sessions": 20, "include_cancelled": include_cancelled,
-                      "include_dna": include_dna}])
+    t = tally(
+        rows,
+        [{"max_sessions": 20, "include_cancelled": include_cancelled, "include_dna": include_dna}],
+    )
     reasons = TOGGLE_TABLE[(include_cancelled, include_dna)]
     assert column(t, "appointments", "reason") == reasons
     counted = [r == "counted" for r in reasons]
@@ -200,8 +242,14 @@ def test_counts_for_every_toggle_combination_are_exact() -> None:
     expected_counted = {(False, False): 1, (True, False): 2, (False, True): 2, (True, True): 4}
     rows, cases = [], []
     for n, (inc_c, inc_d) in enumerate(expected_counted):
-        cases.append({"case_id": f"C{n}", "max_sessions": 4, "include_cancelled": inc_c,
-                      "include_dna": inc_d})
+        cases.append(
+            {
+                "case_id": f"C{n}",
+                "max_sessions": 4,
+                "include_cancelled": inc_c,
+                "include_dna": inc_d,
+            }
+        )
         for k, name in enumerate(["plain", "cancelled", "dna", "cancelled+dna"]):
             rows.append(appt(f"A{n}{k}", case_id=f"C{n}", **KINDS[name]))
     t = tally(rows, cases)
@@ -224,8 +272,13 @@ def test_as_of_is_the_end_of_that_day() -> None:
         appt("A5", "2026-07-02 09:00", cancelled_at="2026-06-01"),
     ]
     t = tally(rows, [{"max_sessions": 10}])
-    assert column(t, "appointments", "timing") == ["past", "past", "upcoming", "upcoming",
-                                                   "upcoming"]
+    assert column(t, "appointments", "timing") == [
+        "past",
+        "past",
+        "upcoming",
+        "upcoming",
+        "upcoming",
+    ]
     row = case_row(t)
     assert (row["counted"], row["attended"], row["upcoming"]) == (4, 2, 2)
     assert row["cancelled"] == 1
@@ -238,17 +291,20 @@ def test_as_of_given_as_a_datetime_uses_its_day() -> None:
 
 
 def test_microsecond_datetimes_give_the_same_tally() -> None:
-    rows = [appt("A1", "2026-06-30 23:59:59", cancelled_at="2026-06-01"),
-            appt("A2", "2026-07-01 00:00")]
+    rows = [
+        appt("A1", "2026-06-30 23:59:59", cancelled_at="2026-06-01"),
+        appt("A2", "2026-07-01 00:00"),
+    ]
     cases = [{"max_sessions": 1, "expiry_date": "2026-06-30", "closed_at": "2026-07-01 08:00"}]
     ns = tally_cases(appointments_frame(rows), cases_frame(cases), AS_OF)
     us = tally_cases(appointments_frame(rows, "us"), cases_frame(cases, "us"), AS_OF)
-    pd.testing.assert_frame_equal(ns.cases.drop(columns=["issue_date", "expiry_date",
-                                                         "closed_at"]),
-                                  us.cases.drop(columns=["issue_date", "expiry_date",
-                                                         "closed_at"]))
-    pd.testing.assert_frame_equal(ns.appointments.drop(columns="starts_at"),
-                                  us.appointments.drop(columns="starts_at"))
+    pd.testing.assert_frame_equal(
+        ns.cases.drop(columns=["issue_date", "expiry_date", "closed_at"]),
+        us.cases.drop(columns=["issue_date", "expiry_date", "closed_at"]),
+    )
+    pd.testing.assert_frame_equal(
+        ns.appointments.drop(columns="starts_at"), us.appointments.drop(columns="starts_at")
+    )
     pd.testing.assert_frame_equal(ns.findings, us.findings)
 
 
@@ -314,15 +370,34 @@ def test_unlimited_case_numbers_but_never_over_books() -> None:
 
 
 def test_case_without_appointments() -> None:
-    t = tally([appt("A1", case_id=None, patient_id="P2", patient_name="Bo")],
-              [{"max_sessions": 5, "package_price": 50000, "case_name": "Massage"}])
-    assert _records(t.cases) == [{
-        "case_id": "C1", "patient_id": "P1", "patient_name": None, "case_name": "Massage",
-        "max_sessions": 5, "counted": 0, "attended": 0, "upcoming": 0, "cancelled": 0, "dna": 0,
-        "remaining": 5, "over_booked_by": 0, "status": "active", "issue_date": None,
-        "expiry_date": None, "closed_at": None, "package_price": 50000, "findings": "",
-        "source_file": "cases.csv", "source_row": 2,
-    }]
+    t = tally(
+        [appt("A1", case_id=None, patient_id="P2", patient_name="Bo")],
+        [{"max_sessions": 5, "package_price": 50000, "case_name": "Massage"}],
+    )
+    assert _records(t.cases) == [
+        {
+            "case_id": "C1",
+            "patient_id": "P1",
+            "patient_name": None,
+            "case_name": "Massage",
+            "max_sessions": 5,
+            "counted": 0,
+            "attended": 0,
+            "upcoming": 0,
+            "cancelled": 0,
+            "dna": 0,
+            "remaining": 5,
+            "over_booked_by": 0,
+            "status": "active",
+            "issue_date": None,
+            "expiry_date": None,
+            "closed_at": None,
+            "package_price": 50000,
+            "findings": "",
+            "source_file": "cases.csv",
+            "source_row": 2,
+        }
+    ]
     assert t.appointments.empty
     assert list(t.appointments.columns) == CASE_APPOINTMENT_COLUMNS
 
@@ -335,19 +410,44 @@ def test_unattached_and_unknown_case_appointments_are_left_out() -> None:
 
 
 def test_appointment_rows_carry_their_own_provenance() -> None:
-    rows = [appt("A1", "2026-06-20 09:00", patient_id="P1"),
-            appt("A2", "2026-06-10 09:00", case_id="C2", patient_id="P2")]
-    t = tally(rows, [{"case_id": "C2", "patient_id": "P2", "max_sessions": 1},
-                     {"case_id": "C1", "max_sessions": 1}])
+    rows = [
+        appt("A1", "2026-06-20 09:00", patient_id="P1"),
+        appt("A2", "2026-06-10 09:00", case_id="C2", patient_id="P2"),
+    ]
+    t = tally(
+        rows,
+        [
+            {"case_id": "C2", "patient_id": "P2", "max_sessions": 1},
+            {"case_id": "C1", "max_sessions": 1},
+        ],
+    )
     assert _records(t.appointments) == [
-        {"appointment_id": "A1", "case_id": "C1", "patient_id": "P1",
-         "starts_at": datetime(2026, 6, 20, 9), "number": 1, "counted": True,
-         "reason": "counted", "timing": "past", "over_booked": False,
-         "source_file": "appointments.csv", "source_row": 2},
-        {"appointment_id": "A2", "case_id": "C2", "patient_id": "P2",
-         "starts_at": datetime(2026, 6, 10, 9), "number": 1, "counted": True,
-         "reason": "counted", "timing": "past", "over_booked": False,
-         "source_file": "appointments.csv", "source_row": 3},
+        {
+            "appointment_id": "A1",
+            "case_id": "C1",
+            "patient_id": "P1",
+            "starts_at": datetime(2026, 6, 20, 9),
+            "number": 1,
+            "counted": True,
+            "reason": "counted",
+            "timing": "past",
+            "over_booked": False,
+            "source_file": "appointments.csv",
+            "source_row": 2,
+        },
+        {
+            "appointment_id": "A2",
+            "case_id": "C2",
+            "patient_id": "P2",
+            "starts_at": datetime(2026, 6, 10, 9),
+            "number": 1,
+            "counted": True,
+            "reason": "counted",
+            "timing": "past",
+            "over_booked": False,
+            "source_file": "appointments.csv",
+            "source_row": 3,
+        },
     ]
 
 
@@ -371,8 +471,7 @@ STATUS_TABLE = [
     ({"max_sessions": 2, "closed_at": "2026-06-30 23:59"}, THREE, "closed"),  # beats over-booked
     ({"max_sessions": 5, "closed_at": "2026-07-01 00:00"}, THREE, "active"),  # closes later
     ({"max_sessions": 5, "archived_at": "2026-08-01 00:00"}, THREE, "closed"),  # any time
-    ({"max_sessions": 5, "expiry_date": "2026-01-01", "closed_at": "2026-02-01"}, THREE,
-     "closed"),
+    ({"max_sessions": 5, "expiry_date": "2026-01-01", "closed_at": "2026-02-01"}, THREE, "closed"),
     ({"max_sessions": 1}, [], "active"),
 ]
 
@@ -392,22 +491,46 @@ def test_expired_with_sessions_left() -> None:
         {"case_id": "C1", "case_name": "Physio", "max_sessions": 5, "expiry_date": "2026-06-29"},
         {"case_id": "C2", "max_sessions": 3, "expiry_date": "2026-06-29"},  # used: no finding
         {"case_id": "C3", "max_sessions": None, "expiry_date": "2026-06-29"},  # unlimited
-        {"case_id": "C4", "max_sessions": 5, "expiry_date": "2026-06-29",
-         "closed_at": "2026-06-29 12:00"},  # closed: no finding
+        {
+            "case_id": "C4",
+            "max_sessions": 5,
+            "expiry_date": "2026-06-29",
+            "closed_at": "2026-06-29 12:00",
+        },  # closed: no finding
         {"case_id": "C5", "max_sessions": 2, "expiry_date": "2026-06-30"},  # not yet expired
         {"case_id": "C6", "max_sessions": 1, "expiry_date": "2026-05-31"},
     ]
-    rows = [appt("A1"), appt("A2", case_id="C2"), appt("A3", case_id="C2"),
-            appt("A4", case_id="C2")]
+    rows = [
+        appt("A1"),
+        appt("A2", case_id="C2"),
+        appt("A3", case_id="C2"),
+        appt("A4", case_id="C2"),
+    ]
     t = tally(rows, cases)
-    assert [(f["subject_id"], f["severity"], f["appointment_ids"], f["amount"], f["message"])
-            for f in findings(t, "EXPIRED_WITH_SESSIONS_LEFT")] == [
-        ("C1", "medium", "", None,
-         ("Case C1 (Physio) expired on 2026-06-29 with 4 of 5 sessions unused: extend the expiry"
-          " date, refund the patient, or record the unused value as breakage.")),
-        ("C6", "medium", "", None,
-         ("Case C6 expired on 2026-05-31 with 1 of 1 session unused: extend the expiry"
-          " date, refund the patient, or record the unused value as breakage.")),
+    assert [
+        (f["subject_id"], f["severity"], f["appointment_ids"], f["amount"], f["message"])
+        for f in findings(t, "EXPIRED_WITH_SESSIONS_LEFT")
+    ] == [
+        (
+            "C1",
+            "medium",
+            "",
+            None,
+            (
+                "Case C1 (Physio) expired on 2026-06-29 with 4 of 5 sessions unused: extend the expiry"
+                " date, refund the patient, or record the unused value as breakage."
+            ),
+        ),
+        (
+            "C6",
+            "medium",
+            "",
+            None,
+            (
+                "Case C6 expired on 2026-05-31 with 1 of 1 session unused: extend the expiry"
+                " date, refund the patient, or record the unused value as breakage."
+            ),
+        ),
     ]
     assert column(t, "cases", "findings")[0] == "EXPIRED_WITH_SESSIONS_LEFT"
 
@@ -421,8 +544,17 @@ def test_outside_case_dates_bounds_are_whole_days() -> None:
         appt("A5", "2026-06-20 09:00", cancelled_at="2026-06-19"),  # not counted: ignored
         appt("A6", "2026-07-03 09:00"),  # outside, upcoming
     ]
-    t = tally(rows, [{"case_name": "Physio", "max_sessions": 10, "issue_date": "2026-06-01",
-                      "expiry_date": "2026-06-15"}])
+    t = tally(
+        rows,
+        [
+            {
+                "case_name": "Physio",
+                "max_sessions": 10,
+                "issue_date": "2026-06-01",
+                "expiry_date": "2026-06-15",
+            }
+        ],
+    )
     [finding] = findings(t, "OUTSIDE_CASE_DATES")
     assert finding["appointment_ids"] == "A1, A4, A6"
     assert finding["severity"] == "medium"
@@ -451,8 +583,9 @@ def test_outside_case_dates_with_one_bound(fields: dict[str, Any], start: str, t
 
 
 def test_no_dates_means_never_outside() -> None:
-    t = tally([appt("A1", "1999-01-01 09:00"), appt("A2", "2099-01-01 09:00")],
-              [{"max_sessions": 4}])
+    t = tally(
+        [appt("A1", "1999-01-01 09:00"), appt("A2", "2099-01-01 09:00")], [{"max_sessions": 4}]
+    )
     assert findings(t, "OUTSIDE_CASE_DATES") == []
 
 
@@ -463,8 +596,7 @@ def test_booked_after_close() -> None:
         appt("A3", "2026-07-10 09:00"),
         appt("A4", "2026-07-11 09:00", deleted_at="2026-06-11"),  # not counted
     ]
-    t = tally(rows, [{"case_name": "Physio", "max_sessions": 10,
-                      "closed_at": "2026-06-10 09:00"}])
+    t = tally(rows, [{"case_name": "Physio", "max_sessions": 10, "closed_at": "2026-06-10 09:00"}])
     [finding] = findings(t, "BOOKED_AFTER_CLOSE")
     assert finding["appointment_ids"] == "A2, A3"
     assert finding["message"] == (
@@ -475,8 +607,9 @@ def test_booked_after_close() -> None:
 
 
 def test_booked_after_close_counts_cases_closing_after_as_of_too() -> None:
-    t = tally([appt("A1", "2026-07-20 10:00")],
-              [{"max_sessions": 10, "closed_at": "2026-07-15 17:30"}])
+    t = tally(
+        [appt("A1", "2026-07-20 10:00")], [{"max_sessions": 10, "closed_at": "2026-07-15 17:30"}]
+    )
     [finding] = findings(t, "BOOKED_AFTER_CLOSE")
     assert finding["message"] == (
         "Case C1 was closed on 2026-07-15 17:30 but 1 counted appointment starts after that:"
@@ -535,10 +668,18 @@ def test_nearly_used_up_threshold(fields: dict[str, Any], threshold: int, flagge
 
 
 def test_nearly_used_up_whatever_else_the_patient_holds() -> None:
-    cases = [{"case_id": "C1", "max_sessions": 2}, {"case_id": "C2", "max_sessions": 5},
-             {"case_id": "C3", "patient_id": "P2", "max_sessions": 2}]
-    t = tally([appt("A1", "2026-07-01 09:00"),
-               appt("A2", "2026-07-01 09:00", case_id="C3", patient_id="P2")], cases)
+    cases = [
+        {"case_id": "C1", "max_sessions": 2},
+        {"case_id": "C2", "max_sessions": 5},
+        {"case_id": "C3", "patient_id": "P2", "max_sessions": 2},
+    ]
+    t = tally(
+        [
+            appt("A1", "2026-07-01 09:00"),
+            appt("A2", "2026-07-01 09:00", case_id="C3", patient_id="P2"),
+        ],
+        cases,
+    )
     # P1's C1 has 1 of 2 left though C2 is open too; P2 has nothing else.
     assert [f["subject_id"] for f in findings(t, "NEARLY_USED_UP")] == ["C1", "C3"]
 
@@ -552,8 +693,10 @@ def test_several_open_packages() -> None:
         {"case_id": "C5", "max_sessions": 5, "expiry_date": "2026-01-01"},  # expired
         {"case_id": "C6", "patient_id": "P2", "max_sessions": 5},  # the only one of P2
     ]
-    rows = [appt("A1", case_id="C2", patient_name="Ann Lee"),
-            appt("A9", "2026-06-30 09:00", case_id=None, patient_name="Ann Smith")]
+    rows = [
+        appt("A1", case_id="C2", patient_name="Ann Lee"),
+        appt("A9", "2026-06-30 09:00", case_id=None, patient_name="Ann Smith"),
+    ]
     t = tally(rows, cases)
     [finding] = findings(t, "SEVERAL_OPEN_PACKAGES")
     assert finding == {
@@ -571,7 +714,12 @@ def test_several_open_packages() -> None:
     }
     assert column(t, "cases", "case_id") == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert column(t, "cases", "findings") == [
-        "SEVERAL_OPEN_PACKAGES", "", "SEVERAL_OPEN_PACKAGES", "", "EXPIRED_WITH_SESSIONS_LEFT", "",
+        "SEVERAL_OPEN_PACKAGES",
+        "",
+        "SEVERAL_OPEN_PACKAGES",
+        "",
+        "EXPIRED_WITH_SESSIONS_LEFT",
+        "",
     ]
 
 
@@ -581,11 +729,14 @@ def test_case_findings_column_lists_codes_most_serious_first() -> None:
         appt("A2", "2026-05-02 09:00"),
         appt("A3", "2026-05-20 09:00"),
     ]
-    t = tally(rows, [{"max_sessions": 2, "issue_date": "2026-05-10",
-                      "closed_at": "2026-05-15 12:00"}])
+    t = tally(
+        rows, [{"max_sessions": 2, "issue_date": "2026-05-10", "closed_at": "2026-05-15 12:00"}]
+    )
     assert case_row(t)["findings"] == "OVER_BOOKED, BOOKED_AFTER_CLOSE, OUTSIDE_CASE_DATES"
     assert [f["code"] for f in findings(t)] == [
-        "OVER_BOOKED", "BOOKED_AFTER_CLOSE", "OUTSIDE_CASE_DATES"
+        "OVER_BOOKED",
+        "BOOKED_AFTER_CLOSE",
+        "OUTSIDE_CASE_DATES",
     ]
 
 
@@ -597,11 +748,18 @@ def test_findings_frame_is_already_in_combine_findings_order() -> None:
         {"case_id": "C3", "patient_id": "P10", "max_sessions": 4},
         {"case_id": "C4", "patient_id": "P10", "max_sessions": 4},
     ]
-    rows = [appt("A1", case_id="C2", patient_id="P2"), appt("A2", case_id="C2", patient_id="P2"),
-            appt("A3", "2026-07-01 09:00", case_id="C9")]
+    rows = [
+        appt("A1", case_id="C2", patient_id="P2"),
+        appt("A2", case_id="C2", patient_id="P2"),
+        appt("A3", "2026-07-01 09:00", case_id="C9"),
+    ]
     t = tally(rows, cases)
-    assert set(t.findings["code"]) == {"OVER_BOOKED", "EXPIRED_WITH_SESSIONS_LEFT",
-                                       "USED_UP_STILL_BOOKED", "SEVERAL_OPEN_PACKAGES"}
+    assert set(t.findings["code"]) == {
+        "OVER_BOOKED",
+        "EXPIRED_WITH_SESSIONS_LEFT",
+        "USED_UP_STILL_BOOKED",
+        "SEVERAL_OPEN_PACKAGES",
+    }
     pd.testing.assert_frame_equal(t.findings, combine_findings(t.findings))
     assert list(t.findings.columns) == FINDING_COLUMNS
 
@@ -619,8 +777,11 @@ def test_patient_name_is_from_the_latest_named_appointment() -> None:
         appt("B3", "2026-06-04 09:00", patient_id="P2", case_id=None, patient_name="Bo"),
         appt("B2", "2026-06-04 09:00", patient_id="P2", case_id=None, patient_name="Bob"),
     ]
-    cases = [{"case_id": "C1"}, {"case_id": "C2", "patient_id": "P2"},
-             {"case_id": "C3", "patient_id": "P3"}]
+    cases = [
+        {"case_id": "C1"},
+        {"case_id": "C2", "patient_id": "P2"},
+        {"case_id": "C3", "patient_id": "P3"},
+    ]
     t = tally(rows, cases)
     # P2's two names start together: the greater appointment id (B3) wins.
     assert column(t, "cases", "patient_name") == ["Ann Smith", "Bo", None]
@@ -633,10 +794,12 @@ def test_output_order_is_patient_then_case_then_start() -> None:
         {"case_id": "C1", "patient_id": "P10"},
         {"case_id": "C3", "patient_id": "P1"},
     ]
-    rows = [appt("A1", "2026-06-02 09:00", case_id="C2", patient_id="P2"),
-            appt("A2", "2026-06-01 09:00", case_id="C1", patient_id="P10"),
-            appt("A3", "2026-06-01 09:00", case_id="C10", patient_id="P2"),
-            appt("A4", "2026-06-01 09:00", case_id="C2", patient_id="P2")]
+    rows = [
+        appt("A1", "2026-06-02 09:00", case_id="C2", patient_id="P2"),
+        appt("A2", "2026-06-01 09:00", case_id="C1", patient_id="P10"),
+        appt("A3", "2026-06-01 09:00", case_id="C10", patient_id="P2"),
+        appt("A4", "2026-06-01 09:00", case_id="C2", patient_id="P2"),
+    ]
     t = tally(rows, cases)
     assert column(t, "cases", "case_id") == ["C3", "C1", "C10", "C2"]
     assert column(t, "cases", "source_row") == [5, 4, 3, 2]
@@ -662,8 +825,15 @@ def test_output_columns_and_dtypes() -> None:
     assert list(t.cases.columns) == CASE_COLUMNS
     assert list(t.appointments.columns) == CASE_APPOINTMENT_COLUMNS
     dtypes = t.cases.dtypes.astype(str).to_dict()
-    for col in ("counted", "attended", "upcoming", "cancelled", "dna", "over_booked_by",
-                "source_row"):
+    for col in (
+        "counted",
+        "attended",
+        "upcoming",
+        "cancelled",
+        "dna",
+        "over_booked_by",
+        "source_row",
+    ):
         assert dtypes[col] == "int64", col
     for col in ("max_sessions", "remaining", "package_price"):
         assert dtypes[col] == "Int64", col
@@ -691,7 +861,11 @@ def test_optional_columns_may_be_absent() -> None:
     t = tally_cases(appointments, cases, AS_OF)
     row = case_row(t)
     assert (row["counted"], row["attended"], row["upcoming"], row["status"]) == (
-        2, 1, 1, "unlimited")
+        2,
+        1,
+        1,
+        "unlimited",
+    )
     assert (row["case_name"], row["patient_name"], row["max_sessions"]) == (None, None, None)
 
 
@@ -748,15 +922,20 @@ def reference_tally(
     ordered = sorted(cases, key=lambda c: (c["patient_id"], c["case_id"]))
 
     def patient_name(patient_id: str) -> str | None:
-        named = [a for a in appointments
-                 if a["patient_id"] == patient_id and a["patient_name"] is not None]
+        named = [
+            a
+            for a in appointments
+            if a["patient_id"] == patient_id and a["patient_name"] is not None
+        ]
         if not named:
             return None
         return max(named, key=lambda a: (a["starts_at"], a["appointment_id"]))["patient_name"]
 
     for c in ordered:
-        mine = sorted((a for a in appointments if a["case_id"] == c["case_id"]),
-                      key=lambda a: (a["starts_at"], a["appointment_id"]))
+        mine = sorted(
+            (a for a in appointments if a["case_id"] == c["case_id"]),
+            key=lambda a: (a["starts_at"], a["appointment_id"]),
+        )
         limited = c["max_sessions"] is not None
         counted = attended = upcoming = cancelled = dna = 0
         numbered: list[tuple[dict[str, Any], int | None, str]] = []
@@ -787,7 +966,8 @@ def reference_tally(
         remaining = max(c["max_sessions"] - counted, 0) if limited else None
         over_by = max(counted - c["max_sessions"], 0) if limited else 0
         closed = (c["closed_at"] is not None and c["closed_at"] < day_end) or (
-            c["archived_at"] is not None)
+            c["archived_at"] is not None
+        )
         expired = c["expiry_date"] is not None and c["expiry_date"] < as_of_day
         if closed:
             status = "closed"
@@ -802,36 +982,64 @@ def reference_tally(
         else:
             status = "active"
         for a, number, reason in numbered:
-            appt_out.append({
-                "appointment_id": a["appointment_id"], "case_id": c["case_id"],
-                "patient_id": a["patient_id"], "starts_at": a["starts_at"], "number": number,
-                "counted": number is not None, "reason": reason,
-                "timing": "past" if a["starts_at"] < day_end else "upcoming",
-                "over_booked": number is not None and limited and number > c["max_sessions"],
-                "source_file": "appointments.csv", "source_row": a["source_row"],
-            })
-        case_out.append({
-            "case_id": c["case_id"], "patient_id": c["patient_id"],
-            "patient_name": patient_name(c["patient_id"]), "case_name": c["case_name"],
-            "max_sessions": c["max_sessions"], "counted": counted, "attended": attended,
-            "upcoming": upcoming, "cancelled": cancelled, "dna": dna, "remaining": remaining,
-            "over_booked_by": over_by, "status": status, "issue_date": c["issue_date"],
-            "expiry_date": c["expiry_date"], "closed_at": c["closed_at"],
-            "package_price": c["package_price"], "findings": "", "source_file": "cases.csv",
-            "source_row": c["source_row"],
-        })
+            appt_out.append(
+                {
+                    "appointment_id": a["appointment_id"],
+                    "case_id": c["case_id"],
+                    "patient_id": a["patient_id"],
+                    "starts_at": a["starts_at"],
+                    "number": number,
+                    "counted": number is not None,
+                    "reason": reason,
+                    "timing": "past" if a["starts_at"] < day_end else "upcoming",
+                    "over_booked": number is not None and limited and number > c["max_sessions"],
+                    "source_file": "appointments.csv",
+                    "source_row": a["source_row"],
+                }
+            )
+        case_out.append(
+            {
+                "case_id": c["case_id"],
+                "patient_id": c["patient_id"],
+                "patient_name": patient_name(c["patient_id"]),
+                "case_name": c["case_name"],
+                "max_sessions": c["max_sessions"],
+                "counted": counted,
+                "attended": attended,
+                "upcoming": upcoming,
+                "cancelled": cancelled,
+                "dna": dna,
+                "remaining": remaining,
+                "over_booked_by": over_by,
+                "status": status,
+                "issue_date": c["issue_date"],
+                "expiry_date": c["expiry_date"],
+                "closed_at": c["closed_at"],
+                "package_price": c["package_price"],
+                "findings": "",
+                "source_file": "cases.csv",
+                "source_row": c["source_row"],
+            }
+        )
 
     def emit(code: str, c: dict[str, Any], appointment_ids: list[str]) -> None:
-        found.append((code, c["patient_id"], "case", c["case_id"], ", ".join(appointment_ids),
-                      c["source_row"]))
+        found.append(
+            (
+                code,
+                c["patient_id"],
+                "case",
+                c["case_id"],
+                ", ".join(appointment_ids),
+                c["source_row"],
+            )
+        )
 
     rows_of = {r["case_id"]: r for r in case_out}
     for c in ordered:
         row = rows_of[c["case_id"]]
         counted_appts = [r for r in appt_out if r["case_id"] == c["case_id"] and r["counted"]]
         if row["over_booked_by"] > 0:
-            emit("OVER_BOOKED", c, [r["appointment_id"] for r in counted_appts
-                                    if r["over_booked"]])
+            emit("OVER_BOOKED", c, [r["appointment_id"] for r in counted_appts if r["over_booked"]])
         if c["closed_at"] is not None:
             late = [r["appointment_id"] for r in counted_appts if r["starts_at"] > c["closed_at"]]
             if late:
@@ -839,36 +1047,48 @@ def reference_tally(
         if row["status"] == "expired" and c["max_sessions"] is not None and row["remaining"] > 0:
             emit("EXPIRED_WITH_SESSIONS_LEFT", c, [])
         outside = [
-            r["appointment_id"] for r in counted_appts
+            r["appointment_id"]
+            for r in counted_appts
             if (c["issue_date"] is not None and r["starts_at"] < c["issue_date"])
-            or (c["expiry_date"] is not None
-                and r["starts_at"] >= c["expiry_date"] + timedelta(days=1))
+            or (
+                c["expiry_date"] is not None
+                and r["starts_at"] >= c["expiry_date"] + timedelta(days=1)
+            )
         ]
         if outside:
             emit("OUTSIDE_CASE_DATES", c, outside)
-        if (c["max_sessions"] is not None and row["status"] == "active"
-                and 0 < row["remaining"] <= nearly_used_up):
+        if (
+            c["max_sessions"] is not None
+            and row["status"] == "active"
+            and 0 < row["remaining"] <= nearly_used_up
+        ):
             emit("NEARLY_USED_UP", c, [])
-        if (c["max_sessions"] is not None and row["status"] == "used up"
-                and row["upcoming"] > 0):
+        if c["max_sessions"] is not None and row["status"] == "used up" and row["upcoming"] > 0:
             emit("USED_UP_STILL_BOOKED", c, [])
     several: set[str] = set()
     for patient in sorted({c["patient_id"] for c in ordered}):
         active = [r for r in case_out if r["patient_id"] == patient and r["status"] == "active"]
         if len(active) > 1:
-            found.append(("SEVERAL_OPEN_PACKAGES", patient, "patient", patient, "",
-                          active[0]["source_row"]))
+            found.append(
+                ("SEVERAL_OPEN_PACKAGES", patient, "patient", patient, "", active[0]["source_row"])
+            )
             several.update(r["case_id"] for r in active)
-    severity = {"OVER_BOOKED": "high", "BOOKED_AFTER_CLOSE": "medium",
-                "EXPIRED_WITH_SESSIONS_LEFT": "medium", "OUTSIDE_CASE_DATES": "medium",
-                "NEARLY_USED_UP": "low", "USED_UP_STILL_BOOKED": "low",
-                "SEVERAL_OPEN_PACKAGES": "low"}
+    severity = {
+        "OVER_BOOKED": "high",
+        "BOOKED_AFTER_CLOSE": "medium",
+        "EXPIRED_WITH_SESSIONS_LEFT": "medium",
+        "OUTSIDE_CASE_DATES": "medium",
+        "NEARLY_USED_UP": "low",
+        "USED_UP_STILL_BOOKED": "low",
+        "SEVERAL_OPEN_PACKAGES": "low",
+    }
     for r in case_out:
         codes = [f[0] for f in found if f[2] == "case" and f[3] == r["case_id"]]
         if r["case_id"] in several:
             codes.append("SEVERAL_OPEN_PACKAGES")
         r["findings"] = ", ".join(
-            sorted(codes, key=lambda code: (SEVERITY_RANK[severity[code]], code)))
+            sorted(codes, key=lambda code: (SEVERITY_RANK[severity[code]], code))
+        )
     keyed = [(f[0], severity[f[0]], *f[1:]) for f in found]
     keyed.sort(key=lambda f: (SEVERITY_RANK[f[1]], f[0], f[2], f[4]))
     return case_out, appt_out, keyed
@@ -883,9 +1103,16 @@ APPOINTMENT_IDS = [f"A{i}" for i in (1, 2, 3, 10, 11, 20, 100)] + [f"B{i}" for i
 PATIENTS = ["P1", "P10", "P2"]
 DAYS = [None, "2026-05-31", "2026-06-01", "2026-06-29", "2026-06-30", "2026-07-01", "2026-08-01"]
 STAMPS = [
-    "2026-05-31 23:59:59", "2026-06-01 00:00", "2026-06-15 09:00", "2026-06-29 23:59:59",
-    "2026-06-30 00:00", "2026-06-30 23:59:59", "2026-07-01 00:00", "2026-07-01 00:00:01",
-    "2026-08-01 09:00", "2026-08-02 00:00",
+    "2026-05-31 23:59:59",
+    "2026-06-01 00:00",
+    "2026-06-15 09:00",
+    "2026-06-29 23:59:59",
+    "2026-06-30 00:00",
+    "2026-06-30 23:59:59",
+    "2026-07-01 00:00",
+    "2026-07-01 00:00:01",
+    "2026-08-01 09:00",
+    "2026-08-02 00:00",
 ]
 MAYBE_STAMP = st.one_of(st.none(), st.none(), st.sampled_from(STAMPS))
 # Open cases (not closed, not expired) and shared patients make the cross-case rules fire.
@@ -905,7 +1132,9 @@ def datasets(draw: st.DrawFn, open_only: bool = False) -> dict[str, Any]:
             "case_id": cid,
             "patient_id": draw(st.sampled_from(CASE_PATIENTS)),
             "case_name": draw(st.sampled_from([None, "Physio"])),
-            "max_sessions": draw(st.sampled_from([1, 2, 3, 4] if open_only else [None, 1, 2, 3, 4])),
+            "max_sessions": draw(
+                st.sampled_from([1, 2, 3, 4] if open_only else [None, 1, 2, 3, 4])
+            ),
             "include_cancelled": draw(st.booleans()),
             "include_dna": draw(st.booleans()),
             "issue_date": draw(st.sampled_from(DAYS)),
@@ -979,13 +1208,25 @@ def test_engine_matches_reference_and_leaves_inputs_alone(data: dict[str, Any]) 
     pd.testing.assert_frame_equal(cases, before[1])
 
     want_cases, want_appts, want_findings = reference_tally(
-        _plain(data["appointments"], appointments), _plain(data["cases"], cases),
-        data["as_of"], data["nearly_used_up"],
+        _plain(data["appointments"], appointments),
+        _plain(data["cases"], cases),
+        data["as_of"],
+        data["nearly_used_up"],
     )
     assert _records(t.cases) == want_cases
     assert _records(t.appointments) == want_appts
-    got = [(f["code"], f["severity"], f["patient_id"], f["subject_type"], f["subject_id"],
-            f["appointment_ids"], f["source_row"]) for f in findings(t)]
+    got = [
+        (
+            f["code"],
+            f["severity"],
+            f["patient_id"],
+            f["subject_type"],
+            f["subject_id"],
+            f["appointment_ids"],
+            f["source_row"],
+        )
+        for f in findings(t)
+    ]
     assert got == want_findings
     pd.testing.assert_frame_equal(t.findings, combine_findings(t.findings))
 
@@ -998,12 +1239,24 @@ def test_open_packages_match_reference(data: dict[str, Any]) -> None:
     appointments, cases = _frames(data)
     t = tally_cases(appointments, cases, data["as_of"], nearly_used_up=data["nearly_used_up"])
     want_cases, _, want_findings = reference_tally(
-        _plain(data["appointments"], appointments), _plain(data["cases"], cases),
-        data["as_of"], data["nearly_used_up"],
+        _plain(data["appointments"], appointments),
+        _plain(data["cases"], cases),
+        data["as_of"],
+        data["nearly_used_up"],
     )
     assert _records(t.cases) == want_cases
-    got = [(f["code"], f["severity"], f["patient_id"], f["subject_type"], f["subject_id"],
-            f["appointment_ids"], f["source_row"]) for f in findings(t)]
+    got = [
+        (
+            f["code"],
+            f["severity"],
+            f["patient_id"],
+            f["subject_type"],
+            f["subject_id"],
+            f["appointment_ids"],
+            f["source_row"],
+        )
+        for f in findings(t)
+    ]
     assert got == want_findings
 
 
@@ -1021,13 +1274,19 @@ def test_tally_identities(data: dict[str, Any]) -> None:
     assert (c["over_booked_by"][~limited] == 0).all()
     a = t.appointments
     per_case = a.groupby("case_id")
-    assert (per_case["counted"].sum().reindex(c["case_id"], fill_value=0).to_numpy()
-            == c["counted"].to_numpy()).all()
-    assert (per_case["over_booked"].sum().reindex(c["case_id"], fill_value=0).to_numpy()
-            == c["over_booked_by"].to_numpy()).all()
+    assert (
+        per_case["counted"].sum().reindex(c["case_id"], fill_value=0).to_numpy()
+        == c["counted"].to_numpy()
+    ).all()
+    assert (
+        per_case["over_booked"].sum().reindex(c["case_id"], fill_value=0).to_numpy()
+        == c["over_booked_by"].to_numpy()
+    ).all()
     numbered = a[a["counted"]]
-    assert (numbered["number"].to_numpy()
-            == numbered.groupby("case_id", sort=False).cumcount().to_numpy() + 1).all()
+    assert (
+        numbered["number"].to_numpy()
+        == numbered.groupby("case_id", sort=False).cumcount().to_numpy() + 1
+    ).all()
     assert a.loc[~a["counted"], "number"].isna().all()
 
 

@@ -24,6 +24,7 @@ def compute_credit(*args: Any, **kwargs: Any) -> Any:
     kwargs.setdefault("credit_applies", "on-issue")
     return engine_compute_credit(*args, **kwargs)
 
+
 D0 = date(2026, 1, 1)
 
 
@@ -125,7 +126,9 @@ def ledger_rows(result) -> list[tuple]:
     lg = result.ledger
     return [
         (str(a)[:10], k, int(m), t, r)
-        for a, k, m, t, r in zip(lg["at"], lg["kind"], lg["amount"], lg["ref_type"], lg["ref_id"], strict=True)
+        for a, k, m, t, r in zip(
+            lg["at"], lg["kind"], lg["amount"], lg["ref_type"], lg["ref_id"], strict=True
+        )
     ]
 
 
@@ -478,7 +481,9 @@ def test_package_session_charged_skips_deleted_and_unissued_records():
     assert list(f["appointment_ids"]) == ["a1", "a4"]
     assert list(f["amount"]) == [9000, 6000]
     assert list(f["source_row"]) == [4, 6]
-    assert f["message"].iloc[0].startswith("Invoice Ns1 charges $90.00 for an appointment on case c1")
+    assert (
+        f["message"].iloc[0].startswith("Invoice Ns1 charges $90.00 for an appointment on case c1")
+    )
     assert "package invoice Npk is already paid in full" in f["message"].iloc[0]
 
 
@@ -509,7 +514,9 @@ def reference(
     so a payment pays open invoices with its own money alone.
     """
     sweep = (credit_applies == "on-payment" or own_money) and policy in (
-        "oldest-first", "newest-first")
+        "oldest-first",
+        "newest-first",
+    )
     cutoff = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     invs = {r.invoice_id: r for r in inv.itertuples()}
     pays = {r.payment_id: r for r in pay.itertuples()}
@@ -768,7 +775,9 @@ def test_engine_equals_reference(data, policy, as_of, applies):
     ref = reference(inv, pay, alloc, policy, day(as_of), applies)
     got = {k: v for k, v in zip(r.patients["patient_id"], r.patients["credit"], strict=True) if v}
     assert got == {k: v for k, v in ref["credit"].items() if v}
-    got_final = {k: v for k, v in zip(r.patients["patient_id"], r.patients["final_credit"], strict=True) if v}
+    got_final = {
+        k: v for k, v in zip(r.patients["patient_id"], r.patients["final_credit"], strict=True) if v
+    }
     assert got_final == {k: v for k, v in ref["final"].items() if v}
     got_inv = {
         row.invoice_id: (row.paid_direct, row.paid_from_credit, row.outstanding)
@@ -958,8 +967,15 @@ def test_payments_pay_the_rest_with_their_own_money_and_credit_is_spent_only_as_
     for applies in ("on-payment", "on-issue"):
         r = engine_compute_credit(inv, pay, None, None, day(2), credit_applies=applies)
         row = inv_row(r, "i1")
-        assert (row["paid_direct"], row["paid_from_credit"], row["outstanding"]) == (11000, 2000, 2000)
-        assert (pat(r)["credit"], codes(r)) == (8000, ["CREDIT_WITH_OPEN_INVOICES", "UNAPPLIED_CREDIT"])
+        assert (row["paid_direct"], row["paid_from_credit"], row["outstanding"]) == (
+            11000,
+            2000,
+            2000,
+        )
+        assert (pat(r)["credit"], codes(r)) == (
+            8000,
+            ["CREDIT_WITH_OPEN_INVOICES", "UNAPPLIED_CREDIT"],
+        )
     # A payment larger than what is owing pays it and leaves the rest as credit.
     bigger = payments(("y1", "p", 0, 10000), ("y2", "p", 2, 20000))
     r = engine_compute_credit(inv, bigger, None, None, day(2))
@@ -976,27 +992,33 @@ def test_exported_allocations_win_and_credit_applied_is_only_checked_against_the
     assert (row["paid_from_credit"], row["outstanding"]) == (6000, 4000)
     found = r.findings.loc[r.findings["code"] == "INVOICE_BALANCE_MISMATCH"]
     assert found[["subject_id", "amount", "source_row"]].values.tolist() == [["i1", 4000, 2]]
-    assert found["message"].tolist() == [(
-        "Invoice Ni1 does not add up to Cliniko's own figures (outstanding $0.00 in Cliniko, "
-        "$40.00 recomputed; paid from credit $100.00 in Cliniko, $60.00 recomputed): check for "
-        "payments, credit or allocations missing from the exports."
-    )]
+    assert found["message"].tolist() == [
+        (
+            "Invoice Ni1 does not add up to Cliniko's own figures (outstanding $0.00 in Cliniko, "
+            "$40.00 recomputed; paid from credit $100.00 in Cliniko, $60.00 recomputed): check for "
+            "payments, credit or allocations missing from the exports."
+        )
+    ]
 
 
 def test_invoice_balance_is_compared_with_the_state_after_every_exported_event():
     # Cliniko says $30 still owing and $70 paid; the exports hold a later $30 payment as well.
-    inv = cliniko_invoices(("i1", "p", 2, 10000, None, None, 3000, 7000), ("i2", "p", 2, 0, None, None, 500, 0))
+    inv = cliniko_invoices(
+        ("i1", "p", 2, 10000, None, None, 3000, 7000), ("i2", "p", 2, 0, None, None, 500, 0)
+    )
     pay = payments(("y1", "p", 2, 7000), ("y2", "p", 9, 3000))
     early = engine_compute_credit(inv, pay, None, None, day(2))
     assert inv_row(early, "i1")["outstanding"] == 3000  # the as-of snapshot agrees with Cliniko...
     found = early.findings.loc[early.findings["code"] == "INVOICE_BALANCE_MISMATCH"]
     # ...but the export was taken after day 9, when nothing is owing: a finding, naming both.
     assert found[["subject_id", "amount"]].values.tolist() == [["i1", 3000]]
-    assert found["message"].tolist() == [(
-        "Invoice Ni1 does not add up to Cliniko's own figures (outstanding $30.00 in Cliniko, "
-        "$0.00 recomputed; paid by payments $70.00 in Cliniko, $100.00 recomputed): check for "
-        "payments, credit or allocations missing from the exports."
-    )]
+    assert found["message"].tolist() == [
+        (
+            "Invoice Ni1 does not add up to Cliniko's own figures (outstanding $30.00 in Cliniko, "
+            "$0.00 recomputed; paid by payments $70.00 in Cliniko, $100.00 recomputed): check for "
+            "payments, credit or allocations missing from the exports."
+        )
+    ]
     agreeing = cliniko_invoices(("i1", "p", 2, 10000, None, None, 0, 10000))
     r = engine_compute_credit(agreeing, pay, None, None, day(9))
     assert "INVOICE_BALANCE_MISMATCH" not in codes(r)
@@ -1004,10 +1026,16 @@ def test_invoice_balance_is_compared_with_the_state_after_every_exported_event()
 
 
 @FAST
-@given(data=ledgers(), policy=st.sampled_from(POLICIES), as_of=st.integers(-1, 27),
-       applies=st.sampled_from(["on-issue", "on-payment"]), closed=st.lists(st.integers(-3, 25)))
-def test_credit_applied_is_the_same_as_exported_credit_allocations(data, policy, as_of, applies,
-                                                                     closed):
+@given(
+    data=ledgers(),
+    policy=st.sampled_from(POLICIES),
+    as_of=st.integers(-1, 27),
+    applies=st.sampled_from(["on-issue", "on-payment"]),
+    closed=st.lists(st.integers(-3, 25)),
+)
+def test_credit_applied_is_the_same_as_exported_credit_allocations(
+    data, policy, as_of, applies, closed
+):
     """Cliniko's Credit Applied, dated by Date Closed, is a credit allocation: the reference
     ledger (fed the equivalent allocations export) must agree with the engine fed the column."""
     inv_rows, _, alloc_rows = data
@@ -1015,7 +1043,9 @@ def test_credit_applied_is_the_same_as_exported_credit_allocations(data, policy,
     applied = {a[0]: 0 for a in credit_rows}
     for a in credit_rows:
         applied[a[0]] += a[2]
-    close_day = {iid: (closed[k] if k < len(closed) else None) for k, iid in enumerate(sorted(applied))}
+    close_day = {
+        iid: (closed[k] if k < len(closed) else None) for k, iid in enumerate(sorted(applied))
+    }
     rows = [(*r, applied.get(r[0], 0), close_day.get(r[0]), None, None) for r in inv_rows]
     inv = cliniko_invoices(*rows) if rows else frames(data)[0]
     pay = frames(data)[1]
@@ -1024,12 +1054,22 @@ def test_credit_applied_is_the_same_as_exported_credit_allocations(data, policy,
         for iid, amount in applied.items()
         for issue in [next(r[2] for r in inv_rows if r[0] == iid)]
     ]
-    r = engine_compute_credit(inv, pay, None, None, day(as_of), policy=policy, credit_applies=applies)
+    r = engine_compute_credit(
+        inv, pay, None, None, day(as_of), policy=policy, credit_applies=applies
+    )
     recorded = bool(rows)  # every invoice carries Credit Applied, $0 included
-    ref = reference(frames(data)[0], pay, allocations(*equivalent) if equivalent else None, policy,
-                    day(as_of), applies, own_money=recorded)
-    assert {k: v for k, v in zip(r.patients["patient_id"], r.patients["credit"], strict=True) if v} == {
-        k: v for k, v in ref["credit"].items() if v}
+    ref = reference(
+        frames(data)[0],
+        pay,
+        allocations(*equivalent) if equivalent else None,
+        policy,
+        day(as_of),
+        applies,
+        own_money=recorded,
+    )
+    assert {
+        k: v for k, v in zip(r.patients["patient_id"], r.patients["credit"], strict=True) if v
+    } == {k: v for k, v in ref["credit"].items() if v}
     got_inv = {
         row.invoice_id: (row.paid_direct, row.paid_from_credit, row.outstanding)
         for row in r.invoices.itertuples()

@@ -100,7 +100,9 @@ def test_explicit_allocations_split_an_overspent_payment_and_date_each_part():
     alloc = explicit.allocations
     assert explicit.per_invoice.tolist() == [6000, 7000]
     assert explicit.payment_remainders.tolist() == [0]
-    assert list(zip(alloc.inv.tolist(), alloc.pay.tolist(), alloc.amount.tolist(), strict=True)) == [
+    assert list(
+        zip(alloc.inv.tolist(), alloc.pay.tolist(), alloc.amount.tolist(), strict=True)
+    ) == [
         (0, 0, 6000),
         (1, 0, 4000),
         (1, -1, 3000),

@@ -28,6 +28,7 @@ def compute_credit(*args: Any, **kwargs: Any) -> Any:
     kwargs.setdefault("credit_applies", "on-issue")
     return engine_compute_credit(*args, **kwargs)
 
+
 D0 = date(2026, 1, 1)
 
 
@@ -177,26 +178,51 @@ def test_roll_forward_by_month_in_one_pass():
     # Jan: y1 10000 created (Jan 10). Feb: i1 applies 6000 (Feb 5), r1 refunds 1000 (Feb 20),
     # z1 700 created (Feb 10). Mar: y2 3000 created (Mar 3). Apr: y3 (Apr 11) is after as_of.
     pay = payments(
-        ("y1", "p", 9, 10000), ("r1", "p", 50, -1000), ("y2", "p", 61, 3000),
-        ("z1", "q", 40, 700), ("y3", "q", 100, 500),
+        ("y1", "p", 9, 10000),
+        ("r1", "p", 50, -1000),
+        ("y2", "p", 61, 3000),
+        ("z1", "q", 40, 700),
+        ("y3", "q", 100, 500),
     )
     inv = invoices(("i1", "p", 35, 6000))
     result = compute_credit(inv, pay, None, None, day(90))
     months = roll_forward_by_month(result.ledger, date(2026, 2, 14), day(90))  # as_of Apr 1
     assert months.to_dict("records") == [
-        {"month": "2026-02", "opening": 10000, "created": 700, "applied": 6000, "refunded": 1000,
-         "closing": 3700},
-        {"month": "2026-03", "opening": 3700, "created": 3000, "applied": 0, "refunded": 0,
-         "closing": 6700},
-        {"month": "2026-04", "opening": 6700, "created": 0, "applied": 0, "refunded": 0,
-         "closing": 6700},
+        {
+            "month": "2026-02",
+            "opening": 10000,
+            "created": 700,
+            "applied": 6000,
+            "refunded": 1000,
+            "closing": 3700,
+        },
+        {
+            "month": "2026-03",
+            "opening": 3700,
+            "created": 3000,
+            "applied": 0,
+            "refunded": 0,
+            "closing": 6700,
+        },
+        {
+            "month": "2026-04",
+            "opening": 6700,
+            "created": 0,
+            "applied": 0,
+            "refunded": 0,
+            "closing": 6700,
+        },
     ]
     assert list(months.dtypes[1:]) == [np.dtype(np.int64)] * 5
     # Each month is the TOTAL row of roll_forward over that month (the last ends at as_of).
     for row, (start, end) in zip(
         months.to_dict("records"),
-        [(date(2026, 2, 1), date(2026, 2, 28)), (date(2026, 3, 1), date(2026, 3, 31)),
-         (date(2026, 4, 1), day(90))], strict=True,
+        [
+            (date(2026, 2, 1), date(2026, 2, 28)),
+            (date(2026, 3, 1), date(2026, 3, 31)),
+            (date(2026, 4, 1), day(90)),
+        ],
+        strict=True,
     ):
         total = roll_forward(result.ledger, start, end).iloc[-1].to_dict()
         assert {k: row[k] for k in total if k != "patient_id"} == {
@@ -290,12 +316,15 @@ FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthChe
     start=st.integers(0, 120),
     length=st.integers(0, 60),
 )
-def test_credit_at_a_date_is_opening_plus_movements_and_ageing_sums(data, policy, applies, start, length):
+def test_credit_at_a_date_is_opening_plus_movements_and_ageing_sums(
+    data, policy, applies, start, length
+):
     inv, pay = data
     end = start + length
     at_end = compute_credit(inv, pay, None, None, day(end), policy=policy, credit_applies=applies)
-    before = compute_credit(inv, pay, None, None, day(start - 1), policy=policy,
-                            credit_applies=applies)
+    before = compute_credit(
+        inv, pay, None, None, day(start - 1), policy=policy, credit_applies=applies
+    )
     rolled = roll_forward(at_end.ledger, day(start), day(end)).set_index("patient_id")
     body = rolled.drop(index=TOTAL)
     closing = at_end.patients.set_index("patient_id")["credit"]
@@ -312,37 +341,59 @@ def test_credit_at_a_date_is_opening_plus_movements_and_ageing_sums(data, policy
 
 
 def test_package_value_counts_only_packages_bought_and_sessions_delivered_by_as_of():
-    cases = pd.DataFrame({
-        "case_id": ["a", "b", "c"],
-        "patient_id": ["p1", "p2", "p3"],
-        "max_sessions": pd.array([4, 5, 3], dtype="Int64"),
-        "package_price": pd.array([40000, pd.NA, 30000], dtype="Int64"),
-        "issue_date": pd.to_datetime(["2026-09-01", None, "2026-10-21"]),
-    })
-    inv = pd.DataFrame({
-        "invoice_id": ["i1"], "patient_id": ["p2"], "total": np.array([50000], dtype=np.int64),
-        "case_id": ["b"], "appointment_id": [None],
-        "issue_date": pd.to_datetime(["2026-10-21"]),
-    })
-    september = package_value(cases, inv, pd.DataFrame({"case_id": ["a"], "attended": [1]}),
-                              date(2026, 9, 30))
+    cases = pd.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "patient_id": ["p1", "p2", "p3"],
+            "max_sessions": pd.array([4, 5, 3], dtype="Int64"),
+            "package_price": pd.array([40000, pd.NA, 30000], dtype="Int64"),
+            "issue_date": pd.to_datetime(["2026-09-01", None, "2026-10-21"]),
+        }
+    )
+    inv = pd.DataFrame(
+        {
+            "invoice_id": ["i1"],
+            "patient_id": ["p2"],
+            "total": np.array([50000], dtype=np.int64),
+            "case_id": ["b"],
+            "appointment_id": [None],
+            "issue_date": pd.to_datetime(["2026-10-21"]),
+        }
+    )
+    september = package_value(
+        cases, inv, pd.DataFrame({"case_id": ["a"], "attended": [1]}), date(2026, 9, 30)
+    )
     assert september["case_id"].tolist() == ["a"]
     assert september["undelivered"].tolist() == [30000]  # 3 of 4 sessions of $400 left
-    october = package_value(cases, inv, pd.DataFrame({"case_id": ["a", "b"], "attended": [2, 1]}),
-                            date(2026, 10, 31))
+    october = package_value(
+        cases, inv, pd.DataFrame({"case_id": ["a", "b"], "attended": [2, 1]}), date(2026, 10, 31)
+    )
     assert october["case_id"].tolist() == ["a", "b", "c"]
     assert october["price_source"].tolist() == ["cases", "invoice", "cases"]
     assert october["undelivered"].tolist() == [20000, 40000, 30000]
 
 
 def test_package_value_without_any_package_invoice():
-    cases = pd.DataFrame({"case_id": ["a"], "patient_id": ["p1"],
-                          "max_sessions": pd.array([2], dtype="Int64"),
-                          "package_price": pd.array([10000], dtype="Int64"),
-                          "issue_date": pd.to_datetime([None])})
-    inv = pd.DataFrame({"invoice_id": ["i1"], "patient_id": ["p2"],
-                        "total": np.array([9500], dtype=np.int64), "case_id": [None],
-                        "appointment_id": [None], "issue_date": pd.to_datetime(["2026-10-10"])})
-    out = package_value(cases, inv, pd.DataFrame({"case_id": ["a"], "attended": [1]}),
-                        date(2026, 10, 31))
+    cases = pd.DataFrame(
+        {
+            "case_id": ["a"],
+            "patient_id": ["p1"],
+            "max_sessions": pd.array([2], dtype="Int64"),
+            "package_price": pd.array([10000], dtype="Int64"),
+            "issue_date": pd.to_datetime([None]),
+        }
+    )
+    inv = pd.DataFrame(
+        {
+            "invoice_id": ["i1"],
+            "patient_id": ["p2"],
+            "total": np.array([9500], dtype=np.int64),
+            "case_id": [None],
+            "appointment_id": [None],
+            "issue_date": pd.to_datetime(["2026-10-10"]),
+        }
+    )
+    out = package_value(
+        cases, inv, pd.DataFrame({"case_id": ["a"], "attended": [1]}), date(2026, 10, 31)
+    )
     assert out["undelivered"].tolist() == [5000]

@@ -32,19 +32,24 @@ def test_own_id_when_an_appointment_has_it_else_the_single_appointment_with_the_
     # i1 and i6 keep their own (intact) ids; i2 by its number; i3's id names no
     # appointment, its number names one group appointment; 104 names two appointments: no link.
     assert (links.by_id, links.by_number) == (2, {"i2": "a2", "i3": "a3"})
-    linked = links.appointment_ids(invoices["invoice_id"].to_numpy(),
-                                   invoices["appointment_id"].to_numpy(dtype=object))
+    linked = links.appointment_ids(
+        invoices["invoice_id"].to_numpy(), invoices["appointment_id"].to_numpy(dtype=object)
+    )
     assert linked.tolist() == ["a1", "a2", "a3", None, None, "a5"]
     assert links.describe() == (
         "by appointment id (2 invoices), by invoice number (2 invoices whose appointment id is "
-        "blank or not in the appointments export)")
+        "blank or not in the appointments export)"
+    )
 
 
 def test_without_invoice_numbers_in_the_appointments_the_own_id_is_used() -> None:
     invoices = _frame(invoice_id=["i1", "i2"], number=["101", "102"], appointment_id=["a1", None])
     links = link_invoices(invoices, APPOINTMENTS.drop(columns="invoice_number"))
     assert (links.by_id, links.by_number, links.describe()) == (
-        1, {}, "by appointment id (1 invoices)")
+        1,
+        {},
+        "by appointment id (1 invoices)",
+    )
     own = np.array(["a1", None], dtype=object)
     assert links.appointment_ids(invoices["invoice_id"].to_numpy(), own) is own
 
@@ -55,26 +60,35 @@ def _clinic(folder: Path, appointment_ids: tuple[str, str]) -> Path:
     (folder / "appointments.csv").write_text(
         "ID,Patient ID,Appointment Start,Patient Case,Invoice Number,Arrived\n"
         "a1,p1,01/10/2026 09:00,c1,,Yes\n"
-        "a2,p1,08/10/2026 09:00,c1,1002,Yes\n", encoding="utf-8")
-    (folder / "cases.csv").write_text("ID,Patient ID,Name,Max Sessions\nc1,p1,Physio 4-pack,4\n",
-                                      encoding="utf-8")
+        "a2,p1,08/10/2026 09:00,c1,1002,Yes\n",
+        encoding="utf-8",
+    )
+    (folder / "cases.csv").write_text(
+        "ID,Patient ID,Name,Max Sessions\nc1,p1,Physio 4-pack,4\n", encoding="utf-8"
+    )
     (folder / "invoices.csv").write_text(
         "ID,Number,Patient ID,Issue Date,Total Amount,Appointment,Patient Case\n"
         f"i1,1001,p1,01/10/2026,$400.00,{appointment_ids[0]},c1\n"
-        f"i2,1002,p1,08/10/2026,$90.00,{appointment_ids[1]},c1\n", encoding="utf-8")
+        f"i2,1002,p1,08/10/2026,$90.00,{appointment_ids[1]},c1\n",
+        encoding="utf-8",
+    )
     (folder / "payments.csv").write_text(
         "ID,Patient ID,Payment Date,Amount\ny1,p1,01/10/2026,$400.00\ny2,p1,08/10/2026,$90.00\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return folder
 
 
-def test_a_session_invoice_found_by_number_is_charged_again_and_is_no_package_price(tmp_path: Path) -> None:
+def test_a_session_invoice_found_by_number_is_charged_again_and_is_no_package_price(
+    tmp_path: Path,
+) -> None:
     by_id = run(Settings(input_dir=_clinic(tmp_path / "by_id", ("", "a2"))))
     by_number = run(Settings(input_dir=_clinic(tmp_path / "by_number", ("", ""))))
     for result in (by_id, by_number):
         charged = result.findings.loc[result.findings["code"] == "PACKAGE_SESSION_CHARGED"]
         assert charged[["subject_id", "appointment_ids", "amount"]].values.tolist() == [
-            ["i2", "a2", 9000]]
+            ["i2", "a2", 9000]
+        ]
         package = result.packages.set_index("case_id").loc["c1"]
         # $400 price (the session invoice is not part of it) x 2 unused / 4 sessions.
         assert (package["package_price"], package["undelivered"]) == (40000, 20000)

@@ -52,16 +52,29 @@ def test_record_skips_identical_runs_and_baseline_skips_them_too(tmp_path: Path)
 
 
 def test_diff_names_new_resolved_and_moved_closed_months() -> None:
-    prev = summary("2026-10-31", [("OVER_BOOKED", "c1"), ("UNAPPLIED_CREDIT", "p1")],
-                   {"2026-09": 500, "2026-10": 100})
-    cur = summary("2026-11-30", [("UNAPPLIED_CREDIT", "p1"), ("OVER_BOOKED", "c2"),
-                                 ("DORMANT_CREDIT", "p3")],
-                  {"2026-09": 500, "2026-10": 90, "2026-11": 40})
+    prev = summary(
+        "2026-10-31",
+        [("OVER_BOOKED", "c1"), ("UNAPPLIED_CREDIT", "p1")],
+        {"2026-09": 500, "2026-10": 100},
+    )
+    cur = summary(
+        "2026-11-30",
+        [("UNAPPLIED_CREDIT", "p1"), ("OVER_BOOKED", "c2"), ("DORMANT_CREDIT", "p3")],
+        {"2026-09": 500, "2026-10": 90, "2026-11": 40},
+    )
     diff = diff_summaries(prev, cur)
-    assert diff["previous"] == {"as_of": "2026-10-31", "period_from": "2026-10-01", "period_to": "2026-10-31"}
+    assert diff["previous"] == {
+        "as_of": "2026-10-31",
+        "period_from": "2026-10-01",
+        "period_to": "2026-10-31",
+    }
     assert [(f["code"], f["subject_id"]) for f in diff["new_findings"]] == [
-        ("DORMANT_CREDIT", "p3"), ("OVER_BOOKED", "c2")]
-    assert [(f["code"], f["subject_id"]) for f in diff["resolved_findings"]] == [("OVER_BOOKED", "c1")]
+        ("DORMANT_CREDIT", "p3"),
+        ("OVER_BOOKED", "c2"),
+    ]
+    assert [(f["code"], f["subject_id"]) for f in diff["resolved_findings"]] == [
+        ("OVER_BOOKED", "c1")
+    ]
     assert diff["became_over_booked"] == ["c2"]
     assert diff["became_dormant"] == ["p3"]
     # October was reported as closed and moved; November is new, September unchanged.
@@ -82,9 +95,14 @@ def test_a_month_whose_records_all_went_counts_zero_records_at_zero_dollars() ->
     cur = summary("2026-11-30", [], {"2026-09": 500})
     [moved] = diff_summaries(prev, cur)["moved_periods"]
     assert moved == {
-        "month": "2026-10", "changed": ["invoices"],
-        "invoices_total_before": 100, "invoices_total_after": 0,
-        "invoices_count_before": 1, "invoices_count_after": 0,
-        "payments_total_before": 0, "payments_total_after": 0,
-        "payments_count_before": 0, "payments_count_after": 0,
+        "month": "2026-10",
+        "changed": ["invoices"],
+        "invoices_total_before": 100,
+        "invoices_total_after": 0,
+        "invoices_count_before": 1,
+        "invoices_count_after": 0,
+        "payments_total_before": 0,
+        "payments_total_after": 0,
+        "payments_count_before": 0,
+        "payments_count_after": 0,
     }

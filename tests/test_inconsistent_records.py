@@ -22,30 +22,41 @@ def folder(tmp_path: Path) -> Path:
     out.mkdir()
     files = {
         "appointments.csv": "ID,Patient ID,Appointment Start\na1,p1,01/10/2026 09:00\n",
-        "invoices.csv": ("ID,Patient ID,Issue Date,Total Amount,Deleted At\n"
-                         "i1,p1,01/10/2026,90.00,\ni2,p2,01/10/2026,50.00,\n"
-                         "i3,p1,02/10/2026,40.00,05/10/2026\n"),
-        "payments.csv": ("ID,Patient ID,Payment Date,Amount\npay1,p1,03/10/2026,200.00\n"
-                         "pay2,p2,03/10/2026,50.00\n"),
-        "allocations.csv": ("Invoice ID,Payment ID,Amount\ni1,pay1,100.00\ni2,pay1,30.00\n"
-                            "i3,pay1,40.00\n"),
+        "invoices.csv": (
+            "ID,Patient ID,Issue Date,Total Amount,Deleted At\n"
+            "i1,p1,01/10/2026,90.00,\ni2,p2,01/10/2026,50.00,\n"
+            "i3,p1,02/10/2026,40.00,05/10/2026\n"
+        ),
+        "payments.csv": (
+            "ID,Patient ID,Payment Date,Amount\npay1,p1,03/10/2026,200.00\n"
+            "pay2,p2,03/10/2026,50.00\n"
+        ),
+        "allocations.csv": (
+            "Invoice ID,Payment ID,Amount\ni1,pay1,100.00\ni2,pay1,30.00\ni3,pay1,40.00\n"
+        ),
     }
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
     return out
 
 
-OTHER = ("Allocation of $30.00 from payment pay1 (patient p1, payments.csv row 2) to invoice i2 "
-         "(patient p2, invoices.csv row 3), allocations.csv row 3: a payment can only pay its own "
-         "patient's invoices, so it was not applied and the $30.00 stays with patient p1. Move the "
-         "allocation in the practice system to one of patient p1's invoices or to account credit.")
-OVER = ("Allocations to invoice i1 (invoices.csv row 2) add up to $100.00, more than its total "
-        "$90.00 (allocations: allocations.csv row 2): correct the "
-        "allocations so the excess goes back to credit.")
-DELETED = ("Allocation of $40.00 from payment pay1 (patient p1, payments.csv row 2) to invoice i3 "
-           "(patient p1, invoices.csv row 4), allocations.csv row 4: the invoice was deleted or "
-           "archived on 2026-10-05, so the allocation was not applied and the $40.00 stays with "
-           "patient p1. Remove the allocation in the practice system, or restore the invoice.")
+OTHER = (
+    "Allocation of $30.00 from payment pay1 (patient p1, payments.csv row 2) to invoice i2 "
+    "(patient p2, invoices.csv row 3), allocations.csv row 3: a payment can only pay its own "
+    "patient's invoices, so it was not applied and the $30.00 stays with patient p1. Move the "
+    "allocation in the practice system to one of patient p1's invoices or to account credit."
+)
+OVER = (
+    "Allocations to invoice i1 (invoices.csv row 2) add up to $100.00, more than its total "
+    "$90.00 (allocations: allocations.csv row 2): correct the "
+    "allocations so the excess goes back to credit."
+)
+DELETED = (
+    "Allocation of $40.00 from payment pay1 (patient p1, payments.csv row 2) to invoice i3 "
+    "(patient p1, invoices.csv row 4), allocations.csv row 4: the invoice was deleted or "
+    "archived on 2026-10-05, so the allocation was not applied and the $40.00 stays with "
+    "patient p1. Remove the allocation in the practice system, or restore the invoice."
+)
 
 
 def test_validate_lists_inconsistent_records_apart_from_errors(folder: Path) -> None:
@@ -53,9 +64,10 @@ def test_validate_lists_inconsistent_records_apart_from_errors(folder: Path) -> 
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert "Errors: 0   Warnings: 0   Inconsistent records: 3" in lines
-    start = lines.index("Inconsistent records (reported as findings; the figures are still "
-                        "computed):")
-    assert lines[start + 1:start + 4] == [
+    start = lines.index(
+        "Inconsistent records (reported as findings; the figures are still computed):"
+    )
+    assert lines[start + 1 : start + 4] == [
         f"  INCONSISTENT: allocations.csv, row 3: {OTHER}",
         f"  INCONSISTENT: invoices.csv, row 2: {OVER}",
         f"  INCONSISTENT: allocations.csv, row 4: {DELETED}",
@@ -65,8 +77,9 @@ def test_validate_lists_inconsistent_records_apart_from_errors(folder: Path) -> 
 
 def test_validate_labels_errors_and_inconsistent_records_together(folder: Path) -> None:
     (folder / "payments.csv").write_text(
-        "ID,Patient ID,Payment Date,Amount\npay1,p1,03/10/2026,200.00\n"
-        "pay2,p2,03/10/2026,fifty\n", encoding="utf-8")
+        "ID,Patient ID,Payment Date,Amount\npay1,p1,03/10/2026,200.00\npay2,p2,03/10/2026,fifty\n",
+        encoding="utf-8",
+    )
     result = invoke("validate", str(folder), "--json")
     assert result.exit_code == 1
     summary = json.loads(result.stdout)

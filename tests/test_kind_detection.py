@@ -14,7 +14,9 @@ from pkgreport.inputs.discovery import discover_inputs, kind_of, kinds_named
 from pkgreport.inputs.loading import load_folder
 
 APPOINTMENTS = "appointment_id,patient_id,starts_at\n1,7,2026-10-01 09:00\n"
-INVOICES = "Invoice Number,Issue Date,Status,Patient ID,ID,Invoice Amount\n101,5/10/2026,Paid,7,9001,90\n"
+INVOICES = (
+    "Invoice Number,Issue Date,Status,Patient ID,ID,Invoice Amount\n101,5/10/2026,Paid,7,9001,90\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +57,11 @@ def test_a_name_naming_two_kinds_is_an_error_that_says_how_to_name_it(tmp_path: 
     assert [t.file.name for t in tables] == ["appointments.csv"]
     assert issues == [
         Issue(
-            "error", "Harbour_Payments_Invoices_2026-10.csv", None, None, None,
+            "error",
+            "Harbour_Payments_Invoices_2026-10.csv",
+            None,
+            None,
+            None,
             "the file name names more than one kind (invoices, payments), so pkgreport cannot "
             "tell which it holds; its columns are those of invoices: rename it so that one kind "
             "word appears, e.g. 'invoices-Harbour-2026-10.csv' (or move it out of the folder if it "
@@ -69,7 +75,11 @@ def test_a_name_naming_two_kinds_without_a_telling_header_offers_the_first(tmp_p
     _, issues = discover_inputs(tmp_path, judge=lambda path: ())
     assert issues == [
         Issue(
-            "error", "payments invoices.csv", None, None, None,
+            "error",
+            "payments invoices.csv",
+            None,
+            None,
+            None,
             "the file name names more than one kind (invoices, payments), so pkgreport cannot "
             "tell which it holds: rename it so that one kind word appears, e.g. 'invoices.csv' (or "
             "move it out of the folder if it is not an export)",
@@ -81,12 +91,18 @@ def test_a_header_fitting_two_kinds_equally_is_an_error_that_says_how_to_name_it
     tmp_path: Path,
 ) -> None:
     (tmp_path / "appointments.csv").write_text(APPOINTMENTS)
-    (tmp_path / "export.csv").write_text("Practitioner,Business,Archived At,Deleted At\nDr A,Harbour,,\n")
+    (tmp_path / "export.csv").write_text(
+        "Practitioner,Business,Archived At,Deleted At\nDr A,Harbour,,\n"
+    )
     tables, issues = load_folder(tmp_path, Settings())
     assert [t.file.name for t in tables] == ["appointments.csv"]
     assert issues == [
         Issue(
-            "error", "export.csv", None, None, None,
+            "error",
+            "export.csv",
+            None,
+            None,
+            None,
             "the file name names no kind, and its columns fit appointments and invoices equally, "
             "so pkgreport cannot tell which it holds: rename it to start with its kind, e.g. "
             "'appointments-export.csv' or 'invoices-export.csv' (or move it out of the folder if it "
@@ -96,13 +112,25 @@ def test_a_header_fitting_two_kinds_equally_is_an_error_that_says_how_to_name_it
 
 
 def test_the_header_is_judged_with_the_mapping_s_renames(tmp_path: Path) -> None:
-    (tmp_path / "october.csv").write_text("Visit Ref,Client Ref,Visit Start\n1,7,2026-10-01 09:00\n")
-    column_map = {"appointments": {"Visit Ref": "appointment_id", "Client Ref": "patient_id", "Visit Start": "starts_at"}}
+    (tmp_path / "october.csv").write_text(
+        "Visit Ref,Client Ref,Visit Start\n1,7,2026-10-01 09:00\n"
+    )
+    column_map = {
+        "appointments": {
+            "Visit Ref": "appointment_id",
+            "Client Ref": "patient_id",
+            "Visit Start": "starts_at",
+        }
+    }
     tables, issues = load_folder(tmp_path, Settings(column_map=column_map))
     assert [(t.file.kind, t.file.name) for t in tables] == [("appointments", "october.csv")]
     assert issues == [
         Issue(
-            "info", "october.csv", None, None, None,
+            "info",
+            "october.csv",
+            None,
+            None,
+            None,
             "read as appointments: the file name names no kind, and its columns are those of "
             "appointments (name it e.g. 'appointments-october.csv' to say so)",
         ),
@@ -143,13 +171,23 @@ def test_columns_a_mapping_joins_links_flags_or_splits_off_count_for_the_file_s_
             "flags": {"cancelled_at": {"flag": "Late"}},
         },
         "payments": {
-            "Receipt": "payment_id", "Client": "patient_id", "Paid On": "paid_at", "Sum": "amount",
-            "split": {"allocations": {"invoice_id": "Invoice Ref", "amount": "Applied", "payment_id": "Receipt"}},
+            "Receipt": "payment_id",
+            "Client": "patient_id",
+            "Paid On": "paid_at",
+            "Sum": "amount",
+            "split": {
+                "allocations": {
+                    "invoice_id": "Invoice Ref",
+                    "amount": "Applied",
+                    "payment_id": "Receipt",
+                }
+            },
         },
     }
     tables, _ = load_folder(tmp_path, Settings(column_map=column_map))
     assert [(t.file.kind, t.file.name) for t in tables] == [
-        ("appointments", "october.csv"), ("payments", "receipts.csv"),
+        ("appointments", "october.csv"),
+        ("payments", "receipts.csv"),
     ]
     tables, issues = load_folder(tmp_path, Settings())
     assert tables == [] and [i.severity for i in issues] == ["warning", "warning", "error"]

@@ -185,7 +185,11 @@ def test_header_only_file_loads_with_no_rows_and_a_warning_that_it_looks_empty(
     assert len(table.frame) == 0
     assert issues == [
         Issue(
-            "warning", "appointments.csv", None, None, None,
+            "warning",
+            "appointments.csv",
+            None,
+            None,
+            None,
             "the export looks empty: it has a header row but no data rows; check the export "
             "finished and covered the right dates (if there really is nothing, ignore this)",
         )
@@ -484,8 +488,7 @@ def test_nul_and_cr_after_the_head_are_still_handled(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("character", ["é", "€", "😀"])
-def test_a_character_split_by_the_head_limit_is_read_whole(tmp_path: Path,
-                                                           character: str) -> None:
+def test_a_character_split_by_the_head_limit_is_read_whole(tmp_path: Path, character: str) -> None:
     from pkgreport.inputs.csv_reading import _HEAD_BYTES
 
     encoded = character.encode("utf-8")
@@ -509,7 +512,7 @@ def test_a_character_split_by_the_head_limit_is_read_whole(tmp_path: Path,
 
 def test_excel_safe_cells_are_unwrapped_in_every_column(tmp_path: Path) -> None:
     content = (
-        b'ID,Patient ID,Notes\r\n'
+        b"ID,Patient ID,Notes\r\n"
         b'="1558354464010667075","=""1558354464010667076""","=""a"" ="""\r\n'
         b'="1558354464010667077",1558354464010667078,="x ""y"""\r\n'
     )
@@ -528,7 +531,7 @@ def test_excel_safe_cells_are_unwrapped_in_utf16_too(tmp_path: Path) -> None:
 
 def test_crlf_records_keep_lf_and_crlf_line_breaks_inside_notes(tmp_path: Path) -> None:
     content = (
-        'ID,Notes,Type\r\n'
+        "ID,Notes,Type\r\n"
         '1,"one\ntwo","Physio, initial"\r\n'
         '2,"one\r\ntwo\r\n",Massage\r\n'
         '3,"said ""hi"" 😀 “curly”", \r\n'

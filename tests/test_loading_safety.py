@@ -31,9 +31,15 @@ def test_a_folder_without_exports_is_an_error_saying_what_to_put_in_it(tmp_path:
     tables, issues = load_folder(tmp_path, SETTINGS)
     assert tables == []
     assert issues == [
-        Issue("info", "README.md", None, None, None, "ignored: not an export (notes or settings file)"),
         Issue(
-            "error", str(tmp_path), None, None, None,
+            "info", "README.md", None, None, None, "ignored: not an export (notes or settings file)"
+        ),
+        Issue(
+            "error",
+            str(tmp_path),
+            None,
+            None,
+            None,
             f"no exports found in {tmp_path}: put this month's exports in that folder, one file per "
             "kind, each named starting with its kind (appointments, cases, invoices, payments, and "
             "optionally allocations and patients), e.g. Appointments-Cliniko-20261101.csv or "
@@ -54,22 +60,37 @@ PAYMENTS = b"payment_id,patient_id,paid_at,amount\n1,7,2026-10-01,100.00\n"
     [
         # Cut inside the last value: every field is there, so only a warning can say it; it
         # names that value, which a message cut to its first characters would never show.
-        (b"2,7,2026-10-02,95", Issue(
-            "warning", "payments.csv", 3, "amount", "95",
-            "the file does not end with a line break, so it may have been cut short by a copy or "
-            "download that did not finish: check that row 3, the last, is complete (its last "
-            "value especially); if it is not, export or copy the file again",
-        )),
+        (
+            b"2,7,2026-10-02,95",
+            Issue(
+                "warning",
+                "payments.csv",
+                3,
+                "amount",
+                "95",
+                "the file does not end with a line break, so it may have been cut short by a copy or "
+                "download that did not finish: check that row 3, the last, is complete (its last "
+                "value especially); if it is not, export or copy the file again",
+            ),
+        ),
         # Cut before the last fields: the row is short, an error.
-        (b"2,7,2026-10", Issue(
-            "error", "payments.csv", 3, None, "2,7,2026-10",
-            "row 3 has 3 fields but the header has 4 (comma-separated): a value holds an unquoted "
-            "comma or a field is missing; fix the row and export again",
-        )),
+        (
+            b"2,7,2026-10",
+            Issue(
+                "error",
+                "payments.csv",
+                3,
+                None,
+                "2,7,2026-10",
+                "row 3 has 3 fields but the header has 4 (comma-separated): a value holds an unquoted "
+                "comma or a field is missing; fix the row and export again",
+            ),
+        ),
     ],
 )
-def test_a_file_cut_inside_its_last_row_names_that_row(tmp_path: Path, last_row: bytes,
-                                                       expected: Issue) -> None:
+def test_a_file_cut_inside_its_last_row_names_that_row(
+    tmp_path: Path, last_row: bytes, expected: Issue
+) -> None:
     path = tmp_path / "payments.csv"
     path.write_bytes(PAYMENTS + last_row)
     table, issues = load_file(path, "payments", SETTINGS)
@@ -102,8 +123,9 @@ def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) ->
         f"t, i = load_file(Path({str(tmp_path / 'payments-x.csv')!r}), 'payments', Settings()); "
         "print(t is None, i[0].message)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout == (
         "True refused: not a regular file (a named pipe); put the exported file itself in the "
         "input folder\n"
@@ -150,7 +172,11 @@ def test_a_cell_over_the_length_limit_is_an_error_naming_the_cell(tmp_path: Path
     assert table is None
     assert issues == [
         Issue(
-            "error", "patients.csv", 3, "patient_name", "x" * 40 + "...",
+            "error",
+            "patients.csv",
+            3,
+            "patient_name",
+            "x" * 40 + "...",
             "the cell holds 5,000 characters, over the limit of 4,999 (setting max_cell_chars): "
             "no export field is that long, so the file is damaged; fix the cell or export the "
             "file again",
@@ -173,9 +199,14 @@ def test_the_output_folder_inside_the_input_folder_is_not_read_or_mentioned(tmp_
 
 def test_reports_written_into_the_input_folder_itself_are_not_read(tmp_path: Path) -> None:
     (tmp_path / "appointments.csv").write_bytes(APPOINTMENTS)
-    for name in ("pkgreport-2026-10-31.xlsx", "pkgreport-2026-10-31.html",
-                 "pkgreport-2026-10-31.json", "pkgreport-2026-10-31.log",
-                 "pkgreport-2026-10-31.sha256", ".pkgreport.lock"):
+    for name in (
+        "pkgreport-2026-10-31.xlsx",
+        "pkgreport-2026-10-31.html",
+        "pkgreport-2026-10-31.json",
+        "pkgreport-2026-10-31.log",
+        "pkgreport-2026-10-31.sha256",
+        ".pkgreport.lock",
+    ):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "history").mkdir()
     # Known by their names, so `validate` (which has no output folder) passes over them too.
@@ -203,21 +234,35 @@ def test_an_export_whose_name_names_no_kind_is_read_as_the_kind_its_header_shows
     (tmp_path / "list.csv").write_text("ID,Patient ID\n1,7\n")
     tables, issues = load_folder(tmp_path, SETTINGS)
     assert [(t.file.kind, t.file.name) for t in tables] == [
-        ("invoices", "Export-2026.csv"), ("appointments", "appointments.csv"), ("payments", "october.csv"),
+        ("invoices", "Export-2026.csv"),
+        ("appointments", "appointments.csv"),
+        ("payments", "october.csv"),
     ]
     assert issues == [
         Issue(
-            "info", "Export-2026.csv", None, None, None,
+            "info",
+            "Export-2026.csv",
+            None,
+            None,
+            None,
             "read as invoices: the file name names no kind, and its columns are those of "
             "invoices (name it e.g. 'invoices-Export-2026.csv' to say so)",
         ),
         Issue(
-            "warning", "list.csv", None, None, None,
+            "warning",
+            "list.csv",
+            None,
+            None,
+            None,
             f"ignored: the file name names no kind ({KNOWN}), and its header does not show "
             "which it holds; if it is an export, put its kind in the name, e.g. 'payments-list.csv'",
         ),
         Issue(
-            "info", "october.csv", None, None, None,
+            "info",
+            "october.csv",
+            None,
+            None,
+            None,
             "read as payments: the file name names no kind, and its columns are those of "
             "payments (name it e.g. 'payments-october.csv' to say so)",
         ),
@@ -264,7 +309,8 @@ def test_validate_and_report_on_an_empty_folder_exit_1_saying_what_to_put_there(
     )
     if command == "validate":
         assert result.stdout.splitlines()[-3:] == [
-            "First issues:", f"  {error}",
+            "First issues:",
+            f"  {error}",
             "Result: the exports need fixing before the figures can be trusted",
         ]
     else:

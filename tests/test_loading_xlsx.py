@@ -119,11 +119,16 @@ def test_a_number_within_a_billionth_of_a_cent_is_read_as_that_cent(
     assert table.frame["amount"].tolist() == [text] and issues == []
 
 
-def test_an_excel_float_amount_is_accepted_as_its_cents_and_text_stays_strict(tmp_path: Path) -> None:
+def test_an_excel_float_amount_is_accepted_as_its_cents_and_text_stays_strict(
+    tmp_path: Path,
+) -> None:
     from pkgreport.inputs.validation import validate_tables
 
-    rows = [["ID", "Patient ID", "Payment Date", "Amount"], ["p1", "7", "2026-10-01", 7777.5],
-            ["p2", "7", "2026-10-02", "0.30000000000000004"]]
+    rows = [
+        ["ID", "Patient ID", "Payment Date", "Amount"],
+        ["p1", "7", "2026-10-01", 7777.5],
+        ["p2", "7", "2026-10-02", "0.30000000000000004"],
+    ]
     path = tmp_path / "payments.xlsx"
     path.write_bytes(with_stored_number(rows, 0.1 + 0.2))
     table, _ = load_file(path, "payments", SETTINGS)

@@ -48,8 +48,11 @@ def _written_first(command: str, target: Path) -> Path:
     """The path the OS refuses first: the folder for commands that create one, else the file."""
     if command in ("report", "run", "sample-data"):
         return target
-    return {"--out": target / "credit.csv", "--issues-out": target / "issues.csv",
-            "init-config": target / "pkgreport.toml"}[command]
+    return {
+        "--out": target / "credit.csv",
+        "--issues-out": target / "issues.csv",
+        "init-config": target / "pkgreport.toml",
+    }[command]
 
 
 @pytest.mark.parametrize("command", list(writing_commands(Path("x"))))
@@ -89,8 +92,9 @@ def _make_writable(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["report", "run", "--out", "--issues-out", "init-config"])
-def test_a_read_only_output_folder_is_exit_2_and_nothing_changes(tmp_path: Path,
-                                                                 command: str) -> None:
+def test_a_read_only_output_folder_is_exit_2_and_nothing_changes(
+    tmp_path: Path, command: str
+) -> None:
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("previous")
@@ -118,12 +122,28 @@ def test_a_write_failing_part_way_is_exit_2_and_the_previous_set_stays(tmp_path:
     assert invoke("report", str(SAMPLE), "-o", str(out), "-q").exit_code == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     done = subprocess.run(
-        [sys.executable, "-c", "from pkgreport.cli import main; main()",
-         "report", str(SAMPLE), "-o", str(out), "-q", "--title", "Changed"],
-        capture_output=True, text=True, preexec_fn=_limit_file_size, timeout=300, check=False,
+        [
+            sys.executable,
+            "-c",
+            "from pkgreport.cli import main; main()",
+            "report",
+            str(SAMPLE),
+            "-o",
+            str(out),
+            "-q",
+            "--title",
+            "Changed",
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines()[-1] + "\n" == cannot_write(out / f"{OCT}.xlsx", "File too large")
+    assert done.stderr.splitlines()[-1] + "\n" == cannot_write(
+        out / f"{OCT}.xlsx", "File too large"
+    )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -144,15 +164,21 @@ def _sha256sum_check(folder: Path, manifest: str) -> bool:
 def test_the_manifest_lists_every_report_with_its_digest(tmp_path: Path) -> None:
     out = tmp_path / "reports"
     result = invoke("report", str(SAMPLE), "-o", str(out))  # -q would print nothing
-    assert result.stdout.splitlines() == [str(out / n) for n in
-                                          (f"{OCT}.xlsx", f"{OCT}.html", f"{OCT}.json", f"{OCT}.sha256")]
+    assert result.stdout.splitlines() == [
+        str(out / n) for n in (f"{OCT}.xlsx", f"{OCT}.html", f"{OCT}.json", f"{OCT}.sha256")
+    ]
     assert sorted(p.name for p in out.iterdir()) == REPORT_SET
     lines = (out / f"{OCT}.sha256").read_text().splitlines()
     assert [line.split("  ")[1] for line in lines] == [f"{OCT}.html", f"{OCT}.json", f"{OCT}.xlsx"]
     assert _sha256sum_check(out, f"{OCT}.sha256")
     if shutil.which("sha256sum"):
-        check = subprocess.run(["sha256sum", "-c", f"{OCT}.sha256"], cwd=out, capture_output=True,
-                               text=True, check=False)
+        check = subprocess.run(
+            ["sha256sum", "-c", f"{OCT}.sha256"],
+            cwd=out,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -175,8 +201,12 @@ def test_a_run_killed_between_renames_leaves_no_manifest_and_the_next_run_cleans
     out = tmp_path / "reports"
     assert invoke("report", str(SAMPLE), "-o", str(out), "-q").exit_code == 0
     old_workbook = (out / f"{OCT}.xlsx").read_bytes()
-    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_RENAME, str(SAMPLE), str(out)],
-                            capture_output=True, timeout=300, check=False)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_FIRST_RENAME, str(SAMPLE), str(out)],
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
     assert killed.returncode == -signal.SIGKILL
     names = sorted(p.name for p in out.iterdir())
     # The new workbook sits beside the old page and summary, and no manifest vouches for them.

@@ -318,7 +318,9 @@ def test_dates_keep_midnight_and_drop_given_times() -> None:
     )
     # 23:30 UTC is already the 22nd in Sydney: the date is the clinic's date.
     assert parsed.values.tolist() == [
-        pd.Timestamp(2026, 7, 21), pd.Timestamp(2026, 7, 21), pd.Timestamp(2026, 7, 22),
+        pd.Timestamp(2026, 7, 21),
+        pd.Timestamp(2026, 7, 21),
+        pd.Timestamp(2026, 7, 22),
         pd.Timestamp(2026, 7, 21),
     ]
 
@@ -326,18 +328,26 @@ def test_dates_keep_midnight_and_drop_given_times() -> None:
 def test_date_range_is_the_setting_and_inclusive() -> None:
     parsed = parse_dates(
         _col("01/03/2026", "28/02/2026", "31/03/2026", "01/04/2026"),
-        min_date=date(2026, 3, 1), max_date=date(2026, 3, 31),
+        min_date=date(2026, 3, 1),
+        max_date=date(2026, 3, 31),
     )
     assert parsed.bad.tolist() == [False, True, False, True]
     assert parsed.errors[1].startswith("is outside the accepted dates 2026-03-01 to 2026-03-31")
-    stamps = parse_datetimes(_col("31/03/2026 23:59", "01/04/2026 00:00"),
-                             min_date=date(2026, 3, 1), max_date=date(2026, 3, 31))
+    stamps = parse_datetimes(
+        _col("31/03/2026 23:59", "01/04/2026 00:00"),
+        min_date=date(2026, 3, 1),
+        max_date=date(2026, 3, 31),
+    )
     assert stamps.bad.tolist() == [False, True]
 
 
 def test_range_is_checked_after_conversion_to_the_clinic_zone() -> None:
-    parsed = parse_datetimes(_col("2026-03-31T14:30:00Z"), timezone=SYDNEY,
-                             min_date=date(2026, 3, 1), max_date=date(2026, 3, 31))
+    parsed = parse_datetimes(
+        _col("2026-03-31T14:30:00Z"),
+        timezone=SYDNEY,
+        min_date=date(2026, 3, 1),
+        max_date=date(2026, 3, 31),
+    )
     # 14:30 UTC on 31 March is 1:30 on 1 April in Sydney: outside a range ending 31 March.
     assert parsed.bad.tolist() == [True]
 
@@ -369,15 +379,17 @@ _SEPARATORS = st.sampled_from(["/", "-", "."])
 @given(
     st.lists(
         st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 12, 31, 23, 59)),
-        min_size=1, max_size=20,
+        min_size=1,
+        max_size=20,
     ),
     st.sampled_from(["dmy", "mdy", "ymd"]),
     _SEPARATORS,
     st.sampled_from(["", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S%p"]),
     st.booleans(),
 )
-def test_dates_round_trip_in_every_order(stamps: list[datetime], order: str, sep: str,
-                                         clock: str, padded: bool) -> None:
+def test_dates_round_trip_in_every_order(
+    stamps: list[datetime], order: str, sep: str, clock: str, padded: bool
+) -> None:
     fields = {"dmy": ("%d", "%m", "%Y"), "mdy": ("%m", "%d", "%Y"), "ymd": ("%Y", "%m", "%d")}
     fmt = sep.join(fields[order]) + clock
     texts = []
@@ -387,27 +399,36 @@ def test_dates_round_trip_in_every_order(stamps: list[datetime], order: str, sep
             # Single-digit days, months and 12-hour hours are written without a zero too.
             text = " ".join(
                 sep.join(p.lstrip("0") if len(p) == 2 else p for p in chunk.split(sep))
-                if i == 0 else chunk
+                if i == 0
+                else chunk
                 for i, chunk in enumerate(text.split(" "))
             )
         texts.append(text)
     resolution = "s" if "%S" in clock else ("m" if clock else "D")
-    expected = [pd.Timestamp(s).floor({"s": "s", "m": "min", "D": "D"}[resolution])
-                for s in stamps]
+    expected = [pd.Timestamp(s).floor({"s": "s", "m": "min", "D": "D"}[resolution]) for s in stamps]
     parsed = parse_datetimes(_col(*texts), date_order=order)
     assert parsed.errors.empty, (texts, parsed.errors.tolist())
     assert parsed.values.tolist() == expected
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.datetimes(min_value=datetime(1990, 1, 2), max_value=datetime(2100, 12, 30)),
-                min_size=1, max_size=20),
-       st.sampled_from(["Z", "+10:00", "-05:30", "+0930"]))
+@given(
+    st.lists(
+        st.datetimes(min_value=datetime(1990, 1, 2), max_value=datetime(2100, 12, 30)),
+        min_size=1,
+        max_size=20,
+    ),
+    st.sampled_from(["Z", "+10:00", "-05:30", "+0930"]),
+)
 def test_iso_offsets_convert_like_pandas(stamps: list[datetime], offset: str) -> None:
     texts = [s.strftime("%Y-%m-%dT%H:%M:%S") + offset for s in stamps]
     parsed = parse_datetimes(_col(*texts), timezone=SYDNEY)
-    reference = (pd.to_datetime(pd.Series(texts), format="ISO8601", utc=True)
-                 .dt.tz_convert(SYDNEY).dt.tz_localize(None).astype("datetime64[ns]"))
+    reference = (
+        pd.to_datetime(pd.Series(texts), format="ISO8601", utc=True)
+        .dt.tz_convert(SYDNEY)
+        .dt.tz_localize(None)
+        .astype("datetime64[ns]")
+    )
     assert parsed.values.tolist() == reference.tolist()
 
 
@@ -418,9 +439,21 @@ BOOL_MESSAGE = "is not yes or no: write yes/no, true/false, y/n or 1/0 (blank me
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("yes", True), ("Y", True), ("TRUE", True), ("t", True), ("1", True), ("1.0", True),
-     ("No", False), ("n", False), ("false", False), ("F", False), ("0", False), (" no ", False),
-     ("", False)],
+    [
+        ("yes", True),
+        ("Y", True),
+        ("TRUE", True),
+        ("t", True),
+        ("1", True),
+        ("1.0", True),
+        ("No", False),
+        ("n", False),
+        ("false", False),
+        ("F", False),
+        ("0", False),
+        (" no ", False),
+        ("", False),
+    ],
 )
 def test_bools(text: str, expected: bool) -> None:
     parsed = parse_bools(_col(text))
@@ -440,9 +473,19 @@ def test_bool_blank_takes_the_default_and_words_are_errors() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("10", "open"), ("20", "paid"), ("30", "closed"), ("40", "open_credit"), ("20.0", "paid"),
-     ("Open", "open"), ("PAID", "paid"), ("closed", "closed"), ("Open credit", "open_credit"),
-     ("open_credit", "open_credit"), ("Open-Credit", "open_credit")],
+    [
+        ("10", "open"),
+        ("20", "paid"),
+        ("30", "closed"),
+        ("40", "open_credit"),
+        ("20.0", "paid"),
+        ("Open", "open"),
+        ("PAID", "paid"),
+        ("closed", "closed"),
+        ("Open credit", "open_credit"),
+        ("open_credit", "open_credit"),
+        ("Open-Credit", "open_credit"),
+    ],
 )
 def test_status(text: str, expected: str) -> None:
     parsed = parse_status(_col(text))
@@ -452,21 +495,35 @@ def test_status(text: str, expected: str) -> None:
 def test_status_blank_and_unknown() -> None:
     parsed = parse_status(_col("", "Draft", "50"))
     assert pd.isna(parsed.values[0]) and parsed.blank.tolist() == [True, False, False]
-    message = ("is not an invoice status: write Open, Paid, Closed or Open credit (or Cliniko's "
-               "code 10, 20, 30 or 40)")
+    message = (
+        "is not an invoice status: write Open, Paid, Closed or Open credit (or Cliniko's "
+        "code 10, 20, 30 or 40)"
+    )
     assert parsed.errors.to_dict() == {1: message, 2: message}
 
 
 COUNT_WORD = "is not a whole number of sessions: write it like 4, or leave it blank for no maximum"
-COUNT_ZERO = ("must be 1 or more: write the number of sessions in the package, or leave it blank "
-              "for no maximum")
+COUNT_ZERO = (
+    "must be 1 or more: write the number of sessions in the package, or leave it blank "
+    "for no maximum"
+)
 
 
 @pytest.mark.parametrize(
     ("text", "expected", "message"),
-    [("4", 4, None), ("4.0", 4, None), ("4.00", 4, None), (" 12 ", 12, None), ("", None, None),
-     ("0", None, COUNT_ZERO), ("4.5", None, COUNT_WORD), ("-1", None, COUNT_WORD),
-     ("four", None, COUNT_WORD), ("1e3", None, COUNT_WORD), ("1234567890", None, COUNT_WORD)],
+    [
+        ("4", 4, None),
+        ("4.0", 4, None),
+        ("4.00", 4, None),
+        (" 12 ", 12, None),
+        ("", None, None),
+        ("0", None, COUNT_ZERO),
+        ("4.5", None, COUNT_WORD),
+        ("-1", None, COUNT_WORD),
+        ("four", None, COUNT_WORD),
+        ("1e3", None, COUNT_WORD),
+        ("1234567890", None, COUNT_WORD),
+    ],
 )
 def test_count(text: str, expected: int | None, message: str | None) -> None:
     parsed = parse_count(_col(text))
@@ -509,8 +566,15 @@ def test_parsers_accept_pandas_string_dtype() -> None:
 
 def test_empty_columns() -> None:
     empty = pd.Series([], dtype=object)
-    for parser in (parse_money, parse_datetimes, parse_text, parse_bools, parse_status,
-                   parse_count, parse_source):
+    for parser in (
+        parse_money,
+        parse_datetimes,
+        parse_text,
+        parse_bools,
+        parse_status,
+        parse_count,
+        parse_source,
+    ):
         parsed = parser(empty)
         assert len(parsed.values) == 0 and parsed.errors.empty
 
@@ -525,7 +589,10 @@ def test_parsing_is_vectorised_not_a_loop_per_row() -> None:
     money = pd.Series([_formatted(int(c), "symbol") for c in cents], dtype=object)
     stamps = pd.Series(
         pd.to_datetime(np.arange(n) * 600 + 1_700_000_000, unit="s")
-        .strftime("%d/%m/%Y %H:%M").tolist(), dtype=object)
+        .strftime("%d/%m/%Y %H:%M")
+        .tolist(),
+        dtype=object,
+    )
     started = time.perf_counter()
     assert parse_money(money).values.tolist()[:3] == cents[:3].tolist()
     assert not parse_datetimes(stamps).bad.any()
@@ -540,16 +607,35 @@ def test_wide_value_does_not_size_the_whole_column() -> None:
 
 # Money and dates are read once per distinct value and spread back by row: a whole column must
 # give exactly what each of its values gives on its own, whatever repeats and blanks it holds.
-_POOL = st.sampled_from([
-    "", " ", "21/07/2026", "21/07/2026 14:30", " 1/2/2026 3:45pm ", "2026-07-21T03:45:00+10:00",
-    "31/02/2026", "21/07/1980", "x", "$1,234.50", "(50.00)", "-$0.05", "1,7", "12.345", "9" * 50,
-])
+_POOL = st.sampled_from(
+    [
+        "",
+        " ",
+        "21/07/2026",
+        "21/07/2026 14:30",
+        " 1/2/2026 3:45pm ",
+        "2026-07-21T03:45:00+10:00",
+        "31/02/2026",
+        "21/07/1980",
+        "x",
+        "$1,234.50",
+        "(50.00)",
+        "-$0.05",
+        "1,7",
+        "12.345",
+        "9" * 50,
+    ]
+)
 
 
 def _alone(parser, values: list[str]) -> tuple[list[object], list[bool], list[bool], list[str]]:
     rows = [parser(_col(v)) for v in values]
-    return ([r.values.iloc[0] for r in rows], [bool(r.bad[0]) for r in rows],
-            [bool(r.blank[0]) for r in rows], [m for r in rows for m in r.errors.tolist()])
+    return (
+        [r.values.iloc[0] for r in rows],
+        [bool(r.bad[0]) for r in rows],
+        [bool(r.blank[0]) for r in rows],
+        [m for r in rows for m in r.errors.tolist()],
+    )
 
 
 @settings(max_examples=80, deadline=None)
@@ -560,8 +646,7 @@ def test_a_column_reads_like_its_values_one_by_one(values: list[str]) -> None:
         expected_values, bad, blank, messages = _alone(parser, values)
         got = parsed.values.tolist()
         assert [pd.isna(v) for v in got] == [pd.isna(v) for v in expected_values]
-        assert [v for v in got if not pd.isna(v)] == [
-            v for v in expected_values if not pd.isna(v)]
+        assert [v for v in got if not pd.isna(v)] == [v for v in expected_values if not pd.isna(v)]
         assert parsed.bad.tolist() == bad and parsed.blank.tolist() == blank
         assert parsed.errors.tolist() == messages
         assert parsed.errors.index.tolist() == [5 + i for i, b in enumerate(bad) if b]
@@ -589,17 +674,24 @@ def test_n_a_flags_take_the_default() -> None:
 
 def test_day_first_dates_without_zero_padding() -> None:
     assert parse_dates(_col("5/11/2022", "1/1/2023")).values.tolist() == [
-        pd.Timestamp("2022-11-05"), pd.Timestamp("2023-01-01")]
+        pd.Timestamp("2022-11-05"),
+        pd.Timestamp("2023-01-01"),
+    ]
     assert parse_datetimes(_col("5/11/2022 9:30", "15/11/2022 14:05")).values.tolist() == [
-        pd.Timestamp("2022-11-05 09:30"), pd.Timestamp("2022-11-15 14:05")]
+        pd.Timestamp("2022-11-05 09:30"),
+        pd.Timestamp("2022-11-15 14:05"),
+    ]
 
 
 def test_numeric_offsets_on_both_sides_of_daylight_saving_convert() -> None:
-    parsed = parse_datetimes(_col("2022-11-01 08:00:00 +1100", "2023-04-03 09:00:00 +1000"),
-                             timezone=SYDNEY)
+    parsed = parse_datetimes(
+        _col("2022-11-01 08:00:00 +1100", "2023-04-03 09:00:00 +1000"), timezone=SYDNEY
+    )
     assert parsed.errors.empty
-    assert parsed.values.tolist() == [pd.Timestamp("2022-11-01 08:00"),
-                                      pd.Timestamp("2023-04-03 09:00")]
+    assert parsed.values.tolist() == [
+        pd.Timestamp("2022-11-01 08:00"),
+        pd.Timestamp("2023-04-03 09:00"),
+    ]
 
 
 def test_a_count_may_start_at_zero() -> None:
@@ -609,10 +701,18 @@ def test_a_count_may_start_at_zero() -> None:
 
 
 def test_excel_safe_cells_are_unwrapped() -> None:
-    cells = np.array(['="1558354464010667075"', ' ="007" ', '="say ""hi"""', "=SUM(A1)",
-                      'x="1"', "plain"], dtype=object)
+    cells = np.array(
+        ['="1558354464010667075"', ' ="007" ', '="say ""hi"""', "=SUM(A1)", 'x="1"', "plain"],
+        dtype=object,
+    )
     assert unwrap_excel_text(cells).tolist() == [
-        "1558354464010667075", "007", 'say "hi"', "=SUM(A1)", 'x="1"', "plain"]
+        "1558354464010667075",
+        "007",
+        'say "hi"',
+        "=SUM(A1)",
+        'x="1"',
+        "plain",
+    ]
     unchanged = np.array(["1", "2"], dtype=object)
     assert unwrap_excel_text(unchanged) is unchanged
 
@@ -632,8 +732,10 @@ def test_long_ids_stay_exact() -> None:
         (["1558354464010667075, 1.55835E+18"], "1.55835E+18"),
         # Two or more different long ids, every one ending in zeros past the 15th digit.
         (["1558354464010660000", "1017540000000000000"], "1017540000000000000"),
-        (["1558354464010660000", "1558354464010660000", "1017540000000000000"],
-         "1017540000000000000"),
+        (
+            ["1558354464010660000", "1558354464010660000", "1017540000000000000"],
+            "1017540000000000000",
+        ),
         (["155835446401066000", "101754000000000000", "7"], "101754000000000000"),
         # Not rounded: one long id ending in zeros, or long ids of which one ends otherwise.
         (["1558354464010660000", "1558354464010660000"], None),

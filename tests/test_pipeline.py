@@ -43,8 +43,10 @@ def test_planted_appointments_are_named(result: RunResult) -> None:
     for plant in PLANTS:
         if not plant.appointment_ids:
             continue
-        rows = result.findings[(result.findings["code"] == plant.code)
-                               & (result.findings["subject_id"] == plant.subject_id)]
+        rows = result.findings[
+            (result.findings["code"] == plant.code)
+            & (result.findings["subject_id"] == plant.subject_id)
+        ]
         named = {a for ids in rows["appointment_ids"] for a in ids.split(", ") if a}
         assert set(plant.appointment_ids) <= named, plant
 
@@ -62,8 +64,10 @@ def test_credit_rolls_forward_from_month_to_month(result: RunResult) -> None:
     closing = monthly["closing"].to_numpy()
     opening = monthly["opening"].to_numpy()
     assert (opening[1:] == closing[:-1]).all()
-    assert ((monthly["opening"] + monthly["created"] - monthly["applied"] - monthly["refunded"])
-            == monthly["closing"]).all()
+    assert (
+        (monthly["opening"] + monthly["created"] - monthly["applied"] - monthly["refunded"])
+        == monthly["closing"]
+    ).all()
     # The October closing total is the credit liability on 31 October.
     assert result.credit is not None
     assert closing[-1] == int(result.credit.patients["credit"].sum())
@@ -74,8 +78,9 @@ def test_each_month_end_rolls_into_the_next_with_as_of_runs() -> None:
     closings = {}
     for month_end in (date(2026, 8, 31), date(2026, 9, 30), date(2026, 10, 31)):
         start, end = month_bounds(month_end)
-        r = compute(dataset, Settings(input_dir=SAMPLE, as_of=month_end, period_start=start,
-                                      period_end=end))
+        r = compute(
+            dataset, Settings(input_dir=SAMPLE, as_of=month_end, period_start=start, period_end=end)
+        )
         assert r.rollforward is not None and r.credit is not None
         total = r.rollforward.iloc[-1]
         assert total["patient_id"] == "TOTAL"

@@ -57,7 +57,8 @@ def test_every_preset_is_a_valid_mapping_file_that_says_what_it_was_built_from(n
     parse_mapping(tomllib.loads(text), name)
     first = text.splitlines()[0]
     assert first.startswith("# ") and any(
-        word in first for word in ("verified", "published API fields", "published API field names", "assumed")
+        word in first
+        for word in ("verified", "published API fields", "published API field names", "assumed")
     )
 
 
@@ -72,13 +73,16 @@ def test_mapping_list_names_each_preset_with_what_it_was_built_from() -> None:
     assert code == 0
     width = max(len(name) for name in preset_names())
     assert out.splitlines() == [
-        f"{name:<{width}}  {preset_text(name).splitlines()[0].removeprefix('# ')}" for name in preset_names()
+        f"{name:<{width}}  {preset_text(name).splitlines()[0].removeprefix('# ')}"
+        for name in preset_names()
     ]
 
 
 def test_mapping_with_nothing_to_show_is_a_usage_error() -> None:
     assert invoke("mapping") == (
-        2, "", "Error: say what to show: --list for the presets, or --show SOURCE for one\n"
+        2,
+        "",
+        "Error: say what to show: --list for the presets, or --show SOURCE for one\n",
     )
 
 
@@ -112,15 +116,22 @@ def test_run_reads_the_source_from_its_config_file_or_the_environment(tmp_path: 
     exports.mkdir()
     mindbody_exports(exports)
     config = tmp_path / "pkgreport.toml"
-    config.write_text('input = "exports"\noutput = "reports"\nsource = "mindbody-api"\n'
-                      'period = "2026-10"\n', encoding="utf-8")
+    config.write_text(
+        'input = "exports"\noutput = "reports"\nsource = "mindbody-api"\nperiod = "2026-10"\n',
+        encoding="utf-8",
+    )
     code, _, err = invoke("run", "--config", str(config), "-q")
     assert code == 0, err
     summary = json.loads((tmp_path / "reports" / "pkgreport-2026-10-31.json").read_text())
     assert summary["settings"]["source"] == "mindbody-api"
-    assert (summary["inputs"][0]["file"], summary["inputs"][0]["kind"]) == ("client-services.csv", "cases")
+    assert (summary["inputs"][0]["file"], summary["inputs"][0]["kind"]) == (
+        "client-services.csv",
+        "cases",
+    )
     assert (summary["counts"]["appointments"], summary["counts"]["findings"]) == (2, 0)
-    config.write_text('input = "exports"\noutput = "reports"\nperiod = "2026-10"\n', encoding="utf-8")
+    config.write_text(
+        'input = "exports"\noutput = "reports"\nperiod = "2026-10"\n', encoding="utf-8"
+    )
     # Without the preset the visits are not read as appointments at all.
     assert invoke("run", "--config", str(config), "-q")[0] == 1
     os.environ["PKGREPORT_SOURCE"] = "mindbody-api"
@@ -136,7 +147,9 @@ def test_columns_adds_to_and_overrides_the_source_preset(tmp_path: Path) -> None
     settings = settings_from(source="mindbody-api", columns_file=mine)
     renames = settings.column_map["appointments"]
     assert (renames["Name"], renames["Room"], renames["ClientId"]) == ("", "business", "patient_id")
-    assert settings.column_map["appointments"]["flags"] == {"cancelled_at": {"flag": "LateCancelled"}}
+    assert settings.column_map["appointments"]["flags"] == {
+        "cancelled_at": {"flag": "LateCancelled"}
+    }
 
 
 def test_the_cliniko_preset_reads_cliniko_s_exports_as_no_preset_does() -> None:
@@ -159,19 +172,31 @@ def cliniko_api_exports(folder: Path) -> None:
         f"1002,2026-10-08T23:00:00Z,2026-10-07T01:00:00Z,false,false,Ana Lee,{link}/patients/82,{link}/patient_cases/501",
         f"1003,2026-10-15T23:00:00Z,,true,false,Ana Lee,{link}/patients/82,{link}/patient_cases/501",
     ]
-    write(folder, "individual_appointments.csv",
-          "id,starts_at,cancelled_at,did_not_arrive,patient_arrived,patient_name,"
-          "patient.links.self,patient_case.links.self\n" + "\n".join(rows) + "\n")
-    write(folder, "patient_cases.csv",
-          "id,name,max_sessions,include_cancelled_attendees,include_dna_attendees,issue_date,"
-          f"patient.links.self\n501,Physio 4-pack,4,false,true,2026-09-30,{link}/patients/82\n")
-    write(folder, "invoices.csv",
-          "id,number,issue_date,total_amount,status,patient.links.self,appointment.links.self\n"
-          f"7001,1001,2026-10-02,90.00,20,{link}/patients/82,{link}/individual_appointments/1001\n")
+    write(
+        folder,
+        "individual_appointments.csv",
+        "id,starts_at,cancelled_at,did_not_arrive,patient_arrived,patient_name,"
+        "patient.links.self,patient_case.links.self\n" + "\n".join(rows) + "\n",
+    )
+    write(
+        folder,
+        "patient_cases.csv",
+        "id,name,max_sessions,include_cancelled_attendees,include_dna_attendees,issue_date,"
+        f"patient.links.self\n501,Physio 4-pack,4,false,true,2026-09-30,{link}/patients/82\n",
+    )
+    write(
+        folder,
+        "invoices.csv",
+        "id,number,issue_date,total_amount,status,patient.links.self,appointment.links.self\n"
+        f"7001,1001,2026-10-02,90.00,20,{link}/patients/82,{link}/individual_appointments/1001\n",
+    )
     # Cliniko has no payments API: the payments data export, as it comes.
-    write(folder, "payments.csv",
-          "ID,Patient ID,Payment Date,Amount,Payment Method\n"
-          "P1,82,30/09/2026,360.00,Card\nP2,82,02/10/2026,0.00,Account credit\n")
+    write(
+        folder,
+        "payments.csv",
+        "ID,Patient ID,Payment Date,Amount,Payment Method\n"
+        "P1,82,30/09/2026,360.00,Card\nP2,82,02/10/2026,0.00,Account credit\n",
+    )
 
 
 def test_cliniko_api_records_give_hand_computed_tallies_and_credit(tmp_path: Path) -> None:
@@ -179,39 +204,57 @@ def test_cliniko_api_records_give_hand_computed_tallies_and_credit(tmp_path: Pat
     options = ("--source", "cliniko-api", "--timezone", "Australia/Sydney")
     code, out, _ = invoke("cases", str(tmp_path), *options)
     # counted = attended 1 + DNA 1 = 2 of 4: remaining 2 (the cancellation is not counted)
-    assert (code, out.splitlines()) == (0, [
-        CASES_HEADER, "501,82,Physio 4-pack,4,2,2,0,1,1,2,0,active,",
-    ])
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CASES_HEADER,
+            "501,82,Physio 4-pack,4,2,2,0,1,1,2,0,active,",
+        ],
+    )
     code, out, _ = invoke("credit", str(tmp_path), *options)
     # $360 received; the $0 payment of 2 Oct spends $90 of it on invoice 1001: $270 left
-    assert (code, out.splitlines()) == (0, [
-        CREDIT_HEADER, "82,,360.00,0.00,90.00,90.00,270.00,0.00,,,UNAPPLIED_CREDIT",
-    ])
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            "82,,360.00,0.00,90.00,90.00,270.00,0.00,,,UNAPPLIED_CREDIT",
+        ],
+    )
 
 
 def mindbody_exports(folder: Path, remaining: int = 4) -> None:
     """Client 100000042 bought 5 private sessions (pricing option 7001): one attended, one
     late-cancelled. Neither name says its kind: the headers the preset maps do."""
-    write(folder, "visits.csv",
-          "Id,AppointmentId,ClientId,StartDateTime,EndDateTime,LateCancelled,Missed,SignedIn,"
-          "ServiceId,ServiceName,Name,StaffId,LocationId\n"
-          "101,5001,100000042,2026-10-01T09:00:00,2026-10-01T10:00:00,false,false,true,7001,"
-          "5 Private Pilates,Private Pilates,12,1\n"
-          "102,5002,100000042,2026-10-08T09:00:00,2026-10-08T10:00:00,true,false,false,7001,"
-          "5 Private Pilates,Private Pilates,12,1\n")
-    write(folder, "client-services.csv",
-          "Id,ClientID,Name,Count,Remaining,ActiveDate,ExpirationDate,PaymentDate,Current\n"
-          f"7001,100000042,5 Private Pilates,5,{remaining},2026-09-30T00:00:00,2027-03-31T00:00:00,"
-          "2026-09-30T00:00:00,true\n")
+    write(
+        folder,
+        "visits.csv",
+        "Id,AppointmentId,ClientId,StartDateTime,EndDateTime,LateCancelled,Missed,SignedIn,"
+        "ServiceId,ServiceName,Name,StaffId,LocationId\n"
+        "101,5001,100000042,2026-10-01T09:00:00,2026-10-01T10:00:00,false,false,true,7001,"
+        "5 Private Pilates,Private Pilates,12,1\n"
+        "102,5002,100000042,2026-10-08T09:00:00,2026-10-08T10:00:00,true,false,false,7001,"
+        "5 Private Pilates,Private Pilates,12,1\n",
+    )
+    write(
+        folder,
+        "client-services.csv",
+        "Id,ClientID,Name,Count,Remaining,ActiveDate,ExpirationDate,PaymentDate,Current\n"
+        f"7001,100000042,5 Private Pilates,5,{remaining},2026-09-30T00:00:00,2027-03-31T00:00:00,"
+        "2026-09-30T00:00:00,true\n",
+    )
 
 
 def test_mindbody_late_cancel_counts_as_cancelled_and_remaining_is_4(tmp_path: Path) -> None:
     mindbody_exports(tmp_path)
     code, out, _ = invoke("cases", str(tmp_path), "--source", "mindbody-api")
     # 5 bought, 1 attended, the late cancel not counted: 4 remain, as Mindbody's Remaining says
-    assert (code, out.splitlines()) == (0, [
-        CASES_HEADER, "7001,100000042,5 Private Pilates,5,1,1,0,1,0,4,0,active,",
-    ])
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CASES_HEADER,
+            "7001,100000042,5 Private Pilates,5,1,1,0,1,0,4,0,active,",
+        ],
+    )
 
 
 def test_mindbody_s_own_remaining_is_checked_against_the_recomputed_one(tmp_path: Path) -> None:
@@ -230,39 +273,66 @@ def test_mindbody_s_own_remaining_is_checked_against_the_recomputed_one(tmp_path
 
 
 def test_nookal_keeps_the_time_of_day_and_reads_its_0_1_cancelled_flag(tmp_path: Path) -> None:
-    write(tmp_path, "appointments.csv",
-          "ID,patientID,caseID,appointmentDate,appointmentStartTime,appointmentEndTime,cancelled,"
-          "cancellationDate,DNA,arrived,practitionerID,locationID\n"
-          "9001,82,C5,2026-10-05,09:30:00,10:00:00,0,,0,1,3,1\n"
-          "9002,82,C5,2026-10-12,14:15:00,14:45:00,1,2026-10-11 16:02:00,0,0,3,1\n"
-          "9003,82,C5,2026-10-19,09:30:00,10:00:00,1,,0,0,3,1\n"
-          "9004,82,C5,2026-10-26,11:00:00,11:30:00,0,,1,0,3,1\n")
+    write(
+        tmp_path,
+        "appointments.csv",
+        "ID,patientID,caseID,appointmentDate,appointmentStartTime,appointmentEndTime,cancelled,"
+        "cancellationDate,DNA,arrived,practitionerID,locationID\n"
+        "9001,82,C5,2026-10-05,09:30:00,10:00:00,0,,0,1,3,1\n"
+        "9002,82,C5,2026-10-12,14:15:00,14:45:00,1,2026-10-11 16:02:00,0,0,3,1\n"
+        "9003,82,C5,2026-10-19,09:30:00,10:00:00,1,,0,0,3,1\n"
+        "9004,82,C5,2026-10-26,11:00:00,11:30:00,0,,1,0,3,1\n",
+    )
     write(tmp_path, "cases.csv", "caseID,patientID,caseName,maxAppointments\nC5,82,Knee rehab,6\n")
-    write(tmp_path, "invoices.csv",
-          "invoiceID,patientID,invoiceDate,total\nI1,82,2026-10-05,75.00\nI2,82,2026-10-26,75.00\n")
-    write(tmp_path, "payments.csv", "paymentID,patientID,paymentDate,amount\nY1,82,2026-10-05,300.00\n")
+    write(
+        tmp_path,
+        "invoices.csv",
+        "invoiceID,patientID,invoiceDate,total\nI1,82,2026-10-05,75.00\nI2,82,2026-10-26,75.00\n",
+    )
+    write(
+        tmp_path,
+        "payments.csv",
+        "paymentID,patientID,paymentDate,amount\nY1,82,2026-10-05,300.00\n",
+    )
     code, out, _ = invoke("cases", str(tmp_path), "--source", "nookal-api")
     # 6 bought; 1 attended, 2 cancelled (not counted), 1 did not arrive (not counted): 5 remain
-    assert (code, out.splitlines()) == (0, [
-        CASES_HEADER, "C5,82,Knee rehab,6,1,1,0,2,1,5,0,active,",
-    ])
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CASES_HEADER,
+            "C5,82,Knee rehab,6,1,1,0,2,1,5,0,active,",
+        ],
+    )
     code, out, _ = invoke("credit", str(tmp_path), "--source", "nookal-api")
     # $300 pays invoice I1 ($75) the day it is issued: $225 credit; I2 waits for a payment
-    assert (code, out.splitlines()) == (0, [
-        CREDIT_HEADER, '82,,300.00,0.00,150.00,0.00,225.00,75.00,,,"CREDIT_WITH_OPEN_INVOICES, UNAPPLIED_CREDIT"',
-    ])
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            '82,,300.00,0.00,150.00,0.00,225.00,75.00,,,"CREDIT_WITH_OPEN_INVOICES, UNAPPLIED_CREDIT"',
+        ],
+    )
     dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="nookal-api"))
     appointments = dataset.appointments
     assert appointments is not None
     assert [str(t) for t in appointments["starts_at"]] == [
-        "2026-10-05 09:30:00", "2026-10-12 14:15:00", "2026-10-19 09:30:00", "2026-10-26 11:00:00",
+        "2026-10-05 09:30:00",
+        "2026-10-12 14:15:00",
+        "2026-10-19 09:30:00",
+        "2026-10-26 11:00:00",
     ]
     assert [str(t) for t in appointments["ends_at"]] == [
-        "2026-10-05 10:00:00", "2026-10-12 14:45:00", "2026-10-19 10:00:00", "2026-10-26 11:30:00",
+        "2026-10-05 10:00:00",
+        "2026-10-12 14:45:00",
+        "2026-10-19 10:00:00",
+        "2026-10-26 11:30:00",
     ]
     # cancelled 1 + cancellationDate -> that date; cancelled 1 + blank date -> the start
     assert [str(t) for t in appointments["cancelled_at"]] == [
-        "NaT", "2026-10-11 16:02:00", "2026-10-19 09:30:00", "NaT",
+        "NaT",
+        "2026-10-11 16:02:00",
+        "2026-10-19 09:30:00",
+        "NaT",
     ]
 
 
@@ -271,8 +341,19 @@ def test_jane_named_workbooks_are_read_by_their_kind_word(tmp_path: Path) -> Non
 
     book = openpyxl.Workbook()
     sheet = book.active
-    sheet.append(["Appointment ID", "Patient ID", "Patient First Name", "Patient Last Name",
-                  "Start Date", "Start Time", "Treatment", "Package ID", "State"])
+    sheet.append(
+        [
+            "Appointment ID",
+            "Patient ID",
+            "Patient First Name",
+            "Patient Last Name",
+            "Start Date",
+            "Start Time",
+            "Treatment",
+            "Package ID",
+            "State",
+        ]
+    )
     for row in [
         ("A1", "P7", "Ana", "Lee", "Thu 1 Oct 2026", "9:00am", "Massage 60", "K1", "Arrived"),
         ("A2", "P7", "Ana", "Lee", "8 Oct 2026", "9:00am", "Massage 60", "K1", "No Show"),
@@ -281,20 +362,28 @@ def test_jane_named_workbooks_are_read_by_their_kind_word(tmp_path: Path) -> Non
     ]:
         sheet.append(list(row))
     book.save(tmp_path / "Harbour_Appointments_2026-10-01_2026-10-31.xlsx")
-    write(tmp_path, "Harbour_Cases_2026-10-01_2026-10-31.csv",
-          "case_id,patient_id,case_name,max_sessions,include_dna\nK1,P7,Massage 5-pack,5,true\n")
+    write(
+        tmp_path,
+        "Harbour_Cases_2026-10-01_2026-10-31.csv",
+        "case_id,patient_id,case_name,max_sessions,include_dna\nK1,P7,Massage 5-pack,5,true\n",
+    )
     code, out, _ = invoke("cases", str(tmp_path), "--source", "jane", "--as-of", "2026-10-20")
     # 5 bought; attended 1 + no-show 1 (the package counts no-shows) + 1 booked ahead = 3;
     # the cancelled one is left out: 2 remain
-    assert (code, out.splitlines()) == (0, [
-        CASES_HEADER, "K1,P7,Massage 5-pack,5,3,2,1,0,1,2,0,active,",
-    ])
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CASES_HEADER,
+            "K1,P7,Massage 5-pack,5,3,2,1,0,1,2,0,active,",
+        ],
+    )
     dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="jane"))
     appointments = dataset.appointments
     assert appointments is not None
     rows = appointments[["appointment_id", "starts_at", "patient_name"]].itertuples(index=False)
     assert [(a, str(t), n) for a, t, n in rows] == [
-        ("A1", "2026-10-01 09:00:00", "Ana Lee"), ("A2", "2026-10-08 09:00:00", "Ana Lee"),
+        ("A1", "2026-10-01 09:00:00", "Ana Lee"),
+        ("A2", "2026-10-08 09:00:00", "Ana Lee"),
         ("A4", "2026-10-22 09:00:00", "Ana Lee"),
     ]
 
@@ -306,7 +395,11 @@ def test_the_report_and_summary_name_the_preset_and_the_columns_file(tmp_path: P
     mindbody_exports(tmp_path)
     mine = tmp_path / "mine.toml"
     mine.write_text('[appointments]\n"Name" = ""\n', encoding="utf-8")
-    result = pipeline.run(settings_from(input_dir=tmp_path, source="mindbody-api", columns_file=mine))
-    assert dict(build_context(result).settings)["Column mapping"] == "mindbody-api preset + mine.toml"
+    result = pipeline.run(
+        settings_from(input_dir=tmp_path, source="mindbody-api", columns_file=mine)
+    )
+    assert (
+        dict(build_context(result).settings)["Column mapping"] == "mindbody-api preset + mine.toml"
+    )
     summary = settings_record(result)
     assert (summary["source"], summary["columns"]) == ("mindbody-api", "mine.toml")

@@ -46,7 +46,9 @@ def _require_browser() -> None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        missing.append("Playwright's Python API (pip install playwright; no browser download needed)")
+        missing.append(
+            "Playwright's Python API (pip install playwright; no browser download needed)"
+        )
     if missing:
         message = "the browser test needs " + " and ".join(missing)
         if os.environ.get("PKGREPORT_SKIP_EXTERNAL") == "1":
@@ -204,7 +206,9 @@ def test_sort_filter_and_the_hidden_rows_switch_keep_the_totals_footer(browser, 
 
 
 @pytest.mark.parametrize("width", [DESKTOP, PHONE])
-def test_sample_report_fits_the_screen_and_shows_words_not_codes(browser, sample_url, width) -> None:
+def test_sample_report_fits_the_screen_and_shows_words_not_codes(
+    browser, sample_url, width
+) -> None:
     page, watch = _open(browser, sample_url, width)
     # The page itself never scrolls sideways, and no figure column needs a scroll to reach.
     assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -218,7 +222,8 @@ def test_sample_report_fits_the_screen_and_shows_words_not_codes(browser, sample
         # Each row is a card: nothing scrolls inside a table box either.
         boxes = page.eval_on_selector_all(
             ".table-wrap.cards",
-            "ws => ws.filter(w => w.offsetParent).map(w => w.scrollWidth - w.clientWidth)")
+            "ws => ws.filter(w => w.offsetParent).map(w => w.scrollWidth - w.clientWidth)",
+        )
         assert boxes and max(boxes) <= 0
         assert page.evaluate(_SMALLEST_CHART_TEXT) >= MIN_CHART_TEXT_PX
     name = "report.png" if width == DESKTOP else "report-phone.png"

@@ -27,14 +27,18 @@ def _result(patients: pd.DataFrame | None, appointments: pd.DataFrame | None) ->
     return SimpleNamespace(dataset=SimpleNamespace(patients=patients, appointments=appointments))
 
 
-PATIENTS = pd.DataFrame({
-    "patient_id": pd.Series(["p1", "p2", "p1"], dtype=object),
-    "patient_name": pd.Series([None, "Bo", "Al"], dtype=object),
-})
-APPOINTMENTS = pd.DataFrame({
-    "patient_id": pd.Series(["p3", "p1", "p3", "p4"], dtype=object),
-    "patient_name": pd.Series([None, "Other", "Cy", None], dtype=object),
-})
+PATIENTS = pd.DataFrame(
+    {
+        "patient_id": pd.Series(["p1", "p2", "p1"], dtype=object),
+        "patient_name": pd.Series([None, "Bo", "Al"], dtype=object),
+    }
+)
+APPOINTMENTS = pd.DataFrame(
+    {
+        "patient_id": pd.Series(["p3", "p1", "p3", "p4"], dtype=object),
+        "patient_name": pd.Series([None, "Other", "Cy", None], dtype=object),
+    }
+)
 
 
 def test_names_prefer_the_patients_export_then_the_first_named_appointment() -> None:
@@ -53,11 +57,13 @@ def test_names_from_appointments_alone_and_from_nothing() -> None:
 
 def test_with_names_keeps_a_frame_s_own_name_and_skips_unwanted_rows() -> None:
     names = _Names(_result(PATIENTS, APPOINTMENTS))  # type: ignore[arg-type]
-    frame = pd.DataFrame({
-        "patient_id": pd.Series(["p1", "p2", "TOTAL"], dtype=object),
-        "patient_name": pd.Series(["Own", None, None], dtype=object),
-        "credit": np.array([1, 2, 3]),
-    })
+    frame = pd.DataFrame(
+        {
+            "patient_id": pd.Series(["p1", "p2", "TOTAL"], dtype=object),
+            "patient_name": pd.Series(["Own", None, None], dtype=object),
+            "credit": np.array([1, 2, 3]),
+        }
+    )
     out = _with_names(frame, names, rows=frame["patient_id"] != "TOTAL")
     assert out["patient_name"].tolist()[:2] == ["Own", "Bo"]
     assert pd.isna(out["patient_name"].iloc[2])
@@ -70,13 +76,18 @@ def _nameless_clinic(folder: Path) -> Path:
     (folder / "appointments.csv").write_text(
         "ID,Patient ID,Appointment Start,Patient Case\n"
         "a1,p1,01/10/2026 09:00,c1\n"
-        "a2,p1,08/10/2026 09:00,c1\n", encoding="utf-8")
-    (folder / "cases.csv").write_text("ID,Patient ID,Name,Max Sessions\nc1,p1,Physio 2-pack,2\n",
-                                      encoding="utf-8")
+        "a2,p1,08/10/2026 09:00,c1\n",
+        encoding="utf-8",
+    )
+    (folder / "cases.csv").write_text(
+        "ID,Patient ID,Name,Max Sessions\nc1,p1,Physio 2-pack,2\n", encoding="utf-8"
+    )
     (folder / "invoices.csv").write_text(
-        "ID,Patient ID,Issue Date,Total Amount\ni1,p2,10/10/2026,$95.00\n", encoding="utf-8")
+        "ID,Patient ID,Issue Date,Total Amount\ni1,p2,10/10/2026,$95.00\n", encoding="utf-8"
+    )
     (folder / "payments.csv").write_text(
-        "ID,Patient ID,Payment Date,Amount\npay1,p2,02/10/2026,$300.00\n", encoding="utf-8")
+        "ID,Patient ID,Payment Date,Amount\npay1,p2,02/10/2026,$300.00\n", encoding="utf-8"
+    )
     return folder
 
 
@@ -96,9 +107,13 @@ def test_no_name_anywhere_still_builds_every_table_showing_the_id(tmp_path: Path
     assert roll.frame["patient_name"].isna().all()
 
 
-def test_a_period_without_credit_movement_rolls_forward_to_an_empty_table_with_its_total_row(tmp_path: Path) -> None:
+def test_a_period_without_credit_movement_rolls_forward_to_an_empty_table_with_its_total_row(
+    tmp_path: Path,
+) -> None:
     folder = _nameless_clinic(tmp_path / "exports")
-    settings = Settings(input_dir=folder, period_start=date(2025, 1, 1), period_end=date(2025, 1, 31))
+    settings = Settings(
+        input_dir=folder, period_start=date(2025, 1, 1), period_end=date(2025, 1, 31)
+    )
     roll = next(t for t in build_context(run(settings)).tables if t.key == "rollforward")
     assert roll.total_row and roll.frame.empty
 
@@ -121,8 +136,12 @@ def test_people_read_finding_titles_and_the_code_stays_a_workbook_column(sample)
         for column in table.columns:
             if column.kind != "text" or column.key == "code":
                 continue
-            words = set(" ".join(table.frame[column.key].dropna().astype(str)).replace(";", " ")
-                        .replace(",", " ").split())
+            words = set(
+                " ".join(table.frame[column.key].dropna().astype(str))
+                .replace(";", " ")
+                .replace(",", " ")
+                .split()
+            )
             assert not words & codes, (table.key, column.key, words & codes)
     findings = ctx.findings.frame
     assert findings["finding"].tolist() == [FINDINGS[c].title for c in result.findings["code"]]
@@ -148,7 +167,8 @@ def test_package_value_caption_is_true_to_its_rows(sample) -> None:
     assert packages.description == (
         f"The {priced} packages paid in full: price x unused sessions / maximum, rounded half-up "
         f"to the cent. The other {others} packages have no price (none on the case and no invoice "
-        "names it) and are not listed here.")
+        "names it) and are not listed here."
+    )
     assert int(packages.frame["undelivered"].sum()) == int(result.packages["undelivered"].sum())
 
 
@@ -163,13 +183,20 @@ def test_headlines_use_plurals_and_prose_dates(sample) -> None:
 
 
 def test_roll_forward_chart_starts_at_the_first_month_with_movement() -> None:
-    monthly = pd.DataFrame({
-        "month": ["2026-07", "2026-08", "2026-09", "2026-10"],
-        "opening": [500, 500, 500, 700], "created": [0, 0, 300, 0],
-        "applied": [0, 0, 100, 0], "refunded": [0, 0, 0, 0], "closing": [500, 500, 700, 700],
-    })
-    assert roll_series(monthly) == (RollRow("Sep 2026", 500, 300, 100, 0, 700),
-                                     RollRow("Oct 2026", 700, 0, 0, 0, 700))
+    monthly = pd.DataFrame(
+        {
+            "month": ["2026-07", "2026-08", "2026-09", "2026-10"],
+            "opening": [500, 500, 500, 700],
+            "created": [0, 0, 300, 0],
+            "applied": [0, 0, 100, 0],
+            "refunded": [0, 0, 0, 0],
+            "closing": [500, 500, 700, 700],
+        }
+    )
+    assert roll_series(monthly) == (
+        RollRow("Sep 2026", 500, 300, 100, 0, 700),
+        RollRow("Oct 2026", 700, 0, 0, 0, 700),
+    )
     still = monthly.assign(created=0, applied=0, closing=500, opening=500)
     assert roll_series(still) == (RollRow("Oct 2026", 500, 0, 0, 0, 500),)
     assert roll_series(None) == ()
@@ -184,21 +211,33 @@ def test_utilisation_counts_unlimited_cases_apart(sample) -> None:
 
 def test_changes_read_in_words_with_articles_plurals_and_prose_dates() -> None:
     finding = {"code": "OVER_BOOKED", "subject_type": "case", "subject_id": "C1", "message": "m"}
-    moved = {"month": "2026-09", "changed": ["payments"],
-             "payments_total_before": 100, "payments_total_after": 150,
-             "payments_count_before": 2, "payments_count_after": 3}
-    changes = {"previous": {"as_of": "2026-09-30", "period_from": "2026-09-01",
-                            "period_to": "2026-09-30"},
-               "new_findings": [finding], "resolved_findings": [], "moved_periods": [moved],
-               "became_over_booked": ["C1"], "became_dormant": ["P1", "P2"]}
+    moved = {
+        "month": "2026-09",
+        "changed": ["payments"],
+        "payments_total_before": 100,
+        "payments_total_after": 150,
+        "payments_count_before": 2,
+        "payments_count_after": 3,
+    }
+    changes = {
+        "previous": {"as_of": "2026-09-30", "period_from": "2026-09-01", "period_to": "2026-09-30"},
+        "new_findings": [finding],
+        "resolved_findings": [],
+        "moved_periods": [moved],
+        "became_over_booked": ["C1"],
+        "became_dormant": ["P1", "P2"],
+    }
     [table] = _changes_table(changes, "dmy")
     assert table.frame["code"].tolist() == [FINDINGS["OVER_BOOKED"].title, ""]
     assert table.frame["detail"].iloc[1] == (
         "payments of Sep 2026 changed after that month was reported (2 -> 3 records): "
-        "a payment was edited, added or deleted")
-    assert table.note == ("Compared with the run as of 30 Sep 2026 (period 1 Sep 2026 to "
-                          "30 Sep 2026). 1 case became over-booked; the credit of 2 patients "
-                          "became dormant.")
+        "a payment was edited, added or deleted"
+    )
+    assert table.note == (
+        "Compared with the run as of 30 Sep 2026 (period 1 Sep 2026 to "
+        "30 Sep 2026). 1 case became over-booked; the credit of 2 patients "
+        "became dormant."
+    )
 
 
 def test_by_location_leaves_out_the_figures_it_could_not_compute(tmp_path: Path) -> None:
@@ -208,8 +247,11 @@ def test_by_location_leaves_out_the_figures_it_could_not_compute(tmp_path: Path)
     ctx = build_context(run(Settings(input_dir=tmp_path)))  # no invoices, payments or patients
     by_location = next(t for t in ctx.tables if t.key == "by_location")
     assert [c.title for c in by_location.columns] == [
-        "Business", "Package value undelivered", "Over-booked packages",
-        "Expiring within 30 days"]
+        "Business",
+        "Package value undelivered",
+        "Over-booked packages",
+        "Expiring within 30 days",
+    ]
     assert any(t.key == "by_practitioner" for t in ctx.tables)
 
 

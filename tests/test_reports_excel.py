@@ -64,8 +64,10 @@ def workbook_as_json(data: bytes) -> str:
         for key in ("freeze_panes", "tables", "conditional_formats"):
             lines.append(f"  {json.dumps(key)}: {json.dumps(sheet[key])},")
         lines.append('  "cells": {')
-        cell_lines = [f"   {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
-                      for k, v in sheet["cells"].items()]
+        cell_lines = [
+            f"   {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
+            for k, v in sheet["cells"].items()
+        ]
         lines.append(",\n".join(cell_lines))
         lines.append("  }")
         lines.append(" }" + ("," if s_index < len(out) - 1 else ""))
@@ -82,7 +84,13 @@ def test_workbook_matches_golden(report_context, golden) -> None:
 def test_sheets_in_order(report_context) -> None:
     wb = _load(render_workbook(report_context))
     assert wb.sheetnames == [
-        "Summary", "Findings", "Cases", "Credit", "Ageing", "Roll-forward", "Validation"
+        "Summary",
+        "Findings",
+        "Cases",
+        "Credit",
+        "Ageing",
+        "Roll-forward",
+        "Validation",
     ]
 
 
@@ -90,8 +98,8 @@ def test_same_context_same_bytes_and_no_clock(report_context) -> None:
     first = render_workbook(report_context)
     assert render_workbook(make_report_context()) == first
     core = zipfile.ZipFile(io.BytesIO(first)).read("docProps/core.xml").decode()
-    assert "<dcterms:created xsi:type=\"dcterms:W3CDTF\">2026-11-20T00:00:00Z" in core
-    assert "<dcterms:modified xsi:type=\"dcterms:W3CDTF\">2026-11-20T00:00:00Z" in core
+    assert '<dcterms:created xsi:type="dcterms:W3CDTF">2026-11-20T00:00:00Z' in core
+    assert '<dcterms:modified xsi:type="dcterms:W3CDTF">2026-11-20T00:00:00Z' in core
     stamped = render_workbook(make_report_context(generated_at="2026-11-21T09:30:00+11:00"))
     core = zipfile.ZipFile(io.BytesIO(stamped)).read("docProps/core.xml").decode()
     assert "2026-11-20T22:30:00Z" in core  # converted to UTC
@@ -121,8 +129,10 @@ def test_no_formula_anywhere_but_the_total_rows(report_context) -> None:
             formulas += re.findall(r"<f>(.*?)</f>", archive.read(name).decode())
     assert formulas and all(f.startswith("SUBTOTAL(109,") for f in formulas)
     # No hyperlink part at all: URL-looking text stays text.
-    assert not any("hyperlink" in n or (n.endswith(".rels") and b"hyperlink" in archive.read(n))
-                   for n in archive.namelist())
+    assert not any(
+        "hyperlink" in n or (n.endswith(".rels") and b"hyperlink" in archive.read(n))
+        for n in archive.namelist()
+    )
 
 
 def test_tab_cr_lf_and_equals_starters_keep_exact_text(report_context) -> None:
@@ -146,9 +156,7 @@ def test_money_is_a_number_with_currency_format(report_context) -> None:
 
 def test_totals_agree_with_the_summary(report_context) -> None:
     wb = _load(render_workbook(report_context), data_only=True)
-    summary = {
-        wb["Summary"][f"A{r}"].value: wb["Summary"][f"B{r}"].value for r in range(7, 11)
-    }
+    summary = {wb["Summary"][f"A{r}"].value: wb["Summary"][f"B{r}"].value for r in range(7, 11)}
     credit = wb["Credit"]
     assert credit["A9"].value == "Total"
     # The cached value of the SUBTOTAL formula, what a viewer without recalculation shows.
@@ -180,7 +188,9 @@ def test_every_sheet_prints_landscape_one_page_wide_with_headers_and_a_footer(
     for ws in wb.worksheets:
         setup = ws.page_setup
         # OOXML's default for fitToWidth and fitToHeight is 1: a missing attribute means 1.
-        fit_width, fit_height = (1 if v is None else v for v in (setup.fitToWidth, setup.fitToHeight))
+        fit_width, fit_height = (
+            1 if v is None else v for v in (setup.fitToWidth, setup.fitToHeight)
+        )
         assert (setup.orientation, fit_width) == ("landscape", 1), ws.title
         assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
         assert ws.oddFooter.left.text == "Packages and account credit — Demo Clinic", ws.title
@@ -209,8 +219,13 @@ def _findings_context(n: int):
         }
     )
     findings = Table(
-        key="findings", sheet="Findings", title="Findings", description="d",
-        columns=ctx.findings.columns, frame=frame, total_row=True,
+        key="findings",
+        sheet="Findings",
+        title="Findings",
+        description="d",
+        columns=ctx.findings.columns,
+        frame=frame,
+        total_row=True,
     )
     return make_report_context(findings=findings)
 
@@ -225,8 +240,9 @@ def test_too_many_rows_continue_on_numbered_sheets() -> None:
         "Too many rows for one Excel sheet: this sheet holds rows 1 to 5 of 12; continued on "
         "sheet 'Findings (2)'. The total row adds up this sheet only."
     )
-    assert parts[2]["A3"].value.startswith("Too many rows for one Excel sheet: this sheet holds "
-                                           "rows 11 to 12 of 12.")
+    assert parts[2]["A3"].value.startswith(
+        "Too many rows for one Excel sheet: this sheet holds rows 11 to 12 of 12."
+    )
     ids = [ws[f"C{r}"].value for ws in parts for r in range(5, ws.max_row + 1)]
     data_ids = [v for v in ids if v and v.startswith("P")]
     assert data_ids == [f"P{i:03d}" for i in range(12)]
@@ -240,8 +256,14 @@ def test_too_many_rows_continue_on_numbered_sheets() -> None:
 def test_long_sheet_names_get_a_numbered_suffix_within_31_characters() -> None:
     ctx = _findings_context(3)
     long_name = "A" * 31
-    table = Table(key="t", sheet=long_name, title="t", description="d",
-                  columns=(Column("subject_id", "Id", "id"),), frame=ctx.findings.frame)
+    table = Table(
+        key="t",
+        sheet=long_name,
+        title="t",
+        description="d",
+        columns=(Column("subject_id", "Id", "id"),),
+        frame=ctx.findings.frame,
+    )
     data = render_workbook(make_report_context(tables=(table,)), max_sheet_rows=5)
     names = _load(data).sheetnames
     assert names[-3:] == [long_name, "A" * 27 + " (2)", "A" * 27 + " (3)"]
@@ -265,11 +287,18 @@ def test_overlong_text_is_cut_not_dropped() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.integers(-10**13, 10**13), min_size=1, max_size=8))
+@given(st.lists(st.integers(-(10**13), 10**13), min_size=1, max_size=8))
 def test_money_cells_are_the_nearest_double_to_the_exact_amount(cents: list[int]) -> None:
     frame = pd.DataFrame({"amount": cents})
-    table = Table(key="m", sheet="Money", title="m", description="d",
-                  columns=(Column("amount", "Amount", "money"),), frame=frame, total_row=True)
+    table = Table(
+        key="m",
+        sheet="Money",
+        title="m",
+        description="d",
+        columns=(Column("amount", "Amount", "money"),),
+        frame=frame,
+        total_row=True,
+    )
     wb = _load(render_workbook(make_report_context(tables=(table,))), data_only=True)
     ws = wb["Money"]
     values = [ws[f"A{r}"].value for r in range(5, 5 + len(cents))]
@@ -360,11 +389,25 @@ def test_write_all_atomic_is_all_or_nothing(tmp_path: Path, monkeypatch) -> None
 
 
 def test_text_round_trips_exactly_through_the_xml_escapes() -> None:
-    awkward = ["_x0041_ literal", "a & b < c > d", "bell\x07 and\x01", "Zoë 😀 ünïcode",
-               "  padded  ", "x" * 10, None, '"quoted" \'single\'']
+    awkward = [
+        "_x0041_ literal",
+        "a & b < c > d",
+        "bell\x07 and\x01",
+        "Zoë 😀 ünïcode",
+        "  padded  ",
+        "x" * 10,
+        None,
+        "\"quoted\" 'single'",
+    ]
     frame = pd.DataFrame({"t": awkward})
-    table = Table(key="t", sheet="Text", title="t", description="d",
-                  columns=(Column("t", "Text"),), frame=frame)
+    table = Table(
+        key="t",
+        sheet="Text",
+        title="t",
+        description="d",
+        columns=(Column("t", "Text"),),
+        frame=frame,
+    )
     data = render_workbook(make_report_context(tables=(table,)))
     rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name("Text").to_python()
     assert [r[0] for r in rows[4:12]] == [v if v is not None else "" for v in awkward]
@@ -380,16 +423,29 @@ def test_sheet_dimension_covers_every_row(report_context) -> None:
 
 
 def test_data_cells_of_every_kind_with_blanks() -> None:
-    frame = pd.DataFrame({
-        "t": pd.Series(["a&b", None, "c\td\ud800"], dtype=object),  # a lone surrogate
-        "m": pd.array([150, None, -5], dtype="Int64"),
-        "d": pd.to_datetime(["2026-01-02", None, "1900-03-01"]),
-        "p": [0.5, -0.0, 0.0],  # -0.0 and 0.0 stay distinct values
-        "b": pd.Series([True, None, False], dtype=object),
-    })
-    table = Table(key="x", sheet="X", title="x", description="d", frame=frame, columns=(
-        Column("t", "T"), Column("m", "M", "money"), Column("d", "D", "date"),
-        Column("p", "P", "percent"), Column("b", "B", "bool")))
+    frame = pd.DataFrame(
+        {
+            "t": pd.Series(["a&b", None, "c\td\ud800"], dtype=object),  # a lone surrogate
+            "m": pd.array([150, None, -5], dtype="Int64"),
+            "d": pd.to_datetime(["2026-01-02", None, "1900-03-01"]),
+            "p": [0.5, -0.0, 0.0],  # -0.0 and 0.0 stay distinct values
+            "b": pd.Series([True, None, False], dtype=object),
+        }
+    )
+    table = Table(
+        key="x",
+        sheet="X",
+        title="x",
+        description="d",
+        frame=frame,
+        columns=(
+            Column("t", "T"),
+            Column("m", "M", "money"),
+            Column("d", "D", "date"),
+            Column("p", "P", "percent"),
+            Column("b", "B", "bool"),
+        ),
+    )
     data = render_workbook(make_report_context(tables=(table,)))
     ws = _load(data)["X"]
     cells = [[(c.value, c.data_type) for c in row] for row in ws.iter_rows(min_row=5, max_row=7)]
@@ -413,11 +469,23 @@ def test_workbook_is_written_through_xlsxwriters_public_api_only() -> None:
     from pkgreport.reports import excel
 
     tree = ast.parse(Path(excel.__file__).read_text(encoding="utf-8"))
-    private = sorted({node.attr for node in ast.walk(tree)
-                      if isinstance(node, ast.Attribute) and node.attr.startswith("_")
-                      and not node.attr.startswith("__")})
-    imported = sorted({alias.name for node in ast.walk(tree)
-                       if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names})
+    private = sorted(
+        {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        }
+    )
+    imported = sorted(
+        {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        }
+    )
     assert private == []
     assert "zipfile" not in imported
 
@@ -433,7 +501,9 @@ def _credit_with_csv(attention: list[bool]) -> tuple[Table, ...]:
 
 def test_a_long_table_whose_csv_has_every_row_keeps_the_rows_needing_attention() -> None:
     tables = _credit_with_csv([False, True, False, True])  # P004 and P006 need attention
-    ws = _load(render_workbook(make_report_context(tables=tables, workbook_all_rows_max=3)))["Credit"]
+    ws = _load(render_workbook(make_report_context(tables=tables, workbook_all_rows_max=3)))[
+        "Credit"
+    ]
     assert ws["A3"].value == (
         "This sheet holds the 2 of 4 rows that need attention; every row is in the CSV from "
         '"pkgreport credit <exports folder>". The total row adds up these rows only.'
@@ -445,11 +515,18 @@ def test_a_long_table_whose_csv_has_every_row_keeps_the_rows_needing_attention()
 
 def test_a_table_up_to_the_limit_or_without_a_csv_keeps_every_row() -> None:
     tables = _credit_with_csv([False, True, False, True])
-    for ctx in (make_report_context(tables=tables, workbook_all_rows_max=4),
-                make_report_context(workbook_all_rows_max=3)):  # no "all_rows_in"
+    for ctx in (
+        make_report_context(tables=tables, workbook_all_rows_max=4),
+        make_report_context(workbook_all_rows_max=3),
+    ):  # no "all_rows_in"
         ws = _load(render_workbook(ctx))["Credit"]
         assert [ws.cell(row, 1).value for row in range(5, 10)] == [
-            "P003", "P004", "P005", "P006", "Total"]
+            "P003",
+            "P004",
+            "P005",
+            "P006",
+            "Total",
+        ]
 
 
 def test_summary_rows_are_tall_enough_for_their_wrapped_what_to_do() -> None:
@@ -458,10 +535,14 @@ def test_summary_rows_are_tall_enough_for_their_wrapped_what_to_do() -> None:
     import dataclasses
 
     base = make_report_context()
-    long_todo = ("Compare the payments and credit of the invoice in the practice system with the "
-                 "exports: a payment, refund or allocation is missing or was changed after it.")
-    kinds = (dataclasses.replace(base.finding_kinds[0], what_to_do=long_todo),
-             *base.finding_kinds[1:])
+    long_todo = (
+        "Compare the payments and credit of the invoice in the practice system with the "
+        "exports: a payment, refund or allocation is missing or was changed after it."
+    )
+    kinds = (
+        dataclasses.replace(base.finding_kinds[0], what_to_do=long_todo),
+        *base.finding_kinds[1:],
+    )
     ctx = dataclasses.replace(base, finding_kinds=kinds)
     ws = _load(render_workbook(ctx))["Summary"]
     checked = 0

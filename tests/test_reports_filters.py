@@ -22,8 +22,12 @@ from pkgreport.reports.filters import (
 )
 
 _VALUES = st.one_of(
-    st.integers(-10**15, 10**15), st.none(), st.just(pd.NA), st.just(np.nan),
-    st.integers(-10**6, 10**6).map(np.int64), st.booleans(),
+    st.integers(-(10**15), 10**15),
+    st.none(),
+    st.just(pd.NA),
+    st.just(np.nan),
+    st.integers(-(10**6), 10**6).map(np.int64),
+    st.booleans(),
 )
 
 
@@ -38,7 +42,11 @@ def test_format_column_equals_format_cell(values: list[object], kind: str) -> No
 
 def test_format_column_money_and_counts_by_hand() -> None:
     assert format_column([123456, -5, 0, None, -100], "money") == [
-        "$1,234.56", "-$0.05", "$0.00", "", "-$1.00"
+        "$1,234.56",
+        "-$0.05",
+        "$0.00",
+        "",
+        "-$1.00",
     ]
     assert format_column([1234567, -3, None], "int") == ["1,234,567", "-3", ""]
     assert format_column([date(2026, 2, 3)], "date", "mdy") == ["02/03/2026"]
@@ -57,8 +65,16 @@ def test_prose_dates_follow_the_date_order(order: str, expected: str) -> None:
 
 def test_articles_plurals_and_plain_row_numbers() -> None:
     assert [with_article(n) for n in ("payment", "invoice", "Open invoice")] == [
-        "a payment", "an invoice", "an Open invoice"]
-    assert [plural(n, "row") for n in (0, 1, 2, 1096)] == ["0 rows", "1 row", "2 rows", "1,096 rows"]
+        "a payment",
+        "an invoice",
+        "an Open invoice",
+    ]
+    assert [plural(n, "row") for n in (0, 1, 2, 1096)] == [
+        "0 rows",
+        "1 row",
+        "2 rows",
+        "1,096 rows",
+    ]
     assert format_int(1096) == "1,096"
     assert format_int(1096, grouped=False) == "1096"
 
@@ -66,9 +82,12 @@ def test_articles_plurals_and_plain_row_numbers() -> None:
 def test_finding_sentences_show_dates_in_the_prose_style_of_the_date_order() -> None:
     from pkgreport.reports.filters import prose_dates
 
-    text = ("Case 7 was closed on 2026-08-17 12:00; credit unapplied on 2026-10-31. "
-            "Invoice 2026-99-99 and id 12026-10-310 stay as they are.")
+    text = (
+        "Case 7 was closed on 2026-08-17 12:00; credit unapplied on 2026-10-31. "
+        "Invoice 2026-99-99 and id 12026-10-310 stay as they are."
+    )
     assert prose_dates(text, "dmy") == (
         "Case 7 was closed on 17 Aug 2026 12:00; credit unapplied on 31 Oct 2026. "
-        "Invoice 2026-99-99 and id 12026-10-310 stay as they are.")
+        "Invoice 2026-99-99 and id 12026-10-310 stay as they are."
+    )
     assert prose_dates("since 2025-06-07", "mdy") == "since Jun 7, 2025"

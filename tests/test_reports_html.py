@@ -26,8 +26,27 @@ from pkgreport.reports.filters import (
 from pkgreport.reports.html import make_environment, render_html, templates_dir
 from pkgreport.reports.model import ChartData, Column, RollRow, Table
 
-_BLOCK = {"p", "div", "h1", "h2", "h3", "tr", "li", "section", "table", "caption", "figcaption",
-          "nav", "header", "summary", "dt", "dd", "details", "article", "label"}
+_BLOCK = {
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "tr",
+    "li",
+    "section",
+    "table",
+    "caption",
+    "figcaption",
+    "nav",
+    "header",
+    "summary",
+    "dt",
+    "dd",
+    "details",
+    "article",
+    "label",
+}
 
 
 class _TextExtractor(HTMLParser):
@@ -112,8 +131,9 @@ def test_hostile_names_are_escaped_text(report_context) -> None:
 def test_page_is_self_contained_with_a_strict_csp(report_context) -> None:
     page = render_html(report_context)
     # No attribute or CSS may point anywhere but inside the page.
-    refs = re.findall(r"""\b(?:src|href|action|srcset|poster|data|formaction)\s*=\s*["']?([^"'\s>]*)""",
-                      page)
+    refs = re.findall(
+        r"""\b(?:src|href|action|srcset|poster|data|formaction)\s*=\s*["']?([^"'\s>]*)""", page
+    )
     assert refs and all(ref.startswith("#") for ref in refs)
     assert not re.search(r"url\((?!#)", page)
     assert "@import" not in page and "<link" not in page and "<iframe" not in page
@@ -129,7 +149,7 @@ def test_page_is_self_contained_with_a_strict_csp(report_context) -> None:
 
 def test_tables_are_capped_with_a_note_pointing_to_the_workbook() -> None:
     page = render_html(make_report_context(max_rows=2))
-    cases = page[page.index('id="cases-table"'):]
+    cases = page[page.index('id="cases-table"') :]
     cases = cases[: cases.index("</table>")]
     assert cases.count("<tr") == 1 + 2 + 1  # header, two shown rows, totals
     text = visible_text(page)
@@ -144,14 +164,17 @@ def test_a_capped_table_keeps_the_rows_needing_attention_first() -> None:
     credit = next(t for t in ctx.tables if t.key == "credit")
     frame = credit.frame.copy()
     frame["holds_credit"] = [False, True, False, True]  # P004 and P006 need attention
-    tables = tuple(Table(**{**vars(t), "frame": frame}) if t.key == "credit" else t
-                   for t in ctx.tables)
+    tables = tuple(
+        Table(**{**vars(t), "frame": frame}) if t.key == "credit" else t for t in ctx.tables
+    )
     page = render_html(make_report_context(max_rows=2, tables=tables))
     body = _between(_between(page, 'id="credit-table"', "</table>"), "<tbody>", "</tbody>")
-    assert re.findall(r'<tr[^>]*>\n<td>(P\d+)</td>', body) == ["P004", "P006"]
+    assert re.findall(r"<tr[^>]*>\n<td>(P\d+)</td>", body) == ["P004", "P006"]
     text = visible_text(page)
-    assert ("The page holds 2 of 4 rows, those that need attention first — see the workbook "
-            "for all of them.") in text
+    assert (
+        "The page holds 2 of 4 rows, those that need attention first — see the workbook "
+        "for all of them."
+    ) in text
 
 
 def test_a_table_the_workbook_also_cuts_points_to_its_csv() -> None:
@@ -160,8 +183,10 @@ def test_a_table_the_workbook_also_cuts_points_to_its_csv() -> None:
     changed = Table(**{**vars(credit), "all_rows_in": "pkgreport credit"})
     tables = tuple(changed if t.key == "credit" else t for t in ctx.tables)
     page = render_html(make_report_context(max_rows=2, workbook_all_rows_max=3, tables=tables))
-    assert ("The page holds 2 of 4 rows, those that need attention first — see the CSV from "
-            '"pkgreport credit <exports folder>" for all of them.') in visible_text(page)
+    assert (
+        "The page holds 2 of 4 rows, those that need attention first — see the CSV from "
+        '"pkgreport credit <exports folder>" for all of them.'
+    ) in visible_text(page)
 
 
 def test_workbook_only_tables_stay_out_of_the_page(report_context) -> None:
@@ -179,7 +204,7 @@ def test_sort_keys_make_numbers_and_dates_sortable(report_context) -> None:
 
 def _between(page: str, start: str, end: str) -> str:
     """The part of `page` from the first `start` up to the next `end`."""
-    part = page[page.index(start):]
+    part = page[page.index(start) :]
     return part[: part.index(end)]
 
 
@@ -197,11 +222,21 @@ def test_rows_needing_no_attention_are_hidden_behind_a_counted_switch(report_con
 
 def test_secondary_columns_come_after_the_figures_and_row_numbers_are_plain(report_context) -> None:
     kind = _between(render_html(report_context), 'id="kind-findings-dormant-credit"', "</article>")
-    header = re.findall(r'<th scope="col" class="([^"]+)"[^>]*><button type="button" class="sort">'
-                        r'([^<]+)</button>', _between(kind, "<thead>", "</thead>"))
-    assert header == [("txt", "Severity"), ("txt", "Patient"), ("txt", "Patient name"),
-                      ("txt", "Record"), ("num", "Amount"), ("txt", "What it means"),
-                      ("txt", "File"), ("num sec", "Row")]
+    header = re.findall(
+        r'<th scope="col" class="([^"]+)"[^>]*><button type="button" class="sort">'
+        r"([^<]+)</button>",
+        _between(kind, "<thead>", "</thead>"),
+    )
+    assert header == [
+        ("txt", "Severity"),
+        ("txt", "Patient"),
+        ("txt", "Patient name"),
+        ("txt", "Record"),
+        ("num", "Amount"),
+        ("txt", "What it means"),
+        ("txt", "File"),
+        ("num sec", "Row"),
+    ]
     # A spreadsheet row number is looked up, not read as a quantity: no thousands separator.
     assert '<td class="num sec" data-sort="1096">1096</td>' in kind
 
@@ -240,10 +275,18 @@ def test_empty_chart_series_leave_the_chart_out() -> None:
 def test_utilisation_chart_shows_unlimited_cases_apart_and_says_so(report_context) -> None:
     svg = charts.utilisation_chart((("up to 25%", 2), ("used up", 1)), "Use", unlimited=4)
     assert re.findall(r">([^<>]+)</text>", svg) == [
-        "up to 25%", "used up", "no maximum", "2", "1", "4"]
+        "up to 25%",
+        "used up",
+        "no maximum",
+        "2",
+        "1",
+        "4",
+    ]
     text = visible_text(render_html(report_context))
-    assert ("Case utilisation. How much of each package has been used (3 cases with a maximum). "
-            "1 case with no maximum (unlimited) counted apart, in grey.") in text
+    assert (
+        "Case utilisation. How much of each package has been used (3 cases with a maximum). "
+        "1 case with no maximum (unlimited) counted apart, in grey."
+    ) in text
 
 
 def test_charts_are_deterministic_and_label_exact_amounts() -> None:
@@ -256,8 +299,14 @@ def test_charts_are_deterministic_and_label_exact_amounts() -> None:
 
 def test_no_findings_and_empty_tables_render() -> None:
     ctx = make_report_context()
-    empty = Table(key="findings", sheet="Findings", title="Findings", description="d",
-                  columns=ctx.findings.columns, frame=ctx.findings.frame.iloc[0:0])
+    empty = Table(
+        key="findings",
+        sheet="Findings",
+        title="Findings",
+        description="d",
+        columns=ctx.findings.columns,
+        frame=ctx.findings.frame.iloc[0:0],
+    )
     text = visible_text(render_html(make_report_context(findings=empty, finding_kinds=())))
     assert "No findings: nothing needs attention." in text
 
@@ -281,8 +330,16 @@ def test_templates_come_from_the_checkout_and_undefined_is_an_error(report_conte
 
 @pytest.mark.parametrize(
     ("cents", "expected"),
-    [(0, "$0.00"), (1, "$0.01"), (-1, "-$0.01"), (123456789, "$1,234,567.89"),
-     (-100, "-$1.00"), (10**17 + 5, "$1,000,000,000,000,000.05"), (pd.NA, ""), (None, "")],
+    [
+        (0, "$0.00"),
+        (1, "$0.01"),
+        (-1, "-$0.01"),
+        (123456789, "$1,234,567.89"),
+        (-100, "-$1.00"),
+        (10**17 + 5, "$1,000,000,000,000,000.05"),
+        (pd.NA, ""),
+        (None, ""),
+    ],
 )
 def test_format_money_is_exact(cents, expected: str) -> None:
     assert format_money(cents) == expected
@@ -309,14 +366,17 @@ def test_column_kinds_and_table_checks() -> None:
     with pytest.raises(ValueError, match="unknown kind"):
         Column("a", "A", "currency")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lacks columns"):
-        Table(key="t", sheet="T", title="t", description="", columns=(Column("b", "B"),),
-              frame=frame)
+        Table(
+            key="t", sheet="T", title="t", description="", columns=(Column("b", "B"),), frame=frame
+        )
     with pytest.raises(ValueError, match="forbids"):
         Table(key="t", sheet="a/b", title="t", description="", columns=(), frame=frame)
     with pytest.raises(ValueError, match="unique"):
-        make_report_context(tables=(
-            Table(key="t", sheet="Summary", title="t", description="", columns=(), frame=frame),
-        ))
+        make_report_context(
+            tables=(
+                Table(key="t", sheet="Summary", title="t", description="", columns=(), frame=frame),
+            )
+        )
 
 
 def test_outputs_are_identical_across_processes(report_context) -> None:
@@ -343,7 +403,10 @@ def test_outputs_are_identical_across_processes(report_context) -> None:
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(package_root), str(tests)],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
         env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"},
     ).stdout.split()
     assert out == [
@@ -355,7 +418,10 @@ def test_outputs_are_identical_across_processes(report_context) -> None:
 def test_one_date_style_per_date_order_prose_and_tables() -> None:
     text = visible_text(render_html(make_report_context(date_order="mdy")))
     assert "As of Nov 20, 2026 · period Nov 1, 2026 to Nov 30, 2026" in text
-    assert "| P001 | =HYPERLINK(\"http://x\") | 10 x Physio | 10 | 11 | 0 | 1 | over-booked | 03/31/2027 |" in text
+    assert (
+        '| P001 | =HYPERLINK("http://x") | 10 x Physio | 10 | 11 | 0 | 1 | over-booked | 03/31/2027 |'
+        in text
+    )
     text = visible_text(render_html(make_report_context(date_order="dmy")))
     assert "As of 20 Nov 2026 · period 1 Nov 2026 to 30 Nov 2026" in text
     assert "over-booked | 31/03/2027 |" in text
@@ -365,12 +431,19 @@ def test_phone_cards_label_each_cell_with_its_column_title_escaped_for_css() -> 
     ctx = make_report_context()
     credit = next(t for t in ctx.tables if t.key == "credit")
     columns = (*credit.columns[:-1], Column("last_movement", 'Last "move" </style>', "date"))
-    tables = tuple(Table(**{**vars(t), "columns": columns}) if t.key == "credit" else t
-                   for t in ctx.tables)
+    tables = tuple(
+        Table(**{**vars(t), "columns": columns}) if t.key == "credit" else t for t in ctx.tables
+    )
     page = render_html(make_report_context(tables=tables))
     [style] = re.findall(r"<style>(.*?)</style>", page, flags=re.DOTALL)
     rules = re.findall(r"#credit-table td:nth-child\((\d)\)::before \{ content: (.*?); \}", style)
-    assert rules == [("1", '"Patient"'), ("2", '"Patient name"'), ("3", '"Received"'),
-                     ("4", '"Applied"'), ("5", '"Refunded"'), ("6", '"Credit"'),
-                     ("7", '"Last \\22 move\\22  \\3c /style\\3e "')]
+    assert rules == [
+        ("1", '"Patient"'),
+        ("2", '"Patient name"'),
+        ("3", '"Received"'),
+        ("4", '"Applied"'),
+        ("5", '"Refunded"'),
+        ("6", '"Credit"'),
+        ("7", '"Last \\22 move\\22  \\3c /style\\3e "'),
+    ]
     assert "</style>" not in style

@@ -40,8 +40,10 @@ RECALC_ALWAYS = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def _soffice() -> str:
-    return require_program(("soffice", "libreoffice"), "the LibreOffice test needs soffice: "
-                           "apt-get install -y libreoffice-calc-nogui")
+    return require_program(
+        ("soffice", "libreoffice"),
+        "the LibreOffice test needs soffice: apt-get install -y libreoffice-calc-nogui",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +59,21 @@ def sheets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[list[str]
     (profile_dir / "user" / "registrymodifications.xcu").write_text(RECALC_ALWAYS)
     profile = profile_dir.as_uri()
     result = subprocess.run(
-        [soffice, f"-env:UserInstallation={profile}", "--headless", "--norestore",
-         "--convert-to", CSV_FILTER, "--outdir", str(out), str(source)],
-        capture_output=True, text=True, timeout=180, check=False,
+        [
+            soffice,
+            f"-env:UserInstallation={profile}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            CSV_FILTER,
+            "--outdir",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     files = sorted(out.glob("report-*.csv"))
     assert result.returncode == 0 and files, f"soffice failed: {result.stdout}\n{result.stderr}"
@@ -72,7 +86,13 @@ def sheets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[list[str]
 
 def test_every_sheet_is_read(sheets) -> None:
     assert set(sheets) == {
-        "Summary", "Findings", "Cases", "Credit", "Ageing", "Roll-forward", "Validation"
+        "Summary",
+        "Findings",
+        "Cases",
+        "Credit",
+        "Ageing",
+        "Roll-forward",
+        "Validation",
     }
 
 
@@ -98,8 +118,9 @@ def _check_table(rows: list[list[str]], table: Table) -> None:
         assert body[i][: len(columns)] == expected, (table.key, i)
 
 
-@pytest.mark.parametrize("key", ["findings", "cases", "credit", "ageing", "rollforward",
-                                 "validation"])
+@pytest.mark.parametrize(
+    "key", ["findings", "cases", "credit", "ageing", "rollforward", "validation"]
+)
 def test_table_cells_as_libreoffice_shows_them(sheets, key: str) -> None:
     ctx = make_report_context()
     table = ctx.findings if key == "findings" else next(t for t in ctx.tables if t.key == key)
@@ -142,12 +163,26 @@ def sample_printout(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportCon
     source.write_bytes(render_workbook(ctx))
     profile = folder / "profile"
     result = subprocess.run(
-        [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",
-         "--convert-to", "pdf", "--outdir", str(folder), str(source)],
-        capture_output=True, text=True, timeout=180, check=False,
+        [
+            soffice,
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(folder),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     pdf = folder / "sample.pdf"
-    assert result.returncode == 0 and pdf.exists(), f"soffice failed: {result.stdout}\n{result.stderr}"
+    assert result.returncode == 0 and pdf.exists(), (
+        f"soffice failed: {result.stdout}\n{result.stderr}"
+    )
     return ctx, pdf_pages_text(pdf)
 
 

@@ -38,8 +38,14 @@ def subprocess_run(*args: str, env: dict[str, str] | None = None, code: str | No
     """The real installed CLI in a child process (`code` may patch internals first)."""
     prog = code or "from pkgreport.cli import main; main()"
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-c", prog, *args], capture_output=True, text=True,
-                          env=full_env, check=False, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", prog, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        check=False,
+        timeout=300,
+    )
 
 
 def test_run_writes_reports_log_and_history(tmp_path: Path) -> None:
@@ -49,8 +55,15 @@ def test_run_writes_reports_log_and_history(tmp_path: Path) -> None:
     assert result.stdout == ""  # quiet unless asked
     out = tmp_path / "reports"
     names = sorted(p.name for p in out.iterdir())
-    assert names == [".pkgreport.lock", "history", f"{OCT}.html", f"{OCT}.json", f"{OCT}.log",
-                     f"{OCT}.sha256", f"{OCT}.xlsx"]
+    assert names == [
+        ".pkgreport.lock",
+        "history",
+        f"{OCT}.html",
+        f"{OCT}.json",
+        f"{OCT}.log",
+        f"{OCT}.sha256",
+        f"{OCT}.xlsx",
+    ]
     log = (out / f"{OCT}.log").read_text()
     assert "read Appointments-Cliniko-20261101.csv: appointments, 1149 rows, sha256 " in log
     assert f"wrote {OCT}.xlsx" in log and "timing load+validate" in log
@@ -84,8 +97,11 @@ def test_history_over_two_successive_months(tmp_path: Path) -> None:
     sep_summary = json.loads((out / "pkgreport-2026-09-30.json").read_text())
     oct_summary = json.loads((out / f"{OCT}.json").read_text())
     changes = oct_summary["changes_since_last_run"]
-    assert changes["previous"] == {"as_of": "2026-09-30", "period_from": "2026-09-01",
-                                   "period_to": "2026-09-30"}
+    assert changes["previous"] == {
+        "as_of": "2026-09-30",
+        "period_from": "2026-09-01",
+        "period_to": "2026-09-30",
+    }
 
     def key(f: dict[str, str]) -> tuple[str, str, str]:
         return (f["code"], f["subject_type"], f["subject_id"])
@@ -117,7 +133,9 @@ def test_a_scheduled_run_names_where_its_as_of_date_came_from(tmp_path: Path) ->
     summary = json.loads((tmp_path / "reports" / f"{OCT}.json").read_text())
     # No --as-of was given: the date is the last day of the configured period.
     assert (summary["settings"]["as_of"], summary["settings"]["as_of_source"]) == (
-        "2026-10-31", "the last day of the period")
+        "2026-10-31",
+        "the last day of the period",
+    )
 
 
 def test_edit_to_a_reported_month_is_flagged(tmp_path: Path) -> None:
@@ -156,15 +174,30 @@ def test_precedence_config_then_environment_then_options(tmp_path: Path) -> None
     assert title() == "From the environment"
     summary = json.loads((out / f"{OCT}.json").read_text())
     assert summary["settings"]["dormant_days"] == 30
-    assert invoke("run", "-c", str(cfg), "--today", "2026-11-01", "-q", "--title", "From the option",
-                  "--dormant-days", "90", env=env).exit_code == 0
+    assert (
+        invoke(
+            "run",
+            "-c",
+            str(cfg),
+            "--today",
+            "2026-11-01",
+            "-q",
+            "--title",
+            "From the option",
+            "--dormant-days",
+            "90",
+            env=env,
+        ).exit_code
+        == 0
+    )
     summary = json.loads((out / f"{OCT}.json").read_text())
     assert (summary["title"], summary["settings"]["dormant_days"]) == ("From the option", 90)
 
 
 def test_as_of_option_overrides_the_period_end(tmp_path: Path) -> None:
-    result = invoke("run", "-c", str(config(tmp_path)), "--today", "2026-11-01", "-q",
-                    "--as-of", "2026-10-15")
+    result = invoke(
+        "run", "-c", str(config(tmp_path)), "--today", "2026-11-01", "-q", "--as-of", "2026-10-15"
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "reports" / "pkgreport-2026-10-15.json").exists()
 
@@ -182,14 +215,16 @@ def test_exit_2_for_a_bad_config_naming_key_file_and_line(tmp_path: Path) -> Non
     result = invoke("run", "-c", str(cfg))
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"Error: {cfg}, line 6: dormant_days = -5 must be a whole number >= 1")
+        f"Error: {cfg}, line 6: dormant_days = -5 must be a whole number >= 1"
+    )
 
 
 def test_exit_1_when_inputs_need_fixing(tmp_path: Path) -> None:
     exports = tmp_path / "exports"
     shutil.copytree(SAMPLE, exports)
-    (exports / "payments-extra.csv").write_text("ID,Patient ID,Payment Date,Amount\nx1,1000001,"
-                                                "31/02/2026,$5.00\n")
+    (exports / "payments-extra.csv").write_text(
+        "ID,Patient ID,Payment Date,Amount\nx1,1000001,31/02/2026,$5.00\n"
+    )
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'input = "{exports}"\noutput = "reports"\nperiod = "2026-10"\n')
     result = invoke("run", "-c", str(cfg))
@@ -204,8 +239,9 @@ def test_exit_5_while_another_run_holds_the_lock(tmp_path: Path) -> None:
     out = tmp_path / "reports"
     with output_lock(out):
         # flock locks are per open file description, so a second process is needed to contend.
-        done = subprocess_run("run", "-c", str(config(tmp_path)), "--today", "2026-11-01",
-                              "--lock-wait", "0.5")
+        done = subprocess_run(
+            "run", "-c", str(config(tmp_path)), "--today", "2026-11-01", "--lock-wait", "0.5"
+        )
     assert done.returncode == 5
     assert f"Error: another pkgreport run is writing {out}" in done.stderr
     assert "waited 0.5 s" in done.stderr
@@ -226,13 +262,23 @@ def test_exit_1_and_3_as_a_real_subprocess(tmp_path: Path) -> None:
     (bad / "appointments.csv").write_text("ID,Patient ID\n1,2\n")
     done = subprocess_run("run", str(bad), "-o", str(tmp_path / "r"), "--period", "2026-10")
     assert done.returncode == 1
-    assert "missing the required column" in done.stderr or "Appointment Start" in done.stderr \
+    assert (
+        "missing the required column" in done.stderr
+        or "Appointment Start" in done.stderr
         or "starts_at" in done.stderr
-    boom = ("import pkgreport.pipeline as p\n"
-            "def compute(*a, **k): raise RuntimeError('simulated bug')\n"
-            "p.compute = compute\n"
-            "from pkgreport.cli import main; main()")
-    done = subprocess_run("run", str(SAMPLE), "-o", str(tmp_path / "r"), "--period", "2026-10",
-                          code=boom)
+    )
+    boom = (
+        "import pkgreport.pipeline as p\n"
+        "def compute(*a, **k): raise RuntimeError('simulated bug')\n"
+        "p.compute = compute\n"
+        "from pkgreport.cli import main; main()"
+    )
+    done = subprocess_run(
+        "run", str(SAMPLE), "-o", str(tmp_path / "r"), "--period", "2026-10", code=boom
+    )
     assert done.returncode == 3
-    assert done.stderr.strip().splitlines()[-1].startswith("Internal error: RuntimeError: simulated bug.")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Internal error: RuntimeError: simulated bug.")
+    )

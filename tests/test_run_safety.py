@@ -78,9 +78,11 @@ def test_a_kind_whose_file_cannot_be_read_is_reported_by_its_error_not_as_missin
     assert result.exit_code == 1
     assert result.stderr.splitlines()[:2] == [
         "Error: 1 problem(s) in the inputs must be fixed before figures can be trusted",
-        ("  ERROR: Payments-Cliniko-20261101.csv, row 2, column 'Patient ID', value '\\\\x002': NUL "
-        "byte at row 2, column Patient ID: the file is damaged or not a text export; export it "
-        "again as 'CSV UTF-8 (Comma delimited)'"),
+        (
+            "  ERROR: Payments-Cliniko-20261101.csv, row 2, column 'Patient ID', value '\\\\x002': NUL "
+            "byte at row 2, column Patient ID: the file is damaged or not a text export; export it "
+            "again as 'CSV UTF-8 (Comma delimited)'"
+        ),
     ]
     assert _reports(out) == before
 
@@ -100,12 +102,19 @@ def test_far_fewer_rows_stop_the_run_by_the_threshold_setting(first_run) -> None
         f"  ERROR: {payments.name}: payments has 600 rows, under 90% of the 760 rows from "
         f"{payments.name} read by {LAST}: {ADVICE}"
     )
-    assert run(exports, out, env={"PKGREPORT_SHRINK_THRESHOLD": "0.9",
-                                  "PKGREPORT_ALLOW_SHRINK": "true"}).exit_code == 0
+    assert (
+        run(
+            exports,
+            out,
+            env={"PKGREPORT_SHRINK_THRESHOLD": "0.9", "PKGREPORT_ALLOW_SHRINK": "true"},
+        ).exit_code
+        == 0
+    )
 
 
-def test_an_empty_export_folder_stops_the_run_and_keeps_the_reports(first_run,
-                                                                     tmp_path: Path) -> None:
+def test_an_empty_export_folder_stops_the_run_and_keeps_the_reports(
+    first_run, tmp_path: Path
+) -> None:
     _, out, before = first_run
     history = _history(out)
     empty = tmp_path / "empty"
@@ -124,8 +133,9 @@ def test_an_empty_export_folder_stops_the_run_and_keeps_the_reports(first_run,
 
 
 @pytest.mark.parametrize("inside", ["reports", "."])
-def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path: Path,
-                                                                   inside: str) -> None:
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(
+    tmp_path: Path, inside: str
+) -> None:
     exports = tmp_path / "exports"
     shutil.copytree(SAMPLE, exports)
     out = exports / inside

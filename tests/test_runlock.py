@@ -23,8 +23,9 @@ with output_lock(Path(sys.argv[1])):
 
 
 def hold(folder: Path, seconds: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "locked"
     return proc
@@ -34,7 +35,10 @@ def test_second_run_fails_after_waiting(tmp_path: Path) -> None:
     proc = hold(tmp_path, 5)
     try:
         started = time.monotonic()
-        with pytest.raises(LockError) as err, output_lock(tmp_path, wait_seconds=0.5, poll_seconds=0.05):
+        with (
+            pytest.raises(LockError) as err,
+            output_lock(tmp_path, wait_seconds=0.5, poll_seconds=0.05),
+        ):
             pass
         assert time.monotonic() - started >= 0.5
         assert f"another pkgreport run is writing {tmp_path} (pid {proc.pid})" in str(err.value)

@@ -159,7 +159,8 @@ def reference_ledger(
 
 
 def invoices_off_the_ledger(
-    rows: dict[str, list[dict[str, str]]], differs: Callable[[dict[str, str], int], bool],
+    rows: dict[str, list[dict[str, str]]],
+    differs: Callable[[dict[str, str], int], bool],
 ) -> list[str]:
     """Ids of the invoices whose exported figures `differs` from what the reference leaves owing."""
     _, outstanding = reference_ledger(rows)
@@ -259,7 +260,10 @@ def test_headers_all_map_to_exactly_one_canonical_column(
             ]
             # Each header is read as exactly one column, or is one Cliniko writes that is unused.
             assert len(matches) == 1 or (not matches and normalise_header(header) in unused), (
-                kind, header, matches)
+                kind,
+                header,
+                matches,
+            )
             if matches:
                 names[header] = matches[0]
         assert len(set(names.values())) == len(names), kind
@@ -318,8 +322,9 @@ def test_ids_are_unique_and_references_resolve(sample: dict[str, list[dict[str, 
     assert [attendees(row) for row in groups] == [["900016", "900021"]]
     assert [row["Number of Patients"] for row in groups] == ["2"]
     blocks = [row for row in sample["appointments"] if not attendees(row)]
-    assert [(r["Appointment Type"], r["Patient Arrived"], r["Number of Patients"]) for r in blocks] == [
-        ("Unavailable - Unavailable", "N/A", "0")]
+    assert [
+        (r["Appointment Type"], r["Patient Arrived"], r["Number of Patients"]) for r in blocks
+    ] == [("Unavailable - Unavailable", "N/A", "0")]
     for row in sample["appointments"]:
         assert set(attendees(row)) <= patients
         assert row["Patient Case"] == "" or [cases[row["Patient Case"]]] == attendees(row)
@@ -335,8 +340,10 @@ def test_ids_are_unique_and_references_resolve(sample: dict[str, list[dict[str, 
             original = invoices[row["Original Invoice"]]
             assert cents(row["Invoice Amount"]) == -cents(original["Invoice Amount"]) < 0
     for row in sample["appointments"]:
-        assert row["Invoice Number"] == "" or numbers[row["Invoice Number"]]["Appointment ID"] == (
-            row["Appointment ID"])
+        assert (
+            row["Invoice Number"] == ""
+            or numbers[row["Invoice Number"]]["Appointment ID"] == (row["Appointment ID"])
+        )
     assert len(numbers) == len(sample["invoices"])
 
 
@@ -344,15 +351,21 @@ def test_cliniko_s_own_invoice_figures_agree_with_the_payments_except_where_plan
     sample: dict[str, list[dict[str, str]]],
 ) -> None:
     wrong = invoices_off_the_ledger(
-        sample, lambda row, left: cents(row["Invoice Amount"]) > 0
-        and cents(row["Outstanding Balance"]) != left)
+        sample,
+        lambda row, left: (
+            cents(row["Invoice Amount"]) > 0 and cents(row["Outstanding Balance"]) != left
+        ),
+    )
     assert wrong == PLANTED["INVOICE_BALANCE_MISMATCH"]
     for row in sample["invoices"]:
         total = cents(row["Invoice Amount"])
         assert cents(row["Sub-Total Amount"]) + cents(row["Tax Amount"]) == total
         if total > 0 and row["ID"] not in wrong:
-            assert total == (cents(row["Payments Applied"]) + cents(row["Credit Applied"])
-                             + cents(row["Outstanding Balance"])), row
+            assert total == (
+                cents(row["Payments Applied"])
+                + cents(row["Credit Applied"])
+                + cents(row["Outstanding Balance"])
+            ), row
 
 
 def test_every_code_is_planted_and_its_subjects_are_in_the_files(
@@ -389,8 +402,10 @@ def test_reported_credit_is_the_ledger_credit_except_the_planted_mismatches(
     sample: dict[str, list[dict[str, str]]],
 ) -> None:
     credit, _ = reference_ledger(sample)
-    reported = {unwrap(row["ID"]): cents(row["Unapplied Account Credit"] or "0")
-                for row in sample["patients"]}
+    reported = {
+        unwrap(row["ID"]): cents(row["Unapplied Account Credit"] or "0")
+        for row in sample["patients"]
+    }
     differ = sorted(pid for pid in reported if reported[pid] != credit.get(pid, 0))
     assert differ == ["900011", "900012"]
     assert (credit["900011"], reported["900011"]) == (38_000, 47_500)
@@ -430,8 +445,12 @@ def test_exported_status_is_the_computed_status_except_the_planted_mismatches(
     sample: dict[str, list[dict[str, str]]],
 ) -> None:
     wrong = invoices_off_the_ledger(
-        sample, lambda row, left: row["Status"] != computed_status(cents(row["Invoice Amount"]), left)
-        and row["ID"] not in PLANTED["INVOICE_BALANCE_MISMATCH"])
+        sample,
+        lambda row, left: (
+            row["Status"] != computed_status(cents(row["Invoice Amount"]), left)
+            and row["ID"] not in PLANTED["INVOICE_BALANCE_MISMATCH"]
+        ),
+    )
     assert wrong == sorted(PLANTED["INVOICE_STATUS_MISMATCH"])
 
 
@@ -527,8 +546,9 @@ def test_any_arguments_give_a_consistent_ledger(
         text = b"".join(table.csv_chunks()).decode("utf-8")
         rows[kind] = list(csv.DictReader(io.StringIO(text)))
     credit, _ = reference_ledger(rows)
-    reported = {unwrap(row["ID"]): cents(row["Unapplied Account Credit"] or "0")
-                for row in rows["patients"]}
+    reported = {
+        unwrap(row["ID"]): cents(row["Unapplied Account Credit"] or "0") for row in rows["patients"]
+    }
     assert sorted(p for p in reported if reported[p] != credit.get(p, 0)) == ["900011", "900012"]
     assert min(credit.values(), default=0) >= 0
     export = formats.period_end(start, months)

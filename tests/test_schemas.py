@@ -60,20 +60,42 @@ def test_cliniko_names_are_aliases() -> None:
 
 def test_typed_dtypes_follow_the_architecture() -> None:
     assert typed_columns("invoices") == {
-        "invoice_id": "object", "patient_id": "object", "issue_date": "datetime64[ns]",
-        "total": "int64", "number": "object", "status": "object", "appointment_id": "object",
-        "case_id": "object", "original_invoice_id": "object", "archived_at": "datetime64[ns]",
-        "deleted_at": "datetime64[ns]", "practitioner": "object", "business": "object",
-        "item": "object", "closed_at": "datetime64[ns]", "outstanding_reported": "Int64",
-        "paid_reported": "Int64", "credit_applied": "Int64", "other_allocations": "Int64",
-        "appointment_time": "datetime64[ns]", "source_file": "object", "source_row": "int64",
+        "invoice_id": "object",
+        "patient_id": "object",
+        "issue_date": "datetime64[ns]",
+        "total": "int64",
+        "number": "object",
+        "status": "object",
+        "appointment_id": "object",
+        "case_id": "object",
+        "original_invoice_id": "object",
+        "archived_at": "datetime64[ns]",
+        "deleted_at": "datetime64[ns]",
+        "practitioner": "object",
+        "business": "object",
+        "item": "object",
+        "closed_at": "datetime64[ns]",
+        "outstanding_reported": "Int64",
+        "paid_reported": "Int64",
+        "credit_applied": "Int64",
+        "other_allocations": "Int64",
+        "appointment_time": "datetime64[ns]",
+        "source_file": "object",
+        "source_row": "int64",
     }
     assert typed_columns("cases")["max_sessions"] == "Int64"
     assert typed_columns("cases")["package_price"] == "Int64"
     assert typed_columns("cases")["include_dna"] == "bool"
     assert list(typed_columns("allocations")) == [
-        "invoice_id", "payment_id", "source", "amount", "allocated_at", "allocation_id",
-        "patient_id", "source_file", "source_row",
+        "invoice_id",
+        "payment_id",
+        "source",
+        "amount",
+        "allocated_at",
+        "allocation_id",
+        "patient_id",
+        "source_file",
+        "source_row",
     ]
 
 
@@ -90,8 +112,9 @@ def typed(kind: str, n: int, **values: object) -> pd.DataFrame:
     for name, dtype in typed_columns(kind).items():
         if name in values:
             given = values[name]
-            columns[name] = pd.Series(given if isinstance(given, list) else [given] * n,
-                                      dtype=dtype)
+            columns[name] = pd.Series(
+                given if isinstance(given, list) else [given] * n, dtype=dtype
+            )
         elif name == "source_file":
             columns[name] = pd.Series([f"{kind}.csv"] * n, dtype=object)
         elif name == "source_row":
@@ -154,25 +177,47 @@ def test_source_row_is_a_row_number() -> None:
 
 
 def test_max_sessions_at_least_one() -> None:
-    frame = typed("cases", 4, case_id=["c1", "c2", "c3", "c4"], patient_id="p1",
-                  max_sessions=[4, None, 0, 1])
+    frame = typed(
+        "cases", 4, case_id=["c1", "c2", "c3", "c4"], patient_id="p1", max_sessions=[4, None, 0, 1]
+    )
     assert _failures("cases", frame) == {("at_least_one", "max_sessions", 2)}
 
 
 def test_invoice_status_vocabulary() -> None:
-    frame = typed("invoices", 2, invoice_id=["i0", "i1"], patient_id="p1",
-                  issue_date=pd.Timestamp(2026, 7, 1), total=[1, 2], status=["paid", "Paid"])
+    frame = typed(
+        "invoices",
+        2,
+        invoice_id=["i0", "i1"],
+        patient_id="p1",
+        issue_date=pd.Timestamp(2026, 7, 1),
+        total=[1, 2],
+        status=["paid", "Paid"],
+    )
     assert _failures("invoices", frame) == {("known_status", "status", 1)}
 
 
 def _allocations(rows: list[tuple[object, str, int]]) -> pd.DataFrame:
-    return typed("allocations", len(rows), invoice_id="i1", payment_id=[r[0] for r in rows],
-                 source=[r[1] for r in rows], amount=[r[2] for r in rows], patient_id="p1")
+    return typed(
+        "allocations",
+        len(rows),
+        invoice_id="i1",
+        payment_id=[r[0] for r in rows],
+        source=[r[1] for r in rows],
+        amount=[r[2] for r in rows],
+        patient_id="p1",
+    )
 
 
 def test_allocation_amount_positive_and_source_matches_payment() -> None:
-    frame = _allocations([("y1", "payment", 100), (np.nan, "credit", 0), ("y2", "credit", 5),
-                          (np.nan, "payment", 5), ("y3", "cash", 5)])
+    frame = _allocations(
+        [
+            ("y1", "payment", 100),
+            (np.nan, "credit", 0),
+            ("y2", "credit", 5),
+            (np.nan, "payment", 5),
+            ("y3", "cash", 5),
+        ]
+    )
     failures = _failures("allocations", frame)
     assert ("positive", "amount", 1) in failures
     assert {i for c, _, i in failures if c == "source_matches_payment"} == {2, 3, 4}
@@ -181,8 +226,14 @@ def test_allocation_amount_positive_and_source_matches_payment() -> None:
 
 
 def test_a_valid_frame_passes() -> None:
-    frame = typed("appointments", 2, appointment_id=["a1", "a2"], patient_id="p1",
-                  starts_at=pd.Timestamp(2026, 7, 1, 9), case_id=["c1", np.nan])
+    frame = typed(
+        "appointments",
+        2,
+        appointment_id=["a1", "a2"],
+        patient_id="p1",
+        starts_at=pd.Timestamp(2026, 7, 1, 9),
+        case_id=["c1", np.nan],
+    )
     pd.testing.assert_frame_equal(schema_for("appointments").validate(frame), frame)
 
 
@@ -198,8 +249,11 @@ def test_every_named_check_has_a_message() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "00", "0", "d", "é"])),
-                max_size=30))
+@given(
+    st.lists(
+        st.one_of(st.none(), st.sampled_from(["a", "b", "c", "00", "0", "d", "é"])), max_size=30
+    )
+)
 def test_repeated_values_matches_pandas(values: list[object]) -> None:
     series = pd.Series(values, dtype=object)
     expected = (series.duplicated(keep=False) & series.notna()).tolist()

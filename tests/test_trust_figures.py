@@ -49,23 +49,31 @@ def test_one_liability_definition_in_headline_summary_and_rollforward(tmp_path: 
     before = plain["totals"]["credit_liability"]["cents"]
     assert totals["credit_liability"]["cents"] == before - 10000
     assert totals["credit_liability_made_up_of"] == {
-        "owed_to_patients": {"cents": before, "amount": plain["totals"]["credit_liability"]["amount"]},
+        "owed_to_patients": {
+            "cents": before,
+            "amount": plain["totals"]["credit_liability"]["amount"],
+        },
         "patients_owed": plain["totals"]["credit_liability_made_up_of"]["patients_owed"],
         "negative_balances": {"cents": -10000, "amount": "-100.00"},
         "patients_negative": 1,
     }
     assert [f["subject_id"] for f in summary["findings"] if f["code"] == "NEGATIVE_CREDIT"] == [
-        "1000004"]
+        "1000004"
+    ]
     sheet = openpyxl.load_workbook(next((tmp_path / "out").glob("*.xlsx")), read_only=True)
-    rows = [r for r in sheet["Summary"].iter_rows(values_only=True) if r and r[0] == "Credit liability"]
+    rows = [
+        r for r in sheet["Summary"].iter_rows(values_only=True) if r and r[0] == "Credit liability"
+    ]
     assert rows[0][1] == totals["credit_liability"]["cents"] / 100
     made_up = totals["credit_liability_made_up_of"]
     whole, cents = divmod(made_up["owed_to_patients"]["cents"], 100)
     html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
     assert made_up["patients_owed"] > 1
-    assert (f'<div class="card-detail">owed to {made_up["patients_owed"]:,} patients as at '
-            f"31 Oct 2026 (${whole:,}.{cents:02d}), less $100.00 of negative balances of 1 "
-            "patient (Negative credit)</div>") in html
+    assert (
+        f'<div class="card-detail">owed to {made_up["patients_owed"]:,} patients as at '
+        f"31 Oct 2026 (${whole:,}.{cents:02d}), less $100.00 of negative balances of 1 "
+        "patient (Negative credit)</div>"
+    ) in html
 
 
 def test_package_value_follows_the_as_of_date(tmp_path: Path) -> None:
@@ -85,7 +93,9 @@ def test_package_value_follows_the_as_of_date(tmp_path: Path) -> None:
     delivered = september.cases.cases.set_index("case_id")["attended"]
     used = september.packages.set_index("case_id")["used"]
     assert (used == delivered.loc[used.index]).all()
-    assert int(september.packages["undelivered"].sum()) != int(october.packages["undelivered"].sum())
+    assert int(september.packages["undelivered"].sum()) != int(
+        october.packages["undelivered"].sum()
+    )
 
 
 def _only(tmp_path: Path, *kinds: str) -> Path:
@@ -97,19 +107,23 @@ def _only(tmp_path: Path, *kinds: str) -> Path:
     return folder
 
 
-CASE_CHECKS = ("over-booked packages, expired packages with sessions left, appointments outside "
-               "the package dates, appointments after the package was closed, sessions remaining "
-               "differ from the system, packages nearly "
-               "used up, packages used up with sessions still booked, patients with several open "
-               "packages (no cases export in the input folder, so package tallies were not "
-               "computed)")
-CREDIT_CHECKS = ("unapplied account credit, credit held while invoices are open, dormant credit, "
-                 "negative credit, reported credit disagrees, invoice status disagrees, "
-                 "invoice balance disagrees with Cliniko's, "
-                 "over-allocated invoices, allocations to another patient's invoice, allocations "
-                 "to deleted invoices, package sessions charged again (no invoices and "
-                 "payments export in the input folder, so account credit, ageing and the "
-                 "roll-forward were not computed)")
+CASE_CHECKS = (
+    "over-booked packages, expired packages with sessions left, appointments outside "
+    "the package dates, appointments after the package was closed, sessions remaining "
+    "differ from the system, packages nearly "
+    "used up, packages used up with sessions still booked, patients with several open "
+    "packages (no cases export in the input folder, so package tallies were not "
+    "computed)"
+)
+CREDIT_CHECKS = (
+    "unapplied account credit, credit held while invoices are open, dormant credit, "
+    "negative credit, reported credit disagrees, invoice status disagrees, "
+    "invoice balance disagrees with Cliniko's, "
+    "over-allocated invoices, allocations to another patient's invoice, allocations "
+    "to deleted invoices, package sessions charged again (no invoices and "
+    "payments export in the input folder, so account credit, ageing and the "
+    "roll-forward were not computed)"
+)
 ADVICE = ". Add the missing exports to the input folder to run them."
 
 
@@ -120,7 +134,10 @@ def test_only_appointments_says_no_check_could_run(tmp_path: Path) -> None:
     assert list(summary["checks_not_run"]) == list(FINDINGS)
     html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
     assert "nothing needs attention" not in html
-    assert str(escape(f"19 of 19 checks could not run: {CASE_CHECKS}; {CREDIT_CHECKS}{ADVICE}")) in html
+    assert (
+        str(escape(f"19 of 19 checks could not run: {CASE_CHECKS}; {CREDIT_CHECKS}{ADVICE}"))
+        in html
+    )
     assert '<p class="empty">No findings in the checks that ran.</p>' in html
     sheet = openpyxl.load_workbook(next((tmp_path / "out").glob("*.xlsx")), read_only=True)
     cells = [r[0] for r in sheet["Summary"].iter_rows(values_only=True) if r]
@@ -131,9 +148,15 @@ def test_only_appointments_says_no_check_could_run(tmp_path: Path) -> None:
 def test_only_invoices_and_payments_names_the_package_checks(tmp_path: Path) -> None:
     summary = report(_only(tmp_path, "invoices", "payments"), tmp_path / "out")
     assert set(summary["checks_not_run"]) == {
-        "OVER_BOOKED", "EXPIRED_WITH_SESSIONS_LEFT", "OUTSIDE_CASE_DATES", "BOOKED_AFTER_CLOSE",
-        "REPORTED_REMAINING_MISMATCH", "NEARLY_USED_UP", "USED_UP_STILL_BOOKED",
-        "SEVERAL_OPEN_PACKAGES"}
+        "OVER_BOOKED",
+        "EXPIRED_WITH_SESSIONS_LEFT",
+        "OUTSIDE_CASE_DATES",
+        "BOOKED_AFTER_CLOSE",
+        "REPORTED_REMAINING_MISMATCH",
+        "NEARLY_USED_UP",
+        "USED_UP_STILL_BOOKED",
+        "SEVERAL_OPEN_PACKAGES",
+    }
     html = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
     assert f'<p class="skipped">8 of 19 checks could not run: {CASE_CHECKS}{ADVICE}</p>' in html
 

@@ -74,8 +74,9 @@ def write_issues_csv(path: Path, issues: list[Issue]) -> None:
     writer = csv.DictWriter(buf, fieldnames=ISSUE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for issue in issues:
-        writer.writerow({k: ("" if v is None else csv_safe_text(str(v)))
-                         for k, v in issue.as_dict().items()})
+        writer.writerow(
+            {k: ("" if v is None else csv_safe_text(str(v))) for k, v in issue.as_dict().items()}
+        )
     write_atomic(path, buf.getvalue())
 
 
@@ -87,8 +88,10 @@ class Handled(click.Group):
             return super().invoke(ctx)
         except InputError as exc:
             _echo_err(f"Error: {exc}")
-            _print_issues([i for i in exc.issues if i.severity == "error"] or exc.issues,
-                          _all_issues_hint(ctx))
+            _print_issues(
+                [i for i in exc.issues if i.severity == "error"] or exc.issues,
+                _all_issues_hint(ctx),
+            )
             ctx.exit(ExitCode.DATA_NEEDS_FIXING)
         except PkgReportError as exc:
             _echo_err(f"Error: {exc}")
@@ -173,8 +176,12 @@ def _computed(settings: Settings) -> Any:
 @cli.command()
 @INPUT_DIR
 @input_options
-@click.option("--issues-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write every issue (not just the first) to this CSV file.")
+@click.option(
+    "--issues-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write every issue (not just the first) to this CSV file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options: Any) -> None:
     """Check that this month's exports can be trusted.
@@ -205,39 +212,59 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     if issues_out is not None:
         write_issues_csv(issues_out, dataset.issues)
     if as_json:
-        click.echo(json.dumps({
-            "files": [{"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
-                      for f in dataset.files],
-            "rows_per_kind": rows,
-            "errors": len(errors),
-            "warnings": len(warnings),
-            "left_out": left_out,
-            "verdict": _validate_verdict(errors, warnings, left_out),
-            "issues": [i.as_dict() for i in dataset.issues],
-            "inconsistent_records": [
-                {"code": r.code, "file": r.source_file, "row": int(r.source_row),
-                 "message": r.message} for r in inconsistent.itertuples(index=False)],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "files": [
+                        {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
+                        for f in dataset.files
+                    ],
+                    "rows_per_kind": rows,
+                    "errors": len(errors),
+                    "warnings": len(warnings),
+                    "left_out": left_out,
+                    "verdict": _validate_verdict(errors, warnings, left_out),
+                    "issues": [i.as_dict() for i in dataset.issues],
+                    "inconsistent_records": [
+                        {
+                            "code": r.code,
+                            "file": r.source_file,
+                            "row": int(r.source_row),
+                            "message": r.message,
+                        }
+                        for r in inconsistent.itertuples(index=False)
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo(f"Files read: {len(dataset.files)}")
         for f in dataset.files:
             click.echo(f"  {f.name}: {f.kind}, {f.rows:,} rows")
         click.echo("Rows per kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(rows.items())))
-        click.echo(f"Errors: {len(errors)}   Warnings: {len(warnings)}   "
-                   f"Inconsistent records: {len(inconsistent)}")
+        click.echo(
+            f"Errors: {len(errors)}   Warnings: {len(warnings)}   "
+            f"Inconsistent records: {len(inconsistent)}"
+        )
         shown = errors + warnings
         if shown:
             click.echo("First issues:")
             for issue in shown[:SHOWN_ISSUES]:
                 click.echo(f"  {issue}")
             if len(shown) > SHOWN_ISSUES and issues_out is None:
-                click.echo(f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE")
+                click.echo(
+                    f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE"
+                )
         if len(inconsistent):
-            click.echo("Inconsistent records (reported as findings; the figures are still "
-                       "computed):")
+            click.echo(
+                "Inconsistent records (reported as findings; the figures are still computed):"
+            )
             for record in inconsistent.itertuples(index=False):
-                click.echo(f"  INCONSISTENT: {record.source_file}, row {record.source_row}: "
-                           f"{record.message}")
+                click.echo(
+                    f"  INCONSISTENT: {record.source_file}, row {record.source_row}: "
+                    f"{record.message}"
+                )
         for section, reason in left_out.items():
             click.echo(f"Left out: {section}: {reason}")
         click.echo("Result: " + _validate_verdict(errors, warnings, left_out))
@@ -255,17 +282,34 @@ def _validate_verdict(errors: list[Issue], warnings: list[Issue], left_out: dict
     if errors:
         return "the exports need fixing before the figures can be trusted"
     if {"Cases", "Credit"} <= left_out.keys():
-        return ("the exports can be read, but no figures can be computed from them: add the "
-                "exports named above (appointments with cases, or invoices with payments)")
+        return (
+            "the exports can be read, but no figures can be computed from them: add the "
+            "exports named above (appointments with cases, or invoices with payments)"
+        )
     ignored = sorted({i.file for i in warnings if i.message.startswith(IGNORED)})
     if not ignored:
         return "the exports can be used"
-    return (f"the exports read can be used, but {len(ignored)} file(s) were ignored "
-            f"({', '.join(ignored)}): see the warnings, and rename any that should be read")
+    return (
+        f"the exports read can be used, but {len(ignored)} file(s) were ignored "
+        f"({', '.join(ignored)}): see the warnings, and rename any that should be read"
+    )
 
 
-CASE_COLUMNS = ["case_id", "patient_id", "case_name", "max_sessions", "counted", "attended",
-                "upcoming", "cancelled", "dna", "remaining", "over_booked_by", "status", "findings"]
+CASE_COLUMNS = [
+    "case_id",
+    "patient_id",
+    "case_name",
+    "max_sessions",
+    "counted",
+    "attended",
+    "upcoming",
+    "cancelled",
+    "dna",
+    "remaining",
+    "over_booked_by",
+    "status",
+    "findings",
+]
 
 
 @cli.command()
@@ -274,9 +318,15 @@ CASE_COLUMNS = ["case_id", "patient_id", "case_name", "max_sessions", "counted",
 @AS_OF
 @FORMAT
 @OUT
-@click.option("--findings", "show_findings", is_flag=True, help="List the findings instead of the cases.")
-@click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
-              help="Flag packages with this many sessions or fewer left (default 1).")
+@click.option(
+    "--findings", "show_findings", is_flag=True, help="List the findings instead of the cases."
+)
+@click.option(
+    "--nearly-used-up",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Flag packages with this many sessions or fewer left (default 1).",
+)
 @QUIET
 def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **options: Any) -> None:
     """Session tallies of every patient case (package).
@@ -302,8 +352,19 @@ def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **op
         _emit_frame(result.cases.cases[CASE_COLUMNS], fmt, out, settings.quiet)
 
 
-CREDIT_COLUMNS = ["patient_id", "patient_name", "received", "refunded", "invoiced", "applied",
-                  "credit", "open_outstanding", "reported_credit", "difference", "findings"]
+CREDIT_COLUMNS = [
+    "patient_id",
+    "patient_name",
+    "received",
+    "refunded",
+    "invoiced",
+    "applied",
+    "credit",
+    "open_outstanding",
+    "reported_credit",
+    "difference",
+    "findings",
+]
 
 
 def _one_view(**flags: bool) -> str | None:
@@ -326,11 +387,22 @@ def _one_view(**flags: bool) -> str | None:
 @click.option("--ageing", is_flag=True, help="Print the ageing of unapplied credit.")
 @click.option("--invoices", is_flag=True, help="Print the per-invoice table.")
 @click.option("--findings", "show_findings", is_flag=True, help="Print the findings.")
-@click.option("--dormant-days", type=click.IntRange(min=1), default=None,
-              help="Credit with no movement for this many days is dormant (default 365).")
+@click.option(
+    "--dormant-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Credit with no movement for this many days is dormant (default 365).",
+)
 @QUIET
-def credit(input_dir: Path, fmt: str, out: Path | None, ageing: bool, invoices: bool,
-           show_findings: bool, **options: Any) -> None:
+def credit(
+    input_dir: Path,
+    fmt: str,
+    out: Path | None,
+    ageing: bool,
+    invoices: bool,
+    show_findings: bool,
+    **options: Any,
+) -> None:
     """Account credit per patient, recomputed from invoices and payments.
 
     One row per patient: received, refunded, invoiced, applied, unapplied credit, open
@@ -363,10 +435,22 @@ def credit(input_dir: Path, fmt: str, out: Path | None, ageing: bool, invoices: 
 @cli.command()
 @INPUT_DIR
 @input_options
-@click.option("--from", "period_start", callback=parse_date, required=True, metavar="YYYY-MM-DD",
-              help="First day of the period (inclusive).")
-@click.option("--to", "period_end", callback=parse_date, required=True, metavar="YYYY-MM-DD",
-              help="Last day of the period (inclusive).")
+@click.option(
+    "--from",
+    "period_start",
+    callback=parse_date,
+    required=True,
+    metavar="YYYY-MM-DD",
+    help="First day of the period (inclusive).",
+)
+@click.option(
+    "--to",
+    "period_end",
+    callback=parse_date,
+    required=True,
+    metavar="YYYY-MM-DD",
+    help="Last day of the period (inclusive).",
+)
 @ALLOCATION
 @CREDIT_APPLIES_OPTION
 @FORMAT
@@ -395,10 +479,13 @@ def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> 
 @click.option("--patients", type=click.IntRange(min=1), default=300, show_default=True)
 @click.option("--months", type=click.IntRange(min=1, max=120), default=3, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True
+)
 @click.option("--force", is_flag=True, help="Write into a folder that already holds exports.")
-def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str,
-                force: bool) -> None:
+def sample_data(
+    out_dir: Path, patients: int, months: int, seed: int, fmt: str, force: bool
+) -> None:
     """Write a deterministic demo set of Cliniko-style exports.
 
     The same options always give the same bytes. Large sizes make benchmark inputs.
@@ -420,13 +507,15 @@ def sample_data(out_dir: Path, patients: int, months: int, seed: int, fmt: str,
         click.echo(str(path))
 
 
-
 def _refuse_a_folder_of_exports(folder: Path) -> None:
     """Made-up data must never replace a clinic's exports, nor sit beside them to be read."""
     from pkgreport.inputs.discovery import kind_of
 
-    exports = sorted(p.name for p in folder.glob("*") if p.is_file() and kind_of(p)) \
-        if folder.is_dir() else []
+    exports = (
+        sorted(p.name for p in folder.glob("*") if p.is_file() and kind_of(p))
+        if folder.is_dir()
+        else []
+    )
     if exports:
         raise UsageError(
             f"{folder} already holds exports ({', '.join(exports)}): made-up sample data would "
@@ -444,12 +533,24 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 @cli.command()
 @INPUT_DIR
-@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for the reports (created if missing).")
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the reports (created if missing).",
+)
 @input_options
 @report_options
-def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: str | None,
-           quiet: bool, **options: Any) -> None:
+def report(
+    input_dir: Path,
+    output_dir: Path,
+    period: str | None,
+    generated_at: str | None,
+    quiet: bool,
+    **options: Any,
+) -> None:
     """Write the workbook, the HTML report and the JSON summary.
 
     Writes pkgreport-<as-of>.xlsx, pkgreport-<as-of>.html and pkgreport-<as-of>.json into
@@ -465,12 +566,17 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
     from pkgreport import pipeline
     from pkgreport.reports.publish import output_names, render_outputs, write_all
 
-    period_dates = period_from_options(period, options.pop("period_start"), options.pop("period_end"))
+    period_dates = period_from_options(
+        period, options.pop("period_start"), options.pop("period_end")
+    )
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
     result = pipeline.run(settings, progress=progress)
-    _note(quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
-                 f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}")
+    _note(
+        quiet,
+        f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
+        f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}",
+    )
     progress("rendering the workbook, HTML report and summary")
     files = render_outputs(result, generated_at=generated_at)
     for path in write_all(output_dir, files, output_names(result)["manifest"]):
@@ -482,22 +588,55 @@ def report(input_dir: Path, output_dir: Path, period: str | None, generated_at: 
 
 @cli.command("run")
 @click.argument("input_dir", type=click.Path(file_okay=False, path_type=Path), required=False)
-@click.option("-c", "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, envvar="PKGREPORT_CONFIG", help="TOML settings file (see init-config).")
-@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Folder for the reports, log and history.")
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="PKGREPORT_CONFIG",
+    help="TOML settings file (see init-config).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the reports, log and history.",
+)
 @input_options
 @report_options
-@click.option("--today", callback=parse_date, default=None, metavar="YYYY-MM-DD",
-              help="Run as if today were this date (resolves period = previous-month).")
-@click.option("--lock-wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              help="Seconds to wait for another run on the same output folder before failing.")
+@click.option(
+    "--today",
+    callback=parse_date,
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Run as if today were this date (resolves period = previous-month).",
+)
+@click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for another run on the same output folder before failing.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Print the files written on stdout.")
-@click.option("--allow-shrink", is_flag=True, default=None,
-              help="Publish even when an export kind the last run read is missing or has far "
-                   "fewer rows (by default the run stops with exit 1).")
-def run_command(config: Path | None, generated_at: str | None, quiet: bool, today: date | None,
-                lock_wait: float, verbose: bool, **options: Any) -> None:
+@click.option(
+    "--allow-shrink",
+    is_flag=True,
+    default=None,
+    help="Publish even when an export kind the last run read is missing or has far "
+    "fewer rows (by default the run stops with exit 1).",
+)
+def run_command(
+    config: Path | None,
+    generated_at: str | None,
+    quiet: bool,
+    today: date | None,
+    lock_wait: float,
+    verbose: bool,
+    **options: Any,
+) -> None:
     """Produce the month-end pack unattended (cron, Task Scheduler, CI).
 
     Settings come from --config, then PKGREPORT_* environment variables, then options.
@@ -522,8 +661,9 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
     from pkgreport.schedule.runlog import run_scheduled
 
     settings, _ = resolve_run_settings(config, dict(os.environ), options, today)
-    outcome = run_scheduled(settings, generated_at=generated_at, progress=_progress(quiet),
-                            lock_wait=lock_wait)
+    outcome = run_scheduled(
+        settings, generated_at=generated_at, progress=_progress(quiet), lock_wait=lock_wait
+    )
     if verbose:
         for path in outcome.written:
             click.echo(str(path))
@@ -534,7 +674,9 @@ def run_command(config: Path | None, generated_at: str | None, quiet: bool, toda
 
 
 @cli.command("init-config")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=Path("pkgreport.toml"))
+@click.argument(
+    "path", type=click.Path(dir_okay=False, path_type=Path), default=Path("pkgreport.toml")
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_config(path: Path, force: bool) -> None:
     """Write a commented example configuration for `pkgreport run`.
@@ -556,11 +698,21 @@ def init_config(path: Path, force: bool) -> None:
 
 
 @cli.command("mapping")
-@click.option("--show", "show", type=click.Choice(preset_names()), default=None, metavar="SOURCE",
-              help=f"Print this source's preset ({', '.join(preset_names())}), a mapping file to "
-                   "start your own from.")
-@click.option("--list", "list_presets", is_flag=True,
-              help="List the presets, each with what it was built from.")
+@click.option(
+    "--show",
+    "show",
+    type=click.Choice(preset_names()),
+    default=None,
+    metavar="SOURCE",
+    help=f"Print this source's preset ({', '.join(preset_names())}), a mapping file to "
+    "start your own from.",
+)
+@click.option(
+    "--list",
+    "list_presets",
+    is_flag=True,
+    help="List the presets, each with what it was built from.",
+)
 def mapping_command(show: str | None, list_presets: bool) -> None:
     """Show the mapping presets for other practice systems (used with --source).
 

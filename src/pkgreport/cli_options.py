@@ -20,10 +20,14 @@ def parse_date(_ctx: click.Context, param: click.Parameter, value: str | None) -
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-10-31") from None
+        raise click.BadParameter(
+            f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-10-31"
+        ) from None
 
 
-def validate_timezone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def validate_timezone(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> str | None:
     if value is None:
         return None
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,20 +44,39 @@ def validate_timezone(_ctx: click.Context, _param: click.Parameter, value: str |
 def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that reads exports."""
     decorators = [
-        click.option("--date-order", type=click.Choice(DATE_ORDERS), default=None,
-                     help="Order of day, month and year in non-ISO dates (default dmy: 31/12/2026). "
-                          "ISO dates (2026-12-31) always parse."),
-        click.option("--timezone", callback=validate_timezone, default=None,
-                     help="The clinic's IANA time zone (default UTC). Timestamps with an offset are "
-                          "converted to it; those without one are taken as clinic-local."),
-        click.option("--columns", "columns_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     default=None, help="TOML file mapping another system's headers to pkgreport's columns "
-                                        "(over the --source preset when both are given)."),
+        click.option(
+            "--date-order",
+            type=click.Choice(DATE_ORDERS),
+            default=None,
+            help="Order of day, month and year in non-ISO dates (default dmy: 31/12/2026). "
+            "ISO dates (2026-12-31) always parse.",
+        ),
+        click.option(
+            "--timezone",
+            callback=validate_timezone,
+            default=None,
+            help="The clinic's IANA time zone (default UTC). Timestamps with an offset are "
+            "converted to it; those without one are taken as clinic-local.",
+        ),
+        click.option(
+            "--columns",
+            "columns_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="TOML file mapping another system's headers to pkgreport's columns "
+            "(over the --source preset when both are given).",
+        ),
         # --- issue 15: presets (`pkgreport mapping --list`) ---
-        click.option("--source", type=click.Choice(preset_names()), default=None,
-                     help="The practice system the exports come from: its mapping preset is used "
-                          "(see pkgreport mapping --list). Default: Cliniko's data exports."),
-        click.option("--sheet", default=None, help="Worksheet to read in XLSX files (default: the first)."),
+        click.option(
+            "--source",
+            type=click.Choice(preset_names()),
+            default=None,
+            help="The practice system the exports come from: its mapping preset is used "
+            "(see pkgreport mapping --list). Default: Cliniko's data exports.",
+        ),
+        click.option(
+            "--sheet", default=None, help="Worksheet to read in XLSX files (default: the first)."
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -75,31 +98,53 @@ INPUT_DIR = click.argument(
     "input_dir", type=click.Path(file_okay=False, path_type=Path), metavar="INPUT_DIR"
 )
 AS_OF = click.option(
-    "--as-of", callback=parse_date, default=None, metavar="YYYY-MM-DD",
+    "--as-of",
+    callback=parse_date,
+    default=None,
+    metavar="YYYY-MM-DD",
     help="Compute as at the end of this day (inclusive). Default: the latest date on which "
-         "something happened in the data; never today's date.",
+    "something happened in the data; never today's date.",
 )
-FORMAT = click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
-                      show_default=True, help="Output format.")
-OUT = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                   help="Write to FILE (atomically) instead of stdout.")
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default="csv",
+    show_default=True,
+    help="Output format.",
+)
+OUT = click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE (atomically) instead of stdout.",
+)
 ALLOCATION = click.option(
-    "--allocation", type=click.Choice(ALLOCATION_POLICIES), default=None,
+    "--allocation",
+    type=click.Choice(ALLOCATION_POLICIES),
+    default=None,
     help="How unallocated payments and credit are applied to open invoices "
-         "(default oldest-first, Cliniko's default).",
+    "(default oldest-first, Cliniko's default).",
 )
 QUIET = click.option(
-    "-q", "--quiet", is_flag=True, default=False,
+    "-q",
+    "--quiet",
+    is_flag=True,
+    default=False,
     help="Print only the results and errors: no progress, notes or names of files written.",
 )
 CREDIT_APPLIES_OPTION = click.option(
-    "--credit-applies", type=click.Choice(CREDIT_APPLIES), default=None,
+    "--credit-applies",
+    type=click.Choice(CREDIT_APPLIES),
+    default=None,
     help="When waiting account credit pays an open invoice: on-payment (default; when a payment, "
-         "$0 included, is recorded, as Cliniko does) or on-issue (as soon as the invoice is issued).",
+    "$0 included, is recorded, as Cliniko does) or on-issue (as soon as the invoice is issued).",
 )
 
 
-def period_from_options(period: str | None, period_start: date | None, period_end: date | None) -> dict[str, date]:
+def period_from_options(
+    period: str | None, period_start: date | None, period_end: date | None
+) -> dict[str, date]:
     from pkgreport.config import ConfigError, parse_period
 
     if period is not None and (period_start or period_end):
@@ -112,12 +157,16 @@ def period_from_options(period: str | None, period_start: date | None, period_en
         except ConfigError as exc:
             raise UsageError(f"--period: {exc}") from None
         if spec.kind != "explicit":
-            raise UsageError("--period takes YYYY-MM here; previous-month/current-month belong to `run`")
+            raise UsageError(
+                "--period takes YYYY-MM here; previous-month/current-month belong to `run`"
+            )
         assert spec.start and spec.end
         return {"period_start": spec.start, "period_end": spec.end}
     if period_start is not None and period_end is not None:
         if period_start > period_end:
-            raise UsageError("--from is after --to: the period must start on or before its last day")
+            raise UsageError(
+                "--from is after --to: the period must start on or before its last day"
+            )
         return {"period_start": period_start, "period_end": period_end}
     return {}
 
@@ -126,22 +175,50 @@ def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options of `report`, shared with `run`."""
     decorators = [
         AS_OF,
-        click.option("--period", default=None, metavar="YYYY-MM",
-                     help="Reporting period for the roll-forward (default: the month of --as-of)."),
-        click.option("--from", "period_start", callback=parse_date, default=None, metavar="YYYY-MM-DD",
-                     help="First day of the reporting period (with --to)."),
-        click.option("--to", "period_end", callback=parse_date, default=None, metavar="YYYY-MM-DD",
-                     help="Last day of the reporting period (with --from)."),
+        click.option(
+            "--period",
+            default=None,
+            metavar="YYYY-MM",
+            help="Reporting period for the roll-forward (default: the month of --as-of).",
+        ),
+        click.option(
+            "--from",
+            "period_start",
+            callback=parse_date,
+            default=None,
+            metavar="YYYY-MM-DD",
+            help="First day of the reporting period (with --to).",
+        ),
+        click.option(
+            "--to",
+            "period_end",
+            callback=parse_date,
+            default=None,
+            metavar="YYYY-MM-DD",
+            help="Last day of the reporting period (with --from).",
+        ),
         ALLOCATION,
         CREDIT_APPLIES_OPTION,
         click.option("--title", default=None, help="Title on the workbook and HTML report."),
-        click.option("--generated-at", default=None, metavar="TEXT",
-                     help="A timestamp to print in the reports (none by default, so the same "
-                          "inputs give byte-identical files)."),
-        click.option("--dormant-days", type=click.IntRange(min=1), default=None,
-                     help="Credit with no movement for this many days is dormant (default 365)."),
-        click.option("--nearly-used-up", type=click.IntRange(min=0), default=None,
-                     help="Flag packages with this many sessions or fewer left (default 1)."),
+        click.option(
+            "--generated-at",
+            default=None,
+            metavar="TEXT",
+            help="A timestamp to print in the reports (none by default, so the same "
+            "inputs give byte-identical files).",
+        ),
+        click.option(
+            "--dormant-days",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Credit with no movement for this many days is dormant (default 365).",
+        ),
+        click.option(
+            "--nearly-used-up",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Flag packages with this many sessions or fewer left (default 1).",
+        ),
         QUIET,
     ]
     for decorator in reversed(decorators):
@@ -160,8 +237,9 @@ def today_in(timezone: str) -> date:
     return datetime.now(ZoneInfo(timezone)).date()
 
 
-def resolve_run_settings(config: Path | None, environ: dict[str, str], options: dict[str, Any],
-                         today: date | None) -> tuple[Settings, Any]:
+def resolve_run_settings(
+    config: Path | None, environ: dict[str, str], options: dict[str, Any], today: date | None
+) -> tuple[Settings, Any]:
     """Config file, then PKGREPORT_* variables, then command-line options (highest)."""
     from pkgreport.config import CONFIG_TO_SETTINGS, ConfigError, read_config_file, read_environment
     from pkgreport.inputs.presets import mapping_data
@@ -175,13 +253,18 @@ def resolve_run_settings(config: Path | None, environ: dict[str, str], options: 
         raise UsageError(str(exc)) from None
     period_spec = merged.pop("period", None)
     values = {CONFIG_TO_SETTINGS[k]: v for k, v in merged.items()}
-    cli_period = period_from_options(options.pop("period"), options.pop("period_start"),
-                                      options.pop("period_end"))
+    cli_period = period_from_options(
+        options.pop("period"), options.pop("period_start"), options.pop("period_end")
+    )
     values.update({k: v for k, v in options.items() if v is not None})
     if values.get("input_dir") is None:
-        raise UsageError("no input folder: give INPUT_DIR, `input` in the config file or PKGREPORT_INPUT")
+        raise UsageError(
+            "no input folder: give INPUT_DIR, `input` in the config file or PKGREPORT_INPUT"
+        )
     if values.get("output_dir") is None:
-        raise UsageError("no output folder: give -o, `output` in the config file or PKGREPORT_OUTPUT")
+        raise UsageError(
+            "no output folder: give -o, `output` in the config file or PKGREPORT_OUTPUT"
+        )
     if "columns_file" in values or "source" in values:
         values["column_map"] = mapping_data(values.get("source"), values.get("columns_file"))
     settings = Settings().replace(**values)

@@ -80,10 +80,25 @@ class Settings:
 MAX_AMOUNT_LIMIT = 1_000_000_000_000
 
 CONFIG_KEYS: tuple[str, ...] = (
-    "input", "output", "timezone", "date_order", "columns", "source", "allocation", "credit_applies", "period",
-    "dormant_days", "nearly_used_up", "ageing_buckets", "title", "fail_on",
+    "input",
+    "output",
+    "timezone",
+    "date_order",
+    "columns",
+    "source",
+    "allocation",
+    "credit_applies",
+    "period",
+    "dormant_days",
+    "nearly_used_up",
+    "ageing_buckets",
+    "title",
+    "fail_on",
     # Safe unattended runs: shrunken inputs, and the limits on what one file may hold.
-    "allow_shrink", "shrink_threshold", "max_file_bytes", "max_cell_chars",
+    "allow_shrink",
+    "shrink_threshold",
+    "max_file_bytes",
+    "max_cell_chars",
     # The largest amount one row may hold (whole dollars).
     "max_amount",
 )
@@ -230,18 +245,23 @@ def _check_value(key: str, value: object) -> object:
         return float(value)
     if key == "ageing_buckets":
         if (
-            not isinstance(value, list) or not value
+            not isinstance(value, list)
+            or not value
             or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
             or list(value) != sorted(set(value))
         ):
-            raise ConfigError("must be a list of increasing whole numbers of days, e.g. [30, 60, 90, 180, 365]")
+            raise ConfigError(
+                "must be a list of increasing whole numbers of days, e.g. [30, 60, 90, 180, 365]"
+            )
         return tuple(value)
     if key == "fail_on":
         if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
             raise ConfigError('must be a list of finding codes, e.g. ["OVER_BOOKED"]')
         unknown = [v for v in value if v not in FINDING_CODES]
         if unknown:
-            raise ConfigError(f"unknown finding code(s) {', '.join(unknown)}; known: {', '.join(FINDING_CODES)}")
+            raise ConfigError(
+                f"unknown finding code(s) {', '.join(unknown)}; known: {', '.join(FINDING_CODES)}"
+            )
         return tuple(value)
     raise ConfigError("is not a known key")  # pragma: no cover - keys are checked first
 
@@ -293,8 +313,13 @@ def read_environment(environ: dict[str, str]) -> dict[str, object]:
         raw = environ[name]
         value: object = raw
         try:
-            if key in ("dormant_days", "nearly_used_up", "max_file_bytes", "max_cell_chars",
-                       "max_amount"):
+            if key in (
+                "dormant_days",
+                "nearly_used_up",
+                "max_file_bytes",
+                "max_cell_chars",
+                "max_amount",
+            ):
                 try:
                     value = int(raw)
                 except ValueError:
@@ -310,7 +335,9 @@ def read_environment(environ: dict[str, str]) -> dict[str, object]:
                 try:
                     value = [int(v) for v in raw.split(",")]
                 except ValueError:
-                    raise ConfigError("must be comma-separated whole numbers, e.g. 30,60,90,180,365") from None
+                    raise ConfigError(
+                        "must be comma-separated whole numbers, e.g. 30,60,90,180,365"
+                    ) from None
             elif key == "fail_on":
                 value = [v.strip() for v in raw.split(",") if v.strip()]
             out[key] = _check_value(key, value)
@@ -347,7 +374,7 @@ CONFIG_TO_SETTINGS: dict[str, str] = {
     "max_cell_chars": "max_cell_chars",
 }
 
-EXAMPLE_CONFIG = '''\
+EXAMPLE_CONFIG = """\
 # pkgreport configuration for unattended (scheduled) runs: `pkgreport run --config pkgreport.toml`.
 # Precedence: this file, then PKGREPORT_* environment variables (e.g. PKGREPORT_OUTPUT), then
 # command-line options. Relative paths are relative to this file.
@@ -394,4 +421,4 @@ shrink_threshold = 0.5
 # Refuse an export file larger than this many bytes, or holding a cell longer than this.
 max_file_bytes = 1073741824
 max_cell_chars = 1000000
-'''
+"""

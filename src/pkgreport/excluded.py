@@ -35,8 +35,9 @@ def excluded_frame(
     if source_row is None:
         rows = pd.array([pd.NA] * len(files), dtype="Int64")
     else:
-        rows = pd.array(source_row if isinstance(source_row, np.ndarray) else list(source_row),
-                        dtype="Int64")
+        rows = pd.array(
+            source_row if isinstance(source_row, np.ndarray) else list(source_row), dtype="Int64"
+        )
     frame = pd.DataFrame(
         {
             "kind": kind,
@@ -52,4 +53,6 @@ def excluded_frame(
 
 def empty_excluded() -> pd.DataFrame:
     """An excluded-rows frame with no rows."""
-    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in EXCLUDED_DTYPES.items()})
+    return pd.DataFrame(
+        {name: pd.Series([], dtype=dtype) for name, dtype in EXCLUDED_DTYPES.items()}
+    )

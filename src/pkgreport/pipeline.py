@@ -41,8 +41,12 @@ def load_dataset(settings: Settings, progress: Progress = _quiet) -> Dataset:
     if settings.input_dir is None:
         raise UsageError("no input folder given: pass INPUT_DIR or set `input` in the config file")
     tables, load_issues = load_folder(settings.input_dir, settings)
-    progress(f"read {len(tables)} file(s): " + ", ".join(
-        f"{t.file.name} ({len(t.frame):,} rows)" for t in tables) if tables else "read no files")
+    progress(
+        f"read {len(tables)} file(s): "
+        + ", ".join(f"{t.file.name} ({len(t.frame):,} rows)" for t in tables)
+        if tables
+        else "read no files"
+    )
     dataset = validate_tables(tables, settings, files=[t.file for t in tables])
     dataset.issues[:0] = load_issues
     dataset.issues.sort(key=lambda i: i.sort_key())
@@ -143,7 +147,8 @@ def sections_left_out(dataset: Dataset) -> dict[str, str]:
     if dataset.appointments is None or dataset.cases is None:
         missing = "cases" if dataset.cases is None else "appointments"
         left_out["Cases"] = (
-            f"no {missing} export in the input folder, so package tallies were not computed")
+            f"no {missing} export in the input folder, so package tallies were not computed"
+        )
     if dataset.invoices is None or dataset.payments is None:
         missing = " and ".join(k for k in ("invoices", "payments") if getattr(dataset, k) is None)
         left_out["Credit"] = (
@@ -161,12 +166,17 @@ def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -
     tally = _tally(dataset, settings, as_of, timings, progress)
     links = link_invoices(dataset.invoices, dataset.appointments)
     credit, ageing, rollforward, monthly = _credit_figures(
-        dataset, settings, as_of, (period_start, period_end), links, timings, progress)
+        dataset, settings, as_of, (period_start, period_end), links, timings, progress
+    )
     packages = _packages(dataset, tally, as_of, links, skipped)
     if credit is not None and dataset.set_aside_allocations is not None:
         # Allocations validation set aside are the credit engine's findings too (`credit --findings`).
-        credit = replace(credit, findings=combine_findings(
-            credit.findings, set_aside_findings(dataset.set_aside_allocations)))
+        credit = replace(
+            credit,
+            findings=combine_findings(
+                credit.findings, set_aside_findings(dataset.set_aside_allocations)
+            ),
+        )
     findings = combine_findings(*(r.findings for r in (tally, credit) if r is not None))
     return RunResult(
         settings=settings,
@@ -212,8 +222,9 @@ def _dates(dataset: Dataset, settings: Settings) -> tuple[date, str, date, date]
     return as_of, as_of_source, period_start, period_end
 
 
-def _tally(dataset: Dataset, settings: Settings, as_of: date, timings: dict[str, float],
-           progress: Progress) -> CaseTally | None:
+def _tally(
+    dataset: Dataset, settings: Settings, as_of: date, timings: dict[str, float], progress: Progress
+) -> CaseTally | None:
     """The case tallies, or None without cases and appointments (`sections_left_out` says why)."""
     if dataset.appointments is None or dataset.cases is None:
         return None
@@ -222,7 +233,9 @@ def _tally(dataset: Dataset, settings: Settings, as_of: date, timings: dict[str,
         dataset.appointments, dataset.cases, as_of, nearly_used_up=settings.nearly_used_up
     )
     timings["cases"] = time.perf_counter() - t0
-    progress(f"tallied {len(tally.cases):,} case(s) over {len(tally.appointments):,} appointment(s)")
+    progress(
+        f"tallied {len(tally.cases):,} case(s) over {len(tally.appointments):,} appointment(s)"
+    )
     return tally
 
 
@@ -231,9 +244,15 @@ CreditFigures = tuple[
 ]
 
 
-def _credit_figures(dataset: Dataset, settings: Settings, as_of: date,
-                    period: tuple[date, date], links: InvoiceLinks, timings: dict[str, float],
-                    progress: Progress) -> CreditFigures:
+def _credit_figures(
+    dataset: Dataset,
+    settings: Settings,
+    as_of: date,
+    period: tuple[date, date],
+    links: InvoiceLinks,
+    timings: dict[str, float],
+    progress: Progress,
+) -> CreditFigures:
     """Credit, its ageing, the period's roll-forward and the monthly one; all None without
     invoices and payments (`sections_left_out` says why)."""
     if dataset.invoices is None or dataset.payments is None:
@@ -260,22 +279,33 @@ def _credit_figures(dataset: Dataset, settings: Settings, as_of: date,
     first = _latest_floor(dataset, as_of)
     monthly = monthly_rollforward(credit.ledger, first, as_of)
     timings["liability"] = time.perf_counter() - t0
-    progress(f"allocated credit for {len(credit.patients):,} patient(s), "
-             f"{len(credit.invoices):,} invoice(s)")
+    progress(
+        f"allocated credit for {len(credit.patients):,} patient(s), "
+        f"{len(credit.invoices):,} invoice(s)"
+    )
     return credit, ageing, rollforward, monthly
 
 
-def _packages(dataset: Dataset, tally: CaseTally | None, as_of: date, links: InvoiceLinks,
-              skipped: dict[str, str]) -> pd.DataFrame | None:
+def _packages(
+    dataset: Dataset,
+    tally: CaseTally | None,
+    as_of: date,
+    links: InvoiceLinks,
+    skipped: dict[str, str],
+) -> pd.DataFrame | None:
     """The value of each package used and unused, when prices are known."""
     if tally is None:
         return None
     if dataset.invoices is None and not _has_prices(dataset):
         skipped["Package value"] = "no package prices (cases `package_price` or package invoices)"
         return None
-    return package_value(dataset.cases, dataset.invoices,
-                         tally.cases[["case_id", "attended"]], as_of,
-                         session_invoices=frozenset(links.by_number))
+    return package_value(
+        dataset.cases,
+        dataset.invoices,
+        tally.cases[["case_id", "attended"]],
+        as_of,
+        session_invoices=frozenset(links.by_number),
+    )
 
 
 def _has_prices(dataset: Dataset) -> bool:
@@ -298,8 +328,11 @@ def _latest_floor(dataset: Dataset, as_of: date) -> date:
 
 
 # Findings about records that disagree with each other, which `validate` lists beside the errors.
-RECORD_FINDINGS = ("OVER_ALLOCATED_INVOICE", "ALLOCATION_OTHER_PATIENT",
-                   "ALLOCATION_TO_DELETED_INVOICE")
+RECORD_FINDINGS = (
+    "OVER_ALLOCATED_INVOICE",
+    "ALLOCATION_OTHER_PATIENT",
+    "ALLOCATION_TO_DELETED_INVOICE",
+)
 
 
 def inconsistent_records(dataset: Dataset, settings: Settings) -> pd.DataFrame:

@@ -111,13 +111,19 @@ class RunResult:
 
         ds, credit, tally = self.dataset, self.credit, self.cases
         cases = case_frame(
-            as_of=self.as_of, cases=None if tally is None else tally.cases,
+            as_of=self.as_of,
+            cases=None if tally is None else tally.cases,
             case_appointments=None if tally is None else tally.appointments,
-            appointments=ds.appointments, packages=self.packages)
+            appointments=ds.appointments,
+            packages=self.packages,
+        )
         locations = by_location(
-            as_of=self.as_of, invoices=ds.invoices,
+            as_of=self.as_of,
+            invoices=ds.invoices,
             credit_patients=None if credit is None else credit.patients,
-            credit_invoices=None if credit is None else credit.invoices, cases=cases)
+            credit_invoices=None if credit is None else credit.invoices,
+            cases=cases,
+        )
         return locations, by_practitioner(cases)
 
 
@@ -142,22 +148,39 @@ def excluded_rows(result: RunResult) -> pd.DataFrame:
     The one list behind the Validation sheet and the summary's `excluded_rows` count: rows the
     validation dropped, rows an engine left out, and archived or deleted appointments of a case.
     """
-    parts = [p for p in (result.dataset.excluded, getattr(result.credit, "excluded", None))
-             if p is not None and not p.empty]
-    frames = [pd.DataFrame({
-        "file": part["source_file"], "row": part["source_row"],
-        "value": part.get("id", part.get("kind")), "message": part["reason"],
-    }) for part in parts]
+    parts = [
+        p
+        for p in (result.dataset.excluded, getattr(result.credit, "excluded", None))
+        if p is not None and not p.empty
+    ]
+    frames = [
+        pd.DataFrame(
+            {
+                "file": part["source_file"],
+                "row": part["source_row"],
+                "value": part.get("id", part.get("kind")),
+                "message": part["reason"],
+            }
+        )
+        for part in parts
+    ]
     if result.cases is not None:
         appts = result.cases.appointments
         gone = appts[appts["reason"].isin(["archived", "deleted"])]
         if not gone.empty:
-            frames.append(pd.DataFrame({
-                "file": gone["source_file"], "row": gone["source_row"],
-                "value": gone["appointment_id"],
-                "message": "appointment " + gone["reason"] + ": not counted toward case "
-                           + gone["case_id"].astype(str),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "file": gone["source_file"],
+                        "row": gone["source_row"],
+                        "value": gone["appointment_id"],
+                        "message": "appointment "
+                        + gone["reason"]
+                        + ": not counted toward case "
+                        + gone["case_id"].astype(str),
+                    }
+                )
+            )
     columns = ["file", "row", "value", "message"]
     if not frames:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})

@@ -14,8 +14,12 @@ from pkgreport.money import format_plain
 
 
 def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float) and np.isnan(value))
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float) and np.isnan(value))
+    )
 
 
 def format_cents(cents: object) -> str:
@@ -91,5 +95,7 @@ def to_json_text(frame: pd.DataFrame) -> str:
     """A JSON array of objects: numbers as numbers, money as exact cents plus its decimal text."""
     money = set(money_columns(frame))
     columns = {str(c): _json_values(frame[c], c in money) for c in frame.columns}
-    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    rows = [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

@@ -139,7 +139,9 @@ def bulk_tables(
         )
 
     def constant(text: str, count: int, blank: np.ndarray | None = None) -> np.ndarray:
-        return vocab((text,), np.zeros(count, np.int64) if blank is None else -blank.astype(np.int64))
+        return vocab(
+            (text,), np.zeros(count, np.int64) if blank is None else -blank.astype(np.int64)
+        )
 
     prac_names = tuple(p for group in PRACTITIONERS for p in group)
     patient_id = BULK_BASE["patient"] + np.arange(n)

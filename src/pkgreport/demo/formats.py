@@ -43,18 +43,55 @@ PACKAGE_PRICES: dict[int, int] = {5: 42_500, 10: 80_000}  # method B: paid in fu
 # Cliniko's appointments and invoices export headers, verbatim and in order (../shared/DOMAIN.md),
 # then the columns the demo needs that Cliniko's exports do not have (`NOT_CLINIKO`).
 CLINIKO_APPOINTMENT_HEADERS: tuple[str, ...] = (
-    "Appointment ID", "Start Time", "Date", "End Time", "Practitioner", "Practitioner ID",
-    "Patient ID(s)", "Appointment Type", "Appointment Notes", "Business", "Did Not Arrive",
-    "Patient Arrived", "SMS Reminder Sent", "Email Reminder Sent", "Cancellation Time",
-    "Cancellation Reason", "Cancellation Note", "Created At", "Treatment Notes Status",
-    "Invoice Number", "Appointment Category", "Source", "Maximum Number of Patients",
-    "Number of Patients", "Number of Cancellations", "Patient Case",
+    "Appointment ID",
+    "Start Time",
+    "Date",
+    "End Time",
+    "Practitioner",
+    "Practitioner ID",
+    "Patient ID(s)",
+    "Appointment Type",
+    "Appointment Notes",
+    "Business",
+    "Did Not Arrive",
+    "Patient Arrived",
+    "SMS Reminder Sent",
+    "Email Reminder Sent",
+    "Cancellation Time",
+    "Cancellation Reason",
+    "Cancellation Note",
+    "Created At",
+    "Treatment Notes Status",
+    "Invoice Number",
+    "Appointment Category",
+    "Source",
+    "Maximum Number of Patients",
+    "Number of Patients",
+    "Number of Cancellations",
+    "Patient Case",
 )
 CLINIKO_INVOICE_HEADERS: tuple[str, ...] = (
-    "Invoice Number", "Issue Date", "Practitioner", "Sub-Total Amount", "Tax Amount", "Discount",
-    "Invoice Amount", "Notes", "Status", "Date Closed", "Created By", "Appointment ID", "Business",
-    "Extra patient info", "Patient ID", "Outstanding Balance", "Payments Applied",
-    "Credit Applied", "Other Allocations", "Appointment Time", "ID",
+    "Invoice Number",
+    "Issue Date",
+    "Practitioner",
+    "Sub-Total Amount",
+    "Tax Amount",
+    "Discount",
+    "Invoice Amount",
+    "Notes",
+    "Status",
+    "Date Closed",
+    "Created By",
+    "Appointment ID",
+    "Business",
+    "Extra patient info",
+    "Patient ID",
+    "Outstanding Balance",
+    "Payments Applied",
+    "Credit Applied",
+    "Other Allocations",
+    "Appointment Time",
+    "ID",
 )
 NOT_CLINIKO: dict[str, tuple[str, ...]] = {
     "appointments": ("Archived At",),
@@ -169,8 +206,9 @@ class Clock:
 
     def zoned(self, offset: int, minute: int) -> str:
         """Cliniko's appointment times: local time with its offset (`2022-11-01 08:00:00 +1100`)."""
-        local = datetime.combine(self.day(offset), time(minute // 60, minute % 60),
-                                 tzinfo=ZoneInfo(CLINIC_ZONE))
+        local = datetime.combine(
+            self.day(offset), time(minute // 60, minute % 60), tzinfo=ZoneInfo(CLINIC_ZONE)
+        )
         return local.strftime("%Y-%m-%d %H:%M:%S %z")
 
 
@@ -282,7 +320,6 @@ def _unquote(cell: str) -> str:
     if cell.startswith('"') and cell.endswith('"') and len(cell) >= 2:
         return cell[1:-1].replace('""', '"')
     return cell
-
 
 
 def xlsx_bytes(table: ExportTable, sheet: str) -> bytes:

@@ -23,9 +23,7 @@ def _planted_index(plants: list[Plant]) -> dict[str, list[str]]:
     return out
 
 
-_DEFAULT_BLOCK = build_plants(
-    _DEFAULT_START, (period_end(_DEFAULT_START, 3) - _DEFAULT_START).days
-)
+_DEFAULT_BLOCK = build_plants(_DEFAULT_START, (period_end(_DEFAULT_START, 3) - _DEFAULT_START).days)
 PLANTS: tuple[Plant, ...] = tuple(_DEFAULT_BLOCK.plants)
 # Finding code -> subject ids (case, patient or invoice ids, as `Plant.subject_type` says) that
 # every sample made by `generate` contains, whatever its size, seed, start or number of months.

@@ -72,14 +72,19 @@ class _PlantBuilder:
         shown = credit if reported is None else reported
         first, _, last = name.partition(" ")
         # Cliniko writes long ids Excel-safe and leaves a $0 credit blank.
-        self.rows["patients"].append([f'="{pid}"', first, last, format_dollars(shown) if shown else ""])
+        self.rows["patients"].append(
+            [f'="{pid}"', first, last, format_dollars(shown) if shown else ""]
+        )
         return pid
 
     def _who(self, pid: str) -> tuple[str, str, str]:
         """(practitioner, practitioner id, business) of a planted patient."""
         business, practitioner = self._practitioner[pid]
-        return (PRACTITIONERS[business][practitioner], PRACTITIONER_IDS[business * 3 + practitioner],
-                BUSINESSES[business])
+        return (
+            PRACTITIONERS[business][practitioner],
+            PRACTITIONER_IDS[business * 3 + practitioner],
+            BUSINESSES[business],
+        )
 
     def case(
         self,
@@ -130,8 +135,17 @@ class _PlantBuilder:
         assert minute >= EARLIEST_START, minute
         practitioner, practitioner_id, business = self._who(pid)
         row = _appointment_row(
-            self.clock, self._id("appointment"), day, minute, attendees or pid, kind,
-            practitioner, practitioner_id, business, state, case,
+            self.clock,
+            self._id("appointment"),
+            day,
+            minute,
+            attendees or pid,
+            kind,
+            practitioner,
+            practitioner_id,
+            business,
+            state,
+            case,
         )
         row.append("" if archived is None else self.clock.stamp(*archived))
         self.rows["appointments"].append(row)
@@ -143,12 +157,37 @@ class _PlantBuilder:
         practitioner, practitioner_id, business = self._who(pid_of_practitioner)
         aid = self._id("appointment")
         c = self.clock
-        self.rows["appointments"].append([
-            aid, c.zoned(day, minute), c.short_date(day), c.zoned(day, minute + minutes),
-            practitioner, practitioner_id, "", "Unavailable - Unavailable", "", business,
-            "N/A", "N/A", "N/A", "N/A", "", "", "", c.zoned(day - 7, minute), "", "", "", "",
-            "0", "0", "0", "", "",
-        ])
+        self.rows["appointments"].append(
+            [
+                aid,
+                c.zoned(day, minute),
+                c.short_date(day),
+                c.zoned(day, minute + minutes),
+                practitioner,
+                practitioner_id,
+                "",
+                "Unavailable - Unavailable",
+                "",
+                business,
+                "N/A",
+                "N/A",
+                "N/A",
+                "N/A",
+                "",
+                "",
+                "",
+                c.zoned(day - 7, minute),
+                "",
+                "",
+                "",
+                "",
+                "0",
+                "0",
+                "0",
+                "",
+                "",
+            ]
+        )
         return aid
 
     def invoice(
@@ -186,11 +225,29 @@ class _PlantBuilder:
             appt_time = f"{start.day}/{start.month}/{start.year} {start.hour}:{start.minute:02d}"
         self.rows["invoices"].append(
             [
-                number, self.clock.short_date(day), practitioner, format_plain(total), "0.00",
-                "0.00", format_plain(total), "", status,
-                "" if closed is None else self.clock.short_date(closed), practitioner, appointment,
-                business, "", pid, format_plain(outstanding), format_plain(paid),
-                format_plain(credit), "0.00", appt_time, iid, case, original,
+                number,
+                self.clock.short_date(day),
+                practitioner,
+                format_plain(total),
+                "0.00",
+                "0.00",
+                format_plain(total),
+                "",
+                status,
+                "" if closed is None else self.clock.short_date(closed),
+                practitioner,
+                appointment,
+                business,
+                "",
+                pid,
+                format_plain(outstanding),
+                format_plain(paid),
+                format_plain(credit),
+                "0.00",
+                appt_time,
+                iid,
+                case,
+                original,
             ]
         )
         return iid
@@ -257,20 +314,49 @@ class _PlantBuilder:
 
 
 def _appointment_row(
-    clock: Clock, aid: str, day: int, minute: int, attendees: str, kind: str, practitioner: str,
-    practitioner_id: str, business: str, state: str, case: str,
+    clock: Clock,
+    aid: str,
+    day: int,
+    minute: int,
+    attendees: str,
+    kind: str,
+    practitioner: str,
+    practitioner_id: str,
+    business: str,
+    state: str,
+    case: str,
 ) -> list[str]:
     """One appointments row in Cliniko's columns (Invoice Number filled in when invoiced)."""
     length = 45 if kind == "Initial Consultation" else 30
     count = str(len(attendees.split(",")))
     cancelled = state == "cancelled"
     return [
-        aid, clock.zoned(day, minute), clock.short_date(day), clock.zoned(day, minute + length),
-        practitioner, practitioner_id, attendees, kind, "", business,
-        "TRUE" if state == "dna" else "FALSE", "TRUE" if state == "attended" else "FALSE",
-        "TRUE", "TRUE", clock.zoned(day - 1, 17 * 60 + 5) if cancelled else "",
-        "Feeling unwell" if cancelled else "", "", clock.zoned(day - 7, minute), "", "", "", "",
-        "8" if int(count) > 1 else "1", count, "1" if cancelled else "0", case,
+        aid,
+        clock.zoned(day, minute),
+        clock.short_date(day),
+        clock.zoned(day, minute + length),
+        practitioner,
+        practitioner_id,
+        attendees,
+        kind,
+        "",
+        business,
+        "TRUE" if state == "dna" else "FALSE",
+        "TRUE" if state == "attended" else "FALSE",
+        "TRUE",
+        "TRUE",
+        clock.zoned(day - 1, 17 * 60 + 5) if cancelled else "",
+        "Feeling unwell" if cancelled else "",
+        "",
+        clock.zoned(day - 7, minute),
+        "",
+        "",
+        "",
+        "",
+        "8" if int(count) > 1 else "1",
+        count,
+        "1" if cancelled else "0",
+        case,
     ]
 
 
@@ -294,7 +380,9 @@ def _plant_package_date_findings(b: _PlantBuilder) -> None:
     pid = b.patient("900001", "Grace Whitfield", 0)
     case = b.case("490001", pid, "Physio 3-session package", 3, 0, 365, price=27_000)
     b.package_b(pid, case, 0, 3, 27_000, "Physio 3-session package")
-    appts = [b.appointment(pid, d, 12 * 60, case=case, kind="Package Session") for d in (1, 8, 15, 22)]
+    appts = [
+        b.appointment(pid, d, 12 * 60, case=case, kind="Package Session") for d in (1, 8, 15, 22)
+    ]
     for d, aid in zip((1, 8, 15), appts, strict=False):
         b.invoice(pid, d, 0, "Paid", "Pre-paid package", appointment=aid, case=case)
     b.plant("OVER_BOOKED", "case", case, pid, (appts[3],), "4 counted on a 3-session case")
@@ -355,8 +443,15 @@ def _plant_credit_findings(b: _PlantBuilder) -> None:
     b.payment(pid, 0, 11 * 60, 5 * SESSION_PRICE, "Credit Card", "Pre-payment: 5-session package")
     for d in (1, 8, 15, 22):
         aid = b.appointment(pid, d, 13 * 60, case=case, kind="Package Session")
-        b.invoice(pid, d, SESSION_PRICE, "Paid", "Standard Consultation", appointment=aid,
-                  credit=SESSION_PRICE)
+        b.invoice(
+            pid,
+            d,
+            SESSION_PRICE,
+            "Paid",
+            "Standard Consultation",
+            appointment=aid,
+            credit=SESSION_PRICE,
+        )
     b.plant("NEARLY_USED_UP", "case", case, pid, note="1 of 5 left, $95.00 credit")
 
     # SEVERAL_OPEN_PACKAGES: a second package bought while the first still has sessions left.
@@ -406,8 +501,15 @@ def _plant_credit_findings(b: _PlantBuilder) -> None:
     )
     for d in (-446, -439, -432):
         aid = b.appointment(pid, d, case=case, kind="Package Session")
-        b.invoice(pid, d, SESSION_PRICE, "Paid", "Standard Consultation", appointment=aid,
-                  credit=SESSION_PRICE)
+        b.invoice(
+            pid,
+            d,
+            SESSION_PRICE,
+            "Paid",
+            "Standard Consultation",
+            appointment=aid,
+            credit=SESSION_PRICE,
+        )
         b.payment(pid, d, 13 * 60 + 35, 0, "Account credit", "Paid from account credit")
     b.plant(
         "DORMANT_CREDIT",
@@ -427,8 +529,15 @@ def _plant_mismatch_findings(b: _PlantBuilder) -> None:
     b.payment(pid, 0, 11 * 60, 10 * SESSION_PRICE, "Credit Card", "Pre-payment: 10-session package")
     for d in (1, 4, 8, 11, 15, 18):
         aid = b.appointment(pid, d, 12 * 60, case=case, kind="Package Session")
-        b.invoice(pid, d, SESSION_PRICE, "Paid", "Standard Consultation", appointment=aid,
-                  credit=SESSION_PRICE)
+        b.invoice(
+            pid,
+            d,
+            SESSION_PRICE,
+            "Paid",
+            "Standard Consultation",
+            appointment=aid,
+            credit=SESSION_PRICE,
+        )
         b.payment(pid, d, 12 * 60 + 35, 0, "Account credit", "Paid from account credit")
     b.plant("REPORTED_CREDIT_MISMATCH", "patient", pid, pid, note="true $380.00, reported $475.00")
 
@@ -455,7 +564,13 @@ def _plant_mismatch_findings(b: _PlantBuilder) -> None:
         aid = b.appointment(pid, d, case=case, kind="Package Session")
         if d == 8:
             charged = b.invoice(
-                pid, d, SESSION_PRICE, "Paid", "Standard Consultation", appointment=aid, case=case,
+                pid,
+                d,
+                SESSION_PRICE,
+                "Paid",
+                "Standard Consultation",
+                appointment=aid,
+                case=case,
                 paid=SESSION_PRICE,
             )
             b.payment(pid, d, 13 * 60 + 40, SESSION_PRICE)
@@ -496,8 +611,15 @@ def _plant_quiet_scenarios(b: _PlantBuilder) -> None:
     _, billed = b.visit_paid(pid, 2, INITIAL_PRICE)
     b.invoice(pid, 3, -INITIAL_PRICE, "", "Initial Consultation", original=billed)
     aid = b.appointment(pid, 10)
-    b.invoice(pid, 10, SESSION_PRICE, "Paid", "Standard Consultation", appointment=aid,
-              credit=SESSION_PRICE)
+    b.invoice(
+        pid,
+        10,
+        SESSION_PRICE,
+        "Paid",
+        "Standard Consultation",
+        appointment=aid,
+        credit=SESSION_PRICE,
+    )
 
     # A credit note paid out as a refund.
     pid = b.patient("900018", "Ella Robinson", 0, practitioner=2, business=1)
@@ -511,8 +633,15 @@ def _plant_quiet_scenarios(b: _PlantBuilder) -> None:
     b.payment(pid, 0, 11 * 60, 5 * SESSION_PRICE, "Credit Card", "Pre-payment: 5-session package")
     for d in (1, 8):
         aid = b.appointment(pid, d, case=case, kind="Package Session")
-        b.invoice(pid, d, SESSION_PRICE, "Paid", "Standard Consultation", appointment=aid,
-                  credit=SESSION_PRICE)
+        b.invoice(
+            pid,
+            d,
+            SESSION_PRICE,
+            "Paid",
+            "Standard Consultation",
+            appointment=aid,
+            credit=SESSION_PRICE,
+        )
         b.payment(pid, d, 13 * 60 + 35, 0, "Account credit", "Paid from account credit")
     b.payment(
         pid, 20, 11 * 60, -3 * SESSION_PRICE, "Credit Card", "Refund of unused package credit"
@@ -521,8 +650,16 @@ def _plant_quiet_scenarios(b: _PlantBuilder) -> None:
     # One payment pays the older of two open invoices (oldest first); the newer stays open.
     pid = b.patient("900020", "Charlotte Dubois", 0, practitioner=1)
     older = b.appointment(pid, 2)
-    b.invoice(pid, 2, SESSION_PRICE, "Paid", "Standard Consultation", appointment=older,
-              paid=SESSION_PRICE, closed=12)
+    b.invoice(
+        pid,
+        2,
+        SESSION_PRICE,
+        "Paid",
+        "Standard Consultation",
+        appointment=older,
+        paid=SESSION_PRICE,
+        closed=12,
+    )
     newer = b.appointment(pid, 9)
     b.invoice(pid, 9, SESSION_PRICE, "Open", "Standard Consultation", appointment=newer)
     b.payment(pid, 12, 9 * 60, SESSION_PRICE, "Credit Card", "Paid at the desk")
@@ -530,11 +667,27 @@ def _plant_quiet_scenarios(b: _PlantBuilder) -> None:
     # One payment pays two invoices.
     pid = b.patient("900021", "Thomas Keane", 0, practitioner=2)
     first_visit = b.appointment(pid, 2, kind="Initial Consultation")
-    b.invoice(pid, 2, INITIAL_PRICE, "Paid", "Initial Consultation", appointment=first_visit,
-              paid=INITIAL_PRICE, closed=12)
+    b.invoice(
+        pid,
+        2,
+        INITIAL_PRICE,
+        "Paid",
+        "Initial Consultation",
+        appointment=first_visit,
+        paid=INITIAL_PRICE,
+        closed=12,
+    )
     second_visit = b.appointment(pid, 9)
-    b.invoice(pid, 9, SESSION_PRICE, "Paid", "Standard Consultation", appointment=second_visit,
-              paid=SESSION_PRICE, closed=12)
+    b.invoice(
+        pid,
+        9,
+        SESSION_PRICE,
+        "Paid",
+        "Standard Consultation",
+        appointment=second_visit,
+        paid=SESSION_PRICE,
+        closed=12,
+    )
     b.payment(pid, 12, 9 * 60, INITIAL_PRICE + SESSION_PRICE, "Credit Card")
 
 
@@ -557,10 +710,23 @@ def _plant_late_scenarios(b: _PlantBuilder) -> None:
     # INVOICE_BALANCE_MISMATCH: Cliniko shows a $50.00 part payment the payments export lacks.
     pid = b.patient("900023", "Maya Haddad", 0, practitioner=2, business=1)
     aid = b.appointment(pid, 6)
-    part_paid = b.invoice(pid, 6, SESSION_PRICE, "Open", "Standard Consultation", appointment=aid,
-                          paid=5_000, cliniko_outstanding=4_500)
-    b.plant("INVOICE_BALANCE_MISMATCH", "invoice", part_paid, pid,
-            note="Cliniko: $45.00 owing, $50.00 paid; the exports hold no payment")
+    part_paid = b.invoice(
+        pid,
+        6,
+        SESSION_PRICE,
+        "Open",
+        "Standard Consultation",
+        appointment=aid,
+        paid=5_000,
+        cliniko_outstanding=4_500,
+    )
+    b.plant(
+        "INVOICE_BALANCE_MISMATCH",
+        "invoice",
+        part_paid,
+        pid,
+        note="Cliniko: $45.00 owing, $50.00 paid; the exports hold no payment",
+    )
 
     # A group class (two patients in one appointment) and a practitioner's "Unavailable" block,
     # as Cliniko's appointments export holds them: neither changes any figure.

@@ -20,11 +20,20 @@ UNASSIGNED = "unassigned"
 EXPIRING_DAYS = 30
 
 LOCATION_COLUMNS = (
-    "business", "patients_with_credit", "credit_liability", "open_invoices",
-    "package_value_undelivered", "cases_over_booked", "cases_expiring",
+    "business",
+    "patients_with_credit",
+    "credit_liability",
+    "open_invoices",
+    "package_value_undelivered",
+    "cases_over_booked",
+    "cases_expiring",
 )
 PRACTITIONER_COLUMNS = (
-    "practitioner", "cases_active", "upcoming_sessions", "cases_over_booked", "cases_expiring",
+    "practitioner",
+    "cases_active",
+    "upcoming_sessions",
+    "cases_over_booked",
+    "cases_expiring",
     "package_value_undelivered",
 )
 
@@ -33,8 +42,9 @@ def _named(values: pd.Series) -> pd.Series:
     """Names without surrounding spaces; blank ones (NaN, empty, spaces) become `UNASSIGNED`.
     Names repeat, so each distinct one is cleaned once."""
     codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=True)
-    cleaned = np.array([str(name).strip() or UNASSIGNED for name in distinct] + [UNASSIGNED],
-                       dtype=object)
+    cleaned = np.array(
+        [str(name).strip() or UNASSIGNED for name in distinct] + [UNASSIGNED], dtype=object
+    )
     return pd.Series(cleaned[codes], index=values.index, dtype=object)  # code -1: the last
 
 
@@ -57,7 +67,9 @@ def case_owners(case_appointments: pd.DataFrame, appointments: pd.DataFrame) -> 
     """
     counted = case_appointments[case_appointments["counted"].to_numpy(dtype=bool)]
     numbers = counted["number"].to_numpy(dtype=np.int64)
-    latest = counted.iloc[np.argsort(numbers, kind="stable")].drop_duplicates("case_id", keep="last")
+    latest = counted.iloc[np.argsort(numbers, kind="stable")].drop_duplicates(
+        "case_id", keep="last"
+    )
     owners = pd.DataFrame(index=pd.Index(latest["case_id"].to_numpy(), name="case_id"))
     for column in ("business", "practitioner"):
         owners[column] = _lookup(appointments, "appointment_id", column, latest["appointment_id"])
@@ -76,9 +88,14 @@ def _lookup(frame: pd.DataFrame, key: str, column: str, wanted: pd.Series) -> np
     return values[found]
 
 
-def case_frame(*, as_of: date, cases: pd.DataFrame | None,
-               case_appointments: pd.DataFrame | None, appointments: pd.DataFrame | None,
-               packages: pd.DataFrame | None) -> pd.DataFrame | None:
+def case_frame(
+    *,
+    as_of: date,
+    cases: pd.DataFrame | None,
+    case_appointments: pd.DataFrame | None,
+    appointments: pd.DataFrame | None,
+    packages: pd.DataFrame | None,
+) -> pd.DataFrame | None:
     """One row per case: its business and practitioner, the flags counted per owner and its
     undelivered value; None without the case tally and the appointments."""
     if cases is None or case_appointments is None or appointments is None:
@@ -86,25 +103,35 @@ def case_frame(*, as_of: date, cases: pd.DataFrame | None,
     owners = case_owners(case_appointments, appointments)
     frame = pd.DataFrame({"case_id": cases["case_id"].to_numpy()})
     for column in ("business", "practitioner"):
-        frame[column] = _named(frame["case_id"].map(owners[column]) if len(owners)
-                               else pd.Series(np.nan, index=frame.index))
+        frame[column] = _named(
+            frame["case_id"].map(owners[column])
+            if len(owners)
+            else pd.Series(np.nan, index=frame.index)
+        )
     frame["over_booked"] = (cases["over_booked_by"] > 0).to_numpy()
     frame["active"] = (cases["status"] == "active").to_numpy()
     start = pd.Timestamp(as_of)
     end = pd.Timestamp(as_of + timedelta(days=EXPIRING_DAYS))
     expiry = cases["expiry_date"]
-    frame["expiring"] = (frame["active"] & (expiry >= start).to_numpy()
-                         & (expiry < end).to_numpy())
+    frame["expiring"] = frame["active"] & (expiry >= start).to_numpy() & (expiry < end).to_numpy()
     frame["upcoming"] = cases["upcoming"].to_numpy(dtype=np.int64)
-    value = (packages.set_index("case_id")["undelivered"] if packages is not None
-             else pd.Series(dtype="Int64"))
+    value = (
+        packages.set_index("case_id")["undelivered"]
+        if packages is not None
+        else pd.Series(dtype="Int64")
+    )
     frame["undelivered"] = frame["case_id"].map(value).fillna(0).astype(np.int64)
     return frame
 
 
-def by_location(*, as_of: date, invoices: pd.DataFrame | None,
-                credit_patients: pd.DataFrame | None, credit_invoices: pd.DataFrame | None,
-                cases: pd.DataFrame | None) -> pd.DataFrame:
+def by_location(
+    *,
+    as_of: date,
+    invoices: pd.DataFrame | None,
+    credit_patients: pd.DataFrame | None,
+    credit_invoices: pd.DataFrame | None,
+    cases: pd.DataFrame | None,
+) -> pd.DataFrame:
     """One row per business (`UNASSIGNED` last), money in cents; each column adds up to its
     practice-wide total (credit liability is the signed sum of balances, as the headline and
     the roll-forward define it: engine/liability.credit_liability).
@@ -113,21 +140,42 @@ def by_location(*, as_of: date, invoices: pd.DataFrame | None,
     if credit_patients is not None:
         owner = _named(credit_patients["patient_id"].map(patient_businesses(invoices)))
         credit = credit_patients["credit"].to_numpy(dtype=np.int64)
-        parts.append(pd.DataFrame({"business": owner.to_numpy(),
-                                   "patients_with_credit": (credit > 0).astype(np.int64),
-                                   "credit_liability": credit}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "business": owner.to_numpy(),
+                    "patients_with_credit": (credit > 0).astype(np.int64),
+                    "credit_liability": credit,
+                }
+            )
+        )
     if credit_invoices is not None:
         issued = credit_invoices["issue_date"] <= pd.Timestamp(as_of)
         open_inv = credit_invoices[issued & (credit_invoices["outstanding"] > 0)]
-        where = (_lookup(invoices, "invoice_id", "business", open_inv["invoice_id"])
-                 if invoices is not None else np.full(len(open_inv), None, dtype=object))
-        parts.append(pd.DataFrame({"business": _named(pd.Series(where)).to_numpy(),
-                                   "open_invoices": open_inv["outstanding"].to_numpy(np.int64)}))
+        where = (
+            _lookup(invoices, "invoice_id", "business", open_inv["invoice_id"])
+            if invoices is not None
+            else np.full(len(open_inv), None, dtype=object)
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "business": _named(pd.Series(where)).to_numpy(),
+                    "open_invoices": open_inv["outstanding"].to_numpy(np.int64),
+                }
+            )
+        )
     if cases is not None:
-        parts.append(pd.DataFrame({
-            "business": cases["business"], "package_value_undelivered": cases["undelivered"],
-            "cases_over_booked": cases["over_booked"].astype(np.int64),
-            "cases_expiring": cases["expiring"].astype(np.int64)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "business": cases["business"],
+                    "package_value_undelivered": cases["undelivered"],
+                    "cases_over_booked": cases["over_booked"].astype(np.int64),
+                    "cases_expiring": cases["expiring"].astype(np.int64),
+                }
+            )
+        )
     return _sum_per(parts, "business", LOCATION_COLUMNS)
 
 
@@ -136,12 +184,16 @@ def by_practitioner(cases: pd.DataFrame | None) -> pd.DataFrame:
     `cases` is `case_frame(...)`."""
     if cases is None:
         return pd.DataFrame(columns=list(PRACTITIONER_COLUMNS))
-    part = pd.DataFrame({
-        "practitioner": cases["practitioner"], "cases_active": cases["active"].astype(np.int64),
-        "upcoming_sessions": cases["upcoming"],
-        "cases_over_booked": cases["over_booked"].astype(np.int64),
-        "cases_expiring": cases["expiring"].astype(np.int64),
-        "package_value_undelivered": cases["undelivered"]})
+    part = pd.DataFrame(
+        {
+            "practitioner": cases["practitioner"],
+            "cases_active": cases["active"].astype(np.int64),
+            "upcoming_sessions": cases["upcoming"],
+            "cases_over_booked": cases["over_booked"].astype(np.int64),
+            "cases_expiring": cases["expiring"].astype(np.int64),
+            "package_value_undelivered": cases["undelivered"],
+        }
+    )
     return _sum_per([part], "practitioner", PRACTITIONER_COLUMNS)
 
 

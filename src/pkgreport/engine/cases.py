@@ -252,8 +252,19 @@ def _attached_appointments(
     maximum = cs["max_sessions"].fillna(0).to_numpy(dtype=np.int64)
     over_booked = counted & limited[pos] & (number > maximum[pos])
     return _Attached(
-        every_start, every_id, rows, pos, starts, live, cancelled, dna, counted,
-        starts < day_end, reason, number, over_booked,
+        every_start,
+        every_id,
+        rows,
+        pos,
+        starts,
+        live,
+        cancelled,
+        dna,
+        counted,
+        starts < day_end,
+        reason,
+        number,
+        over_booked,
     )
 
 
@@ -354,8 +365,6 @@ def _appointment_table(appointments: pd.DataFrame, a: _Attached) -> pd.DataFrame
             "source_row": picked["source_row"],
         }
     )
-
-
 
 
 def _sorted_cases(cases: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -491,5 +500,3 @@ def _bools(frame: pd.DataFrame, name: str) -> np.ndarray:
     if isinstance(column.dtype, pd.BooleanDtype):
         return column.fillna(False).to_numpy(dtype=bool)
     raise TypeError(f"column {name!r} must be boolean, got {column.dtype}")
-
-

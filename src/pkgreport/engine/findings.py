@@ -23,10 +23,16 @@ FINDING_COLUMNS: list[str] = [
 ]
 
 __all__ = [
-    "FINDINGS", "FINDING_COLUMNS", "SEVERITY_RANK", "FindingKind", "combine_findings",
-    "empty_findings", "findings_by_code", "make_findings", "normalise_findings",
+    "FINDINGS",
+    "FINDING_COLUMNS",
+    "SEVERITY_RANK",
+    "FindingKind",
+    "combine_findings",
+    "empty_findings",
+    "findings_by_code",
+    "make_findings",
+    "normalise_findings",
 ]
-
 
 
 def empty_findings() -> pd.DataFrame:
@@ -73,9 +79,21 @@ def make_findings(
 def normalise_findings(frame: pd.DataFrame) -> pd.DataFrame:
     """Fix dtypes and column order so findings from any engine concatenate cleanly."""
     out = frame.reindex(columns=FINDING_COLUMNS)
-    for col in ("code", "severity", "patient_id", "subject_type", "subject_id", "message",
-                "source_file", "appointment_ids"):
-        out[col] = out[col].astype(object).where(out[col].notna(), "" if col == "appointment_ids" else None)
+    for col in (
+        "code",
+        "severity",
+        "patient_id",
+        "subject_type",
+        "subject_id",
+        "message",
+        "source_file",
+        "appointment_ids",
+    ):
+        out[col] = (
+            out[col]
+            .astype(object)
+            .where(out[col].notna(), "" if col == "appointment_ids" else None)
+        )
     out["amount"] = pd.array(out["amount"], dtype="Int64")
     out["source_row"] = pd.array(out["source_row"], dtype="Int64")
     return out.reset_index(drop=True)

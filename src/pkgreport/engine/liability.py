@@ -144,8 +144,13 @@ def credit_liability(balances: pd.Series) -> Liability:
     values = [int(v) for v in balances.to_numpy(dtype=np.int64)]
     owed = sum(v for v in values if v > 0)
     negative = sum(v for v in values if v < 0)
-    return Liability(owed + negative, owed, negative, sum(1 for v in values if v > 0),
-                     sum(1 for v in values if v < 0))
+    return Liability(
+        owed + negative,
+        owed,
+        negative,
+        sum(1 for v in values if v > 0),
+        sum(1 for v in values if v < 0),
+    )
 
 
 def roll_forward(ledger_or_result: Any, start: date, end: date) -> pd.DataFrame:
@@ -251,8 +256,11 @@ def roll_forward_by_month(ledger_or_result: Any, first_month: date, as_of: date)
     )
 
 
-def _package_invoices(invoices: pd.DataFrame | None, as_of: date | None,
-                      session_invoices: frozenset[str] = frozenset()) -> pd.DataFrame | None:
+def _package_invoices(
+    invoices: pd.DataFrame | None,
+    as_of: date | None,
+    session_invoices: frozenset[str] = frozenset(),
+) -> pd.DataFrame | None:
     """Live invoices of a whole package (a case, no appointment, non-zero) issued by `as_of`;
     `session_invoices` (tied to an appointment by number) are sessions, not packages."""
     if invoices is None or not len(invoices) or "case_id" not in invoices.columns:
@@ -327,14 +335,18 @@ def package_value(
     )
 
 
-def _bought_by(cases: pd.DataFrame, every_package_invoice: pd.DataFrame | None,
-               as_of: date) -> np.ndarray:
+def _bought_by(
+    cases: pd.DataFrame, every_package_invoice: pd.DataFrame | None, as_of: date
+) -> np.ndarray:
     """True for each case bought by the end of `as_of`: its issue date, else its first package
     invoice's date; a case with neither date is taken as bought (nothing says otherwise)."""
     cutoff = end_of_day(as_of)
     n = len(cases)
-    bought_on = (cases["issue_date"].to_numpy(dtype="datetime64[ns]") if "issue_date" in cases
-                 else np.full(n, np.datetime64("NaT"), "datetime64[ns]"))
+    bought_on = (
+        cases["issue_date"].to_numpy(dtype="datetime64[ns]")
+        if "issue_date" in cases
+        else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+    )
     if every_package_invoice is not None and "issue_date" in every_package_invoice:
         first = every_package_invoice.groupby("case_id")["issue_date"].min()
         # reindex, not map: pandas' map fails on an empty datetime Series (no package invoices).
@@ -348,7 +360,8 @@ def _sessions_used(cases: pd.DataFrame, delivered: pd.DataFrame | pd.Series | No
     if delivered is None:
         return np.zeros(len(cases), np.int64)
     series = (
-        delivered.set_index("case_id").iloc[:, 0] if isinstance(delivered, pd.DataFrame)
+        delivered.set_index("case_id").iloc[:, 0]
+        if isinstance(delivered, pd.DataFrame)
         else delivered
     )
     return cases["case_id"].map(series).fillna(0).to_numpy(dtype=np.int64)

@@ -35,9 +35,11 @@ class InvoiceLinks:
         """One line for the report's settings and the JSON summary."""
         if not self.by_number:
             return f"by appointment id ({self.by_id:,} invoices)"
-        return (f"by appointment id ({self.by_id:,} invoices), by invoice number "
-                f"({len(self.by_number):,} invoices whose appointment id is blank or not in the "
-                "appointments export)")
+        return (
+            f"by appointment id ({self.by_id:,} invoices), by invoice number "
+            f"({len(self.by_number):,} invoices whose appointment id is blank or not in the "
+            "appointments export)"
+        )
 
 
 def link_invoices(invoices: pd.DataFrame | None, appointments: pd.DataFrame | None) -> InvoiceLinks:
@@ -58,7 +60,9 @@ def link_invoices(invoices: pd.DataFrame | None, appointments: pd.DataFrame | No
     found = numbers.map(numbered).to_numpy(dtype=object)
     hit = pd.notna(found)
     ids = invoices["invoice_id"].to_numpy(dtype=object)[~intact][hit]
-    return InvoiceLinks(by_id=int(intact.sum()), by_number=dict(zip(ids.tolist(), found[hit].tolist(), strict=True)))
+    return InvoiceLinks(
+        by_id=int(intact.sum()), by_number=dict(zip(ids.tolist(), found[hit].tolist(), strict=True))
+    )
 
 
 def _numbered_appointments(appointments: pd.DataFrame) -> pd.Series:
@@ -66,7 +70,8 @@ def _numbered_appointments(appointments: pd.DataFrame) -> pd.Series:
     rows of one group appointment share its id)."""
     if "invoice_number" not in appointments.columns:
         return pd.Series(dtype=object)
-    pairs = appointments.loc[appointments["invoice_number"].notna(),
-                             ["invoice_number", "appointment_id"]].drop_duplicates()
+    pairs = appointments.loc[
+        appointments["invoice_number"].notna(), ["invoice_number", "appointment_id"]
+    ].drop_duplicates()
     single = ~pairs["invoice_number"].duplicated(keep=False)
     return pairs.loc[single].set_index("invoice_number")["appointment_id"]

@@ -30,8 +30,9 @@ from pkgreport.inputs.validation_run import MAX_PLACES, SINGULAR, ValidationRun,
 from pkgreport.money import format_dollars
 
 
-def _map_headers(run: ValidationRun, kind: str, file: str, headers: list[str],
-                 user: dict[str, str]) -> dict[str, str] | None:
+def _map_headers(
+    run: ValidationRun, kind: str, file: str, headers: list[str], user: dict[str, str]
+) -> dict[str, str] | None:
     """canonical -> header as written (`user`: the mapping's renames), or None when a required
     column is missing."""
     user_normal = {normalise_header(k): v for k, v in user.items()}
@@ -52,25 +53,44 @@ def _map_headers(run: ValidationRun, kind: str, file: str, headers: list[str],
     for canonical, written in found.items():
         if len(written) > 1:
             names = " and ".join(repr(h) for h in written)
-            run.issues.append(Issue(
-                "error", file, None, written[1], None,
-                f"columns {names} both mean {canonical}: delete or rename one of them, or tell "
-                f'pkgreport which to ignore with --columns FILE containing [{kind}] '
-                f'"{written[1]}" = ""',
-            ))
+            run.issues.append(
+                Issue(
+                    "error",
+                    file,
+                    None,
+                    written[1],
+                    None,
+                    f"columns {names} both mean {canonical}: delete or rename one of them, or tell "
+                    f"pkgreport which to ignore with --columns FILE containing [{kind}] "
+                    f'"{written[1]}" = ""',
+                )
+            )
     mapping = {canonical: written[0] for canonical, written in found.items()}
     usable = True
     for spec in COLUMNS[kind]:
         if spec.required and spec.name not in mapping:
             usable = False
-            run.issues.append(Issue(
-                "error", file, None, spec.name, None, _missing_message(kind, spec, headers, unknown)
-            ))
+            run.issues.append(
+                Issue(
+                    "error",
+                    file,
+                    None,
+                    spec.name,
+                    None,
+                    _missing_message(kind, spec, headers, unknown),
+                )
+            )
     if unknown and usable:
-        run.issues.append(Issue(
-            "info", file, None, None, None,
-            f"ignored columns pkgreport does not use: {', '.join(unknown)}",
-        ))
+        run.issues.append(
+            Issue(
+                "info",
+                file,
+                None,
+                None,
+                None,
+                f"ignored columns pkgreport does not use: {', '.join(unknown)}",
+            )
+        )
     return mapping if usable else None
 
 
@@ -78,12 +98,16 @@ def _missing_message(kind: str, spec: ColumnSpec, headers: list[str], unknown: l
     # Only a header pkgreport does not know is offered: one it maps to another column (Invoice
     # Number) or knows to mean something else (Sub-Total Amount, the total before tax) is not.
     normal = {normalise_header(h): h for h in unknown}
-    close = difflib.get_close_matches(
-        normalise_header(spec.name), list(normal), n=1, cutoff=0.5
-    ) or [
-        m for alias in spec.aliases
-        for m in difflib.get_close_matches(normalise_header(alias), list(normal), n=1, cutoff=0.6)
-    ][:1]
+    close = (
+        difflib.get_close_matches(normalise_header(spec.name), list(normal), n=1, cutoff=0.5)
+        or [
+            m
+            for alias in spec.aliases
+            for m in difflib.get_close_matches(
+                normalise_header(alias), list(normal), n=1, cutoff=0.6
+            )
+        ][:1]
+    )
     closest = normal[close[0]] if close else None
     also = f" (or {', '.join(spec.aliases)})" if spec.aliases else ""
     text = (
@@ -118,8 +142,12 @@ def _parse(spec: ColumnSpec, text: pd.Series, settings: Settings) -> parsing.Par
     if kind == "source":
         return parsing.parse_source(text)
     return dates.parse_datetimes(
-        text, date_order=settings.date_order, timezone=settings.timezone,
-        min_date=settings.min_date, max_date=settings.max_date, date_only=kind == "date",
+        text,
+        date_order=settings.date_order,
+        timezone=settings.timezone,
+        min_date=settings.min_date,
+        max_date=settings.max_date,
+        date_only=kind == "date",
     )
 
 
@@ -129,13 +157,16 @@ def _within_max_amount(parsed: parsing.Parsed, max_amount: int) -> parsing.Parse
     over = np.abs(parsed.values.to_numpy(dtype=np.int64, na_value=0)) > max_amount * 100
     if not over.any():
         return parsed
-    message = (f"is larger than the largest amount one row may hold "
-               f"({format_dollars(max_amount * 100)}, the max_amount setting): check the column "
-               "holds money, or raise max_amount in the config file")
+    message = (
+        f"is larger than the largest amount one row may hold "
+        f"({format_dollars(max_amount * 100)}, the max_amount setting): check the column "
+        "holds money, or raise max_amount in the config file"
+    )
     values = parsed.values.copy()
     values[over] = pd.NA
-    errors = pd.concat([parsed.errors, pd.Series(message, index=parsed.values.index[over],
-                                                 dtype=object)]).sort_index()
+    errors = pd.concat(
+        [parsed.errors, pd.Series(message, index=parsed.values.index[over], dtype=object)]
+    ).sort_index()
     return dataclasses.replace(parsed, values=values, bad=parsed.bad | over, errors=errors)
 
 
@@ -210,20 +241,27 @@ def _check_credit_notes(run: ValidationRun, invoices: pd.DataFrame) -> pd.DataFr
     """
     uncredited = ((invoices["total"] < 0) & invoices["original_invoice_id"].isna()).to_numpy()
     totals: list[object] = [format_dollars(int(t)) for t in invoices.loc[uncredited, "total"]]
-    return drop_rows(run, "invoices", invoices, uncredited, "total", totals,
-                     CHECK_MESSAGES["credit_note_only"])
+    return drop_rows(
+        run, "invoices", invoices, uncredited, "total", totals, CHECK_MESSAGES["credit_note_only"]
+    )
 
 
 def _provenance(frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "source_file": pd.Series(frame["source_file"].to_numpy(dtype=object), dtype=object),
-        "source_row": frame["source_row"].to_numpy(dtype=np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "source_file": pd.Series(frame["source_file"].to_numpy(dtype=object), dtype=object),
+            "source_row": frame["source_row"].to_numpy(dtype=np.int64),
+        }
+    )
 
 
-def _parse_columns(run: ValidationRun, kind: str, provenance: pd.DataFrame,
-                   raw_columns: dict[str, pd.Series],
-                   parsed_already: dict[str, parsing.Parsed]) -> pd.DataFrame:
+def _parse_columns(
+    run: ValidationRun,
+    kind: str,
+    provenance: pd.DataFrame,
+    raw_columns: dict[str, pd.Series],
+    parsed_already: dict[str, parsing.Parsed],
+) -> pd.DataFrame:
     """Parse each column of one file (but those parsed already); rows with a problem are
     reported and left out."""
     n = len(provenance)
@@ -249,8 +287,13 @@ def _parse_columns(run: ValidationRun, kind: str, provenance: pd.DataFrame,
             problems = pd.concat([problems, blank]).sort_index()
         if not problems.empty:
             positions = problems.index.to_numpy()
-            texts = run.row_issues(kind, provenance.iloc[positions], spec.name,
-                                   raw.iloc[positions].tolist(), problems.tolist())
+            texts = run.row_issues(
+                kind,
+                provenance.iloc[positions],
+                spec.name,
+                raw.iloc[positions].tolist(),
+                problems.tolist(),
+            )
             fresh = ~bad[positions]
             reasons[positions[fresh]] = np.array(texts, dtype=object)[fresh]
             bad[positions] = True
@@ -269,8 +312,13 @@ def _parse_columns(run: ValidationRun, kind: str, provenance: pd.DataFrame,
     return typed
 
 
-def _refuse_rounded_ids(run: ValidationRun, kind: str, file: str, columns: dict[str, pd.Series],
-                        may_hold_scientific: bool) -> bool:
+def _refuse_rounded_ids(
+    run: ValidationRun,
+    kind: str,
+    file: str,
+    columns: dict[str, pd.Series],
+    may_hold_scientific: bool,
+) -> bool:
     """One error per id column a spreadsheet rounded: its records cannot be told apart."""
     refused = False
     for spec in COLUMNS[kind]:
@@ -280,19 +328,30 @@ def _refuse_rounded_ids(run: ValidationRun, kind: str, file: str, columns: dict[
         if example is None:
             continue
         header = run.header(kind, file, spec.name)
-        run.issues.append(Issue(
-            "error", file, None, header, example,
-            f"{header} holds ids rounded by a spreadsheet program (like {example}), so "
-            f"records cannot be told apart and the file cannot be used: download the export "
-            f"again and do not open and save it in Excel (or import the {header} column as "
-            "text)",
-        ))
+        run.issues.append(
+            Issue(
+                "error",
+                file,
+                None,
+                header,
+                example,
+                f"{header} holds ids rounded by a spreadsheet program (like {example}), so "
+                f"records cannot be told apart and the file cannot be used: download the export "
+                f"again and do not open and save it in Excel (or import the {header} column as "
+                "text)",
+            )
+        )
         refused = True
     return refused
 
 
-def _unbooked(run: ValidationRun, file: str, frame: pd.DataFrame, columns: dict[str, pd.Series],
-              no_patient: np.ndarray) -> np.ndarray:
+def _unbooked(
+    run: ValidationRun,
+    file: str,
+    frame: pd.DataFrame,
+    columns: dict[str, pd.Series],
+    no_patient: np.ndarray,
+) -> np.ndarray:
     """Rows with no patient, no case and no attendees (unavailable blocks, holidays): one info
     line per file and a place in the rows left out; they are not appointments and change no
     figure. Returns their mask."""
@@ -309,19 +368,26 @@ def _unbooked(run: ValidationRun, file: str, frame: pd.DataFrame, columns: dict[
     header = run.header("appointments", file, "patient_id")
     reason = "no patient: an unavailable block or a holiday, not an appointment"
     left_out = _provenance(rows).assign(
-        appointment_id=columns["appointment_id"].to_numpy(dtype=object)[unbooked])
+        appointment_id=columns["appointment_id"].to_numpy(dtype=object)[unbooked]
+    )
     run.exclude("appointments", left_out, reason)
     count = len(rows)
     numbers = [str(r) for r in rows["source_row"][:MAX_PLACES]]
     if count > MAX_PLACES:
         numbers.append(f"{count - MAX_PLACES} more")
     listed = ", ".join(numbers[:-1]) + " and " + numbers[-1] if count > 1 else numbers[0]
-    run.issues.append(Issue(
-        "info", file, None, header, None,
-        f"{count} {'rows have' if count > 1 else 'row has'} no patient in {header} "
-        f"({'rows' if count > 1 else 'row'} {listed}): practitioners' unavailable blocks and "
-        f"holidays are not appointments, so {'they were' if count > 1 else 'it was'} left out",
-    ))
+    run.issues.append(
+        Issue(
+            "info",
+            file,
+            None,
+            header,
+            None,
+            f"{count} {'rows have' if count > 1 else 'row has'} no patient in {header} "
+            f"({'rows' if count > 1 else 'row'} {listed}): practitioners' unavailable blocks and "
+            f"holidays are not appointments, so {'they were' if count > 1 else 'it was'} left out",
+        )
+    )
     return unbooked
 
 
@@ -348,15 +414,26 @@ def _check_patient_counts(run: ValidationRun, typed: pd.DataFrame, listed: np.nd
     disagree = (counts.notna() & (counts != listed)).to_numpy(dtype=bool)
     if disagree.any():
         picked = typed[disagree]
-        for file, row, count, found in zip(picked["source_file"], picked["source_row"],
-                                           picked["patient_count"], listed[disagree], strict=True):
+        for file, row, count, found in zip(
+            picked["source_file"],
+            picked["source_row"],
+            picked["patient_count"],
+            listed[disagree],
+            strict=True,
+        ):
             header = run.header("appointments", file, "patient_count")
             ids_header = run.header("appointments", file, "patient_id")
-            run.issues.append(Issue(
-                "warning", file, int(row), header, str(count),
-                f"{header} is {count} but {ids_header} lists {found}: pkgreport counts each "
-                f"patient listed; check who attends this group appointment in Cliniko",
-            ))
+            run.issues.append(
+                Issue(
+                    "warning",
+                    file,
+                    int(row),
+                    header,
+                    str(count),
+                    f"{header} is {count} but {ids_header} lists {found}: pkgreport counts each "
+                    f"patient listed; check who attends this group appointment in Cliniko",
+                )
+            )
 
 
 def _joined_names(first: pd.Series, last: pd.Series) -> pd.Series:
@@ -365,23 +442,36 @@ def _joined_names(first: pd.Series, last: pd.Series) -> pd.Series:
     return joined.where(joined != "", np.nan).astype(object)
 
 
-def _default_source(run: ValidationRun, typed: pd.DataFrame, reasons: np.ndarray, bad: np.ndarray,
-                    ) -> None:
+def _default_source(
+    run: ValidationRun,
+    typed: pd.DataFrame,
+    reasons: np.ndarray,
+    bad: np.ndarray,
+) -> None:
     """Blank source -> payment when payment_id is given, else credit; contradictions are errors."""
     has_payment = typed["payment_id"].notna()
     source = typed["source"]
     typed["source"] = source.where(source.notna(), np.where(has_payment, "payment", "credit"))
     for mask, message in (
-        ((typed["source"] == "payment") & ~has_payment,
-         ("says paid from a payment but payment_id is blank: fill in the payment's id, or write "
-         "credit if it was paid from the patient's account credit")),
-        ((typed["source"] == "credit") & has_payment,
-         ("says paid from account credit but payment_id names a payment: clear payment_id, or "
-         "write payment")),
+        (
+            (typed["source"] == "payment") & ~has_payment,
+            (
+                "says paid from a payment but payment_id is blank: fill in the payment's id, or write "
+                "credit if it was paid from the patient's account credit"
+            ),
+        ),
+        (
+            (typed["source"] == "credit") & has_payment,
+            (
+                "says paid from account credit but payment_id names a payment: clear payment_id, or "
+                "write payment"
+            ),
+        ),
     ):
         positions = np.flatnonzero(mask.to_numpy() & ~bad)
         if len(positions):
             rows = typed.iloc[positions]
-            reasons[positions] = run.row_issues("allocations", rows, "source",
-                                                rows["source"].tolist(), message)
+            reasons[positions] = run.row_issues(
+                "allocations", rows, "source", rows["source"].tolist(), message
+            )
             bad[positions] = True

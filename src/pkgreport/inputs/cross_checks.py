@@ -20,8 +20,9 @@ _ONE_DAY = np.timedelta64(1, "D")
 def check_across_files(run: ValidationRun, frames: dict[str, pd.DataFrame | None]) -> None:
     """Every check between kinds, in order; `frames` loses the rows an error leaves out."""
     if frames["appointments"] is not None and frames["cases"] is not None:
-        frames["appointments"] = _check_appointment_cases(run, frames["appointments"],
-                                                          frames["cases"])
+        frames["appointments"] = _check_appointment_cases(
+            run, frames["appointments"], frames["cases"]
+        )
     if frames["patients"] is not None:
         for kind in ("invoices", "payments"):
             if frames[kind] is not None:
@@ -31,8 +32,9 @@ def check_across_files(run: ValidationRun, frames: dict[str, pd.DataFrame | None
     if frames["invoices"] is not None:
         _check_invoice_dates(run, frames["invoices"])
     if frames["allocations"] is not None:
-        frames["allocations"] = _check_allocations(run, frames["allocations"],
-                                                   frames["invoices"], frames["payments"])
+        frames["allocations"] = _check_allocations(
+            run, frames["allocations"], frames["invoices"], frames["payments"]
+        )
 
 
 def _find(frame: pd.DataFrame, key: str, ids: pd.Series | pd.Index) -> np.ndarray:
@@ -51,8 +53,13 @@ def _find(frame: pd.DataFrame, key: str, ids: pd.Series | pd.Index) -> np.ndarra
     return row_of[codes]
 
 
-def _at(frame: pd.DataFrame, column: str, positions: np.ndarray, missing: object = np.nan,
-        dtype: str | type | None = None) -> np.ndarray:
+def _at(
+    frame: pd.DataFrame,
+    column: str,
+    positions: np.ndarray,
+    missing: object = np.nan,
+    dtype: str | type | None = None,
+) -> np.ndarray:
     """`frame[column]` at `positions`, with `missing` where the position is -1."""
     values = frame[column].to_numpy(dtype=dtype)
     # A one-value tail for position -1 to pick; also right when `frame` has no rows.
@@ -67,14 +74,19 @@ def _files_of(frame: pd.DataFrame) -> str:
 def _not_found(left_out: set[object], kind: str, ident: object, frame: pd.DataFrame) -> str:
     """Why an id another file refers to is not there: never exported, or left out for errors."""
     if ident in left_out:
-        return (f"{ident} is the {SINGULAR[kind]} whose row was left out for the problems "
-                f"reported on it: fix that row first")
-    return (f"{ident} is not in the {kind} export ({_files_of(frame)}): check the id, or export "
-            f"that {SINGULAR[kind]} too")
+        return (
+            f"{ident} is the {SINGULAR[kind]} whose row was left out for the problems "
+            f"reported on it: fix that row first"
+        )
+    return (
+        f"{ident} is not in the {kind} export ({_files_of(frame)}): check the id, or export "
+        f"that {SINGULAR[kind]} too"
+    )
 
 
-def _check_appointment_cases(run: ValidationRun, appointments: pd.DataFrame,
-                             cases: pd.DataFrame) -> pd.DataFrame:
+def _check_appointment_cases(
+    run: ValidationRun, appointments: pd.DataFrame, cases: pd.DataFrame
+) -> pd.DataFrame:
     case_id = appointments["case_id"]
     has_case = case_id.notna().to_numpy()
     if not has_case.any():
@@ -100,14 +112,24 @@ def _check_appointment_cases(run: ValidationRun, appointments: pd.DataFrame,
     messages_other = [
         f"{c} belongs to patient {o} ({f} row {r}) but this appointment is for "
         f"patient {p}: attach the appointment to one of patient {p}'s cases"
-        for c, o, p, f, r in zip(case_id[other], owner[other], patient[other], place, where, strict=True)
+        for c, o, p, f, r in zip(
+            case_id[other], owner[other], patient[other], place, where, strict=True
+        )
     ]
     bad = unknown | other
     order = np.flatnonzero(bad)
     by_row = dict(zip(np.flatnonzero(unknown), messages, strict=True)) | dict(
-        zip(np.flatnonzero(other), messages_other, strict=True))
-    appointments = drop_rows(run, "appointments", appointments, bad, "case_id",
-                              case_id[bad].tolist(), [by_row[i] for i in order])
+        zip(np.flatnonzero(other), messages_other, strict=True)
+    )
+    appointments = drop_rows(
+        run,
+        "appointments",
+        appointments,
+        bad,
+        "case_id",
+        case_id[bad].tolist(),
+        [by_row[i] for i in order],
+    )
     case_at = case_at[~bad]
 
     # Appointments outside their case's dates stay (they count); the dates may be the mistake.
@@ -124,20 +146,33 @@ def _check_appointment_cases(run: ValidationRun, appointments: pd.DataFrame,
         starts_written = written_values(run, "appointments", rows, "starts_at")
         messages = []
         for start, case, issue, expiry, early in zip(
-            starts_written, rows["case_id"], pd.Series(issued[outside]),
-            pd.Series(expires[outside]), before[outside], strict=True,
+            starts_written,
+            rows["case_id"],
+            pd.Series(issued[outside]),
+            pd.Series(expires[outside]),
+            before[outside],
+            strict=True,
         ):
-            when = (f"before case {case} was issued ({shown_value(issue)})" if early
-                    else f"after case {case} expired ({shown_value(expiry)})")
-            messages.append(f"{start} is {when}: check the appointment's case and date, "
-                            "or the case's issue and expiry dates")
-        run.row_issues("appointments", rows, "starts_at", starts_written, messages,
-                       severity="warning")
+            when = (
+                f"before case {case} was issued ({shown_value(issue)})"
+                if early
+                else f"after case {case} expired ({shown_value(expiry)})"
+            )
+            messages.append(
+                f"{start} is {when}: check the appointment's case and date, "
+                "or the case's issue and expiry dates"
+            )
+        run.row_issues(
+            "appointments", rows, "starts_at", starts_written, messages, severity="warning"
+        )
     return appointments
 
 
-def _not_the_owner(appointments: pd.DataFrame, other: np.ndarray, owner: np.ndarray,
-                   ) -> np.ndarray:
+def _not_the_owner(
+    appointments: pd.DataFrame,
+    other: np.ndarray,
+    owner: np.ndarray,
+) -> np.ndarray:
     """Rows of `other` (case owned by another patient) where that owner attends the same
     appointment: a group appointment, whose case is the owner's and not this attendee's."""
     ident = appointments["appointment_id"].to_numpy(dtype=object)
@@ -162,33 +197,53 @@ def _check_invoice_dates(run: ValidationRun, invoices: pd.DataFrame) -> None:
     messages = [
         f"{c} is before the invoice's {run.header('invoices', f, 'issue_date')} "
         f"{i}: check both dates in Cliniko (pkgreport uses them as they are)"
-        for c, i, f in zip(closed_written, written_values(run, "invoices", rows, "issue_date"),
-                           rows["source_file"], strict=True)
+        for c, i, f in zip(
+            closed_written,
+            written_values(run, "invoices", rows, "issue_date"),
+            rows["source_file"],
+            strict=True,
+        )
     ]
     run.row_issues("invoices", rows, "closed_at", closed_written, messages, severity="warning")
 
 
-def _check_allocations(run: ValidationRun, allocations: pd.DataFrame, invoices: pd.DataFrame | None,
-                       payments: pd.DataFrame | None) -> pd.DataFrame:
+def _check_allocations(
+    run: ValidationRun,
+    allocations: pd.DataFrame,
+    invoices: pd.DataFrame | None,
+    payments: pd.DataFrame | None,
+) -> pd.DataFrame:
     if invoices is None:
         for file in sorted(set(allocations["source_file"])):
-            run.issues.append(Issue(
-                "warning", file, None, None, None,
-                "allocations cannot be checked or used without the invoices they pay: add the "
-                "invoices export to the input folder",
-            ))
+            run.issues.append(
+                Issue(
+                    "warning",
+                    file,
+                    None,
+                    None,
+                    None,
+                    "allocations cannot be checked or used without the invoices they pay: add the "
+                    "invoices export to the input folder",
+                )
+            )
         return allocations
     invoice_id = allocations["invoice_id"]
     invoice_at = _find(invoices, "invoice_id", invoice_id)
     unknown = invoice_at < 0
     left_out = run.excluded_ids("invoices") if unknown.any() else set()
     allocations = drop_rows(
-        run, "allocations", allocations, unknown, "invoice_id", invoice_id[unknown].tolist(),
+        run,
+        "allocations",
+        allocations,
+        unknown,
+        "invoice_id",
+        invoice_id[unknown].tolist(),
         [_not_found(left_out, "invoices", i, invoices) for i in invoice_id[unknown]],
     )
     invoice_at = invoice_at[~unknown]
-    allocations["patient_id"] = pd.Series(_at(invoices, "patient_id", invoice_at),
-                                          index=allocations.index, dtype=object)
+    allocations["patient_id"] = pd.Series(
+        _at(invoices, "patient_id", invoice_at), index=allocations.index, dtype=object
+    )
     if payments is not None:
         payment_id = allocations["payment_id"]
         has_payment = payment_id.notna().to_numpy()
@@ -196,14 +251,26 @@ def _check_allocations(run: ValidationRun, allocations: pd.DataFrame, invoices: 
         missing = has_payment & pd.isna(payer)
         gone = run.excluded_ids("payments") if missing.any() else set()
         allocations = drop_rows(
-            run, "allocations", allocations, missing, "payment_id", payment_id[missing].tolist(),
-            [_not_found(gone, "payments", payment_id.iloc[i], payments)
-             for i in np.flatnonzero(missing)])
+            run,
+            "allocations",
+            allocations,
+            missing,
+            "payment_id",
+            payment_id[missing].tolist(),
+            [
+                _not_found(gone, "payments", payment_id.iloc[i], payments)
+                for i in np.flatnonzero(missing)
+            ],
+        )
     return _set_aside_inconsistent(run, allocations, invoices, payments)
 
 
-def _set_aside_inconsistent(run: ValidationRun, allocations: pd.DataFrame, invoices: pd.DataFrame,
-                            payments: pd.DataFrame | None) -> pd.DataFrame:
+def _set_aside_inconsistent(
+    run: ValidationRun,
+    allocations: pd.DataFrame,
+    invoices: pd.DataFrame,
+    payments: pd.DataFrame | None,
+) -> pd.DataFrame:
     """Take out the allocations the engine cannot apply but can account for (findings, not errors).
 
     An allocation from one patient's payment to another patient's invoice, or to an invoice
@@ -212,18 +279,27 @@ def _set_aside_inconsistent(run: ValidationRun, allocations: pd.DataFrame, invoi
     the excess and reports OVER_ALLOCATED_INVOICE).
     """
     invoice_at = _find(invoices, "invoice_id", allocations["invoice_id"])
-    payment_at = (_find(payments, "payment_id", allocations["payment_id"]) if payments is not None
-                  else np.full(len(allocations), -1))
-    payer = (_at(payments, "patient_id", payment_at) if payments is not None
-             else np.full(len(allocations), np.nan, dtype=object))
+    payment_at = (
+        _find(payments, "payment_id", allocations["payment_id"])
+        if payments is not None
+        else np.full(len(allocations), -1)
+    )
+    payer = (
+        _at(payments, "patient_id", payment_at)
+        if payments is not None
+        else np.full(len(allocations), np.nan, dtype=object)
+    )
     invoice_patient = allocations["patient_id"].to_numpy(dtype=object)
     other_patient = ~pd.isna(payer) & (payer != invoice_patient)
     gone = np.zeros(len(allocations), dtype=bool)
     for column in ("deleted_at", "archived_at"):
         if column in invoices.columns:
             gone |= ~pd.isna(_at(invoices, column, invoice_at, missing=np.datetime64("NaT")))
-    reason = np.where(other_patient, "ALLOCATION_OTHER_PATIENT",
-                      np.where(gone, "ALLOCATION_TO_DELETED_INVOICE", ""))
+    reason = np.where(
+        other_patient,
+        "ALLOCATION_OTHER_PATIENT",
+        np.where(gone, "ALLOCATION_TO_DELETED_INVOICE", ""),
+    )
     aside = reason != ""
     if not aside.any():
         return allocations
@@ -233,13 +309,17 @@ def _set_aside_inconsistent(run: ValidationRun, allocations: pd.DataFrame, invoi
     # The money stays with whoever paid it: the payment's patient, else the invoice's.
     rows["patient_id"] = np.where(pd.isna(payer[aside]), invoice_patient[aside], payer[aside])
     rows["invoice_place"] = _row_places(invoices, invoice_at[aside])
-    rows["payment_place"] = (_row_places(payments, payment_at[aside]) if payments is not None
-                             else None)
+    rows["payment_place"] = (
+        _row_places(payments, payment_at[aside]) if payments is not None else None
+    )
     gone_at = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
     for column in ("archived_at", "deleted_at"):
         if column in invoices.columns:
-            when = pd.Series(_at(invoices, column, invoice_at[aside], missing=np.datetime64("NaT")),
-                             index=rows.index, dtype="datetime64[ns]")
+            when = pd.Series(
+                _at(invoices, column, invoice_at[aside], missing=np.datetime64("NaT")),
+                index=rows.index,
+                dtype="datetime64[ns]",
+            )
             gone_at = when.where(when.notna(), gone_at)
     rows["invoice_gone_at"] = gone_at
     run.set_aside.append(rows.reset_index(drop=True))
@@ -253,8 +333,9 @@ def _row_places(frame: pd.DataFrame, positions: np.ndarray) -> list[str | None]:
     return [None if f is None else f"{f} row {r}" for f, r in zip(files, rows, strict=True)]
 
 
-def _check_patients_known(run: ValidationRun, kind: str, frame: pd.DataFrame,
-                          patients: pd.DataFrame) -> pd.DataFrame:
+def _check_patients_known(
+    run: ValidationRun, kind: str, frame: pd.DataFrame, patients: pd.DataFrame
+) -> pd.DataFrame:
     """Rows of a patient the patients export does not have are errors, and are left out.
 
     Money on a mis-keyed id (`1000"232`) would sit with a patient the clinic does not have,
@@ -266,12 +347,20 @@ def _check_patients_known(run: ValidationRun, kind: str, frame: pd.DataFrame,
     if not unknown.any():
         return frame
     left_out = run.excluded_ids("patients")
-    return drop_rows(run, kind, frame, unknown, "patient_id", patient_id[unknown].tolist(),
-                      [_not_found(left_out, "patients", i, patients) for i in patient_id[unknown]])
+    return drop_rows(
+        run,
+        kind,
+        frame,
+        unknown,
+        "patient_id",
+        patient_id[unknown].tolist(),
+        [_not_found(left_out, "patients", i, patients) for i in patient_id[unknown]],
+    )
 
 
-def _check_invoice_appointments(run: ValidationRun, invoices: pd.DataFrame,
-                                appointments: pd.DataFrame) -> None:
+def _check_invoice_appointments(
+    run: ValidationRun, invoices: pd.DataFrame, appointments: pd.DataFrame
+) -> None:
     """A warning for each invoice whose appointment is another patient's (only).
 
     The money stays with the invoice's patient, so no figure moves; but the link ties the
@@ -295,8 +384,20 @@ def _check_invoice_appointments(run: ValidationRun, invoices: pd.DataFrame,
     messages = [
         f"{a} is patient {o}'s appointment ({f} row {r}), but this invoice is patient {p}'s: "
         "check the invoice's appointment or patient"
-        for a, o, f, r, p in zip(rows["appointment_id"], first["patient_id"],
-                                 first["source_file"], first["source_row"], rows["patient_id"], strict=True)
+        for a, o, f, r, p in zip(
+            rows["appointment_id"],
+            first["patient_id"],
+            first["source_file"],
+            first["source_row"],
+            rows["patient_id"],
+            strict=True,
+        )
     ]
-    run.row_issues("invoices", rows, "appointment_id", rows["appointment_id"].tolist(), messages,
-                   severity="warning")
+    run.row_issues(
+        "invoices",
+        rows,
+        "appointment_id",
+        rows["appointment_id"].tolist(),
+        messages,
+        severity="warning",
+    )

@@ -60,7 +60,12 @@ def load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list[
 
     lead, body = _skip_leading_blank_lines(text)
     if body is None:
-        return None, [*issues, file_error(name, "empty file: no header row; export the data again with its header row")]
+        return None, [
+            *issues,
+            file_error(
+                name, "empty file: no header row; export the data again with its header row"
+            ),
+        ]
     header_row = lead + 1
 
     declared = _SEP_LINE.match(body)
@@ -400,9 +405,6 @@ def _record_field_counts(raw: bytes, delimiter: str) -> np.ndarray:
 def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
     """Rows whose every value is "" (blank lines, rows of bare delimiters, empty sheet rows)."""
     return blank_in([frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])], len(frame))
-
-
-
 
 
 def _field_counts(body: str, delimiter: str) -> list[int] | None:

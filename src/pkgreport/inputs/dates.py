@@ -23,9 +23,7 @@ _NS_PER_DAY = 86_400 * _NS_PER_S
 
 _TIME = r"(?P<h>99?):(?P<mi>99)(?::(?P<s>99)(?:[.,](?P<f>9{1,9}))?)?"
 _OFFSET = r"(?:(?P<z>z)|(?P<sign>[+-])(?P<oh>99)(?::?(?P<om>99))?)"
-_ISO_SHAPE = re.compile(
-    rf"\s*(?P<y>9999)-(?P<m>99)-(?P<d>99)(?:(?:t|\s+){_TIME}\s*{_OFFSET}?)?\s*"
-)
+_ISO_SHAPE = re.compile(rf"\s*(?P<y>9999)-(?P<m>99)-(?P<d>99)(?:(?:t|\s+){_TIME}\s*{_OFFSET}?)?\s*")
 _ORDERED_TIME = rf"(?:\s+{_TIME}\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?(?P<off>\s*{_OFFSET})?)?\s*"
 _ORDERED_SHAPES: dict[str, re.Pattern[str]] = {
     "dmy": re.compile(rf"\s*(?P<d>99?)(?P<sep>[/.-])(?P<m>99?)(?P=sep)(?P<y>9999){_ORDERED_TIME}"),
@@ -78,12 +76,18 @@ def _date_messages(order: str, date_only: bool, min_date: date, max_date: date) 
     how = f"write it like {example} ({DATE_ORDER_NAMES[order]}) or ISO {iso}"
     return (
         f"is not a date: {how}",
-        (f"is not a real date or time when read as {DATE_ORDER_NAMES[order]}: check the day and "
-        f"month (or the date order setting), and {how}"),
-        (f"is outside the accepted dates {min_date.isoformat()} to {max_date.isoformat()}: check "
-        "the year (the range is the min_date/max_date setting)"),
-        ("has a time-zone offset but is not an ISO 8601 timestamp: write it like "
-        "2026-07-21T03:45:00+10:00, or leave the offset out for clinic-local time"),
+        (
+            f"is not a real date or time when read as {DATE_ORDER_NAMES[order]}: check the day and "
+            f"month (or the date order setting), and {how}"
+        ),
+        (
+            f"is outside the accepted dates {min_date.isoformat()} to {max_date.isoformat()}: check "
+            "the year (the range is the min_date/max_date setting)"
+        ),
+        (
+            "has a time-zone offset but is not an ISO 8601 timestamp: write it like "
+            "2026-07-21T03:45:00+10:00, or leave the offset out for clinic-local time"
+        ),
     )
 
 
@@ -133,17 +137,25 @@ def parse_datetimes(
     keys, distinct, lengths = distinct_values(values)
     stamps, codes, blank = (
         part[keys]
-        for part in _datetimes_core(distinct, lengths, date_order, timezone, min_date, max_date,
-                                    date_only)
+        for part in _datetimes_core(
+            distinct, lengths, date_order, timezone, min_date, max_date, date_only
+        )
     )
     out = pd.Series(stamps.view("datetime64[ns]"), index=values.index)
-    return parsed_result(out, codes, _date_messages(date_order, date_only, min_date, max_date), blank,
-                   values.index)
+    return parsed_result(
+        out, codes, _date_messages(date_order, date_only, min_date, max_date), blank, values.index
+    )
 
 
-def _datetimes_core(raw: np.ndarray, lengths: np.ndarray, date_order: str, timezone: str,
-                    min_date: date, max_date: date, date_only: bool,
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _datetimes_core(
+    raw: np.ndarray,
+    lengths: np.ndarray,
+    date_order: str,
+    timezone: str,
+    min_date: date,
+    max_date: date,
+    date_only: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(nanoseconds or NaT's int, message codes, blank) for an object array of text."""
     shapes = group_by_shape(raw, lengths)
     n = len(raw)
@@ -176,9 +188,16 @@ def _datetimes_core(raw: np.ndarray, lengths: np.ndarray, date_order: str, timez
         hour_ok = hour <= 23
     shaped = ~blank & (codes == 0)
     real = (
-        shaped & (month >= 1) & (month <= 12) & (day >= 1)
-        & (day <= _days_in_month(year, month)) & hour_ok & (minute <= 59) & (second <= 59)
-        & (part["oh"] <= 23) & (part["om"] <= 59)
+        shaped
+        & (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= _days_in_month(year, month))
+        & hour_ok
+        & (minute <= 59)
+        & (second <= 59)
+        & (part["oh"] <= 23)
+        & (part["om"] <= 59)
     )
     codes[shaped & ~real] = 2
 
@@ -191,8 +210,9 @@ def _datetimes_core(raw: np.ndarray, lengths: np.ndarray, date_order: str, timez
     ns = seconds * _NS_PER_S + part["f"]
     converting = in_window & (offset_sign != 0)
     if converting.any():
-        offset_s = offset_sign[converting] * (part["oh"][converting] * 3600
-                                              + part["om"][converting] * 60)
+        offset_s = offset_sign[converting] * (
+            part["oh"][converting] * 3600 + part["om"][converting] * 60
+        )
         utc = ns[converting] - offset_s * _NS_PER_S
         local = (
             pd.DatetimeIndex(utc.view("datetime64[ns]"))
@@ -218,5 +238,11 @@ def parse_dates(
     max_date: date = date(2100, 12, 31),
 ) -> Parsed:
     """Date-only columns: as `parse_datetimes`, kept at midnight."""
-    return parse_datetimes(values, date_order=date_order, timezone=timezone, min_date=min_date,
-                           max_date=max_date, date_only=True)
+    return parse_datetimes(
+        values,
+        date_order=date_order,
+        timezone=timezone,
+        min_date=min_date,
+        max_date=max_date,
+        date_only=True,
+    )

@@ -57,7 +57,9 @@ def kind_of(path: Path) -> str | None:
     return kinds[0] if len(kinds) == 1 else None
 
 
-NOTE_SUFFIXES = frozenset({".md", ".toml", ".pdf", ".docx", ".json", ".log", ".ini", ".yaml", ".yml"})
+NOTE_SUFFIXES = frozenset(
+    {".md", ".toml", ".pdf", ".docx", ".json", ".log", ".ini", ".yaml", ".yml"}
+)
 
 
 def discover_inputs(
@@ -142,13 +144,19 @@ def _kind_for(
         return named[0], None
     if not named and path.suffix.casefold() in NOTE_SUFFIXES:
         # A README or notes beside the exports is normal; say so without raising a warning.
-        return None, Issue("info", name, None, None, None, "ignored: not an export (notes or settings file)")
+        return None, Issue(
+            "info", name, None, None, None, "ignored: not an export (notes or settings file)"
+        )
     judged = judge(path) if judge else ()
     if named:
         return None, file_error(name, _two_kinds_named(name, named, judged))
     if len(judged) == 1:
         return judged[0], Issue(
-            "info", name, None, None, None,
+            "info",
+            name,
+            None,
+            None,
+            None,
             f"read as {judged[0]}: the file name names no kind, and its columns are those of "
             f"{judged[0]} (name it e.g. '{judged[0]}-{name}' to say so)",
         )
@@ -175,7 +183,11 @@ _NOT_AN_EXPORT = " (or move it out of the folder if it is not an export)"
 def _two_kinds_named(name: str, named: tuple[str, ...], judged: tuple[str, ...]) -> str:
     shown = [kind for kind in judged if kind in named] or list(named)
     header = f"; its columns are those of {shown[0]}" if len(shown) == 1 and judged else ""
-    others = [w for w in re.split(r"[^A-Za-z0-9]+", Path(name).stem) if w and w.casefold() not in KIND_WORDS]
+    others = [
+        w
+        for w in re.split(r"[^A-Za-z0-9]+", Path(name).stem)
+        if w and w.casefold() not in KIND_WORDS
+    ]
     example = "-".join([shown[0], *others]) + Path(name).suffix
     return (
         f"the file name names more than one kind ({', '.join(named)}), so pkgreport cannot tell "

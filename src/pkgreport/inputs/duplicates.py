@@ -13,8 +13,9 @@ from pkgreport.inputs.schemas import (
 from pkgreport.inputs.validation_run import ValidationRun, places
 
 
-def collapse_duplicates(run: ValidationRun, kind: str, frame: pd.DataFrame,
-                         repeated_id: np.ndarray) -> pd.DataFrame:
+def collapse_duplicates(
+    run: ValidationRun, kind: str, frame: pd.DataFrame, repeated_id: np.ndarray
+) -> pd.DataFrame:
     """Exact copies collapse to one row (a warning); one id with different content is an error.
 
     `repeated_id` marks the rows whose id is not unique (pandera's uniqueness check found them).
@@ -65,38 +66,62 @@ def collapse_duplicates(run: ValidationRun, kind: str, frame: pd.DataFrame,
                     f"(they differ in {', '.join(differ)}). Keep one version: correct the id or "
                     "remove the out-of-date row"
                 )
-                run.issues.append(Issue("error", first["source_file"], int(first["source_row"]),
-                                        header, str(value), message))
+                run.issues.append(
+                    Issue(
+                        "error",
+                        first["source_file"],
+                        int(first["source_row"]),
+                        header,
+                        str(value),
+                        message,
+                    )
+                )
                 run.exclude(kind, rows, message)
                 drop[rows.index] = True
     return frame[~drop.to_numpy()].reset_index(drop=True)
 
 
-def _warn_about_copies(run: ValidationRun, kind: str, copies: pd.DataFrame,
-                       originals: pd.DataFrame) -> None:
+def _warn_about_copies(
+    run: ValidationRun, kind: str, copies: pd.DataFrame, originals: pd.DataFrame
+) -> None:
     """One warning for copies across files (overlapping exports); one per repeat inside a file,
     naming both rows, since an export does not repeat a row by overlapping itself. A group
     appointment is one row of the file for all its attendees, and is counted and named once."""
     once = ~copies.duplicated(["source_file", "source_row"]).to_numpy()
     copies, originals = copies[once], originals[once]
     same_file = copies["source_file"].to_numpy() == originals["source_file"].to_numpy()
-    for copy_row, original_row, file in zip(copies["source_row"][same_file],
-                                            originals["source_row"][same_file],
-                                            copies["source_file"][same_file], strict=True):
-        run.issues.append(Issue(
-            "warning", file, int(copy_row), None, None,
-            f"row {copy_row} repeats row {original_row} exactly and is counted once: if it "
-            f"really happened twice, export the {kind} with their ids so the two can be told "
-            "apart",
-        ))
+    for copy_row, original_row, file in zip(
+        copies["source_row"][same_file],
+        originals["source_row"][same_file],
+        copies["source_file"][same_file],
+        strict=True,
+    ):
+        run.issues.append(
+            Issue(
+                "warning",
+                file,
+                int(copy_row),
+                None,
+                None,
+                f"row {copy_row} repeats row {original_row} exactly and is counted once: if it "
+                f"really happened twice, export the {kind} with their ids so the two can be told "
+                "apart",
+            )
+        )
     across = copies[~same_file]
     if across.empty:
         return
     files = sorted(set(across["source_file"]))
-    run.issues.append(Issue(
-        "warning", ", ".join(files), None, None, None,
-        f"{len(across)} {kind} "
-        f"{'rows are exact copies' if len(across) > 1 else 'row is an exact copy'}"
-        f" of other rows (overlapping exports?) and counted once; the first is "
-        f"{places(across.iloc[:1])}, a copy of {places(originals[~same_file].iloc[:1])}",
-    ))
+    run.issues.append(
+        Issue(
+            "warning",
+            ", ".join(files),
+            None,
+            None,
+            None,
+            f"{len(across)} {kind} "
+            f"{'rows are exact copies' if len(across) > 1 else 'row is an exact copy'}"
+            f" of other rows (overlapping exports?) and counted once; the first is "
+            f"{places(across.iloc[:1])}, a copy of {places(originals[~same_file].iloc[:1])}",
+        )
+    )

@@ -215,7 +215,9 @@ def kinds_from_header(path: Path, settings: Settings) -> tuple[str, ...]:
         for kind in kinds:
             scores[kind] += 1 / len(kinds)
     best = max(scores.values())
-    return tuple(sorted(kind for kind, score in scores.items() if score == best)) if best >= 1 else ()
+    return (
+        tuple(sorted(kind for kind, score in scores.items() if score == best)) if best >= 1 else ()
+    )
 
 
 def _headers_of_kinds(settings: Settings) -> dict[str, list[str]]:
@@ -224,7 +226,10 @@ def _headers_of_kinds(settings: Settings) -> dict[str, list[str]]:
     from pkgreport.inputs.mapping import parse_mapping
     from pkgreport.inputs.schemas import COLUMNS
 
-    known = {kind: [n for spec in specs for n in (spec.name, *spec.aliases)] for kind, specs in COLUMNS.items()}
+    known = {
+        kind: [n for spec in specs for n in (spec.name, *spec.aliases)]
+        for kind, specs in COLUMNS.items()
+    }
     for kind, table in settings.column_map.items():
         # Parsed alone, so that columns one kind splits off count for the file's own kind.
         kind_map = parse_mapping({kind: table}, "the column map").kind(kind)

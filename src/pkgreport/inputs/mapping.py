@@ -25,7 +25,14 @@ from pkgreport.inputs import parsing
 from pkgreport.inputs.schemas import COLUMNS, KINDS, PROVENANCE, normalise_header, spec_for
 
 TRANSFORMS: tuple[str, ...] = (
-    "join", "values", "flags", "last_segment", "skip", "formats", "check", "split",
+    "join",
+    "values",
+    "flags",
+    "last_segment",
+    "skip",
+    "formats",
+    "check",
+    "split",
 )
 FORMAT_KEYS: tuple[str, ...] = ("date", "currency")
 # A system's own figure, named in `[kind.check]`, and the column of pkgreport's that holds it.
@@ -152,17 +159,26 @@ def _parse_kind(kind: str, table: dict[str, Any], where: str) -> KindMapping:
     date_formats, currency = _parse_formats(kind, parts.get("formats", {}), where)
     return KindMapping(
         renames=renames,
-        joins={t: _texts(v, f"{here % 'join'} {t}", where, at_least=2)
-               for t, v in _targets(kind, parts.get("join", {}), "join", where).items()},
-        values={c: _value_map(v, f'{here % "values"} "{c}"', where)
-                for c, v in parts.get("values", {}).items()},
-        flags=tuple(_flag(kind, t, v, where)
-                    for t, v in _targets(kind, parts.get("flags", {}), "flags", where).items()),
-        last_segments={t: _text(v, f"{here % 'last_segment'} {t}", where)
-                       for t, v in _targets(kind, parts.get("last_segment", {}), "last_segment",
-                                            where).items()},
-        skips={c: _texts(v, f'{here % "skip"} "{c}"', where, at_least=1)
-               for c, v in parts.get("skip", {}).items()},
+        joins={
+            t: _texts(v, f"{here % 'join'} {t}", where, at_least=2)
+            for t, v in _targets(kind, parts.get("join", {}), "join", where).items()
+        },
+        values={
+            c: _value_map(v, f'{here % "values"} "{c}"', where)
+            for c, v in parts.get("values", {}).items()
+        },
+        flags=tuple(
+            _flag(kind, t, v, where)
+            for t, v in _targets(kind, parts.get("flags", {}), "flags", where).items()
+        ),
+        last_segments={
+            t: _text(v, f"{here % 'last_segment'} {t}", where)
+            for t, v in _targets(kind, parts.get("last_segment", {}), "last_segment", where).items()
+        },
+        skips={
+            c: _texts(v, f'{here % "skip"} "{c}"', where, at_least=1)
+            for c, v in parts.get("skip", {}).items()
+        },
         date_formats=date_formats,
         currency=currency,
         checks=_checks(kind, parts.get("check", {}), where),
@@ -170,8 +186,9 @@ def _parse_kind(kind: str, table: dict[str, Any], where: str) -> KindMapping:
     )
 
 
-def _check_canonical(kind: str, line: str, value: object, where: str,
-                     empty_ok: bool = False) -> None:
+def _check_canonical(
+    kind: str, line: str, value: object, where: str, empty_ok: bool = False
+) -> None:
     names = spec_for(kind)
     if isinstance(value, str) and (value in names or (empty_ok and value == "")):
         return
@@ -195,43 +212,62 @@ def _text(value: object, line: str, where: str) -> str:
 
 
 def _texts(value: object, line: str, where: str, at_least: int) -> tuple[str, ...]:
-    if (not isinstance(value, list) or len(value) < at_least
-            or not all(isinstance(v, str) for v in value)):
+    if (
+        not isinstance(value, list)
+        or len(value) < at_least
+        or not all(isinstance(v, str) for v in value)
+    ):
         example = '["First Name", "Last Name"]' if at_least > 1 else '["Unavailable"]'
-        raise UsageError(f"{where}: {line} must be a list of at least {at_least} "
-                         f"{'texts' if at_least > 1 else 'text'}, like {example}")
+        raise UsageError(
+            f"{where}: {line} must be a list of at least {at_least} "
+            f"{'texts' if at_least > 1 else 'text'}, like {example}"
+        )
     return tuple(value)
 
 
 def _value_map(value: object, line: str, where: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise UsageError(f'{where}: {line} must be a table of texts, like {{ "N/A" = "", '
-                         '"Yes" = "true" }')
+        raise UsageError(
+            f'{where}: {line} must be a table of texts, like {{ "N/A" = "", "Yes" = "true" }}'
+        )
     return dict(value)
 
 
 def _flag(kind: str, target: str, value: object, where: str) -> Flag:
     line = f"[{kind}.flags] {target}"
     if spec_for(kind)[target].type != "timestamp":
-        raise UsageError(f"{where}: {line}: {target} is not a date and time column, so a flag "
-                         f"cannot fill it; use a rename or [{kind}.values] instead")
-    if (not isinstance(value, dict) or not isinstance(value.get("flag"), str)
-            or set(value) - {"flag", "date"}
-            or not isinstance(value.get("date", ""), str)):
-        raise UsageError(f'{where}: {line} must be like {{ flag = "cancelled", date = '
-                         '"cancellationDate" } (date is optional)')
+        raise UsageError(
+            f"{where}: {line}: {target} is not a date and time column, so a flag "
+            f"cannot fill it; use a rename or [{kind}.values] instead"
+        )
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("flag"), str)
+        or set(value) - {"flag", "date"}
+        or not isinstance(value.get("date", ""), str)
+    ):
+        raise UsageError(
+            f'{where}: {line} must be like {{ flag = "cancelled", date = '
+            '"cancellationDate" } (date is optional)'
+        )
     return Flag(target, value["flag"], value.get("date") or None)
 
 
-def _parse_formats(kind: str, part: dict[str, Any], where: str,
-                   ) -> tuple[tuple[str, ...], str | None]:
+def _parse_formats(
+    kind: str,
+    part: dict[str, Any],
+    where: str,
+) -> tuple[tuple[str, ...], str | None]:
     """`date` is one strptime format or a list tried in order; `currency` a prefix."""
     for key, value in part.items():
         values = value if key == "date" and isinstance(value, list) else [value]
-        if key not in FORMAT_KEYS or not values or not all(
-                isinstance(v, str) and v for v in values):
+        if (
+            key not in FORMAT_KEYS
+            or not values
+            or not all(isinstance(v, str) and v for v in values)
+        ):
             raise UsageError(
-                f"{where}: [{kind}.formats] {key} = {value!r}: a format is date = \"%d %b %Y\" "
+                f'{where}: [{kind}.formats] {key} = {value!r}: a format is date = "%d %b %Y" '
                 '(or a list of them, tried in order) or currency = "A$"'
             )
     dates = part.get("date", ())
@@ -242,10 +278,14 @@ def _checks(kind: str, part: dict[str, Any], where: str) -> dict[str, str]:
     known = CHECKS.get(kind, {})
     for figure, source in part.items():
         if figure not in known:
-            offer = (f"use one of: {', '.join(known)}" if known
-                     else f"only {', '.join(f'[{k}.check]' for k in CHECKS)} exist")
-            raise UsageError(f"{where}: [{kind}.check] {figure} is not a figure pkgreport "
-                             f"checks; {offer}")
+            offer = (
+                f"use one of: {', '.join(known)}"
+                if known
+                else f"only {', '.join(f'[{k}.check]' for k in CHECKS)} exist"
+            )
+            raise UsageError(
+                f"{where}: [{kind}.check] {figure} is not a figure pkgreport checks; {offer}"
+            )
         _text(source, f"[{kind}.check] {figure}", where)
     return {known[figure]: source for figure, source in part.items()}
 
@@ -253,11 +293,15 @@ def _checks(kind: str, part: dict[str, Any], where: str) -> dict[str, str]:
 def _splits(kind: str, part: dict[str, Any], where: str) -> dict[str, dict[str, str]]:
     for other, table in part.items():
         if other not in KINDS or other == kind:
-            raise UsageError(f"{where}: [{kind}.split.{other}] is not another kind of export; "
-                             f"use one of: {', '.join(k for k in KINDS if k != kind)}")
+            raise UsageError(
+                f"{where}: [{kind}.split.{other}] is not another kind of export; "
+                f"use one of: {', '.join(k for k in KINDS if k != kind)}"
+            )
         if not isinstance(table, dict):
-            raise UsageError(f'{where}: [{kind}.split.{other}] must be a table of '
-                             f'canonical_name = "Your header" lines')
+            raise UsageError(
+                f"{where}: [{kind}.split.{other}] must be a table of "
+                f'canonical_name = "Your header" lines'
+            )
         for target, source in table.items():
             _check_canonical(other, f"[{kind}.split.{other}] {target}", target, where)
             _text(source, f"[{kind}.split.{other}] {target}", where)
@@ -345,8 +389,13 @@ def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: s
     bad = ~pd.isna(work.reasons)
     left_out.append(work.frame.loc[bad, list(PROVENANCE)])
     reasons += list(work.reasons[bad])
-    return Applied(work.frame[~bad].reset_index(drop=True), work.renames, work.issues,
-                   pd.concat(left_out, ignore_index=True), reasons)
+    return Applied(
+        work.frame[~bad].reset_index(drop=True),
+        work.renames,
+        work.issues,
+        pd.concat(left_out, ignore_index=True),
+        reasons,
+    )
 
 
 def _needed(kind: str, kind_map: KindMapping) -> list[tuple[str, str]]:
@@ -386,11 +435,17 @@ def _skip(work: _File, headers: dict[str, str]) -> np.ndarray:
         first = work.frame["source_row"].to_numpy()[np.flatnonzero(skipped)[:5]]
         shown = [str(r) for r in first] + ([f"{count - 5} more"] if count > 5 else [])
         listed = ", ".join(shown[:-1]) + " and " + shown[-1] if count > 1 else shown[0]
-        work.issues.append(Issue(
-            "info", work.file, None, None, None,
-            f"{count} {'rows were' if count > 1 else 'row was'} left out as the mapping file's "
-            f"[{work.kind}.skip] says ({'rows' if count > 1 else 'row'} {listed})",
-        ))
+        work.issues.append(
+            Issue(
+                "info",
+                work.file,
+                None,
+                None,
+                None,
+                f"{count} {'rows were' if count > 1 else 'row was'} left out as the mapping file's "
+                f"[{work.kind}.skip] says ({'rows' if count > 1 else 'row'} {listed})",
+            )
+        )
     return skipped
 
 
@@ -401,8 +456,10 @@ def _skip_reasons(work: _File, headers: dict[str, str], skipped: np.ndarray) -> 
     for source, values in work.map.skips.items():
         cells = work.text(headers[source]).to_numpy(dtype=object)[skipped]
         hit = pd.isna(reasons) & np.isin(cells, values)
-        reasons[hit] = [f"{headers[source]} is {c}: left out as the mapping file's "
-                        f"[{work.kind}.skip] says" for c in cells[hit]]
+        reasons[hit] = [
+            f"{headers[source]} is {c}: left out as the mapping file's [{work.kind}.skip] says"
+            for c in cells[hit]
+        ]
     return list(reasons)
 
 
@@ -435,8 +492,14 @@ def _join(work: _File, headers: dict[str, str]) -> None:
         work.renames[label] = target
     # Sources are consumed only after every join is built: two joins may share a column
     # (Nookal's appointmentDate makes both the start and the end).
-    _consume(work, list(dict.fromkeys(h for sources in work.map.joins.values()
-                                      for h in (headers[s] for s in sources))))
+    _consume(
+        work,
+        list(
+            dict.fromkeys(
+                h for sources in work.map.joins.values() for h in (headers[s] for s in sources)
+            )
+        ),
+    )
     for label, joined in joined_columns.items():
         work.frame[label] = joined.to_numpy(dtype=object)
 
@@ -449,7 +512,8 @@ def _last_segments(work: _File, headers: dict[str, str]) -> None:
         bad = pd.isna(segment).to_numpy()
         if bad.any():
             work.row_problems(
-                bad, header,
+                bad,
+                header,
                 "is not a link ending in an id (like https://example.com/patients/82): "
                 f"correct it, or take {target} from another column in the mapping file",
             )
@@ -478,8 +542,11 @@ def _source_of(work: _File, canonical: str) -> str | None:
         return renamed[0]
     lookup = alias_lookup(work.kind)
     for header in work.frame.columns:
-        if header not in PROVENANCE and header not in work.renames and \
-                lookup.get(normalise_header(str(header))) == canonical:
+        if (
+            header not in PROVENANCE
+            and header not in work.renames
+            and lookup.get(normalise_header(str(header))) == canonical
+        ):
             return str(header)
     return None
 
@@ -495,8 +562,11 @@ def _flags(work: _File, headers: dict[str, str]) -> None:
         start = work.text(start_header) if start_header else pd.Series("", index=work.frame.index)
         date_header = headers[flag.date] if flag.date else None
         date = work.text(date_header) if date_header else start
-        when = np.where(parsed.values.to_numpy(dtype=bool),
-                        np.where(date.to_numpy(dtype=object) != "", date, start), "")
+        when = np.where(
+            parsed.values.to_numpy(dtype=bool),
+            np.where(date.to_numpy(dtype=object) != "", date, start),
+            "",
+        )
         label = date_header or flag_header
         if date_header:
             _consume(work, [flag_header])
@@ -519,8 +589,11 @@ def _formats(work: _File) -> None:
             _read_dates(work, str(header), work.map.date_formats, spec.type == "date")
         elif spec.type == "money" and work.map.currency:
             prefix = re.escape(work.map.currency)
-            work.frame[header] = work.text(header).str.replace(
-                rf"^([(-]?\s*-?){prefix}\s*", r"\1", regex=True).to_numpy(dtype=object)
+            work.frame[header] = (
+                work.text(header)
+                .str.replace(rf"^([(-]?\s*-?){prefix}\s*", r"\1", regex=True)
+                .to_numpy(dtype=object)
+            )
 
 
 def _iso_date(value: str, formats: tuple[str, ...], date_only: bool) -> str | None:
@@ -540,24 +613,28 @@ def _read_dates(work: _File, header: str, formats: tuple[str, ...], date_only: b
     """Each distinct value read once with the first of `formats` that fits; ISO stays; anything
     else is an error naming the formats."""
     codes, distinct = pd.factorize(work.text(header))
-    table = np.array([_iso_date(value, formats, date_only) for value in distinct] + [""],
-                     dtype=object)
+    table = np.array(
+        [_iso_date(value, formats, date_only) for value in distinct] + [""], dtype=object
+    )
     converted = table[codes]
     bad = pd.isna(converted)
     if bad.any():
         written = " or ".join(
             f"{f} (like {datetime(2026, 10, 5, 14, 30, tzinfo=_EXAMPLE_ZONE).strftime(f)})"
-            for f in formats)
+            for f in formats
+        )
         work.row_problems(
-            bad, header,
+            bad,
+            header,
             f"is not a date written as {written}, the mapping file's [{work.kind}.formats] "
             "date, nor as ISO 2026-10-05: correct the date, or the format in the mapping file",
         )
     work.frame[header] = np.where(bad, "", converted).astype(object)
 
 
-def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
-                file: str) -> tuple[dict[str, pd.DataFrame], list[Issue]]:
+def split_table(
+    kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: str
+) -> tuple[dict[str, pd.DataFrame], list[Issue]]:
     """`[kind.split.other]`: one file's rows -> {other kind: its rows, "": the file's own rows}.
 
     Each other kind gets the rows with something in its columns. The file's own kind keeps its
@@ -580,8 +657,11 @@ def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
         headers = {t: by_normal.get(normalise_header(s)) for t, s in columns.items()}
         for target, header in headers.items():
             if header is None:
-                issues.append(_absent_issue(file, written, columns[target],
-                                            f"[{kind}.split.{other}] {target}"))
+                issues.append(
+                    _absent_issue(
+                        file, written, columns[target], f"[{kind}.split.{other}] {target}"
+                    )
+                )
         present = [h for h in headers.values() if h is not None]
         if len(present) < len(headers):
             continue
@@ -605,7 +685,11 @@ def split_table(kind: str, kind_map: KindMapping, frame: pd.DataFrame,
 
 def _absent_issue(file: str, written: list[str], source: str, line: str) -> Issue:
     return Issue(
-        "error", file, None, source, None,
+        "error",
+        file,
+        None,
+        source,
+        None,
         f"the mapping file's {line} names the column {source!r}, which this file does not "
         f"have. Columns found: {', '.join(written) if written else '(none)'}. Correct the "
         "name in the mapping file, or export that column",

@@ -60,8 +60,13 @@ class Parsed:
     blank: np.ndarray
 
 
-def parsed_result(values: pd.Series, codes: np.ndarray, messages: tuple[str, ...], blank: np.ndarray,
-            index: pd.Index) -> Parsed:
+def parsed_result(
+    values: pd.Series,
+    codes: np.ndarray,
+    messages: tuple[str, ...],
+    blank: np.ndarray,
+    index: pd.Index,
+) -> Parsed:
     """Turn per-row message codes (0 = fine, k = messages[k - 1]) into a `Parsed`."""
     bad = codes > 0
     if bad.any():
@@ -211,8 +216,13 @@ def rounded_id(values: pd.Series, may_hold_scientific: bool = True) -> str | Non
                 return found.group(0)
     sample = cells[:: max(1, len(cells) // _REPEAT_SAMPLE)]
     # A group appointment lists several ids in one cell.
-    long_ids = {i for cell in sample if len(cell) > SPREADSHEET_DIGITS
-                for i in _ID_SEPARATOR.split(cell.strip()) if _LONG_NUMBER.fullmatch(i)}
+    long_ids = {
+        i
+        for cell in sample
+        if len(cell) > SPREADSHEET_DIGITS
+        for i in _ID_SEPARATOR.split(cell.strip())
+        if _LONG_NUMBER.fullmatch(i)
+    }
     zero_tailed = [i for i in long_ids if not i[SPREADSHEET_DIGITS:].strip("0")]
     if len(long_ids) >= 2 and len(zero_tailed) == len(long_ids):
         return min(zero_tailed)
@@ -255,15 +265,17 @@ def split_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     ids = np.repeat(cells, counts)
     starts = np.concatenate([[0], np.cumsum(counts)])
     for at, listed_ids in parts.items():
-        ids[starts[at]:starts[at + 1]] = listed_ids
+        ids[starts[at] : starts[at + 1]] = listed_ids
     return rows, ids
 
 
 # --- per distinct value -----------------------------------------------------------------------
 
 
-def _by_distinct(values: pd.Series, parse_one: Callable[[str], tuple[object, int]],
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _by_distinct(
+    values: pd.Series,
+    parse_one: Callable[[str], tuple[object, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse each distinct stripped value once; return (value per row, code per row, blank)."""
     # Reading each distinct raw text once keeps the per-row work to one hash pass.
     keys, distinct, _ = distinct_values(values)
@@ -322,8 +334,10 @@ def parse_status(values: pd.Series) -> Parsed:
 
 _COUNT_MESSAGES = (
     "is not a whole number of sessions: write it like 4, or leave it blank for no maximum",
-    ("must be 1 or more: write the number of sessions in the package, or leave it blank for no "
-    "maximum"),
+    (
+        "must be 1 or more: write the number of sessions in the package, or leave it blank for no "
+        "maximum"
+    ),
 )
 # A count that may be 0 (patients on a booking, a system's sessions remaining) has no "maximum".
 _COUNT_FROM_ZERO_MESSAGES = ("is not a whole number: write it like 4 (0 or more)",)
@@ -439,8 +453,10 @@ def parse_money(values: pd.Series) -> Parsed:
     return parsed_result(out, codes, _MONEY_MESSAGES, blank, values.index)
 
 
-def _money_core(raw: np.ndarray, lengths: np.ndarray,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _money_core(
+    raw: np.ndarray,
+    lengths: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     shapes = group_by_shape(raw, lengths)
     cents = np.zeros(len(raw), dtype=np.int64)
     read = [_money_shape(shape) for shape in shapes.shapes]

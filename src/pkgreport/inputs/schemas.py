@@ -12,7 +12,14 @@ import pandera.pandas as pa
 
 ValueType = Literal["id", "text", "timestamp", "date", "money", "count", "bool", "status", "source"]
 
-KINDS: tuple[str, ...] = ("appointments", "cases", "invoices", "payments", "allocations", "patients")
+KINDS: tuple[str, ...] = (
+    "appointments",
+    "cases",
+    "invoices",
+    "payments",
+    "allocations",
+    "patients",
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +39,14 @@ def normalise_header(header: str) -> str:
     return re.sub(r"[^0-9a-z]", "", str(header).casefold())
 
 
-def _c(name: str, type_: ValueType, *aliases: str, required: bool = False, default: object = None,
-       minimum: int = 1) -> ColumnSpec:
+def _c(
+    name: str,
+    type_: ValueType,
+    *aliases: str,
+    required: bool = False,
+    default: object = None,
+    minimum: int = 1,
+) -> ColumnSpec:
     return ColumnSpec(name, type_, required, aliases, default, minimum)
 
 
@@ -43,7 +56,15 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
     "appointments": (
         _c("appointment_id", "id", "id", "appointment", required=True),
         _c("patient_id", "id", "Patient ID(s)", required=True),
-        _c("starts_at", "timestamp", "appointment_start", "start_time", "start", "appointment_date", required=True),
+        _c(
+            "starts_at",
+            "timestamp",
+            "appointment_start",
+            "start_time",
+            "start",
+            "appointment_date",
+            required=True,
+        ),
         _c("ends_at", "timestamp", "appointment_end", "end_time", "end"),
         _c("case_id", "id", "patient_case", "patient_case_id", "case"),
         _c("cancelled_at", "timestamp", "cancellation_time", "cancelled"),
@@ -64,8 +85,21 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _c("patient_id", "id", "patient", required=True),
         _c("case_name", "text", "name"),
         _c("max_sessions", "count", "maximum_appointments", "max_appointments", "maximum_sessions"),
-        _c("include_cancelled", "bool", "include_cancelled_attendees", "include_cancelled_appointments", default=False),
-        _c("include_dna", "bool", "include_dna_attendees", "include_did_not_arrive", "include_did_not_arrive_appointments", default=False),
+        _c(
+            "include_cancelled",
+            "bool",
+            "include_cancelled_attendees",
+            "include_cancelled_appointments",
+            default=False,
+        ),
+        _c(
+            "include_dna",
+            "bool",
+            "include_dna_attendees",
+            "include_did_not_arrive",
+            "include_did_not_arrive_appointments",
+            default=False,
+        ),
         _c("issue_date", "date", "referral_issue_date", "issued"),
         _c("expiry_date", "date", "referral_expiry_date", "expires", "expiry"),
         _c("closed_at", "timestamp", "closed"),
@@ -78,8 +112,15 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _c("invoice_id", "id", "id", "invoice", required=True),
         _c("patient_id", "id", required=True),
         _c("issue_date", "date", "invoice_date", "date", "issued_at", required=True),
-        _c("total", "money", "Invoice Amount", "total_amount", "invoice_total", "amount",
-           required=True),
+        _c(
+            "total",
+            "money",
+            "Invoice Amount",
+            "total_amount",
+            "invoice_total",
+            "amount",
+            required=True,
+        ),
         _c("number", "text", "invoice_number", "invoice_no"),
         _c("status", "status", "invoice_status"),
         _c("appointment_id", "id", "appointment"),
@@ -122,8 +163,14 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _c("first_name", "text", "First Name", "given_name"),
         _c("last_name", "text", "Last Name", "surname", "family_name"),
         # Cliniko leaves "Unapplied Account Credit" blank for $0; an absent column stays unknown.
-        _c("reported_credit", "money", "unapplied_account_credit", "account_credit", "unapplied_credit",
-           default=0),
+        _c(
+            "reported_credit",
+            "money",
+            "unapplied_account_credit",
+            "account_credit",
+            "unapplied_credit",
+            default=0,
+        ),
     ),
 }
 
@@ -133,13 +180,28 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
 # before tax: taking it for `total` would invent the tax as account credit.
 KNOWN_UNUSED: dict[str, tuple[str, ...]] = {
     "appointments": (
-        "Date", "Practitioner ID", "Appointment Notes", "SMS Reminder Sent",
-        "Email Reminder Sent", "Cancellation Reason", "Cancellation Note", "Created At",
-        "Treatment Notes Status", "Appointment Category", "Source", "Maximum Number of Patients",
-        "Number of Cancellations", "Cancelled Patient ID(s)",
+        "Date",
+        "Practitioner ID",
+        "Appointment Notes",
+        "SMS Reminder Sent",
+        "Email Reminder Sent",
+        "Cancellation Reason",
+        "Cancellation Note",
+        "Created At",
+        "Treatment Notes Status",
+        "Appointment Category",
+        "Source",
+        "Maximum Number of Patients",
+        "Number of Cancellations",
+        "Cancelled Patient ID(s)",
     ),
     "invoices": (
-        "Sub-Total Amount", "Subtotal", "Tax Amount", "Discount", "Notes", "Created By",
+        "Sub-Total Amount",
+        "Subtotal",
+        "Tax Amount",
+        "Discount",
+        "Notes",
+        "Created By",
         "Extra patient info",
     ),
 }
@@ -191,7 +253,9 @@ def repeated_keys(frame: pd.DataFrame, kind: str) -> np.ndarray:
         return repeated
     # Only rows sharing an id can share the whole key: compare those few exactly.
     subset = frame.loc[repeated, list(keys)]
-    repeated[repeated] = subset.duplicated(keep=False).to_numpy() & subset.notna().all(axis=1).to_numpy()
+    repeated[repeated] = (
+        subset.duplicated(keep=False).to_numpy() & subset.notna().all(axis=1).to_numpy()
+    )
     return repeated
 
 
@@ -294,18 +358,27 @@ def _column_checks(kind: str, spec: ColumnSpec) -> list[pa.Check]:
     checks = [_dtype_is(typed_dtype(spec))]
     if key_columns(kind) == (spec.name,):
         # Same name as pandera's own `unique=True` failure, which this replaces for speed.
-        checks.append(pa.Check(lambda s: pd.Series(~repeated_values(s), index=s.index),
-                               name="field_uniqueness", ignore_na=False))
+        checks.append(
+            pa.Check(
+                lambda s: pd.Series(~repeated_values(s), index=s.index),
+                name="field_uniqueness",
+                ignore_na=False,
+            )
+        )
     if spec.name == "max_sessions":
         checks.append(pa.Check(lambda s: s.isna() | (s >= 1), name="at_least_one", ignore_na=False))
     if kind == "allocations" and spec.name == "amount":
         checks.append(pa.Check(lambda s: s > 0, name="positive", ignore_na=False))
     if spec.type == "status":
-        checks.append(pa.Check(lambda s: s.isna() | s.isin(INVOICE_STATUSES),
-                               name="known_status", ignore_na=False))
+        checks.append(
+            pa.Check(
+                lambda s: s.isna() | s.isin(INVOICE_STATUSES), name="known_status", ignore_na=False
+            )
+        )
     if spec.type == "source":
-        checks.append(pa.Check(lambda s: s.isin(ALLOCATION_SOURCES), name="known_source",
-                               ignore_na=False))
+        checks.append(
+            pa.Check(lambda s: s.isin(ALLOCATION_SOURCES), name="known_source", ignore_na=False)
+        )
     return checks
 
 
@@ -318,9 +391,7 @@ def _unique_appointment_key(frame: pd.DataFrame) -> pd.Series:
 
 
 _FRAME_CHECKS: dict[str, list[pa.Check]] = {
-    "appointments": [
-        pa.Check(_unique_appointment_key, name="field_uniqueness", ignore_na=False)
-    ],
+    "appointments": [pa.Check(_unique_appointment_key, name="field_uniqueness", ignore_na=False)],
     "allocations": [
         pa.Check(_source_matches_payment, name="source_matches_payment", ignore_na=False)
     ],
@@ -346,8 +417,10 @@ def schema_for(kind: str) -> pa.DataFrameSchema:
             )
         columns["source_file"] = pa.Column(checks=[_dtype_is("object")], nullable=False)
         columns["source_row"] = pa.Column(
-            checks=[_dtype_is("int64"),
-                    pa.Check(lambda s: s >= 1, name="row_number", ignore_na=False)],
+            checks=[
+                _dtype_is("int64"),
+                pa.Check(lambda s: s >= 1, name="row_number", ignore_na=False),
+            ],
             nullable=False,
         )
         _SCHEMAS[kind] = pa.DataFrameSchema(

@@ -11,8 +11,8 @@ import pandas as pd
 _MAX_SHAPE_CHARS = 40
 
 _SHAPE_TABLE = np.arange(0x10000, dtype=np.uint32)
-_SHAPE_TABLE[ord("0"):ord("9") + 1] = ord("9")
-_SHAPE_TABLE[ord("A"):ord("Z") + 1] += ord("a") - ord("A")
+_SHAPE_TABLE[ord("0") : ord("9") + 1] = ord("9")
+_SHAPE_TABLE[ord("A") : ord("Z") + 1] += ord("a") - ord("A")
 
 
 @dataclass
@@ -35,7 +35,7 @@ class ShapeGroups:
             counts = np.bincount(self.group, minlength=len(self.shapes))
             self._starts = np.concatenate([[0], np.cumsum(counts)])
         assert self._starts is not None
-        return self._order[self._starts[g]:self._starts[g + 1]]
+        return self._order[self._starts[g] : self._starts[g + 1]]
 
     def spread(self, codes: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Per-shape message codes -> (code per row, blank per row), without a loop over shapes.
@@ -47,8 +47,9 @@ class ShapeGroups:
         code_shape = np.where(blank_shape, 0, np.array(codes, dtype=np.int8)).astype(np.int8)
         return code_shape[self.group], blank_shape[self.group]
 
-    def numbers(self, rows: np.ndarray | slice,
-                parts: dict[str, list[tuple[int, int]]]) -> dict[str, np.ndarray]:
+    def numbers(
+        self, rows: np.ndarray | slice, parts: dict[str, list[tuple[int, int]]]
+    ) -> dict[str, np.ndarray]:
         """Each part's value: the sum of digit x multiplier over its (position, multiplier)s."""
         used = [pos for positions in parts.values() for pos, _ in positions]
         if not used:
@@ -110,7 +111,7 @@ def group_equal_rows(shape: np.ndarray) -> tuple[np.ndarray, int]:
         free_bits = 63 - (group_count - 1).bit_length()
         take = min(width - column, free_bits // bits_per_char)
         weights = np.left_shift(np.uint64(1), np.arange(take, dtype=np.uint64) * bits_per_char)
-        key = shape[:, column:column + take] @ weights
+        key = shape[:, column : column + take] @ weights
         key |= group.astype(np.uint64) << np.uint64(bits_per_char * take)
         group, uniques = pd.factorize(key)
         group_count = len(uniques)

@@ -34,6 +34,7 @@ class RawTable:
     # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
     may_hold_scientific: bool = True
 
+
 # --------------------------------------------------------------------------------------------
 # Shared: headers, blank rows, the output frame
 # --------------------------------------------------------------------------------------------
@@ -57,8 +58,9 @@ def finish_table(
     """Header checks, blank-row removal and provenance columns, for CSV and XLSX alike."""
     name = path.name
     arrays = [frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])]
-    keep_cols, errors = _kept_columns(name, headers, arrays, rows, header_row, issues,
-                                      trailing_blank_header_is_warning)
+    keep_cols, errors = _kept_columns(
+        name, headers, arrays, rows, header_row, issues, trailing_blank_header_is_warning
+    )
     errors += _header_name_errors(name, headers, keep_cols, header_row)
     if errors:
         return None, issues + errors
@@ -160,8 +162,9 @@ def _kept_columns(
     return keep_cols, errors
 
 
-def _header_name_errors(name: str, headers: list[str], keep_cols: list[int],
-                        header_row: int) -> list[Issue]:
+def _header_name_errors(
+    name: str, headers: list[str], keep_cols: list[int], header_row: int
+) -> list[Issue]:
     """A header written twice, or one pkgreport reserves for provenance, is an error."""
     errors: list[Issue] = []
     seen: dict[str, list[int]] = {}
@@ -193,7 +196,10 @@ def _header_name_errors(name: str, headers: list[str], keep_cols: list[int],
 
 
 def _without_blank_rows(
-    name: str, arrays: list[np.ndarray], keep_cols: list[int], rows: np.ndarray,
+    name: str,
+    arrays: list[np.ndarray],
+    keep_cols: list[int],
+    rows: np.ndarray,
     issues: list[Issue],
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """The arrays and row numbers without the blank rows; one warning lists those skipped."""
@@ -209,9 +215,7 @@ def _without_blank_rows(
     shown = ", ".join(str(r) for r in blank_numbers[:20])
     more = f" and {len(blank_numbers) - 20} more" if len(blank_numbers) > 20 else ""
     issues.append(
-        Issue(
-            "warning", name, blank_numbers[0], None, None, f"blank row(s) {shown}{more} skipped"
-        )
+        Issue("warning", name, blank_numbers[0], None, None, f"blank row(s) {shown}{more} skipped")
     )
     keep = ~blank
     return [a[keep] for a in arrays], rows[keep]

@@ -45,9 +45,9 @@ def load_column_map(path: Path) -> dict[str, dict[str, Any]]:
     return read_mapping_file(path)
 
 
-
-
-def _schema_check(run: ValidationRun, kind: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def _schema_check(
+    run: ValidationRun, kind: str, frame: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray]:
     """pandera over the typed frame; each failure becomes an issue and its row is removed.
 
     Returns the remaining rows and a mask over them of rows whose id is repeated: those are
@@ -61,16 +61,27 @@ def _schema_check(run: ValidationRun, kind: str, frame: pd.DataFrame) -> tuple[p
         failures = exc.failure_cases
     failures = failures.assign(
         check=failures["check"].astype(str),
-        column=[FRAME_CHECK_COLUMNS.get(str(c), col) if context == "DataFrameSchema" else col
-                for c, col, context in zip(failures["check"], failures["column"],
-                                           failures["schema_context"], strict=True)],
+        column=[
+            FRAME_CHECK_COLUMNS.get(str(c), col) if context == "DataFrameSchema" else col
+            for c, col, context in zip(
+                failures["check"], failures["column"], failures["schema_context"], strict=True
+            )
+        ],
     ).drop_duplicates(subset=["check", "column", "index"])
     whole = failures["index"].isna().to_numpy()
     for check, column in failures.loc[whole, ["check", "column"]].itertuples(index=False):
         # A whole-column failure (a dtype) means validation itself built the frame wrong.
-        run.issues.append(Issue("error", kind, None, str(column), None,
-                                f"internal check {check} failed on column {column}: please "
-                                "report this with the input files"))
+        run.issues.append(
+            Issue(
+                "error",
+                kind,
+                None,
+                str(column),
+                None,
+                f"internal check {check} failed on column {column}: please "
+                "report this with the input files",
+            )
+        )
     unique = (failures["check"] == "field_uniqueness").to_numpy()
     if (unique & ~whole).any():
         labels = failures.loc[unique & ~whole, "index"].astype(np.int64)
@@ -80,8 +91,9 @@ def _schema_check(run: ValidationRun, kind: str, frame: pd.DataFrame) -> tuple[p
         return frame, repeated
     positions = frame.index.get_indexer(rows["index"].astype(np.int64))
     reasons = np.full(len(frame), None, dtype=object)
-    for (check, column), group in rows.assign(_pos=positions).groupby(["check", "column"],
-                                                                      sort=True):
+    for (check, column), group in rows.assign(_pos=positions).groupby(
+        ["check", "column"], sort=True
+    ):
         at = group["_pos"].to_numpy()
         picked = frame.iloc[at]
         message = CHECK_MESSAGES.get(str(check), f"fails the check {check}")
@@ -104,8 +116,9 @@ def _split_tables(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
         if kind_map is None or not kind_map.splits:
             out.append(table)
             continue
-        parts, issues = split_table(table.file.kind, kind_map, with_provenance(table),
-                                    table.file.name)
+        parts, issues = split_table(
+            table.file.kind, kind_map, with_provenance(table), table.file.name
+        )
         run.issues.extend(issues)
         if not parts:
             out.append(table)
@@ -118,8 +131,9 @@ def _split_tables(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
 # --- entry point ------------------------------------------------------------------------------
 
 
-def validate_tables(tables: list[RawTable], settings: Settings,
-                    files: list[InputFile] | None = None) -> Dataset:
+def validate_tables(
+    tables: list[RawTable], settings: Settings, files: list[InputFile] | None = None
+) -> Dataset:
     """Map headers, parse, schema-check, de-duplicate and cross-check every table.
 
     Returns every issue found (sorted); rows with an error are left out of the typed frames and
@@ -137,10 +151,18 @@ def validate_tables(tables: list[RawTable], settings: Settings,
     for table in _split_tables(run, tables):
         kind = table.file.kind
         if kind not in KINDS:
-            run.issues.append(Issue("warning", table.file.name, None, None, None,
-                                    "is not one of the exports pkgreport reads "
-                                    f"({', '.join(KINDS)}) and was ignored: name the file after "
-                                    "its kind"))
+            run.issues.append(
+                Issue(
+                    "warning",
+                    table.file.name,
+                    None,
+                    None,
+                    None,
+                    "is not one of the exports pkgreport reads "
+                    f"({', '.join(KINDS)}) and was ignored: name the file after "
+                    "its kind",
+                )
+            )
             continue
         frame = type_table(run, kind, table)
         typed.setdefault(kind, [])
@@ -167,9 +189,12 @@ def validate_tables(tables: list[RawTable], settings: Settings,
     excluded = pd.concat(run.excluded, ignore_index=True) if run.excluded else empty_excluded()
     if run.excluded:
         rank = {k: i for i, k in enumerate(KINDS)}
-        excluded = excluded.assign(_rank=excluded["kind"].map(rank)).sort_values(
-            ["_rank", "source_file", "source_row"], kind="stable"
-        ).drop(columns="_rank").reset_index(drop=True)
+        excluded = (
+            excluded.assign(_rank=excluded["kind"].map(rank))
+            .sort_values(["_rank", "source_file", "source_row"], kind="stable")
+            .drop(columns="_rank")
+            .reset_index(drop=True)
+        )
         excluded = excluded.astype(EXCLUDED_DTYPES)
     issues = sorted(run.issues, key=lambda i: (*i.sort_key(), i.message, i.value or ""))
     return Dataset(
@@ -177,6 +202,7 @@ def validate_tables(tables: list[RawTable], settings: Settings,
         files=files,
         issues=issues,
         excluded=excluded,
-        set_aside_allocations=(pd.concat(run.set_aside, ignore_index=True) if run.set_aside
-                               else None),
+        set_aside_allocations=(
+            pd.concat(run.set_aside, ignore_index=True) if run.set_aside else None
+        ),
     )

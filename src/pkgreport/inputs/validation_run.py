@@ -78,18 +78,29 @@ class ValidationRun:
     def excluded_ids(self, kind: str) -> set[object]:
         """Ids of the rows of `kind` left out so far."""
         return {
-            ident for part in self.excluded if part["kind"].iat[0] == kind
-            for ident in part["id"] if not pd.isna(ident)
+            ident
+            for part in self.excluded
+            if part["kind"].iat[0] == kind
+            for ident in part["id"]
+            if not pd.isna(ident)
         }
 
-    def row_issues(self, kind: str, rows: pd.DataFrame, column: str, values: Iterable[object],
-                   messages: Iterable[str] | str, severity: str = "error") -> list[str]:
+    def row_issues(
+        self,
+        kind: str,
+        rows: pd.DataFrame,
+        column: str,
+        values: Iterable[object],
+        messages: Iterable[str] | str,
+        severity: str = "error",
+    ) -> list[str]:
         """One issue per row of `rows`; returns the messages (the exclusion reasons)."""
         out = []
         if isinstance(messages, str):
             messages = [messages] * len(rows)
-        for file, row, value, message in zip(rows["source_file"], rows["source_row"], values,
-                                             messages, strict=True):
+        for file, row, value, message in zip(
+            rows["source_file"], rows["source_row"], values, messages, strict=True
+        ):
             header = self.header(kind, file, column)
             text = f"{header} {message}"
             self.issues.append(Issue(severity, file, int(row), header, shown_value(value), text))  # type: ignore[arg-type]
@@ -111,12 +122,21 @@ def written_values(run: ValidationRun, kind: str, rows: pd.DataFrame, column: st
     the user finds it there; the parsed value when the file has no such cell."""
     return [
         run.written(kind, file, int(row), column) or shown_value(value)
-        for file, row, value in zip(rows["source_file"], rows["source_row"], rows[column], strict=True)
+        for file, row, value in zip(
+            rows["source_file"], rows["source_row"], rows[column], strict=True
+        )
     ]
 
 
-def drop_rows(run: ValidationRun, kind: str, frame: pd.DataFrame, mask: np.ndarray, column: str,
-              values: list[object], messages: list[str] | str) -> pd.DataFrame:
+def drop_rows(
+    run: ValidationRun,
+    kind: str,
+    frame: pd.DataFrame,
+    mask: np.ndarray,
+    column: str,
+    values: list[object],
+    messages: list[str] | str,
+) -> pd.DataFrame:
     """`frame` without the rows of `mask`, each reported at `column` and left out with its reason."""
     if not mask.any():
         return frame

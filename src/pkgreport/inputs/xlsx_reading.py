@@ -60,7 +60,9 @@ def load_xlsx(
     except PASS_THROUGH:
         raise
     except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
-        return None, [file_error(name, f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")]
+        return None, [
+            file_error(name, f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")
+        ]
     if not sheet_names:
         return None, [file_error(name, f"the workbook has no sheets; {RESAVE_ADVICE}")]
     sheet_name = sheet_names[0]
@@ -109,13 +111,12 @@ def load_xlsx(
         raise
     except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
         return None, [
-            file_error(name, f"could not read sheet {sheet_name!r} ({short_message(exc)}); {RESAVE_ADVICE}")
+            file_error(
+                name, f"could not read sheet {sheet_name!r} ({short_message(exc)}); {RESAVE_ADVICE}"
+            )
         ]
 
     return _grid_to_table(path, kind, data, archive, sheet_part, sheet_name, grid, error_cells)
-
-
-
 
 
 def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:

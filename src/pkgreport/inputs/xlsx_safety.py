@@ -16,6 +16,8 @@ _CHUNK = 1 << 20
 # Ratio checks on tiny members only produce false alarms (a few KB of spaces compress 500:1).
 _RATIO_MIN_BYTES = 1 << 20
 RESAVE_ADVICE = "open it in Excel and save it again as an Excel Workbook (.xlsx)"
+
+
 def short_message(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
@@ -36,7 +38,11 @@ def preflight_xlsx(
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
     except Exception as exc:  # noqa: BLE001 - zipfile raises several types for damaged archives
-        return None, {}, f"not a valid xlsx: the zip archive is damaged ({short_message(exc)}); {RESAVE_ADVICE}"
+        return (
+            None,
+            {},
+            f"not a valid xlsx: the zip archive is damaged ({short_message(exc)}); {RESAVE_ADVICE}",
+        )
     names = {m.filename for m in members}
     if "xl/workbook.xml" not in names:
         return (
@@ -73,7 +79,11 @@ def preflight_xlsx(
                     bound = exact.bound()
                 extents[m.filename] = (*bound, scan.error_cells)
     except Exception as exc:  # noqa: BLE001 - CRC errors, truncated streams, unsupported methods
-        return None, {}, f"not a valid xlsx: the zip archive is damaged ({short_message(exc)}); {RESAVE_ADVICE}"
+        return (
+            None,
+            {},
+            f"not a valid xlsx: the zip archive is damaged ({short_message(exc)}); {RESAVE_ADVICE}",
+        )
     return archive, extents, None
 
 

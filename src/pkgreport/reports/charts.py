@@ -32,8 +32,14 @@ _RC: Any = {
     "axes.spines.right": False,
 }
 _METADATA = {"Date": None, "Creator": None}
-_PALETTE = {"bar": "#4472c4", "created": "#70ad47", "applied": "#4472c4", "refunded": "#ed7d31",
-            "closing": "#262626", "apart": "#a5a5a5"}
+_PALETTE = {
+    "bar": "#4472c4",
+    "created": "#70ad47",
+    "applied": "#4472c4",
+    "refunded": "#ed7d31",
+    "closing": "#262626",
+    "apart": "#a5a5a5",
+}
 
 
 def _dollars(cents: int) -> float:
@@ -51,7 +57,7 @@ def _to_svg(fig: Figure, name: str, title: str) -> str:
     with matplotlib.rc_context({**_RC, "svg.hashsalt": f"pkgreport-{name}"}):
         fig.savefig(buffer, format="svg", metadata=_METADATA, bbox_inches=None)
     svg = buffer.getvalue()
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     # Several charts share one page: make every id (and reference to it) unique per chart.
     svg = re.sub(r'\bid="([^"]+)"', rf'id="{name}-\1"', svg)
     svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{name}-\1)", svg)
@@ -68,7 +74,9 @@ def _to_svg(fig: Figure, name: str, title: str) -> str:
         count=1,
     )
     head_end = svg.index(">") + 1
-    svg = svg[:head_end] + f'\n <title id="{title_id}">{html.escape(title)}</title>' + svg[head_end:]
+    svg = (
+        svg[:head_end] + f'\n <title id="{title_id}">{html.escape(title)}</title>' + svg[head_end:]
+    )
     return svg.strip()
 
 
@@ -87,8 +95,13 @@ def _figure(height: float = FIGURE_HEIGHT_IN) -> Figure:
     return fig
 
 
-def _labelled_bars(ax: Any, labels: Sequence[str], values: Sequence[float], texts: Sequence[str],
-                   colors: Sequence[str]) -> None:
+def _labelled_bars(
+    ax: Any,
+    labels: Sequence[str],
+    values: Sequence[float],
+    texts: Sequence[str],
+    colors: Sequence[str],
+) -> None:
     """Horizontal bars, first label on top, each with its exact figure at its end (no x axis):
     category names and figures stay level and legible however narrow the screen."""
     rows = list(range(len(labels)))
@@ -107,9 +120,13 @@ def ageing_chart(ageing: Sequence[tuple[str, int]], title: str, symbol: str = "$
     with matplotlib.rc_context(_RC):
         fig = _figure()
         ax = fig.add_subplot()
-        _labelled_bars(ax, [f"{label} days" for label, _ in ageing],
-                       [_dollars(cents) for _, cents in ageing],
-                       [format_money(c, symbol) for _, c in ageing], [_PALETTE["bar"]] * len(ageing))
+        _labelled_bars(
+            ax,
+            [f"{label} days" for label, _ in ageing],
+            [_dollars(cents) for _, cents in ageing],
+            [format_money(c, symbol) for _, c in ageing],
+            [_PALETTE["bar"]] * len(ageing),
+        )
         ax.set_xlabel("Credit held")
         return _to_svg(fig, "chart-ageing", title)
 
@@ -139,21 +156,42 @@ def rollforward_chart(rows: Sequence[RollRow], title: str, symbol: str = "$") ->
         labels = [r.label for r in rows]
         xs = list(range(len(rows)))
         width = 0.27
-        ax.bar([x - width for x in xs], [_dollars(r.created) for r in rows], width,
-               label="Created", color=_PALETTE["created"])
-        ax.bar(xs, [-_dollars(abs(r.applied)) for r in rows], width,
-               label="Applied", color=_PALETTE["applied"])
-        ax.bar([x + width for x in xs], [-_dollars(abs(r.refunded)) for r in rows], width,
-               label="Refunded", color=_PALETTE["refunded"])
-        ax.plot(xs, [_dollars(r.closing) for r in rows], marker="o", color=_PALETTE["closing"],
-                label="Closing liability")
+        ax.bar(
+            [x - width for x in xs],
+            [_dollars(r.created) for r in rows],
+            width,
+            label="Created",
+            color=_PALETTE["created"],
+        )
+        ax.bar(
+            xs,
+            [-_dollars(abs(r.applied)) for r in rows],
+            width,
+            label="Applied",
+            color=_PALETTE["applied"],
+        )
+        ax.bar(
+            [x + width for x in xs],
+            [-_dollars(abs(r.refunded)) for r in rows],
+            width,
+            label="Refunded",
+            color=_PALETTE["refunded"],
+        )
+        ax.plot(
+            xs,
+            [_dollars(r.closing) for r in rows],
+            marker="o",
+            color=_PALETTE["closing"],
+            label="Closing liability",
+        )
         ax.axhline(0, color="#999999", linewidth=0.8)
         ax.set_xticks(xs, labels)
         _fit_labels(ax, labels)
         ax.yaxis.set_major_formatter(_money_axis(symbol))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
         # Above the plot, so it never hides a bar or the line.
-        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=LABEL_SIZE, frameon=False,
-                  ncols=2)
+        ax.legend(
+            loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=LABEL_SIZE, frameon=False, ncols=2
+        )
         ax.margins(y=0.15)
         return _to_svg(fig, "chart-rollforward", title)

@@ -168,8 +168,13 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
         _fit_wrapped_row(ws, row, kind.what_to_do, _WHAT_TO_DO_WIDTH)
         row += 1
     if not ctx.finding_kinds:
-        write_text(ws, row, 0, "No findings in the checks that ran." if ctx.unchecked
-                   else "No findings.", st.note)
+        write_text(
+            ws,
+            row,
+            0,
+            "No findings in the checks that ran." if ctx.unchecked else "No findings.",
+            st.note,
+        )
         row += 1
     if ctx.unchecked:
         write_text(ws, row, 0, ctx.unchecked, st.note)
@@ -221,8 +226,9 @@ def _fit_wrapped_row(ws: Worksheet, row: int, text: str, width: int) -> None:
         ws.set_row(row, _ROW_POINTS * lines)
 
 
-def _set_up_printing(ws: Worksheet, ctx: ReportContext, *, pages_tall: int = 0,
-                     header_row: int | None = None) -> None:
+def _set_up_printing(
+    ws: Worksheet, ctx: ReportContext, *, pages_tall: int = 0, header_row: int | None = None
+) -> None:
     """Landscape, one page wide (`pages_tall` 0 = as many as needed), the header row repeated on
     every page, and a footer with the report's title, the sheet (&A), as-of date and page numbers."""
     ws.set_landscape()
@@ -325,8 +331,7 @@ def _rows_kept(table: Table, all_rows_max: int) -> Table:
     return replace(table, frame=kept, note=" ".join(filter(None, [table.note, note])))
 
 
-def _part_notes(table: Table, start: int, stop: int, following: str | None, *,
-                split: bool) -> str:
+def _part_notes(table: Table, start: int, stop: int, following: str | None, *, split: bool) -> str:
     """The note above one sheet's table: the table's own, which rows a split sheet holds, or
     that there are none."""
     n_rows = len(table.frame)
@@ -391,8 +396,9 @@ def _write_part(
         )
 
 
-def _column_specs(table: Table, columns: list[Column], start: int, stop: int, last_data: int,
-                  st: _Styles) -> list[dict[str, Any]]:
+def _column_specs(
+    table: Table, columns: list[Column], start: int, stop: int, last_data: int, st: _Styles
+) -> list[dict[str, Any]]:
     """Each table column's header, format and total (a SUBTOTAL over the sheet's data rows)."""
     first_data = HEADER_ROW + 1
     specs: list[dict[str, Any]] = []
@@ -509,8 +515,14 @@ def _text(value: str) -> str:
     return text
 
 
-def _write_rows(ws: Worksheet, columns: list[Column], values: list[list[Any]], start: int,
-                stop: int, st: _Styles) -> None:
+def _write_rows(
+    ws: Worksheet,
+    columns: list[Column],
+    values: list[list[Any]],
+    start: int,
+    stop: int,
+    st: _Styles,
+) -> None:
     """Rows `start` to `stop` of the table's values, from the sheet's first data row down."""
     offset = HEADER_ROW + 1 - start
     for col, (column, column_values) in enumerate(zip(columns, values, strict=True)):

@@ -53,8 +53,14 @@ def roll_series(monthly: pd.DataFrame | None) -> tuple[RollRow, ...]:
     moved = (monthly[["created", "applied", "refunded"]] != 0).any(axis=1).to_numpy()
     first = int(moved.argmax()) if moved.any() else len(monthly) - 1
     return tuple(
-        RollRow(pd.Period(r.month, 'M').strftime('%b %Y'), int(r.opening), int(r.created),
-                int(r.applied), int(r.refunded), int(r.closing))
+        RollRow(
+            pd.Period(r.month, "M").strftime("%b %Y"),
+            int(r.opening),
+            int(r.created),
+            int(r.applied),
+            int(r.refunded),
+            int(r.closing),
+        )
         for r in monthly.iloc[first:].itertuples(index=False)
     )
 
@@ -66,8 +72,10 @@ def _liability_headline(result: RunResult) -> Headline:
     as_of = format_prose_date(result.as_of, result.settings.date_order)
     detail = f"owed to {plural(owed.patients_owed, 'patient')} as at {as_of}"
     if owed.patients_negative:
-        detail += (f" ({format_money(owed.owed)}), less {format_money(-owed.negative)} of negative "
-                   f"balances of {plural(owed.patients_negative, 'patient')} (Negative credit)")
+        detail += (
+            f" ({format_money(owed.owed)}), less {format_money(-owed.negative)} of negative "
+            f"balances of {plural(owed.patients_negative, 'patient')} (Negative credit)"
+        )
     tone: Literal["ok", "warn", "bad"] = (
         "bad" if owed.patients_negative else ("warn" if owed.total else "ok")
     )
@@ -79,24 +87,51 @@ def headlines(result: RunResult) -> tuple[Headline, ...]:
     if result.credit is not None:
         heads.append(_liability_headline(result))
         outstanding = int(result.credit.patients["open_outstanding"].sum())
-        heads.append(Headline("Open invoices outstanding", outstanding, "money",
-                              "warn" if outstanding else "ok", "still owed to the clinic"))
+        heads.append(
+            Headline(
+                "Open invoices outstanding",
+                outstanding,
+                "money",
+                "warn" if outstanding else "ok",
+                "still owed to the clinic",
+            )
+        )
     if result.packages is not None:
         value = int(result.packages["undelivered"].sum())
-        heads.append(Headline("Package value not yet delivered", value, "money",
-                              "warn" if value else "ok", "sessions paid for in full, not yet used"))
+        heads.append(
+            Headline(
+                "Package value not yet delivered",
+                value,
+                "money",
+                "warn" if value else "ok",
+                "sessions paid for in full, not yet used",
+            )
+        )
     if result.cases is not None:
         over = int((result.cases.cases["over_booked_by"] > 0).sum())
-        heads.append(Headline("Cases over-booked", over, "int", "bad" if over else "ok",
-                              f"of {plural(len(result.cases.cases), 'case')}"))
+        heads.append(
+            Headline(
+                "Cases over-booked",
+                over,
+                "int",
+                "bad" if over else "ok",
+                f"of {plural(len(result.cases.cases), 'case')}",
+            )
+        )
     high = int((result.findings["severity"] == "high").sum()) if len(result.findings) else 0
     missing = len(checks_not_run(result))
     detail = f"{high:,} of them serious"
     if missing:
         detail += f"; {missing} of {len(FINDINGS)} checks could not run (see Findings)"
-    heads.append(Headline("Findings", len(result.findings), "int",
-                          "bad" if high else ("warn" if len(result.findings) or missing else "ok"),
-                          detail))
+    heads.append(
+        Headline(
+            "Findings",
+            len(result.findings),
+            "int",
+            "bad" if high else ("warn" if len(result.findings) or missing else "ok"),
+            detail,
+        )
+    )
     return tuple(heads)
 
 
@@ -108,11 +143,17 @@ def unchecked(result: RunResult) -> str | None:
     parts = []
     for reason in dict.fromkeys(missing.values()):
         # Titles start lower case inside the sentence; names within them (Cliniko) keep theirs.
-        titles = [FINDINGS[code].title[:1].lower() + FINDINGS[code].title[1:]
-                  for code, why in missing.items() if why == reason]
+        titles = [
+            FINDINGS[code].title[:1].lower() + FINDINGS[code].title[1:]
+            for code, why in missing.items()
+            if why == reason
+        ]
         parts.append(f"{', '.join(titles)} ({reason})")
-    return (f"{len(missing)} of {len(FINDINGS)} checks could not run: " + "; ".join(parts)
-            + ". Add the missing exports to the input folder to run them.")
+    return (
+        f"{len(missing)} of {len(FINDINGS)} checks could not run: "
+        + "; ".join(parts)
+        + ". Add the missing exports to the input folder to run them."
+    )
 
 
 def finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
@@ -123,6 +164,9 @@ def finding_kinds(result: RunResult) -> tuple[FindingKind, ...]:
     grouped = findings.groupby("code", sort=False)
     for code, part in grouped:
         title, explanation, todo = FINDING_TEXT.get(str(code), (str(code), "", ""))
-        kinds.append(FindingKind(str(code), title, len(part), str(part["severity"].iloc[0]),
-                                 explanation, todo))
+        kinds.append(
+            FindingKind(
+                str(code), title, len(part), str(part["severity"].iloc[0]), explanation, todo
+            )
+        )
     return tuple(kinds)

@@ -96,6 +96,7 @@ def prose_dates(text: str, order: str = "dmy") -> str:
     """A finding's sentence with its ISO dates in the prose style people read (`2026-08-17 12:00`
     -> `17 Aug 2026 12:00`). The engines write ISO (the JSON keeps it, for machines); the page and
     the workbook show every date in one style that follows the date order."""
+
     def prose(match: re.Match[str]) -> str:
         try:
             day = date.fromisoformat(match.group(1))

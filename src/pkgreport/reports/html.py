@@ -154,15 +154,21 @@ def render_html(ctx: ReportContext) -> str:
     for kind in ctx.finding_kinds:
         frame = ctx.findings.frame[code_col == kind.code]
         view = _table_view(
-            ctx, ctx.findings, frame, _unique_id(f"findings-{kind.code}", used_ids),
-            columns=finding_columns, title=kind.title,
+            ctx,
+            ctx.findings,
+            frame,
+            _unique_id(f"findings-{kind.code}", used_ids),
+            columns=finding_columns,
+            title=kind.title,
         )
         kinds.append(
             {
                 "code": kind.code,
                 "title": kind.title,
                 "count": plural(kind.count, "finding"),
-                "show": "Show the finding" if kind.count == 1 else f"Show the {kind.count:,} findings",
+                "show": "Show the finding"
+                if kind.count == 1
+                else f"Show the {kind.count:,} findings",
                 "severity": kind.severity,
                 "severity_label": _SEVERITY_LABEL.get(kind.severity, kind.severity.title()),
                 "explanation": kind.explanation,
@@ -276,17 +282,26 @@ def _table_view(
     flags = _flags(shown_frame, table.highlight, False)
     attention = _flags(shown_frame, table.attention, True)
     views = [
-        ColumnView(c.title, c.kind, c.kind in _NUMERIC_KINDS, c.secondary, _is_long(c)) for c in cols
+        ColumnView(c.title, c.kind, c.kind in _NUMERIC_KINDS, c.secondary, _is_long(c))
+        for c in cols
     ]
     css = [v.css for v in views]
     rows = [
         RowView(list(map(Cell, row_texts, row_sorts, css)), flag, needs)
-        for row_texts, row_sorts, flag, needs in zip(zip(*texts, strict=True), zip(*sorts, strict=True), flags, attention, strict=True)
+        for row_texts, row_sorts, flag, needs in zip(
+            zip(*texts, strict=True), zip(*sorts, strict=True), flags, attention, strict=True
+        )
     ]
     totals = _totals(frame, cols, order, symbol) if table.total_row and total_rows else None
     shown, quiet = len(shown_frame), attention.count(False)
-    capped, totals_note = _notes(table, shown, total_rows, quiet, totals is not None,
-                                 workbook_attention_only(table, ctx.workbook_all_rows_max))
+    capped, totals_note = _notes(
+        table,
+        shown,
+        total_rows,
+        quiet,
+        totals is not None,
+        workbook_attention_only(table, ctx.workbook_all_rows_max),
+    )
     return TableView(
         id=table_id,
         title=title if title is not None else table.title,
@@ -317,16 +332,21 @@ def _totals(frame: Any, cols: list[Column], order: str, symbol: str) -> list[str
     return totals
 
 
-def _notes(table: Table, shown: int, total_rows: int, quiet: int, has_totals: bool,
-           workbook_capped: bool) -> tuple[str, str]:
+def _notes(
+    table: Table, shown: int, total_rows: int, quiet: int, has_totals: bool, workbook_capped: bool
+) -> tuple[str, str]:
     """What the page says under a table it caps, and under totals that count hidden rows."""
     capped = ""
     if shown < total_rows:
         first = ", those that need attention first" if table.attention is not None else ""
-        where = (f'the CSV from "{table.all_rows_in} <exports folder>"' if workbook_capped
-                 else "the workbook")
-        capped = (f"The page holds {shown:,} of {total_rows:,} rows{first} — "
-                  f"see {where} for all of them.")
+        where = (
+            f'the CSV from "{table.all_rows_in} <exports folder>"'
+            if workbook_capped
+            else "the workbook"
+        )
+        capped = (
+            f"The page holds {shown:,} of {total_rows:,} rows{first} — see {where} for all of them."
+        )
     totals_note = ""
     if has_totals and (quiet or shown < total_rows):
         totals_note = f"The totals add up all {plural(total_rows, 'row')}, shown or not."
@@ -338,23 +358,41 @@ def _charts(ctx: ReportContext) -> list[dict[str, Any]]:
     data, symbol = ctx.charts, ctx.currency_symbol
     if data.ageing:
         title = "Unapplied credit by age"
-        out.append({"title": title, "caption": "How long patients' credit has been held.",
-                    "svg": Markup(charts.ageing_chart(data.ageing, title, symbol))})
+        out.append(
+            {
+                "title": title,
+                "caption": "How long patients' credit has been held.",
+                "svg": Markup(charts.ageing_chart(data.ageing, title, symbol)),
+            }
+        )
     if data.utilisation:
         title = "Case utilisation"
         limited = sum(count for _, count in data.utilisation)
-        caption = f"How much of each package has been used ({plural(limited, 'case')} with a maximum)."
+        caption = (
+            f"How much of each package has been used ({plural(limited, 'case')} with a maximum)."
+        )
         if data.unlimited:
-            caption += (f" {plural(data.unlimited, 'case')} with no maximum (unlimited) "
-                        "counted apart, in grey.")
-        out.append({"title": title, "caption": caption,
-                    "svg": Markup(charts.utilisation_chart(data.utilisation, title, data.unlimited))})
+            caption += (
+                f" {plural(data.unlimited, 'case')} with no maximum (unlimited) "
+                "counted apart, in grey."
+            )
+        out.append(
+            {
+                "title": title,
+                "caption": caption,
+                "svg": Markup(charts.utilisation_chart(data.utilisation, title, data.unlimited)),
+            }
+        )
     if data.rollforward:
         title = "Monthly credit liability roll-forward"
         first = data.rollforward[0]
-        out.append({"title": title,
-                    "caption": f"Credit created, applied and refunded each month from {first.label}, "
-                               "and the liability left at each month end; it stood at "
-                               f"{format_money(first.opening, symbol)} when {first.label} began.",
-                    "svg": Markup(charts.rollforward_chart(data.rollforward, title, symbol))})
+        out.append(
+            {
+                "title": title,
+                "caption": f"Credit created, applied and refunded each month from {first.label}, "
+                "and the liability left at each month end; it stood at "
+                f"{format_money(first.opening, symbol)} when {first.label} began.",
+                "svg": Markup(charts.rollforward_chart(data.rollforward, title, symbol)),
+            }
+        )
     return out

@@ -24,7 +24,16 @@ from typing import Literal
 import pandas as pd
 
 ColumnKind = Literal["text", "id", "money", "int", "date", "datetime", "percent", "bool"]
-COLUMN_KINDS: tuple[str, ...] = ("text", "id", "money", "int", "date", "datetime", "percent", "bool")
+COLUMN_KINDS: tuple[str, ...] = (
+    "text",
+    "id",
+    "money",
+    "int",
+    "date",
+    "datetime",
+    "percent",
+    "bool",
+)
 Tone = Literal["ok", "warn", "bad"]
 
 # Excel forbids these in sheet names and caps a name at 31 characters.
@@ -104,7 +113,9 @@ class Table:
             raise ValueError(f"table {self.key!r}: frame lacks columns {missing}")
         titles = [c.title.casefold() for c in self.columns]
         if len(set(titles)) != len(titles):
-            raise ValueError(f"table {self.key!r}: column titles must be unique (Excel requires it)")
+            raise ValueError(
+                f"table {self.key!r}: column titles must be unique (Excel requires it)"
+            )
 
     @property
     def row_count(self) -> int:
@@ -210,8 +221,11 @@ class ReportContext:
 
 def workbook_attention_only(table: Table, all_rows_max: int) -> bool:
     """Whether the workbook holds only the rows of `table` that need attention (its CSV has all)."""
-    return (table.all_rows_in is not None and table.attention is not None
-            and len(table.frame) > all_rows_max)
+    return (
+        table.all_rows_in is not None
+        and table.attention is not None
+        and len(table.frame) > all_rows_max
+    )
 
 
 def check_sheet_name(name: str) -> None:

@@ -22,8 +22,12 @@ from pkgreport.result import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX, RunResult
 
 def output_names(result: RunResult) -> dict[str, str]:
     stem = f"{OWN_OUTPUT_PREFIX}{result.as_of.isoformat()}"
-    return {"xlsx": f"{stem}.xlsx", "html": f"{stem}.html", "json": f"{stem}.json",
-            "manifest": f"{stem}{MANIFEST_SUFFIX}"}
+    return {
+        "xlsx": f"{stem}.xlsx",
+        "html": f"{stem}.html",
+        "json": f"{stem}.json",
+        "manifest": f"{stem}{MANIFEST_SUFFIX}",
+    }
 
 
 def render_outputs(
@@ -66,8 +70,9 @@ def write_all(out_dir: Path, files: dict[str, bytes], manifest: str) -> list[Pat
             manifest_path.unlink()
 
     # The manifest comes last in the dict, so it is renamed into place last.
-    return write_all_atomic({**targets, manifest_path: manifest_text(files)},
-                            before_renames=withdraw_previous_manifest)
+    return write_all_atomic(
+        {**targets, manifest_path: manifest_text(files)}, before_renames=withdraw_previous_manifest
+    )
 
 
 def manifest_text(files: dict[str, bytes]) -> str:

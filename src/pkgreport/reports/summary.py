@@ -91,7 +91,10 @@ def period_figures(result: RunResult) -> dict[str, dict[str, Any]]:
     """
     ds = result.dataset
     months: dict[str, dict[str, Any]] = {}
-    sources = (("invoices", ds.invoices, "issue_date", "total"), ("payments", ds.payments, "paid_at", "amount"))
+    sources = (
+        ("invoices", ds.invoices, "issue_date", "total"),
+        ("payments", ds.payments, "paid_at", "amount"),
+    )
     for name, frame, date_col, amount_col in sources:
         if frame is None or frame.empty:
             continue
@@ -137,9 +140,11 @@ def breakdown_record(result: RunResult) -> dict[str, Any]:
         return out
 
     locations, practitioners = result.breakdowns
-    return {"rule": LOCATION_RULE, "locations": rows(locations, "business"),
-            "practitioners": rows(practitioners, "practitioner")}
-
+    return {
+        "rule": LOCATION_RULE,
+        "locations": rows(locations, "business"),
+        "practitioners": rows(practitioners, "practitioner"),
+    }
 
 
 # ------------------------------------------------------------- end of by location (issue 13)
@@ -176,12 +181,17 @@ def _totals(result: RunResult) -> dict[str, Any]:
     roll = None
     if result.rollforward is not None:
         total = result.rollforward.iloc[-1]
-        roll = {k: money_record(_int(total[k])) for k in ("opening", "created", "applied", "refunded", "closing")}
+        roll = {
+            k: money_record(_int(total[k]))
+            for k in ("opening", "created", "applied", "refunded", "closing")
+        }
     return {
         # One definition (engine/liability.py): the signed sum of the balances, equal to
         # the roll-forward's closing; how it is made up is stated beside it.
         "credit_liability": money_record(None if liability is None else liability.total),
-        "credit_liability_made_up_of": None if liability is None else {
+        "credit_liability_made_up_of": None
+        if liability is None
+        else {
             "owed_to_patients": money_record(liability.owed),
             "patients_owed": liability.patients_owed,
             "negative_balances": money_record(liability.negative),
@@ -193,8 +203,13 @@ def _totals(result: RunResult) -> dict[str, Any]:
     }
 
 
-def build_summary(result: RunResult, *, title: str, generated_at: str | None,
-                  changes: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_summary(
+    result: RunResult,
+    *,
+    title: str,
+    generated_at: str | None,
+    changes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     ds = result.dataset
     findings = result.findings
     summary: dict[str, Any] = {
@@ -204,8 +219,15 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         "generated_at": generated_at,
         "settings": settings_record(result),
         "inputs": [
-            {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256,
-             "encoding": f.encoding, "delimiter": f.delimiter, "sheet": f.sheet}
+            {
+                "file": f.name,
+                "kind": f.kind,
+                "rows": f.rows,
+                "sha256": f.sha256,
+                "encoding": f.encoding,
+                "delimiter": f.delimiter,
+                "sheet": f.sheet,
+            }
             for f in ds.files
         ],
         "counts": _counts(result),
@@ -214,8 +236,10 @@ def build_summary(result: RunResult, *, title: str, generated_at: str | None,
         "skipped_sections": dict(sorted(result.skipped.items())),
         # Finding codes that could not be checked (their inputs are missing) and why.
         "checks_not_run": checks_not_run(result),
-        "invoice_links": {"by_appointment_id": result.links.by_id,
-                          "by_invoice_number": len(result.links.by_number)},
+        "invoice_links": {
+            "by_appointment_id": result.links.by_id,
+            "by_invoice_number": len(result.links.by_number),
+        },
         "findings_by_code": dict(findings_by_code(findings)),
         "findings": [
             {

@@ -66,16 +66,24 @@ def _finding_keys(summary: dict[str, Any]) -> dict[tuple[str, str, str], dict[st
 
 def _month_figures(figures: dict[str, Any]) -> dict[str, Any]:
     """A month's invoice and payment figures; a part with no records counts 0 at $0."""
-    return {f"{part}_{key}": figures.get(f"{part}_{key}", default)
-            for part in ("invoices", "payments")
-            for key, default in (("count", 0), ("total_cents", 0), ("digest", None))}
+    return {
+        f"{part}_{key}": figures.get(f"{part}_{key}", default)
+        for part in ("invoices", "payments")
+        for key, default in (("count", 0), ("total_cents", 0), ("digest", None))
+    }
 
 
 def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
     """What changed: new and resolved findings, new over-booking and dormancy, moved closed months."""
     if previous is None:
-        return {"previous": None, "new_findings": [], "resolved_findings": [],
-                "became_over_booked": [], "became_dormant": [], "moved_periods": []}
+        return {
+            "previous": None,
+            "new_findings": [],
+            "resolved_findings": [],
+            "became_over_booked": [],
+            "became_dormant": [],
+            "moved_periods": [],
+        }
     before, after = _finding_keys(previous), _finding_keys(current)
     new = [after[k] for k in sorted(set(after) - set(before))]
     resolved = [before[k] for k in sorted(set(before) - set(after))]
@@ -88,20 +96,32 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
             continue
         was, now = old_months[month], new_months.get(month, {})
         was, now = _month_figures(was), _month_figures(now)
-        changed = [part for part in ("invoices", "payments")
-                   if any(was[f"{part}_{k}"] != now[f"{part}_{k}"]
-                          for k in ("count", "total_cents", "digest"))]
+        changed = [
+            part
+            for part in ("invoices", "payments")
+            if any(
+                was[f"{part}_{k}"] != now[f"{part}_{k}"] for k in ("count", "total_cents", "digest")
+            )
+        ]
         if changed:
-            moved.append({"month": month, "changed": changed, **{
-                f"{part}_{figure}_{when}": figures[f"{part}_{key}"]
-                for part in ("invoices", "payments")
-                for figure, key in (("total", "total_cents"), ("count", "count"))
-                for when, figures in (("before", was), ("after", now))
-            }})
+            moved.append(
+                {
+                    "month": month,
+                    "changed": changed,
+                    **{
+                        f"{part}_{figure}_{when}": figures[f"{part}_{key}"]
+                        for part in ("invoices", "payments")
+                        for figure, key in (("total", "total_cents"), ("count", "count"))
+                        for when, figures in (("before", was), ("after", now))
+                    },
+                }
+            )
     return {
-        "previous": {"as_of": previous["settings"]["as_of"],
-                     "period_from": previous["settings"]["period_from"],
-                     "period_to": previous["settings"]["period_to"]},
+        "previous": {
+            "as_of": previous["settings"]["as_of"],
+            "period_from": previous["settings"]["period_from"],
+            "period_to": previous["settings"]["period_to"],
+        },
         "new_findings": new,
         "resolved_findings": resolved,
         "became_over_booked": [f["subject_id"] for f in new if f["code"] == "OVER_BOOKED"],
@@ -110,7 +130,9 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
     }
 
 
-def record(out_dir: Path, summary: dict[str, Any], text: str, entries: list[HistoryEntry]) -> Path | None:
+def record(
+    out_dir: Path, summary: dict[str, Any], text: str, entries: list[HistoryEntry]
+) -> Path | None:
     """Add this run's summary to the history unless the newest entry computed the same thing."""
     from pkgreport.atomic import make_folder, remove_stale_temporaries, write_atomic
 
@@ -118,7 +140,9 @@ def record(out_dir: Path, summary: dict[str, Any], text: str, entries: list[Hist
     if entries and entries[-1].fingerprint == current:
         return None
     sequence = (entries[-1].sequence + 1) if entries else 1
-    path = out_dir / HISTORY_DIR / f"{sequence:04d}-{summary['settings']['as_of']}-{current[:12]}.json"
+    path = (
+        out_dir / HISTORY_DIR / f"{sequence:04d}-{summary['settings']['as_of']}-{current[:12]}.json"
+    )
     make_folder(path.parent)
     remove_stale_temporaries(path.parent)
     write_atomic(path, text)
@@ -134,8 +158,9 @@ def rows_per_kind(inputs: list[dict[str, Any]]) -> dict[str, tuple[int, list[str
     return per_kind
 
 
-def shrunk_inputs(previous: dict[str, Any], files: list[InputFile],
-                  threshold: float) -> list[tuple[str, str, str]]:
+def shrunk_inputs(
+    previous: dict[str, Any], files: list[InputFile], threshold: float
+) -> list[tuple[str, str, str]]:
     """(kind, files, what shrank) for each kind the previous run read that is now missing or
     has fewer than `threshold` x its rows.
 

@@ -32,7 +32,9 @@ def _try_lock(fd: int) -> bool:
 
 
 @contextmanager
-def output_lock(out_dir: Path, wait_seconds: float = 10.0, poll_seconds: float = 0.2) -> Iterator[Path]:
+def output_lock(
+    out_dir: Path, wait_seconds: float = 10.0, poll_seconds: float = 0.2
+) -> Iterator[Path]:
     """Hold the folder's lock for the duration; wait up to `wait_seconds`, then fail clearly.
 
     The lock is an OS file lock, so it is released when the process ends, even by a crash or

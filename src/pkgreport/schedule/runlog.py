@@ -43,8 +43,13 @@ class _Log:
         return "\n".join(self.lines) + "\n"
 
 
-def run_scheduled(settings: Settings, *, generated_at: str | None,
-                  progress: Callable[[str], None], lock_wait: float) -> Outcome:
+def run_scheduled(
+    settings: Settings,
+    *,
+    generated_at: str | None,
+    progress: Callable[[str], None],
+    lock_wait: float,
+) -> Outcome:
     assert settings.output_dir is not None
     out_dir = settings.output_dir
     log = _Log()
@@ -55,16 +60,20 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
 
     with output_lock(out_dir, wait_seconds=lock_wait):
         note(f"pkgreport {__version__}: input {settings.input_dir}, output {out_dir}")
-        note(f"settings: timezone {settings.timezone}, date order {settings.date_order}, "
-             f"allocation {settings.allocation}, as of {settings.as_of or 'from the data'}, "
-             f"period {settings.period_start or '-'} to {settings.period_end or '-'}")
+        note(
+            f"settings: timezone {settings.timezone}, date order {settings.date_order}, "
+            f"allocation {settings.allocation}, as of {settings.as_of or 'from the data'}, "
+            f"period {settings.period_start or '-'} to {settings.period_end or '-'}"
+        )
         entries = history.list_history(out_dir)
         try:
             result = _computed_unless_shrunk(settings, entries, note, log)
         except InputError as exc:
             for issue in exc.issues:
                 log(str(issue))
-            stem = f"{OWN_OUTPUT_PREFIX}{settings.as_of.isoformat() if settings.as_of else 'failed'}"
+            stem = (
+                f"{OWN_OUTPUT_PREFIX}{settings.as_of.isoformat() if settings.as_of else 'failed'}"
+            )
             name = f"{stem}.log"
             log(f"stopped: {exc}")
             write_atomic(out_dir / name, log.text())
@@ -79,8 +88,9 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
         previous = history.baseline(entries, current)
         changes = history.diff_summaries(previous, plain)
         full = {**plain, "changes_since_last_run": changes}
-        files = render_outputs(result, title=title, generated_at=generated_at, changes=changes,
-                               summary=full)
+        files = render_outputs(
+            result, title=title, generated_at=generated_at, changes=changes, summary=full
+        )
         written = write_all(out_dir, files, output_names(result)["manifest"])
         for path in written:
             log(f"wrote {path.name} ({path.stat().st_size} bytes)")
@@ -91,8 +101,10 @@ def run_scheduled(settings: Settings, *, generated_at: str | None,
             log(f"history: {entry.relative_to(out_dir)}")
         counts = result.findings["code"].value_counts() if len(result.findings) else {}
         failed_on = {code: int(counts[code]) for code in settings.fail_on if code in counts}
-        headline = (f"as of {result.as_of.isoformat()}: {len(result.findings)} finding(s), "
-                    f"{len(changes['new_findings'])} new, {len(changes['resolved_findings'])} resolved")
+        headline = (
+            f"as of {result.as_of.isoformat()}: {len(result.findings)} finding(s), "
+            f"{len(changes['new_findings'])} new, {len(changes['resolved_findings'])} resolved"
+        )
         log(headline)
         if failed_on:
             log("fail-on findings: " + ", ".join(f"{k} x{v}" for k, v in failed_on.items()))
@@ -108,9 +120,12 @@ SHRINK_ADVICE = (
 )
 
 
-def _computed_unless_shrunk(settings: Settings, entries: list[history.HistoryEntry],
-                            note: Callable[[str], None],
-                            log: Callable[[str], None]) -> pipeline.RunResult:
+def _computed_unless_shrunk(
+    settings: Settings,
+    entries: list[history.HistoryEntry],
+    note: Callable[[str], None],
+    log: Callable[[str], None],
+) -> pipeline.RunResult:
     """`pipeline.run`, with the shrink check between loading and validation's verdict: a
     half-copied folder is reported as that, not as the hundreds of errors it also causes."""
     started = time.perf_counter()
@@ -123,8 +138,12 @@ def _computed_unless_shrunk(settings: Settings, entries: list[history.HistoryEnt
     return result
 
 
-def _refuse_shrunken_inputs(dataset: Dataset, entries: list[history.HistoryEntry],
-                            settings: Settings, log: Callable[[str], None]) -> None:
+def _refuse_shrunken_inputs(
+    dataset: Dataset,
+    entries: list[history.HistoryEntry],
+    settings: Settings,
+    log: Callable[[str], None],
+) -> None:
     """Stop before anything is published when the inputs shrank since the last recorded run.
 
     A folder with no export at all is already an error of its own ("no exports found"), and a
@@ -135,15 +154,22 @@ def _refuse_shrunken_inputs(dataset: Dataset, entries: list[history.HistoryEntry
         return
     errors = [i for i in dataset.issues if i.severity == "error"]
     unread = {kind_of(Path(i.file)) for i in errors} - {f.kind for f in dataset.files}
-    shrunk = [(where, what) for kind, where, what in history.shrunk_inputs(
-        entries[-1].load(), dataset.files, settings.shrink_threshold) if kind not in unread]
+    shrunk = [
+        (where, what)
+        for kind, where, what in history.shrunk_inputs(
+            entries[-1].load(), dataset.files, settings.shrink_threshold
+        )
+        if kind not in unread
+    ]
     if settings.allow_shrink:
         for where, what in shrunk:
             log(f"allowed by allow_shrink: {where}: {what}")
         return
     if shrunk:
-        problems = [Issue("error", where, None, None, None, f"{what}: {SHRINK_ADVICE}")
-                    for where, what in shrunk] + errors
+        problems = [
+            Issue("error", where, None, None, None, f"{what}: {SHRINK_ADVICE}")
+            for where, what in shrunk
+        ] + errors
         raise InputError(
             f"the inputs shrank since the last run, so nothing was published and the previous "
             f"reports are untouched ({len(problems)} problem(s))",

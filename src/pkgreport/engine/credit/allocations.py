@@ -280,8 +280,10 @@ def _excluded_allocations(
         "allocation",
         texts_of(bad, "source_file"),
         bad["source_row"].to_numpy() if "source_row" in bad.columns else None,
-        [f"{i}/{p if p is not None else 'credit'}"
-         for i, p in zip(targets.invoice_ids[~ok], targets.payment_ids[~ok], strict=True)],
+        [
+            f"{i}/{p if p is not None else 'credit'}"
+            for i, p in zip(targets.invoice_ids[~ok], targets.payment_ids[~ok], strict=True)
+        ],
         reasons[~ok],
     )
 

@@ -197,7 +197,9 @@ def _allocation_places(allocations: pd.DataFrame | None, invoices: pd.Series) ->
         return {}
     mine = allocations.loc[allocations["invoice_id"].isin(invoices)]
     places: dict[object, list[str]] = {}
-    for invoice, file, row in zip(mine["invoice_id"], mine["source_file"], mine["source_row"], strict=True):
+    for invoice, file, row in zip(
+        mine["invoice_id"], mine["source_file"], mine["source_row"], strict=True
+    ):
         places.setdefault(invoice, []).append(f"{file} row {row}")
     return {invoice: ", ".join(rows) for invoice, rows in places.items()}
 

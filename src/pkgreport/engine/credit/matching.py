@@ -136,7 +136,9 @@ def match_lifo(
     pool_r: list[int] = []
     head = 0
     current = -1
-    for p, s, d, e in zip(pat[idx].tolist(), sup[idx].tolist(), dem[idx].tolist(), idx.tolist(), strict=True):
+    for p, s, d, e in zip(
+        pat[idx].tolist(), sup[idx].tolist(), dem[idx].tolist(), idx.tolist(), strict=True
+    ):
         if p != current:
             current = p
             st_e, st_r, pool_e, pool_r, head = [], [], [], [], 0

@@ -15,7 +15,9 @@ SUFFIX = ".toml"
 def preset_names() -> tuple[str, ...]:
     """Every preset's name (its file name without `.toml`), sorted."""
     folder = resources.files(__package__)
-    return tuple(sorted(p.name.removesuffix(SUFFIX) for p in folder.iterdir() if p.name.endswith(SUFFIX)))
+    return tuple(
+        sorted(p.name.removesuffix(SUFFIX) for p in folder.iterdir() if p.name.endswith(SUFFIX))
+    )
 
 
 def preset_text(name: str) -> str:
