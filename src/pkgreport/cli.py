@@ -26,58 +26,21 @@ from pkgreport.cli_options import (
     period_from_options,
     report_options,
     resolve_run_settings,
+    schedule_options,
     settings_from,
 )
-from pkgreport.config import Settings
-from pkgreport.errors import (
-    ISSUE_COLUMNS,
-    ExitCode,
-    InputError,
-    Issue,
-    PkgReportError,
-    UsageError,
+from pkgreport.cli_output import (
+    ValidationReport,
+    all_issues_hint,
+    echo_err,
+    emit_frame,
+    note,
+    print_issues,
+    write_issues_csv,
 )
+from pkgreport.config import Settings
+from pkgreport.errors import ExitCode, InputError, PkgReportError, UsageError
 from pkgreport.inputs.presets import preset_names
-
-SHOWN_ISSUES = 20
-
-
-def _echo_err(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _all_issues_hint(ctx: click.Context) -> str:
-    """How to see every issue, naming only an option this command really has."""
-    command = ctx.command
-    if isinstance(command, click.Group) and ctx.invoked_subcommand:
-        command = command.commands.get(ctx.invoked_subcommand, command)
-    if any("--issues-out" in p.opts for p in command.params):
-        return "write them all with --issues-out FILE"
-    return "see them all with: pkgreport validate INPUT_DIR --issues-out FILE"
-
-
-def _print_issues(issues: list[Issue], hint: str, limit: int = SHOWN_ISSUES) -> None:
-    for issue in issues[:limit]:
-        _echo_err(f"  {issue}")
-    if len(issues) > limit:
-        _echo_err(f"  ... and {len(issues) - limit} more ({hint})")
-
-
-def write_issues_csv(path: Path, issues: list[Issue]) -> None:
-    import csv
-    import io
-
-    from pkgreport.atomic import write_atomic
-    from pkgreport.tabular import csv_safe_text
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=ISSUE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for issue in issues:
-        writer.writerow(
-            {k: ("" if v is None else csv_safe_text(str(v))) for k, v in issue.as_dict().items()}
-        )
-    write_atomic(path, buf.getvalue())
 
 
 class Handled(click.Group):
@@ -87,14 +50,14 @@ class Handled(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            _echo_err(f"Error: {exc}")
-            _print_issues(
+            echo_err(f"Error: {exc}")
+            print_issues(
                 [i for i in exc.issues if i.severity == "error"] or exc.issues,
-                _all_issues_hint(ctx),
+                all_issues_hint(ctx),
             )
             ctx.exit(ExitCode.DATA_NEEDS_FIXING)
         except PkgReportError as exc:
-            _echo_err(f"Error: {exc}")
+            echo_err(f"Error: {exc}")
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -107,7 +70,7 @@ class Handled(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
             else:
-                _echo_err(
+                echo_err(
                     f"Internal error: {type(exc).__name__}: {exc}. This is a bug in pkgreport, not in "
                     "your data; run again with --debug for the traceback and report it."
                 )
@@ -141,35 +104,11 @@ def main() -> None:
     cli(prog_name="pkgreport")
 
 
-def _note(quiet: bool, message: str) -> None:
-    """A message for a person on stderr; `-q` leaves only results and errors."""
-    if not quiet:
-        _echo_err(message)
-
-
-def _emit(text: str, out: Path | None, quiet: bool) -> None:
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        from pkgreport.atomic import write_atomic
-
-        write_atomic(out, text)
-        _note(quiet, f"wrote {out}")
-
-
-def _emit_frame(frame: Any, fmt: str, out: Path | None, quiet: bool) -> None:
-    """A table on stdout or in `--out`; which columns are money is known to `tabular` alone."""
-    from pkgreport.tabular import to_csv_text, to_json_text
-
-    text = to_json_text(frame) if fmt == "json" else to_csv_text(frame)
-    _emit(text, out, quiet)
-
-
 def _computed(settings: Settings) -> Any:
     from pkgreport import pipeline
 
     result = pipeline.run(settings, progress=_progress(settings.quiet))
-    _note(settings.quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source})")
+    note(settings.quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source})")
     return result
 
 
@@ -196,103 +135,21 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
       pkgreport validate exports/ --date-order mdy --issues-out issues.csv
       pkgreport validate exports/ --columns jane-columns.toml
     """
-    import json
-
     from pkgreport import pipeline
 
     settings = settings_from(input_dir=input_dir, **options)
     dataset = pipeline.load_dataset(settings)
-    errors = [i for i in dataset.issues if i.severity == "error"]
-    warnings = [i for i in dataset.issues if i.severity == "warning"]
     inconsistent = pipeline.inconsistent_records(dataset, settings)
-    left_out = pipeline.sections_left_out(dataset) if not errors else {}
-    rows = {f.kind: 0 for f in dataset.files}
-    for f in dataset.files:
-        rows[f.kind] += f.rows
+    has_errors = any(i.severity == "error" for i in dataset.issues)
+    left_out = pipeline.sections_left_out(dataset) if not has_errors else {}
     if issues_out is not None:
         write_issues_csv(issues_out, dataset.issues)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "files": [
-                        {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
-                        for f in dataset.files
-                    ],
-                    "rows_per_kind": rows,
-                    "errors": len(errors),
-                    "warnings": len(warnings),
-                    "left_out": left_out,
-                    "verdict": _validate_verdict(errors, warnings, left_out),
-                    "issues": [i.as_dict() for i in dataset.issues],
-                    "inconsistent_records": [
-                        {
-                            "code": r.code,
-                            "file": r.source_file,
-                            "row": int(r.source_row),
-                            "message": r.message,
-                        }
-                        for r in inconsistent.itertuples(index=False)
-                    ],
-                },
-                indent=2,
-            )
-        )
-    else:
-        click.echo(f"Files read: {len(dataset.files)}")
-        for f in dataset.files:
-            click.echo(f"  {f.name}: {f.kind}, {f.rows:,} rows")
-        click.echo("Rows per kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(rows.items())))
-        click.echo(
-            f"Errors: {len(errors)}   Warnings: {len(warnings)}   "
-            f"Inconsistent records: {len(inconsistent)}"
-        )
-        shown = errors + warnings
-        if shown:
-            click.echo("First issues:")
-            for issue in shown[:SHOWN_ISSUES]:
-                click.echo(f"  {issue}")
-            if len(shown) > SHOWN_ISSUES and issues_out is None:
-                click.echo(
-                    f"  ... and {len(shown) - SHOWN_ISSUES} more: write them all with --issues-out FILE"
-                )
-        if len(inconsistent):
-            click.echo(
-                "Inconsistent records (reported as findings; the figures are still computed):"
-            )
-            for record in inconsistent.itertuples(index=False):
-                click.echo(
-                    f"  INCONSISTENT: {record.source_file}, row {record.source_row}: "
-                    f"{record.message}"
-                )
-        for section, reason in left_out.items():
-            click.echo(f"Left out: {section}: {reason}")
-        click.echo("Result: " + _validate_verdict(errors, warnings, left_out))
+    report = ValidationReport(dataset.files, dataset.issues, inconsistent, left_out)
+    click.echo(report.as_json() if as_json else report.as_text(issues_out is not None), nl=False)
     if issues_out is not None:
-        _echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
-    if errors:
+        echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")
+    if has_errors:
         sys.exit(ExitCode.DATA_NEEDS_FIXING)
-
-
-def _validate_verdict(errors: list[Issue], warnings: list[Issue], left_out: dict[str, str]) -> str:
-    """The last line of `validate`: never an unqualified "can be used" beside unread files, or
-    when the exports make no figure at all."""
-    from pkgreport.inputs.discovery import IGNORED
-
-    if errors:
-        return "the exports need fixing before the figures can be trusted"
-    if {"Cases", "Credit"} <= left_out.keys():
-        return (
-            "the exports can be read, but no figures can be computed from them: add the "
-            "exports named above (appointments with cases, or invoices with payments)"
-        )
-    ignored = sorted({i.file for i in warnings if i.message.startswith(IGNORED)})
-    if not ignored:
-        return "the exports can be used"
-    return (
-        f"the exports read can be used, but {len(ignored)} file(s) were ignored "
-        f"({', '.join(ignored)}): see the warnings, and rename any that should be read"
-    )
 
 
 CASE_COLUMNS = [
@@ -347,9 +204,9 @@ def cases(input_dir: Path, fmt: str, out: Path | None, show_findings: bool, **op
     if show_findings:
         from pkgreport.engine.findings import FINDING_COLUMNS
 
-        _emit_frame(result.cases.findings[FINDING_COLUMNS], fmt, out, settings.quiet)
+        emit_frame(result.cases.findings[FINDING_COLUMNS], fmt, out, settings.quiet)
     else:
-        _emit_frame(result.cases.cases[CASE_COLUMNS], fmt, out, settings.quiet)
+        emit_frame(result.cases.cases[CASE_COLUMNS], fmt, out, settings.quiet)
 
 
 CREDIT_COLUMNS = [
@@ -421,15 +278,15 @@ def credit(
     if result.credit is None:
         raise UsageError(f"cannot compute credit: {result.skipped.get('Credit')}")
     if view == "ageing":
-        _emit_frame(result.ageing, fmt, out, settings.quiet)
+        emit_frame(result.ageing, fmt, out, settings.quiet)
     elif view == "invoices":
-        _emit_frame(result.credit.invoices, fmt, out, settings.quiet)
+        emit_frame(result.credit.invoices, fmt, out, settings.quiet)
     elif view == "findings":
         from pkgreport.engine.findings import FINDING_COLUMNS
 
-        _emit_frame(result.credit.findings[FINDING_COLUMNS], fmt, out, settings.quiet)
+        emit_frame(result.credit.findings[FINDING_COLUMNS], fmt, out, settings.quiet)
     else:
-        _emit_frame(result.credit.patients[CREDIT_COLUMNS], fmt, out, settings.quiet)
+        emit_frame(result.credit.patients[CREDIT_COLUMNS], fmt, out, settings.quiet)
 
 
 @cli.command()
@@ -471,7 +328,7 @@ def rollforward(input_dir: Path, fmt: str, out: Path | None, **options: Any) -> 
     result = _computed(settings)
     if result.rollforward is None:
         raise UsageError(f"cannot roll credit forward: {result.skipped.get('Credit')}")
-    _emit_frame(result.rollforward, fmt, out, settings.quiet)
+    emit_frame(result.rollforward, fmt, out, settings.quiet)
 
 
 @cli.command("sample-data")
@@ -528,7 +385,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     """Stage messages on stderr, only for a person watching a terminal."""
     if quiet or not sys.stderr.isatty():
         return lambda _message: None
-    return lambda message: _echo_err(f"pkgreport: {message}")
+    return lambda message: echo_err(f"pkgreport: {message}")
 
 
 @cli.command()
@@ -572,7 +429,7 @@ def report(
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
     result = pipeline.run(settings, progress=progress)
-    _note(
+    note(
         quiet,
         f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
         f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}",
@@ -583,7 +440,7 @@ def report(
         if not quiet:
             click.echo(str(path))
     for section, reason in sorted(result.skipped.items()):
-        _note(quiet, f"note: {section} left out: {reason}")
+        note(quiet, f"note: {section} left out: {reason}")
 
 
 @cli.command("run")
@@ -606,28 +463,7 @@ def report(
 )
 @input_options
 @report_options
-@click.option(
-    "--today",
-    callback=parse_date,
-    default=None,
-    metavar="YYYY-MM-DD",
-    help="Run as if today were this date (resolves period = previous-month).",
-)
-@click.option(
-    "--lock-wait",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for another run on the same output folder before failing.",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Print the files written on stdout.")
-@click.option(
-    "--allow-shrink",
-    is_flag=True,
-    default=None,
-    help="Publish even when an export kind the last run read is missing or has far "
-    "fewer rows (by default the run stops with exit 1).",
-)
+@schedule_options
 def run_command(
     config: Path | None,
     generated_at: str | None,
@@ -667,9 +503,9 @@ def run_command(
     if verbose:
         for path in outcome.written:
             click.echo(str(path))
-    _note(quiet, outcome.headline)
+    note(quiet, outcome.headline)
     if outcome.failed_on:
-        _echo_err("fail-on: " + ", ".join(f"{code} x{n}" for code, n in outcome.failed_on.items()))
+        echo_err("fail-on: " + ", ".join(f"{code} x{n}" for code, n in outcome.failed_on.items()))
         sys.exit(ExitCode.FAIL_ON)
 
 

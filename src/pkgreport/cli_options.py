@@ -78,9 +78,7 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--sheet", default=None, help="Worksheet to read in XLSX files (default: the first)."
         ),
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return _stacked(decorators, func)
 
 
 def settings_from(base: Settings | None = None, /, **options: Any) -> Settings:
@@ -221,9 +219,7 @@ def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         QUIET,
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return _stacked(decorators, func)
 
 
 def today_in(timezone: str) -> date:
@@ -279,3 +275,39 @@ def resolve_run_settings(
         if settings.as_of is None and period_spec.kind != "current-month":
             settings = settings.replace(as_of=end)
     return settings, period_spec
+
+
+def schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of `run` alone: the day it runs as, the output folder's lock, the shrink guard."""
+    decorators = [
+        click.option(
+            "--today",
+            callback=parse_date,
+            default=None,
+            metavar="YYYY-MM-DD",
+            help="Run as if today were this date (resolves period = previous-month).",
+        ),
+        click.option(
+            "--lock-wait",
+            type=click.FloatRange(min=0),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for another run on the same output folder before failing.",
+        ),
+        click.option("-v", "--verbose", is_flag=True, help="Print the files written on stdout."),
+        click.option(
+            "--allow-shrink",
+            is_flag=True,
+            default=None,
+            help="Publish even when an export kind the last run read is missing or has far "
+            "fewer rows (by default the run stops with exit 1).",
+        ),
+    ]
+    return _stacked(decorators, func)
+
+
+def _stacked(decorators: list[Callable[..., Any]], func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` under `decorators`, the first listed outermost (as written above a function)."""
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func

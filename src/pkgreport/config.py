@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,29 +80,6 @@ class Settings:
 # A bound on the per-row bound: with it, a million rows still total far inside int64.
 MAX_AMOUNT_LIMIT = 1_000_000_000_000
 
-CONFIG_KEYS: tuple[str, ...] = (
-    "input",
-    "output",
-    "timezone",
-    "date_order",
-    "columns",
-    "source",
-    "allocation",
-    "credit_applies",
-    "period",
-    "dormant_days",
-    "nearly_used_up",
-    "ageing_buckets",
-    "title",
-    "fail_on",
-    # Safe unattended runs: shrunken inputs, and the limits on what one file may hold.
-    "allow_shrink",
-    "shrink_threshold",
-    "max_file_bytes",
-    "max_cell_chars",
-    # The largest amount one row may hold (whole dollars).
-    "max_amount",
-)
 FINDING_CODES: tuple[str, ...] = tuple(FINDINGS)
 
 
@@ -180,90 +158,120 @@ def _as_date(value: object) -> date:
         raise ConfigError(f"{value!r} is not a date: write YYYY-MM-DD") from None
 
 
-def _check_value(key: str, value: object) -> object:
-    """Type-check one config value; returns it normalised. Raises ConfigError with the reason."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("must be a non-empty string")
+    return value
 
-    def text() -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError("must be a non-empty string")
-        return value
 
-    def whole(minimum: int) -> int:
+def _whole(minimum: int) -> Callable[[object], int]:
+    def check(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ConfigError(f"must be a whole number >= {minimum}")
         return value
 
-    if key in ("input", "output", "columns"):
-        return Path(text())
-    if key == "title":
-        return text()
-    if key == "source":
-        from pkgreport.inputs.presets import preset_names
+    return check
 
-        if value not in preset_names():
-            raise ConfigError(f"must be one of {', '.join(preset_names())}")
+
+def _one_of(choices: Callable[[], Sequence[str]]) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if value not in choices():
+            raise ConfigError(f"must be one of {', '.join(choices())}")
         return value
-    if key == "timezone":
-        try:
-            ZoneInfo(text())
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError("is not an IANA time zone name (e.g. Australia/Sydney)") from None
-        return value
-    if key == "date_order":
-        if value not in DATE_ORDERS:
-            raise ConfigError(f"must be one of {', '.join(DATE_ORDERS)}")
-        return value
-    if key == "allocation":
-        if value not in ALLOCATION_POLICIES:
-            raise ConfigError(f"must be one of {', '.join(ALLOCATION_POLICIES)}")
-        return value
-    if key == "credit_applies":
-        if value not in CREDIT_APPLIES:
-            raise ConfigError(f"must be one of {', '.join(CREDIT_APPLIES)}")
-        return value
-    if key == "period":
-        return parse_period(value)
-    if key == "dormant_days":
-        return whole(1)
-    if key == "nearly_used_up":
-        return whole(0)
-    if key == "max_amount":
-        amount = whole(1)
-        if amount > MAX_AMOUNT_LIMIT:
-            raise ConfigError(f"must be at most {MAX_AMOUNT_LIMIT:,} (whole dollars)")
-        return amount
-    if key in ("max_file_bytes", "max_cell_chars"):
-        return whole(1)
-    if key == "allow_shrink":
-        if not isinstance(value, bool):
-            raise ConfigError("must be true or false")
-        return value
-    if key == "shrink_threshold":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise ConfigError("must be a fraction from 0 to 1, e.g. 0.5 (stop below half)")
-        return float(value)
-    if key == "ageing_buckets":
-        if (
-            not isinstance(value, list)
-            or not value
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
-            or list(value) != sorted(set(value))
-        ):
-            raise ConfigError(
-                "must be a list of increasing whole numbers of days, e.g. [30, 60, 90, 180, 365]"
-            )
-        return tuple(value)
-    if key == "fail_on":
-        if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
-            raise ConfigError('must be a list of finding codes, e.g. ["OVER_BOOKED"]')
-        unknown = [v for v in value if v not in FINDING_CODES]
-        if unknown:
-            raise ConfigError(
-                f"unknown finding code(s) {', '.join(unknown)}; known: {', '.join(FINDING_CODES)}"
-            )
-        return tuple(value)
-    raise ConfigError("is not a known key")  # pragma: no cover - keys are checked first
+
+    return check
+
+
+def _source_names() -> Sequence[str]:
+    from pkgreport.inputs.presets import preset_names
+
+    return preset_names()
+
+
+def _time_zone(value: object) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(_text(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("is not an IANA time zone name (e.g. Australia/Sydney)") from None
+    return str(value)
+
+
+def _max_amount(value: object) -> int:
+    amount = _whole(1)(value)
+    if amount > MAX_AMOUNT_LIMIT:
+        raise ConfigError(f"must be at most {MAX_AMOUNT_LIMIT:,} (whole dollars)")
+    return amount
+
+
+def _true_or_false(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError("must be true or false")
+    return value
+
+
+def _fraction(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError("must be a fraction from 0 to 1, e.g. 0.5 (stop below half)")
+    return float(value)
+
+
+def _ageing_buckets(value: object) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+        or list(value) != sorted(set(value))
+    ):
+        raise ConfigError(
+            "must be a list of increasing whole numbers of days, e.g. [30, 60, 90, 180, 365]"
+        )
+    return tuple(value)
+
+
+def _finding_codes(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+        raise ConfigError('must be a list of finding codes, e.g. ["OVER_BOOKED"]')
+    unknown = [v for v in value if v not in FINDING_CODES]
+    if unknown:
+        raise ConfigError(
+            f"unknown finding code(s) {', '.join(unknown)}; known: {', '.join(FINDING_CODES)}"
+        )
+    return tuple(value)
+
+
+# Every config key, in the order the example and messages list them, with how its value is
+# checked and normalised (each check raises ConfigError with the reason).
+VALUE_CHECKS: dict[str, Callable[[object], object]] = {
+    "input": lambda value: Path(_text(value)),
+    "output": lambda value: Path(_text(value)),
+    "timezone": _time_zone,
+    "date_order": _one_of(lambda: DATE_ORDERS),
+    "columns": lambda value: Path(_text(value)),
+    "source": _one_of(_source_names),
+    "allocation": _one_of(lambda: ALLOCATION_POLICIES),
+    "credit_applies": _one_of(lambda: CREDIT_APPLIES),
+    "period": parse_period,
+    "dormant_days": _whole(1),
+    "nearly_used_up": _whole(0),
+    "ageing_buckets": _ageing_buckets,
+    "title": _text,
+    "fail_on": _finding_codes,
+    # Safe unattended runs: shrunken inputs, and the limits on what one file may hold.
+    "allow_shrink": _true_or_false,
+    "shrink_threshold": _fraction,
+    "max_file_bytes": _whole(1),
+    "max_cell_chars": _whole(1),
+    # The largest amount one row may hold (whole dollars).
+    "max_amount": _max_amount,
+}
+CONFIG_KEYS: tuple[str, ...] = tuple(VALUE_CHECKS)
+
+
+def _check_value(key: str, value: object) -> object:
+    """Type-check one config value; returns it normalised. Raises ConfigError with the reason."""
+    return VALUE_CHECKS[key](value)
 
 
 def read_config_file(path: Path) -> dict[str, object]:
