@@ -174,3 +174,12 @@ def test_the_length_check_counts_decorators_and_body(tmp_path: Path, length: int
     path.write_text(f"@decorator\ndef f():\n{body}")
     expected = ["m.py:2 f (81 lines)"] if length > MAX_FUNCTION_LINES else []
     assert long_functions(path, tmp_path) == expected
+
+
+def test_every_module_says_its_concern_in_a_docstring() -> None:
+    undocumented = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").strip()
+    ]
+    assert undocumented == []
