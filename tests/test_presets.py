@@ -403,3 +403,66 @@ def test_the_report_and_summary_name_the_preset_and_the_columns_file(tmp_path: P
     )
     summary = settings_record(result)
     assert (summary["source"], summary["columns"]) == ("mindbody-api", "mine.toml")
+
+
+# --- messages about a preset's lines name the preset ---------------------------------------------
+
+JANE_APPOINTMENTS = (
+    "Appointment ID,Patient ID,Patient First Name,Patient Last Name,Start Date,Treatment,"
+    "Package ID,State\nA1,P7,Ana,Lee,2026-10-01,Massage 60,K1,Arrived\n"
+)
+
+
+def test_a_column_a_preset_names_that_the_file_lacks_names_the_preset(tmp_path: Path) -> None:
+    write(tmp_path, "Harbour_Appointments_2026-10-01_2026-10-31.csv", JANE_APPOINTMENTS)
+    dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="jane"))
+    assert [(i.severity, i.file, i.column, i.message) for i in dataset.issues] == [
+        (
+            "error",
+            "Harbour_Appointments_2026-10-01_2026-10-31.csv",
+            "Start Time",
+            "the jane preset's [appointments.join] starts_at names the column 'Start Time', "
+            "which this file does not have. Columns found: Appointment ID, Patient ID, Patient "
+            "First Name, Patient Last Name, Start Date, Treatment, Package ID, State. Export the "
+            "file with that column, or give the header your file has in a mapping file of your "
+            "own (start from `pkgreport mapping --show jane`) given with --columns",
+        )
+    ]
+
+
+def test_a_line_the_user_s_file_overrides_is_the_user_s_in_the_message(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    write(exports, "Harbour_Appointments_2026-10-01_2026-10-31.csv", JANE_APPOINTMENTS)
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[appointments.join]\nstarts_at = ["Start Date", "Time"]\n', encoding="utf-8")
+    dataset = pipeline.load_dataset(
+        settings_from(input_dir=exports, source="jane", columns_file=mine)
+    )
+    assert [i.message for i in dataset.issues] == [
+        "the mapping file's [appointments.join] starts_at names the column 'Time', which this "
+        "file does not have. Columns found: Appointment ID, Patient ID, Patient First Name, "
+        "Patient Last Name, Start Date, Treatment, Package ID, State. Correct the name in the "
+        "mapping file, or export that column"
+    ]
+
+
+def test_rows_a_preset_skips_are_counted_in_a_line_naming_the_preset(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "Harbour_Appointments_2026-10-01_2026-10-31.csv",
+        "Appointment ID,Patient ID,Patient First Name,Patient Last Name,Start Date,Start Time,"
+        "Treatment,Package ID,State\n"
+        "A1,P7,Ana,Lee,2026-10-01,09:00,Massage 60,K1,Arrived\n"
+        "A2,P7,Ana,Lee,2026-10-08,09:00,Massage 60,K1,Cancelled\n",
+    )
+    dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="jane"))
+    assert [(i.severity, i.message) for i in dataset.issues] == [
+        (
+            "info",
+            "1 row was left out as the jane preset's [appointments.skip] says (row 3)",
+        )
+    ]
+    assert list(dataset.excluded["reason"]) == [
+        "State is Cancelled: left out as the jane preset's [appointments.skip] says"
+    ]
