@@ -598,3 +598,133 @@ def test_a_date_not_in_the_preset_s_formats_names_the_preset(tmp_path: Path) -> 
             "--show jane`) given with --columns",
         )
     ]
+
+
+def cliniko_exports(folder: Path, reported_credit: str) -> None:
+    """Cliniko's data exports, their header rows as Cliniko writes them: Ana (patient 1000001)
+    has a 5-session package (case 5000001, did-not-arrive included) and pays $300 on 1 Oct."""
+    from pkgreport.demo.formats import (
+        CASE_HEADERS,
+        CLINIKO_APPOINTMENT_HEADERS,
+        CLINIKO_INVOICE_HEADERS,
+        PATIENT_HEADERS,
+        PAYMENT_HEADERS,
+    )
+
+    def export(name: str, headers: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+        lines = [",".join(headers)] + [",".join(row.get(h, "") for h in headers) for row in rows]
+        write(folder, name, "\n".join(lines) + "\n")
+
+    visit = {"Patient ID(s)": "1000001", "Patient Case": "5000001", "Number of Patients": "1"}
+    export(
+        "Appointments-Cliniko-20261101.csv",
+        CLINIKO_APPOINTMENT_HEADERS,
+        [
+            # attended; did not arrive (counted: the case includes DNA); cancelled (not counted)
+            {**visit, "Appointment ID": "A1", "Start Time": "2026-10-02 09:00:00 +1000"},
+            {
+                **visit,
+                "Appointment ID": "A2",
+                "Start Time": "2026-10-09 09:00:00 +1100",
+                "Did Not Arrive": "TRUE",
+            },
+            {
+                **visit,
+                "Appointment ID": "A3",
+                "Start Time": "2026-10-16 09:00:00 +1100",
+                "Cancellation Time": "2026-10-15 10:00:00 +1100",
+            },
+        ],
+    )
+    export(
+        "Cases-Cliniko-20261101.csv",
+        CASE_HEADERS,
+        [
+            {
+                "ID": "5000001",
+                "Patient ID": "1000001",
+                "Name": "Physio 5-pack",
+                "Max Sessions": "5",
+                "Include Cancelled Attendees": "No",
+                "Include DNA Attendees": "Yes",
+                "Issue Date": "1/10/2026",
+            }
+        ],
+    )
+    export(
+        "Invoices-Cliniko-20261101.csv",
+        CLINIKO_INVOICE_HEADERS,
+        [
+            {
+                "ID": "300000001",
+                "Invoice Number": "100001",
+                "Issue Date": "2/10/2026",
+                "Invoice Amount": "90.00",
+                "Status": "Paid",
+                "Patient ID": "1000001",
+                # Paid out of Ana's account credit, as Cliniko's invoice says
+                "Outstanding Balance": "0.00",
+                "Payments Applied": "0.00",
+                "Credit Applied": "90.00",
+            }
+        ],
+    )
+    export(
+        "Payments-Cliniko-20261101.csv",
+        PAYMENT_HEADERS,
+        [
+            {
+                "ID": "400000001",
+                "Patient ID": "1000001",
+                "Payment Date": "01/10/2026 10:00",
+                "Amount": "$300.00",
+            }
+        ],
+    )
+    export(
+        "Patients-Cliniko-20261101.csv",
+        PATIENT_HEADERS,
+        [
+            {
+                "ID": "1000001",
+                "First Name": "Ana",
+                "Last Name": "Lee",
+                "Unapplied Account Credit": reported_credit,
+            }
+        ],
+    )
+
+
+def test_cliniko_exports_give_hand_computed_tallies_and_credit(tmp_path: Path) -> None:
+    cliniko_exports(tmp_path, reported_credit="$210.00")
+    code, out, _ = invoke("cases", str(tmp_path), "--source", "cliniko")
+    # counted = attended 1 + did not arrive 1 = 2 of 5 (the "attended" column holds both, as
+    # they are past): 3 remain, the cancellation not counted
+    assert (code, out.splitlines()) == (
+        0,
+        [CASES_HEADER, "5000001,1000001,Physio 5-pack,5,2,2,0,1,1,3,0,active,"],
+    )
+    code, out, _ = invoke("credit", str(tmp_path), "--source", "cliniko")
+    # $300 received on 1 Oct; the $90 invoice of 2 Oct is paid out of it (its Credit Applied):
+    # 300 - 90 = $210 left, as Cliniko's Unapplied Account Credit says
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            "1000001,Ana Lee,300.00,0.00,90.00,90.00,210.00,0.00,210.00,0.00,UNAPPLIED_CREDIT",
+        ],
+    )
+
+
+def test_cliniko_s_own_unapplied_credit_is_checked_against_the_credit(tmp_path: Path) -> None:
+    cliniko_exports(tmp_path, reported_credit="$200.00")
+    code, out, _ = invoke("credit", str(tmp_path), "--source", "cliniko")
+    # Cliniko says $200, the exports add up to $210: a difference of 200 - 210 = -$10
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            "1000001,Ana Lee,300.00,0.00,90.00,90.00,210.00,0.00,200.00,-10.00,"
+            '"REPORTED_CREDIT_MISMATCH, UNAPPLIED_CREDIT"',
+        ],
+    )
