@@ -736,6 +736,40 @@ def test_a_split_names_the_column_the_file_lacks() -> None:
     assert dataset.allocations is None
 
 
+def test_a_split_line_a_preset_wrote_names_the_preset() -> None:
+    from pkgreport.inputs.mapping import parse_mapping
+    from pkgreport.inputs.mapping_split import split_table
+
+    data = tomllib.loads(SPLIT)
+    kind_map = parse_mapping(data, "the column map", ("acme", data)).kind("payments")
+    frame = pd.DataFrame(
+        {
+            "Payment ID": ["y1"],
+            "Invoice ID": ["i1"],
+            "Amount": ["200"],
+            "source_file": ["payments.csv"],
+            "source_row": [2],
+        }
+    )
+    assert split_table("payments", kind_map, frame, "payments.csv") == (
+        {},
+        [
+            Issue(
+                "error",
+                "payments.csv",
+                None,
+                "Amount Applied",
+                None,
+                "the acme preset's [payments.split.allocations] amount names the column "
+                "'Amount Applied', which this file does not have. Columns found: Payment ID, "
+                "Invoice ID, Amount. Export the file with that column, or give the header your "
+                "file has in a mapping file of your own (start from `pkgreport mapping --show "
+                "acme`) given with --columns",
+            )
+        ],
+    )
+
+
 def test_a_bad_allocation_amount_is_reported_on_the_payments_row() -> None:
     dataset = run(
         SPLIT,

@@ -403,3 +403,328 @@ def test_the_report_and_summary_name_the_preset_and_the_columns_file(tmp_path: P
     )
     summary = settings_record(result)
     assert (summary["source"], summary["columns"]) == ("mindbody-api", "mine.toml")
+
+
+# --- messages about a preset's lines name the preset ---------------------------------------------
+
+JANE_APPOINTMENTS = (
+    "Appointment ID,Patient ID,Patient First Name,Patient Last Name,Start Date,Treatment,"
+    "Package ID,State\nA1,P7,Ana,Lee,2026-10-01,Massage 60,K1,Arrived\n"
+)
+
+
+def test_a_column_a_preset_names_that_the_file_lacks_names_the_preset(tmp_path: Path) -> None:
+    write(tmp_path, "Harbour_Appointments_2026-10-01_2026-10-31.csv", JANE_APPOINTMENTS)
+    dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="jane"))
+    assert [(i.severity, i.file, i.column, i.message) for i in dataset.issues] == [
+        (
+            "error",
+            "Harbour_Appointments_2026-10-01_2026-10-31.csv",
+            "Start Time",
+            "the jane preset's [appointments.join] starts_at names the column 'Start Time', "
+            "which this file does not have. Columns found: Appointment ID, Patient ID, Patient "
+            "First Name, Patient Last Name, Start Date, Treatment, Package ID, State. Export the "
+            "file with that column, or give the header your file has in a mapping file of your "
+            "own (start from `pkgreport mapping --show jane`) given with --columns",
+        )
+    ]
+
+
+def test_a_line_the_user_s_file_overrides_is_the_user_s_in_the_message(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    write(exports, "Harbour_Appointments_2026-10-01_2026-10-31.csv", JANE_APPOINTMENTS)
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[appointments.join]\nstarts_at = ["Start Date", "Time"]\n', encoding="utf-8")
+    dataset = pipeline.load_dataset(
+        settings_from(input_dir=exports, source="jane", columns_file=mine)
+    )
+    assert [i.message for i in dataset.issues] == [
+        "the mapping file's [appointments.join] starts_at names the column 'Time', which this "
+        "file does not have. Columns found: Appointment ID, Patient ID, Patient First Name, "
+        "Patient Last Name, Start Date, Treatment, Package ID, State. Correct the name in the "
+        "mapping file, or export that column"
+    ]
+
+
+def test_rows_a_preset_skips_are_counted_in_a_line_naming_the_preset(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "Harbour_Appointments_2026-10-01_2026-10-31.csv",
+        "Appointment ID,Patient ID,Patient First Name,Patient Last Name,Start Date,Start Time,"
+        "Treatment,Package ID,State\n"
+        "A1,P7,Ana,Lee,2026-10-01,09:00,Massage 60,K1,Arrived\n"
+        "A2,P7,Ana,Lee,2026-10-08,09:00,Massage 60,K1,Cancelled\n",
+    )
+    dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="jane"))
+    assert [(i.severity, i.message) for i in dataset.issues] == [
+        (
+            "info",
+            "1 row was left out as the jane preset's [appointments.skip] says (row 3)",
+        )
+    ]
+    assert list(dataset.excluded["reason"]) == [
+        "State is Cancelled: left out as the jane preset's [appointments.skip] says"
+    ]
+
+
+# --- sales, payments and credit from the presets that cover them ---------------------------------
+
+
+def mindbody_sales(folder: Path, balance: str = "150.00") -> None:
+    """Client 100000042 pays $400 into their account (sale 9001), buys 5 private sessions for
+    $250 out of that balance (9002), and pays a $15 late-cancel fee in cash (9003). Mindbody
+    reports an account balance of `balance`."""
+    write(
+        folder,
+        "sales.csv",
+        "SaleDetailId,Id,IsService,Description,UnitPrice,Quantity,TotalAmount,Returned,Sale.Id,"
+        "Sale.SaleDateTime,Sale.ClientId,Sale.LocationId\n"
+        "1,0,false,Account Payment,400.00,1,400.00,false,9001,2026-09-30T10:00:00,100000042,1\n"
+        "2,7001,true,5 Private Pilates,250.00,1,250.00,false,9002,2026-09-30T10:05:00,"
+        "100000042,1\n"
+        "3,45,true,Late Cancel Fee,15.00,1,15.00,false,9003,2026-10-08T10:00:00,100000042,1\n",
+    )
+    write(
+        folder,
+        "sale-payments.csv",
+        "Id,Amount,Method,Type,Notes,TransactionId,Sale.Id,Sale.SaleDateTime,Sale.ClientId\n"
+        "51,400.00,1,CreditCard,,88001,9001,2026-09-30T10:00:00,100000042\n"
+        "52,250.00,4,Account,,,9002,2026-09-30T10:05:00,100000042\n"
+        "53,15.00,2,Cash,,,9003,2026-10-08T10:00:00,100000042\n",
+    )
+    write(
+        folder,
+        "client-account-balances.csv",
+        f"Id,FirstName,LastName,AccountBalance\n100000042,Ana,Lee,{balance}\n",
+    )
+
+
+def test_mindbody_sales_and_payments_give_hand_computed_credit(tmp_path: Path) -> None:
+    mindbody_sales(tmp_path)
+    code, out, _ = invoke("credit", str(tmp_path), "--source", "mindbody-api")
+    # Received: $400 card (the account payment) + $15 cash = $415; the $250 paid out of the
+    # account balance is not money received again. Invoiced: the $250 sessions + the $15 fee =
+    # $265 (the $400 account payment is no sale). Credit: 415 - 265 = $150, as Mindbody's
+    # balance says. Both invoices are paid on the day they are issued, so none of it is
+    # applied from earlier credit.
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            "100000042,Ana Lee,415.00,0.00,265.00,0.00,150.00,0.00,150.00,0.00,UNAPPLIED_CREDIT",
+        ],
+    )
+
+
+def test_mindbody_s_own_account_balance_is_checked_against_the_credit(tmp_path: Path) -> None:
+    mindbody_sales(tmp_path, balance="140.00")
+    code, out, _ = invoke("credit", str(tmp_path), "--source", "mindbody-api")
+    # Mindbody says $140, the exports add up to $150: a difference of 140 - 150 = -$10.
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            "100000042,Ana Lee,415.00,0.00,265.00,0.00,150.00,0.00,140.00,-10.00,"
+            '"REPORTED_CREDIT_MISMATCH, UNAPPLIED_CREDIT"',
+        ],
+    )
+
+
+def test_jane_sales_transactions_and_applied_payments_give_hand_computed_credit(
+    tmp_path: Path,
+) -> None:
+    """Ana (P7) pays $300 on 1 Oct; Jane applies $90 of it to each of two massages."""
+    write(
+        tmp_path,
+        "Harbour_Sales_2026-10-01_2026-10-31.csv",
+        "Invoice #,Invoice Date,Patient ID,Patient First Name,Patient Last Name,Item,"
+        "Staff Member,Total\n"
+        "J1,Thu 1 Oct 2026,P7,Ana,Lee,Massage 60,Sam Wu,$90.00\n"
+        "J2,8 Oct 2026,P7,Ana,Lee,Massage 60,Sam Wu,$90.00\n",
+    )
+    write(
+        tmp_path,
+        "Harbour_Transactions_2026-10-01_2026-10-31.csv",
+        "Payment ID,Received At,Patient ID,Patient First Name,Patient Last Name,Payment Method,"
+        "Amount\nY1,Thu 1 Oct 2026 9:55am,P7,Ana,Lee,Visa,$300.00\n",
+    )
+    # Jane's Applied & Unapplied Payments report, renamed to say what it holds.
+    write(
+        tmp_path,
+        "Harbour_Allocations_2026-10-01_2026-10-31.csv",
+        "Applied Date,Payment ID,Invoice #,Applied\n"
+        "Thu 1 Oct 2026,Y1,J1,$90.00\n"
+        "8 Oct 2026,Y1,J2,$90.00\n",
+    )
+    code, out, _ = invoke("credit", str(tmp_path), "--source", "jane")
+    # Received $300; invoiced 90 + 90 = $180; J1 is paid the day the money comes in, J2 a
+    # week later out of what was left ($90 applied from credit): 300 - 180 = $120 of credit.
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            "P7,,300.00,0.00,180.00,90.00,120.00,0.00,,,UNAPPLIED_CREDIT",
+        ],
+    )
+    dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="jane"))
+    assert [(f.path.name, f.kind) for f in dataset.files] == [
+        ("Harbour_Allocations_2026-10-01_2026-10-31.csv", "allocations"),
+        ("Harbour_Sales_2026-10-01_2026-10-31.csv", "invoices"),
+        ("Harbour_Transactions_2026-10-01_2026-10-31.csv", "payments"),
+    ]
+    assert dataset.payments is not None
+    assert [str(t) for t in dataset.payments["paid_at"]] == ["2026-10-01 09:55:00"]
+
+
+def test_a_date_not_in_the_preset_s_formats_names_the_preset(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "Harbour_Transactions_2026-10-01_2026-10-31.csv",
+        "Payment ID,Received At,Patient ID,Payment Method,Amount\nY1,1/10/2026,P7,Visa,$300.00\n",
+    )
+    dataset = pipeline.load_dataset(settings_from(input_dir=tmp_path, source="jane"))
+    errors = [i for i in dataset.issues if i.severity == "error"]
+    assert [(i.file, i.row, i.column, i.value, i.message) for i in errors] == [
+        (
+            "Harbour_Transactions_2026-10-01_2026-10-31.csv",
+            2,
+            "Received At",
+            "1/10/2026",
+            "Received At is not a date written as %a %d %b %Y %I:%M%p (like Mon 05 Oct 2026 "
+            "02:30PM) or %d %b %Y %I:%M%p (like 05 Oct 2026 02:30PM) or %d %b %Y (like 05 Oct "
+            "2026), the jane preset's [payments.formats] date, nor as ISO 2026-10-05: correct the "
+            "date, or the format in a mapping file of your own (start from `pkgreport mapping "
+            "--show jane`) given with --columns",
+        )
+    ]
+
+
+def cliniko_exports(folder: Path, reported_credit: str) -> None:
+    """Cliniko's data exports, their header rows as Cliniko writes them: Ana (patient 1000001)
+    has a 5-session package (case 5000001, did-not-arrive included) and pays $300 on 1 Oct."""
+    from pkgreport.demo.formats import (
+        CASE_HEADERS,
+        CLINIKO_APPOINTMENT_HEADERS,
+        CLINIKO_INVOICE_HEADERS,
+        PATIENT_HEADERS,
+        PAYMENT_HEADERS,
+    )
+
+    def export(name: str, headers: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+        lines = [",".join(headers)] + [",".join(row.get(h, "") for h in headers) for row in rows]
+        write(folder, name, "\n".join(lines) + "\n")
+
+    visit = {"Patient ID(s)": "1000001", "Patient Case": "5000001", "Number of Patients": "1"}
+    export(
+        "Appointments-Cliniko-20261101.csv",
+        CLINIKO_APPOINTMENT_HEADERS,
+        [
+            # attended; did not arrive (counted: the case includes DNA); cancelled (not counted)
+            {**visit, "Appointment ID": "A1", "Start Time": "2026-10-02 09:00:00 +1000"},
+            {
+                **visit,
+                "Appointment ID": "A2",
+                "Start Time": "2026-10-09 09:00:00 +1100",
+                "Did Not Arrive": "TRUE",
+            },
+            {
+                **visit,
+                "Appointment ID": "A3",
+                "Start Time": "2026-10-16 09:00:00 +1100",
+                "Cancellation Time": "2026-10-15 10:00:00 +1100",
+            },
+        ],
+    )
+    export(
+        "Cases-Cliniko-20261101.csv",
+        CASE_HEADERS,
+        [
+            {
+                "ID": "5000001",
+                "Patient ID": "1000001",
+                "Name": "Physio 5-pack",
+                "Max Sessions": "5",
+                "Include Cancelled Attendees": "No",
+                "Include DNA Attendees": "Yes",
+                "Issue Date": "1/10/2026",
+            }
+        ],
+    )
+    export(
+        "Invoices-Cliniko-20261101.csv",
+        CLINIKO_INVOICE_HEADERS,
+        [
+            {
+                "ID": "300000001",
+                "Invoice Number": "100001",
+                "Issue Date": "2/10/2026",
+                "Invoice Amount": "90.00",
+                "Status": "Paid",
+                "Patient ID": "1000001",
+                # Paid out of Ana's account credit, as Cliniko's invoice says
+                "Outstanding Balance": "0.00",
+                "Payments Applied": "0.00",
+                "Credit Applied": "90.00",
+            }
+        ],
+    )
+    export(
+        "Payments-Cliniko-20261101.csv",
+        PAYMENT_HEADERS,
+        [
+            {
+                "ID": "400000001",
+                "Patient ID": "1000001",
+                "Payment Date": "01/10/2026 10:00",
+                "Amount": "$300.00",
+            }
+        ],
+    )
+    export(
+        "Patients-Cliniko-20261101.csv",
+        PATIENT_HEADERS,
+        [
+            {
+                "ID": "1000001",
+                "First Name": "Ana",
+                "Last Name": "Lee",
+                "Unapplied Account Credit": reported_credit,
+            }
+        ],
+    )
+
+
+def test_cliniko_exports_give_hand_computed_tallies_and_credit(tmp_path: Path) -> None:
+    cliniko_exports(tmp_path, reported_credit="$210.00")
+    code, out, _ = invoke("cases", str(tmp_path), "--source", "cliniko")
+    # counted = attended 1 + did not arrive 1 = 2 of 5 (the "attended" column holds both, as
+    # they are past): 3 remain, the cancellation not counted
+    assert (code, out.splitlines()) == (
+        0,
+        [CASES_HEADER, "5000001,1000001,Physio 5-pack,5,2,2,0,1,1,3,0,active,"],
+    )
+    code, out, _ = invoke("credit", str(tmp_path), "--source", "cliniko")
+    # $300 received on 1 Oct; the $90 invoice of 2 Oct is paid out of it (its Credit Applied):
+    # 300 - 90 = $210 left, as Cliniko's Unapplied Account Credit says
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            "1000001,Ana Lee,300.00,0.00,90.00,90.00,210.00,0.00,210.00,0.00,UNAPPLIED_CREDIT",
+        ],
+    )
+
+
+def test_cliniko_s_own_unapplied_credit_is_checked_against_the_credit(tmp_path: Path) -> None:
+    cliniko_exports(tmp_path, reported_credit="$200.00")
+    code, out, _ = invoke("credit", str(tmp_path), "--source", "cliniko")
+    # Cliniko says $200, the exports add up to $210: a difference of 200 - 210 = -$10
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            CREDIT_HEADER,
+            "1000001,Ana Lee,300.00,0.00,90.00,90.00,210.00,0.00,200.00,-10.00,"
+            '"REPORTED_CREDIT_MISMATCH, UNAPPLIED_CREDIT"',
+        ],
+    )

@@ -37,8 +37,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 600
-# The other parts of issue 12 bring these under the limits; the lead widens the test after.
-NOT_YET_CHECKED = ("inputs/mapping.py",)  # 612 lines: to split (issue 12)
+# Modules not yet held to the limits (path prefixes); none today, and the list can only shrink.
+NOT_YET_CHECKED: tuple[str, ...] = ()
 
 
 def module_name(path: Path) -> str:

@@ -11,10 +11,8 @@ import pandas as pd
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
 from pkgreport.inputs import dates, parsing
-from pkgreport.inputs.mapping import (
-    alias_lookup,
-    apply_mapping,
-)
+from pkgreport.inputs.mapping import alias_lookup
+from pkgreport.inputs.mapping_transforms import apply_mapping
 from pkgreport.inputs.schemas import (
     CHECK_MESSAGES,
     COLUMNS,

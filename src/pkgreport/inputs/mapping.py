@@ -1,28 +1,22 @@
-"""The mapping file: another system's export -> pkgreport's columns (renames and transforms).
+"""The mapping file: its TOML read and checked into a frozen `Mapping` of what each kind says.
 
 A mapping file is TOML with one table per kind. Plain `"Header" = "canonical"` lines rename (a
 header mapped to "" is ignored); the optional sub-tables `join`, `values`, `flags`,
-`last_segment`, `skip`, `formats`, `check` and `split` transform a file's raw text, vectorised,
-before its headers are matched and its values typed.
+`last_segment`, `skip`, `formats`, `check` and `split` say how to transform a file's raw text
+(`mapping_transforms`, `mapping_split`) before its headers are matched and its values typed.
+Each line remembers whether a preset (`--source`) wrote it, so a message can name the preset.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from pkgreport.errors import Issue, UsageError
-from pkgreport.inputs import parsing
-from pkgreport.inputs.schemas import COLUMNS, KINDS, PROVENANCE, normalise_header, spec_for
+from pkgreport.inputs.schemas import COLUMNS, KINDS, normalise_header, spec_for
 
 TRANSFORMS: tuple[str, ...] = (
     "join",
@@ -40,9 +34,13 @@ CHECKS: dict[str, dict[str, str]] = {
     "cases": {"remaining_sessions": "reported_remaining"},
     "patients": {"credit": "reported_credit"},
 }
-_DATE_TYPES = ("date", "timestamp")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_EXAMPLE_ZONE = timezone(timedelta(hours=11))  # shown only by a format with %z
+# The sub-tables whose key a message shows after the table's name (`[appointments.join]
+# starts_at`); the others are keyed by the file's column, which the message names anyway.
+_KEY_SHOWN = ("join", "last_segment", "flags", "check", "formats")
+# A preset's name and its TOML, as `parse_mapping` compares a run's mapping with it.
+Preset = tuple[str, dict[str, Any]]
+# A line of a kind's table: (sub-table, key), like ("join", "starts_at").
+LineKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,43 @@ class KindMapping:
     currency: str | None = None
     checks: dict[str, str] = field(default_factory=dict)
     splits: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The preset the run uses (`--source`), and its lines this mapping holds as the preset
+    # wrote them: (sub-table, key), like ("join", "starts_at") or ("split.allocations", "amount").
+    preset: str | None = None
+    from_preset: frozenset[LineKey] = frozenset()
+
+    def line(self, kind: str, part: str, key: str) -> str:
+        """A line as a message names it: `the jane preset's [appointments.join] starts_at`."""
+        shown = part in _KEY_SHOWN or part.startswith("split.")
+        return f"{self.owner(part, key)} [{kind}.{part}]" + (f" {key}" if shown else "")
+
+    def by_preset(self, part: str, *keys: str) -> bool:
+        """Whether the preset wrote these lines of one sub-table (and the user left them)."""
+        return self.preset is not None and all((part, key) in self.from_preset for key in keys)
+
+    def owner(self, part: str, *keys: str) -> str:
+        """Who wrote these lines of one sub-table: the preset, or the user's mapping file."""
+        return (
+            f"the {self.preset} preset's" if self.by_preset(part, *keys) else "the mapping file's"
+        )
+
+    def what_to_do(self, part: str, key: str) -> str:
+        """How to fix a line that names a column the file lacks."""
+        if self.by_preset(part, key):
+            return (
+                "Export the file with that column, or give the header your file has in "
+                + self.fix_in(part, key)
+            )
+        return "Correct the name in the mapping file, or export that column"
+
+    def fix_in(self, part: str, *keys: str) -> str:
+        """Where to change these lines: a preset is not edited but started from."""
+        if not self.by_preset(part, *keys):
+            return "the mapping file"
+        return (
+            f"a mapping file of your own (start from `pkgreport mapping --show {self.preset}`) "
+            "given with --columns"
+        )
 
 
 @dataclass(frozen=True)
@@ -113,8 +148,12 @@ def merge_mappings(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def parse_mapping(data: dict[str, Any], where: str) -> Mapping:
-    """Plain TOML data -> a `Mapping`; a mistake is a `UsageError` naming `where` and the line."""
+def parse_mapping(data: dict[str, Any], where: str, preset: Preset | None = None) -> Mapping:
+    """Plain TOML data -> a `Mapping`; a mistake is a `UsageError` naming `where` and the line.
+
+    With `preset` (the run's `--source` and its TOML), each line the data holds as the preset
+    wrote it is marked the preset's, so that a message about it names the preset.
+    """
     kinds: dict[str, KindMapping] = {}
     for kind, table in data.items():
         if kind not in KINDS:
@@ -126,7 +165,28 @@ def parse_mapping(data: dict[str, Any], where: str) -> Mapping:
                 f'{where}: {kind} must be a table of "Your header" = "canonical_name" lines'
             )
         kinds[kind] = _parse_kind(kind, table, where)
+        if preset is not None:
+            name, preset_data = preset
+            lines = _lines_as_in(table, preset_data.get(kind))
+            kinds[kind] = dataclasses.replace(kinds[kind], preset=name, from_preset=lines)
     return Mapping(_with_split_renames(kinds))
+
+
+def _lines_as_in(table: dict[str, Any], preset_table: object) -> frozenset[LineKey]:
+    """The (sub-table, key) lines of `table` that `preset_table` holds with the same value."""
+    if not isinstance(preset_table, dict):
+        return frozenset()
+    parts = {p: v for p, v in table.items() if isinstance(v, dict) and p != "split"}
+    theirs = {p: v for p, v in preset_table.items() if isinstance(v, dict) and p != "split"}
+    for other, columns in table.get("split", {}).items():
+        parts[f"split.{other}"] = columns
+        theirs[f"split.{other}"] = preset_table.get("split", {}).get(other, {})
+    return frozenset(
+        (part, key)
+        for part, entries in parts.items()
+        for key, value in entries.items()
+        if isinstance(theirs.get(part), dict) and theirs[part].get(key, None) == value
+    )
 
 
 def _with_split_renames(kinds: dict[str, KindMapping]) -> dict[str, KindMapping]:
@@ -308,7 +368,7 @@ def _splits(kind: str, part: dict[str, Any], where: str) -> dict[str, dict[str, 
     return {other: dict(table) for other, table in part.items()}
 
 
-# --- applying ---------------------------------------------------------------------------------
+# --- what the transforms share --------------------------------------------------------------
 
 
 def alias_lookup(kind: str) -> dict[str, str]:
@@ -320,377 +380,18 @@ def alias_lookup(kind: str) -> dict[str, str]:
     return lookup
 
 
-@dataclass
-class Applied:
-    """One file after its kind's transforms.
-
-    `frame` is its text (with provenance) minus the rows left out; `renames` maps its headers to
-    canonical columns for header matching; `left_out` holds the rows left out (provenance) with
-    their `reasons`; `usable` is False when the mapping names a column the file lacks.
-    """
-
-    frame: pd.DataFrame
-    renames: dict[str, str]
-    issues: list[Issue] = field(default_factory=list)
-    left_out: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(PROVENANCE)))
-    reasons: list[str] = field(default_factory=list)
-    usable: bool = True
-
-
-class _File:
-    """One file being transformed: its text, where its rows came from, and what went wrong."""
-
-    def __init__(self, kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: str) -> None:
-        self.kind = kind
-        self.map = kind_map
-        self.frame = frame.reset_index(drop=True)
-        self.file = file
-        self.renames = dict(kind_map.renames)
-        self.issues: list[Issue] = []
-        self.reasons = np.full(len(frame), None, dtype=object)
-
-    def text(self, header: str) -> pd.Series:
-        """The column's values with surrounding spaces trimmed."""
-        return _per_distinct(self.frame[header], str.strip)
-
-    def row_problems(self, mask: np.ndarray, header: str, message: str | list[str]) -> None:
-        """An error per row of `mask` (`message` completes "<header> ..."); the rows go."""
-        at = np.flatnonzero(mask)
-        texts = [message] * len(at) if isinstance(message, str) else message
-        values = self.frame[header].to_numpy(dtype=object)[at]
-        rows = self.frame["source_row"].to_numpy()[at]
-        for position, row, value, text in zip(at, rows, values, texts, strict=True):
-            full = f"{header} {text}"
-            self.issues.append(Issue("error", self.file, int(row), header, str(value), full))
-            if self.reasons[position] is None:
-                self.reasons[position] = full
-
-
-def apply_mapping(kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: str) -> Applied:
-    """A file's raw text -> the same rows transformed as its kind's mapping says."""
-    if not (_needed(kind, kind_map) or kind_map.date_formats or kind_map.currency):
-        return Applied(frame, dict(kind_map.renames))  # renames alone: nothing to copy
-    work = _File(kind, kind_map, frame, file)
-    headers = _sources_present(work)
-    if headers is None:
-        return Applied(work.frame, work.renames, work.issues, usable=False)
-    skipped = _skip(work, headers)
-    left_out = [work.frame.loc[skipped, list(PROVENANCE)]]
-    reasons = _skip_reasons(work, headers, skipped)
-    work.frame = work.frame[~skipped].reset_index(drop=True)
-    work.reasons = work.reasons[~skipped]
-    _map_values(work, headers)
-    _join(work, headers)
-    _last_segments(work, headers)
-    _flags(work, headers)
-    _formats(work)
-    for target, source in kind_map.checks.items():
-        work.renames[headers[source]] = target
-    bad = ~pd.isna(work.reasons)
-    left_out.append(work.frame.loc[bad, list(PROVENANCE)])
-    reasons += list(work.reasons[bad])
-    return Applied(
-        work.frame[~bad].reset_index(drop=True),
-        work.renames,
-        work.issues,
-        pd.concat(left_out, ignore_index=True),
-        reasons,
-    )
-
-
-def _needed(kind: str, kind_map: KindMapping) -> list[tuple[str, str]]:
-    """(source column, the line of the mapping naming it), for every transform's column."""
-    needed = [(c, f"[{kind}.join] {t}") for t, cs in kind_map.joins.items() for c in cs]
-    needed += [(c, f"[{kind}.values]") for c in kind_map.values]
-    needed += [(c, f"[{kind}.last_segment] {t}") for t, c in kind_map.last_segments.items()]
-    needed += [(c, f"[{kind}.skip]") for c in kind_map.skips]
-    needed += [(c, f"[{kind}.check]") for c in kind_map.checks.values()]
-    for flag in kind_map.flags:
-        needed += [(c, f"[{kind}.flags] {flag.target}") for c in (flag.flag, flag.date) if c]
-    return needed
-
-
-def _sources_present(work: _File) -> dict[str, str] | None:
-    """Each source column the mapping names -> the file's header, or None if one is missing."""
-    written = [str(c) for c in work.frame.columns if c not in PROVENANCE]
-    by_normal = {normalise_header(h): h for h in reversed(written)}
-    found: dict[str, str] = {}
-    needed = _needed(work.kind, work.map)
-    for source, line in needed:
-        header = source if source in written else by_normal.get(normalise_header(source))
-        if header is not None:
-            found[source] = header
-            continue
-        work.issues.append(_absent_issue(work.file, written, source, line))
-    return None if len(found) < len({s for s, _ in needed}) else found
-
-
-def _skip(work: _File, headers: dict[str, str]) -> np.ndarray:
-    """Rows holding a value `[kind.skip]` lists (as written in the file): one info line."""
-    skipped = np.zeros(len(work.frame), dtype=bool)
-    for source, values in work.map.skips.items():
-        skipped |= work.text(headers[source]).isin(values).to_numpy()
-    count = int(skipped.sum())
-    if count:
-        first = work.frame["source_row"].to_numpy()[np.flatnonzero(skipped)[:5]]
-        shown = [str(r) for r in first] + ([f"{count - 5} more"] if count > 5 else [])
-        listed = ", ".join(shown[:-1]) + " and " + shown[-1] if count > 1 else shown[0]
-        work.issues.append(
-            Issue(
-                "info",
-                work.file,
-                None,
-                None,
-                None,
-                f"{count} {'rows were' if count > 1 else 'row was'} left out as the mapping file's "
-                f"[{work.kind}.skip] says ({'rows' if count > 1 else 'row'} {listed})",
-            )
-        )
-    return skipped
-
-
-def _skip_reasons(work: _File, headers: dict[str, str], skipped: np.ndarray) -> list[str]:
-    if not skipped.any():
-        return []
-    reasons = np.full(int(skipped.sum()), None, dtype=object)
-    for source, values in work.map.skips.items():
-        cells = work.text(headers[source]).to_numpy(dtype=object)[skipped]
-        hit = pd.isna(reasons) & np.isin(cells, values)
-        reasons[hit] = [
-            f"{headers[source]} is {c}: left out as the mapping file's [{work.kind}.skip] says"
-            for c in cells[hit]
-        ]
-    return list(reasons)
-
-
-def _map_values(work: _File, headers: dict[str, str]) -> None:
-    """Each listed value (as written, spaces trimmed) becomes its replacement; others stay."""
-    for source, table in work.map.values.items():
-        header = headers[source]
-        replaced = work.text(header).map(table)
-        work.frame[header] = replaced.where(replaced.notna(), work.frame[header])
-
-
-def _consume(work: _File, headers: list[str]) -> None:
-    """Source columns a transform used up: gone, unless the mapping also renames them."""
-    gone = [h for h in dict.fromkeys(headers) if h not in work.renames]
-    work.frame = work.frame.drop(columns=gone)
-
-
-def _join(work: _File, headers: dict[str, str]) -> None:
-    """`target = [a, b]`: the columns' texts joined with one space (blank parts left out)."""
-    joined_columns: dict[str, pd.Series] = {}
-    for target, sources in work.map.joins.items():
-        written = [headers[s] for s in sources]
-        joined = work.text(written[0])
-        for header in written[1:]:
-            part = work.text(header)
-            both = (joined != "") & (part != "")
-            joined = (joined + np.where(both, " ", "") + part).astype(object)
-        label = " + ".join(written)
-        joined_columns[label] = joined
-        work.renames[label] = target
-    # Sources are consumed only after every join is built: two joins may share a column
-    # (Nookal's appointmentDate makes both the start and the end).
-    _consume(
-        work,
-        list(
-            dict.fromkeys(
-                h for sources in work.map.joins.values() for h in (headers[s] for s in sources)
-            )
-        ),
-    )
-    for label, joined in joined_columns.items():
-        work.frame[label] = joined.to_numpy(dtype=object)
-
-
-def _last_segments(work: _File, headers: dict[str, str]) -> None:
-    """`target = "Link"`: each link's last path segment (`…/patients/82` -> `82`), in place."""
-    for target, source in work.map.last_segments.items():
-        header = headers[source]
-        segment = _per_distinct(work.frame[header], _last_segment)
-        bad = pd.isna(segment).to_numpy()
-        if bad.any():
-            work.row_problems(
-                bad,
-                header,
-                "is not a link ending in an id (like https://example.com/patients/82): "
-                f"correct it, or take {target} from another column in the mapping file",
-            )
-        work.frame[header] = segment.where(~bad, "").to_numpy(dtype=object)
-        work.renames[header] = target
-
-
-def _last_segment(cell: str) -> str | None:
-    """`https://x/patients/82?a=1` -> `82`; "" stays ""; None when it is no link ending in one."""
-    link = re.sub(r"[?#].*$", "", cell.strip())
-    _, slash, segment = link.rpartition("/")
-    return segment if link == "" or (slash and segment) else None
-
-
-def _per_distinct(column: pd.Series, convert: Callable[[str], str | None]) -> pd.Series:
-    """`convert` applied once per distinct value (exports repeat values a great deal)."""
-    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
-    table = np.array([convert(str(value)) for value in distinct] + [""], dtype=object)
-    return pd.Series(table[codes], index=column.index, dtype=object)
-
-
-def _source_of(work: _File, canonical: str) -> str | None:
-    """The header that will become `canonical` (a rename, a join, or pkgreport's own names)."""
-    renamed = [h for h, c in work.renames.items() if c == canonical and h in work.frame]
-    if renamed:
-        return renamed[0]
-    lookup = alias_lookup(work.kind)
-    for header in work.frame.columns:
-        if (
-            header not in PROVENANCE
-            and header not in work.renames
-            and lookup.get(normalise_header(str(header))) == canonical
-        ):
-            return str(header)
-    return None
-
-
-def _flags(work: _File, headers: dict[str, str]) -> None:
-    """A true flag -> its date column's date, or (blank or none) the row's start; else blank."""
-    for flag in work.map.flags:
-        flag_header = headers[flag.flag]
-        parsed = parsing.parse_bools(work.text(flag_header))
-        if parsed.bad.any():
-            work.row_problems(parsed.bad, flag_header, parsed.errors.tolist())
-        start_header = _source_of(work, "starts_at")
-        start = work.text(start_header) if start_header else pd.Series("", index=work.frame.index)
-        date_header = headers[flag.date] if flag.date else None
-        date = work.text(date_header) if date_header else start
-        when = np.where(
-            parsed.values.to_numpy(dtype=bool),
-            np.where(date.to_numpy(dtype=object) != "", date, start),
-            "",
-        )
-        label = date_header or flag_header
-        if date_header:
-            _consume(work, [flag_header])
-        work.frame[label] = when.astype(object)
-        work.renames[label] = flag.target
-
-
-def _formats(work: _File) -> None:
-    """`[kind.formats]`: dates in the mapping's format -> ISO; the currency prefix stripped."""
-    if not work.map.date_formats and work.map.currency is None:
-        return
-    lookup = alias_lookup(work.kind)
-    specs = spec_for(work.kind)
-    for header in [c for c in work.frame.columns if c not in PROVENANCE]:
-        canonical = work.renames.get(header, lookup.get(normalise_header(str(header))))
-        spec = specs.get(canonical) if canonical else None
-        if spec is None:
-            continue
-        if spec.type in _DATE_TYPES and work.map.date_formats:
-            _read_dates(work, str(header), work.map.date_formats, spec.type == "date")
-        elif spec.type == "money" and work.map.currency:
-            prefix = re.escape(work.map.currency)
-            work.frame[header] = (
-                work.text(header)
-                .str.replace(rf"^([(-]?\s*-?){prefix}\s*", r"\1", regex=True)
-                .to_numpy(dtype=object)
-            )
-
-
-def _iso_date(value: str, formats: tuple[str, ...], date_only: bool) -> str | None:
-    """`value` in ISO form ("" stays ""), or None when no format fits and it is not ISO."""
-    for date_format in formats:
-        try:
-            moment = datetime.strptime(value, date_format)
-        except ValueError:
-            continue
-        # A format with %z keeps its offset, so the time is converted to the clinic's zone.
-        zone = " %z" if moment.tzinfo else ""
-        return moment.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M:%S" + zone)
-    return value if value == "" or _ISO_DATE.match(value) else None
-
-
-def _read_dates(work: _File, header: str, formats: tuple[str, ...], date_only: bool) -> None:
-    """Each distinct value read once with the first of `formats` that fits; ISO stays; anything
-    else is an error naming the formats."""
-    codes, distinct = pd.factorize(work.text(header))
-    table = np.array(
-        [_iso_date(value, formats, date_only) for value in distinct] + [""], dtype=object
-    )
-    converted = table[codes]
-    bad = pd.isna(converted)
-    if bad.any():
-        written = " or ".join(
-            f"{f} (like {datetime(2026, 10, 5, 14, 30, tzinfo=_EXAMPLE_ZONE).strftime(f)})"
-            for f in formats
-        )
-        work.row_problems(
-            bad,
-            header,
-            f"is not a date written as {written}, the mapping file's [{work.kind}.formats] "
-            "date, nor as ISO 2026-10-05: correct the date, or the format in the mapping file",
-        )
-    work.frame[header] = np.where(bad, "", converted).astype(object)
-
-
-def split_table(
-    kind: str, kind_map: KindMapping, frame: pd.DataFrame, file: str
-) -> tuple[dict[str, pd.DataFrame], list[Issue]]:
-    """`[kind.split.other]`: one file's rows -> {other kind: its rows, "": the file's own rows}.
-
-    Each other kind gets the rows with something in its columns. The file's own kind keeps its
-    own columns, one row per distinct content: a payment listed once per invoice it pays is one
-    payment, not copies of it. A column the split names that the file lacks is an error, and
-    the file is then read whole as its own kind.
-    """
-    written = [str(c) for c in frame.columns if c not in PROVENANCE]
-    by_normal = {normalise_header(h): h for h in reversed(written)}
-    lookup = alias_lookup(kind)
-
-    def own_kind(header: str) -> bool:
-        return bool(kind_map.renames.get(header, lookup.get(normalise_header(header))))
-
-    parts: dict[str, pd.DataFrame] = {}
-    taken: list[str] = []
-    issues: list[Issue] = []
-    carried = np.zeros(len(frame), dtype=bool)
-    for other, columns in kind_map.splits.items():
-        headers = {t: by_normal.get(normalise_header(s)) for t, s in columns.items()}
-        for target, header in headers.items():
-            if header is None:
-                issues.append(
-                    _absent_issue(
-                        file, written, columns[target], f"[{kind}.split.{other}] {target}"
-                    )
-                )
-        present = [h for h in headers.values() if h is not None]
-        if len(present) < len(headers):
-            continue
-        # A row is the other kind's when a column only it uses is filled in (not Payment ID).
-        only_theirs = [h for h in present if not own_kind(h)] or present
-        filled = np.zeros(len(frame), dtype=bool)
-        for header in only_theirs:
-            filled |= (frame[header].astype(str).str.strip() != "").to_numpy()
-        parts[other] = frame.loc[filled, [*present, *PROVENANCE]].reset_index(drop=True)
-        carried |= filled
-        taken += only_theirs
-    if not parts:
-        return {}, issues
-    own_columns = [h for h in written if h not in taken]
-    own = frame[[*own_columns, *PROVENANCE]]
-    # Only a repeat that carried the other kind's part goes; any other copy is still reported.
-    repeat = own.duplicated(subset=own_columns).to_numpy() & carried
-    parts[""] = own[~repeat].reset_index(drop=True)
-    return parts, issues
-
-
-def _absent_issue(file: str, written: list[str], source: str, line: str) -> Issue:
+def absent_issue(
+    file: str, written: list[str], source: str, kind: str, kind_map: KindMapping, line: LineKey
+) -> Issue:
+    """The error for a column a line of the mapping names that the file lacks."""
+    part, key = line
     return Issue(
         "error",
         file,
         None,
         source,
         None,
-        f"the mapping file's {line} names the column {source!r}, which this file does not "
-        f"have. Columns found: {', '.join(written) if written else '(none)'}. Correct the "
-        "name in the mapping file, or export that column",
+        f"{kind_map.line(kind, part, key)} names the column {source!r}, which this file does "
+        f"not have. Columns found: {', '.join(written) if written else '(none)'}. "
+        f"{kind_map.what_to_do(part, key)}",
     )

@@ -17,10 +17,8 @@ from pkgreport.excluded import EXCLUDED_DTYPES, empty_excluded
 from pkgreport.inputs.column_typing import type_table, with_provenance
 from pkgreport.inputs.cross_checks import check_across_files
 from pkgreport.inputs.duplicates import collapse_duplicates
-from pkgreport.inputs.mapping import (
-    read_mapping_file,
-    split_table,
-)
+from pkgreport.inputs.mapping import read_mapping_file
+from pkgreport.inputs.mapping_split import split_table
 from pkgreport.inputs.schemas import (
     CHECK_MESSAGES,
     COLUMNS,

@@ -10,9 +10,8 @@ import pandas as pd
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
 from pkgreport.excluded import excluded_frame
-from pkgreport.inputs.mapping import (
-    parse_mapping,
-)
+from pkgreport.inputs.mapping import parse_mapping
+from pkgreport.inputs.presets import preset_data
 from pkgreport.inputs.schemas import (
     id_column,
 )
@@ -34,7 +33,10 @@ class ValidationRun:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.mapping = parse_mapping(settings.column_map, "the column map")
+        # Each line the `--source` preset wrote is marked so, for messages to name the preset.
+        self.mapping = parse_mapping(
+            settings.column_map, "the column map", preset_data(settings.source)
+        )
         self.issues: list[Issue] = []
         self.excluded: list[pd.DataFrame] = []
         # Allocations left out of the figures as findings, not errors (`_set_aside_inconsistent`).

@@ -36,13 +36,19 @@ def preset_summary(name: str) -> str:
     return first.removeprefix("#").strip()
 
 
+def preset_data(source: str | None) -> tuple[str, dict[str, Any]] | None:
+    """A preset's name and TOML as data (None without `source`)."""
+    return None if source is None else (source, tomllib.loads(preset_text(source)))
+
+
 def mapping_data(source: str | None, columns_file: Path | None) -> dict[str, Any]:
     """The mapping a run uses: the `source` preset, with the user's `--columns` file over it."""
     from pkgreport.inputs.mapping import merge_mappings, parse_mapping, read_mapping_file
 
     data: dict[str, Any] = {}
-    if source is not None:
-        data = tomllib.loads(preset_text(source))
+    preset = preset_data(source)
+    if preset is not None:
+        data = preset[1]
         parse_mapping(data, f"the {source} preset")
     if columns_file is not None:
         data = merge_mappings(data, read_mapping_file(columns_file))
