@@ -135,7 +135,6 @@ def long_functions(path: Path, root: Path = PACKAGE) -> list[str]:
 KNOWN_LONG = {
     # Grown past the limit by `ruff format` (one argument per line); being split next.
     "inputs/cross_checks.py _check_appointment_cases": 82,
-    "reports/excel.py _write_summary": 81,
 }
 
 

@@ -131,24 +131,45 @@ def write_text(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -
 
 
 def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
+    """The Summary sheet: title and period, then its sections one under another."""
     order = ctx.date_order
     write_text(ws, 0, 0, ctx.title, st.title)
     period = f"{format_prose_date(ctx.period_start, order)} to {format_prose_date(ctx.period_end, order)}"
     write_text(ws, 1, 0, f"As of {format_prose_date(ctx.as_of, order)}; period {period}")
-    row = 2
     if ctx.generated_at:
-        write_text(ws, row, 0, f"Generated {ctx.generated_at}", st.note)
-    row += 2
+        write_text(ws, 2, 0, f"Generated {ctx.generated_at}", st.note)
+    row = 4
+    for write_section in (
+        _write_headlines,
+        _write_finding_kinds,
+        _write_skipped,
+        _write_inputs,
+        _write_settings,
+    ):
+        row = write_section(ws, row, ctx, st)
+    ws.set_column(0, 0, 42)
+    ws.set_column(1, 1, 24)
+    ws.set_column(2, 2, 28)
+    ws.set_column(3, 3, _WHAT_TO_DO_WIDTH)
+    _set_up_printing(ws, ctx, pages_tall=1)
 
-    def section(title: str, headers: Sequence[str]) -> None:
-        nonlocal row
-        write_text(ws, row, 0, title, st.heading)
-        row += 1
-        for col, header in enumerate(headers):
-            write_text(ws, row, col, header, st.bold)
-        row += 1
 
-    section("Headline figures", ["Figure", "Value", "Detail"])
+def _section_heading(
+    ws: Worksheet, row: int, title: str, headers: Sequence[str], st: _Styles
+) -> int:
+    """A section's title and header row; returns the row its first line goes in."""
+    write_text(ws, row, 0, title, st.heading)
+    for col, header in enumerate(headers):
+        write_text(ws, row + 1, col, header, st.bold)
+    return row + 2
+
+
+# Each Summary section is written from `row` down and returns the row the next one starts at
+# (after a blank row).
+
+
+def _write_headlines(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+    row = _section_heading(ws, row, "Headline figures", ["Figure", "Value", "Detail"], st)
     for headline in ctx.headlines:
         write_text(ws, row, 0, headline.label)
         if headline.kind == "money":
@@ -157,9 +178,12 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
             ws.write_number(row, 1, headline.value, st.by_kind["int"])
         write_text(ws, row, 2, headline.detail)
         row += 1
-    row += 1
+    return row + 1
 
-    section("Findings by kind", ["Finding", "Count", "Severity", "What to do"])
+
+def _write_finding_kinds(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+    headers = ["Finding", "Count", "Severity", "What to do"]
+    row = _section_heading(ws, row, "Findings by kind", headers, st)
     for kind in ctx.finding_kinds:
         write_text(ws, row, 0, kind.title, st.top)
         ws.write_number(row, 1, kind.count, st.top_int)
@@ -168,28 +192,28 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
         _fit_wrapped_row(ws, row, kind.what_to_do, _WHAT_TO_DO_WIDTH)
         row += 1
     if not ctx.finding_kinds:
-        write_text(
-            ws,
-            row,
-            0,
-            "No findings in the checks that ran." if ctx.unchecked else "No findings.",
-            st.note,
-        )
+        none = "No findings in the checks that ran." if ctx.unchecked else "No findings."
+        write_text(ws, row, 0, none, st.note)
         row += 1
     if ctx.unchecked:
         write_text(ws, row, 0, ctx.unchecked, st.note)
         row += 1
-    row += 1
+    return row + 1
 
-    if ctx.skipped:
-        section("Sections left out", ["Section", "Why"])
-        for name, reason in ctx.skipped:
-            write_text(ws, row, 0, name)
-            write_text(ws, row, 1, reason)
-            row += 1
+
+def _write_skipped(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+    if not ctx.skipped:
+        return row
+    row = _section_heading(ws, row, "Sections left out", ["Section", "Why"], st)
+    for name, reason in ctx.skipped:
+        write_text(ws, row, 0, name)
+        write_text(ws, row, 1, reason)
         row += 1
+    return row + 1
 
-    section("Input files", ["File", "Kind", "Rows", "SHA-256"])
+
+def _write_inputs(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+    row = _section_heading(ws, row, "Input files", ["File", "Kind", "Rows", "SHA-256"], st)
     for item in ctx.inputs:
         write_text(ws, row, 0, item.get("file", ""))
         write_text(ws, row, 1, item.get("kind", ""))
@@ -198,19 +222,16 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
             ws.write_number(row, 2, rows, st.by_kind["int"])
         write_text(ws, row, 3, item.get("sha256", ""), st.text)
         row += 1
-    row += 1
+    return row + 1
 
-    section("Settings", ["Setting", "Value"])
+
+def _write_settings(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+    row = _section_heading(ws, row, "Settings", ["Setting", "Value"], st)
     for name, value in ctx.settings:
         write_text(ws, row, 0, name)
         write_text(ws, row, 1, value, st.text)
         row += 1
-
-    ws.set_column(0, 0, 42)
-    ws.set_column(1, 1, 24)
-    ws.set_column(2, 2, 28)
-    ws.set_column(3, 3, _WHAT_TO_DO_WIDTH)
-    _set_up_printing(ws, ctx, pages_tall=1)
+    return row
 
 
 _WHAT_TO_DO_WIDTH = 66  # characters
