@@ -1,4 +1,4 @@
-"""The planted rows' builder: one patient's appointments, cases, invoices and payments in export order."""
+"""One planted patient's rows (appointments, cases, invoices, payments), built in export order."""
 
 from __future__ import annotations
 

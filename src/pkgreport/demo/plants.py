@@ -1,5 +1,4 @@
-"""The planted block: one patient per finding scenario, hand-built, the same ids for every size
-and seed, with the credit each should show worked by hand."""
+"""The planted block: one hand-built patient per finding, the same ids for every size and seed."""
 
 from __future__ import annotations
 

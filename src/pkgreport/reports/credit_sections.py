@@ -1,5 +1,4 @@
-"""The credit sections of the report: credit by patient, its ageing and roll-forward, open
-invoices, and the value of packages not yet delivered."""
+"""The report's credit sections: credit, ageing, roll-forward, open invoices, package value."""
 
 from __future__ import annotations
 

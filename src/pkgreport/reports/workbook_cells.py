@@ -1,5 +1,4 @@
-"""The workbook's table bodies: each column's values converted once per distinct value, then
-written cell by cell through xlsxwriter's public API."""
+"""The workbook's table bodies: column values converted once per distinct value, written by cell."""
 
 from __future__ import annotations
 
