@@ -159,7 +159,7 @@ def test_no_module_passes_600_lines() -> None:
 
 
 # Grown past the limit by `ruff format`; being split next (the list can only shrink).
-KNOWN_LONG_MODULES = {}
+KNOWN_LONG_MODULES: dict[str, int] = {}
 
 
 @pytest.mark.parametrize("length", [80, 81])
