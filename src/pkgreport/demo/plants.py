@@ -1,380 +1,32 @@
-"""The planted block: one patient per finding scenario, hand-built, the same ids for every size
-and seed, with the credit each should show worked by hand."""
+"""The planted block: one hand-built patient per finding, the same ids for every size and seed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
-from pkgreport.demo.formats import (
-    BUSINESSES,
-    CLINIKO_APPOINTMENT_HEADERS,
-    EARLIEST_START,
-    HEADERS,
-    INITIAL_PRICE,
-    PRACTITIONER_IDS,
-    PRACTITIONERS,
-    SESSION_PRICE,
-    Clock,
-)
-from pkgreport.money import format_dollars, format_plain
+from pkgreport.demo.formats import INITIAL_PRICE, SESSION_PRICE
+from pkgreport.demo.plant_builder import Plant, PlantBuilder
 
-
-@dataclass(frozen=True)
-class Plant:
-    """A finding the sample data is built to produce, and where to find it."""
-
-    code: str
-    subject_type: str
-    subject_id: str
-    patient_id: str
-    appointment_ids: tuple[str, ...] = ()
-    note: str = ""
-
-
-class _PlantBuilder:
-    """Writes the planted patients' rows in export order, with the ledger outcome spelled out."""
-
-    def __init__(self, start: date, export_day: int) -> None:
-        self.clock = Clock(start)
-        self.end = export_day  # day offset of the export date (first day after the period)
-        self.rows: dict[str, list[list[str]]] = {kind: [] for kind in HEADERS}
-        self.plants: list[Plant] = []
-        self.expected_credit: dict[str, int] = {}
-        self._next = {
-            "appointment": 190_000_001,
-            "invoice": 290_000_001,
-            "number": 90_001,
-            "payment": 390_000_001,
-        }
-        self._names: dict[str, str] = {}
-        self._practitioner: dict[str, tuple[int, int]] = {}
-        self._appointment_row: dict[str, list[str]] = {}
-
-    def _id(self, kind: str) -> str:
-        value = self._next[kind]
-        self._next[kind] += 1
-        return str(value)
-
-    def patient(
-        self,
-        pid: str,
-        name: str,
-        credit: int,
-        reported: int | None = None,
-        practitioner: int = 0,
-        business: int = 0,
-    ) -> str:
-        """`credit` is the true account credit (cents) at the export date, worked out by hand."""
-        self._names[pid] = name
-        self._practitioner[pid] = (business, practitioner)
-        self.expected_credit[pid] = credit
-        shown = credit if reported is None else reported
-        first, _, last = name.partition(" ")
-        # Cliniko writes long ids Excel-safe and leaves a $0 credit blank.
-        self.rows["patients"].append(
-            [f'="{pid}"', first, last, format_dollars(shown) if shown else ""]
-        )
-        return pid
-
-    def _who(self, pid: str) -> tuple[str, str, str]:
-        """(practitioner, practitioner id, business) of a planted patient."""
-        business, practitioner = self._practitioner[pid]
-        return (
-            PRACTITIONERS[business][practitioner],
-            PRACTITIONER_IDS[business * 3 + practitioner],
-            BUSINESSES[business],
-        )
-
-    def case(
-        self,
-        case_id: str,
-        pid: str,
-        name: str,
-        maximum: int | None,
-        issue: int,
-        expiry: int | None,
-        *,
-        include_cancelled: bool = False,
-        include_dna: bool = False,
-        closed: tuple[int, int] | None = None,
-        price: int | None = None,
-    ) -> str:
-        c = self.clock
-        self.rows["cases"].append(
-            [
-                case_id,
-                pid,
-                name,
-                "" if maximum is None else str(maximum),
-                "Yes" if include_cancelled else "No",
-                "Yes" if include_dna else "No",
-                c.date(issue),
-                "" if expiry is None else c.date(expiry),
-                "" if closed is None else c.stamp(*closed),
-                "",
-                "" if price is None else format_dollars(price),
-            ]
-        )
-        return case_id
-
-    def appointment(
-        self,
-        pid: str,
-        day: int,
-        minute: int = 13 * 60,
-        *,
-        case: str = "",
-        kind: str = "Standard Consultation",
-        state: str = "attended",
-        archived: tuple[int, int] | None = None,
-        attendees: str = "",
-    ) -> str:
-        """`state`: attended, cancelled, dna, or booked (a future appointment). `attendees`: the
-        `Patient ID(s)` of a group appointment (default: `pid` alone)."""
-        assert minute >= EARLIEST_START, minute
-        practitioner, practitioner_id, business = self._who(pid)
-        row = _appointment_row(
-            self.clock,
-            self._id("appointment"),
-            day,
-            minute,
-            attendees or pid,
-            kind,
-            practitioner,
-            practitioner_id,
-            business,
-            state,
-            case,
-        )
-        row.append("" if archived is None else self.clock.stamp(*archived))
-        self.rows["appointments"].append(row)
-        self._appointment_row[row[0]] = row
-        return row[0]
-
-    def unavailable(self, pid_of_practitioner: str, day: int, minute: int, minutes: int) -> str:
-        """A practitioner's "Unavailable" block: a row with no patient, as Cliniko exports it."""
-        practitioner, practitioner_id, business = self._who(pid_of_practitioner)
-        aid = self._id("appointment")
-        c = self.clock
-        self.rows["appointments"].append(
-            [
-                aid,
-                c.zoned(day, minute),
-                c.short_date(day),
-                c.zoned(day, minute + minutes),
-                practitioner,
-                practitioner_id,
-                "",
-                "Unavailable - Unavailable",
-                "",
-                business,
-                "N/A",
-                "N/A",
-                "N/A",
-                "N/A",
-                "",
-                "",
-                "",
-                c.zoned(day - 7, minute),
-                "",
-                "",
-                "",
-                "",
-                "0",
-                "0",
-                "0",
-                "",
-                "",
-            ]
-        )
-        return aid
-
-    def invoice(
-        self,
-        pid: str,
-        day: int,
-        total: int,
-        status: str,
-        item: str,
-        *,
-        appointment: str = "",
-        case: str = "",
-        original: str = "",
-        paid: int = 0,
-        credit: int = 0,
-        closed: int | None = None,
-        cliniko_outstanding: int | None = None,
-    ) -> str:
-        """`paid`/`credit`: what payments and account credit paid on it (Cliniko's Payments
-        Applied and Credit Applied); `closed`: the day it was closed (default: its issue day when
-        its status is Paid). Outstanding is what is left, unless Cliniko is made to disagree."""
-        iid = self._id("invoice")
-        number = self._id("number")
-        practitioner, _, business = self._who(pid)
-        outstanding = max(total - paid - credit, 0)
-        if cliniko_outstanding is not None:
-            outstanding = cliniko_outstanding
-        if closed is None and status == "Paid":
-            closed = day
-        appt_time = ""
-        if appointment:
-            row = self._appointment_row[appointment]
-            row[CLINIKO_APPOINTMENT_HEADERS.index("Invoice Number")] = number
-            start = datetime.strptime(row[1][:16], "%Y-%m-%d %H:%M")
-            appt_time = f"{start.day}/{start.month}/{start.year} {start.hour}:{start.minute:02d}"
-        self.rows["invoices"].append(
-            [
-                number,
-                self.clock.short_date(day),
-                practitioner,
-                format_plain(total),
-                "0.00",
-                "0.00",
-                format_plain(total),
-                "",
-                status,
-                "" if closed is None else self.clock.short_date(closed),
-                practitioner,
-                appointment,
-                business,
-                "",
-                pid,
-                format_plain(outstanding),
-                format_plain(paid),
-                format_plain(credit),
-                "0.00",
-                appt_time,
-                iid,
-                case,
-                original,
-            ]
-        )
-        return iid
-
-    def payment(
-        self,
-        pid: str,
-        day: int,
-        minute: int,
-        amount: int,
-        method: str = "EFTPOS",
-        notes: str = "",
-        deleted: tuple[int, int] | None = None,
-    ) -> str:
-        pay_id = self._id("payment")
-        self.rows["payments"].append(
-            [
-                pay_id,
-                pid,
-                self.clock.stamp(day, minute),
-                format_dollars(amount),
-                method,
-                notes,
-                "" if deleted is None else self.clock.stamp(*deleted),
-            ]
-        )
-        return pay_id
-
-    def plant(
-        self,
-        code: str,
-        subject_type: str,
-        subject_id: str,
-        patient_id: str,
-        appointment_ids: tuple[str, ...] = (),
-        note: str = "",
-    ) -> None:
-        self.plants.append(Plant(code, subject_type, subject_id, patient_id, appointment_ids, note))
-
-    # Scenario helpers -----------------------------------------------------------------------
-
-    def visit_paid(
-        self,
-        pid: str,
-        day: int,
-        price: int = SESSION_PRICE,
-        minute: int = 13 * 60,
-        status: str = "Paid",
-    ) -> tuple[str, str]:
-        """A casual visit: appointment, invoice, and the same-day payment at the desk."""
-        kind = "Initial Consultation" if price == INITIAL_PRICE else "Standard Consultation"
-        aid = self.appointment(pid, day, minute, kind=kind)
-        iid = self.invoice(pid, day, price, status, kind, appointment=aid, paid=price, closed=day)
-        self.payment(pid, day, minute + 50, price)
-        return aid, iid
-
-    def package_b(
-        self, pid: str, case_id: str, day: int, sessions: int, price: int, name: str
-    ) -> str:
-        """Method B: one package invoice naming the case, paid in full on the day."""
-        iid = self.invoice(pid, day, price, "Paid", name, case=case_id, paid=price)
-        self.payment(pid, day, 11 * 60, price, "Credit Card", f"Package purchase: {name}")
-        return iid
-
-
-def _appointment_row(
-    clock: Clock,
-    aid: str,
-    day: int,
-    minute: int,
-    attendees: str,
-    kind: str,
-    practitioner: str,
-    practitioner_id: str,
-    business: str,
-    state: str,
-    case: str,
-) -> list[str]:
-    """One appointments row in Cliniko's columns (Invoice Number filled in when invoiced)."""
-    length = 45 if kind == "Initial Consultation" else 30
-    count = str(len(attendees.split(",")))
-    cancelled = state == "cancelled"
-    return [
-        aid,
-        clock.zoned(day, minute),
-        clock.short_date(day),
-        clock.zoned(day, minute + length),
-        practitioner,
-        practitioner_id,
-        attendees,
-        kind,
-        "",
-        business,
-        "TRUE" if state == "dna" else "FALSE",
-        "TRUE" if state == "attended" else "FALSE",
-        "TRUE",
-        "TRUE",
-        clock.zoned(day - 1, 17 * 60 + 5) if cancelled else "",
-        "Feeling unwell" if cancelled else "",
-        "",
-        clock.zoned(day - 7, minute),
-        "",
-        "",
-        "",
-        "",
-        "8" if int(count) > 1 else "1",
-        count,
-        "1" if cancelled else "0",
-        case,
-    ]
+__all__ = ["Plant", "PlantBuilder", "build_plants"]
 
 
 _P5, _P10 = "Physio 5-session package", "Physio 10-session package"
 
 
-def build_plants(start: date, export_day: int) -> _PlantBuilder:
+def build_plants(start: date, export_day: int) -> PlantBuilder:
     """Every planted scenario. Day 0 = `start`; `export_day` = the export date (>= day 28)."""
-    b = _PlantBuilder(start, export_day)
+    b = PlantBuilder(start, export_day)
     _plant_package_date_findings(b)
     _plant_credit_findings(b)
+    _plant_dormant_credit(b)
     _plant_mismatch_findings(b)
-    _plant_quiet_scenarios(b)
+    _plant_quiet_records(b)
+    _plant_quiet_payments(b)
     _plant_late_scenarios(b)
     return b
 
 
-def _plant_package_date_findings(b: _PlantBuilder) -> None:
+def _plant_package_date_findings(b: PlantBuilder) -> None:
     """Over-booked, expired with sessions left, outside the case's dates, booked after close."""
     # OVER_BOOKED: 3-session package, 4 appointments attached (4th is over the maximum).
     pid = b.patient("900001", "Grace Whitfield", 0)
@@ -434,8 +86,8 @@ def _plant_package_date_findings(b: _PlantBuilder) -> None:
     )
 
 
-def _plant_credit_findings(b: _PlantBuilder) -> None:
-    """Nearly used up, several open packages, unapplied, open-invoice and dormant credit."""
+def _plant_credit_findings(b: PlantBuilder) -> None:
+    """Nearly used up, several open packages, unapplied credit and credit with open invoices."""
     end = b.end
     # NEARLY_USED_UP (method A, paid from credit): $475 pre-paid, 4 of 5 used.
     pid = b.patient("900005", "Chloe Baker", SESSION_PRICE, practitioner=1, business=1)
@@ -486,6 +138,10 @@ def _plant_credit_findings(b: _PlantBuilder) -> None:
         note=f"$190.00 credit, invoice {open_invoice} open for $95.00",
     )
 
+
+def _plant_dormant_credit(b: PlantBuilder) -> None:
+    """Credit untouched since well over a year before the export date: on account, and left
+    over on a closed method A case."""
     # DORMANT_CREDIT: credit untouched since well over a year before the export date.
     pid = b.patient("900009", "Isla Moreno", 15_000, practitioner=2)
     b.visit_paid(pid, -430)
@@ -520,7 +176,7 @@ def _plant_credit_findings(b: _PlantBuilder) -> None:
     )
 
 
-def _plant_mismatch_findings(b: _PlantBuilder) -> None:
+def _plant_mismatch_findings(b: PlantBuilder) -> None:
     """What Cliniko reports against what the exports show, and a charged package session."""
     end = b.end
     # REPORTED_CREDIT_MISMATCH: the patients export shows a different figure from the ledger.
@@ -586,10 +242,9 @@ def _plant_mismatch_findings(b: _PlantBuilder) -> None:
             b.invoice(pid, d, 0, "Paid", "Pre-paid package", appointment=aid, case=case)
 
 
-def _plant_quiet_scenarios(b: _PlantBuilder) -> None:
-    """Realistic behaviour that should raise nothing: archived, deleted, credit notes, refunds."""
+def _plant_quiet_records(b: PlantBuilder) -> None:
+    """Realistic records that should raise nothing: archived, deleted, credit notes."""
     end = b.end
-    # Realistic behaviour that should raise nothing ----------------------------------------
     # An archived appointment (not counted) and a cancellation the case counts.
     pid = b.patient("900015", "Henry Walsh", 0, practitioner=2)
     case = b.case("490015", pid, _P5, 5, 2, 367, include_cancelled=True, price=42_500)
@@ -627,6 +282,11 @@ def _plant_quiet_scenarios(b: _PlantBuilder) -> None:
     b.invoice(pid, 5, -SESSION_PRICE, "", "Standard Consultation", original=billed)
     b.payment(pid, 5, 11 * 60, -SESSION_PRICE, "EFTPOS", "Refund of credit note")
 
+
+def _plant_quiet_payments(b: PlantBuilder) -> None:
+    """Realistic payments that should raise nothing: a refund of unused credit, oldest-first
+    payment of open invoices, one payment for two invoices."""
+    end = b.end
     # Method A with $0 payments, then the unused credit refunded and the case closed.
     pid = b.patient("900019", "Jacob Martin", 0)
     case = b.case("490019", pid, _P5, 5, 0, end + 180, closed=(20, 12 * 60))
@@ -691,7 +351,7 @@ def _plant_quiet_scenarios(b: _PlantBuilder) -> None:
     b.payment(pid, 12, 9 * 60, INITIAL_PRICE + SESSION_PRICE, "Credit Card")
 
 
-def _plant_late_scenarios(b: _PlantBuilder) -> None:
+def _plant_late_scenarios(b: PlantBuilder) -> None:
     """DNA and future bookings, a part payment missing from the exports, a group class."""
     end = b.end
     # Method A with DNA counted by the case, and two appointments booked after the export date.

@@ -6,12 +6,12 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pkgreport.columns import is_money
 from pkgreport.engine.breakdown import EXPIRING_DAYS, UNASSIGNED
 from pkgreport.reports import figures
+from pkgreport.reports.credit_sections import credit_tables, package_tables
 from pkgreport.reports.filters import format_prose_date, plural, prose_dates, with_article
 from pkgreport.reports.model import (
     ChartData,
@@ -19,118 +19,36 @@ from pkgreport.reports.model import (
     ReportContext,
     Table,
 )
+from pkgreport.reports.table_parts import (
+    PatientNames,
+    column,
+    finding_title,
+    finding_titles,
+    id_column,
+    row_number_column,
+    with_names,
+)
 from pkgreport.result import RunResult, excluded_rows
-
-
-def _c(
-    key: str,
-    title: str,
-    kind: str = "text",
-    width: int | None = None,
-    total: bool = True,
-    *,
-    secondary: bool = False,
-) -> Column:
-    return Column(key, title, kind, width, total, secondary)  # type: ignore[arg-type]
-
-
-def _id(key: str, title: str) -> Column:
-    """An id column: text, after the figures, off the phone and the printed page."""
-    return _c(key, title, "id", secondary=True)
-
-
-def _row_number(key: str, title: str) -> Column:
-    """A spreadsheet row number: looked up, not added, so no total and no thousands separator."""
-    return Column(key, title, "int", total=False, secondary=True, grouped=False)
-
 
 # The finding's title is what people read; the code stays as a filterable workbook column.
 FINDING_COLUMNS = (
     Column("finding", "Finding", html=False),
-    _c("severity", "Severity", secondary=True),
-    _c("patient_name", "Patient name"),
-    _c("amount", "Amount", "money"),
-    _c("message", "What we found", width=70),
-    _c("appointment_ids", "Appointments", secondary=True),
-    _id("patient_id", "Patient"),
-    _c("subject_type", "Subject", secondary=True),
-    _id("subject_id", "Subject ID"),
-    _c("source_file", "Source file", secondary=True),
-    _row_number("source_row", "Source row"),
+    column("severity", "Severity", secondary=True),
+    column("patient_name", "Patient name"),
+    column("amount", "Amount", "money"),
+    column("message", "What we found", width=70),
+    column("appointment_ids", "Appointments", secondary=True),
+    id_column("patient_id", "Patient"),
+    column("subject_type", "Subject", secondary=True),
+    id_column("subject_id", "Subject ID"),
+    column("source_file", "Source file", secondary=True),
+    row_number_column("source_row", "Source row"),
     Column("code", "Code", "id", html=False),
 )
 
 
-def finding_title(code: str) -> str:
-    """The finding's title from the registry (the code itself for one the registry lacks)."""
-    return figures.FINDING_TEXT.get(code, (code,))[0]
-
-
-def finding_titles(codes: pd.Series) -> pd.Series:
-    """Each cell's comma-joined finding codes as their titles from the registry, joined by "; ".
-
-    Cells repeat (most are blank), so each distinct cell is translated once.
-    """
-
-    def titles(joined: object) -> str:
-        if not isinstance(joined, str) or not joined:
-            return ""
-        return "; ".join(finding_title(code) for code in joined.split(", "))
-
-    position, distinct = pd.factorize(codes.astype(object), use_na_sentinel=False)
-    translated = np.array([titles(cell) for cell in distinct], dtype=object)
-    return pd.Series(translated[position], index=codes.index, dtype=object)
-
-
-def _first_names(frame: pd.DataFrame | None) -> pd.Series:
-    """patient_id -> the first non-blank patient_name of `frame` in row order."""
-    if frame is None or "patient_name" not in frame.columns:
-        return pd.Series(dtype=object)
-    named = frame.loc[frame["patient_name"].notna(), ["patient_id", "patient_name"]]
-    return (
-        named.drop_duplicates("patient_id").set_index("patient_id")["patient_name"].astype(object)
-    )
-
-
-class _Names:
-    """patient_id -> name, from the patients export, else the patient's first named appointment.
-
-    The appointments (a million rows at scale) are searched only for the patients shown that
-    have no name in the patients export, usually none.
-    """
-
-    def __init__(self, result: RunResult) -> None:
-        ds = result.dataset
-        self._patients = _first_names(ds.patients)
-        self._appointments = ds.appointments
-
-    def lookup(self, ids: pd.Series) -> pd.Series:
-        mapped = ids.map(self._patients)
-        missing = (mapped.isna() & ids.notna()).to_numpy()
-        if missing.any() and self._appointments is not None:
-            appts = self._appointments
-            wanted = appts["patient_id"].isin(ids[missing].unique())
-            fallback = _first_names(appts.loc[wanted.to_numpy()])
-            mapped = mapped.where(~missing, ids.map(fallback))
-        # Names are text even when none exists anywhere: an all-blank column must still accept
-        # a label such as the roll-forward's "All patients" (ids.map gives float NaN otherwise).
-        return mapped.astype(object)
-
-
-def _with_names(frame: pd.DataFrame, names: _Names, rows: pd.Series | None = None) -> pd.DataFrame:
-    """A copy of `frame` with patient_name filled in (only on `rows` when given)."""
-    out = frame.copy()
-    ids = out["patient_id"] if rows is None else out["patient_id"].where(rows)
-    mapped = names.lookup(ids)
-    if "patient_name" in out:
-        out["patient_name"] = out["patient_name"].where(out["patient_name"].notna(), mapped)
-    else:
-        out["patient_name"] = mapped
-    return out
-
-
-def _findings_table(result: RunResult, names: _Names) -> Table:
-    frame = _with_names(result.findings, names)
+def _findings_table(result: RunResult, names: PatientNames) -> Table:
+    frame = with_names(result.findings, names)
     frame["finding"] = finding_titles(frame["code"])
     order = result.settings.date_order
     frame["message"] = [prose_dates(m, order) for m in frame["message"].tolist()]
@@ -145,30 +63,30 @@ def _findings_table(result: RunResult, names: _Names) -> Table:
     )
 
 
-def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
+def _cases_tables(result: RunResult, names: PatientNames) -> list[Table]:
     if result.cases is None:
         return []
-    cases = _with_names(result.cases.cases, names)
+    cases = with_names(result.cases.cases, names)
     cases["flagged"] = cases["findings"].fillna("") != ""
     cases["findings"] = finding_titles(cases["findings"])
     cases["attention"] = cases["flagged"] | cases["status"].isin(["active", "over-booked"])
     columns = (
-        _c("patient_name", "Patient name"),
-        _c("case_name", "Package"),
-        _c("status", "Status"),
-        _c("max_sessions", "Maximum", "int", total=False),
-        _c("counted", "Counted", "int"),
-        _c("remaining", "Remaining", "int"),
-        _c("over_booked_by", "Over-booked by", "int"),
-        _c("expiry_date", "Expires", "date"),
-        _c("findings", "Findings", width=30),
-        _c("attended", "Attended", "int", secondary=True),
-        _c("upcoming", "Upcoming", "int", secondary=True),
-        _c("cancelled", "Cancelled", "int", secondary=True),
-        _c("dna", "Did not arrive", "int", secondary=True),
-        _c("issue_date", "Issued", "date", secondary=True),
-        _id("case_id", "Case"),
-        _id("patient_id", "Patient"),
+        column("patient_name", "Patient name"),
+        column("case_name", "Package"),
+        column("status", "Status"),
+        column("max_sessions", "Maximum", "int", total=False),
+        column("counted", "Counted", "int"),
+        column("remaining", "Remaining", "int"),
+        column("over_booked_by", "Over-booked by", "int"),
+        column("expiry_date", "Expires", "date"),
+        column("findings", "Findings", width=30),
+        column("attended", "Attended", "int", secondary=True),
+        column("upcoming", "Upcoming", "int", secondary=True),
+        column("cancelled", "Cancelled", "int", secondary=True),
+        column("dna", "Did not arrive", "int", secondary=True),
+        column("issue_date", "Issued", "date", secondary=True),
+        id_column("case_id", "Case"),
+        id_column("patient_id", "Patient"),
     )
     tables = [
         Table(
@@ -204,188 +122,20 @@ def _cases_tables(result: RunResult, names: _Names) -> list[Table]:
             description="Cases with more counted appointments than sessions; the appointments listed "
             "are those numbered above the maximum.",
             columns=(
-                _c("patient_name", "Patient name"),
-                _c("case_name", "Package"),
-                _c("max_sessions", "Maximum", "int", total=False),
-                _c("counted", "Counted", "int"),
-                _c("over_booked_by", "Over-booked by", "int"),
-                _c("over_booked_appointments", "Over-booked appointments", width=40),
-                _id("case_id", "Case"),
-                _id("patient_id", "Patient"),
+                column("patient_name", "Patient name"),
+                column("case_name", "Package"),
+                column("max_sessions", "Maximum", "int", total=False),
+                column("counted", "Counted", "int"),
+                column("over_booked_by", "Over-booked by", "int"),
+                column("over_booked_appointments", "Over-booked appointments", width=40),
+                id_column("case_id", "Case"),
+                id_column("patient_id", "Patient"),
             ),
             frame=ob.reset_index(drop=True),
             total_row=True,
         )
     )
     return tables
-
-
-def _credit_tables(result: RunResult, names: _Names) -> list[Table]:
-    if result.credit is None:
-        return []
-    tables = [_credit_table(result, names)]
-    if result.ageing is not None:
-        tables.append(_ageing_table(result.ageing, names))
-    if result.rollforward is not None:
-        tables.append(_rollforward_table(result, names))
-    tables.append(_open_invoices_table(result.credit.invoices, names))
-    return tables
-
-
-def _credit_table(result: RunResult, names: _Names) -> Table:
-    assert result.credit is not None
-    patients = _with_names(result.credit.patients, names)
-    patients["flagged"] = patients["findings"].fillna("") != ""
-    patients["findings"] = finding_titles(patients["findings"])
-    patients["attention"] = (
-        patients["flagged"]
-        | (patients["credit"] != 0)
-        | (patients["open_outstanding"] != 0)
-        | (patients["difference"].fillna(0) != 0)
-    )
-    as_of = format_prose_date(result.as_of, result.settings.date_order)
-    return Table(
-        key="credit",
-        sheet="Credit",
-        title="Account credit by patient",
-        description=f"Recomputed as at {as_of} with the "
-        f"{result.settings.allocation} allocation policy. Credit is what the clinic "
-        "owes the patient.",
-        columns=(
-            _c("patient_name", "Patient name"),
-            _c("credit", "Credit", "money"),
-            _c("open_outstanding", "Open invoices", "money"),
-            _c("reported_credit", "Reported credit", "money"),
-            _c("difference", "Difference", "money"),
-            _c("findings", "Findings", width=30),
-            _c("received", "Received", "money", secondary=True),
-            _c("refunded", "Refunded", "money", secondary=True),
-            _c("invoiced", "Invoiced", "money", secondary=True),
-            _c("applied", "Applied", "money", secondary=True),
-            _id("patient_id", "Patient"),
-        ),
-        frame=patients,
-        highlight="flagged",
-        total_row=True,
-        attention="attention",
-        all_rows_in="pkgreport credit",
-    )
-
-
-def _ageing_table(aged: pd.DataFrame, names: _Names) -> Table:
-    ageing = _with_names(aged, names)
-    ageing["attention"] = ageing["credit"] != 0
-    buckets = [c for c in aged.columns if c not in ("patient_id", "patient_name", "credit")]
-    return Table(
-        key="ageing",
-        sheet="Ageing",
-        title="Ageing of unapplied credit",
-        description="Each patient's credit aged by the date each unspent amount was received, "
-        "oldest spent first (days before the as-of date).",
-        columns=(
-            _c("patient_name", "Patient name"),
-            _c("credit", "Credit", "money"),
-            *(_c(b, b + " days" if b[0].isdigit() else b, "money") for b in buckets),
-            _id("patient_id", "Patient"),
-        ),
-        frame=ageing,
-        total_row=True,
-        attention="attention",
-    )
-
-
-def _rollforward_table(result: RunResult, names: _Names) -> Table:
-    assert result.rollforward is not None
-    # The engine's TOTAL row becomes the table's own total row (never sorted or filtered).
-    is_total = result.rollforward["patient_id"] == "TOTAL"
-    roll = _with_names(result.rollforward[~is_total].reset_index(drop=True), names)
-    figures = ["opening", "created", "applied", "refunded", "closing"]
-    roll["attention"] = (roll[figures] != 0).any(axis=1)
-    order = result.settings.date_order
-    start, end = (format_prose_date(d, order) for d in (result.period_start, result.period_end))
-    return Table(
-        key="rollforward",
-        sheet="Roll-forward",
-        title=f"Credit roll-forward {start} to {end}",
-        description="Opening credit + credit created - credit applied - credit refunded = "
-        "closing credit, to the cent, for every patient and in total.",
-        columns=(
-            _c("patient_name", "Patient name"),
-            _c("opening", "Opening", "money"),
-            _c("created", "Created", "money"),
-            _c("applied", "Applied", "money"),
-            _c("refunded", "Refunded", "money"),
-            _c("closing", "Closing", "money"),
-            _id("patient_id", "Patient"),
-        ),
-        frame=roll,
-        total_row=True,
-        attention="attention",
-    )
-
-
-def _open_invoices_table(invoices: pd.DataFrame, names: _Names) -> Table:
-    open_inv = _with_names(invoices[invoices["outstanding"] > 0], names).reset_index(drop=True)
-    return Table(
-        key="open_invoices",
-        sheet="Open invoices",
-        title="Open invoices",
-        description="Invoices with money still owing after payments and credit are applied.",
-        columns=(
-            _c("number", "Number", "id"),
-            _c("patient_name", "Patient name"),
-            _c("issue_date", "Issued", "date"),
-            _c("total", "Total", "money"),
-            _c("paid_direct", "Paid", "money"),
-            _c("paid_from_credit", "Paid from credit", "money"),
-            _c("outstanding", "Outstanding", "money"),
-            _c("status_reported", "Exported status", secondary=True),
-            _id("invoice_id", "Invoice"),
-            _id("patient_id", "Patient"),
-            _c("source_file", "Source file", secondary=True),
-            _row_number("source_row", "Source row"),
-        ),
-        frame=open_inv,
-        total_row=True,
-    )
-
-
-def _package_table(result: RunResult, names: _Names) -> list[Table]:
-    if result.packages is None:
-        return []
-    priced = result.packages["package_price"].notna()
-    frame = _with_names(result.packages[priced].reset_index(drop=True), names)
-    frame["attention"] = frame["undelivered"].fillna(0) != 0
-    unpriced = int((~priced).sum())
-    # The caption says which rows are listed, so it stays true to them.
-    others = (
-        f" The other {plural(unpriced, 'package')} have no price (none on the case and no "
-        "invoice names it) and are not listed here."
-        if unpriced
-        else ""
-    )
-    return [
-        Table(
-            key="packages",
-            sheet="Package value",
-            title="Package value not yet delivered",
-            description=f"The {plural(len(frame), 'package')} paid in full: price x unused sessions / "
-            "maximum, rounded half-up to the cent." + others,
-            columns=(
-                _c("patient_name", "Patient name"),
-                _c("package_price", "Price", "money"),
-                _c("max_sessions", "Maximum", "int", total=False),
-                _c("used", "Used", "int"),
-                _c("unused", "Unused", "int"),
-                _c("undelivered", "Undelivered value", "money"),
-                _id("case_id", "Case"),
-                _id("patient_id", "Patient"),
-            ),
-            frame=frame,
-            total_row=True,
-            attention="attention",
-        )
-    ]
 
 
 LOCATION_RULE = (
@@ -413,13 +163,13 @@ def _breakdown_tables(result: RunResult) -> list[Table]:
             description=LOCATION_RULE,
             columns=_computed(
                 (
-                    _c("business", "Business"),
-                    _c("credit_liability", "Credit liability", "money"),
-                    _c("patients_with_credit", "Patients with credit", "int"),
-                    _c("open_invoices", "Open invoices", "money"),
-                    _c("package_value_undelivered", "Package value undelivered", "money"),
-                    _c("cases_over_booked", "Over-booked packages", "int"),
-                    _c("cases_expiring", soon, "int"),
+                    column("business", "Business"),
+                    column("credit_liability", "Credit liability", "money"),
+                    column("patients_with_credit", "Patients with credit", "int"),
+                    column("open_invoices", "Open invoices", "money"),
+                    column("package_value_undelivered", "Package value undelivered", "money"),
+                    column("cases_over_booked", "Over-booked packages", "int"),
+                    column("cases_expiring", soon, "int"),
                 ),
                 locations,
             ),
@@ -436,12 +186,12 @@ def _breakdown_tables(result: RunResult) -> list[Table]:
                 description="Each package counted once, with the practitioner of its latest counted "
                 f'appointment ("{UNASSIGNED}" when none counts yet).',
                 columns=(
-                    _c("practitioner", "Practitioner"),
-                    _c("cases_active", "Active packages", "int"),
-                    _c("upcoming_sessions", "Upcoming sessions", "int"),
-                    _c("cases_over_booked", "Over-booked packages", "int"),
-                    _c("cases_expiring", soon, "int"),
-                    _c("package_value_undelivered", "Package value undelivered", "money"),
+                    column("practitioner", "Practitioner"),
+                    column("cases_active", "Active packages", "int"),
+                    column("upcoming_sessions", "Upcoming sessions", "int"),
+                    column("cases_over_booked", "Over-booked packages", "int"),
+                    column("cases_expiring", soon, "int"),
+                    column("package_value_undelivered", "Package value undelivered", "money"),
                 ),
                 frame=practitioners,
                 total_row=True,
@@ -513,12 +263,12 @@ def _changes_table(changes: dict[str, Any] | None, order: str) -> list[Table]:
             title="Changed since the last run",
             description="New and resolved findings, and figures of already-reported months that moved.",
             columns=(
-                _c("change", "Change"),
-                _c("code", "Finding"),
-                _c("subject", "Subject"),
-                _c("detail", "Detail", width=70),
-                _c("before", "Before", "money"),
-                _c("after", "After", "money"),
+                column("change", "Change"),
+                column("code", "Finding"),
+                column("subject", "Subject"),
+                column("detail", "Detail", width=70),
+                column("before", "Before", "money"),
+                column("after", "After", "money"),
             ),
             frame=frame,
             note=note,
@@ -555,12 +305,12 @@ def _validation_table(result: RunResult) -> Table:
         description="Every warning about the inputs, and every row left out of the figures "
         "(archived, deleted or invalid) with the reason.",
         columns=(
-            _c("severity", "Severity"),
-            _c("file", "File"),
-            _row_number("row", "Row"),
-            _c("column", "Column"),
-            _c("value", "Value"),
-            _c("message", "Message", width=70),
+            column("severity", "Severity"),
+            column("file", "File"),
+            row_number_column("row", "Row"),
+            column("column", "Column"),
+            column("value", "Value"),
+            column("message", "Message", width=70),
         ),
         frame=frame,
     )
@@ -585,38 +335,24 @@ def _links_setting(result: RunResult) -> tuple[tuple[str, str], ...]:
     return (("Invoices linked to appointments", result.links.describe()),)
 
 
-def build_context(
-    result: RunResult,
-    *,
-    title: str | None = None,
-    generated_at: str | None = None,
-    changes: dict[str, Any] | None = None,
-) -> ReportContext:
-    names = _Names(result)
-    s = result.settings
-    tables = [
-        _money_shown_as_money(t)
-        for t in (
-            *(_changes_table(changes, s.date_order)),
-            *_breakdown_tables(result),
-            *_cases_tables(result, names),
-            *_credit_tables(result, names),
-            *_package_table(result, names),
-            _validation_table(result),
-        )
+def _ageing_series(result: RunResult) -> tuple[tuple[str, int], ...]:
+    """(bucket, cents of credit in it) for the ageing chart; none without an ageing."""
+    if result.ageing is None:
+        return ()
+    buckets = [
+        c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")
     ]
-    ageing_series: tuple[tuple[str, int], ...] = ()
-    if result.ageing is not None:
-        buckets = [
-            c for c in result.ageing.columns if c not in ("patient_id", "patient_name", "credit")
-        ]
-        ageing_series = tuple((b, int(result.ageing[b].sum())) for b in buckets)
-    roll_series = figures.roll_series(result.monthly)
+    return tuple((b, int(result.ageing[b].sum())) for b in buckets)
+
+
+def _settings_rows(result: RunResult) -> tuple[tuple[str, str], ...]:
+    """The settings the run used, as the user would type them."""
+    s = result.settings
 
     def prose(day: date) -> str:
         return format_prose_date(day, s.date_order)
 
-    settings = (
+    return (
         ("As of", f"{prose(result.as_of)} ({result.as_of_source})"),
         ("Period", f"{prose(result.period_start)} to {prose(result.period_end)}"),
         ("Time zone", s.timezone),
@@ -643,6 +379,30 @@ def build_context(
         ),
         *_links_setting(result),
     )
+
+
+def build_context(
+    result: RunResult,
+    *,
+    title: str | None = None,
+    generated_at: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> ReportContext:
+    """Everything the workbook and the page show of one run: sections, headlines, chart series,
+    inputs and settings (`changes`: the comparison with the previous run, when there is one)."""
+    names = PatientNames(result)
+    s = result.settings
+    tables = [
+        _money_shown_as_money(t)
+        for t in (
+            *(_changes_table(changes, s.date_order)),
+            *_breakdown_tables(result),
+            *_cases_tables(result, names),
+            *credit_tables(result, names),
+            *package_tables(result, names),
+            _validation_table(result),
+        )
+    ]
     return ReportContext(
         title=title or s.title,
         as_of=result.as_of,
@@ -653,9 +413,9 @@ def build_context(
         finding_kinds=figures.finding_kinds(result),
         tables=tuple(tables),
         charts=ChartData(
-            ageing=ageing_series,
+            ageing=_ageing_series(result),
             utilisation=figures.utilisation(result),
-            rollforward=roll_series,
+            rollforward=figures.roll_series(result.monthly),
             unlimited=figures.unlimited_cases(result),
         ),
         skipped=tuple(sorted(result.skipped.items())),
@@ -664,7 +424,7 @@ def build_context(
             {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
             for f in result.dataset.files
         ),
-        settings=settings,
+        settings=_settings_rows(result),
         generated_at=generated_at,
         max_rows=s.html_max_rows,
         date_order=s.date_order,

@@ -1,0 +1,127 @@
+"""The workbook's table bodies: column values converted once per distinct value, written by cell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from xlsxwriter.worksheet import Worksheet
+
+from pkgreport.reports.filters import is_blank, to_python
+
+# Excel's limit on characters in one cell; longer text is cut rather than dropped.
+EXCEL_MAX_CELL_CHARS = 32_767
+_EXCEL_EPOCH = np.datetime64("1899-12-30T00:00:00", "ns")
+
+
+def clip(text: str) -> str:
+    """Text cut to what one cell holds, with an ellipsis when cut."""
+    if len(text) > EXCEL_MAX_CELL_CHARS:
+        return text[: EXCEL_MAX_CELL_CHARS - 1] + "…"
+    return text
+
+
+def write_cells(
+    ws: Worksheet,
+    first_row: int,
+    col: int,
+    kind: str,
+    values: list[Any],
+    start: int,
+    stop: int,
+    fmt: Any,
+) -> None:
+    """`values[start:stop]` of one column from `first_row` down, in `fmt`; None gets no cell."""
+    write = _WRITERS[kind](ws)
+    for row, value in enumerate(values[start:stop], start=first_row):
+        if value is not None:
+            write(row, col, value, fmt)
+
+
+# The worksheet method that writes a column's kind of value: text stays text, whatever it holds.
+# (One call a cell: `write_column` costs the same for numbers and more for text, which it
+# inspects to turn "" into a blank.)
+_WRITERS = {
+    "money": lambda ws: ws.write_number,
+    "int": lambda ws: ws.write_number,
+    "percent": lambda ws: ws.write_number,
+    "date": lambda ws: ws.write_number,
+    "datetime": lambda ws: ws.write_number,
+    "bool": lambda ws: ws.write_boolean,
+    "text": lambda ws: ws.write_string,
+    "id": lambda ws: ws.write_string,
+}
+
+
+# Values repeat a lot (codes, names, amounts, dates), so each distinct value of a column is
+# converted once (factorize) and the per-row values are taken from those.
+
+
+def cell_column(series: pd.Series, kind: str) -> list[Any]:
+    """A column's values as written, one per row: float, int, bool or str; None is a blank."""
+    if kind in ("money", "int", "percent"):
+        return _number_cells(series, kind)
+    if kind in ("date", "datetime"):
+        return _serial_cells(series, kind)
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    converted: list[Any]
+    if kind == "bool":
+        converted = [None if is_blank(v) else bool(v) for v in uniques]
+    else:
+        converted = [_text(u if type(u) is str else str(to_python(u))) for u in uniques]
+    return _take(codes, converted)
+
+
+def _number_cells(series: pd.Series, kind: str) -> list[Any]:
+    numeric = pd.to_numeric(series, errors="coerce")
+    blank = numeric.isna().to_numpy()
+    if kind == "percent":
+        floats = numeric.astype("float64").fillna(0).to_numpy()
+        # Factorized by bit pattern: 0.0 and -0.0 are equal but are different cells.
+        codes, uniques = pd.factorize(floats.view(np.int64))
+        converted: list[Any] = uniques.view(np.float64).tolist()
+    else:
+        ints = series.where(~numeric.isna(), 0).astype("int64").to_numpy()
+        codes, uniques = pd.factorize(ints)
+        # int cents -> float dollars: one correctly rounded division, the nearest double.
+        converted = [v / 100 for v in uniques.tolist()] if kind == "money" else uniques.tolist()
+    codes[blank] = -1
+    return _take(codes, converted)
+
+
+def _serial_cells(series: pd.Series, kind: str) -> list[Any]:
+    """Excel's serial dates: days since 1899-12-30 (what write_datetime computes, vectorised)."""
+    stamps = pd.to_datetime(series, errors="coerce")
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_localize(None)
+    blank = stamps.isna().to_numpy()
+    delta = stamps.to_numpy(dtype="datetime64[ns]") - _EXCEL_EPOCH
+    serial = np.where(blank, 0.0, delta / np.timedelta64(1, "D"))
+    if kind == "date":
+        codes, uniques = pd.factorize(np.floor(serial).astype("int64"))
+        converted: list[Any] = uniques.tolist()
+    else:
+        codes, uniques = pd.factorize(serial.view(np.int64))
+        converted = uniques.view(np.float64).tolist()
+    codes[blank] = -1
+    return _take(codes, converted)
+
+
+def _take(codes: np.ndarray, converted: list[Any]) -> list[Any]:
+    """Each row's converted value from its factorize code; code -1 (and a None value) is a blank."""
+    table = np.empty(len(converted) + 1, dtype=object)
+    table[:-1] = converted
+    table[-1] = None
+    return table[np.asarray(codes, dtype=np.intp)].tolist()
+
+
+def _text(value: str) -> str:
+    """Text as a cell holds it: clipped, and a lone surrogate from a mis-decoded export becomes
+    "?" rather than aborting the workbook."""
+    text = clip(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
