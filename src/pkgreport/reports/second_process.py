@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from collections.abc import Callable
@@ -27,9 +28,13 @@ class Beside:
 
     def _start(self) -> None:
         read_end, write_end = os.pipe()
+        # Objects left to the collector's permanent generation are never written by it, so the
+        # two processes share their pages instead of copying each one the collector visits.
+        gc.freeze()
         try:
             pid = os.fork()
         except OSError:
+            gc.unfreeze()
             os.close(read_end)
             os.close(write_end)
             return
@@ -59,6 +64,7 @@ class Beside:
     def _reap(self) -> int:
         _, status = os.waitpid(self._pid, 0)
         self._pid = 0
+        gc.unfreeze()
         return os.waitstatus_to_exitcode(status)
 
     def __enter__(self) -> Beside:
