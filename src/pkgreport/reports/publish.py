@@ -21,7 +21,7 @@ from pkgreport.result import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX, RunResult
 
 # Fewer rows than this in the report's tables, and the workbook is rendered in this process:
 # starting a second one would cost more than it saves (see the README's benchmarks).
-SECOND_PROCESS_MIN_ROWS = 2_000
+SECOND_PROCESS_MIN_ROWS = 500
 
 
 def output_names(result: RunResult) -> dict[str, str]:
