@@ -123,9 +123,10 @@ def test_a_summary_of_an_older_format_is_compared_by_count_and_total_and_the_log
     cur["period_figures"]["2026-10"]["invoices_digest"] = "a different digest"
     assert diff_summaries(prev, cur)["moved_periods"] == []
     assert older_history_note(prev, cur) == (
-        "the last run (as of 2026-10-31) was recorded by an older pkgreport (summary format 1, "
-        "this one writes 2): closed months are compared by their count and total this time, not "
-        "by their records' digest; from the next run on, digests are compared again"
+        "the last run (as of 2026-10-31) was recorded by an older version of pkgreport (summary "
+        "format 1, this one writes 2): closed months are compared by their count and total this "
+        "time, not by their records' digest; from the next run on, digests are compared again "
+        "(nothing to do)"
     )
     # Between summaries of one format a changed digest alone moves the month.
     prev["format"] = 2

@@ -15,8 +15,9 @@ class Beside:
     Whatever goes wrong in the child (an exception, a crash, a kill), `result()` renders in this
     process instead, so an error surfaces exactly as it would without a second process, and the
     bytes are the same either way (rendering is deterministic). With `fork=False`, without
-    `os.fork` (Windows) or when the system refuses a fork, `result()` renders in this process. Use as a context manager: leaving the
-    block early (this process failed first) stops the child and reaps it.
+    `os.fork` (Windows) or when the system refuses a fork, `result()` renders in this process.
+    Use as a context manager: leaving the block early (this process failed first) stops the
+    child and reaps it.
     """
 
     def __init__(self, render: Callable[[], bytes], *, fork: bool = True) -> None:

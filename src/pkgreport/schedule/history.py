@@ -80,15 +80,17 @@ def digests_comparable(previous: dict[str, Any], current: dict[str, Any]) -> boo
 
 
 def older_history_note(previous: dict[str, Any] | None, current: dict[str, Any]) -> str | None:
-    """What a scheduled run's log says when the last run's history entry is from an older
-    pkgreport whose month digests cannot be compared with this run's."""
+    """What a scheduled run's log says when the last run's history entry is from another version
+    of pkgreport, whose month digests cannot be compared with this run's."""
     if previous is None or digests_comparable(previous, current):
         return None
+    before, now = previous.get("format") or 1, current.get("format") or 1
+    which = "an older" if before < now else "another"
     return (
-        f"the last run (as of {previous['settings']['as_of']}) was recorded by an older pkgreport "
-        f"(summary format {previous.get('format')}, this one writes {current.get('format')}): "
-        "closed months are compared by their count and total this time, not by their records' "
-        "digest; from the next run on, digests are compared again"
+        f"the last run (as of {previous['settings']['as_of']}) was recorded by {which} version "
+        f"of pkgreport (summary format {before}, this one writes {now}): closed months are "
+        "compared by their count and total this time, not by their records' digest; from the "
+        "next run on, digests are compared again (nothing to do)"
     )
 
 
