@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pkgreport.config import Settings
-from pkgreport.engine.links import link_invoices
+from pkgreport.engine.links import _numbered_appointments, link_invoices
 from pkgreport.pipeline import run
 
 
@@ -94,3 +96,33 @@ def test_a_session_invoice_found_by_number_is_charged_again_and_is_no_package_pr
         assert (package["package_price"], package["undelivered"]) == (40000, 20000)
     assert (by_id.links.by_id, by_id.links.by_number) == (1, {})
     assert (by_number.links.by_id, by_number.links.by_number) == (0, {"i2": "a2"})
+
+
+def _numbers_naming_one_appointment(appointments: pd.DataFrame) -> dict[str, str]:
+    """Plain reference: each number carried by rows of one appointment id only."""
+    ids_by_number: dict[str, set[str]] = {}
+    for number, appointment in zip(
+        appointments["invoice_number"], appointments["appointment_id"], strict=True
+    ):
+        if not pd.isna(number):
+            ids_by_number.setdefault(number, set()).add(appointment)
+    return {n: next(iter(ids)) for n, ids in ids_by_number.items() if len(ids) == 1}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a1", "a2", "a3", "a4"]), st.sampled_from(["7", "8", "9", None])
+        ),
+        max_size=25,
+    )
+)
+def test_numbers_naming_one_appointment_match_the_plain_reference(
+    rows: list[tuple[str, str | None]],
+) -> None:
+    appointments = _frame(appointment_id=[a for a, _ in rows], invoice_number=[n for _, n in rows])
+    numbered = _numbered_appointments(appointments)
+    assert numbered.to_dict() == _numbers_naming_one_appointment(appointments)
+    if len(numbered):
+        assert numbered.dtype == object and numbered.index.dtype == object

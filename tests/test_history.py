@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pkgreport.schedule.history import baseline, diff_summaries, fingerprint, list_history, record
+from pkgreport.schedule.history import (
+    baseline,
+    diff_summaries,
+    fingerprint,
+    list_history,
+    older_history_note,
+    record,
+)
 
 
 def summary(as_of: str, findings: list[tuple[str, str]], months: dict[str, int]) -> dict[str, Any]:
@@ -106,3 +113,23 @@ def test_a_month_whose_records_all_went_counts_zero_records_at_zero_dollars() ->
         "payments_count_before": 0,
         "payments_count_after": 0,
     }
+
+
+def test_a_summary_of_an_older_format_is_compared_by_count_and_total_and_the_log_says_so() -> None:
+    # The same October records, digested the old way (format 1) and the SHA-256 way (format 2).
+    prev = summary("2026-10-31", [], {"2026-10": 100})
+    cur = summary("2026-11-30", [], {"2026-10": 100, "2026-11": 40})
+    cur["format"] = 2
+    cur["period_figures"]["2026-10"]["invoices_digest"] = "a different digest"
+    assert diff_summaries(prev, cur)["moved_periods"] == []
+    assert older_history_note(prev, cur) == (
+        "the last run (as of 2026-10-31) was recorded by an older version of pkgreport (summary "
+        "format 1, this one writes 2): closed months are compared by their count and total this "
+        "time, not by their records' digest; from the next run on, digests are compared again "
+        "(nothing to do)"
+    )
+    # Between summaries of one format a changed digest alone moves the month.
+    prev["format"] = 2
+    assert [m["month"] for m in diff_summaries(prev, cur)["moved_periods"]] == ["2026-10"]
+    assert older_history_note(prev, cur) is None
+    assert older_history_note(None, cur) is None

@@ -1,23 +1,24 @@
-"""Run summary: the period digests equal pandas' row hashes however the columns are hashed."""
+"""Run summary: each month's digest is SHA-256 over the documented canonical bytes, stable across
+machines and pandas releases, blind to row order and provenance, and counts live rows only."""
 
 from __future__ import annotations
 
 import hashlib
+import struct
 
 import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pkgreport.reports.summary import _row_hashes, period_figures
+from pkgreport.reports.month_digest import month_digests
+from pkgreport.reports.summary import period_figures
 
 
 def _frame(n: int) -> pd.DataFrame:
-    ids = np.array([f"INV{i:05d}" for i in range(n)], dtype=object)  # all distinct
-    # Few distinct values, with blanks.
+    ids = np.array([f"INV{i:05d}" for i in range(n)], dtype=object)
     status = np.array([["paid", "open", None][i % 3] for i in range(n)], dtype=object)
-    # Mostly distinct, with blanks: hashed uncategorized, blanks set as the categorized way does.
-    appt = np.array([f"A{i}" if i % 10 else None for i in range(n)], dtype=object)
+    appt = np.array([f"A{i}é" if i % 10 else None for i in range(n)], dtype=object)
     case = np.array([f"C{i}" if i % 4 == 0 else np.nan for i in range(n)], dtype=object)
     # Object columns, as validation makes them (a plain array would be inferred as `str`).
     return pd.DataFrame(
@@ -31,23 +32,89 @@ def _frame(n: int) -> pd.DataFrame:
             "deleted_at": pd.Series([pd.NaT] * (n - 1) + [pd.Timestamp("2026-03-01")]),
             "archived_at": pd.Series([pd.NaT] * n, dtype="datetime64[ns]"),
             "max_sessions": pd.array([i % 5 if i % 5 else None for i in range(n)], dtype="Int64"),
+            "paid": np.arange(n) % 2 == 0,
         }
     )
 
 
-def test_row_hashes_equal_pandas_categorized_hashes() -> None:
-    # The id columns take the uncategorized path, status and case_id the categorized one.
-    frame = _frame(3000)
-    expected = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    np.testing.assert_array_equal(_row_hashes(frame), expected)
+def _months(frame: pd.DataFrame) -> np.ndarray:
+    return frame["issue_date"].to_numpy().astype("datetime64[M]").astype(np.int64)
+
+
+def _reference_digest(frame: pd.DataFrame) -> str:
+    """The documented format, value by value in plain Python (the module under test is
+    vectorised). Object columns are text; every other column an integer."""
+    frame = frame.iloc[sorted(range(len(frame)), key=lambda i: str(frame["invoice_id"].iloc[i]))]
+    digest = hashlib.sha256()
+    for name in sorted(k for k in frame.columns if k not in ("source_file", "source_row")):
+        text = frame[name].dtype == object
+        values = frame[name].astype(object).tolist()
+        missing = [v is None or v is pd.NaT or v is pd.NA or v != v for v in values]
+        encoded = name.encode()
+        digest.update(struct.pack("<q", len(encoded)) + encoded + (b"t" if text else b"i"))
+        digest.update(bytes(int(m) for m in missing))
+        for v, m in zip(values, missing, strict=True):
+            if m:
+                digest.update(struct.pack("<q", 0))
+            elif text:
+                digest.update(struct.pack("<q", len(v)))
+            elif isinstance(v, pd.Timestamp):
+                digest.update(struct.pack("<q", v.value))
+            else:
+                digest.update(struct.pack("<q", int(v)))
+        if text:
+            digest.update(
+                "".join(v for v, m in zip(values, missing, strict=True) if not m).encode()
+            )
+    return digest.hexdigest()
+
+
+def test_a_month_digest_is_the_documented_sha256_and_does_not_change() -> None:
+    frame = _frame(100)
+    digests = month_digests(frame, _months(frame), "invoice_id")
+    january = int(np.datetime64("2026-01", "M").astype(np.int64))
+    assert digests[january] == _reference_digest(frame.iloc[[0, 1, 70, 71]])
+    # Fixed: a release of pandas or numpy, or another machine, must give the very same digests.
+    assert digests[january] == "cdb49b392e263420f88f82e85e1bb3257aeba543181e49f68fe4be4a0511ba5d"
+
+
+def test_row_order_provenance_and_other_months_leave_a_digest_as_it_was() -> None:
+    frame = _frame(100)
+    digests = month_digests(frame, _months(frame), "invoice_id")
+    shuffled = frame.sample(frac=1, random_state=3).reset_index(drop=True)
+    shuffled["source_file"] = "Invoices export.csv"
+    shuffled["source_row"] = np.arange(2, 102)
+    assert month_digests(shuffled, _months(shuffled), "invoice_id") == digests
+    february = frame.iloc[2:30]
+    january = int(np.datetime64("2026-01", "M").astype(np.int64))
+    assert (
+        month_digests(
+            frame.drop(index=february.index),
+            _months(frame.drop(index=february.index)),
+            "invoice_id",
+        )[january]
+        == digests[january]
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=40))
-def test_row_hashes_equal_pandas_for_any_text(values: list[str | None]) -> None:
-    frame = pd.DataFrame({"a": pd.Series(values, dtype=object), "b": np.arange(len(values))})
-    expected = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    np.testing.assert_array_equal(_row_hashes(frame), expected)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=30), st.data())
+def test_any_change_of_one_value_changes_the_digest(
+    values: list[str | None], data: st.DataObject
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "invoice_id": pd.Series([f"I{i}" for i in range(len(values))], dtype=object),
+            "notes": pd.Series(values, dtype=object),
+        }
+    )
+    month = np.zeros(len(values), dtype=np.int64)
+    before = month_digests(frame, month, "invoice_id")[0]
+    assert before == _reference_digest(frame)
+    row = data.draw(st.integers(0, len(values) - 1))
+    new = data.draw(st.one_of(st.none(), st.text(max_size=6)).filter(lambda v: v != values[row]))
+    frame.loc[row, "notes"] = new
+    assert month_digests(frame, month, "invoice_id")[0] != before
 
 
 def test_period_figures_count_live_rows_and_digest_all_rows_per_month() -> None:
@@ -68,11 +135,9 @@ def test_period_figures_count_live_rows_and_digest_all_rows_per_month() -> None:
     jan = figures["2026-01"]
     assert jan["invoices_count"] == 4
     assert jan["invoices_total_cents"] == (0 + 150 + 70 * 150 + 71 * 150) - 4 * 700
-    body = frame.drop(columns=["source_file", "source_row"])
-    rows = body.iloc[[0, 1, 70, 71]]
-    hashed = pd.util.hash_pandas_object(rows, index=False).sort_values(kind="mergesort")
-    assert jan["invoices_digest"] == hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+    assert jan["invoices_digest"] == _reference_digest(frame.iloc[[0, 1, 70, 71]])
     # The deleted last row (day 99 % 70 = 29 -> 28 Feb) is digested but not counted.
     feb_rows = [i for i in range(100) if 2 <= i % 70 <= 29]
     assert figures["2026-02"]["invoices_count"] == len(feb_rows) - 1
     assert figures["2026-02"]["invoices_total_cents"] == sum(i * 150 - 700 for i in feb_rows[:-1])
+    assert figures["2026-02"]["invoices_digest"] == _reference_digest(frame.iloc[feb_rows])

@@ -282,3 +282,34 @@ def test_exit_1_and_3_as_a_real_subprocess(tmp_path: Path) -> None:
         .splitlines()[-1]
         .startswith("Internal error: RuntimeError: simulated bug.")
     )
+
+
+def test_a_history_entry_of_the_previous_format_is_read_and_the_log_says_what_happens(
+    tmp_path: Path,
+) -> None:
+    cfg = config(tmp_path)
+    out = tmp_path / "reports"
+    assert invoke("run", "--config", str(cfg), "--today", "2026-10-01", "-q").exit_code == 0
+    # Make September's entry what an earlier pkgreport wrote: format 1, pandas' row hashes.
+    [entry] = (out / "history").iterdir()
+    old = json.loads(entry.read_text())
+    old["format"] = 1
+    for figures in old["period_figures"].values():
+        for key in [k for k in figures if k.endswith("_digest")]:
+            figures[key] = "0" * 64
+    entry.write_text(json.dumps(old), encoding="utf-8")
+    done = invoke("run", "--config", str(cfg), "--today", "2026-11-01", "-q")
+    assert done.exit_code == 0, done.output
+    changes = json.loads((out / f"{OCT}.json").read_text())["changes_since_last_run"]
+    assert changes["previous"]["as_of"] == "2026-09-30"
+    assert changes["moved_periods"] == []
+    note = (
+        "the last run (as of 2026-09-30) was recorded by an older version of pkgreport (summary "
+        "format 1, this one writes 2): closed months are compared by their count and total this "
+        "time, not by their records' digest; from the next run on, digests are compared again "
+        "(nothing to do)"
+    )
+    assert note in [
+        line.split("] ", 1)[1] for line in (out / f"{OCT}.log").read_text().splitlines()
+    ]
+    assert len(list((out / "history").iterdir())) == 2

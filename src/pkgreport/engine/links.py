@@ -70,8 +70,19 @@ def _numbered_appointments(appointments: pd.DataFrame) -> pd.Series:
     rows of one group appointment share its id)."""
     if "invoice_number" not in appointments.columns:
         return pd.Series(dtype=object)
-    pairs = appointments.loc[
-        appointments["invoice_number"].notna(), ["invoice_number", "appointment_id"]
-    ].drop_duplicates()
-    single = ~pairs["invoice_number"].duplicated(keep=False)
-    return pairs.loc[single].set_index("invoice_number")["appointment_id"]
+    numbers = appointments["invoice_number"].to_numpy(dtype=object)
+    numbered = pd.notna(numbers)
+    if not numbered.any():
+        return pd.Series(dtype=object)
+    # One factorization of the numbers; the rows of each number side by side, then a number is
+    # kept when every row carrying it has the appointment id of its first row.
+    codes, uniques = pd.factorize(numbers[numbered])
+    order = np.argsort(codes, kind="stable")
+    codes = codes[order]
+    ids = appointments["appointment_id"].to_numpy(dtype=object)[numbered][order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    first_ids = np.repeat(ids[starts], np.diff(np.r_[starts, len(codes)]))
+    others = np.add.reduceat((ids != first_ids).astype(np.int64), starts)
+    single = others == 0
+    index = pd.Index(uniques[single], dtype=object, name="invoice_number")
+    return pd.Series(ids[starts][single], index=index, name="appointment_id", dtype=object)

@@ -14,10 +14,14 @@ from pkgreport.atomic import (
     writing,
 )
 from pkgreport.reports.context import build_context
-from pkgreport.reports.excel import render_workbook
-from pkgreport.reports.html import render_html
+from pkgreport.reports.model import ReportContext
+from pkgreport.reports.second_process import Beside
 from pkgreport.reports.summary import build_summary, summary_json
 from pkgreport.result import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX, RunResult
+
+# Fewer rows than this in the report's tables, and the workbook is rendered in this process:
+# starting a second one would cost more than it saves (see the README's benchmarks).
+SECOND_PROCESS_MIN_ROWS = 500
 
 
 def output_names(result: RunResult) -> dict[str, str]:
@@ -40,16 +44,27 @@ def render_outputs(
 ) -> dict[str, bytes]:
     """File name -> bytes for the workbook, the HTML report and the JSON summary."""
     title = title or result.settings.title
-    if summary is None:
-        summary = build_summary(result, title=title, generated_at=generated_at, changes=changes)
     ctx = build_context(result, title=title, generated_at=generated_at, changes=changes)
     names = output_names(result)
-    # The manifest is written by `write_all`, last, from the bytes actually published.
-    return {
-        names["xlsx"]: render_workbook(ctx),
-        names["html"]: render_html(ctx).encode("utf-8"),
-        names["json"]: summary_json(summary).encode("utf-8"),
-    }
+    # A second process renders the workbook while this one renders the page and the summary,
+    # once there are enough rows to pay for starting it.
+    rows = sum(len(table.frame) for table in ctx.tables)
+    with Beside(lambda: _workbook(ctx), fork=rows >= SECOND_PROCESS_MIN_ROWS) as workbook:
+        # Imported here, after the fork: each process imports only the writer it uses, at once.
+        from pkgreport.reports.html import render_html
+
+        if summary is None:
+            summary = build_summary(result, title=title, generated_at=generated_at, changes=changes)
+        page = render_html(ctx).encode("utf-8")
+        text = summary_json(summary).encode("utf-8")
+        # The manifest is written by `write_all`, last, from the bytes actually published.
+        return {names["xlsx"]: workbook.result(), names["html"]: page, names["json"]: text}
+
+
+def _workbook(ctx: ReportContext) -> bytes:
+    from pkgreport.reports.excel import render_workbook
+
+    return render_workbook(ctx)
 
 
 def write_all(out_dir: Path, files: dict[str, bytes], manifest: str) -> list[Path]:

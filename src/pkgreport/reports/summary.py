@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -14,10 +13,13 @@ from pkgreport.columns import is_money
 from pkgreport.engine.findings import findings_by_code
 from pkgreport.engine.liability import credit_liability
 from pkgreport.reports.context import LOCATION_RULE
+from pkgreport.reports.month_digest import month_digests
 from pkgreport.result import RunResult, checks_not_run, excluded_rows
 from pkgreport.tabular import money_record
 
-SUMMARY_FORMAT = 1
+# 2: the months' digests are SHA-256 over canonical bytes (`month_digest`); 1: pandas' row
+# hashes. History compares digests only between summaries of the same format.
+SUMMARY_FORMAT = 2
 
 
 def _int(value: object) -> int | None:
@@ -45,43 +47,6 @@ def settings_record(result: RunResult) -> dict[str, Any]:
     }
 
 
-_U8MAX = np.uint64(np.iinfo(np.uint64).max)
-
-
-def _column_hash(values: pd.Series) -> np.ndarray:
-    """`hash_array` of one column, equal to what `hash_pandas_object` (categorize=True) gives.
-
-    Categorizing object columns first pays off only with few distinct values: for ids it costs
-    four times the hashing itself. Both ways hash each value alike except missing ones, which the
-    categorized way sets to the uint64 maximum; so those are set here too.
-    """
-    if values.dtype != object:
-        return pd.util.hash_pandas_object(values, index=False).to_numpy()
-    sample = values.iloc[:1000]
-    if sample.nunique() * 2 < len(sample):
-        return pd.util.hash_pandas_object(values, index=False, categorize=True).to_numpy()
-    hashed = pd.util.hash_pandas_object(values, index=False, categorize=False).to_numpy().copy()
-    hashed[values.isna().to_numpy()] = _U8MAX
-    return hashed
-
-
-def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """`pd.util.hash_pandas_object(frame, index=False)`, column by column (see `_column_hash`).
-
-    The columns are combined exactly as pandas' `combine_hash_arrays` (CPython's tuple hash), so
-    digests stay equal to those earlier versions wrote.
-    """
-    mult = np.uint64(1000003)
-    out = np.full(len(frame), 0x345678, dtype=np.uint64)
-    n = len(frame.columns)
-    for i, name in enumerate(frame.columns):
-        out ^= _column_hash(frame[name])
-        out *= mult
-        mult += np.uint64(82520 + 2 * (n - i))
-    out += np.uint64(97531)
-    return out
-
-
 def period_figures(result: RunResult) -> dict[str, dict[str, Any]]:
     """Per calendar month: invoiced and received totals and a digest of that month's records.
 
@@ -105,21 +70,17 @@ def period_figures(result: RunResult) -> dict[str, dict[str, Any]]:
         if "deleted_at" in frame:
             live &= frame["deleted_at"].isna().to_numpy() & frame["archived_at"].isna().to_numpy()
         amount = frame[amount_col].to_numpy(dtype=np.int64)
-        hashes = _row_hashes(frame.drop(columns=["source_file", "source_row"], errors="ignore"))
-        # One sort by (month, row hash) gives every month's sorted hashes as a contiguous run.
+        id_column = "invoice_id" if name == "invoices" else "payment_id"
         rows = np.flatnonzero(dated)
-        rows = rows[np.lexsort((hashes[rows], month[rows]))]
-        sorted_month = month[rows]
-        bounds = np.flatnonzero(np.r_[True, sorted_month[1:] != sorted_month[:-1], True])
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            members = rows[lo:hi]
+        dated_rows = frame if len(rows) == len(frame) else frame.iloc[rows]
+        digests = month_digests(dated_rows, month[rows], id_column)
+        for key_month in sorted(digests):
+            members = rows[month[rows] == key_month]
             alive = members[live[members]]
-            key = str(np.datetime64(int(sorted_month[lo]), "M"))
-            entry = months.setdefault(key, {})
+            entry = months.setdefault(str(np.datetime64(key_month, "M")), {})
             entry[f"{name}_count"] = len(alive)
             entry[f"{name}_total_cents"] = int(amount[alive].sum())
-            # Sorted row hashes: the digest ignores row order (and provenance, dropped above).
-            entry[f"{name}_digest"] = hashlib.sha256(hashes[members].tobytes()).hexdigest()
+            entry[f"{name}_digest"] = digests[key_month]
     return dict(sorted(months.items()))
 
 

@@ -73,6 +73,27 @@ def _month_figures(figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def digests_comparable(previous: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether the months' digests of two summaries were made the same way: summaries written
+    before format 2 digested rows with pandas' hashes, which SHA-256 digests never equal."""
+    return previous.get("format") == current.get("format")
+
+
+def older_history_note(previous: dict[str, Any] | None, current: dict[str, Any]) -> str | None:
+    """What a scheduled run's log says when the last run's history entry is from another version
+    of pkgreport, whose month digests cannot be compared with this run's."""
+    if previous is None or digests_comparable(previous, current):
+        return None
+    before, now = previous.get("format") or 1, current.get("format") or 1
+    which = "an older" if before < now else "another"
+    return (
+        f"the last run (as of {previous['settings']['as_of']}) was recorded by {which} version "
+        f"of pkgreport (summary format {before}, this one writes {now}): closed months are "
+        "compared by their count and total this time, not by their records' digest; from the "
+        "next run on, digests are compared again (nothing to do)"
+    )
+
+
 def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
     """What changed: new and resolved findings, new over-booking and dormancy, moved closed months."""
     if previous is None:
@@ -91,6 +112,9 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
     closed_through = previous["settings"]["period_to"][:7]
     old_months = previous.get("period_figures", {})
     new_months = current.get("period_figures", {})
+    compared: tuple[str, ...] = ("count", "total_cents", "digest")
+    if not digests_comparable(previous, current):
+        compared = ("count", "total_cents")
     for month in sorted(old_months):
         if month > closed_through:
             continue
@@ -99,9 +123,7 @@ def diff_summaries(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
         changed = [
             part
             for part in ("invoices", "payments")
-            if any(
-                was[f"{part}_{k}"] != now[f"{part}_{k}"] for k in ("count", "total_cents", "digest")
-            )
+            if any(was[f"{part}_{k}"] != now[f"{part}_{k}"] for k in compared)
         ]
         if changed:
             moved.append(

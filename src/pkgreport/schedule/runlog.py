@@ -87,6 +87,9 @@ def run_scheduled(
         current = history.fingerprint(plain)
         previous = history.baseline(entries, current)
         changes = history.diff_summaries(previous, plain)
+        older = history.older_history_note(previous, plain)
+        if older is not None:
+            note(older)
         full = {**plain, "changes_since_last_run": changes}
         files = render_outputs(
             result, title=title, generated_at=generated_at, changes=changes, summary=full

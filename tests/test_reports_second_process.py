@@ -1,0 +1,89 @@
+"""The workbook rendered by a second process: the same bytes, and any failure there surfaces
+exactly as it does when rendered here."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from pkgreport import pipeline
+from pkgreport.config import Settings
+from pkgreport.reports import publish
+from pkgreport.reports.second_process import Beside
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+def test_the_bytes_come_back_from_the_child() -> None:
+    parent = os.getpid()
+    with Beside(
+        lambda: f"rendered by {'child' if os.getpid() != parent else 'parent'}".encode()
+    ) as b:
+        assert b.result() == b"rendered by child"
+
+
+def test_large_bytes_come_back_whole() -> None:
+    data = bytes(range(256)) * 40_000  # 10 MB: far more than a pipe holds at once
+    with Beside(lambda: data) as beside:
+        assert beside.result() == data
+
+
+def test_an_error_in_the_child_is_raised_here_as_rendering_here_raises_it() -> None:
+    def render() -> bytes:
+        raise ValueError("the workbook could not be rendered")
+
+    with pytest.raises(ValueError, match=r"^the workbook could not be rendered$"):
+        with Beside(render) as beside:
+            beside.result()
+
+
+def test_a_child_that_dies_is_replaced_by_rendering_here() -> None:
+    parent = os.getpid()
+    calls: list[int] = []
+
+    def render() -> bytes:
+        if os.getpid() != parent:
+            os._exit(9)  # killed mid-way, as by the OOM killer
+        calls.append(1)
+        return b"rendered here"
+
+    with Beside(render) as beside:
+        assert beside.result() == b"rendered here"
+    assert calls == [1]
+
+
+def test_leaving_early_stops_and_reaps_the_child() -> None:
+    parent = os.getpid()
+
+    def render() -> bytes:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGSTOP)  #: it would never finish on its own
+        return b""
+
+    with pytest.raises(RuntimeError, match=r"^the page failed$"):
+        with Beside(render) as beside:
+            pid = beside._pid
+            assert pid
+            raise RuntimeError("the page failed")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_without_fork_it_renders_here() -> None:
+    parent = os.getpid()
+    with Beside(lambda: str(os.getpid() == parent).encode(), fork=False) as beside:
+        assert beside.result() == b"True"
+
+
+def test_outputs_are_the_same_bytes_rendered_beside_or_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = pipeline.run(Settings(input_dir=SAMPLE))
+    monkeypatch.setattr(publish, "SECOND_PROCESS_MIN_ROWS", 0)
+    beside = publish.render_outputs(result)
+    monkeypatch.setattr(publish, "SECOND_PROCESS_MIN_ROWS", 10**12)
+    here = publish.render_outputs(result)
+    assert beside == here
