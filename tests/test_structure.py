@@ -178,3 +178,22 @@ def test_every_module_says_its_concern_in_a_docstring() -> None:
         if not (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").strip()
     ]
     assert undocumented == []
+
+
+def test_help_and_the_command_line_load_no_data_library() -> None:
+    # `pkgreport --help` and a mistyped option answer at once: the data and writing libraries
+    # (pandas, pandera, matplotlib, jinja2, xlsxwriter) load only in the commands that use them.
+    import subprocess
+    import sys
+
+    heavy = ["pandas", "numpy", "pandera", "matplotlib", "jinja2", "xlsxwriter", "pyarrow"]
+    program = (
+        "import sys, pkgreport.cli\n"
+        "from click.testing import CliRunner\n"
+        "CliRunner().invoke(pkgreport.cli.cli, ['--help'])\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert out.stdout == "[]\n"

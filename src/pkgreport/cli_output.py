@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pkgreport.errors import ISSUE_COLUMNS, Issue
-from pkgreport.result import InputFile
+
+if TYPE_CHECKING:
+    from pkgreport.result import InputFile
 
 SHOWN_ISSUES = 20
 
