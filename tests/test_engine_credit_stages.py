@@ -194,7 +194,7 @@ def test_unapplied_credit_names_the_amount_and_the_date():
 
 def test_credit_with_open_invoices_offers_what_could_be_applied():
     patients = _patients(patient_id=["p1"], credit=[2500], open_outstanding=[1000])
-    found = find.credit_with_open_invoices(patients)
+    found = find.credit_with_open_invoices(patients, "Cliniko")
     assert found[["amount", "message"]].values.tolist() == [
         [
             1000,
@@ -227,4 +227,4 @@ def test_dormant_credit_counts_whole_days_from_the_last_movement():
 def test_a_finding_with_no_subjects_is_none():
     patients = _patients(patient_id=["p1"], credit=[0], open_outstanding=[0])
     assert find.unapplied_credit(patients, date(2026, 3, 31)) is None
-    assert find.credit_with_open_invoices(patients) is None
+    assert find.credit_with_open_invoices(patients, "Cliniko") is None

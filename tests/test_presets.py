@@ -6,6 +6,7 @@ loads with `--source` alone; tallies and credit are computed by hand in the comm
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pkgreport import pipeline
 from pkgreport.cli import cli, settings_from
 from pkgreport.config import ConfigError, read_config_file
 from pkgreport.inputs.mapping import parse_mapping
-from pkgreport.inputs.presets import preset_names, preset_text
+from pkgreport.inputs.presets import SYSTEMS, preset_names, preset_text
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ROOT / "src" / "pkgreport" / "inputs" / "presets"
@@ -529,6 +530,36 @@ def test_mindbody_s_own_account_balance_is_checked_against_the_credit(tmp_path: 
             '"REPORTED_CREDIT_MISMATCH, UNAPPLIED_CREDIT"',
         ],
     )
+
+
+def _credit_advice(folder: Path, *options: str) -> list[str]:
+    code, out, err = invoke("credit", str(folder), "--findings", "--format", "json", *options)
+    assert code == 0, err
+    return [f["message"] for f in json.loads(out) if f["code"] == "REPORTED_CREDIT_MISMATCH"]
+
+
+def test_a_preset_s_system_is_named_in_the_findings_advice(tmp_path: Path) -> None:
+    mindbody_sales(tmp_path, balance="140.00")
+    assert _credit_advice(tmp_path, "--source", "mindbody-api") == [
+        "Mindbody reports $140.00 of unapplied credit but the exports add up to $150.00: check "
+        "for payments, refunds or allocations missing from the exports."
+    ]
+
+
+def test_a_user_s_own_mapping_names_no_system_in_the_advice(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    mindbody_sales(exports, balance="140.00")
+    mine = tmp_path / "mine.toml"
+    mine.write_text(invoke("mapping", "--show", "mindbody-api")[1], encoding="utf-8")
+    assert _credit_advice(exports, "--columns", str(mine)) == [
+        "Your practice system reports $140.00 of unapplied credit but the exports add up to "
+        "$150.00: check for payments, refunds or allocations missing from the exports."
+    ]
+
+
+def test_every_preset_names_the_system_it_reads() -> None:
+    assert set(SYSTEMS) == set(preset_names())
 
 
 def test_jane_sales_transactions_and_applied_payments_give_hand_computed_credit(

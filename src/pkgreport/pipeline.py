@@ -25,6 +25,7 @@ from pkgreport.engine.liability import (
 from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, UsageError
 from pkgreport.inputs.loading import load_folder
+from pkgreport.inputs.presets import system_name
 from pkgreport.inputs.validation import validate_tables
 from pkgreport.money import format_dollars
 from pkgreport.result import Dataset, RunResult
@@ -270,6 +271,7 @@ def _credit_figures(
         appointments=dataset.appointments,
         cases=dataset.cases,
         links=links,
+        system=system_name(settings.source, settings.columns_file),
     )
     timings["credit"] = time.perf_counter() - t0
     t0 = time.perf_counter()

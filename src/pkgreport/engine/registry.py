@@ -216,3 +216,7 @@ CREDIT_TIMINGS: dict[str, str] = {
     "on-payment": "when a payment, $0 included, is recorded (as Cliniko does)",
     "on-issue": "as soon as the invoice is issued",
 }
+
+
+# The practice system the findings' advice names when the run names none ("apply it in Cliniko").
+DEFAULT_SYSTEM = "Cliniko"

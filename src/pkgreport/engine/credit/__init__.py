@@ -139,7 +139,7 @@ from pkgreport.engine.credit.snapshot import (
 )
 from pkgreport.engine.findings import combine_findings
 from pkgreport.engine.links import InvoiceLinks
-from pkgreport.engine.registry import ALLOCATION_POLICIES, CREDIT_TIMINGS
+from pkgreport.engine.registry import ALLOCATION_POLICIES, CREDIT_TIMINGS, DEFAULT_SYSTEM
 from pkgreport.excluded import empty_excluded
 
 POLICIES: tuple[str, ...] = tuple(ALLOCATION_POLICIES)
@@ -189,11 +189,13 @@ def compute_credit(
     appointments: pd.DataFrame | None = None,
     cases: pd.DataFrame | None = None,
     links: InvoiceLinks | None = None,
+    system: str = DEFAULT_SYSTEM,
 ) -> CreditResult:
     """Allocate payments to invoices per `policy`, build the credit ledger and the findings.
 
     `links` ties invoices whose appointment id is not intact to their appointment by invoice
     number (`engine.links`); without it, invoices are linked by their own appointment id.
+    `system` names the practice system in the findings' advice ("apply it in Mindbody").
     """
     _check_choices(policy, credit_applies)
     cutoff = end_of_day(as_of)
@@ -228,16 +230,16 @@ def compute_credit(
     invoice_table = invoice_state.frame
     findings = combine_findings(
         find.unapplied_credit(patient_table, as_of),
-        find.credit_with_open_invoices(patient_table),
+        find.credit_with_open_invoices(patient_table, system),
         find.dormant_credit(patient_table, as_of, dormant_days),
-        find.negative_credit(patient_table, _by_cutoff(ledger, cutoff)),
-        find.reported_credit_mismatch(patient_table),
-        find.invoice_status_mismatch(invoice_table),
+        find.negative_credit(patient_table, _by_cutoff(ledger, cutoff), system),
+        find.reported_credit_mismatch(patient_table, system),
+        find.invoice_status_mismatch(invoice_table, system),
         find.over_allocated_invoice(invoice_table, allocations),
         find.package_session_charged(
             invoice_table, live.invoices, invoice_state.issued, appointments, cases, links
         ),
-        find.invoice_balance_mismatch(invoice_table, check_credit=allocations_exported),
+        find.invoice_balance_mismatch(invoice_table, system, check_credit=allocations_exported),
     )
     patient_table["findings"] = find.codes_per_patient(findings, patient_codes.ids)
     ledger_table = ledger_frame(ledger, patient_codes.ids, queue.record_ids)

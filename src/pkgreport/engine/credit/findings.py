@@ -57,13 +57,13 @@ def unapplied_credit(patients: pd.DataFrame, as_of: date) -> pd.DataFrame | None
     return _patient_finding("UNAPPLIED_CREDIT", has_credit, texts, has_credit["credit"])
 
 
-def credit_with_open_invoices(patients: pd.DataFrame) -> pd.DataFrame | None:
+def credit_with_open_invoices(patients: pd.DataFrame, system: str) -> pd.DataFrame | None:
     """CREDIT_WITH_OPEN_INVOICES: credit beside open invoices; the amount is what could be applied."""
     both = patients.loc[(patients["credit"] > 0) & (patients["open_outstanding"] > 0)]
     usable = np.minimum(both["credit"], both["open_outstanding"])
     texts = (
         f"The patient has {format_dollars(c)} of credit and {format_dollars(o)} owing on open invoices: "
-        f"apply {format_dollars(u)} of the credit to those invoices in Cliniko."
+        f"apply {format_dollars(u)} of the credit to those invoices in {system}."
         for c, o, u in _rows(both["credit"], both["open_outstanding"], usable)
     )
     return _patient_finding("CREDIT_WITH_OPEN_INVOICES", both, texts, usable)
@@ -92,7 +92,7 @@ def dormant_credit(patients: pd.DataFrame, as_of: date, dormant_days: int) -> pd
     return _patient_finding("DORMANT_CREDIT", dormant, texts, dormant["credit"])
 
 
-def negative_credit(patients: pd.DataFrame, ledger: Ledger) -> pd.DataFrame | None:
+def negative_credit(patients: pd.DataFrame, ledger: Ledger, system: str) -> pd.DataFrame | None:
     """NEGATIVE_CREDIT: an end-of-day balance below zero (`ledger`: the movements by as_of)."""
     patient = ledger.patient
     if not len(patient):
@@ -113,18 +113,18 @@ def negative_credit(patients: pd.DataFrame, ledger: Ledger) -> pd.DataFrame | No
     texts = (
         f"Account credit went below zero (lowest {format_dollars(b)}, first on "
         f"{np.datetime64(int(d), 'D')}): more was refunded or applied than the patient paid; "
-        "check the refunds and allocations in Cliniko."
+        f"check the refunds and allocations in {system}."
         for b, d in _rows(lowest, first.loc[lowest.index])
     )
     return _patient_finding("NEGATIVE_CREDIT", subjects, texts, -lowest)
 
 
-def reported_credit_mismatch(patients: pd.DataFrame) -> pd.DataFrame | None:
-    """REPORTED_CREDIT_MISMATCH: Cliniko's unapplied credit differs from the final credit."""
+def reported_credit_mismatch(patients: pd.DataFrame, system: str) -> pd.DataFrame | None:
+    """REPORTED_CREDIT_MISMATCH: the system's own unapplied credit differs from the final credit."""
     differs = patients["reported_credit"].notna() & (patients["difference"].fillna(0) != 0)
     subjects = patients.loc[differs.to_numpy(dtype=bool)]
     texts = (
-        f"Cliniko reports {format_dollars(r)} of unapplied credit but the exports add up to {format_dollars(f)}: "
+        f"{system[:1].upper()}{system[1:]} reports {format_dollars(r)} of unapplied credit but the exports add up to {format_dollars(f)}: "
         "check for payments, refunds or allocations missing from the exports."
         for r, f in _rows(subjects["reported_credit"], subjects["final_credit"])
     )
@@ -132,7 +132,7 @@ def reported_credit_mismatch(patients: pd.DataFrame) -> pd.DataFrame | None:
     return _patient_finding("REPORTED_CREDIT_MISMATCH", subjects, texts, gap)
 
 
-def invoice_status_mismatch(invoices: pd.DataFrame) -> pd.DataFrame | None:
+def invoice_status_mismatch(invoices: pd.DataFrame, system: str) -> pd.DataFrame | None:
     """INVOICE_STATUS_MISMATCH: the exported status disagrees with the final outstanding."""
     wrong = invoices.loc[invoices["status_mismatch"]]
     texts = (
@@ -150,7 +150,7 @@ def invoice_status_mismatch(invoices: pd.DataFrame) -> pd.DataFrame | None:
         "INVOICE_STATUS_MISMATCH",
         wrong,
         _messages(texts, wrong).map(
-            lambda m: m + ": check its payments and allocations in Cliniko."
+            lambda m: m + f": check its payments and allocations in {system}."
         ),
         subject_type="invoice",
         subject_id="invoice_id",
@@ -209,7 +209,9 @@ def _allocated_in(places: dict[object, str] | None, invoice: object) -> str:
     return f" (allocations: {where})" if where else ""
 
 
-def invoice_balance_mismatch(invs: pd.DataFrame, *, check_credit: bool) -> pd.DataFrame | None:
+def invoice_balance_mismatch(
+    invs: pd.DataFrame, system: str, *, check_credit: bool
+) -> pd.DataFrame | None:
     """INVOICE_BALANCE_MISMATCH: an invoice whose final recomputed outstanding, paid by payments
     or (with exported allocations) paid from credit differs from what Cliniko's export says.
 
@@ -232,10 +234,10 @@ def invoice_balance_mismatch(invs: pd.DataFrame, *, check_credit: bool) -> pd.Da
     wrong = invs.loc[np.logical_or.reduce(differs)]
     if wrong.empty:
         return None
-    # Per check: "label $reported in Cliniko, $recomputed recomputed", or None where they agree.
+    # Per check: "label $reported in <system>, $recomputed recomputed", or None where they agree.
     parts = [
         [
-            f"{label} {format_dollars(int(given))} in Cliniko, {format_dollars(mine)} recomputed"
+            f"{label} {format_dollars(int(given))} in {system}, {format_dollars(mine)} recomputed"
             if pd.notna(given) and int(given) != mine
             else None
             for given, mine in _rows(wrong[reported], wrong[recomputed])
@@ -251,7 +253,7 @@ def invoice_balance_mismatch(invs: pd.DataFrame, *, check_credit: bool) -> pd.Da
     ]
     names = [n if n is not None else i for i, n in _rows(wrong["invoice_id"], wrong["number"])]
     messages = [
-        f"Invoice {name} does not add up to Cliniko's own figures "
+        f"Invoice {name} does not add up to {system}'s own figures "
         f"({'; '.join(p for p in found if p)}): "
         "check for payments, credit or allocations missing from the exports."
         for name, found in zip(names, zip(*parts, strict=True), strict=True)

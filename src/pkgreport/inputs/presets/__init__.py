@@ -7,9 +7,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pkgreport.engine.registry import DEFAULT_SYSTEM
 from pkgreport.errors import UsageError
 
 SUFFIX = ".toml"
+
+# The practice system each preset reads, as findings name it ("apply the credit in Mindbody").
+SYSTEMS = {
+    "cliniko": "Cliniko",
+    "cliniko-api": "Cliniko",
+    "jane": "Jane",
+    "mindbody-api": "Mindbody",
+    "nookal-api": "Nookal",
+}
+# Without a preset the exports are Cliniko's (DEFAULT_SYSTEM); a user's own mapping names none.
+OWN_MAPPING_SYSTEM = "your practice system"
 
 
 def preset_names() -> tuple[str, ...]:
@@ -18,6 +30,13 @@ def preset_names() -> tuple[str, ...]:
     return tuple(
         sorted(p.name.removesuffix(SUFFIX) for p in folder.iterdir() if p.name.endswith(SUFFIX))
     )
+
+
+def system_name(source: str | None, columns_file: Path | None) -> str:
+    """The practice system the exports come from, as the findings' advice names it."""
+    if source is not None:
+        return SYSTEMS[source]
+    return DEFAULT_SYSTEM if columns_file is None else OWN_MAPPING_SYSTEM
 
 
 def preset_text(name: str) -> str:
