@@ -140,7 +140,6 @@ KNOWN_LONG = {
     "config.py _check_value": 84,
     "demo/plants.py _plant_credit_findings": 84,
     "demo/plants.py _plant_quiet_scenarios": 103,
-    "inputs/cross_checks.py _check_appointment_cases": 82,
     "reports/context.py build_context": 84,
     "reports/excel.py _write_summary": 81,
 }
