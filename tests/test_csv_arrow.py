@@ -38,11 +38,11 @@ def assert_read_alike(path: Path, data: bytes) -> None:
     assert arrow_table.file == plain_table.file
     assert arrow_table.may_hold_scientific == plain_table.may_hold_scientific
     pd.testing.assert_frame_equal(arrow_table.frame, plain_table.frame)
-    if arrow_table.longest_cell is not None:
+    if arrow_table.longest_cell_bytes is not None:
         # Skipping the check for overlong cells is safe only if no cell is longer.
         texts = arrow_table.frame.drop(columns=["source_file", "source_row"])
         longest = max((len(v) for column in texts for v in texts[column]), default=0)
-        assert arrow_table.longest_cell >= longest
+        assert arrow_table.longest_cell_bytes >= longest
 
 
 @pytest.mark.parametrize(
@@ -74,18 +74,31 @@ def test_text_stays_as_written(tmp_path: Path) -> None:
         ["note", "NULL", 'a, "b"', ""],
     ]
     assert all(type(v) is str for column in result.columns for v in column)
-    assert result.longest_cell == 6
+    assert result.longest_cell_bytes == 6
     assert_read_alike(tmp_path / "appointments.csv", data)
 
 
-def test_crlf_inside_a_quoted_value_becomes_lf(tmp_path: Path) -> None:
-    data = b'ID,Notes\r\n1,"one\r\ntwo"\r\n2,x\r\n'
+def test_crlf_and_cr_inside_a_quoted_value_become_lf(tmp_path: Path) -> None:
+    data = b'ID,Notes\r\n1,"one\r\ntwo\rthree\r\r\n"\r2,x\r\n'
     result = read_text_columns(data, ",", 2)
     assert result is not None
-    assert result.columns[1].tolist() == ["Notes", "one\ntwo", "x"]
+    assert result.columns[1].tolist() == ["Notes", "one\ntwo\nthree\n\n", "x"]
+    assert_read_alike(tmp_path / "appointments.csv", data)
     (table, issues), _ = both_readings(tmp_path / "appointments.csv", data)
     assert issues == [] and table is not None
-    assert table.frame["Notes"].tolist() == ["one\ntwo", "x"]
+    assert table.frame["Notes"].tolist() == ["one\ntwo\nthree\n\n", "x"]
+    assert table.frame["source_row"].tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("ending", [b"", b"\r"])
+def test_a_last_row_without_a_line_break_is_named_as_before(ending: bytes, tmp_path: Path) -> None:
+    data = b"a,b\r1,2\r3,4" + ending
+    assert read_text_columns(data, ",", 2) is not None
+    assert_read_alike(tmp_path / "appointments.csv", data)
+    (_, issues), _ = both_readings(tmp_path / "appointments.csv", data)
+    assert [(i.severity, i.row, i.column, i.value) for i in issues] == (
+        [("warning", 3, "b", "4")] if not ending else []
+    )
 
 
 @pytest.mark.parametrize(

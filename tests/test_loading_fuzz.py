@@ -96,7 +96,7 @@ def test_csv_like_text_reads_alike_with_and_without_pyarrow(
 @given(
     st.lists(st.lists(FIELD, min_size=1, max_size=4), min_size=1, max_size=6),
     st.sampled_from([",", ";", "\t"]),
-    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from(["\n", "\r\n", "\r"]),
     st.booleans(),
 )
 def test_exports_quoted_or_not_read_alike_with_and_without_pyarrow(

@@ -18,8 +18,9 @@ class TextColumns:
     """Every record of a file (header first), one object array of `str` per column."""
 
     columns: list[np.ndarray]
-    # The most characters any cell holds, so the check for overlong cells can be skipped.
-    longest_cell: int
+    # The UTF-8 length of the longest cell: no cell holds more characters, so the check for
+    # overlong cells can be skipped below it.
+    longest_cell_bytes: int
 
 
 def read_text_columns(data: bytes, delimiter: str, width: int) -> TextColumns | None:
@@ -28,11 +29,11 @@ def read_text_columns(data: bytes, delimiter: str, width: int) -> TextColumns | 
     None whenever pyarrow could read the file differently from pandas' C parser, so the caller
     reads it as before: quotes that are not RFC 4180 (a quote inside an unquoted field, text
     after a closing quote, a quote never closed), a record whose number of fields is not the
-    header's (pyarrow refuses it; the pandas path names the row), a blank line in a file of
-    several columns, or text that is not valid UTF-8 (the pandas path falls back to
-    Windows-1252). Nothing is inferred: every cell stays the text written ("NA", "NULL", "007"
-    and "" included). The caller has ruled out byte-order marks, NUL bytes and CR but in CRLF
-    line ends; a CRLF inside a quoted value becomes LF, as the exact path writes it.
+    header's (pyarrow refuses it; the pandas path names the row), or text that is not valid
+    UTF-8 (the pandas path falls back to Windows-1252). A blank line is a record of blanks, as
+    in pandas. Nothing is inferred: every cell stays the text written ("NA", "NULL", "007"
+    and "" included). CRLF and CR end records like LF, and inside a quoted value become LF, as
+    the exact path writes them. The caller has ruled out byte-order marks and NUL bytes.
     """
     quoted = quotes_are_unambiguous(data, delimiter)
     if quoted is None:
@@ -62,7 +63,7 @@ def read_text_columns(data: bytes, delimiter: str, width: int) -> TextColumns | 
     texts = [table.column(j) for j in range(width)]
     if quoted and b"\r" in data:
         texts = [_as_lf(text) for text in texts]
-    longest = max(_longest(text) for text in texts)
+    longest = max(pc.max(pc.binary_length(text)).as_py() or 0 for text in texts)
     return TextColumns([_as_objects(text) for text in texts], longest)
 
 
@@ -81,7 +82,7 @@ def quotes_are_unambiguous(data: bytes, delimiter: str) -> bool | None:
     if count % 2:
         return None
     buf = np.frombuffer(data, dtype=np.uint8)
-    at = np.flatnonzero(buf == ord('"'))
+    at = _quote_positions(data, buf, count)
     # A field ends at a delimiter or a line end (LF or the CR of a CRLF).
     ends = np.array([ord(delimiter), ord("\n"), ord("\r")], dtype=np.uint8)
     before = np.where(at > 0, buf[np.maximum(at - 1, 0)], ord("\n"))
@@ -112,13 +113,20 @@ def _as_objects(column: pa.ChunkedArray) -> np.ndarray:
     return distinct[encoded.indices.to_numpy()]
 
 
+def _quote_positions(data: bytes, buf: np.ndarray, count: int) -> np.ndarray:
+    """Where the '"' bytes are: found one by one when few (a pass over every byte costs more)."""
+    if count > 10_000:
+        return np.flatnonzero(buf == ord('"'))
+    at = np.empty(count, dtype=np.int64)
+    pos = -1
+    for k in range(count):
+        pos = data.find(b'"', pos + 1)
+        at[k] = pos
+    return at
+
+
 def _as_lf(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """CRLF -> LF within the values (every CR in the file begins a CRLF)."""
+    """CRLF, then CR -> LF within the values, as the exact path replaces them in the text."""
     if not pc.any(pc.match_substring(column, "\r")).as_py():
         return column
-    return pc.replace_substring(column, "\r\n", "\n")
-
-
-def _longest(column: pa.ChunkedArray) -> int:
-    longest = pc.max(pc.utf8_length(column)).as_py()
-    return int(longest or 0)
+    return pc.replace_substring(pc.replace_substring(column, "\r\n", "\n"), "\r", "\n")

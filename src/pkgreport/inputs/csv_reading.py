@@ -135,17 +135,15 @@ def _load_plain_utf8_csv(
     """The common case without decoding the whole file: None whenever the exact path is needed.
 
     Decoding a large export to one `str` costs ~0.3 s per 100 MB and twice its size in memory, and
-    only the checks of `load_csv` use it. For a file with no byte-order mark, no NUL, no CR but
-    in CRLF line ends, no blank line before the header and no 'sep=' line, those checks need
-    only the head; the rest of the text is decoded field by field by the reader, strictly, so
+    only the checks of `load_csv` use it. For a file with no byte-order mark, no NUL, no blank
+    line before the header and no 'sep=' line, those checks need only the head (its CRLF and CR
+    read as LF, as the exact path reads them); the rest of the text is decoded field by field by the reader, strictly, so
     invalid UTF-8 anywhere makes it fail and the exact path then reads the file as Windows-1252,
     as before. Any structure problem also goes to the exact path, which reports it.
     """
     if any(data.startswith(bom) for bom, _ in _BOMS) or b"\x00" in data:
         return None
     crlf = b"\r" in data
-    if crlf and data.count(b"\r") != data.count(b"\r\n"):
-        return None  # a lone CR (classic Mac line ends)
     whole = len(data) <= _HEAD_BYTES
     head_bytes = data if whole else data[:_HEAD_BYTES]
     if not whole:
@@ -159,7 +157,7 @@ def _load_plain_utf8_csv(
     except UnicodeDecodeError:
         return None
     if crlf:
-        head = head.replace("\r\n", "\n")  # as the exact path reads it
+        head = head.replace("\r\n", "\n").replace("\r", "\n")  # as the exact path reads it
     if not whole and "\n" not in head:
         return None  # a first line longer than the head: too odd to judge from it
     lead, body_head = _skip_leading_blank_lines(head)
@@ -171,9 +169,9 @@ def _load_plain_utf8_csv(
     read = _read_plain_records(data, head, delimiter, crlf, use_arrow)
     if read is None:
         return None
-    columns, longest_cell = read
+    columns, longest_cell_bytes = read
     ending: list[Issue] = []
-    if not data.endswith(b"\n"):
+    if not data.endswith((b"\n", b"\r")):
         unterminated = _cut_short(path.name, columns[-1], 1)
         ending = [] if unterminated is None else [unterminated]
     headers = [str(column[0]).strip() for column in columns]
@@ -189,24 +187,24 @@ def _load_plain_utf8_csv(
         ending,
         encoding="utf-8",
         delimiter=delimiter,
-        longest_cell=longest_cell,
+        longest_cell_bytes=longest_cell_bytes,
     )
 
 
 def _read_plain_records(
     data: bytes, head: str, delimiter: str, crlf: bool, use_arrow: bool
 ) -> tuple[list[np.ndarray], int | None] | None:
-    """(every record as text, one array per column; the longest cell when known), or None when
-    the exact path must read the file.
+    """(every record as text, one array per column; the longest cell's UTF-8 length when
+    known), or None when the exact path must read the file.
 
     pyarrow reads the file when it reads it exactly as pandas would (`csv_arrow`); otherwise
-    pandas does, as before, but only a file without CR: pandas keeps a CRLF inside a quoted
+    pandas does, as before, but only a file without CR: pandas keeps a CR inside a quoted
     value, which the exact path writes as LF.
     """
     width = _header_width(head, delimiter) if use_arrow else None
     arrow = None if width is None else read_text_columns(data, delimiter, width)
     if arrow is not None:
-        return arrow.columns, arrow.longest_cell
+        return arrow.columns, arrow.longest_cell_bytes
     if crlf:
         return None
     frame, bad_rows = _parse_with_pandas(None, delimiter, data)

@@ -33,8 +33,9 @@ class RawTable:
     # False when the file's text holds no "+" anywhere, so no cell is written in scientific
     # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
     may_hold_scientific: bool = True
-    # The most characters a cell of the file holds, when the reader measured it (else None).
-    longest_cell: int | None = None
+    # The UTF-8 length of the file's longest cell, when the reader measured it (else None): no
+    # cell holds more characters.
+    longest_cell_bytes: int | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ def finish_columns(
     delimiter: str | None = None,
     sheet: str | None = None,
     trailing_blank_header_is_warning: bool = False,
-    longest_cell: int | None = None,
+    longest_cell_bytes: int | None = None,
 ) -> tuple[RawTable | None, list[Issue]]:
     """`finish_table` of the data rows as one object array of `str` per column."""
     name = path.name
@@ -135,7 +136,9 @@ def finish_columns(
         sheet=sheet,
     )
     scientific = not searchable or b"+" in data
-    table = RawTable(file, out, may_hold_scientific=scientific, longest_cell=longest_cell)
+    table = RawTable(
+        file, out, may_hold_scientific=scientific, longest_cell_bytes=longest_cell_bytes
+    )
     return table, issues
 
 
