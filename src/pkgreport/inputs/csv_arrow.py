@@ -102,11 +102,13 @@ def _as_objects(column: pa.ChunkedArray) -> np.ndarray:
 
     Dates, amounts, names and flags repeat: each distinct value becomes one Python string,
     spread by its code, which costs a fraction of a string per cell in time and memory. A
-    column whose spread sample holds no repeat (ids) is converted cell by cell.
+    column whose samples hold no repeat (ids) is converted cell by cell. Exports are sorted by
+    date, so a spread sample of times may hold each once; a run of neighbouring rows does not.
     """
     n = len(column)
-    sample = column.take(pa.array(np.arange(0, n, max(1, n // _REPEAT_SAMPLE))))
-    if len(pc.unique(sample)) == len(sample):
+    spread = column.take(pa.array(np.arange(0, n, max(1, n // _REPEAT_SAMPLE))))
+    run = column.slice(n // 2, _REPEAT_SAMPLE)
+    if all(len(pc.unique(sample)) == len(sample) for sample in (spread, run)):
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
     encoded = pc.dictionary_encode(column).combine_chunks()
     distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
