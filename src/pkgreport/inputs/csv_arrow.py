@@ -60,11 +60,20 @@ def read_text_columns(data: bytes, delimiter: str, width: int) -> TextColumns | 
         )
     except pa.ArrowException:
         return None
-    texts = [table.column(j) for j in range(width)]
-    if quoted and b"\r" in data:
-        texts = [_as_lf(text) for text in texts]
-    longest = max(pc.max(pc.binary_length(text)).as_py() or 0 for text in texts)
-    return TextColumns([_as_objects(text) for text in texts], longest)
+    columns: list[np.ndarray] = []
+    longest = 0
+    lone_cr_possible = quoted and b"\r" in data
+    while table.num_columns:
+        # Each column's text is released once it is converted: the table never sits beside
+        # all of its Python strings.
+        text = table.column(0)
+        table = table.remove_column(0)
+        if lone_cr_possible:
+            text = _as_lf(text)
+        longest = max(longest, pc.max(pc.binary_length(text)).as_py() or 0)
+        columns.append(_as_objects(text))
+        del text
+    return TextColumns(columns, longest)
 
 
 def quotes_are_unambiguous(data: bytes, delimiter: str) -> bool | None:
