@@ -12,9 +12,10 @@ import pandas as pd
 from pkgreport.inputs.schemas import INVOICE_STATUS_CODES
 from pkgreport.inputs.shapes import group_by_shape
 
-# How the parsers stay fast without a Python loop per row (no pyarrow here, and pandas `.str`
-# methods on python-backed strings cost ~1 s per regex per million rows):
-# - every column but ids and text is factorised when its values repeat, and each *distinct*
+# How the parsers stay fast without a Python loop per row (they read the loader's object
+# columns of `str`, where pandas `.str` methods cost ~1 s per regex per million rows):
+# - every column but ids and text is factorised when its values repeat (the CSV loader already
+#   shares one `str` per repeated value, so the hashing is cheap), and each *distinct*
 #   value is read once (values are read on their own, never from their neighbours, so this is
 #   exact): small vocabularies (booleans, status, counts) in Python;
 # - money and dates (which repeat too: a few thousand distinct per million rows; dates are read in
