@@ -62,13 +62,13 @@ def read_text_columns(data: bytes, delimiter: str, width: int) -> TextColumns | 
         return None
     columns: list[np.ndarray] = []
     longest = 0
-    lone_cr_possible = quoted and b"\r" in data
+    cr_in_values = quoted and b"\r" in data
     while table.num_columns:
         # Each column's text is released once it is converted: the table never sits beside
         # all of its Python strings.
         text = table.column(0)
         table = table.remove_column(0)
-        if lone_cr_possible:
+        if cr_in_values:
             text = _as_lf(text)
         longest = max(longest, pc.max(pc.binary_length(text)).as_py() or 0)
         columns.append(_as_objects(text))
