@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.test_csv_arrow import assert_read_alike
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
+from pkgreport.inputs.discovery import CSV_SUFFIXES
 from pkgreport.inputs.loading import load_file
 from pkgreport.inputs.tables import RawTable
 
@@ -265,6 +267,13 @@ def test_corpus_file(name: str) -> None:
         assert table.file.name == name and table.file.rows == len(table.frame)
         assert (table.frame["source_file"] == name).all()
         expected.check(table.frame, table, issues)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in EXPECTED if Path(n).suffix.lower() in CSV_SUFFIXES)
+)
+def test_corpus_file_reads_alike_with_and_without_pyarrow(name: str, tmp_path: Path) -> None:
+    assert_read_alike(tmp_path / name, (CORPUS / name).read_bytes())
 
 
 def _column(name: str, column: str) -> pd.Series:

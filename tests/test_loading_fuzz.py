@@ -11,6 +11,7 @@ import pytest
 import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.test_csv_arrow import FIELD, assert_read_alike
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
@@ -75,6 +76,40 @@ CSVISH = st.text(alphabet=st.sampled_from(list('ab1,;|\t"\n\r #é\x00')), max_si
 @given(CSVISH, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252"]))
 def test_csv_like_text_in_any_supported_encoding(folder: Path, text: str, encoding: str) -> None:
     check(folder, text.encode(encoding, errors="ignore"), ".csv")
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_read_alike_with_and_without_pyarrow(folder: Path, content: bytes) -> None:
+    assert_read_alike(folder / "appointments.csv", content)
+
+
+@FUZZ
+@given(CSVISH, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252"]))
+def test_csv_like_text_reads_alike_with_and_without_pyarrow(
+    folder: Path, text: str, encoding: str
+) -> None:
+    assert_read_alike(folder / "appointments.csv", text.encode(encoding, errors="ignore"))
+
+
+@FUZZ
+@given(
+    st.lists(st.lists(FIELD, min_size=1, max_size=4), min_size=1, max_size=6),
+    st.sampled_from([",", ";", "\t"]),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.booleans(),
+)
+def test_exports_quoted_or_not_read_alike_with_and_without_pyarrow(
+    folder: Path, records: list[list[str]], delimiter: str, line_end: str, quote_all: bool
+) -> None:
+    # Ragged, blank and quoted records, as the exports and the damage to them write them.
+    def field(value: str) -> str:
+        if quote_all or any(c in value for c in (delimiter, '"', "\n", "\r")):
+            return '"' + value.replace('"', '""') + '"'
+        return value
+
+    text = line_end.join(delimiter.join(field(v) for v in record) for record in records)
+    assert_read_alike(folder / "appointments.csv", (text + line_end).encode())
 
 
 @FUZZ

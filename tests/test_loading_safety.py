@@ -185,6 +185,29 @@ def test_a_cell_over_the_length_limit_is_an_error_naming_the_cell(tmp_path: Path
     assert load_file(path, "patients", SETTINGS.replace(max_cell_chars=5000))[0] is not None
 
 
+def test_the_length_limit_counts_characters_not_bytes(tmp_path: Path) -> None:
+    # 3,000 characters in 6,000 bytes of UTF-8: the reader's byte count only says when to look.
+    path = tmp_path / "patients.csv"
+    path.write_bytes(f"patient_id,patient_name\n1,Ann\n2,{'é' * 3000}\n".encode())
+    table, issues = load_file(path, "patients", SETTINGS.replace(max_cell_chars=3000))
+    assert table is not None and issues == []
+    assert table.longest_cell_bytes == 6000
+    table, issues = load_file(path, "patients", SETTINGS.replace(max_cell_chars=2999))
+    assert table is None
+    assert issues == [
+        Issue(
+            "error",
+            "patients.csv",
+            3,
+            "patient_name",
+            "é" * 40 + "...",
+            "the cell holds 3,000 characters, over the limit of 2,999 (setting max_cell_chars): "
+            "no export field is that long, so the file is damaged; fix the cell or export the "
+            "file again",
+        )
+    ]
+
+
 # --- the output folder is never read (item 25) ----------------------------------------------
 
 

@@ -87,10 +87,22 @@ def _not_found(left_out: set[object], kind: str, ident: object, frame: pd.DataFr
 def _check_appointment_cases(
     run: ValidationRun, appointments: pd.DataFrame, cases: pd.DataFrame
 ) -> pd.DataFrame:
+    """An appointment's case must exist and be its patient's (else the row is left out); an
+    appointment outside its case's dates is a warning."""
+    if not appointments["case_id"].notna().any():
+        return appointments
+    appointments, case_at = _without_foreign_cases(run, appointments, cases)
+    _warn_outside_case_dates(run, appointments, cases, case_at)
+    return appointments
+
+
+def _without_foreign_cases(
+    run: ValidationRun, appointments: pd.DataFrame, cases: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The appointments without those naming a case not exported or another patient's, and
+    each remaining row's case position in `cases` (-1 for none)."""
     case_id = appointments["case_id"]
     has_case = case_id.notna().to_numpy()
-    if not has_case.any():
-        return appointments
     case_at = _find(cases, "case_id", case_id)
     owner = _at(cases, "patient_id", case_at)
     patient = appointments["patient_id"].to_numpy(dtype=object)
@@ -106,21 +118,23 @@ def _check_appointment_cases(
             other &= ~cleared
             case_at = np.where(cleared, -1, case_at)
     left_out = run.excluded_ids("cases") if unknown.any() else set()
-    messages = [_not_found(left_out, "cases", c, cases) for c in case_id[unknown]]
-    where = cases["source_row"].to_numpy()[case_at[other]]
-    place = cases["source_file"].to_numpy()[case_at[other]]
-    messages_other = [
-        f"{c} belongs to patient {o} ({f} row {r}) but this appointment is for "
-        f"patient {p}: attach the appointment to one of patient {p}'s cases"
-        for c, o, p, f, r in zip(
-            case_id[other], owner[other], patient[other], place, where, strict=True
+    by_row = dict(
+        zip(
+            np.flatnonzero(unknown),
+            [_not_found(left_out, "cases", c, cases) for c in case_id[unknown]],
+            strict=True,
         )
-    ]
-    bad = unknown | other
-    order = np.flatnonzero(bad)
-    by_row = dict(zip(np.flatnonzero(unknown), messages, strict=True)) | dict(
-        zip(np.flatnonzero(other), messages_other, strict=True)
     )
+    by_row |= dict(
+        zip(
+            np.flatnonzero(other),
+            _other_patients_case(
+                cases, case_id[other], owner[other], patient[other], case_at[other]
+            ),
+            strict=True,
+        )
+    )
+    bad = unknown | other
     appointments = drop_rows(
         run,
         "appointments",
@@ -128,11 +142,32 @@ def _check_appointment_cases(
         bad,
         "case_id",
         case_id[bad].tolist(),
-        [by_row[i] for i in order],
+        [by_row[i] for i in np.flatnonzero(bad)],
     )
-    case_at = case_at[~bad]
+    return appointments, case_at[~bad]
 
-    # Appointments outside their case's dates stay (they count); the dates may be the mistake.
+
+def _other_patients_case(
+    cases: pd.DataFrame,
+    case_ids: pd.Series,
+    owners: np.ndarray,
+    patients: np.ndarray,
+    case_at: np.ndarray,
+) -> list[str]:
+    """Why each appointment may not use the case: it is another patient's (named, with its row)."""
+    where = cases["source_row"].to_numpy()[case_at]
+    place = cases["source_file"].to_numpy()[case_at]
+    return [
+        f"{c} belongs to patient {o} ({f} row {r}) but this appointment is for "
+        f"patient {p}: attach the appointment to one of patient {p}'s cases"
+        for c, o, p, f, r in zip(case_ids, owners, patients, place, where, strict=True)
+    ]
+
+
+def _warn_outside_case_dates(
+    run: ValidationRun, appointments: pd.DataFrame, cases: pd.DataFrame, case_at: np.ndarray
+) -> None:
+    """Appointments outside their case's dates stay (they count); the dates may be the mistake."""
     nat = np.datetime64("NaT", "ns")
     issued = _at(cases, "issue_date", case_at, nat, "datetime64[ns]")
     expires = _at(cases, "expiry_date", case_at, nat, "datetime64[ns]")
@@ -141,31 +176,29 @@ def _check_appointment_cases(
         before = ~np.isnat(issued) & (starts < issued)
         after = ~np.isnat(expires) & (starts >= expires + _ONE_DAY)
     outside = before | after
-    if outside.any():
-        rows = appointments[outside]
-        starts_written = written_values(run, "appointments", rows, "starts_at")
-        messages = []
-        for start, case, issue, expiry, early in zip(
-            starts_written,
-            rows["case_id"],
-            pd.Series(issued[outside]),
-            pd.Series(expires[outside]),
-            before[outside],
-            strict=True,
-        ):
-            when = (
-                f"before case {case} was issued ({shown_value(issue)})"
-                if early
-                else f"after case {case} expired ({shown_value(expiry)})"
-            )
-            messages.append(
-                f"{start} is {when}: check the appointment's case and date, "
-                "or the case's issue and expiry dates"
-            )
-        run.row_issues(
-            "appointments", rows, "starts_at", starts_written, messages, severity="warning"
+    if not outside.any():
+        return
+    rows = appointments[outside]
+    starts_written = written_values(run, "appointments", rows, "starts_at")
+    messages = []
+    for start, case, issue, expiry, early in zip(
+        starts_written,
+        rows["case_id"],
+        pd.Series(issued[outside]),
+        pd.Series(expires[outside]),
+        before[outside],
+        strict=True,
+    ):
+        when = (
+            f"before case {case} was issued ({shown_value(issue)})"
+            if early
+            else f"after case {case} expired ({shown_value(expiry)})"
         )
-    return appointments
+        messages.append(
+            f"{start} is {when}: check the appointment's case and date, "
+            "or the case's issue and expiry dates"
+        )
+    run.row_issues("appointments", rows, "starts_at", starts_written, messages, severity="warning")
 
 
 def _not_the_owner(

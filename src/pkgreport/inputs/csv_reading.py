@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.errors import Issue
+from pkgreport.inputs.csv_arrow import read_text_columns
 from pkgreport.inputs.tables import (
     RawTable,
     blank_in,
     file_error,
+    finish_columns,
     finish_table,
     row_error,
 )
@@ -44,8 +46,14 @@ _REEXPORT = "export it again as 'CSV UTF-8 (Comma delimited)'"
 _SEP_LINE = re.compile(r"sep=(.)[ \t]*\n")
 
 
-def load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list[Issue]]:
-    fast = _load_plain_utf8_csv(path, kind, data)
+def load_csv(
+    path: Path, kind: str, data: bytes, *, use_arrow: bool = True
+) -> tuple[RawTable | None, list[Issue]]:
+    """One CSV/TSV file as text, or None and the issues that say why it cannot be read.
+
+    `use_arrow` False reads without pyarrow, as before it was used: the tests compare the two.
+    """
+    fast = _load_plain_utf8_csv(path, kind, data, use_arrow)
     if fast is not None:
         return fast
     name = path.name
@@ -96,7 +104,7 @@ def load_csv(path: Path, kind: str, data: bytes) -> tuple[RawTable | None, list[
         )
 
     if not body.endswith("\n"):
-        unterminated = _cut_short(name, frame, header_row)
+        unterminated = _cut_short(name, frame.iloc[:, -1].to_numpy(), header_row)
         if unterminated is not None:
             issues = [*issues, unterminated]
     headers = [str(h).strip() for h in frame.iloc[0].tolist()]
@@ -122,19 +130,20 @@ _HEAD_BYTES = 4 * _SNIFF_CHARS + 8
 
 
 def _load_plain_utf8_csv(
-    path: Path, kind: str, data: bytes
+    path: Path, kind: str, data: bytes, use_arrow: bool
 ) -> tuple[RawTable | None, list[Issue]] | None:
     """The common case without decoding the whole file: None whenever the exact path is needed.
 
     Decoding a large export to one `str` costs ~0.3 s per 100 MB and twice its size in memory, and
-    only the checks of `load_csv` use it. For a file with no byte-order mark, no CR, no NUL, no
-    blank line before the header and no 'sep=' line, those checks need only the head; the rest of
-    the text is decoded field by field by pandas, strictly, so invalid UTF-8 anywhere makes
-    `read_csv` fail (a ValueError) and the exact path then reads the file as Windows-1252, as
-    before. Any structure problem also goes to the exact path, which reports it.
+    only the checks of `load_csv` use it. For a file with no byte-order mark, no NUL, no blank
+    line before the header and no 'sep=' line, those checks need only the head (its CRLF and CR
+    read as LF, as the exact path reads them); the rest of the text is decoded field by field by the reader, strictly, so
+    invalid UTF-8 anywhere makes it fail and the exact path then reads the file as Windows-1252,
+    as before. Any structure problem also goes to the exact path, which reports it.
     """
-    if any(data.startswith(bom) for bom, _ in _BOMS) or b"\r" in data or b"\x00" in data:
+    if any(data.startswith(bom) for bom, _ in _BOMS) or b"\x00" in data:
         return None
+    crlf = b"\r" in data
     whole = len(data) <= _HEAD_BYTES
     head_bytes = data if whole else data[:_HEAD_BYTES]
     if not whole:
@@ -147,6 +156,8 @@ def _load_plain_utf8_csv(
         head = head_bytes.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    if crlf:
+        head = head.replace("\r\n", "\n").replace("\r", "\n")  # as the exact path reads it
     if not whole and "\n" not in head:
         return None  # a first line longer than the head: too odd to judge from it
     lead, body_head = _skip_leading_blank_lines(head)
@@ -155,22 +166,65 @@ def _load_plain_utf8_csv(
     delimiter, problem = _sniff_delimiter(head, whole=whole)
     if problem is not None:
         return None
-    frame, bad_rows = _parse_with_pandas(None, delimiter, data)
-    if frame is None or bad_rows:
+    read = _read_plain_records(data, head, delimiter, crlf, use_arrow)
+    if read is None:
         return None
+    columns, longest_cell_bytes = read
     ending: list[Issue] = []
-    if not data.endswith(b"\n"):
-        unterminated = _cut_short(path.name, frame, 1)
+    if not data.endswith((b"\n", b"\r")):
+        unterminated = _cut_short(path.name, columns[-1], 1)
         ending = [] if unterminated is None else [unterminated]
-    headers = [str(h).strip() for h in frame.iloc[0].tolist()]
-    frame = frame.iloc[1:]
-    rows = np.arange(2, 2 + len(frame), dtype=np.int64)
-    return finish_table(
-        path, kind, data, frame, headers, rows, 1, ending, encoding="utf-8", delimiter=delimiter
+    headers = [str(column[0]).strip() for column in columns]
+    rows = np.arange(2, 1 + len(columns[0]), dtype=np.int64)
+    return finish_columns(
+        path,
+        kind,
+        data,
+        [column[1:] for column in columns],
+        headers,
+        rows,
+        1,
+        ending,
+        encoding="utf-8",
+        delimiter=delimiter,
+        longest_cell_bytes=longest_cell_bytes,
     )
 
 
-def _cut_short(name: str, frame: pd.DataFrame, header_row: int) -> Issue | None:
+def _read_plain_records(
+    data: bytes, head: str, delimiter: str, crlf: bool, use_arrow: bool
+) -> tuple[list[np.ndarray], int | None] | None:
+    """(every record as text, one array per column; the longest cell's UTF-8 length when
+    known), or None when the exact path must read the file.
+
+    pyarrow reads the file when it reads it exactly as pandas would (`csv_arrow`); otherwise
+    pandas does, as before, but only a file without CR: pandas keeps a CR inside a quoted
+    value, which the exact path writes as LF.
+    """
+    width = _header_width(head, delimiter) if use_arrow else None
+    arrow = None if width is None else read_text_columns(data, delimiter, width)
+    if arrow is not None:
+        return arrow.columns, arrow.longest_cell_bytes
+    if crlf:
+        return None
+    frame, bad_rows = _parse_with_pandas(None, delimiter, data)
+    if frame is None or bad_rows:
+        return None
+    return [frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])], None
+
+
+def _header_width(head: str, delimiter: str) -> int | None:
+    """The number of fields in the header record, or None when the csv module cannot tell."""
+    reader = csv.reader(
+        io.StringIO(head), delimiter=delimiter, quotechar='"', doublequote=True, strict=True
+    )
+    try:
+        return len(next(reader))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def _cut_short(name: str, last_column: np.ndarray, header_row: int) -> Issue | None:
     """A warning when a file with data rows does not end with a line break: it may be cut short.
 
     A copy or download that stopped early ends inside its last row. When that row still has every
@@ -178,15 +232,15 @@ def _cut_short(name: str, frame: pd.DataFrame, header_row: int) -> Issue | None:
     programs do omit the final line break, so that value is named for the user to check rather
     than refused. (A last row with fewer fields, or inside an open quote, is an error elsewhere.)
     """
-    if len(frame) <= 1:
+    if len(last_column) <= 1:
         return None
-    row = header_row + len(frame) - 1
+    row = header_row + len(last_column) - 1
     return Issue(
         "warning",
         name,
         row,
-        str(frame.iat[0, -1]).strip(),
-        str(frame.iat[-1, -1]),
+        str(last_column[0]).strip(),
+        str(last_column[-1]),
         f"the file does not end with a line break, so it may have been cut short by a copy or "
         f"download that did not finish: check that row {row}, the last, is complete (its last "
         "value especially); if it is not, export or copy the file again",

@@ -159,6 +159,8 @@ _MAX_LONG_CELL_ISSUES = 5
 
 def _overlong_cells(table: RawTable, max_chars: int) -> list[Issue]:
     """An error for each of the first cells longer than `max_chars` (a damaged or hostile file)."""
+    if table.longest_cell_bytes is not None and table.longest_cell_bytes <= max_chars:
+        return []
     frame = table.frame
     found: list[tuple[int, str, str, int]] = []
     for column in frame.columns:

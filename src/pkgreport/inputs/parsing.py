@@ -12,9 +12,10 @@ import pandas as pd
 from pkgreport.inputs.schemas import INVOICE_STATUS_CODES
 from pkgreport.inputs.shapes import group_by_shape
 
-# How the parsers stay fast without a Python loop per row (no pyarrow here, and pandas `.str`
-# methods on python-backed strings cost ~1 s per regex per million rows):
-# - every column but ids and text is factorised when its values repeat, and each *distinct*
+# How the parsers stay fast without a Python loop per row (they read the loader's object
+# columns of `str`, where pandas `.str` methods cost ~1 s per regex per million rows):
+# - every column but ids and text is factorised when its values repeat (the CSV loader already
+#   shares one `str` per repeated value, so the hashing is cheap), and each *distinct*
 #   value is read once (values are read on their own, never from their neighbours, so this is
 #   exact): small vocabularies (booleans, status, counts) in Python;
 # - money and dates (which repeat too: a few thousand distinct per million rows; dates are read in
@@ -126,8 +127,7 @@ def distinct_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarr
     mostly_blank = 4 * (len(raw) - int(filled.sum())) > len(raw)
     at = np.flatnonzero(filled) if mostly_blank else None
     cells = raw[at] if at is not None else raw
-    sample = cells[:: max(1, len(cells) // _REPEAT_SAMPLE)]
-    if len(pd.unique(sample)) < len(sample):
+    if _repeats(cells):
         # `_objects` leaves only str, so no code is factorize's -1 for a missing value (asking
         # for no sentinel instead would cost an extra pass over the column).
         codes, read = pd.factorize(cells)
@@ -140,6 +140,17 @@ def distinct_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarr
         codes[at] = filled_codes
     lengths = np.fromiter(map(len, read), dtype=np.int64, count=len(read))
     return codes, read, lengths
+
+
+def _repeats(cells: np.ndarray) -> bool:
+    """Whether a spread sample of the cells, or a run of neighbouring cells, holds a repeat.
+
+    Exports are sorted by date, so a spread sample of a million start times may hold each once
+    while a run of neighbours repeats them.
+    """
+    spread = cells[:: max(1, len(cells) // _REPEAT_SAMPLE)]
+    run = cells[len(cells) // 2 : len(cells) // 2 + _REPEAT_SAMPLE]
+    return any(len(pd.unique(sample)) < len(sample) for sample in (spread, run))
 
 
 # --- text and ids -----------------------------------------------------------------------------

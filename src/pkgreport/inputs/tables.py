@@ -33,6 +33,9 @@ class RawTable:
     # False when the file's text holds no "+" anywhere, so no cell is written in scientific
     # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
     may_hold_scientific: bool = True
+    # The UTF-8 length of the file's longest cell, when the reader measured it (else None): no
+    # cell holds more characters.
+    longest_cell_bytes: int | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -56,8 +59,41 @@ def finish_table(
     trailing_blank_header_is_warning: bool = False,
 ) -> tuple[RawTable | None, list[Issue]]:
     """Header checks, blank-row removal and provenance columns, for CSV and XLSX alike."""
-    name = path.name
     arrays = [frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])]
+    return finish_columns(
+        path,
+        kind,
+        data,
+        arrays,
+        headers,
+        rows,
+        header_row,
+        issues,
+        encoding=encoding,
+        delimiter=delimiter,
+        sheet=sheet,
+        trailing_blank_header_is_warning=trailing_blank_header_is_warning,
+    )
+
+
+def finish_columns(
+    path: Path,
+    kind: str,
+    data: bytes,
+    arrays: list[np.ndarray],
+    headers: list[str],
+    rows: np.ndarray,
+    header_row: int,
+    issues: list[Issue],
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+    trailing_blank_header_is_warning: bool = False,
+    longest_cell_bytes: int | None = None,
+) -> tuple[RawTable | None, list[Issue]]:
+    """`finish_table` of the data rows as one object array of `str` per column."""
+    name = path.name
     keep_cols, errors = _kept_columns(
         name, headers, arrays, rows, header_row, issues, trailing_blank_header_is_warning
     )
@@ -100,7 +136,10 @@ def finish_table(
         sheet=sheet,
     )
     scientific = not searchable or b"+" in data
-    return RawTable(file=file, frame=out, may_hold_scientific=scientific), issues
+    table = RawTable(
+        file, out, may_hold_scientific=scientific, longest_cell_bytes=longest_cell_bytes
+    )
+    return table, issues
 
 
 def _kept_columns(

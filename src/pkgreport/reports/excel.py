@@ -475,6 +475,8 @@ def _auto_width(series: pd.Series, column: Column) -> int:
     title = len(column.title) + 3  # room for the filter button
     if column.kind in _DEFAULT_WIDTHS:
         return max(title, _DEFAULT_WIDTHS[column.kind])
-    sample = series.head(500).dropna().astype(str)
+    # Python-backed text: pandas' default string type (pyarrow's when installed) cannot hold a
+    # lone surrogate, which a cell may.
+    sample = series.head(500).dropna().astype(pd.StringDtype("python"))
     longest = int(sample.str.len().max()) if len(sample) else 0
     return max(8, min(60, max(title, longest + 2)))
