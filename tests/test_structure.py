@@ -37,8 +37,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 600
-# Modules not yet held to the limits (path prefixes); none today, and the list can only shrink.
-NOT_YET_CHECKED: tuple[str, ...] = ()
 
 
 def module_name(path: Path) -> str:
@@ -110,11 +108,7 @@ def test_the_import_check_sees_lazy_imports_and_skips_type_checking_ones() -> No
 
 
 def checked_files() -> list[Path]:
-    return [
-        path
-        for path in sorted(PACKAGE.rglob("*.py"))
-        if not path.relative_to(PACKAGE).as_posix().startswith(NOT_YET_CHECKED)
-    ]
+    return sorted(PACKAGE.rglob("*.py"))
 
 
 def long_functions(path: Path, root: Path = PACKAGE) -> list[str]:
@@ -130,19 +124,8 @@ def long_functions(path: Path, root: Path = PACKAGE) -> list[str]:
     return found
 
 
-# Still too long, each a pipeline of named steps waiting to be split; listed with today's length
-# so the list can only shrink (a new long function, or one of these growing, fails the test).
-KNOWN_LONG: dict[str, int] = {}
-
-
 def test_no_function_passes_80_lines() -> None:
-    found = {
-        f.split(":")[0] + " " + f.split()[1]: int(f.split("(")[-1].split()[0])
-        for path in checked_files()
-        for f in long_functions(path)
-    }
-    assert {name: n for name, n in found.items() if n > KNOWN_LONG.get(name, 0)} == {}
-    assert set(KNOWN_LONG) <= set(found), "a listed function was split: remove it from KNOWN_LONG"
+    assert [f for path in checked_files() for f in long_functions(path)] == []
 
 
 def test_no_module_passes_600_lines() -> None:
@@ -150,13 +133,7 @@ def test_no_module_passes_600_lines() -> None:
         path.relative_to(PACKAGE).as_posix(): len(path.read_text().splitlines())
         for path in checked_files()
     }
-    assert {
-        name: n for name, n in lengths.items() if n > KNOWN_LONG_MODULES.get(name, MAX_MODULE_LINES)
-    } == {}
-
-
-# Grown past the limit by `ruff format`; being split next (the list can only shrink).
-KNOWN_LONG_MODULES: dict[str, int] = {}
+    assert {name: n for name, n in lengths.items() if n > MAX_MODULE_LINES} == {}
 
 
 @pytest.mark.parametrize("length", [80, 81])
