@@ -420,22 +420,26 @@ def report(
       pkgreport report exports/ -o reports --as-of 2026-10-31 --period 2026-10
       pkgreport report exports/ -o reports --from 2026-07-01 --to 2026-09-30 --title "Q1 pack"
     """
-    from pkgreport import pipeline
-    from pkgreport.reports.publish import output_names, render_outputs, write_all
+    from pkgreport.reports.chart_process import ChartsBeside
 
     period_dates = period_from_options(
         period, options.pop("period_start"), options.pop("period_end")
     )
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
-    result = pipeline.run(settings, progress=progress)
-    note(
-        quiet,
-        f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
-        f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}",
-    )
-    progress("rendering the workbook, HTML report and summary")
-    files = render_outputs(result, generated_at=generated_at)
+    # Started before the data libraries load: the charts' process imports matplotlib meanwhile.
+    with ChartsBeside() as charts:
+        from pkgreport import pipeline
+        from pkgreport.reports.publish import output_names, render_outputs, write_all
+
+        result = pipeline.run(settings, progress=progress)
+        note(
+            quiet,
+            f"as of {result.as_of.isoformat()} ({result.as_of_source}); "
+            f"period {result.period_start.isoformat()} to {result.period_end.isoformat()}",
+        )
+        progress("rendering the workbook, HTML report and summary")
+        files = render_outputs(result, generated_at=generated_at, charts=charts)
     for path in write_all(output_dir, files, output_names(result)["manifest"]):
         if not quiet:
             click.echo(str(path))
@@ -494,12 +498,20 @@ def run_command(
     """
     import os
 
-    from pkgreport.schedule.runlog import run_scheduled
+    from pkgreport.reports.chart_process import ChartsBeside
 
     settings, _ = resolve_run_settings(config, dict(os.environ), options, today)
-    outcome = run_scheduled(
-        settings, generated_at=generated_at, progress=_progress(quiet), lock_wait=lock_wait
-    )
+    # Started before the data libraries load, as in `report`.
+    with ChartsBeside() as charts:
+        from pkgreport.schedule.runlog import run_scheduled
+
+        outcome = run_scheduled(
+            settings,
+            generated_at=generated_at,
+            progress=_progress(quiet),
+            lock_wait=lock_wait,
+            charts=charts,
+        )
     if verbose:
         for path in outcome.written:
             click.echo(str(path))

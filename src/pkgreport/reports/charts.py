@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from pkgreport.reports.filters import format_money
-from pkgreport.reports.model import RollRow
+from pkgreport.reports.model import CHART_TITLES, ChartData, RollRow
 
 # Figures are drawn through `Figure` (no pyplot, no GUI); everything that could vary between runs
 # (hash salt for generated ids, dates, creator string, font embedding) is pinned here.
@@ -195,3 +195,17 @@ def rollforward_chart(rows: Sequence[RollRow], title: str, symbol: str = "$") ->
         )
         ax.margins(y=0.15)
         return _to_svg(fig, "chart-rollforward", title)
+
+
+def draw_charts(data: ChartData, symbol: str) -> dict[str, str]:
+    """Every chart the series call for, as SVG by name (an empty series draws no chart)."""
+    drawn = {}
+    if data.ageing:
+        drawn["ageing"] = ageing_chart(data.ageing, CHART_TITLES["ageing"], symbol)
+    if data.utilisation:
+        title = CHART_TITLES["utilisation"]
+        drawn["utilisation"] = utilisation_chart(data.utilisation, title, data.unlimited)
+    if data.rollforward:
+        title = CHART_TITLES["rollforward"]
+        drawn["rollforward"] = rollforward_chart(data.rollforward, title, symbol)
+    return drawn

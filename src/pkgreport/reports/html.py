@@ -14,7 +14,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
-from pkgreport.reports import charts
+from pkgreport.reports.chart_process import ChartsBeside
 from pkgreport.reports.filters import (
     filters_for,
     format_cell,
@@ -26,7 +26,13 @@ from pkgreport.reports.filters import (
     plural,
     sort_keys,
 )
-from pkgreport.reports.model import Column, ReportContext, Table, workbook_attention_only
+from pkgreport.reports.model import (
+    CHART_TITLES,
+    Column,
+    ReportContext,
+    Table,
+    workbook_attention_only,
+)
 
 _NUMERIC_KINDS = frozenset({"money", "int", "percent"})
 _LONG_TEXT_WIDTH = 30
@@ -122,7 +128,7 @@ class TableView:
         return f"Show all rows ({self.quiet_rows:,} hidden: nothing to act on)"
 
 
-def render_html(ctx: ReportContext) -> str:
+def render_html(ctx: ReportContext, charts: ChartsBeside | None = None) -> str:
     """The report as one HTML document with no external reference; same context, same text."""
     env = make_environment(ctx)
     folder = templates_dir()
@@ -191,7 +197,7 @@ def render_html(ctx: ReportContext) -> str:
     return env.get_template("base.html.j2").render(
         page=page,
         cards=cards,
-        charts=_charts(ctx),
+        charts=_charts(ctx, _drawn(ctx, charts)),
         kinds=kinds,
         total_findings=plural(sum(k.count for k in ctx.finding_kinds), "finding"),
         tables=tables,
@@ -353,46 +359,37 @@ def _notes(
     return capped, totals_note
 
 
-def _charts(ctx: ReportContext) -> list[dict[str, Any]]:
-    out = []
+def _drawn(ctx: ReportContext, charts: ChartsBeside | None) -> dict[str, str]:
+    """The charts as SVG by name: from the process drawing them beside this one, or drawn here."""
+    if charts is not None:
+        return charts.drawn()
+    from pkgreport.reports.charts import draw_charts
+
+    return draw_charts(ctx.charts, ctx.currency_symbol)
+
+
+def _charts(ctx: ReportContext, drawn: dict[str, str]) -> list[dict[str, Any]]:
+    """The charts drawn for this report, each with its title and a caption that explains it."""
     data, symbol = ctx.charts, ctx.currency_symbol
-    if data.ageing:
-        title = "Unapplied credit by age"
-        out.append(
-            {
-                "title": title,
-                "caption": "How long patients' credit has been held.",
-                "svg": Markup(charts.ageing_chart(data.ageing, title, symbol)),
-            }
-        )
+    captions = {"ageing": "How long patients' credit has been held."}
     if data.utilisation:
-        title = "Case utilisation"
         limited = sum(count for _, count in data.utilisation)
-        caption = (
+        captions["utilisation"] = (
             f"How much of each package has been used ({plural(limited, 'case')} with a maximum)."
         )
         if data.unlimited:
-            caption += (
+            captions["utilisation"] += (
                 f" {plural(data.unlimited, 'case')} with no maximum (unlimited) "
                 "counted apart, in grey."
             )
-        out.append(
-            {
-                "title": title,
-                "caption": caption,
-                "svg": Markup(charts.utilisation_chart(data.utilisation, title, data.unlimited)),
-            }
-        )
     if data.rollforward:
-        title = "Monthly credit liability roll-forward"
         first = data.rollforward[0]
-        out.append(
-            {
-                "title": title,
-                "caption": f"Credit created, applied and refunded each month from {first.label}, "
-                "and the liability left at each month end; it stood at "
-                f"{format_money(first.opening, symbol)} when {first.label} began.",
-                "svg": Markup(charts.rollforward_chart(data.rollforward, title, symbol)),
-            }
+        captions["rollforward"] = (
+            f"Credit created, applied and refunded each month from {first.label}, "
+            "and the liability left at each month end; it stood at "
+            f"{format_money(first.opening, symbol)} when {first.label} began."
         )
-    return out
+    return [
+        {"title": CHART_TITLES[name], "caption": captions[name], "svg": Markup(svg)}
+        for name, svg in drawn.items()
+    ]

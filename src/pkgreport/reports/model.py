@@ -157,6 +157,14 @@ class RollRow:
     closing: int
 
 
+# Each chart's title, by name: its heading on the page and its accessible name in the SVG.
+CHART_TITLES = {
+    "ageing": "Unapplied credit by age",
+    "utilisation": "Case utilisation",
+    "rollforward": "Monthly credit liability roll-forward",
+}
+
+
 @dataclass(frozen=True)
 class ChartData:
     """The series behind the HTML charts; an empty series means the chart is left out."""

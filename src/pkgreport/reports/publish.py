@@ -13,6 +13,7 @@ from pkgreport.atomic import (
     write_all_atomic,
     writing,
 )
+from pkgreport.reports.chart_process import ChartsBeside
 from pkgreport.reports.context import build_context
 from pkgreport.reports.model import ReportContext
 from pkgreport.reports.second_process import Beside
@@ -41,10 +42,17 @@ def render_outputs(
     generated_at: str | None = None,
     changes: dict[str, Any] | None = None,
     summary: dict[str, Any] | None = None,
+    charts: ChartsBeside | None = None,
 ) -> dict[str, bytes]:
-    """File name -> bytes for the workbook, the HTML report and the JSON summary."""
+    """File name -> bytes for the workbook, the HTML report and the JSON summary.
+
+    `charts`, a process started before the exports were read (`start_charts()`), draws the page's
+    charts; without it they are drawn here.
+    """
     title = title or result.settings.title
     ctx = build_context(result, title=title, generated_at=generated_at, changes=changes)
+    if charts is not None:
+        charts.send(ctx.charts, ctx.currency_symbol)
     names = output_names(result)
     # A second process renders the workbook while this one renders the page and the summary,
     # once there are enough rows to pay for starting it.
@@ -55,7 +63,7 @@ def render_outputs(
 
         if summary is None:
             summary = build_summary(result, title=title, generated_at=generated_at, changes=changes)
-        page = render_html(ctx).encode("utf-8")
+        page = render_html(ctx, charts).encode("utf-8")
         text = summary_json(summary).encode("utf-8")
         # The manifest is written by `write_all`, last, from the bytes actually published.
         return {names["xlsx"]: workbook.result(), names["html"]: page, names["json"]: text}

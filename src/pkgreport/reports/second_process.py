@@ -7,6 +7,7 @@ import os
 import signal
 from collections.abc import Callable
 from types import TracebackType
+from typing import Self
 
 
 class Beside:
@@ -52,6 +53,11 @@ class Beside:
         os.close(write_end)
         self._pid, self._read_end = pid, read_end
 
+    @property
+    def started(self) -> bool:
+        """Whether a child is rendering (False: `result()` renders in this process)."""
+        return bool(self._pid)
+
     def result(self) -> bytes:
         if not self._pid:
             return self._render()
@@ -68,7 +74,7 @@ class Beside:
         gc.unfreeze()
         return os.waitstatus_to_exitcode(status)
 
-    def __enter__(self) -> Beside:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

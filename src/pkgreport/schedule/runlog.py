@@ -12,6 +12,7 @@ from pkgreport.atomic import write_atomic
 from pkgreport.config import Settings
 from pkgreport.errors import InputError, Issue
 from pkgreport.inputs.discovery import kind_of
+from pkgreport.reports.chart_process import ChartsBeside
 from pkgreport.reports.publish import output_names, render_outputs, write_all
 from pkgreport.reports.summary import build_summary, summary_json
 from pkgreport.result import OWN_OUTPUT_PREFIX, Dataset
@@ -49,7 +50,9 @@ def run_scheduled(
     generated_at: str | None,
     progress: Callable[[str], None],
     lock_wait: float,
+    charts: ChartsBeside | None = None,
 ) -> Outcome:
+    """One scheduled run under the output folder's lock; `charts` as for `render_outputs`."""
     assert settings.output_dir is not None
     out_dir = settings.output_dir
     log = _Log()
@@ -92,7 +95,12 @@ def run_scheduled(
             note(older)
         full = {**plain, "changes_since_last_run": changes}
         files = render_outputs(
-            result, title=title, generated_at=generated_at, changes=changes, summary=full
+            result,
+            title=title,
+            generated_at=generated_at,
+            changes=changes,
+            summary=full,
+            charts=charts,
         )
         written = write_all(out_dir, files, output_names(result)["manifest"])
         for path in written:
