@@ -24,7 +24,6 @@ from pkgreport.cli_options import (
     input_options,
     parse_date,
     period_from_options,
-    report_options,
     resolve_run_settings,
     settings_from,
 )
@@ -37,6 +36,7 @@ from pkgreport.errors import (
     PkgReportError,
     UsageError,
 )
+from pkgreport.group.hooks import GROUP_INPUT_DIR, report_group_options, run_group_options
 from pkgreport.inputs.presets import preset_names
 
 SHOWN_ISSUES = 20
@@ -532,7 +532,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 
 @cli.command()
-@INPUT_DIR
+@GROUP_INPUT_DIR
 @click.option(
     "-o",
     "--output",
@@ -542,7 +542,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     help="Folder for the reports (created if missing).",
 )
 @input_options
-@report_options
+@report_group_options
 def report(
     input_dir: Path,
     output_dir: Path,
@@ -605,7 +605,7 @@ def report(
     help="Folder for the reports, log and history.",
 )
 @input_options
-@report_options
+@run_group_options
 @click.option(
     "--today",
     callback=parse_date,
