@@ -250,6 +250,29 @@ def test_run_config_with_clinic_tables_writes_the_group(exports: Path, tmp_path:
     ]
 
 
+def test_run_config_group_exits_4_on_a_fail_on_finding_in_any_clinic(
+    exports: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "pkgreport.toml"
+    config.write_text(
+        f'output = "reports"\nfail_on = ["OVER_BOOKED"]\n\n'
+        f'[[clinic]]\nname = "north"\ninput = "{exports / "north"}"\n\n'
+        f'[[clinic]]\nname = "south"\ninput = "{exports / "south"}"\n',
+        encoding="utf-8",
+    )
+    code, _, stderr = _invoke("run", "--config", str(config), "--period", "2026-09", "-q")
+    over_booked = [
+        f
+        for clinic in ("north", "south")
+        for f in json.loads(
+            (tmp_path / "reports" / clinic / "pkgreport-2026-09-30.json").read_text("utf-8")
+        )["findings"]
+        if f["code"] == "OVER_BOOKED"
+    ]
+    assert over_booked
+    assert (code, stderr) == (4, f"fail-on: OVER_BOOKED x{len(over_booked)}\n")
+
+
 def test_dask_options_without_dask_say_how_to_install_it(
     exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -347,3 +370,19 @@ def test_patients_whose_records_point_at_each_other_share_a_part() -> None:
         assert len(set(part.values())) == min(partitions, 3)
         parts = split_dataset(dataset, partitions)
         assert sorted(p for d in parts for p in d.payments["patient_id"]) == ["p1", "p2", "p5"]  # type: ignore[index]
+
+
+def test_input_dir_and_group_together_are_refused(exports: Path, tmp_path: Path) -> None:
+    code, _, stderr = _invoke("report", str(SAMPLE), "--group", str(exports), "-o", str(tmp_path))
+    assert (code, stderr) == (
+        2,
+        "Error: give INPUT_DIR for one clinic or --group for a group of clinics, not both\n",
+    )
+
+
+def test_report_without_input_dir_or_group_says_what_to_give(tmp_path: Path) -> None:
+    code, _, stderr = _invoke("report", "-o", str(tmp_path))
+    assert (code, stderr) == (
+        2,
+        "Error: give INPUT_DIR (the folder of exports), or --group for a clinic group\n",
+    )

@@ -315,8 +315,8 @@ def fanout_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             default=1,
             show_default=True,
-            help="Split each clinic by patient into this many parts, computed as Dask tasks "
-            "(for a clinic too large for one process; needs pkgreport[dask]).",
+            help="Split each clinic by patient into this many parts whose case and credit "
+            "engines run as Dask tasks; the same output (needs pkgreport[dask]).",
         ),
     ]
     for decorator in reversed(decorators):

@@ -235,7 +235,25 @@ def run_config_command(
             html_max_rows=settings.html_max_rows,
             progress=_progress(quiet),
         )
-    return _publish_and_tell(run, quiet=not verbose)
+    code = _publish_and_tell(run, quiet=not verbose)
+    return code or _fail_on(run, settings.fail_on)
+
+
+def _fail_on(run: GroupRun, codes: tuple[str, ...]) -> int:
+    """Exit 4 when a finding listed in `fail_on` occurred in any clinic (as a one-clinic run)."""
+    from collections import Counter
+
+    found = Counter(
+        finding["code"]
+        for outcome in run.outcomes
+        if outcome.summary is not None
+        for finding in outcome.summary["findings"]
+        if finding["code"] in codes
+    )
+    if not found:
+        return int(ExitCode.DONE)
+    click.echo("fail-on: " + ", ".join(f"{code} x{n}" for code, n in found.items()), err=True)
+    return int(ExitCode.FAIL_ON)
 
 
 def _report_partitioned(

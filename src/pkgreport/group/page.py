@@ -12,7 +12,7 @@ from markupsafe import Markup
 from pkgreport.errors import Issue
 from pkgreport.group.summary import FIGURE_TITLES, MONEY_FIGURES, SEVERITIES
 from pkgreport.reports.charts import clinic_liability_chart
-from pkgreport.reports.filters import format_money, format_prose_date, plural
+from pkgreport.reports.filters import css_string, format_money, format_prose_date, plural
 from pkgreport.reports.html import templates_dir
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -111,6 +111,7 @@ def render_group_html(summary: dict[str, Any], *, date_order: str, max_rows: int
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["css_string"] = css_string
     computed = [c for c in summary["clinics"] if c["computed"]]
     findings = summary["findings"]
     dates = summary["clinic_as_of_dates"]
