@@ -328,12 +328,38 @@ def test_a_sub_folder_that_cannot_name_a_folder_is_refused(tmp_path: Path) -> No
     )
 
 
+def _with_allocations(folder: Path) -> Path:
+    """The sample clinic plus an allocations export: each of 60 payments to an invoice of its
+    patient's."""
+    dataset = pipeline.load_dataset(Settings(input_dir=folder))
+    invoices, payments = dataset.invoices, dataset.payments
+    assert invoices is not None and payments is not None
+    last_invoice = invoices.drop_duplicates("patient_id", keep="last").set_index("patient_id")
+    paid = payments.loc[payments["patient_id"].isin(last_invoice.index) & (payments["amount"] > 0)]
+    lines = ["Invoice ID,Payment ID,Amount"] + [
+        f"{last_invoice.at[row.patient_id, 'invoice_id']},{row.payment_id},"
+        f"{min(row.amount, 1000) // 100}.{min(row.amount, 1000) % 100:02d}"
+        for row in paid.head(60).itertuples()
+    ]
+    (folder / "Allocations.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
 @pytest.mark.parametrize("partitions", [2, 5])
-def test_engines_on_patient_parts_give_the_same_bytes(exports: Path, partitions: int) -> None:
+def test_engines_on_patient_parts_give_the_same_bytes(
+    exports: Path, tmp_path: Path, partitions: int
+) -> None:
     """The partitioned run without Dask: each part through the same engines, then merged."""
-    for clinic in ("harbour", "south"):
-        settings = Settings(input_dir=exports / clinic)
+    allocated = _with_allocations(_copy_sample(tmp_path / "allocated"))
+    for folder, policy in [
+        (exports / "harbour", "oldest-first"),
+        (exports / "south", "oldest-first"),
+        (allocated, "newest-first"),
+    ]:
+        settings = Settings(input_dir=folder, allocation=policy)  # type: ignore[arg-type]
         dataset = pipeline.load_dataset(settings)
+        assert dataset.errors == []
+        assert (dataset.allocations is None) == (folder != allocated)
         whole = pipeline.compute(dataset, settings)
 
         def engines(ds, s, as_of, links):  # type: ignore[no-untyped-def]

@@ -138,3 +138,20 @@ def test_workers_option_starts_its_own_local_cluster(
         "report", "--group", str(exports), "-o", str(tmp_path), "--workers", "2", "-q"
     ) == (0, "")
     assert _files(tmp_path) == serial
+
+
+def test_bench_group_runs_on_two_tiny_clinics(tmp_path: Path) -> None:
+    """The benchmark still runs end to end (its timings are not asserted)."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_group.py"
+    args = ["--clinics", "2", "--patients", "40", "--months", "2", "--runs", "1"]
+    done = subprocess.run(
+        [sys.executable, str(bench), *args, "--data", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "outputs identical: yes"
