@@ -412,3 +412,13 @@ def test_report_without_input_dir_or_group_says_what_to_give(tmp_path: Path) -> 
         2,
         "Error: give INPUT_DIR (the folder of exports), or --group for a clinic group\n",
     )
+
+
+def test_run_with_dask_options_but_no_clinic_tables_is_refused(tmp_path: Path) -> None:
+    code, _, stderr = _invoke("run", str(SAMPLE), "-o", str(tmp_path), "--partitions", "2")
+    assert (code, stderr) == (
+        2,
+        "Error: --workers, --scheduler and --partitions run the clinics of a config file's "
+        "[[clinic]] tables, and none were given: add them to the file given with --config, or "
+        "use `pkgreport report INPUT_DIR --partitions K` to split one clinic\n",
+    )

@@ -217,12 +217,16 @@ def run_config_command(
     **_: Any,
 ) -> int:
     """`pkgreport run --config` with `[[clinic]]` tables: the group under the output folder's
-    lock (one clinic alone, with --partitions, when the file has no tables)."""
+    lock."""
     from pkgreport.schedule.runlock import output_lock
 
     assert settings.output_dir is not None
     if not tables:
-        return _report_partitioned(settings, fanout, generated_at, quiet=not verbose)
+        raise UsageError(
+            "--workers, --scheduler and --partitions run the clinics of a config file's "
+            "[[clinic]] tables, and none were given: add them to the file given with --config, "
+            "or use `pkgreport report INPUT_DIR --partitions K` to split one clinic"
+        )
     clinics = clinics_from_tables(tables, settings, settings.output_dir)
     with output_lock(settings.output_dir, wait_seconds=lock_wait):
         run = run_group(
