@@ -109,7 +109,12 @@ def test_floor_constraints_pin_exactly_the_pyproject_floors() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
-    floors = dict(re.findall(r"^([A-Za-z0-9_.-]+)>=([0-9.]+)$", "\n".join(declared), re.MULTILINE))
+    # A floor may carry extras (`dask[distributed]>=...`): the pin names the package alone.
+    floors = dict(
+        re.findall(
+            r"^([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?>=([0-9.]+)$", "\n".join(declared), re.MULTILINE
+        )
+    )
     lines = (ROOT / "constraints-floor.txt").read_text(encoding="utf-8").splitlines()
     pins = dict(line.split("==") for line in lines if line and not line.startswith("#"))
     assert pins == {name: floors[name] for name in pins}

@@ -24,7 +24,6 @@ from pkgreport.cli_options import (
     input_options,
     parse_date,
     period_from_options,
-    report_options,
     resolve_run_settings,
     schedule_options,
     settings_from,
@@ -40,6 +39,7 @@ from pkgreport.cli_output import (
 )
 from pkgreport.config import Settings
 from pkgreport.errors import ExitCode, InputError, PkgReportError, UsageError
+from pkgreport.group.hooks import GROUP_INPUT_DIR, report_group_options, run_group_options
 from pkgreport.inputs.presets import preset_names
 
 
@@ -389,7 +389,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 
 @cli.command()
-@INPUT_DIR
+@GROUP_INPUT_DIR
 @click.option(
     "-o",
     "--output",
@@ -399,7 +399,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     help="Folder for the reports (created if missing).",
 )
 @input_options
-@report_options
+@report_group_options
 def report(
     input_dir: Path,
     output_dir: Path,
@@ -466,7 +466,7 @@ def report(
     help="Folder for the reports, log and history.",
 )
 @input_options
-@report_options
+@run_group_options
 @schedule_options
 def run_command(
     config: Path | None,

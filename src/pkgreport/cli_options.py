@@ -78,7 +78,7 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--sheet", default=None, help="Worksheet to read in XLSX files (default: the first)."
         ),
     ]
-    return _stacked(decorators, func)
+    return stacked(decorators, func)
 
 
 def settings_from(base: Settings | None = None, /, **options: Any) -> Settings:
@@ -219,7 +219,7 @@ def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         QUIET,
     ]
-    return _stacked(decorators, func)
+    return stacked(decorators, func)
 
 
 def today_in(timezone: str) -> date:
@@ -235,8 +235,9 @@ def today_in(timezone: str) -> date:
 
 def resolve_run_settings(
     config: Path | None, environ: dict[str, str], options: dict[str, Any], today: date | None
-) -> tuple[Settings, Any]:
-    """Config file, then PKGREPORT_* variables, then command-line options (highest)."""
+) -> tuple[Settings, list[dict[str, Any]]]:
+    """Config file, then PKGREPORT_* variables, then command-line options (highest); and the
+    config file's `[[clinic]]` tables (a clinic group, `pkgreport.group`), [] when it has none."""
     from pkgreport.config import CONFIG_TO_SETTINGS, ConfigError, read_config_file, read_environment
     from pkgreport.inputs.presets import mapping_data
 
@@ -248,12 +249,13 @@ def resolve_run_settings(
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     period_spec = merged.pop("period", None)
+    clinics: list[dict[str, Any]] = merged.pop("clinic", [])  # type: ignore[assignment]
     values = {CONFIG_TO_SETTINGS[k]: v for k, v in merged.items()}
     cli_period = period_from_options(
         options.pop("period"), options.pop("period_start"), options.pop("period_end")
     )
     values.update({k: v for k, v in options.items() if v is not None})
-    if values.get("input_dir") is None:
+    if values.get("input_dir") is None and not clinics:
         raise UsageError(
             "no input folder: give INPUT_DIR, `input` in the config file or PKGREPORT_INPUT"
         )
@@ -274,7 +276,46 @@ def resolve_run_settings(
         settings = settings.replace(period_start=start, period_end=end)
         if settings.as_of is None and period_spec.kind != "current-month":
             settings = settings.replace(as_of=end)
-    return settings, period_spec
+    return settings, clinics
+
+
+GROUP = click.option(
+    "--group",
+    "group",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A group TOML file ([[clinic]] tables: name, input, own settings) or a folder of "
+    "sub-folders, one clinic each: each clinic's reports go to OUTPUT/<clinic>/, then the "
+    "group report.",
+)
+
+
+def fanout_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the clinics of a group run (`pkgreport.group`): this process, or Dask."""
+    decorators = [
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Run the clinics in parallel on a Dask cluster of this many worker processes "
+            "on this machine (needs pkgreport[dask]).",
+        ),
+        click.option(
+            "--scheduler",
+            default=None,
+            metavar="tcp://HOST:8786",
+            help="Run the clinics on the Dask cluster of this scheduler (needs pkgreport[dask]).",
+        ),
+        click.option(
+            "--partitions",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Split each clinic by patient into this many parts whose case and credit "
+            "engines run as Dask tasks; the same output (needs pkgreport[dask]).",
+        ),
+    ]
+    return stacked(decorators, func)
 
 
 def schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -303,10 +344,10 @@ def schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "fewer rows (by default the run stops with exit 1).",
         ),
     ]
-    return _stacked(decorators, func)
+    return stacked(decorators, func)
 
 
-def _stacked(decorators: list[Callable[..., Any]], func: Callable[..., Any]) -> Callable[..., Any]:
+def stacked(decorators: list[Callable[..., Any]], func: Callable[..., Any]) -> Callable[..., Any]:
     """`func` under `decorators`, the first listed outermost (as written above a function)."""
     for decorator in reversed(decorators):
         func = decorator(func)

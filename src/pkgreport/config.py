@@ -82,6 +82,42 @@ MAX_AMOUNT_LIMIT = 1_000_000_000_000
 
 FINDING_CODES: tuple[str, ...] = tuple(FINDINGS)
 
+# A clinic group (`[[clinic]]` tables, `pkgreport.group`): each table names a clinic and its input
+# folder, and may set these where the clinic differs from the settings above it.
+CLINIC_TABLE = "clinic"
+CLINIC_KEYS: tuple[str, ...] = (
+    "name",
+    "input",
+    "timezone",
+    "date_order",
+    "columns",
+    "source",
+    "allocation",
+    "credit_applies",
+    "dormant_days",
+    "nearly_used_up",
+    "ageing_buckets",
+    "max_amount",
+    "max_file_bytes",
+    "max_cell_chars",
+    "title",
+)
+CLINIC_NAME_MAX = 64
+
+
+def clinic_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a clinic (it names the clinic's report folder too), or None."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]*", name):
+        return (
+            "must start with a letter or digit and hold only letters, digits, spaces, dots, "
+            "hyphens and underscores (it names the clinic's report folder)"
+        )
+    if len(name) > CLINIC_NAME_MAX or name.endswith((" ", ".")):
+        return f"must be at most {CLINIC_NAME_MAX} characters and not end with a space or a dot"
+    return None
+
 
 class ConfigError(ValueError):
     """A bad key or value in a config file or environment variable; the CLI exits 2."""
@@ -293,6 +329,9 @@ def read_config_file(path: Path) -> dict[str, object]:
     for key, value in data.items():
         line = _line_of(text, key)
         where = f"{path}, line {line}" if line else str(path)
+        if key == CLINIC_TABLE:
+            out[key] = _read_clinic_tables(value, path)
+            continue
         if key not in CONFIG_KEYS:
             import difflib
 
@@ -309,6 +348,48 @@ def read_config_file(path: Path) -> dict[str, object]:
             checked = base / checked  # paths in a config file are relative to the file
         out[key] = checked
     return out
+
+
+def _read_clinic_tables(tables: object, path: Path) -> list[dict[str, object]]:
+    """The `[[clinic]]` tables: each checked like the keys above, paths relative to the file."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(
+            f"{path}: `clinic` must be [[clinic]] tables, each with a name and an input folder"
+        )
+    clinics: list[dict[str, object]] = []
+    seen: set[str] = set()
+    for number, table in enumerate(tables, start=1):
+        where = f"{path}, [[clinic]] table {number}"
+        missing = [k for k in ("name", "input") if k not in table]
+        if missing:
+            raise ConfigError(f"{where}: add {' and '.join(missing)} (every clinic needs both)")
+        problem = clinic_name_problem(table["name"])
+        if problem:
+            raise ConfigError(f"{where}: name = {table['name']!r} {problem}")
+        name = str(table["name"])
+        if name.casefold() in seen:
+            raise ConfigError(f"{where}: a clinic named {name!r} is already listed: rename one")
+        seen.add(name.casefold())
+        checked: dict[str, object] = {"name": name}
+        for key, value in table.items():
+            if key == "name":
+                continue
+            if key not in CLINIC_KEYS:
+                raise ConfigError(
+                    f"{where} ({name}): {key!r} cannot differ per clinic; a clinic may set "
+                    f"{', '.join(CLINIC_KEYS)}"
+                )
+            try:
+                value = _check_value(key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where} ({name}): {key} = {value!r} {exc}") from None
+            if isinstance(value, Path) and not value.is_absolute():
+                value = path.parent / value
+            checked[key] = value
+        clinics.append(checked)
+    if not clinics:
+        raise ConfigError(f"{path}: the group lists no clinic: add [[clinic]] tables")
+    return clinics
 
 
 def read_environment(environ: dict[str, str]) -> dict[str, object]:

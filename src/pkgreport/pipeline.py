@@ -159,15 +159,48 @@ def sections_left_out(dataset: Dataset) -> dict[str, str]:
     return left_out
 
 
-def compute(dataset: Dataset, settings: Settings, progress: Progress = _quiet) -> RunResult:
-    """Run the engines on a clean dataset. Pure apart from the timings it records."""
+PatientFigures = tuple[CaseTally | None, CreditResult | None]
+# Runs the per-patient engines (`patient_engines`, or the same on parts of the dataset).
+PatientEngines = Callable[[Dataset, Settings, date, InvoiceLinks], PatientFigures]
+
+
+def patient_engines(
+    dataset: Dataset, settings: Settings, as_of: date, links: InvoiceLinks
+) -> PatientFigures:
+    """The case tallies and the credit engine: every row they give belongs to one patient, so a
+    dataset split by patient can run them part by part (`pkgreport.group.partition`) and
+    concatenate. None for a section whose inputs are missing (`sections_left_out` says why)."""
+    timings: dict[str, float] = {}
+    return (
+        _tally(dataset, settings, as_of, timings, _quiet),
+        _credit(dataset, settings, as_of, links, timings),
+    )
+
+
+def compute(
+    dataset: Dataset,
+    settings: Settings,
+    progress: Progress = _quiet,
+    engines: PatientEngines | None = None,
+) -> RunResult:
+    """Run the engines on a clean dataset. Pure apart from the timings it records.
+
+    `engines` runs the per-patient engines instead of `patient_engines` in this process (a
+    clinic split by patient: `pkgreport.group.partition`); the same figures either way.
+    """
     as_of, as_of_source, period_start, period_end = _dates(dataset, settings)
     timings: dict[str, float] = {}
     skipped = sections_left_out(dataset)
-    tally = _tally(dataset, settings, as_of, timings, progress)
     links = link_invoices(dataset.invoices, dataset.appointments)
-    credit, ageing, rollforward, monthly = _credit_figures(
-        dataset, settings, as_of, (period_start, period_end), links, timings, progress
+    if engines is None:
+        tally = _tally(dataset, settings, as_of, timings, progress)
+        credit = _credit(dataset, settings, as_of, links, timings)
+    else:
+        t0 = time.perf_counter()
+        tally, credit = engines(dataset, settings, as_of, links)
+        timings["cases+credit"] = time.perf_counter() - t0
+    ageing, rollforward, monthly = _credit_figures(
+        dataset, settings, credit, as_of, (period_start, period_end), timings, progress
     )
     packages = _packages(dataset, tally, as_of, links, skipped)
     if credit is not None and dataset.set_aside_allocations is not None:
@@ -240,24 +273,19 @@ def _tally(
     return tally
 
 
-CreditFigures = tuple[
-    CreditResult | None, pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None
-]
+CreditFigures = tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None]
 
 
-def _credit_figures(
+def _credit(
     dataset: Dataset,
     settings: Settings,
     as_of: date,
-    period: tuple[date, date],
     links: InvoiceLinks,
     timings: dict[str, float],
-    progress: Progress,
-) -> CreditFigures:
-    """Credit, its ageing, the period's roll-forward and the monthly one; all None without
-    invoices and payments (`sections_left_out` says why)."""
+) -> CreditResult | None:
+    """Credit per patient and invoice; None without invoices and payments."""
     if dataset.invoices is None or dataset.payments is None:
-        return None, None, None, None
+        return None
     t0 = time.perf_counter()
     credit = compute_credit(
         dataset.invoices,
@@ -274,6 +302,22 @@ def _credit_figures(
         system=system_name(settings.source, settings.columns_file),
     )
     timings["credit"] = time.perf_counter() - t0
+    return credit
+
+
+def _credit_figures(
+    dataset: Dataset,
+    settings: Settings,
+    credit: CreditResult | None,
+    as_of: date,
+    period: tuple[date, date],
+    timings: dict[str, float],
+    progress: Progress,
+) -> CreditFigures:
+    """Credit's ageing, the period's roll-forward and the monthly one; all None without
+    invoices and payments (`sections_left_out` says why)."""
+    if credit is None:
+        return None, None, None
     t0 = time.perf_counter()
     period_start, period_end = period
     ageing = age_credit(credit.ledger, as_of, settings.ageing_buckets)
@@ -285,7 +329,7 @@ def _credit_figures(
         f"allocated credit for {len(credit.patients):,} patient(s), "
         f"{len(credit.invoices):,} invoice(s)"
     )
-    return credit, ageing, rollforward, monthly
+    return ageing, rollforward, monthly
 
 
 def _packages(

@@ -131,6 +131,25 @@ def ageing_chart(ageing: Sequence[tuple[str, int]], title: str, symbol: str = "$
         return _to_svg(fig, "chart-ageing", title)
 
 
+def clinic_liability_chart(
+    clinics: Sequence[tuple[str, int]], title: str, symbol: str = "$"
+) -> str:
+    """Bars of credit liability by clinic (a clinic group), each labelled with its exact amount;
+    a clinic whose patients owe more than it holds shows no bar, only its (negative) figure."""
+    with matplotlib.rc_context(_RC):
+        height = max(FIGURE_HEIGHT_IN, 0.9 + 0.32 * len(clinics))
+        fig = _figure(height)
+        ax = fig.add_subplot()
+        _labelled_bars(
+            ax,
+            [name for name, _ in clinics],
+            [max(_dollars(cents), 0.0) for _, cents in clinics],
+            [format_money(c, symbol) for _, c in clinics],
+            [_PALETTE["bar"]] * len(clinics),
+        )
+        return _to_svg(fig, "chart-clinic-liability", title)
+
+
 def utilisation_chart(bands: Sequence[tuple[str, int]], title: str, unlimited: int = 0) -> str:
     """Bars of how many cases have used how much of their package; cases with no maximum
     (unlimited) have no share used, so they get a grey bar of their own, below the rest."""
