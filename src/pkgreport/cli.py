@@ -144,7 +144,7 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     left_out = pipeline.sections_left_out(dataset) if not has_errors else {}
     if issues_out is not None:
         write_issues_csv(issues_out, dataset.issues)
-    report = ValidationReport(dataset.files, dataset.issues, inconsistent, left_out)
+    report = ValidationReport(dataset, inconsistent, left_out)
     click.echo(report.as_json() if as_json else report.as_text(issues_out is not None), nl=False)
     if issues_out is not None:
         echo_err(f"wrote {len(dataset.issues)} issue(s) to {issues_out}")

@@ -12,7 +12,7 @@ import click
 from pkgreport.errors import ISSUE_COLUMNS, Issue
 
 if TYPE_CHECKING:
-    from pkgreport.result import InputFile
+    from pkgreport.result import Dataset
 
 SHOWN_ISSUES = 20
 
@@ -84,40 +84,31 @@ def emit_frame(frame: Any, fmt: str, out: Path | None, quiet: bool) -> None:
 class ValidationReport:
     """What `validate` found, printed for a person or as JSON for a program."""
 
-    files: list[InputFile]
-    issues: list[Issue]
+    dataset: Dataset
     inconsistent: Any  # the engine's inconsistent-records frame
     left_out: dict[str, str]
 
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "warning"]
-
     def rows_per_kind(self) -> dict[str, int]:
-        rows = {f.kind: 0 for f in self.files}
-        for f in self.files:
+        rows = {f.kind: 0 for f in self.dataset.files}
+        for f in self.dataset.files:
             rows[f.kind] += f.rows
         return rows
 
     def verdict(self) -> str:
-        return validate_verdict(self.errors, self.warnings, self.left_out)
+        return validate_verdict(self.dataset.errors, self.dataset.warnings, self.left_out)
 
     def as_json(self) -> str:
         summary = {
             "files": [
                 {"file": f.name, "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
-                for f in self.files
+                for f in self.dataset.files
             ],
             "rows_per_kind": self.rows_per_kind(),
-            "errors": len(self.errors),
-            "warnings": len(self.warnings),
+            "errors": len(self.dataset.errors),
+            "warnings": len(self.dataset.warnings),
             "left_out": self.left_out,
             "verdict": self.verdict(),
-            "issues": [i.as_dict() for i in self.issues],
+            "issues": [i.as_dict() for i in self.dataset.issues],
             "inconsistent_records": [
                 {
                     "code": r.code,
@@ -132,11 +123,11 @@ class ValidationReport:
 
     def as_text(self, issues_written: bool) -> str:
         rows = self.rows_per_kind()
-        lines = [f"Files read: {len(self.files)}"]
-        lines += [f"  {f.name}: {f.kind}, {f.rows:,} rows" for f in self.files]
+        lines = [f"Files read: {len(self.dataset.files)}"]
+        lines += [f"  {f.name}: {f.kind}, {f.rows:,} rows" for f in self.dataset.files]
         lines.append("Rows per kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(rows.items())))
         lines.append(
-            f"Errors: {len(self.errors)}   Warnings: {len(self.warnings)}   "
+            f"Errors: {len(self.dataset.errors)}   Warnings: {len(self.dataset.warnings)}   "
             f"Inconsistent records: {len(self.inconsistent)}"
         )
         lines += self._first_issues(issues_written)
@@ -153,7 +144,7 @@ class ValidationReport:
         return "".join(line + "\n" for line in lines)
 
     def _first_issues(self, issues_written: bool) -> list[str]:
-        shown = self.errors + self.warnings
+        shown = self.dataset.errors + self.dataset.warnings
         if not shown:
             return []
         lines = ["First issues:"] + [f"  {issue}" for issue in shown[:SHOWN_ISSUES]]

@@ -28,6 +28,18 @@ if TYPE_CHECKING:
 OWN_OUTPUT_PREFIX = "pkgreport-"
 MANIFEST_SUFFIX = ".sha256"
 OWN_OUTPUT_SUFFIXES = frozenset({".xlsx", ".html", ".json", ".log", MANIFEST_SUFFIX})
+
+
+def report_set_names(stem: str) -> dict[str, str]:
+    """The files of one report set, by kind: `<stem>.xlsx`, `.html`, `.json` and the manifest."""
+    return {
+        "xlsx": f"{stem}.xlsx",
+        "html": f"{stem}.html",
+        "json": f"{stem}.json",
+        "manifest": f"{stem}{MANIFEST_SUFFIX}",
+    }
+
+
 HISTORY_FOLDER = "history"
 LOCK_NAME = ".pkgreport.lock"
 

@@ -12,7 +12,7 @@ from typing import Any
 from pkgreport import __version__
 from pkgreport.engine.registry import FINDINGS, SEVERITY_RANK
 from pkgreport.group.runner import ClinicOutcome
-from pkgreport.result import OWN_OUTPUT_PREFIX
+from pkgreport.result import OWN_OUTPUT_PREFIX, report_set_names
 from pkgreport.tabular import money_record
 
 GROUP_FORMAT = 1
@@ -111,13 +111,7 @@ def build_group_summary(
 
 
 def group_output_names(as_of: str) -> dict[str, str]:
-    stem = f"{GROUP_STEM}{as_of}"
-    return {
-        "json": f"{stem}.json",
-        "html": f"{stem}.html",
-        "xlsx": f"{stem}.xlsx",
-        "manifest": f"{stem}.sha256",
-    }
+    return report_set_names(f"{GROUP_STEM}{as_of}")
 
 
 def summary_bytes(summary: dict[str, Any]) -> bytes:

@@ -18,7 +18,7 @@ from pkgreport.reports.context import build_context
 from pkgreport.reports.model import ReportContext
 from pkgreport.reports.second_process import Beside
 from pkgreport.reports.summary import build_summary, summary_json
-from pkgreport.result import MANIFEST_SUFFIX, OWN_OUTPUT_PREFIX, RunResult
+from pkgreport.result import OWN_OUTPUT_PREFIX, RunResult, report_set_names
 
 # Fewer rows than this in the report's tables, and the workbook is rendered in this process:
 # starting a second one would cost more than it saves (see the README's benchmarks).
@@ -26,13 +26,7 @@ SECOND_PROCESS_MIN_ROWS = 500
 
 
 def output_names(result: RunResult) -> dict[str, str]:
-    stem = f"{OWN_OUTPUT_PREFIX}{result.as_of.isoformat()}"
-    return {
-        "xlsx": f"{stem}.xlsx",
-        "html": f"{stem}.html",
-        "json": f"{stem}.json",
-        "manifest": f"{stem}{MANIFEST_SUFFIX}",
-    }
+    return report_set_names(f"{OWN_OUTPUT_PREFIX}{result.as_of.isoformat()}")
 
 
 def render_outputs(
