@@ -218,8 +218,8 @@ class _ExtentScan:
     precise scan. It also notes error cells (t="e", e.g. #DIV/0!), which the reader turns into "".
     """
 
-    _RARE = re.compile(rb'<c r="(?:[A-Z]{2,3}[0-9]|[A-Z][0-9]{6})')
-    _REF_AT = re.compile(rb"([A-Z]{1,3})([0-9]{1,7})")
+    # The rare references' letters and digits, in one C-level pass over the piece.
+    _RARE = re.compile(rb'<c r="(?=[A-Z]{2,3}[0-9]|[A-Z][0-9]{6})([A-Z]{1,3})([0-9]{1,7})')
     _ODD_CELL = re.compile(rb'<c(?! r=")[\s>/]')
     _ANY_REF = re.compile(rb"""\br\s*=\s*["']\s*([A-Za-z]{0,3})([0-9]{1,7})\s*["']""")
     _CELL = re.compile(rb"<c[\s>/]")
@@ -245,16 +245,19 @@ class _ExtentScan:
             self.precise = True
         if not self.precise:
             self.skimmed = True
-            for match in self._RARE.finditer(segment):
-                ref = self._REF_AT.match(segment, match.start() + 6)
-                if ref:
-                    self.max_col = max(self.max_col, column_number(ref.group(1)))
-                    self.max_row = max(self.max_row, int(ref.group(2)))
+            refs = self._RARE.findall(segment)
+            if refs:
+                # Each distinct column and row once: a tall sheet repeats them in every cell.
+                letters = {letters for letters, _ in refs}
+                digits = {digits for _, digits in refs}
+                self.max_col = max(self.max_col, *map(column_number, letters))
+                self.max_row = max(self.max_row, *map(int, digits))
             return
-        for letters, digits in self._ANY_REF.findall(segment):
-            self.max_row = max(self.max_row, int(digits))
-            if letters:
-                self.max_col = max(self.max_col, column_number(letters.upper()))
+        refs = self._ANY_REF.findall(segment)
+        if refs:
+            self.max_row = max(self.max_row, *map(int, {digits for _, digits in refs}))
+            named = {letters.upper() for letters, _ in refs if letters}
+            self.max_col = max(self.max_col, *map(column_number, named), 0)
         self.rows_without_ref += len(self._ROW_NO_REF.findall(segment))
         if self.cells_without_ref or self._CELL_NO_REF.search(segment):
             self.cells_without_ref = True
