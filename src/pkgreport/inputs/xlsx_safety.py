@@ -239,7 +239,12 @@ class _ExtentScan:
 
     def feed(self, segment: bytes) -> None:
         """One piece of the sheet's XML, cut between tags."""
-        if not self.error_cells and (segment.find(b't="e"') >= 0 or segment.find(b"t='e'") >= 0):
+        # A one-byte search (memchr) first: a sheet of shared strings has no "e" past its header.
+        if (
+            not self.error_cells
+            and b"e" in segment
+            and (segment.find(b't="e"') >= 0 or segment.find(b"t='e'") >= 0)
+        ):
             self.error_cells = True
         if not self.precise and (self._ODD_CELL.search(segment) or segment.find(b":c") >= 0):
             self.precise = True
@@ -277,6 +282,8 @@ class _ExtentScan:
 
 def _declares_dtd(window: bytes, utf16: bool) -> bool:
     """Whether XML text holds <!DOCTYPE or <!ENTITY (UTF-8 or UTF-16); comments and CDATA pass."""
+    if b"!" not in window:
+        return False  # every marker holds a "!": one memchr clears the usual piece
     markers = ((b"<!", 1), (b"<\x00!\x00", 2), (b"\x00<\x00!", 2)) if utf16 else ((b"<!", 1),)
     for marker, step in markers:
         start = window.find(marker)
