@@ -19,7 +19,7 @@ from pkgreport.inputs.tables import (
     RawTable,
     column_letter,
     file_error,
-    finish_table,
+    finish_columns,
     row_error,
 )
 from pkgreport.inputs.xlsx_safety import (
@@ -366,16 +366,17 @@ def _grid_to_table(
                 f"sheet {sheet_name!r} is empty: no header row; put the header in the first row",
             )
         ]
-    width = max(len(r) for r in grid)
-    if any(len(r) != width for r in grid):
+    widths = set(map(len, grid))  # in C: one length per row
+    width = max(widths)
+    if len(widths) > 1:
         grid = [list(r) + [""] * (width - len(r)) for r in grid]
     cells = np.empty((len(grid), width), dtype=object)
     cells[:] = grid
     for j in range(width):
         column = cells[:, j]
         try:
-            # join type-checks every cell in C: a column of text passes in one step.
-            if "\r" not in "".join(column):
+            # join type-checks every cell in C (a list, which it takes without copying cells).
+            if "\r" not in "".join(column.tolist()):
                 continue
         except TypeError:
             pass
@@ -412,13 +413,13 @@ def _grid_to_table(
         return None, errors
 
     headers = [str(h).strip() for h in cells[header_index]]
-    frame = pd.DataFrame(cells[header_index + 1 : last_index + 1], dtype=object)
+    body = cells[header_index + 1 : last_index + 1]
     rows = pd.RangeIndex(header_row + 1, last_index + 2).to_numpy(dtype="int64")
-    return finish_table(
+    return finish_columns(
         path,
         kind,
         data,
-        frame,
+        [body[:, j] for j in range(width)],
         headers,
         rows,
         header_row,
