@@ -347,6 +347,28 @@ def _out_of_range_dates(
     return sorted((i, j, number) for (i, j), number in out_of_range.items())
 
 
+def _non_blank_span(cells: np.ndarray) -> tuple[int, int] | None:
+    """The first and last rows holding a non-blank cell, or None when every cell is "".
+
+    Compares ever larger blocks from each end, so the usual sheet costs a few rows, not every cell.
+    """
+    top = _first_non_blank_row(cells)
+    if top is None:
+        return None
+    from_bottom = _first_non_blank_row(cells[::-1])
+    return top, len(cells) - 1 - (from_bottom or 0)
+
+
+def _first_non_blank_row(cells: np.ndarray) -> int | None:
+    done, size = 0, 1
+    while done < len(cells):
+        hits = np.flatnonzero((cells[done : done + size] != "").any(axis=1))
+        if len(hits):
+            return done + int(hits[0])
+        done, size = done + size, size * 4
+    return None
+
+
 def _grid_to_table(
     path: Path,
     kind: str,
@@ -382,16 +404,15 @@ def _grid_to_table(
             pass
         cells[:, j] = list(map(_cell_text, column))
 
-    non_blank_rows = (cells != "").any(axis=1).nonzero()[0]
-    if len(non_blank_rows) == 0:
+    span = _non_blank_span(cells)
+    if span is None:
         return None, [
             file_error(
                 name,
                 f"sheet {sheet_name!r} is empty: no header row; put the header in the first row",
             )
         ]
-    header_index = int(non_blank_rows[0])
-    last_index = int(non_blank_rows[-1])
+    header_index, last_index = span
     header_row = header_index + 1
 
     errors: list[Issue] = []
