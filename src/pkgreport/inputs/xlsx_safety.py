@@ -8,6 +8,8 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from pkgreport.config import Settings
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -246,7 +248,7 @@ class _ExtentScan:
             and (segment.find(b't="e"') >= 0 or segment.find(b"t='e'") >= 0)
         ):
             self.error_cells = True
-        if not self.precise and (self._ODD_CELL.search(segment) or segment.find(b":c") >= 0):
+        if not self.precise and (self._ODD_CELL.search(segment) or _holds_colon_c(segment)):
             self.precise = True
         if not self.precise:
             self.skimmed = True
@@ -278,6 +280,16 @@ class _ExtentScan:
             # Skimmed pieces only report references beyond these, so they may hold any below.
             return max(rows, 99_999), max(self.max_col, 26)
         return max(rows, 1), max(self.max_col, 1)
+
+
+def _holds_colon_c(segment: bytes) -> bool:
+    """Whether the bytes hold ":c" (a namespace prefix on a cell), found with numpy.
+
+    Every row's spans="1:27" holds a ":", but a byte search would stop at every "c" instead.
+    """
+    text = np.frombuffer(segment, dtype=np.uint8)
+    colons = np.flatnonzero(text[:-1] == ord(":"))
+    return bool((text[colons + 1] == ord("c")).any())
 
 
 def _declares_dtd(window: bytes, utf16: bool) -> bool:
