@@ -422,3 +422,37 @@ def test_run_with_dask_options_but_no_clinic_tables_is_refused(tmp_path: Path) -
         "[[clinic]] tables, and none were given: add them to the file given with --config, or "
         "use `pkgreport report INPUT_DIR --partitions K` to split one clinic\n",
     )
+
+
+def test_finding_sentences_read_as_on_the_clinic_s_own_page_and_workbook(
+    group_run: tuple[Path, str],
+) -> None:
+    import html
+
+    import openpyxl
+
+    out, _ = group_run
+    group = json.loads(next(out.glob("pkgreport-group-*.json")).read_text(encoding="utf-8"))
+    closed = next(
+        f
+        for f in group["findings"]
+        if f["code"] == "BOOKED_AFTER_CLOSE" and f["clinic"] == "harbour"
+    )
+    # The JSON keeps the engine's ISO text; pages and workbooks say the date in prose.
+    assert closed["message"] == (
+        "Case 490004 (Physio 5-session package) was closed on 2026-08-17 12:00 but 1 counted "
+        "appointment starts after that: reopen the case, or move that appointment to an open "
+        "package."
+    )
+    prose = closed["message"].replace("2026-08-17 12:00", "17 Aug 2026 12:00")
+    own_page = next((out / closed["clinic"]).glob("pkgreport-*.html")).read_text(encoding="utf-8")
+    group_page = next(out.glob("pkgreport-group-*.html")).read_text(encoding="utf-8")
+    assert html.escape(prose) in own_page
+    assert html.escape(prose) in group_page
+    assert "2026-08-17 12:00" not in group_page
+    sheet = openpyxl.load_workbook(next(out.glob("pkgreport-group-*.xlsx")))["Findings"]
+    rows = list(sheet.iter_rows(values_only=True))
+    at = rows[0].index("What it is and what to do")
+    messages = [row[at] for row in rows[1:]]
+    assert prose in messages
+    assert not any("2026-08-17 12:00" in (m or "") for m in messages)

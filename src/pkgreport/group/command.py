@@ -101,7 +101,7 @@ def write_group(
         return written
     names = group_output_names(summary["as_of"])
     files = {
-        names["xlsx"]: render_group_workbook(summary),
+        names["xlsx"]: render_group_workbook(summary, date_order=date_order),
         names["html"]: render_group_html(
             summary, date_order=date_order, max_rows=html_max_rows
         ).encode("utf-8"),

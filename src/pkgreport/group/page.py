@@ -12,7 +12,13 @@ from markupsafe import Markup
 from pkgreport.errors import Issue
 from pkgreport.group.summary import FIGURE_TITLES, MONEY_FIGURES, SEVERITIES
 from pkgreport.reports.charts import clinic_liability_chart
-from pkgreport.reports.filters import css_string, format_money, format_prose_date, plural
+from pkgreport.reports.filters import (
+    css_string,
+    format_money,
+    format_prose_date,
+    plural,
+    prose_dates,
+)
 from pkgreport.reports.html import templates_dir
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -89,7 +95,7 @@ def _failed(clinic: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _finding_cells(row: dict[str, Any]) -> list[str]:
+def _finding_cells(row: dict[str, Any], date_order: str) -> list[str]:
     amount = row["amount"]["cents"]
     return [
         row["clinic"],
@@ -98,7 +104,7 @@ def _finding_cells(row: dict[str, Any]) -> list[str]:
         row["patient_id"],
         f"{row['subject_type']} {row['subject_id']}",
         "" if amount is None else format_money(amount),
-        row["message"],
+        prose_dates(row["message"], date_order),  # as the clinic's own page words it
     ]
 
 
@@ -149,6 +155,8 @@ def render_group_html(summary: dict[str, Any], *, date_order: str, max_rows: int
         total_row=total_row,
         chart=Markup(chart),
         finding_columns=FINDING_COLUMNS,
-        findings=[{"severity": r["severity"], "cells": _finding_cells(r)} for r in shown],
+        findings=[
+            {"severity": r["severity"], "cells": _finding_cells(r, date_order)} for r in shown
+        ],
         findings_note=findings_note,
     )

@@ -10,7 +10,7 @@ from typing import Any
 import xlsxwriter
 
 from pkgreport.group.summary import FIGURE_TITLES, MONEY_FIGURES, SEVERITIES
-from pkgreport.reports.filters import excel_money_format
+from pkgreport.reports.filters import excel_money_format, prose_dates
 
 FINDING_HEADERS = [
     ("clinic", "Clinic"),
@@ -28,7 +28,8 @@ FINDING_HEADERS = [
 ISSUE_HEADERS = ["Clinic", "Problem", "Severity", "File", "Row", "Column", "Value", "Message"]
 
 
-def render_group_workbook(summary: dict[str, Any]) -> bytes:
+def render_group_workbook(summary: dict[str, Any], *, date_order: str) -> bytes:
+    """The group workbook: Clinics, Findings and (when a clinic failed) Not computed."""
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(
         buffer,
@@ -46,7 +47,10 @@ def render_group_workbook(summary: dict[str, Any]) -> bytes:
     )
     money = workbook.add_format({"num_format": excel_money_format()})
     _write_clinics(workbook.add_worksheet("Clinics"), summary, money)
-    _write_findings(workbook.add_worksheet("Findings"), summary["findings"], money)
+    findings = [  # finding sentences as the clinics' own workbooks word them
+        {**f, "message": prose_dates(f["message"], date_order)} for f in summary["findings"]
+    ]
+    _write_findings(workbook.add_worksheet("Findings"), findings, money)
     failed = [c for c in summary["clinics"] if not c["computed"]]
     if failed:
         _write_not_computed(workbook.add_worksheet("Not computed"), failed)
