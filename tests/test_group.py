@@ -456,3 +456,28 @@ def test_finding_sentences_read_as_on_the_clinic_s_own_page_and_workbook(
     messages = [row[at] for row in rows[1:]]
     assert prose in messages
     assert not any("2026-08-17 12:00" in (m or "") for m in messages)
+
+
+def test_the_group_workbook_prints_one_page_wide_with_dates_as_dates(
+    group_run: tuple[Path, str],
+) -> None:
+    import datetime
+
+    import openpyxl
+
+    out, _ = group_run
+    book = openpyxl.load_workbook(next(out.glob("pkgreport-group-*.xlsx")))
+    for sheet, header_row in (("Clinics", 3), ("Findings", 1)):
+        ws = book[sheet]
+        assert ws.page_setup.orientation == "landscape", sheet
+        # One page wide, as many tall as needed (an absent fitToWidth is 1 in OOXML).
+        setup = ws.page_setup
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, sheet
+        assert (setup.fitToWidth or 1, setup.fitToHeight) == (1, 0), sheet
+        assert ws.print_title_rows == f"${header_row}:${header_row}", sheet
+        assert ws.oddFooter.center.text == "&A, as of 31 Oct 2026", sheet
+    group = json.loads(next(out.glob("pkgreport-group-*.json")).read_text(encoding="utf-8"))
+    clinics = book["Clinics"]
+    assert [clinics.cell(row, 2).value for row in (4, 5, 6)] == [
+        datetime.datetime.fromisoformat(c["as_of"]) for c in group["clinics"]
+    ]

@@ -207,7 +207,7 @@ def _write_finding_kinds(ws: Worksheet, row: int, ctx: ReportContext, st: _Style
         ws.write_number(row, 1, kind.count, st.top_int)
         write_text(ws, row, 2, kind.severity, st.top)
         write_text(ws, row, 3, kind.what_to_do, st.wrap)
-        _fit_wrapped_row(ws, row, kind.what_to_do, _WHAT_TO_DO_WIDTH)
+        fit_wrapped_row(ws, row, kind.what_to_do, _WHAT_TO_DO_WIDTH)
         row += 1
     if not ctx.finding_kinds:
         none = "No findings in the checks that ran." if ctx.unchecked else "No findings."
@@ -256,7 +256,7 @@ _WHAT_TO_DO_WIDTH = 66  # characters
 _ROW_POINTS = 15  # the default row height
 
 
-def _fit_wrapped_row(ws: Worksheet, row: int, text: str, width: int) -> None:
+def fit_wrapped_row(ws: Worksheet, row: int, text: str, width: int) -> None:
     """A row tall enough for its wrapped text: spreadsheet programs do not grow a row written
     by xlsxwriter, so wrapped lines would print over the next row. Words wrap a little before
     the column's width, hence the margin of a few characters."""
@@ -268,6 +268,13 @@ def _fit_wrapped_row(ws: Worksheet, row: int, text: str, width: int) -> None:
 def _set_up_printing(
     ws: Worksheet, ctx: ReportContext, *, pages_tall: int = 0, header_row: int | None = None
 ) -> None:
+    as_of = format_prose_date(ctx.as_of, ctx.date_order)
+    set_up_printing(ws, ctx.title, as_of, pages_tall=pages_tall, header_row=header_row)
+
+
+def set_up_printing(
+    ws: Worksheet, title: str, as_of: str, *, pages_tall: int = 0, header_row: int | None = None
+) -> None:
     """Landscape, one page wide (`pages_tall` 0 = as many as needed), the header row repeated on
     every page, and a footer with the report's title, the sheet (&A), as-of date and page numbers."""
     ws.set_landscape()
@@ -276,8 +283,7 @@ def _set_up_printing(
     if header_row is not None:
         ws.repeat_rows(header_row)
     # "&" starts a control code in a header or footer: a literal one is doubled.
-    title = ctx.title.replace("&", "&&")
-    as_of = format_prose_date(ctx.as_of, ctx.date_order)
+    title = title.replace("&", "&&")
     ws.set_footer(f"&L{title}&C&A, as of {as_of}&RPage &P of &N"[:_FOOTER_MAX])
 
 
