@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import time
@@ -9,13 +10,15 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xlsxwriter
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
-from pkgreport.inputs.loading import load_file
-from pkgreport.inputs.tables import RawTable
+from pkgreport.inputs.loading import _load_bytes, _overlong_cells, load_file
+from pkgreport.inputs.parsing import unwrap_excel_text
+from pkgreport.inputs.tables import RawTable, _unwrapped
 
 SETTINGS = Settings()
 
@@ -660,3 +663,49 @@ def test_reader_failure_is_an_issue_not_a_traceback(tmp_path: Path) -> None:
     broken = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row><c r="!!"><v>1</v></c></row></sheetData></worksheet>'
     issue = refused(tmp_path, rewrite(SIMPLE, {"xl/worksheets/sheet1.xml": broken}))
     assert "could not read" in issue.message and "save it again" in issue.message
+
+
+# --- the one pass over a sheet's cells (issue 11) -------------------------------------------
+
+
+def test_the_run_pass_unwraps_and_bounds_as_the_per_cell_work_does() -> None:
+    # ="…" cells in a later run, a "=" and a '"' split over two cells at a run's edge, text
+    # without any, and a column holding a non-text value.
+    wrapped = ["x"] * 1023 + ["="] + ['"a'] + ["b"] * 2000 + [' ="15583""7" ', '="1"', "c" * 3000]
+    columns = [
+        np.array(wrapped, dtype=object),
+        np.array(["plain"] * 3000, dtype=object),
+        np.array(['="1"', 5], dtype=object),
+    ]
+    out, bound = _unwrapped(columns, [0, 1])
+    for got, column in zip(out, columns, strict=True):
+        assert got.tolist() == unwrap_excel_text(column).tolist()
+    assert out[0][-3:].tolist() == ['15583"7', "1", "c" * 3000]
+    assert bound is not None and bound >= max(len(c) for c in wrapped)
+    assert bound < 1_000_000  # so the default cap needs no cell measured
+    out, bound = _unwrapped(columns, [0, 1, 2])
+    assert [a.tolist() for a in out] == [unwrap_excel_text(c).tolist() for c in columns]
+    assert bound is None
+
+
+@pytest.mark.parametrize("cap", [2999, 3000, 1_000_000])
+def test_a_sheets_bound_finds_the_same_overlong_cells_as_measuring_each(
+    tmp_path: Path, cap: int
+) -> None:
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet("Sheet1")
+        ws.write_row(0, 0, ["ID", "Notes"])
+        for i in range(1, 2500):
+            ws.write_string(i, 0, f'="{i}"')
+            ws.write_string(i, 1, "é" * (3000 if i == 2000 else 20))
+
+    path = tmp_path / "appointments.xlsx"
+    path.write_bytes(workbook_bytes(fill))
+    settings = SETTINGS.replace(max_cell_chars=cap)
+    table, issues = _load_bytes(path, "appointments", path.read_bytes(), settings)
+    assert table is not None and issues == []
+    assert table.frame["ID"].iat[0] == "1"
+    measured = _overlong_cells(dataclasses.replace(table, longest_cell_bytes=None), cap)
+    assert _overlong_cells(table, cap) == measured
+    assert [i.row for i in measured] == ([2001] if cap < 3000 else [])
+    assert load_file(path, "appointments", settings)[1] == measured

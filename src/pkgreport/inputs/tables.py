@@ -33,8 +33,8 @@ class RawTable:
     # False when the file's text holds no "+" anywhere, so no cell is written in scientific
     # notation (an id rounded by a spreadsheet): the check per id column can skip its scan.
     may_hold_scientific: bool = True
-    # The UTF-8 length of the file's longest cell, when the reader measured it (else None): no
-    # cell holds more characters.
+    # A bound measured while reading (else None): no cell holds more characters. A CSV reader
+    # gives the UTF-8 length of the longest cell; a sheet the length of its longest run of cells.
     longest_cell_bytes: int | None = None
 
 
@@ -109,7 +109,9 @@ def finish_columns(
     searchable = sheet is None and not (encoding or "").startswith(("utf-16", "utf-32"))
     if not searchable or b"=" in data:
         # Cliniko writes long ids as ="1558354464010667075" so a spreadsheet keeps every digit.
-        arrays = [unwrap_excel_text(a) if j in keep_cols else a for j, a in enumerate(arrays)]
+        arrays, bound = _unwrapped(arrays, keep_cols)
+        if longest_cell_bytes is None:
+            longest_cell_bytes = bound
     # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
     out = pd.DataFrame({headers[j]: arrays[j] for j in keep_cols}, dtype=object, copy=False)
     source_file = np.empty(len(rows), dtype=object)
@@ -140,6 +142,38 @@ def finish_columns(
         file, out, may_hold_scientific=scientific, longest_cell_bytes=longest_cell_bytes
     )
     return table, issues
+
+
+# Cells joined at a time: a run's length bounds each of its cells, and a run of 1,024 cells
+# passes the default cap on a cell (1,000,000 characters) only if they average over 976.
+_RUN = 1024
+
+
+def _unwrapped(
+    arrays: list[np.ndarray], keep_cols: list[int]
+) -> tuple[list[np.ndarray], int | None]:
+    """The arrays with `="text"` cells of the kept columns unwrapped, and a bound on the length
+    of any kept cell (None when a cell is not text).
+
+    One pass joins each run of cells: a column whose runs hold no `="` is left as it is (no cell
+    can be written so), and the longest run bounds every cell, so the check on a cell's length
+    (`loading`) need not measure each one.
+    """
+    out = list(arrays)
+    bound: int | None = 0
+    for j in keep_cols:
+        cells = arrays[j].tolist()
+        try:
+            runs = ["".join(cells[i : i + _RUN]) for i in range(0, len(cells), _RUN)]
+        except TypeError:  # not all text: unwrap_excel_text decides, and nothing is bounded
+            out[j] = unwrap_excel_text(arrays[j])
+            bound = None
+            continue
+        if bound is not None:
+            bound = max(bound, *map(len, runs), 0)
+        if any('="' in run for run in runs):
+            out[j] = unwrap_excel_text(arrays[j])
+    return out, bound
 
 
 def _kept_columns(
