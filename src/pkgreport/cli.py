@@ -6,7 +6,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from pkgreport.cli_options import (
     input_options,
     parse_date,
     period_from_options,
-    resolve_run_settings,
     schedule_options,
     settings_from,
 )
@@ -469,13 +467,7 @@ def report(
 @run_group_options
 @schedule_options
 def run_command(
-    config: Path | None,
-    generated_at: str | None,
-    quiet: bool,
-    today: date | None,
-    lock_wait: float,
-    verbose: bool,
-    **options: Any,
+    settings: Settings, generated_at: str | None, quiet: bool, lock_wait: float, verbose: bool
 ) -> None:
     """Produce the month-end pack unattended (cron, Task Scheduler, CI).
 
@@ -496,11 +488,9 @@ def run_command(
       PKGREPORT_OUTPUT=/srv/reports pkgreport run --config pkgreport.toml --today 2026-11-01
       pkgreport run exports/ -o reports --period 2026-10
     """
-    import os
-
     from pkgreport.reports.chart_process import ChartsBeside
 
-    settings, _ = resolve_run_settings(config, dict(os.environ), options, today)
+    # Settings come resolved from config, environment and options (`run_group_options`).
     # Started before the data libraries load, as in `report`.
     with ChartsBeside() as charts:
         from pkgreport.schedule.runlog import run_scheduled

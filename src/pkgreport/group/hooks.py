@@ -53,7 +53,8 @@ def report_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def run_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """`report_options` and `--workers`, `--scheduler`, `--partitions`; a config file with
-    `[[clinic]]` tables runs the group."""
+    `[[clinic]]` tables runs the group. Otherwise `func` gets the run's resolved `settings` and
+    the options `run` keeps for itself."""
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> Any:
@@ -66,7 +67,9 @@ def run_group_options(func: Callable[..., Any]) -> Callable[..., Any]:
             kwargs["config"], environ, options, kwargs["today"]
         )
         if not clinics and not fanout.on_dask:
-            return func(**kwargs)
+            # One clinic: the scheduled run, given the settings resolved here (read once).
+            own = ("generated_at", "quiet", "lock_wait", "verbose")
+            return func(settings=settings, **{k: kwargs[k] for k in own})
         from pkgreport.group.command import run_config_command
 
         sys.exit(run_config_command(clinics, settings, fanout, **kwargs))
