@@ -15,7 +15,12 @@ from pkgreport.config import Settings
 from pkgreport.errors import ExitCode, UsageError
 from pkgreport.group.clinics import Clinic, clinics_from_tables, read_group
 from pkgreport.group.runner import ClinicOutcome, Progress, run_serially
-from pkgreport.group.summary import build_group_summary, group_output_names, summary_bytes
+from pkgreport.group.summary import (
+    build_group_summary,
+    group_output_names,
+    summary_bytes,
+    with_prose_dates,
+)
 
 Echo = Callable[[str], None]
 # Issues printed per clinic not computed; the group report lists them all.
@@ -100,10 +105,12 @@ def write_group(
     if summary["as_of"] is None:
         return written
     names = group_output_names(summary["as_of"])
+    # The page and the workbook word finding dates as the clinics' own reports do; JSON keeps ISO.
+    readable = {**summary, "findings": with_prose_dates(summary["findings"], date_order)}
     files = {
-        names["xlsx"]: render_group_workbook(summary, date_order=date_order),
+        names["xlsx"]: render_group_workbook(readable, date_order=date_order),
         names["html"]: render_group_html(
-            summary, date_order=date_order, max_rows=html_max_rows
+            readable, date_order=date_order, max_rows=html_max_rows
         ).encode("utf-8"),
         names["json"]: summary_bytes(summary),
     }

@@ -17,7 +17,6 @@ from pkgreport.reports.filters import (
     format_money,
     format_prose_date,
     plural,
-    prose_dates,
 )
 from pkgreport.reports.html import templates_dir
 
@@ -95,7 +94,7 @@ def _failed(clinic: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _finding_cells(row: dict[str, Any], date_order: str) -> list[str]:
+def _finding_cells(row: dict[str, Any]) -> list[str]:
     amount = row["amount"]["cents"]
     return [
         row["clinic"],
@@ -104,7 +103,7 @@ def _finding_cells(row: dict[str, Any], date_order: str) -> list[str]:
         row["patient_id"],
         f"{row['subject_type']} {row['subject_id']}",
         "" if amount is None else format_money(amount),
-        prose_dates(row["message"], date_order),  # as the clinic's own page words it
+        row["message"],
     ]
 
 
@@ -155,8 +154,6 @@ def render_group_html(summary: dict[str, Any], *, date_order: str, max_rows: int
         total_row=total_row,
         chart=Markup(chart),
         finding_columns=FINDING_COLUMNS,
-        findings=[
-            {"severity": r["severity"], "cells": _finding_cells(r, date_order)} for r in shown
-        ],
+        findings=[{"severity": r["severity"], "cells": _finding_cells(r)} for r in shown],
         findings_note=findings_note,
     )

@@ -110,6 +110,13 @@ def build_group_summary(
     }
 
 
+def with_prose_dates(findings: list[dict[str, Any]], date_order: str) -> list[dict[str, Any]]:
+    """The findings with their sentences' ISO dates in prose ("17 Aug 2026 12:00")."""
+    from pkgreport.reports.filters import prose_dates
+
+    return [{**f, "message": prose_dates(f["message"], date_order)} for f in findings]
+
+
 def group_output_names(as_of: str) -> dict[str, str]:
     return report_set_names(f"{GROUP_STEM}{as_of}")
 

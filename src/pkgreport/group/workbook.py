@@ -15,7 +15,6 @@ from pkgreport.reports.filters import (
     excel_date_format,
     excel_money_format,
     format_prose_date,
-    prose_dates,
 )
 
 MESSAGE_WIDTH = 80  # characters: the findings' and issues' sentences, wrapped
@@ -70,11 +69,8 @@ def render_group_workbook(summary: dict[str, Any], *, date_order: str) -> bytes:
     formats = _Formats(workbook, date_order)
     sheets = [(workbook.add_worksheet("Clinics"), 2)]
     _write_clinics(sheets[0][0], summary, formats)
-    findings = [  # finding sentences as the clinics' own workbooks word them
-        {**f, "message": prose_dates(f["message"], date_order)} for f in summary["findings"]
-    ]
     sheets.append((workbook.add_worksheet("Findings"), 0))
-    _write_findings(sheets[-1][0], findings, formats)
+    _write_findings(sheets[-1][0], summary["findings"], formats)
     failed = [c for c in summary["clinics"] if not c["computed"]]
     if failed:
         sheets.append((workbook.add_worksheet("Not computed"), 0))
