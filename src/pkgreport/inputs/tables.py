@@ -14,9 +14,6 @@ from pkgreport.inputs.parsing import unwrap_excel_text
 from pkgreport.result import InputFile
 
 RESERVED_COLUMNS = ("source_file", "source_row")
-# Everything else a reader throws (even a Rust panic, which pyo3 raises as a BaseException) becomes
-# an issue; these still stop the program.
-PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 @dataclass(frozen=True)
