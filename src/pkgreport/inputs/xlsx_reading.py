@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import zipfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from pkgreport.inputs.tables import (
     column_letter,
     file_error,
     finish_columns,
+    joined_runs,
     row_error,
 )
 from pkgreport.inputs.xlsx_safety import column_number, xml_segments
@@ -43,20 +45,29 @@ def load_xlsx(
     """A workbook's sheet as a table; `opened` is the sheet when it was read ahead (`read_ahead`)."""
     if opened is None:
         opened = open_sheet(data, settings)
-    grid = opened if isinstance(opened, SheetRefused) else opened.cells()
-    if isinstance(grid, SheetRefused):
-        return None, [row_error(path.name, None, None, grid.value, grid.message)]
-    assert isinstance(opened, OpenSheet)
-    return _grid_to_table(
-        path,
-        kind,
-        data,
-        opened.archive,
-        opened.sheet_part,
-        opened.sheet_name,
-        grid,
-        opened.error_cells,
-    )
+    if isinstance(opened, SheetRefused):
+        return None, [row_error(path.name, None, None, opened.value, opened.message)]
+    # The cells arrive as a list per row (100,000 lists for a big export), which the cycle
+    # collector would walk again and again while the table is built; none of them is in a cycle.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        grid = opened.cells()
+        if isinstance(grid, SheetRefused):
+            return None, [row_error(path.name, None, None, grid.value, grid.message)]
+        return _grid_to_table(
+            path,
+            kind,
+            data,
+            opened.archive,
+            opened.sheet_part,
+            opened.sheet_name,
+            grid,
+            opened.error_cells,
+        )
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _BUILTIN_DATE_FORMATS = frozenset(
@@ -311,15 +322,7 @@ def _grid_to_table(
         grid = [list(r) + [""] * (width - len(r)) for r in grid]
     cells = np.empty((len(grid), width), dtype=object)
     cells[:] = grid
-    for j in range(width):
-        column = cells[:, j]
-        try:
-            # join type-checks every cell in C (a list, which it takes without copying cells).
-            if "\r" not in "".join(column.tolist()):
-                continue
-        except TypeError:
-            pass
-        cells[:, j] = list(map(_cell_text, column))
+    longest, may_hold_wrapped = _as_text(cells)
 
     span = _non_blank_span(cells)
     if span is None:
@@ -364,4 +367,29 @@ def _grid_to_table(
         issues,
         sheet=sheet_name,
         trailing_blank_header_is_warning=True,
+        longest_cell_bytes=longest,
+        may_hold_wrapped=may_hold_wrapped,
     )
+
+
+def _as_text(cells: np.ndarray) -> tuple[int, bool]:
+    """Every cell made canonical text in place, in one pass over each column's joined runs of
+    cells, which also gives a bound on any cell's length and whether a cell may hold `="`.
+
+    A column whose cells are all `str` without a "\r" (the usual one) is left as it is.
+    """
+    longest, may_hold_wrapped = 0, False
+    for j in range(cells.shape[1]):
+        column = cells[:, j]
+        try:
+            # join type-checks every cell in C (a list, which it takes without copying cells).
+            runs = joined_runs(column.tolist())
+            as_written = not any("\r" in run for run in runs)
+        except TypeError:
+            as_written = False
+        if not as_written:
+            cells[:, j] = list(map(_cell_text, column))
+            runs = joined_runs(cells[:, j].tolist())
+        longest = max(longest, *map(len, runs), 0)
+        may_hold_wrapped = may_hold_wrapped or any('="' in run for run in runs)
+    return longest, may_hold_wrapped
