@@ -54,20 +54,20 @@ _started: dict[Path, Reading] = {}
 _lock = threading.Lock()
 
 
-def start(settings: Settings) -> None:
-    """Start reading the input folder's workbooks (no sub-folders) in the background; never raises.
-
-    Anything odd (no folder, a file that cannot be listed) is left for loading to report.
+def start(settings: Settings) -> bool:
+    """Start reading the input folder's workbooks (no sub-folders) in the background; whether
+    there were any. Never raises: anything odd (no folder, a file that cannot be listed) is left
+    for loading to report.
     """
     if settings.input_dir is None:
-        return
+        return False
     try:
         paths = sorted(settings.input_dir.iterdir(), key=lambda p: p.name)
     except OSError:
-        return
+        return False
     workbooks = [p for p in paths if p.suffix.lower() in XLSX_SUFFIXES][:_MOST_FILES]
     if not workbooks:
-        return
+        return False
     waiting: queue.SimpleQueue[Reading] = queue.SimpleQueue()
     with _lock:
         for path in workbooks:
@@ -77,6 +77,7 @@ def start(settings: Settings) -> None:
     for _ in range(min(_READERS, len(workbooks))):
         # Daemon threads: a run that stops early (a usage error) never waits for a reader.
         threading.Thread(target=_read_all, args=(waiting,), daemon=True).start()
+    return True
 
 
 def _read_all(waiting: queue.SimpleQueue[Reading]) -> None:
