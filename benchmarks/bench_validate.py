@@ -3,8 +3,9 @@
 Run: python benchmarks/bench_validate.py [FOLDER] [--runs 3] [--against OTHER_PKGREPORT]
 
 Without FOLDER, Cliniko-shaped XLSX exports are generated with `pkgreport sample-data --format
-xlsx` (`--patients`, `--months`; the default is about 110,000 appointments) and only the
-appointments and cases are kept, the workbooks `validate` reads in the README's figure.
+xlsx` (`--patients`, `--months`; the default, 12,500 patients over 12 months, is about 100,000
+appointments) and only the appointments and cases are kept, the workbooks `validate` reads in
+the README's figure.
 `--against` names another installation's `pkgreport` (say, a checkout of main): the two run
 alternately on the same folder, so a busy machine slows both alike. Wall time on a busy machine
 overstates; CPU time (user + system, this process and its threads) is the steadier figure. The
