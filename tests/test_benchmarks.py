@@ -28,3 +28,25 @@ def test_bench_report_runs_end_to_end_on_a_tiny_clinic(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     stages = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")]
     assert stages[:2] == ["load", "engines"] and done.stdout.splitlines()[-2].startswith("total ")
+
+
+def test_bench_validate_times_validate_of_generated_workbooks() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_validate.py"),
+            "--patients",
+            "40",
+            "--months",
+            "1",
+            "--runs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith(": Appointments-Cliniko-20260901.xlsx, Cases-Cliniko-20260901.xlsx")
+    assert lines[-1].startswith("this     median of 1: ") and lines[-1].count("(exit [0])") == 1

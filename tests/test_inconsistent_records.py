@@ -109,3 +109,24 @@ def test_credit_figures_leave_set_aside_allocations_with_the_payer(folder: Path)
     assert patients["p1"]["credit"]["cents"] == 10000
     assert patients["p2"]["credit"]["cents"] == 0
     assert patients["p2"]["open_outstanding"]["cents"] == 0
+
+
+@pytest.mark.parametrize("where", ["fixture", "sample_data", "no credit inputs"])
+def test_validate_finds_the_records_the_full_run_finds(folder: Path, where: str) -> None:
+    """`validate` runs only the credit engine; its records are those of every engine's run."""
+    import pandas as pd
+
+    from pkgreport import pipeline
+    from pkgreport.config import Settings
+
+    if where == "sample_data":
+        folder = Path(__file__).resolve().parents[1] / "sample_data"
+    elif where == "no credit inputs":
+        for name in ("invoices.csv", "payments.csv"):
+            (folder / name).unlink()
+    dataset = pipeline.load_dataset(Settings(input_dir=folder))
+    full = pipeline.compute(dataset, Settings(input_dir=folder)).findings
+    expected = full.loc[full["code"].isin(pipeline.RECORD_FINDINGS)].reset_index(drop=True)
+    found = pipeline.inconsistent_records(dataset, Settings(input_dir=folder))
+    pd.testing.assert_frame_equal(found, expected, check_dtype=False, check_index_type=False)
+    assert len(found) == {"fixture": 3, "sample_data": len(expected), "no credit inputs": 0}[where]

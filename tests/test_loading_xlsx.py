@@ -709,3 +709,31 @@ def test_a_sheets_bound_finds_the_same_overlong_cells_as_measuring_each(
     assert _overlong_cells(table, cap) == measured
     assert [i.row for i in measured] == ([2001] if cap < 3000 else [])
     assert load_file(path, "appointments", settings)[1] == measured
+
+
+def test_the_sheets_one_pass_makes_text_bounds_cells_and_unwraps_only_when_needed(
+    tmp_path: Path,
+) -> None:
+    rows: list[list[object]] = [
+        ["ID", "Notes", "Amount"],
+        ["a1", "line one\r\nline two", 12.5],
+        ["a2", "x" * 5000, 7],
+    ]
+    table, issues = loaded(tmp_path, table_bytes(rows))
+    assert issues == []
+    assert table.frame.drop(columns=["source_file"]).values.tolist() == [
+        ["a1", "line one\nline two", "12.5", 2],
+        ["a2", "x" * 5000, "7", 3],
+    ]
+    assert table.longest_cell_bytes is not None and 5000 <= table.longest_cell_bytes < 6000
+
+    # ="…" beside the table, under no header, is not unwrapped: the warning quotes it as written.
+    def fill(book: xlsxwriter.Workbook) -> None:
+        ws = book.add_worksheet("Sheet1")
+        ws.write_string(0, 0, "ID")
+        ws.write_string(1, 0, "a1")
+        ws.write_string(1, 2, '="7"')
+
+    table, issues = loaded(tmp_path, workbook_bytes(fill))
+    assert table.frame["ID"].tolist() == ["a1"]
+    assert [i.value for i in issues] == ['="7"']

@@ -133,9 +133,17 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
       pkgreport validate exports/ --date-order mdy --issues-out issues.csv
       pkgreport validate exports/ --columns jane-columns.toml
     """
-    from pkgreport import pipeline
+    from pkgreport.inputs import read_ahead
 
     settings = settings_from(input_dir=input_dir, **options)
+    # The workbooks are read on the second core while the data libraries load.
+    reading = read_ahead.start(settings)
+    from pkgreport import pipeline
+
+    if reading:
+        from pkgreport.inputs.schemas import prepare_schemas
+
+        prepare_schemas()
     dataset = pipeline.load_dataset(settings)
     inconsistent = pipeline.inconsistent_records(dataset, settings)
     has_errors = any(i.severity == "error" for i in dataset.issues)

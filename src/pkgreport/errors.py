@@ -8,6 +8,10 @@ from typing import Literal
 
 Severity = Literal["error", "warning", "info"]
 
+# A reader turns everything else it throws (even a Rust panic, which pyo3 raises as a
+# BaseException) into an issue; these still stop the program.
+PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
 
 class ExitCode(IntEnum):
     """Every exit code pkgreport returns; further codes only for documented scheduled-run cases."""

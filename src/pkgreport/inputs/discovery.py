@@ -31,8 +31,6 @@ KIND_WORDS: dict[str, str] = {
 }
 
 CSV_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
-# .xls goes through the xlsx pre-flight so a legacy workbook gets the "re-save as .xlsx" message.
-XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
 
 _KIND_LIST = "appointments, cases, invoices, payments, allocations, patients"
 # The words of a file name: runs of letters, split where a capital starts a word (PatientCases).

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import numpy as np
 
 from pkgreport.config import Settings
-from pkgreport.errors import Issue
+from pkgreport.errors import PASS_THROUGH, Issue
+from pkgreport.inputs import read_ahead
 from pkgreport.inputs.csv_reading import load_csv
-from pkgreport.inputs.discovery import (
-    CSV_SUFFIXES,
-    XLSX_SUFFIXES,
-    discover_inputs,
-    no_exports_message,
-)
-from pkgreport.inputs.tables import PASS_THROUGH, RESERVED_COLUMNS, RawTable, file_error, row_error
+from pkgreport.inputs.discovery import CSV_SUFFIXES, discover_inputs, no_exports_message
+from pkgreport.inputs.read_ahead import read_export_bytes
+from pkgreport.inputs.tables import RESERVED_COLUMNS, RawTable, file_error, row_error
 from pkgreport.inputs.xlsx_reading import load_xlsx
+from pkgreport.inputs.xlsx_sheet import XLSX_SUFFIXES, OpenSheet, SheetRefused
 
 
 def load_folder(input_dir: Path, settings: Settings) -> tuple[list[RawTable], list[Issue]]:
@@ -38,6 +34,7 @@ def load_folder(input_dir: Path, settings: Settings) -> tuple[list[RawTable], li
         issues.extend(file_issues)
         if table is not None:
             tables.append(table)
+    read_ahead.discard()
     return tables, issues
 
 
@@ -45,11 +42,17 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
     """One file as text, or None plus error issues when it cannot be read. Never raises for bad input."""
     path = Path(path)
     name = path.name
-    data, problem = read_export_bytes(path, settings.max_file_bytes)
+    early = read_ahead.take(path, settings)
+    if early is None:
+        data, problem = read_export_bytes(path, settings.max_file_bytes)
+    elif early.failed is not None and early.data is None:
+        raise early.failed  # as reading the bytes here would have raised it
+    else:
+        data, problem = early.data, early.problem
     if data is None:
         return None, [file_error(name, problem or "could not read the file")]
     suffix = path.suffix.lower()
-    table, issues = _load_bytes(path, kind, data, settings)
+    table, issues = _load_bytes(path, kind, data, settings, early)
     # A cell is never longer than the file holding it, except in a (compressed) workbook.
     if table is not None and (suffix in XLSX_SUFFIXES or len(data) > settings.max_cell_chars):
         overlong = _overlong_cells(table, settings.max_cell_chars)
@@ -59,16 +62,21 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
 
 
 def _load_bytes(
-    path: Path, kind: str, data: bytes, settings: Settings
+    path: Path,
+    kind: str,
+    data: bytes,
+    settings: Settings,
+    early: read_ahead.Reading | None = None,
 ) -> tuple[RawTable | None, list[Issue]]:
-    """A file's bytes as a table, by its suffix. Never raises for bad input."""
+    """A file's bytes as a table, by its suffix (a workbook's sheet as `early` read it, when it
+    was read ahead). Never raises for bad input."""
     name = path.name
     suffix = path.suffix.lower()
     try:
         if suffix in CSV_SUFFIXES:
             return load_csv(path, kind, data)
         if suffix in XLSX_SUFFIXES:
-            return load_xlsx(path, kind, data, settings)
+            return load_xlsx(path, kind, data, settings, _sheet_read_ahead(early))
     except PASS_THROUGH:
         raise
     except BaseException as exc:  # noqa: BLE001 - bad input must become an issue, never a traceback
@@ -86,72 +94,13 @@ def _load_bytes(
     ]
 
 
-def read_export_bytes(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
-    """A file's bytes, or None and why it was refused: only regular files, at most `max_bytes`.
-
-    A named pipe would block forever and a device (or a link to /dev/zero) never ends, so the
-    file is opened without blocking and checked on the open descriptor before anything is read;
-    a link pointing out of the input folder is refused (copy the file in instead). At most one
-    byte past the cap is read, so a file growing while it is read cannot exceed it either.
-    """
-    refused = _refused_link(path)
-    if refused is not None:
-        return None, refused
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        return None, (
-            f"could not read the file ({exc.strerror or exc}): check it exists and is not open "
-            "in another program"
-        )
-    with os.fdopen(fd, "rb", buffering=0) as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None, (
-                f"refused: not a regular file (a {_file_type(info.st_mode)}); put the exported "
-                "file itself in the input folder"
-            )
-        too_big = (
-            f"refused: the file is larger than the limit of {max_bytes:,} bytes (setting "
-            "max_file_bytes); split the export into smaller date ranges, or raise the limit"
-        )
-        if info.st_size > max_bytes:
-            return None, too_big
-        try:
-            data = handle.read(max_bytes + 1)
-        except OSError as exc:
-            return None, f"could not read the file ({exc.strerror or exc}): copy it again"
-    if data is None or len(data) > max_bytes:
-        return None, too_big
-    return data, None
-
-
-def _refused_link(path: Path) -> str | None:
-    """Why a symbolic link may not be read (it points out of the input folder), or None."""
-    try:
-        if not path.is_symlink():
-            return None
-        target = path.resolve(strict=True)
-        folder = path.parent.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return "refused: a link that points nowhere readable; put the exported file itself in the input folder"
-    if folder not in target.parents:
-        return (
-            f"refused: a link to {target}, outside the input folder; copy the exported file into "
-            "the input folder instead"
-        )
-    return None
-
-
-def _file_type(mode: int) -> str:
-    kinds = (
-        (stat.S_ISFIFO, "named pipe"),
-        (stat.S_ISCHR, "character device"),
-        (stat.S_ISBLK, "block device"),
-        (stat.S_ISSOCK, "socket"),
-        (stat.S_ISDIR, "folder"),
-    )
-    return next((label for test, label in kinds if test(mode)), "special file")
+def _sheet_read_ahead(early: read_ahead.Reading | None) -> OpenSheet | SheetRefused | None:
+    """The sheet a thread read ahead, or None; what it raised is raised here, as if read here."""
+    if early is None:
+        return None
+    if early.failed is not None:
+        raise early.failed
+    return early.sheet
 
 
 _MAX_LONG_CELL_ISSUES = 5

@@ -427,3 +427,12 @@ def schema_for(kind: str) -> pa.DataFrameSchema:
             columns, checks=_FRAME_CHECKS.get(kind, []), strict=True, name=kind
         )
     return _SCHEMAS[kind]
+
+
+def prepare_schemas() -> None:
+    """Build every kind's schema and have pandera set itself up now rather than on first use
+    (it then registers its pandas checks, importing its data strategies and hypothesis when
+    installed): `validate` does this while the workbooks are read on the other core."""
+    for kind in COLUMNS:
+        schema_for(kind)
+    pa.DataFrameSchema({"row": pa.Column(int)}).validate(pd.DataFrame({"row": [1]}))

@@ -14,9 +14,6 @@ from pkgreport.inputs.parsing import unwrap_excel_text
 from pkgreport.result import InputFile
 
 RESERVED_COLUMNS = ("source_file", "source_row")
-# Everything else a reader throws (even a Rust panic, which pyo3 raises as a BaseException) becomes
-# an issue; these still stop the program.
-PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 @dataclass(frozen=True)
@@ -91,8 +88,13 @@ def finish_columns(
     sheet: str | None = None,
     trailing_blank_header_is_warning: bool = False,
     longest_cell_bytes: int | None = None,
+    may_hold_wrapped: bool = True,
 ) -> tuple[RawTable | None, list[Issue]]:
-    """`finish_table` of the data rows as one object array of `str` per column."""
+    """`finish_table` of the data rows as one object array of `str` per column.
+
+    `may_hold_wrapped` False: the reader's own pass over the cells (`joined_runs`) found no `="`,
+    so no cell is unwrapped and `longest_cell_bytes` is that pass's bound.
+    """
     name = path.name
     keep_cols, errors = _kept_columns(
         name, headers, arrays, rows, header_row, issues, trailing_blank_header_is_warning
@@ -107,7 +109,7 @@ def finish_columns(
     # A one-byte search (memchr) rules out the usual file at once: no "=" means no ="…" cell,
     # no "+" no 1.01754E+18. A sheet's cells, and UTF-16/32 bytes, are not searched so.
     searchable = sheet is None and not (encoding or "").startswith(("utf-16", "utf-32"))
-    if not searchable or b"=" in data:
+    if may_hold_wrapped and (not searchable or b"=" in data):
         # Cliniko writes long ids as ="1558354464010667075" so a spreadsheet keeps every digit.
         arrays, bound = _unwrapped(arrays, keep_cols)
         if longest_cell_bytes is None:
@@ -149,6 +151,12 @@ def finish_columns(
 _RUN = 1024
 
 
+def joined_runs(cells: list[str]) -> list[str]:
+    """The cells joined a run at a time (TypeError when one is not a `str`): one C-level pass
+    that tells whether any cell holds a text and bounds every cell's length by its run's."""
+    return ["".join(cells[i : i + _RUN]) for i in range(0, len(cells), _RUN)]
+
+
 def _unwrapped(
     arrays: list[np.ndarray], keep_cols: list[int]
 ) -> tuple[list[np.ndarray], int | None]:
@@ -164,7 +172,7 @@ def _unwrapped(
     for j in keep_cols:
         cells = arrays[j].tolist()
         try:
-            runs = ["".join(cells[i : i + _RUN]) for i in range(0, len(cells), _RUN)]
+            runs = joined_runs(cells)
         except TypeError:  # not all text: unwrap_excel_text decides, and nothing is bounded
             out[j] = unwrap_excel_text(arrays[j])
             bound = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
+import gc
 import re
 import zipfile
 from pathlib import Path
@@ -15,20 +15,15 @@ import pandas as pd
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
 from pkgreport.inputs.tables import (
-    PASS_THROUGH,
     RawTable,
     column_letter,
     file_error,
     finish_columns,
+    joined_runs,
     row_error,
 )
-from pkgreport.inputs.xlsx_safety import (
-    RESAVE_ADVICE,
-    column_number,
-    preflight_xlsx,
-    short_message,
-    xml_segments,
-)
+from pkgreport.inputs.xlsx_safety import column_number, xml_segments
+from pkgreport.inputs.xlsx_sheet import NS_MAIN, OpenSheet, SheetRefused, open_sheet
 
 # --------------------------------------------------------------------------------------------
 # XLSX
@@ -38,108 +33,41 @@ from pkgreport.inputs.xlsx_safety import (
 # 18-digit id a spreadsheet stored as a number) has lost digits.
 _EXACT_WHOLE_NUMBERS = 2**53
 _MAX_DATE_SERIAL = 2958465  # 9999-12-31, the last day Excel can show
-_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 def load_xlsx(
-    path: Path, kind: str, data: bytes, settings: Settings
+    path: Path,
+    kind: str,
+    data: bytes,
+    settings: Settings,
+    opened: OpenSheet | SheetRefused | None = None,
 ) -> tuple[RawTable | None, list[Issue]]:
-    name = path.name
-    archive, sheet_extents, problem = preflight_xlsx(data, settings)
-    if problem is not None:
-        return None, [file_error(name, problem)]
-    assert archive is not None
-
-    from python_calamine import CalamineWorkbook
-
+    """A workbook's sheet as a table; `opened` is the sheet when it was read ahead (`read_ahead`)."""
+    if opened is None:
+        opened = open_sheet(data, settings)
+    if isinstance(opened, SheetRefused):
+        return None, [row_error(path.name, None, None, opened.value, opened.message)]
+    # The cells arrive as a list per row (100,000 lists for a big export), which the cycle
+    # collector would walk again and again while the table is built; none of them is in a cycle.
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheet_names = list(workbook.sheet_names)
-    except PASS_THROUGH:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
-        return None, [
-            file_error(name, f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")
-        ]
-    if not sheet_names:
-        return None, [file_error(name, f"the workbook has no sheets; {RESAVE_ADVICE}")]
-    sheet_name = sheet_names[0]
-    if settings.sheet is not None:
-        matches = [s for s in sheet_names if s == settings.sheet] or [
-            s for s in sheet_names if s.casefold() == settings.sheet.casefold()
-        ]
-        if not matches:
-            listed = ", ".join(repr(s) for s in sheet_names)
-            return None, [
-                row_error(
-                    name,
-                    None,
-                    None,
-                    settings.sheet,
-                    f"no sheet named {settings.sheet!r}; the sheets are {listed}: choose one with the sheet setting",
-                )
-            ]
-        sheet_name = matches[0]
-
-    sheet_part = _sheet_part(archive, sheet_name)
-    parts = [sheet_part] if sheet_part in sheet_extents else list(sheet_extents)
-    error_cells = any(sheet_extents[part][2] for part in parts)
-    for part in parts:
-        max_row, max_col, _ = sheet_extents[part]
-        if max_row * max_col > settings.max_xlsx_cells:
-            return None, [
-                file_error(
-                    name,
-                    f"the sheet spans {max_row:,} rows x {max_col:,} columns, over the limit of {settings.max_xlsx_cells:,} cells; delete unused rows and columns or split the file",
-                )
-            ]
-
-    try:
-        sheet = workbook.get_sheet_by_name(sheet_name)
-        end_row, end_col = sheet.end or (0, 0)
-        if (end_row + 1) * (end_col + 1) > settings.max_xlsx_cells:
-            return None, [
-                file_error(
-                    name,
-                    f"the sheet spans {end_row + 1:,} rows x {end_col + 1:,} columns, over the limit of {settings.max_xlsx_cells:,} cells; delete unused rows and columns or split the file",
-                )
-            ]
-        grid = sheet.to_python(skip_empty_area=False)
-    except PASS_THROUGH:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
-        return None, [
-            file_error(
-                name, f"could not read sheet {sheet_name!r} ({short_message(exc)}); {RESAVE_ADVICE}"
-            )
-        ]
-
-    return _grid_to_table(path, kind, data, archive, sheet_part, sheet_name, grid, error_cells)
-
-
-def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
-    """The zip member holding a sheet (via workbook.xml and its relationships), or None."""
-    from defusedxml import ElementTree as SafeET
-
-    try:
-        workbook = SafeET.fromstring(archive.read("xl/workbook.xml"))
-        rels = SafeET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    except Exception:  # noqa: BLE001 - a missing or odd part only loses the extra checks
-        return None
-    rel_id = None
-    for sheet in workbook.iter(f"{_NS_MAIN}sheet"):
-        if sheet.get("name") == sheet_name:
-            rel_id = sheet.get(f"{_NS_REL}id")
-            break
-    for rel in rels.iter(f"{_NS_PKG_REL}Relationship"):
-        if rel.get("Id") == rel_id:
-            target = rel.get("Target") or ""
-            return (
-                target.lstrip("/") if target.startswith("/") else "xl/" + target.removeprefix("./")
-            )
-    return None
+        grid = opened.cells()
+        if isinstance(grid, SheetRefused):
+            return None, [row_error(path.name, None, None, grid.value, grid.message)]
+        return _grid_to_table(
+            path,
+            kind,
+            data,
+            opened.archive,
+            opened.sheet_part,
+            opened.sheet_name,
+            grid,
+            opened.error_cells,
+        )
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _BUILTIN_DATE_FORMATS = frozenset(
@@ -155,9 +83,9 @@ def _date_styles(archive: zipfile.ZipFile) -> frozenset[int]:
     try:
         styles = SafeET.fromstring(archive.read("xl/styles.xml"))
         custom: dict[int, str] = {}
-        for fmt in styles.iter(f"{_NS_MAIN}numFmt"):
+        for fmt in styles.iter(f"{NS_MAIN}numFmt"):
             custom[int(fmt.get("numFmtId", "-1"))] = fmt.get("formatCode", "")
-        cell_xfs = styles.find(f"{_NS_MAIN}cellXfs")
+        cell_xfs = styles.find(f"{NS_MAIN}cellXfs")
         date_styles = set()
         for index, xf in enumerate(cell_xfs if cell_xfs is not None else []):
             fmt_id = int(xf.get("numFmtId", "0"))
@@ -258,10 +186,10 @@ def _error_cell_issues(
     try:
         with archive.open(sheet_part) as stream:
             for _, element in SafeET.iterparse(stream):
-                if element.tag != f"{_NS_MAIN}c":
+                if element.tag != f"{NS_MAIN}c":
                     continue
                 if element.get("t") == "e":
-                    value = element.findtext(f"{_NS_MAIN}v") or "#ERROR"
+                    value = element.findtext(f"{NS_MAIN}v") or "#ERROR"
                     match = _CELL_REF.fullmatch(element.get("r") or "")
                     row = int(match.group(2)) if match else None
                     column = None
@@ -394,15 +322,7 @@ def _grid_to_table(
         grid = [list(r) + [""] * (width - len(r)) for r in grid]
     cells = np.empty((len(grid), width), dtype=object)
     cells[:] = grid
-    for j in range(width):
-        column = cells[:, j]
-        try:
-            # join type-checks every cell in C (a list, which it takes without copying cells).
-            if "\r" not in "".join(column.tolist()):
-                continue
-        except TypeError:
-            pass
-        cells[:, j] = list(map(_cell_text, column))
+    longest, may_hold_wrapped = _as_text(cells)
 
     span = _non_blank_span(cells)
     if span is None:
@@ -447,4 +367,29 @@ def _grid_to_table(
         issues,
         sheet=sheet_name,
         trailing_blank_header_is_warning=True,
+        longest_cell_bytes=longest,
+        may_hold_wrapped=may_hold_wrapped,
     )
+
+
+def _as_text(cells: np.ndarray) -> tuple[int, bool]:
+    """Every cell made canonical text in place, in one pass over each column's joined runs of
+    cells, which also gives a bound on any cell's length and whether a cell may hold `="`.
+
+    A column whose cells are all `str` without a "\r" (the usual one) is left as it is.
+    """
+    longest, may_hold_wrapped = 0, False
+    for j in range(cells.shape[1]):
+        column = cells[:, j]
+        try:
+            # join type-checks every cell in C (a list, which it takes without copying cells).
+            runs = joined_runs(column.tolist())
+            as_written = not any("\r" in run for run in runs)
+        except TypeError:
+            as_written = False
+        if not as_written:
+            cells[:, j] = list(map(_cell_text, column))
+            runs = joined_runs(cells[:, j].tolist())
+        longest = max(longest, *map(len, runs), 0)
+        may_hold_wrapped = may_hold_wrapped or any('="' in run for run in runs)
+    return longest, may_hold_wrapped

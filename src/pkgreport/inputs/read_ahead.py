@@ -1,0 +1,174 @@
+"""Workbooks read ahead: each file's bytes, pre-flight and sheet parsed in threads that start as
+soon as the input folder is known, while this process goes on to import the data libraries.
+
+calamine releases the GIL while it reads a sheet, so the second core does that work beside the
+imports. Only the standard library, the settings and the XLSX pre-flight are imported here.
+`loading.load_file` takes a file's reading when it was started (with the same settings) and
+otherwise reads the file itself: the same code runs either way, so the same table and the same
+issues come out.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import stat
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pkgreport.config import Settings
+from pkgreport.inputs.xlsx_sheet import XLSX_SUFFIXES, OpenSheet, SheetRefused, open_sheet
+
+# Two readers at once: one per core; a bigger folder's workbooks wait their turn in name order.
+_READERS = 2
+# A folder holds a handful of exports; past this many workbooks the rest are read when needed,
+# so a folder of old workbooks cannot hold every grid in memory at once.
+_MOST_FILES = 12
+
+
+@dataclass
+class Reading:
+    """One workbook read in a thread: its bytes (or why refused), then its sheet, or the exception."""
+
+    path: Path
+    settings: Settings
+    done: threading.Event = field(default_factory=threading.Event)
+    data: bytes | None = None
+    problem: str | None = None
+    sheet: OpenSheet | SheetRefused | None = None
+    failed: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.data, self.problem = read_export_bytes(self.path, self.settings.max_file_bytes)
+            if self.data is not None:
+                self.sheet = open_sheet(self.data, self.settings)
+        except BaseException as exc:  # noqa: BLE001 - raised again where the file is loaded
+            self.failed = exc
+        finally:
+            self.done.set()
+
+
+_started: dict[Path, Reading] = {}
+_lock = threading.Lock()
+
+
+def start(settings: Settings) -> bool:
+    """Start reading the input folder's workbooks (no sub-folders) in the background; whether
+    there were any. Never raises: anything odd (no folder, a file that cannot be listed) is left
+    for loading to report.
+    """
+    if settings.input_dir is None:
+        return False
+    try:
+        paths = sorted(settings.input_dir.iterdir(), key=lambda p: p.name)
+    except OSError:
+        return False
+    workbooks = [p for p in paths if p.suffix.lower() in XLSX_SUFFIXES][:_MOST_FILES]
+    if not workbooks:
+        return False
+    waiting: queue.SimpleQueue[Reading] = queue.SimpleQueue()
+    with _lock:
+        for path in workbooks:
+            reading = Reading(path, settings)
+            _started[path] = reading
+            waiting.put(reading)
+    for _ in range(min(_READERS, len(workbooks))):
+        # Daemon threads: a run that stops early (a usage error) never waits for a reader.
+        threading.Thread(target=_read_all, args=(waiting,), daemon=True).start()
+    return True
+
+
+def _read_all(waiting: queue.SimpleQueue[Reading]) -> None:
+    while True:
+        try:
+            reading = waiting.get_nowait()
+        except queue.Empty:
+            return
+        reading.run()
+
+
+def take(path: Path, settings: Settings) -> Reading | None:
+    """The finished reading of this file with these settings, once (None when none was started)."""
+    with _lock:
+        reading = _started.get(path)
+        if reading is None or reading.settings != settings:
+            return None
+        del _started[path]
+    reading.done.wait()
+    return reading
+
+
+def discard() -> None:
+    """Forget the readings nobody took (files that are not exports), so their memory is freed."""
+    with _lock:
+        _started.clear()
+
+
+def read_export_bytes(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
+    """A file's bytes, or None and why it was refused: only regular files, at most `max_bytes`.
+
+    A named pipe would block forever and a device (or a link to /dev/zero) never ends, so the
+    file is opened without blocking and checked on the open descriptor before anything is read;
+    a link pointing out of the input folder is refused (copy the file in instead). At most one
+    byte past the cap is read, so a file growing while it is read cannot exceed it either.
+    """
+    refused = _refused_link(path)
+    if refused is not None:
+        return None, refused
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        return None, (
+            f"could not read the file ({exc.strerror or exc}): check it exists and is not open "
+            "in another program"
+        )
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, (
+                f"refused: not a regular file (a {_file_type(info.st_mode)}); put the exported "
+                "file itself in the input folder"
+            )
+        too_big = (
+            f"refused: the file is larger than the limit of {max_bytes:,} bytes (setting "
+            "max_file_bytes); split the export into smaller date ranges, or raise the limit"
+        )
+        if info.st_size > max_bytes:
+            return None, too_big
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            return None, f"could not read the file ({exc.strerror or exc}): copy it again"
+    if data is None or len(data) > max_bytes:
+        return None, too_big
+    return data, None
+
+
+def _refused_link(path: Path) -> str | None:
+    """Why a symbolic link may not be read (it points out of the input folder), or None."""
+    try:
+        if not path.is_symlink():
+            return None
+        target = path.resolve(strict=True)
+        folder = path.parent.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "refused: a link that points nowhere readable; put the exported file itself in the input folder"
+    if folder not in target.parents:
+        return (
+            f"refused: a link to {target}, outside the input folder; copy the exported file into "
+            "the input folder instead"
+        )
+    return None
+
+
+def _file_type(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISDIR, "folder"),
+    )
+    return next((label for test, label in kinds if test(mode)), "special file")

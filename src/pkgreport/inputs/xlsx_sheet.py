@@ -1,0 +1,152 @@
+"""An XLSX file's bytes to its sheet's cells: the pre-flight, then calamine's read of the sheet.
+
+Imports only the standard library and the pre-flight, so a thread started before pandas loads
+can open the sheet (`read_ahead`); `xlsx_reading` turns its cells into a table.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from pkgreport.config import Settings
+from pkgreport.errors import PASS_THROUGH
+from pkgreport.inputs.xlsx_safety import RESAVE_ADVICE, preflight_xlsx, short_message
+
+# .xls goes through the xlsx pre-flight so a legacy workbook gets the "re-save as .xlsx" message.
+XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
+NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+@dataclass(frozen=True)
+class OpenSheet:
+    """The sheet a workbook is read from, parsed by calamine (its cells not yet Python values)."""
+
+    archive: zipfile.ZipFile
+    sheet_part: str | None  # the zip member holding the sheet, when workbook.xml names it
+    sheet_name: str
+    sheet: Any  # python_calamine.CalamineSheet
+    error_cells: bool  # some cell holds an Excel error (#N/A, ...), which calamine blanks
+
+    def cells(self) -> list[list[Any]] | SheetRefused:
+        """The sheet's rows of cell values (str, float, int, bool, dates, None), or why not.
+
+        Holds the GIL throughout (every cell becomes a Python object), so it is left to the
+        thread that needs the cells rather than done by a reader thread beside it.
+        """
+        try:
+            grid: list[list[Any]] = self.sheet.to_python(skip_empty_area=False)
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics
+            return _unreadable_sheet(self.sheet_name, exc)
+        return grid
+
+
+@dataclass(frozen=True)
+class SheetRefused:
+    """Why the workbook's sheet cannot be read: an error about the file (about `value`, if any)."""
+
+    message: str
+    value: str | None = None
+
+
+def open_sheet(data: bytes, settings: Settings) -> OpenSheet | SheetRefused:
+    """The chosen sheet parsed, or why not; never raises for bad input.
+
+    The pre-flight (zip and XML bombs, the sheet's extent) runs before calamine sees the bytes.
+    calamine releases the GIL while it parses the sheet.
+    """
+    archive, sheet_extents, problem = preflight_xlsx(data, settings)
+    if problem is not None:
+        return SheetRefused(problem)
+    assert archive is not None
+
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheet_names = list(workbook.sheet_names)
+    except PASS_THROUGH:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
+        return SheetRefused(f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")
+    if not sheet_names:
+        return SheetRefused(f"the workbook has no sheets; {RESAVE_ADVICE}")
+    sheet_name = _chosen_sheet(sheet_names, settings.sheet)
+    if isinstance(sheet_name, SheetRefused):
+        return sheet_name
+
+    sheet_part = _sheet_part(archive, sheet_name)
+    parts = [sheet_part] if sheet_part in sheet_extents else list(sheet_extents)
+    error_cells = any(sheet_extents[part][2] for part in parts)
+    for part in parts:
+        max_row, max_col, _ = sheet_extents[part]
+        if max_row * max_col > settings.max_xlsx_cells:
+            return _too_many_cells(max_row, max_col, settings)
+
+    try:
+        sheet = workbook.get_sheet_by_name(sheet_name)
+        end_row, end_col = sheet.end or (0, 0)
+    except PASS_THROUGH:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
+        return _unreadable_sheet(sheet_name, exc)
+    if (end_row + 1) * (end_col + 1) > settings.max_xlsx_cells:
+        return _too_many_cells(end_row + 1, end_col + 1, settings)
+    return OpenSheet(archive, sheet_part, sheet_name, sheet, error_cells)
+
+
+def _unreadable_sheet(sheet_name: str, exc: BaseException) -> SheetRefused:
+    return SheetRefused(
+        f"could not read sheet {sheet_name!r} ({short_message(exc)}); {RESAVE_ADVICE}"
+    )
+
+
+def _chosen_sheet(sheet_names: list[str], wanted: str | None) -> str | SheetRefused:
+    """The first sheet, or the one the sheet setting names (exactly, else ignoring case)."""
+    if wanted is None:
+        return sheet_names[0]
+    matches = [s for s in sheet_names if s == wanted] or [
+        s for s in sheet_names if s.casefold() == wanted.casefold()
+    ]
+    if not matches:
+        listed = ", ".join(repr(s) for s in sheet_names)
+        return SheetRefused(
+            f"no sheet named {wanted!r}; the sheets are {listed}: choose one with the sheet setting",
+            wanted,
+        )
+    return matches[0]
+
+
+def _too_many_cells(rows: int, columns: int, settings: Settings) -> SheetRefused:
+    return SheetRefused(
+        f"the sheet spans {rows:,} rows x {columns:,} columns, over the limit of {settings.max_xlsx_cells:,} cells; delete unused rows and columns or split the file"
+    )
+
+
+def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member holding a sheet (via workbook.xml and its relationships), or None."""
+    from defusedxml import ElementTree as SafeET
+
+    try:
+        workbook = SafeET.fromstring(archive.read("xl/workbook.xml"))
+        rels = SafeET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except Exception:  # noqa: BLE001 - a missing or odd part only loses the extra checks
+        return None
+    rel_id = None
+    for sheet in workbook.iter(f"{NS_MAIN}sheet"):
+        if sheet.get("name") == sheet_name:
+            rel_id = sheet.get(f"{_NS_REL}id")
+            break
+    for rel in rels.iter(f"{_NS_PKG_REL}Relationship"):
+        if rel.get("Id") == rel_id:
+            target = rel.get("Target") or ""
+            return (
+                target.lstrip("/") if target.startswith("/") else "xl/" + target.removeprefix("./")
+            )
+    return None
