@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,9 @@ from pkgreport.inputs.parsing import unwrap_excel_text
 from pkgreport.result import InputFile
 
 RESERVED_COLUMNS = ("source_file", "source_row")
+# A column of a file's text: an object array of `str`, or (values that repeat, read by pyarrow)
+# a `pd.Categorical` of `str`: one string per distinct value, a small code per row.
+TextColumn: TypeAlias = np.ndarray | pd.Categorical
 # Everything else a reader throws (even a Rust panic, which pyo3 raises as a BaseException) becomes
 # an issue; these still stop the program.
 PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
@@ -24,7 +28,8 @@ class RawTable:
     """One file's rows as text.
 
     `frame` has the file's headers exactly as written (surrounding whitespace stripped), every value
-    a `str` (a blank cell is ""), plus `source_file` (str) and `source_row` (int64: the row as the
+    a `str` (a blank cell is ""; a column is `object`, or `category` of `str` when pyarrow read
+    a CSV column whose values repeat), plus `source_file` (str) and `source_row` (int64: the row as the
     user's spreadsheet numbers it, header = row 1).
     """
 
@@ -80,7 +85,7 @@ def finish_columns(
     path: Path,
     kind: str,
     data: bytes,
-    arrays: list[np.ndarray],
+    arrays: list[TextColumn],
     headers: list[str],
     rows: np.ndarray,
     header_row: int,
@@ -92,7 +97,7 @@ def finish_columns(
     trailing_blank_header_is_warning: bool = False,
     longest_cell_bytes: int | None = None,
 ) -> tuple[RawTable | None, list[Issue]]:
-    """`finish_table` of the data rows as one object array of `str` per column."""
+    """`finish_table` of the data rows as one column of `str` per field (`TextColumn`)."""
     name = path.name
     keep_cols, errors = _kept_columns(
         name, headers, arrays, rows, header_row, issues, trailing_blank_header_is_warning
@@ -112,8 +117,7 @@ def finish_columns(
         arrays, bound = _unwrapped(arrays, keep_cols)
         if longest_cell_bytes is None:
             longest_cell_bytes = bound
-    # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
-    out = pd.DataFrame({headers[j]: arrays[j] for j in keep_cols}, dtype=object, copy=False)
+    out = pd.DataFrame({headers[j]: _text_series(arrays[j]) for j in keep_cols}, copy=False)
     source_file = np.empty(len(rows), dtype=object)
     source_file.fill(name)  # np.full is ~15x slower for an object array
     out["source_file"] = pd.Series(source_file, dtype=object, copy=False)
@@ -144,14 +148,22 @@ def finish_columns(
     return table, issues
 
 
+def _text_series(column: TextColumn) -> pd.Series:
+    """A column as it is held: a categorical stays one, an object array stays `object` (pandas
+    3 would otherwise re-check every value to infer its "str" dtype)."""
+    if isinstance(column, np.ndarray):
+        return pd.Series(column, dtype=object, copy=False)
+    return pd.Series(column, copy=False)
+
+
 # Cells joined at a time: a run's length bounds each of its cells, and a run of 1,024 cells
 # passes the default cap on a cell (1,000,000 characters) only if they average over 976.
 _RUN = 1024
 
 
 def _unwrapped(
-    arrays: list[np.ndarray], keep_cols: list[int]
-) -> tuple[list[np.ndarray], int | None]:
+    arrays: list[TextColumn], keep_cols: list[int]
+) -> tuple[list[TextColumn], int | None]:
     """The arrays with `="text"` cells of the kept columns unwrapped, and a bound on the length
     of any kept cell (None when a cell is not text).
 
@@ -166,20 +178,20 @@ def _unwrapped(
         try:
             runs = ["".join(cells[i : i + _RUN]) for i in range(0, len(cells), _RUN)]
         except TypeError:  # not all text: unwrap_excel_text decides, and nothing is bounded
-            out[j] = unwrap_excel_text(arrays[j])
+            out[j] = unwrap_excel_text(np.asarray(arrays[j], dtype=object))
             bound = None
             continue
         if bound is not None:
             bound = max(bound, *map(len, runs), 0)
         if any('="' in run for run in runs):
-            out[j] = unwrap_excel_text(arrays[j])
+            out[j] = unwrap_excel_text(np.asarray(arrays[j], dtype=object))
     return out, bound
 
 
 def _kept_columns(
     name: str,
     headers: list[str],
-    arrays: list[np.ndarray],
+    arrays: list[TextColumn],
     rows: np.ndarray,
     header_row: int,
     issues: list[Issue],
@@ -270,11 +282,11 @@ def _header_name_errors(
 
 def _without_blank_rows(
     name: str,
-    arrays: list[np.ndarray],
+    arrays: list[TextColumn],
     keep_cols: list[int],
     rows: np.ndarray,
     issues: list[Issue],
-) -> tuple[list[np.ndarray], np.ndarray]:
+) -> tuple[list[TextColumn], np.ndarray]:
     """The arrays and row numbers without the blank rows; one warning lists those skipped."""
     # Rows holding values only in ignored columns are blank as far as the table goes.
     blank = (
@@ -318,7 +330,7 @@ def file_warning(file: str, message: str) -> Issue:
     return Issue("warning", file, None, None, None, message)
 
 
-def blank_in(arrays: list[np.ndarray], length: int) -> np.ndarray:
+def blank_in(arrays: list[TextColumn], length: int) -> np.ndarray:
     blank = np.ones(length, dtype=bool)
     for values in arrays:
         rows = blank.nonzero()[0]
