@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,41 +67,76 @@ def read_text_columns(data: bytes, delimiter: str, width: int) -> TextColumns | 
         )
     except pa.ArrowException:
         return None
+    texts = table.columns
+    del table
+    return _text_columns(texts, quoted and _cr_inside_quotes(data))
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column as pyarrow leaves it: its text when its values do not repeat, else its codes
+    (`indices`) into its distinct values (`dictionary`)."""
+
+    text: pa.ChunkedArray | None
+    indices: pa.Array | None
+    dictionary: pa.Array | None
+    longest: int
+
+
+def _text_columns(texts: list[pa.ChunkedArray], cr_in_values: bool) -> TextColumns:
+    """Each column's text (taken out of `texts`) as a `TextColumn`.
+
+    pyarrow's work on a column (CR to LF, the longest cell, finding the distinct values) runs in
+    two threads beside this one, which makes the Python strings (pyarrow releases the GIL; a
+    Python string needs it). Each column's text is released once it is converted: the file's
+    text never sits beside all of its Python strings.
+    """
     columns: list[TextColumn] = []
     longest = 0
-    cr_in_values = quoted and _cr_inside_quotes(data)
-    while table.num_columns:
-        # Each column's text is released once it is converted: the table never sits beside
-        # all of its Python strings.
-        text = table.column(0)
-        table = table.remove_column(0)
-        if cr_in_values:
-            text = _as_lf(text)
-        longest = max(longest, pc.max(pc.binary_length(text)).as_py() or 0)
-        columns.append(_as_text_column(text))
-        del text
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = deque(pool.submit(_examine, texts.pop(0), cr_in_values) for _ in list(texts))
+        while pending:
+            column = pending.popleft().result()
+            longest = max(longest, column.longest)
+            columns.append(_as_text_column(column))
+            del column
     return TextColumns(columns, longest)
 
 
-def _as_text_column(column: pa.ChunkedArray) -> TextColumn:
+def _examine(text: pa.ChunkedArray, cr_in_values: bool) -> _Column:
+    """A column's pyarrow work (no Python string is made): CR to LF, the longest cell's length,
+    and its distinct values when they repeat.
+
+    Exports are sorted by date, so a spread sample of times may hold each once; a run of
+    neighbouring rows does not: a column repeats when either sample does.
+    """
+    if cr_in_values:
+        text = _as_lf(text)
+    longest = pc.max(pc.binary_length(text)).as_py() or 0
+    n = len(text)
+    spread = text.take(pa.array(np.arange(0, n, max(1, n // _REPEAT_SAMPLE))))
+    run = text.slice(n // 2, _REPEAT_SAMPLE)
+    if all(len(pc.unique(sample)) == len(sample) for sample in (spread, run)):
+        return _Column(text, None, None, longest)
+    encoded = pc.dictionary_encode(text).combine_chunks()
+    return _Column(None, encoded.indices, encoded.dictionary, longest)
+
+
+def _as_text_column(column: _Column) -> TextColumn:
     """The column as an object array of `str`, or as a `pd.Categorical` when values repeat.
 
     Dates, amounts, names and flags repeat: each distinct value becomes one Python string and
     each row a small integer code (a byte for a flag, two for a date), a fraction of an object
     pointer per cell, and the parsers read the distinct values straight from it
     (`parsing.distinct_values`). A column whose samples hold no repeat (ids) is converted cell
-    by cell. Exports are sorted by date, so a spread sample of times may hold each once; a run
-    of neighbouring rows does not.
+    by cell.
     """
-    n = len(column)
-    spread = column.take(pa.array(np.arange(0, n, max(1, n // _REPEAT_SAMPLE))))
-    run = column.slice(n // 2, _REPEAT_SAMPLE)
-    if all(len(pc.unique(sample)) == len(sample) for sample in (spread, run)):
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    if column.text is not None:
+        return np.asarray(column.text.to_numpy(zero_copy_only=False), dtype=object)
+    assert column.indices is not None and column.dictionary is not None
+    distinct = np.asarray(column.dictionary.to_numpy(zero_copy_only=False), dtype=object)
     return pd.Categorical.from_codes(
-        encoded.indices.to_numpy(),
+        column.indices.to_numpy(),
         dtype=pd.CategoricalDtype(pd.Index(distinct, dtype=object)),
         validate=False,
     )
