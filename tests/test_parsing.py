@@ -660,7 +660,14 @@ def _assert_same_parse(got, expected) -> None:  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(_POOL | st.sampled_from([" 12 ", "yes", "N/A", "Open", "3", "  "]), min_size=1))
+@given(
+    st.lists(
+        _POOL
+        | st.sampled_from([" 12 ", "yes", "N/A", "Open", "3", "  "])
+        | st.sampled_from(["1.01754E+18", "2e+5", "1017540000000000000", "1017550000000000000"]),
+        min_size=1,
+    )
+)
 def test_a_column_held_as_codes_reads_as_the_same_text(values: list[str]) -> None:
     """The loader holds a CSV column whose values repeat as a categorical of `str`: every parser
     reads it from its codes exactly as it reads the same text in an object column."""

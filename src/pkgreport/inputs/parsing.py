@@ -241,13 +241,20 @@ def rounded_id(values: pd.Series, may_hold_scientific: bool = True) -> str | Non
     a spreadsheet rounds every long number of a column, so a sample sees it. The scan for
     scientific notation is skipped when the caller knows the file holds none.
     """
-    cells = _objects(values)
+    shared = shared_values(values)
+    # A column held as codes is searched value by distinct value, in the order of its rows.
+    codes, cells = shared if shared is not None else (None, _objects(values))
     if may_hold_scientific and _scientific_in(cells):
-        for cell in cells:
-            found = _SCIENTIFIC.search(cell)
-            if found:
-                return found.group(0)
-    sample = cells[:: max(1, len(cells) // _REPEAT_SAMPLE)]
+        found = [_SCIENTIFIC.search(cell) for cell in cells]
+        hit = np.array([match is not None for match in found], dtype=bool)
+        rows_hit = hit if codes is None else hit[codes]
+        if rows_hit.any():
+            first = int(np.argmax(rows_hit))
+            match = found[first if codes is None else codes[first]]
+            assert match is not None
+            return match.group(0)
+    step = max(1, len(values) // _REPEAT_SAMPLE)
+    sample = cells[::step] if codes is None else cells[codes[::step]]
     # A group appointment lists several ids in one cell.
     long_ids = {
         i
