@@ -129,12 +129,16 @@ def _as_text_column(column: _Column) -> TextColumn:
     each row a small integer code (a byte for a flag, two for a date), a fraction of an object
     pointer per cell, and the parsers read the distinct values straight from it
     (`parsing.distinct_values`). A column whose samples hold no repeat (ids) is converted cell
-    by cell.
+    by cell, and one of mostly distinct values is spread from them.
     """
     if column.text is not None:
         return np.asarray(column.text.to_numpy(zero_copy_only=False), dtype=object)
     assert column.indices is not None and column.dictionary is not None
     distinct = np.asarray(column.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    if 2 * len(distinct) > len(column.indices):
+        # Mostly distinct (ids beside blanks): codes would save little, and pandas would check
+        # that so many categories differ.
+        return distinct[column.indices.to_numpy()]
     return pd.Categorical.from_codes(
         column.indices.to_numpy(),
         dtype=pd.CategoricalDtype(pd.Index(distinct, dtype=object)),
