@@ -37,7 +37,9 @@ def assert_read_alike(path: Path, data: bytes) -> None:
     assert arrow_table is not None
     assert arrow_table.file == plain_table.file
     assert arrow_table.may_hold_scientific == plain_table.may_hold_scientific
-    pd.testing.assert_frame_equal(arrow_table.frame, plain_table.frame)
+    # Columns whose values repeat are held as codes (`category`); their values are the same `str`.
+    coded = {c: object for c, t in arrow_table.frame.dtypes.items() if t == "category"}
+    pd.testing.assert_frame_equal(arrow_table.frame.astype(coded), plain_table.frame)
     if arrow_table.longest_cell_bytes is not None:
         # Skipping the check for overlong cells is safe only if no cell is longer.
         texts = arrow_table.frame.drop(columns=["source_file", "source_row"])
@@ -76,6 +78,23 @@ def test_text_stays_as_written(tmp_path: Path) -> None:
     assert all(type(v) is str for column in result.columns for v in column)
     assert result.longest_cell_bytes == 6
     assert_read_alike(tmp_path / "appointments.csv", data)
+
+
+def test_values_that_repeat_are_held_as_codes_and_ids_as_text(tmp_path: Path) -> None:
+    rows = "".join(f"{100 + i},{'yes' if i % 3 else 'no'},00{i % 2}\r\n" for i in range(60))
+    data = ("ID,Arrived,Code\r\n" + rows).encode()
+    assert_read_alike(tmp_path / "appointments.csv", data)
+    (table, issues), _ = both_readings(tmp_path / "appointments.csv", data)
+    assert issues == [] and table is not None
+    assert {c: str(t) for c, t in table.frame.dtypes.items()} == {
+        "ID": "object",
+        "Arrived": "category",
+        "Code": "category",
+        "source_file": "object",
+        "source_row": "int64",
+    }
+    assert table.frame["Arrived"].tolist() == ["yes" if i % 3 else "no" for i in range(60)]
+    assert table.frame["Code"].tolist() == [f"00{i % 2}" for i in range(60)]
 
 
 def test_crlf_and_cr_inside_a_quoted_value_become_lf(tmp_path: Path) -> None:

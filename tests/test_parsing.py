@@ -652,6 +652,44 @@ def test_a_column_reads_like_its_values_one_by_one(values: list[str]) -> None:
         assert parsed.errors.index.tolist() == [5 + i for i, b in enumerate(bad) if b]
 
 
+def _assert_same_parse(got, expected) -> None:  # type: ignore[no-untyped-def]
+    pd.testing.assert_series_equal(got.values, expected.values)
+    assert got.bad.tolist() == expected.bad.tolist()
+    assert got.blank.tolist() == expected.blank.tolist()
+    pd.testing.assert_series_equal(got.errors, expected.errors)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        _POOL
+        | st.sampled_from([" 12 ", "yes", "N/A", "Open", "3", "  "])
+        | st.sampled_from(["1.01754E+18", "2e+5", "1017540000000000000", "1017550000000000000"]),
+        min_size=1,
+    )
+)
+def test_a_column_held_as_codes_reads_as_the_same_text(values: list[str]) -> None:
+    """The loader holds a CSV column whose values repeat as a categorical of `str`: every parser
+    reads it from its codes exactly as it reads the same text in an object column."""
+    # Unused categories, and codes in another order than the rows', as pyarrow leaves them.
+    categories = pd.Index(["header", *sorted(set(values), reverse=True)], dtype=object)
+    index = range(5, 5 + len(values))
+    coded = pd.Series(pd.Categorical(values, categories=categories), index=index)
+    assert coded.dtype == "category"
+    plain = pd.Series(values, index=index, dtype=object)
+    for parser in (
+        parse_money,
+        parse_datetimes,
+        parse_dates,
+        parse_bools,
+        parse_status,
+        parse_text,
+        lambda v: parse_count(v, minimum=0),
+    ):
+        _assert_same_parse(parser(coded), parser(plain))
+    assert rounded_id(coded) == rounded_id(plain)
+
+
 def test_mostly_blank_column_with_repeats_keeps_row_positions() -> None:
     texts = [""] * 20
     texts[2] = texts[9] = "21/07/2026 10:00"

@@ -358,7 +358,7 @@ def _unbooked(
         return unbooked
     for name, empty in (("case_id", ("",)), ("patient_count", ("", "0"))):
         if name in columns:
-            cells = columns[name].to_numpy(dtype=object)[unbooked]
+            cells = columns[name][unbooked].to_numpy(dtype=object)
             unbooked[unbooked] = np.isin([str(c).strip() for c in cells], empty)
     if not unbooked.any():
         return unbooked
@@ -366,7 +366,7 @@ def _unbooked(
     header = run.header("appointments", file, "patient_id")
     reason = "no patient: an unavailable block or a holiday, not an appointment"
     left_out = _provenance(rows).assign(
-        appointment_id=columns["appointment_id"].to_numpy(dtype=object)[unbooked]
+        appointment_id=columns["appointment_id"][unbooked].to_numpy(dtype=object)
     )
     run.exclude("appointments", left_out, reason)
     count = len(rows)

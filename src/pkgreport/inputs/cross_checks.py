@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pkgreport.errors import Issue
 from pkgreport.inputs.validation_run import (
@@ -38,10 +40,27 @@ def check_across_files(run: ValidationRun, frames: dict[str, pd.DataFrame | None
 
 
 def _find(frame: pd.DataFrame, key: str, ids: pd.Series | pd.Index) -> np.ndarray:
-    """Each id's row position in `frame` (whose `key` is unique); -1 where blank or not there.
+    """Each id's row position in `frame` (the last row holding it); -1 where blank or not there.
 
-    The hash table is built over the distinct ids wanted and the frame's keys are looked up in
-    it: a small table (the invoices a few thousand allocations name) answers a million lookups
+    pyarrow looks the ids up by their bytes (a hash table over the frame's keys, built in C),
+    about three times faster than pandas' table of Python strings; a column holding anything
+    but text is looked up by pandas.
+    """
+    try:
+        keys = pa.array(frame[key].to_numpy(dtype=object)[::-1], type=pa.string(), from_pandas=True)
+        wanted = pa.array(np.asarray(ids, dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _find_by_pandas(frame, key, ids)
+    # The keys reversed: pyarrow gives the first match, which is the frame's last row.
+    found = pc.fill_null(pc.index_in(wanted, value_set=keys, skip_nulls=True), -1)
+    at = found.to_numpy().astype(np.int64)
+    return np.where(at >= 0, len(frame) - 1 - at, -1)
+
+
+def _find_by_pandas(frame: pd.DataFrame, key: str, ids: pd.Series | pd.Index) -> np.ndarray:
+    """`_find` by pandas' hash table: over the distinct ids wanted, the frame's keys looked up.
+
+    A small table (the invoices a few thousand allocations name) answers a million lookups
     several times faster than a million-entry table is built, as `Series.map` would per call.
     """
     codes, wanted = pd.factorize(np.asarray(ids, dtype=object))

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from pkgreport.inputs.tables import TextColumn
+
 # A spread sample of this many values tells whether a column's values repeat.
 _REPEAT_SAMPLE = 4096
+# Fewer quotes than this are found one by one (a pass over every byte costs more).
+_FEW_QUOTES = 10_000
 
 
 @dataclass(frozen=True)
 class TextColumns:
-    """Every record of a file (header first), one object array of `str` per column."""
+    """Every record of a file (header first), one column of `str` per field (`TextColumn`)."""
 
-    columns: list[np.ndarray]
+    columns: list[TextColumn]
     # The UTF-8 length of the longest cell: no cell holds more characters, so the check for
     # overlong cells can be skipped below it.
     longest_cell_bytes: int
@@ -60,20 +67,83 @@ def read_text_columns(data: bytes, delimiter: str, width: int) -> TextColumns | 
         )
     except pa.ArrowException:
         return None
-    columns: list[np.ndarray] = []
+    texts = table.columns
+    del table
+    return _text_columns(texts, quoted and _cr_inside_quotes(data))
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column as pyarrow leaves it: its text when its values do not repeat, else its codes
+    (`indices`) into its distinct values (`dictionary`)."""
+
+    text: pa.ChunkedArray | None
+    indices: pa.Array | None
+    dictionary: pa.Array | None
+    longest: int
+
+
+def _text_columns(texts: list[pa.ChunkedArray], cr_in_values: bool) -> TextColumns:
+    """Each column's text (taken out of `texts`) as a `TextColumn`.
+
+    pyarrow's work on a column (CR to LF, the longest cell, finding the distinct values) runs in
+    two threads beside this one, which makes the Python strings (pyarrow releases the GIL; a
+    Python string needs it). Each column's text is released once it is converted: the file's
+    text never sits beside all of its Python strings.
+    """
+    columns: list[TextColumn] = []
     longest = 0
-    cr_in_values = quoted and b"\r" in data
-    while table.num_columns:
-        # Each column's text is released once it is converted: the table never sits beside
-        # all of its Python strings.
-        text = table.column(0)
-        table = table.remove_column(0)
-        if cr_in_values:
-            text = _as_lf(text)
-        longest = max(longest, pc.max(pc.binary_length(text)).as_py() or 0)
-        columns.append(_as_objects(text))
-        del text
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = deque(pool.submit(_examine, texts.pop(0), cr_in_values) for _ in list(texts))
+        while pending:
+            column = pending.popleft().result()
+            longest = max(longest, column.longest)
+            columns.append(_as_text_column(column))
+            del column
     return TextColumns(columns, longest)
+
+
+def _examine(text: pa.ChunkedArray, cr_in_values: bool) -> _Column:
+    """A column's pyarrow work (no Python string is made): CR to LF, the longest cell's length,
+    and its distinct values when they repeat.
+
+    Exports are sorted by date, so a spread sample of times may hold each once; a run of
+    neighbouring rows does not: a column repeats when either sample does.
+    """
+    if cr_in_values:
+        text = _as_lf(text)
+    longest = pc.max(pc.binary_length(text)).as_py() or 0
+    n = len(text)
+    spread = text.take(pa.array(np.arange(0, n, max(1, n // _REPEAT_SAMPLE))))
+    run = text.slice(n // 2, _REPEAT_SAMPLE)
+    if all(len(pc.unique(sample)) == len(sample) for sample in (spread, run)):
+        return _Column(text, None, None, longest)
+    encoded = pc.dictionary_encode(text).combine_chunks()
+    return _Column(None, encoded.indices, encoded.dictionary, longest)
+
+
+def _as_text_column(column: _Column) -> TextColumn:
+    """The column as an object array of `str`, or as a `pd.Categorical` when values repeat.
+
+    Dates, amounts, names and flags repeat: each distinct value becomes one Python string and
+    each row a small integer code (a byte for a flag, two for a date), a fraction of an object
+    pointer per cell, and the parsers read the distinct values straight from it
+    (`parsing.distinct_values`). A column whose samples hold no repeat (ids) is converted cell
+    by cell, and one of mostly distinct values is spread from them.
+    """
+    if column.text is not None:
+        return np.asarray(column.text.to_numpy(zero_copy_only=False), dtype=object)
+    assert column.indices is not None and column.dictionary is not None
+    distinct = np.asarray(column.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    if 2 * len(distinct) > len(column.indices):
+        # Mostly distinct (ids beside blanks): codes would save little, and pandas would check
+        # that so many categories differ.
+        return distinct[column.indices.to_numpy()]
+    return pd.Categorical.from_codes(
+        column.indices.to_numpy(),
+        dtype=pd.CategoricalDtype(pd.Index(distinct, dtype=object)),
+        validate=False,
+    )
 
 
 def quotes_are_unambiguous(data: bytes, delimiter: str) -> bool | None:
@@ -106,27 +176,25 @@ def quotes_are_unambiguous(data: bytes, delimiter: str) -> bool | None:
     return True if ok else None
 
 
-def _as_objects(column: pa.ChunkedArray) -> np.ndarray:
-    """The column as an object array of `str`; a value that repeats is one shared `str`.
+def _cr_inside_quotes(data: bytes) -> bool:
+    """Whether a CR may sit inside a quoted value (only there can a value hold one).
 
-    Dates, amounts, names and flags repeat: each distinct value becomes one Python string,
-    spread by its code, which costs a fraction of a string per cell in time and memory. A
-    column whose samples hold no repeat (ids) is converted cell by cell. Exports are sorted by
-    date, so a spread sample of times may hold each once; a run of neighbouring rows does not.
+    The quotes, RFC 4180 as the caller has checked, pair up in order: every quoted value's text
+    lies between the first and second quote of a pair. A file of many quotes is not searched so:
+    its columns are searched instead.
     """
-    n = len(column)
-    spread = column.take(pa.array(np.arange(0, n, max(1, n // _REPEAT_SAMPLE))))
-    run = column.slice(n // 2, _REPEAT_SAMPLE)
-    if all(len(pc.unique(sample)) == len(sample) for sample in (spread, run)):
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
-    return distinct[encoded.indices.to_numpy()]
+    if b"\r" not in data:
+        return False
+    count = data.count(b'"')
+    if count > _FEW_QUOTES:
+        return True
+    at = _quote_positions(data, np.frombuffer(data, dtype=np.uint8), count).tolist()
+    return any(b"\r" in data[start:end] for start, end in zip(at[0::2], at[1::2], strict=True))
 
 
 def _quote_positions(data: bytes, buf: np.ndarray, count: int) -> np.ndarray:
     """Where the '"' bytes are: found one by one when few (a pass over every byte costs more)."""
-    if count > 10_000:
+    if count > _FEW_QUOTES:
         return np.flatnonzero(buf == ord('"'))
     at = np.empty(count, dtype=np.int64)
     pos = -1

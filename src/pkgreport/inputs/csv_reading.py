@@ -17,6 +17,7 @@ from pkgreport.errors import Issue
 from pkgreport.inputs.csv_arrow import read_text_columns
 from pkgreport.inputs.tables import (
     RawTable,
+    TextColumn,
     blank_in,
     file_error,
     finish_columns,
@@ -193,7 +194,7 @@ def _load_plain_utf8_csv(
 
 def _read_plain_records(
     data: bytes, head: str, delimiter: str, crlf: bool, use_arrow: bool
-) -> tuple[list[np.ndarray], int | None] | None:
+) -> tuple[list[TextColumn], int | None] | None:
     """(every record as text, one array per column; the longest cell's UTF-8 length when
     known), or None when the exact path must read the file.
 
@@ -210,7 +211,8 @@ def _read_plain_records(
     frame, bad_rows = _parse_with_pandas(None, delimiter, data)
     if frame is None or bad_rows:
         return None
-    return [frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])], None
+    columns: list[TextColumn] = [frame.iloc[:, j].to_numpy() for j in range(frame.shape[1])]
+    return columns, None
 
 
 def _header_width(head: str, delimiter: str) -> int | None:
@@ -224,7 +226,7 @@ def _header_width(head: str, delimiter: str) -> int | None:
         return None
 
 
-def _cut_short(name: str, last_column: np.ndarray, header_row: int) -> Issue | None:
+def _cut_short(name: str, last_column: TextColumn, header_row: int) -> Issue | None:
     """A warning when a file with data rows does not end with a line break: it may be cut short.
 
     A copy or download that stopped early ends inside its last row. When that row still has every

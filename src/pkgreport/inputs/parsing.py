@@ -89,14 +89,31 @@ def _objects(values: pd.Series) -> np.ndarray:
     )
 
 
+def shared_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """(code per row, the distinct values as an object array of `str`) when the loader holds the
+    column so (a `category` of `str`, from a CSV read by pyarrow), else None."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return None
+    codes = values.cat.codes.to_numpy()
+    distinct = values.cat.categories.to_numpy(dtype=object)
+    if (codes < 0).any() or pd.api.types.infer_dtype(distinct, skipna=False) != "string":
+        return None  # a missing value, or not all text: read it as any other column
+    return codes.astype(np.intp), distinct
+
+
 def _stripped_objects(values: pd.Series) -> np.ndarray:
     """The column as a new object array of stripped `str`.
 
     `map(str.strip, ...)` iterates in C (no bytecode per row) and returns the very same object
     when there is nothing to strip: ~0.06 s per million, faster than converting to numpy strings.
     `str.strip` raises TypeError on anything but a `str`, so the usual all-text column needs no
-    separate type scan; any other value sends the column through `_objects` first.
+    separate type scan; any other value sends the column through `_objects` first. A column
+    held as codes strips each distinct value once.
     """
+    shared = shared_values(values)
+    if shared is not None:
+        codes, distinct = shared
+        return np.fromiter(map(str.strip, distinct), dtype=object, count=len(distinct))[codes]
     raw = values.to_numpy(dtype=object)
     try:
         return np.fromiter(map(str.strip, raw), dtype=object, count=len(raw))
@@ -118,8 +135,13 @@ def distinct_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarr
     the results by code is exact; factorising (~0.1 s per million) costs a fraction of shaping
     every row. When a spread sample holds no repeat (timestamps to the second), factorising
     would be wasted: every row is then read, with codes 0..n-1. Knowing the lengths first keeps
-    one huge cell from sizing the character matrix.
+    one huge cell from sizing the character matrix. A column the loader holds as codes
+    (`shared_values`) is factorised already.
     """
+    shared = shared_values(values)
+    if shared is not None:
+        codes, read = shared
+        return codes, read, np.fromiter(map(len, read), dtype=np.int64, count=len(read))
     raw = _objects(values)
     # A str is true unless empty. Optional columns (`cancelled_at`) are mostly blank: only the
     # filled cells are read, and the blanks take the code of a last value "".
@@ -219,13 +241,20 @@ def rounded_id(values: pd.Series, may_hold_scientific: bool = True) -> str | Non
     a spreadsheet rounds every long number of a column, so a sample sees it. The scan for
     scientific notation is skipped when the caller knows the file holds none.
     """
-    cells = _objects(values)
+    shared = shared_values(values)
+    # A column held as codes is searched value by distinct value, in the order of its rows.
+    codes, cells = shared if shared is not None else (None, _objects(values))
     if may_hold_scientific and _scientific_in(cells):
-        for cell in cells:
-            found = _SCIENTIFIC.search(cell)
-            if found:
-                return found.group(0)
-    sample = cells[:: max(1, len(cells) // _REPEAT_SAMPLE)]
+        found = [_SCIENTIFIC.search(cell) for cell in cells]
+        hit = np.array([match is not None for match in found], dtype=bool)
+        rows_hit = hit if codes is None else hit[codes]
+        if rows_hit.any():
+            first = int(np.argmax(rows_hit))
+            match = found[first if codes is None else codes[first]]
+            assert match is not None
+            return match.group(0)
+    step = max(1, len(values) // _REPEAT_SAMPLE)
+    sample = cells[::step] if codes is None else cells[codes[::step]]
     # A group appointment lists several ids in one cell.
     long_ids = {
         i

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,9 @@ from pkgreport.inputs.parsing import unwrap_excel_text
 from pkgreport.result import InputFile
 
 RESERVED_COLUMNS = ("source_file", "source_row")
+# A column of a file's text: an object array of `str`, or (values that repeat, read by pyarrow)
+# a `pd.Categorical` of `str`: one string per distinct value, a small code per row.
+TextColumn: TypeAlias = np.ndarray | pd.Categorical
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,8 @@ class RawTable:
     """One file's rows as text.
 
     `frame` has the file's headers exactly as written (surrounding whitespace stripped), every value
-    a `str` (a blank cell is ""), plus `source_file` (str) and `source_row` (int64: the row as the
+    a `str` (a blank cell is ""; a column is `object`, or `category` of `str` when pyarrow read
+    a CSV column whose values repeat), plus `source_file` (str) and `source_row` (int64: the row as the
     user's spreadsheet numbers it, header = row 1).
     """
 
@@ -77,7 +82,7 @@ def finish_columns(
     path: Path,
     kind: str,
     data: bytes,
-    arrays: list[np.ndarray],
+    arrays: list[TextColumn],
     headers: list[str],
     rows: np.ndarray,
     header_row: int,
@@ -90,7 +95,7 @@ def finish_columns(
     longest_cell_bytes: int | None = None,
     may_hold_wrapped: bool = True,
 ) -> tuple[RawTable | None, list[Issue]]:
-    """`finish_table` of the data rows as one object array of `str` per column.
+    """`finish_table` of the data rows as one column of `str` per field (`TextColumn`).
 
     `may_hold_wrapped` False: the reader's own pass over the cells (`joined_runs`) found no `="`,
     so no cell is unwrapped and `longest_cell_bytes` is that pass's bound.
@@ -114,8 +119,7 @@ def finish_columns(
         arrays, bound = _unwrapped(arrays, keep_cols)
         if longest_cell_bytes is None:
             longest_cell_bytes = bound
-    # dtype=object: pandas 3 would otherwise re-check every value to infer its "str" dtype.
-    out = pd.DataFrame({headers[j]: arrays[j] for j in keep_cols}, dtype=object, copy=False)
+    out = pd.DataFrame({headers[j]: _text_series(arrays[j]) for j in keep_cols}, copy=False)
     source_file = np.empty(len(rows), dtype=object)
     source_file.fill(name)  # np.full is ~15x slower for an object array
     out["source_file"] = pd.Series(source_file, dtype=object, copy=False)
@@ -146,6 +150,14 @@ def finish_columns(
     return table, issues
 
 
+def _text_series(column: TextColumn) -> pd.Series:
+    """A column as it is held: a categorical stays one, an object array stays `object` (pandas
+    3 would otherwise re-check every value to infer its "str" dtype)."""
+    if isinstance(column, np.ndarray):
+        return pd.Series(column, dtype=object, copy=False)
+    return pd.Series(column, copy=False)
+
+
 # Cells joined at a time: a run's length bounds each of its cells, and a run of 1,024 cells
 # passes the default cap on a cell (1,000,000 characters) only if they average over 976.
 _RUN = 1024
@@ -158,8 +170,8 @@ def joined_runs(cells: list[str]) -> list[str]:
 
 
 def _unwrapped(
-    arrays: list[np.ndarray], keep_cols: list[int]
-) -> tuple[list[np.ndarray], int | None]:
+    arrays: list[TextColumn], keep_cols: list[int]
+) -> tuple[list[TextColumn], int | None]:
     """The arrays with `="text"` cells of the kept columns unwrapped, and a bound on the length
     of any kept cell (None when a cell is not text).
 
@@ -174,20 +186,20 @@ def _unwrapped(
         try:
             runs = joined_runs(cells)
         except TypeError:  # not all text: unwrap_excel_text decides, and nothing is bounded
-            out[j] = unwrap_excel_text(arrays[j])
+            out[j] = unwrap_excel_text(np.asarray(arrays[j], dtype=object))
             bound = None
             continue
         if bound is not None:
             bound = max(bound, *map(len, runs), 0)
         if any('="' in run for run in runs):
-            out[j] = unwrap_excel_text(arrays[j])
+            out[j] = unwrap_excel_text(np.asarray(arrays[j], dtype=object))
     return out, bound
 
 
 def _kept_columns(
     name: str,
     headers: list[str],
-    arrays: list[np.ndarray],
+    arrays: list[TextColumn],
     rows: np.ndarray,
     header_row: int,
     issues: list[Issue],
@@ -278,11 +290,11 @@ def _header_name_errors(
 
 def _without_blank_rows(
     name: str,
-    arrays: list[np.ndarray],
+    arrays: list[TextColumn],
     keep_cols: list[int],
     rows: np.ndarray,
     issues: list[Issue],
-) -> tuple[list[np.ndarray], np.ndarray]:
+) -> tuple[list[TextColumn], np.ndarray]:
     """The arrays and row numbers without the blank rows; one warning lists those skipped."""
     # Rows holding values only in ignored columns are blank as far as the table goes.
     blank = (
@@ -326,7 +338,7 @@ def file_warning(file: str, message: str) -> Issue:
     return Issue("warning", file, None, None, None, message)
 
 
-def blank_in(arrays: list[np.ndarray], length: int) -> np.ndarray:
+def blank_in(arrays: list[TextColumn], length: int) -> np.ndarray:
     blank = np.ones(length, dtype=bool)
     for values in arrays:
         rows = blank.nonzero()[0]
