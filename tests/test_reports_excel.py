@@ -603,7 +603,7 @@ def test_a_table_left_for_the_second_pass_must_fill_the_sheets_it_was_given() ->
     # by the first process, from the whole context).
     started = _findings_context(0)
     book = WorkbookInProgress(started, max_sheet_rows=10)
-    book.write_numbers(started, deferred=frozenset({"findings"}))
+    book.write_ahead(started, deferred=frozenset({"findings"}))
     with pytest.raises(
         ValueError, match=r"^table 'findings' no longer fills the sheets it was given$"
     ):
@@ -613,7 +613,7 @@ def test_a_table_left_for_the_second_pass_must_fill_the_sheets_it_was_given() ->
 def test_a_table_written_in_the_first_pass_must_not_change() -> None:
     ctx = _findings_context(3)
     book = WorkbookInProgress(ctx)
-    book.write_numbers(ctx)
+    book.write_ahead(ctx)
     with pytest.raises(
         ValueError, match=r"^table 'findings' changed after its numbers were written$"
     ):

@@ -50,7 +50,7 @@ def render_workbook(ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS)
     """
     with cyclic_gc_paused():
         book = WorkbookInProgress(ctx, max_sheet_rows=max_sheet_rows)
-        book.write_numbers(ctx)
+        book.write_ahead(ctx)
         return book.finish(ctx)
 
 
@@ -61,13 +61,14 @@ _NUMBER_KINDS = frozenset({"money", "int", "percent", "date", "datetime", "bool"
 
 
 class WorkbookInProgress:
-    """The workbook written in two passes: every sheet and the number cells of the tables, then
-    (`finish`) the text, each table's frame and the Summary, in the order of the sheets.
+    """The workbook written in two passes: every sheet and the number cells of the tables, the
+    Summary and the tables up to the first one left for later (`write_ahead`), then the rest in
+    the order of the sheets (`finish`).
 
-    A table left out of the first pass (`deferred`) may still change until `finish`, as long as
-    it fills the same sheets: the workbook's process starts on the rest while this one works out
-    the figures per location (see `publish.py`). Build it with the collector paused
-    (`cyclic_gc_paused`).
+    A table left for later (`deferred`) may still change until `finish`, as long as it fills the
+    same sheets; everything else must stay as `write_ahead` had it. The workbook's process thus
+    starts while the first works out the figures per location (see `publish.py`). Build it with
+    the collector paused (`cyclic_gc_paused`).
     """
 
     def __init__(self, ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS) -> None:
@@ -99,6 +100,20 @@ class WorkbookInProgress:
             self.planned.append((table.sheet, sheets))
         # Per table written in the first pass: the table, as kept, its columns and their cells.
         self.written: dict[int, tuple[Table, Table, list[Column], list[list[Any]]]] = {}
+        # The Summary and this many tables (from the first) are written whole.
+        self.whole: int | None = None
+
+    def write_ahead(self, ctx: ReportContext, deferred: frozenset[str] = frozenset()) -> None:
+        """The number cells of every table but the `deferred` ones, then, whole, the Summary and
+        the tables before the first deferred one."""
+        self.write_numbers(ctx, deferred)
+        _write_summary(self.summary, ctx, self.styles)
+        self.whole = 0
+        for index, table in enumerate(_tables(ctx)):
+            if table.key in deferred:
+                break
+            self.write_table(ctx, index, table)
+            self.whole = index + 1
 
     def write_numbers(self, ctx: ReportContext, deferred: frozenset[str] = frozenset()) -> None:
         """The number cells of every table but those whose key is in `deferred`."""
@@ -120,19 +135,27 @@ class WorkbookInProgress:
         tables = _tables(ctx)
         if len(tables) != len(self.planned):
             raise ValueError("the context's tables are not those the workbook was started with")
-        _write_summary(self.summary, ctx, self.styles)
-        for index, (table, number) in enumerate(
-            zip(tables, range(1, len(tables) + 1), strict=True)
-        ):
-            self.write_table(ctx, index, table, number)
+        if self.whole is None:
+            _write_summary(self.summary, ctx, self.styles)
+        for index, table in enumerate(tables):
+            if index < (self.whole or 0):
+                self.check_unchanged(index, table)
+            else:
+                self.write_table(ctx, index, table)
         self.workbook.close()
         return self.buffer.getvalue()
 
-    def write_table(self, ctx: ReportContext, index: int, table: Table, number: int) -> None:
+    def check_unchanged(self, index: int, table: Table) -> None:
+        if self.written[index][0] is not table:
+            raise ValueError(f"table {table.key!r} changed after its numbers were written")
+
+    def write_table(self, ctx: ReportContext, index: int, table: Table) -> None:
+        """The table's sheets but the number cells the first pass wrote: title, notes, text
+        cells, the Excel table with its header and total row, widths, highlight, printing."""
+        number = index + 1
         if index in self.written:
-            first, kept, columns, cells = self.written[index]
-            if first is not table:
-                raise ValueError(f"table {table.key!r} changed after its numbers were written")
+            self.check_unchanged(index, table)
+            _, kept, columns, cells = self.written[index]
             written = _NUMBER_KINDS
         else:
             kept, columns, cells = _table_cells(table, ctx.workbook_all_rows_max)

@@ -97,15 +97,16 @@ def _workbook(ctx: ReportContext) -> bytes:
 
 
 def _workbook_beside(result: RunResult, options: dict[str, Any], handover: Handover) -> bytes:
-    """The workbook as the second process renders it: every sheet and number it can before the
-    figures per location arrive from the first process, then the rest (the same bytes)."""
+    """The workbook as the second process renders it: every sheet and number it can, and the
+    sheets before those per location, until their figures arrive from the first process; then
+    the rest (the same bytes as rendered in one go)."""
     from pkgreport.reports.excel import WorkbookInProgress, cyclic_gc_paused
 
     handover.child_side()
     started = build_context(result, **options, breakdowns=no_breakdowns())
     with cyclic_gc_paused():
         book = WorkbookInProgress(started)
-        book.write_numbers(started, deferred=frozenset(BREAKDOWN_TABLES))
+        book.write_ahead(started, deferred=frozenset(BREAKDOWN_TABLES))
         return book.finish(with_breakdowns(started, result, handover.receive()))
 
 
