@@ -25,8 +25,9 @@ from pkgreport.reports.second_process import Beside, Handover
 from pkgreport.reports.summary import build_summary, summary_json
 from pkgreport.result import OWN_OUTPUT_PREFIX, RunResult, report_set_names
 
-# Fewer rows than this in the report's tables, and the workbook is rendered in this process:
-# starting a second one would cost more than it saves (see the README's benchmarks).
+# Fewer rows than this in the engines' tables behind the report's (`_table_rows`), and the
+# workbook is rendered in this process: starting a second one would cost more than it saves
+# (see the README's benchmarks).
 SECOND_PROCESS_MIN_ROWS = 500
 
 
