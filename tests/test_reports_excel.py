@@ -23,7 +23,7 @@ from conftest import HOSTILE_NAMES, make_report_context
 from pkgreport import atomic
 from pkgreport.atomic import write_atomic
 from pkgreport.errors import OutputError
-from pkgreport.reports.excel import render_workbook
+from pkgreport.reports.excel import WorkbookInProgress, cyclic_gc_paused, render_workbook
 from pkgreport.reports.model import Column, Table
 from pkgreport.reports.workbook_cells import EXCEL_MAX_CELL_CHARS
 
@@ -595,3 +595,38 @@ def test_summary_rows_are_tall_enough_for_their_wrapped_what_to_do() -> None:
         checked += 1
     assert checked == len(ctx.finding_kinds) > 0
     assert any(len(k.what_to_do) > 60 for k in ctx.finding_kinds)
+
+
+def test_a_table_left_for_the_second_pass_must_fill_the_sheets_it_was_given() -> None:
+    # The workbook's process starts on a context whose tables per location have no rows yet;
+    # one that then needs more sheets than planned is refused (the workbook is rendered again
+    # by the first process, from the whole context).
+    started = _findings_context(0)
+    book = WorkbookInProgress(started, max_sheet_rows=10)
+    book.write_ahead(started, deferred=frozenset({"findings"}))
+    with pytest.raises(
+        ValueError, match=r"^table 'findings' no longer fills the sheets it was given$"
+    ):
+        book.finish(_findings_context(12))
+
+
+def test_a_table_written_in_the_first_pass_must_not_change() -> None:
+    ctx = _findings_context(3)
+    book = WorkbookInProgress(ctx)
+    book.write_ahead(ctx)
+    with pytest.raises(
+        ValueError, match=r"^table 'findings' changed after its numbers were written$"
+    ):
+        book.finish(_findings_context(3))
+
+
+def test_numbers_written_first_give_the_bytes_of_one_pass_per_table(report_context) -> None:
+    # Numbers take no part in the shared-strings table: the order the cells are written in
+    # changes nothing. Every table's numbers first, or each table whole in turn:
+    with cyclic_gc_paused():
+        book = WorkbookInProgress(report_context)
+        book.write_numbers(report_context)
+        numbers_first = book.finish(report_context)
+        book = WorkbookInProgress(report_context)
+        table_by_table = book.finish(report_context)
+    assert numbers_first == table_by_table == render_workbook(report_context)

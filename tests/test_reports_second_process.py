@@ -12,7 +12,9 @@ import pytest
 from pkgreport import pipeline
 from pkgreport.config import Settings
 from pkgreport.reports import publish
-from pkgreport.reports.second_process import Beside
+from pkgreport.reports.context import build_context
+from pkgreport.reports.excel import render_workbook
+from pkgreport.reports.second_process import Beside, Handover
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -87,3 +89,56 @@ def test_outputs_are_the_same_bytes_rendered_beside_or_here(
     monkeypatch.setattr(publish, "SECOND_PROCESS_MIN_ROWS", 10**12)
     here = publish.render_outputs(result)
     assert beside == here
+
+
+def test_a_handover_reaches_the_child_after_the_fork() -> None:
+    handover = Handover()
+
+    def render() -> bytes:
+        handover.child_side()
+        return repr(handover.receive()).encode()
+
+    with Beside(render) as beside:
+        handover.parent_side()
+        handover.send({"figures": [1, 2, 3]})
+        assert beside.result() == b"{'figures': [1, 2, 3]}"
+
+
+def test_a_child_left_without_its_handover_fails_and_is_rendered_here() -> None:
+    parent = os.getpid()
+    handover = Handover()
+
+    def render() -> bytes:
+        if os.getpid() == parent:
+            return b"rendered here"
+        handover.child_side()
+        handover.receive()  # raises EOFError: this process gave up before sending
+        return b"rendered by the child"
+
+    with Beside(render) as beside:
+        handover.parent_side()
+        handover.close()
+        assert beside.result() == b"rendered here"
+
+
+def test_receiving_what_was_never_sent_is_an_error() -> None:
+    handover = Handover()
+    handover.child_side()  # the only writing end closed, nothing sent
+    with pytest.raises(
+        EOFError, match=r"^the parent process went away before handing its value over$"
+    ):
+        handover.receive()
+
+
+def test_the_workbooks_second_process_renders_the_same_bytes_from_its_two_passes() -> None:
+    # The second process's own path, run here: every sheet and number before the figures per
+    # location are handed over, then the rest; byte for byte the workbook rendered in one go.
+    result = pipeline.run(Settings(input_dir=SAMPLE))
+    handover = Handover()
+    handover.send(result.breakdowns)  # small enough to wait in the pipe
+    options = {"title": "Month end", "generated_at": None, "changes": None}
+    two_passes = publish._workbook_beside(result, options, handover)
+    ctx = build_context(result, **options)
+    locations = next(t for t in ctx.tables if t.key == "by_location")
+    assert len(locations.frame) > 1  # figures the first pass did not have
+    assert two_passes == render_workbook(ctx)

@@ -9,7 +9,12 @@ from typing import Any
 import pandas as pd
 
 from pkgreport.columns import is_money
-from pkgreport.engine.breakdown import EXPIRING_DAYS, UNASSIGNED
+from pkgreport.engine.breakdown import (
+    EXPIRING_DAYS,
+    LOCATION_COLUMNS,
+    PRACTITIONER_COLUMNS,
+    UNASSIGNED,
+)
 from pkgreport.reports import figures
 from pkgreport.reports.credit_sections import credit_tables, package_tables
 from pkgreport.reports.filters import format_prose_date, plural, prose_dates, with_article
@@ -152,12 +157,27 @@ def _computed(columns: tuple[Column, ...], frame: pd.DataFrame) -> tuple[Column,
     return tuple(c for c in columns if c.kind == "text" or not frame[c.key].isna().all())
 
 
-def _breakdown_tables(result: RunResult) -> list[Table]:
-    locations, practitioners = result.breakdowns
+Breakdowns = tuple[pd.DataFrame, pd.DataFrame]
+# The keys of the tables made from them.
+BREAKDOWN_TABLES = ("by_location", "by_practitioner")
+
+
+def no_breakdowns() -> Breakdowns:
+    """The figures per location and per practitioner with no rows: a context built with them
+    has every sheet of the workbook, which can then be started before the figures are known
+    (`with_breakdowns` puts them in)."""
+    return (
+        pd.DataFrame({c: pd.Series(dtype=object) for c in LOCATION_COLUMNS}),
+        pd.DataFrame({c: pd.Series(dtype=object) for c in PRACTITIONER_COLUMNS}),
+    )
+
+
+def _breakdown_tables(result: RunResult, breakdowns: Breakdowns) -> list[Table]:
+    locations, practitioners = breakdowns
     soon = f"Expiring within {EXPIRING_DAYS} days"
     tables = [
         Table(
-            key="by_location",
+            key=BREAKDOWN_TABLES[0],
             sheet="By location",
             title="By location",
             description=LOCATION_RULE,
@@ -180,7 +200,7 @@ def _breakdown_tables(result: RunResult) -> list[Table]:
     if result.cases is not None:
         tables.append(
             Table(
-                key="by_practitioner",
+                key=BREAKDOWN_TABLES[1],
                 sheet="By practitioner",
                 title="Packages by practitioner",
                 description="Each package counted once, with the practitioner of its latest counted "
@@ -387,16 +407,18 @@ def build_context(
     title: str | None = None,
     generated_at: str | None = None,
     changes: dict[str, Any] | None = None,
+    breakdowns: Breakdowns | None = None,
 ) -> ReportContext:
     """Everything the workbook and the page show of one run: sections, headlines, chart series,
-    inputs and settings (`changes`: the comparison with the previous run, when there is one)."""
+    inputs and settings (`changes`: the comparison with the previous run, when there is one;
+    `breakdowns`: the figures per location and practitioner, `result.breakdowns` by default)."""
     names = PatientNames(result)
     s = result.settings
     tables = [
         _money_shown_as_money(t)
         for t in (
             *(_changes_table(changes, s.date_order)),
-            *_breakdown_tables(result),
+            *_breakdown_tables(result, result.breakdowns if breakdowns is None else breakdowns),
             *_cases_tables(result, names),
             *credit_tables(result, names),
             *package_tables(result, names),
@@ -429,3 +451,10 @@ def build_context(
         max_rows=s.html_max_rows,
         date_order=s.date_order,
     )
+
+
+def with_breakdowns(ctx: ReportContext, result: RunResult, breakdowns: Breakdowns) -> ReportContext:
+    """`ctx` with its tables per location and per practitioner made from `breakdowns`; every
+    other table stays the very same object."""
+    made = {t.key: _money_shown_as_money(t) for t in _breakdown_tables(result, breakdowns)}
+    return replace(ctx, tables=tuple(made.get(t.key, t) for t in ctx.tables))

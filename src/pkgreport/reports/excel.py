@@ -48,11 +48,34 @@ def render_workbook(ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS)
     A table with more rows than a sheet holds (`max_sheet_rows`, injectable for tests) continues
     on sheets named "<sheet> (2)", "<sheet> (3)", ... each saying which rows it holds.
     """
-    buffer = io.BytesIO()
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
+        book = WorkbookInProgress(ctx, max_sheet_rows=max_sheet_rows)
+        book.write_ahead(ctx)
+        return book.finish(ctx)
+
+
+# Cells of these kinds are numbers (or booleans). The workbook's shared-strings table numbers
+# each text in the order it is first written, and nothing else depends on the order cells are
+# written in, so the numbers can be written before the text around them.
+_NUMBER_KINDS = frozenset({"money", "int", "percent", "date", "datetime", "bool"})
+
+
+class WorkbookInProgress:
+    """The workbook written in two passes: every sheet and the number cells of the tables, the
+    Summary and the tables up to the first one left for later (`write_ahead`), then the rest in
+    the order of the sheets (`finish`).
+
+    A table left for later (`deferred`) may still change until `finish`, as long as it fills the
+    same sheets; everything else must stay as `write_ahead` had it. The workbook's process thus
+    starts while the first works out the figures per location (see `publish.py`). Build it with
+    the collector paused (`cyclic_gc_paused`).
+    """
+
+    def __init__(self, ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS) -> None:
+        self.buffer = io.BytesIO()
         # Never let a cell that looks like a formula, URL or number become one: text stays text.
-        workbook = xlsxwriter.Workbook(
-            buffer,
+        self.workbook = xlsxwriter.Workbook(
+            self.buffer,
             {
                 "in_memory": True,
                 "strings_to_formulas": False,
@@ -61,20 +84,135 @@ def render_workbook(ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS)
                 "default_date_format": excel_date_format(ctx.date_order),
             },
         )
-        workbook.set_properties(
+        self.workbook.set_properties(
             {"title": ctx.title, "comments": "Written by pkgreport", "created": _created_at(ctx)}
         )
-        styles = _Styles(workbook, ctx)
-        _write_summary(workbook.add_worksheet("Summary"), ctx, styles)
+        self.styles = _Styles(self.workbook, ctx)
+        self.max_sheet_rows = max_sheet_rows
+        self.summary = self.workbook.add_worksheet("Summary")
         used_names: set[str] = {"summary"}
-        for number, table in enumerate([ctx.findings, *ctx.tables], start=1):
-            _write_table(workbook, ctx, table, number, styles, used_names, max_sheet_rows)
-        workbook.close()
-    return buffer.getvalue()
+        # Per table: the sheet it was planned under and the worksheets it fills.
+        self.planned: list[tuple[str, list[Worksheet]]] = []
+        for table in _tables(ctx):
+            parts = _parts(_rows_kept(table, ctx.workbook_all_rows_max), max_sheet_rows)
+            names = [_part_name(table.sheet, p, used_names) for p in range(1, parts + 1)]
+            sheets = [self.workbook.add_worksheet(name) for name in names]
+            self.planned.append((table.sheet, sheets))
+        # Per table written in the first pass: the table, as kept, its columns and their cells.
+        self.written: dict[int, tuple[Table, Table, list[Column], list[list[Any]]]] = {}
+        # The Summary and this many tables (from the first) are written whole.
+        self.whole: int | None = None
+
+    def write_ahead(self, ctx: ReportContext, deferred: frozenset[str] = frozenset()) -> None:
+        """The number cells of every table but the `deferred` ones, then, whole, the Summary and
+        the tables before the first deferred one."""
+        self.write_numbers(ctx, deferred)
+        _write_summary(self.summary, ctx, self.styles)
+        self.whole = 0
+        for index, table in enumerate(_tables(ctx)):
+            if table.key in deferred:
+                break
+            self.write_table(ctx, index, table)
+            self.whole = index + 1
+
+    def write_numbers(self, ctx: ReportContext, deferred: frozenset[str] = frozenset()) -> None:
+        """The number cells of every table but those whose key is in `deferred`."""
+        for index, table in enumerate(_tables(ctx)):
+            if table.key in deferred:
+                continue
+            kept, columns, cells = _table_cells(table, ctx.workbook_all_rows_max)
+            self.written[index] = (table, kept, columns, cells)
+            for (start, stop), ws in zip(self.spans(kept), self.planned[index][1], strict=True):
+                for col, column in enumerate(columns):
+                    if column.kind in _NUMBER_KINDS:
+                        fmt = self.styles.format_for(column)
+                        write_cells(
+                            ws, HEADER_ROW + 1, col, column.kind, cells[col], start, stop, fmt
+                        )
+
+    def finish(self, ctx: ReportContext) -> bytes:
+        """Everything else, in the order of the sheets; then the workbook's bytes."""
+        tables = _tables(ctx)
+        if len(tables) != len(self.planned):
+            raise ValueError("the context's tables are not those the workbook was started with")
+        if self.whole is None:
+            _write_summary(self.summary, ctx, self.styles)
+        for index, table in enumerate(tables):
+            if index < (self.whole or 0):
+                self.check_unchanged(index, table)
+            else:
+                self.write_table(ctx, index, table)
+        self.workbook.close()
+        return self.buffer.getvalue()
+
+    def check_unchanged(self, index: int, table: Table) -> None:
+        if self.written[index][0] is not table:
+            raise ValueError(f"table {table.key!r} changed after its numbers were written")
+
+    def write_table(self, ctx: ReportContext, index: int, table: Table) -> None:
+        """The table's sheets but the number cells the first pass wrote: title, notes, text
+        cells, the Excel table with its header and total row, widths, highlight, printing."""
+        number = index + 1
+        if index in self.written:
+            self.check_unchanged(index, table)
+            _, kept, columns, cells = self.written[index]
+            written = _NUMBER_KINDS
+        else:
+            kept, columns, cells = _table_cells(table, ctx.workbook_all_rows_max)
+            written = frozenset()
+        sheet, sheets = self.planned[index]
+        spans = self.spans(kept)
+        if len(spans) != len(sheets) or sheet != table.sheet:
+            raise ValueError(f"table {table.key!r} no longer fills the sheets it was given")
+        for part, ((start, stop), ws) in enumerate(zip(spans, sheets, strict=True)):
+            write_text(ws, 0, 0, kept.title, self.styles.title)
+            write_text(ws, 1, 0, kept.description)
+            following = sheets[part + 1].name if part + 1 < len(sheets) else None
+            notes = _part_notes(kept, start, stop, following, split=len(sheets) > 1)
+            if notes:
+                write_text(ws, 2, 0, notes, self.styles.note)
+            for col, column in enumerate(columns):
+                if column.kind not in written:
+                    fmt = self.styles.format_for(column)
+                    write_cells(ws, HEADER_ROW + 1, col, column.kind, cells[col], start, stop, fmt)
+            _write_part(ws, kept, columns, start, stop, number * 1000 + part, self.styles)
+            _set_up_printing(ws, ctx, header_row=HEADER_ROW)
+
+    def spans(self, kept: Table) -> list[tuple[int, int]]:
+        """The rows (start, stop) of each sheet a table fills."""
+        capacity = _capacity(kept, self.max_sheet_rows)
+        n_rows = len(kept.frame)
+        return [
+            (start, min(n_rows, start + capacity)) for start in range(0, max(n_rows, 1), capacity)
+        ]
+
+
+def _tables(ctx: ReportContext) -> list[Table]:
+    """The tables in the order of their sheets, after the Summary."""
+    return [ctx.findings, *ctx.tables]
+
+
+def _capacity(table: Table, max_sheet_rows: int) -> int:
+    capacity = max_sheet_rows - HEADER_ROW - 1 - (1 if table.total_row else 0)
+    if capacity < 1:
+        raise ValueError(f"max_sheet_rows {max_sheet_rows} leaves no room for data")
+    return capacity
+
+
+def _parts(kept: Table, max_sheet_rows: int) -> int:
+    """How many sheets a table fills (one when it has no rows)."""
+    return max(1, -(-len(kept.frame) // _capacity(kept, max_sheet_rows)))
+
+
+def _table_cells(table: Table, all_rows_max: int) -> tuple[Table, list[Column], list[list[Any]]]:
+    """The table as its sheets hold it, the columns written and each column's cells."""
+    kept = _rows_kept(table, all_rows_max)
+    columns = _sheet_columns(kept)
+    return kept, columns, [cell_column(_sheet_values(kept, c), c.kind) for c in columns]
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
     """Python's cycle collector paused while the workbook is built and written.
 
     xlsxwriter holds a small object for every cell until the file is written. None of them is
@@ -326,41 +464,6 @@ def _part_name(base: str, part: int, used: set[str]) -> str:
             n += 1
     used.add(name.casefold())
     return name
-
-
-def _write_table(
-    workbook: Workbook,
-    ctx: ReportContext,
-    table: Table,
-    number: int,
-    st: _Styles,
-    used_names: set[str],
-    max_sheet_rows: int,
-) -> None:
-    table = _rows_kept(table, ctx.workbook_all_rows_max)
-    columns = _sheet_columns(table)
-    capacity = max_sheet_rows - HEADER_ROW - 1 - (1 if table.total_row else 0)
-    if capacity < 1:
-        raise ValueError(f"max_sheet_rows {max_sheet_rows} leaves no room for data")
-    n_rows = len(table.frame)
-    parts = max(1, -(-n_rows // capacity))
-    cells = [cell_column(_sheet_values(table, c), c.kind) for c in columns]
-    names = [_part_name(table.sheet, p, used_names) for p in range(1, parts + 1)]
-    for part in range(parts):
-        start = part * capacity
-        stop = min(n_rows, start + capacity)
-        ws = workbook.add_worksheet(names[part])
-        write_text(ws, 0, 0, table.title, st.title)
-        write_text(ws, 1, 0, table.description)
-        following = names[part + 1] if part + 1 < parts else None
-        notes = _part_notes(table, start, stop, following, split=parts > 1)
-        if notes:
-            write_text(ws, 2, 0, notes, st.note)
-        for col, column in enumerate(columns):
-            fmt = st.format_for(column)
-            write_cells(ws, HEADER_ROW + 1, col, column.kind, cells[col], start, stop, fmt)
-        _write_part(ws, table, columns, start, stop, number * 1000 + part, st)
-        _set_up_printing(ws, ctx, header_row=HEADER_ROW)
 
 
 def _rows_kept(table: Table, all_rows_max: int) -> Table:

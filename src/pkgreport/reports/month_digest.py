@@ -21,16 +21,21 @@ rows of other months change a month's digest.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 PROVENANCE = ("source_file", "source_row")
 _INT64 = np.dtype("<i8")
 
 
-def _as_int64(values: pd.Series, missing: np.ndarray) -> np.ndarray | None:
-    """The column as little-endian int64 (missing values 0), or None when it holds text."""
+def _as_int64(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """The column's missing flags and its values as little-endian int64 (missing values 0), or
+    None when it holds text."""
     dtype = values.dtype
     if dtype.kind == "M":
         ints = values.to_numpy(dtype="datetime64[ns]").view(np.int64)
@@ -38,19 +43,65 @@ def _as_int64(values: pd.Series, missing: np.ndarray) -> np.ndarray | None:
         ints = values.to_numpy(dtype=np.int64, na_value=0)
     else:
         return None
+    missing = values.isna().to_numpy()
     ints = np.array(ints, dtype=_INT64)  # a copy of its own, to zero the missing values in
     ints[missing] = 0
-    return ints
+    return missing, ints
 
 
-def _as_text(values: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The column's values as str ("" where missing) and their lengths in characters."""
-    texts = values.to_numpy(dtype=object).copy()
+class _Text(NamedTuple):
+    """A text column's canonical parts: missing flags, lengths in characters, and the UTF-8 bytes
+    of its values one after the other, `data[starts[i]:starts[i + 1]]` being value i's."""
+
+    missing: np.ndarray
+    lengths: np.ndarray
+    data: bytes | memoryview
+    starts: np.ndarray
+
+    def span(self, lo: int, hi: int) -> bytes | memoryview:
+        return self.data[int(self.starts[lo]) : int(self.starts[hi])]
+
+
+def _as_text(values: pd.Series) -> _Text:
+    """The column's values as text ("" where missing): by pyarrow when every value is a `str`
+    it can hold (one pass in C), else value by value (a value that is not text is digested as
+    it prints; a lone surrogate from a mis-decoded export is kept by "surrogatepass")."""
+    objects = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(objects, skipna=True) in ("string", "empty"):
+        try:
+            text = pa.array(objects, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowException, UnicodeError):
+            pass  # a lone surrogate, which UTF-8 cannot hold
+        else:
+            _, offsets, data = text.buffers()
+            return _Text(
+                missing=text.is_null().to_numpy(zero_copy_only=False),
+                lengths=pc.utf8_length(text).fill_null(0).to_numpy().astype(_INT64),
+                data=b"" if data is None else memoryview(data),
+                starts=np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1),
+            )
+    missing = values.isna().to_numpy()
+    texts = objects.copy()
     texts[missing] = ""
     if pd.api.types.infer_dtype(texts, skipna=False) != "string":
         texts = np.array([str(v) for v in texts], dtype=object)  # digested as it prints
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    return texts, lengths.astype(_INT64, copy=False)
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(texts)), out=starts[1:])
+    return _Text(missing, lengths.astype(_INT64, copy=False), b"".join(encoded), starts)
+
+
+def _column_parts(
+    values: pd.Series,
+) -> tuple[bytes, np.ndarray, Callable[[int, int], tuple[bytes | memoryview, ...]]]:
+    """A column's tag, its missing flags, and what rows lo..hi add after the flags."""
+    numbers = _as_int64(values)
+    if numbers is not None:
+        missing, ints = numbers
+        return b"i", missing, lambda lo, hi: (ints[lo:hi].tobytes(),)
+    text = _as_text(values)
+    return b"t", text.missing, lambda lo, hi: (text.lengths[lo:hi].tobytes(), text.span(lo, hi))
 
 
 def month_digests(frame: pd.DataFrame, month: np.ndarray, id_column: str) -> dict[int, str]:
@@ -64,21 +115,14 @@ def month_digests(frame: pd.DataFrame, month: np.ndarray, id_column: str) -> dic
     spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
     hashes = {int(sorted_month[lo]): hashlib.sha256() for lo, _ in spans}
     for name in sorted(c for c in frame.columns if c not in PROVENANCE):
-        values = frame[name].iloc[order]
-        missing = values.isna().to_numpy()
-        ints = _as_int64(values, missing)
-        if ints is None:
-            texts, lengths = _as_text(values, missing)
+        tag, missing, values_of = _column_parts(frame[name].iloc[order])
         encoded = name.encode("utf-8")
-        head = np.int64(len(encoded)).astype(_INT64).tobytes() + encoded
+        head = np.int64(len(encoded)).astype(_INT64).tobytes() + encoded + tag
         flags = missing.astype(np.uint8)
         for lo, hi in spans:
             digest = hashes[int(sorted_month[lo])]
-            digest.update(head + (b"i" if ints is not None else b"t"))
+            digest.update(head)
             digest.update(flags[lo:hi].tobytes())
-            if ints is not None:
-                digest.update(ints[lo:hi].tobytes())
-            else:
-                digest.update(lengths[lo:hi].tobytes())
-                digest.update("".join(texts[lo:hi]).encode("utf-8", "surrogatepass"))
+            for part in values_of(lo, hi):
+                digest.update(part)
     return {key: digest.hexdigest() for key, digest in hashes.items()}

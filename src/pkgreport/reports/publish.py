@@ -14,14 +14,20 @@ from pkgreport.atomic import (
     writing,
 )
 from pkgreport.reports.chart_process import ChartsBeside
-from pkgreport.reports.context import build_context
+from pkgreport.reports.context import (
+    BREAKDOWN_TABLES,
+    build_context,
+    no_breakdowns,
+    with_breakdowns,
+)
 from pkgreport.reports.model import ReportContext
-from pkgreport.reports.second_process import Beside
+from pkgreport.reports.second_process import Beside, Handover
 from pkgreport.reports.summary import build_summary, summary_json
 from pkgreport.result import OWN_OUTPUT_PREFIX, RunResult, report_set_names
 
-# Fewer rows than this in the report's tables, and the workbook is rendered in this process:
-# starting a second one would cost more than it saves (see the README's benchmarks).
+# Fewer rows than this in the engines' tables behind the report's (`_table_rows`), and the
+# workbook is rendered in this process: starting a second one would cost more than it saves
+# (see the README's benchmarks).
 SECOND_PROCESS_MIN_ROWS = 500
 
 
@@ -44,14 +50,23 @@ def render_outputs(
     charts; without it they are drawn here.
     """
     title = title or result.settings.title
-    ctx = build_context(result, title=title, generated_at=generated_at, changes=changes)
-    if charts is not None:
-        charts.send(ctx.charts, ctx.currency_symbol)
     names = output_names(result)
+    options: dict[str, Any] = {"title": title, "generated_at": generated_at, "changes": changes}
     # A second process renders the workbook while this one renders the page and the summary,
-    # once there are enough rows to pay for starting it.
-    rows = sum(len(table.frame) for table in ctx.tables)
-    with Beside(lambda: _workbook(ctx), fork=rows >= SECOND_PROCESS_MIN_ROWS) as workbook:
+    # once there are enough rows to pay for starting it. It starts at once, on everything but
+    # the figures per location, which this process works out and hands over.
+    handover = Handover()
+    fork = _table_rows(result) >= SECOND_PROCESS_MIN_ROWS
+    with Beside(lambda: _workbook_beside(result, options, handover), fork=fork) as workbook:
+        if workbook.started:
+            handover.parent_side()
+        else:
+            handover.close()
+        handover.send(result.breakdowns)
+        ctx = build_context(result, **options)
+        workbook.fall_back_to(lambda: _workbook(ctx))
+        if charts is not None:
+            charts.send(ctx.charts, ctx.currency_symbol)
         # Imported here, after the fork: each process imports only the writer it uses, at once.
         from pkgreport.reports.html import render_html
 
@@ -63,10 +78,37 @@ def render_outputs(
         return {names["xlsx"]: workbook.result(), names["html"]: page, names["json"]: text}
 
 
+def _table_rows(result: RunResult) -> int:
+    """The rows of the engines' tables behind the report's (known before those are built)."""
+    frames = (
+        result.findings,
+        None if result.cases is None else result.cases.cases,
+        None if result.credit is None else result.credit.patients,
+        result.ageing,
+        result.rollforward,
+        result.packages,
+    )
+    return sum(len(frame) for frame in frames if frame is not None)
+
+
 def _workbook(ctx: ReportContext) -> bytes:
     from pkgreport.reports.excel import render_workbook
 
     return render_workbook(ctx)
+
+
+def _workbook_beside(result: RunResult, options: dict[str, Any], handover: Handover) -> bytes:
+    """The workbook as the second process renders it: every sheet and number it can, and the
+    sheets before those per location, until their figures arrive from the first process; then
+    the rest (the same bytes as rendered in one go)."""
+    from pkgreport.reports.excel import WorkbookInProgress, cyclic_gc_paused
+
+    handover.child_side()
+    started = build_context(result, **options, breakdowns=no_breakdowns())
+    with cyclic_gc_paused():
+        book = WorkbookInProgress(started)
+        book.write_ahead(started, deferred=frozenset(BREAKDOWN_TABLES))
+        return book.finish(with_breakdowns(started, result, handover.receive()))
 
 
 def write_all(out_dir: Path, files: dict[str, bytes], manifest: str) -> list[Path]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import gc
 import os
+import pickle
 import signal
+import struct
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+_LENGTH = struct.Struct("<Q")
 
 
 class Beside:
@@ -53,6 +57,11 @@ class Beside:
         os.close(write_end)
         self._pid, self._read_end = pid, read_end
 
+    def fall_back_to(self, render: Callable[[], bytes]) -> None:
+        """What `result()` renders in this process should the child fail (the child keeps the
+        function it was started with)."""
+        self._render = render
+
     @property
     def started(self) -> bool:
         """Whether a child is rendering (False: `result()` renders in this process)."""
@@ -89,3 +98,56 @@ class Beside:
         if self._pid:  # this process failed first: its error is the one to report
             os.kill(self._pid, signal.SIGKILL)
             self._reap()
+
+
+class Handover:
+    """One object handed to a forked child after the fork: the child waits for it in
+    `receive()` while this process works it out, then `send()`s it (a length, then the pickle).
+
+    Make it before the fork; after it, this process calls `parent_side()` and the child
+    `child_side()`, each closing the end it does not use, so that the child reads the end of
+    the pipe (and fails, to be rendered again here) should this process go away unsent.
+    """
+
+    def __init__(self) -> None:
+        self._read_end, self._write_end = os.pipe()
+
+    def parent_side(self) -> None:
+        _close(self._read_end)
+        self._read_end = -1
+
+    def child_side(self) -> None:
+        _close(self._write_end)
+        self._write_end = -1
+
+    def send(self, value: Any) -> None:
+        """Hand `value` over (nothing without a child: the pipe was closed)."""
+        if self._write_end < 0:
+            return
+        message = pickle.dumps(value)
+        try:
+            with os.fdopen(self._write_end, "wb") as pipe:
+                pipe.write(_LENGTH.pack(len(message)) + message)
+        except OSError:  # the child is gone: `Beside.result()` sees it and renders here
+            pass
+        self._write_end = -1
+
+    def receive(self) -> Any:
+        read_end, self._read_end = self._read_end, -1
+        with os.fdopen(read_end, "rb") as pipe:
+            header = pipe.read(_LENGTH.size)
+            if len(header) < _LENGTH.size:
+                raise EOFError("the parent process went away before handing its value over")
+            (length,) = _LENGTH.unpack(header)
+            return pickle.loads(pipe.read(length))
+
+    def close(self) -> None:
+        """Close whatever end is still open (after the fork failed, or when done)."""
+        for end in (self._read_end, self._write_end):
+            _close(end)
+        self._read_end = self._write_end = -1
+
+
+def _close(end: int) -> None:
+    if end >= 0:
+        os.close(end)
