@@ -345,7 +345,8 @@ def _case_table(
             "findings": codes,
             "source_file": cs["source_file"],
             "source_row": cs["source_row"],
-        }
+        },
+        copy=False,
     )
 
 
@@ -373,7 +374,8 @@ def _appointment_table(appointments: pd.DataFrame, a: _Attached) -> pd.DataFrame
             "over_booked": a.over_booked,
             "source_file": picked("source_file"),
             "source_row": picked("source_row"),
-        }
+        },
+        copy=False,
     )
 
 

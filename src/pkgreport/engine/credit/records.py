@@ -146,5 +146,7 @@ def _split_live(
     if not left_out.any():
         return frame, excluded, keep
     # numpy takes: a pandas row filter would re-validate every string of the str columns.
-    live = pd.DataFrame({c: as_column(frame[c].to_numpy()[keep]) for c in frame.columns})
+    live = pd.DataFrame(
+        {c: as_column(frame[c].to_numpy()[keep]) for c in frame.columns}, copy=False
+    )
     return live, excluded, keep
