@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.engine._arrays import live_mask
-from pkgreport.engine.credit.columns import days_of
+from pkgreport.engine.credit.columns import as_column, days_of
 from pkgreport.engine.credit.ledger import Ledger
 from pkgreport.engine.credit.records import LiveRecords
 from pkgreport.engine.findings import make_findings
@@ -317,20 +318,23 @@ def package_session_charged(
     keep = _paid_case_appointments(inv_case[pkg_rows], appointments, ids)
     if keep is None:
         return None
-    appts = pd.DataFrame(
-        {
-            column: appointments[column].to_numpy(dtype=object)[keep]
-            for column in ("appointment_id", "patient_id", "case_id")
-        }
-    )
+    appointment_ids = appointments["appointment_id"].to_numpy(dtype=object)
     in_paid_case = np.zeros(len(ids.appointments.ids), dtype=bool)
     in_paid_case[ids.appointments.of("appointments")[keep]] = True
-    for_paid_case = session.for_appointments(in_paid_case, appts["appointment_id"].to_numpy())
+    for_paid_case = session.for_appointments(in_paid_case, lambda: appointment_ids[keep])
     rows = np.flatnonzero(for_paid_case & (total > 0))
     if not len(rows):
         return None
     sessions = invs.iloc[rows].reset_index(drop=True)
     sessions["appointment_id"] = session.appointment_ids(inv, issued, rows)
+    # Only the appointments of these sessions can join them (the merge keeps the left order).
+    near = session.named_by(rows, keep, ids.appointments.of("appointments"), appointment_ids)
+    appts = pd.DataFrame(
+        {
+            column: as_column(appointments[column].to_numpy(dtype=object)[near])
+            for column in ("appointment_id", "patient_id", "case_id")
+        }
+    )
     # A group appointment has a row per attendee: the invoice is the session of its own patient.
     hit = sessions.merge(appts, on=["appointment_id", "patient_id"], how="inner")
     if hit.empty:
@@ -389,14 +393,34 @@ class _Sessions:
     def has_appointment(self) -> np.ndarray:
         return (self.own_codes >= 0) | self.by_number
 
-    def for_appointments(self, wanted: np.ndarray, wanted_ids: np.ndarray) -> np.ndarray:
-        """Whether each invoice is for one of the appointments wanted (per code, and their ids)."""
+    def for_appointments(
+        self, wanted: np.ndarray, wanted_ids: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """Whether each invoice is for one of the appointments wanted (per code; their ids, for
+        the invoices tied by number, asked for only when there are any)."""
         own = self.own_codes
         hit = ~self.by_number & (own >= 0)
         hit[hit] = wanted[own[hit]]
         by_number = np.flatnonzero(self.by_number)
-        hit[by_number[_isin(self.linked[by_number], set(wanted_ids.tolist()))]] = True
+        if len(by_number):
+            hit[by_number[_isin(self.linked[by_number], set(wanted_ids().tolist()))]] = True
         return hit
+
+    def named_by(
+        self, rows: np.ndarray, among: np.ndarray, codes: np.ndarray, texts: np.ndarray
+    ) -> np.ndarray:
+        """Which appointment rows (of those `among`; their id `codes` and `texts`) the invoices
+        at `rows` are for."""
+        own = self.own_codes[rows][~self.by_number[rows]]
+        size = max(int(codes.max(initial=-1)), int(own.max(initial=-1))) + 2
+        named = np.zeros(size, dtype=bool)  # the last slot stays False: code -1
+        named[own[own >= 0]] = True
+        near = among & named[codes]
+        if self.by_number[rows].any():
+            linked = set(self.linked[rows][self.by_number[rows]].tolist())
+            maybe = np.flatnonzero(among & ~near)
+            near[maybe[_isin(texts[maybe], linked)]] = True
+        return near
 
     def appointment_ids(self, inv: pd.DataFrame, issued: np.ndarray, rows: np.ndarray) -> Any:
         """The appointment ids of the issued invoices at `rows`, as text."""
