@@ -174,8 +174,8 @@ def patient_engines(
     timings: dict[str, float] = {}
     ids = dataset_ids(dataset)
     return (
-        _tally(dataset, settings, as_of, ids, timings, _quiet),
-        _credit(dataset, settings, as_of, links, ids, timings),
+        _tally(dataset, settings, as_of, timings, _quiet, ids),
+        _credit(dataset, settings, as_of, links, timings, ids),
     )
 
 
@@ -209,8 +209,8 @@ def compute(
     links = link_invoices(dataset.invoices, dataset.appointments, ids)
     timings["ids+links"] = time.perf_counter() - t0
     if engines is None:
-        tally = _tally(dataset, settings, as_of, ids, timings, progress)
-        credit = _credit(dataset, settings, as_of, links, ids, timings)
+        tally = _tally(dataset, settings, as_of, timings, progress, ids)
+        credit = _credit(dataset, settings, as_of, links, timings, ids)
     else:
         t0 = time.perf_counter()
         tally, credit = engines(dataset, settings, as_of, links)
@@ -276,11 +276,12 @@ def _tally(
     dataset: Dataset,
     settings: Settings,
     as_of: date,
-    ids: RunIds,
     timings: dict[str, float],
     progress: Progress,
+    ids: RunIds | None = None,
 ) -> CaseTally | None:
-    """The case tallies, or None without cases and appointments (`sections_left_out` says why)."""
+    """The case tallies, or None without cases and appointments (`sections_left_out` says why);
+    `ids`: the dataset's id codes (`dataset_ids`), made by the engine when not given."""
     if dataset.appointments is None or dataset.cases is None:
         return None
     t0 = time.perf_counter()
@@ -306,10 +307,11 @@ def _credit(
     settings: Settings,
     as_of: date,
     links: InvoiceLinks,
-    ids: RunIds,
     timings: dict[str, float],
+    ids: RunIds | None = None,
 ) -> CreditResult | None:
-    """Credit per patient and invoice; None without invoices and payments."""
+    """Credit per patient and invoice; None without invoices and payments. `ids`: the
+    dataset's id codes (`dataset_ids`), made by the engine when not given."""
     if dataset.invoices is None or dataset.payments is None:
         return None
     t0 = time.perf_counter()
