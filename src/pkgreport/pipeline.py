@@ -16,6 +16,7 @@ from pkgreport.engine.allocation_findings import set_aside_findings
 from pkgreport.engine.cases import CaseTally, tally_cases
 from pkgreport.engine.credit import CreditResult, compute_credit
 from pkgreport.engine.findings import combine_findings
+from pkgreport.engine.ids import RunIds, encode_ids
 from pkgreport.engine.liability import (
     age_credit,
     package_value,
@@ -171,9 +172,21 @@ def patient_engines(
     dataset split by patient can run them part by part (`pkgreport.group.partition`) and
     concatenate. None for a section whose inputs are missing (`sections_left_out` says why)."""
     timings: dict[str, float] = {}
+    ids = dataset_ids(dataset)
     return (
-        _tally(dataset, settings, as_of, timings, _quiet),
-        _credit(dataset, settings, as_of, links, timings),
+        _tally(dataset, settings, as_of, timings, _quiet, ids),
+        _credit(dataset, settings, as_of, links, timings, ids),
+    )
+
+
+def dataset_ids(dataset: Dataset) -> RunIds:
+    """The dataset's id spaces as integer codes (`engine.ids`), made once for every engine."""
+    return encode_ids(
+        appointments=dataset.appointments,
+        cases=dataset.cases,
+        invoices=dataset.invoices,
+        payments=dataset.payments,
+        patients=dataset.patients,
     )
 
 
@@ -191,10 +204,13 @@ def compute(
     as_of, as_of_source, period_start, period_end = _dates(dataset, settings)
     timings: dict[str, float] = {}
     skipped = sections_left_out(dataset)
-    links = link_invoices(dataset.invoices, dataset.appointments)
+    t0 = time.perf_counter()
+    ids = dataset_ids(dataset)
+    links = link_invoices(dataset.invoices, dataset.appointments, ids)
+    timings["ids+links"] = time.perf_counter() - t0
     if engines is None:
-        tally = _tally(dataset, settings, as_of, timings, progress)
-        credit = _credit(dataset, settings, as_of, links, timings)
+        tally = _tally(dataset, settings, as_of, timings, progress, ids)
+        credit = _credit(dataset, settings, as_of, links, timings, ids)
     else:
         t0 = time.perf_counter()
         tally, credit = engines(dataset, settings, as_of, links)
@@ -257,14 +273,24 @@ def _dates(dataset: Dataset, settings: Settings) -> tuple[date, str, date, date]
 
 
 def _tally(
-    dataset: Dataset, settings: Settings, as_of: date, timings: dict[str, float], progress: Progress
+    dataset: Dataset,
+    settings: Settings,
+    as_of: date,
+    timings: dict[str, float],
+    progress: Progress,
+    ids: RunIds | None = None,
 ) -> CaseTally | None:
-    """The case tallies, or None without cases and appointments (`sections_left_out` says why)."""
+    """The case tallies, or None without cases and appointments (`sections_left_out` says why);
+    `ids`: the dataset's id codes (`dataset_ids`), made by the engine when not given."""
     if dataset.appointments is None or dataset.cases is None:
         return None
     t0 = time.perf_counter()
     tally = tally_cases(
-        dataset.appointments, dataset.cases, as_of, nearly_used_up=settings.nearly_used_up
+        dataset.appointments,
+        dataset.cases,
+        as_of,
+        nearly_used_up=settings.nearly_used_up,
+        ids=ids,
     )
     timings["cases"] = time.perf_counter() - t0
     progress(
@@ -282,8 +308,10 @@ def _credit(
     as_of: date,
     links: InvoiceLinks,
     timings: dict[str, float],
+    ids: RunIds | None = None,
 ) -> CreditResult | None:
-    """Credit per patient and invoice; None without invoices and payments."""
+    """Credit per patient and invoice; None without invoices and payments. `ids`: the
+    dataset's id codes (`dataset_ids`), made by the engine when not given."""
     if dataset.invoices is None or dataset.payments is None:
         return None
     t0 = time.perf_counter()
@@ -300,6 +328,7 @@ def _credit(
         cases=dataset.cases,
         links=links,
         system=system_name(settings.source, settings.columns_file),
+        ids=ids,
     )
     timings["credit"] = time.perf_counter() - t0
     return credit
@@ -398,8 +427,9 @@ def _credit_findings(dataset: Dataset, settings: Settings) -> pd.DataFrame:
     """The credit engine's findings as `compute` gives them (with the set-aside allocations'),
     without the engines whose figures `validate` does not show: RECORD_FINDINGS are all credit's."""
     as_of = _dates(dataset, settings)[0]
-    links = link_invoices(dataset.invoices, dataset.appointments)
-    credit = _credit(dataset, settings, as_of, links, {})
+    ids = dataset_ids(dataset)
+    links = link_invoices(dataset.invoices, dataset.appointments, ids)
+    credit = _credit(dataset, settings, as_of, links, {}, ids)
     if credit is None:
         return combine_findings()
     return combine_findings(credit.findings, set_aside_findings(dataset.set_aside_allocations))

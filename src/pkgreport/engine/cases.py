@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,11 +12,13 @@ import pandas as pd
 from pkgreport.engine._arrays import (
     end_of_day,
     factorize_exact,
+    run_start_mask,
     run_starts,
     text_ranks,
 )
 from pkgreport.engine.case_findings import CaseText, Tally, concat_sorted, run_rules
 from pkgreport.engine.findings import FINDINGS, SEVERITY_RANK
+from pkgreport.engine.ids import RunIds, encode_ids
 
 CASE_COLUMNS: list[str] = [
     "case_id",
@@ -93,6 +96,7 @@ def tally_cases(
     as_of: date,
     *,
     nearly_used_up: int = 1,
+    ids: RunIds | None = None,
 ) -> CaseTally:
     """Tally every case's sessions at the end of `as_of` (clinic-local) and flag problems.
 
@@ -135,12 +139,17 @@ def tally_cases(
 
     Output order: cases by (patient_id, case_id); appointments by that case order, then start
     time, then appointment id; findings as `combine_findings` sorts them. Ids compare as text.
+
+    `ids` are the id codes of these frames (`engine.ids`), made here when not given.
     """
     if isinstance(as_of, datetime):  # a Timestamp or datetime: only its calendar day matters
         as_of = as_of.date()
     _check_cases(cases)
-    cs, patient_group = _sorted_cases(cases)
-    attached = _attached_appointments(appointments, cs, end_of_day(as_of))
+    if ids is None:
+        ids = encode_ids(appointments=appointments, cases=cases)
+    cs, patient_group, case_codes = _sorted_cases(cases, ids)
+    every_pos = _case_positions(case_codes, ids, len(appointments))
+    attached = _attached_appointments(appointments, cs, every_pos, end_of_day(as_of))
     per_case = _per_case(cs, attached, as_of)
     patient_names = _patient_names(cs, appointments, attached.every_start, attached.every_id)
     t = _tally(cs, patient_group, patient_names, attached, per_case)
@@ -213,15 +222,10 @@ class _Attached:
 
 
 def _attached_appointments(
-    appointments: pd.DataFrame, cs: pd.DataFrame, day_end: np.datetime64
+    appointments: pd.DataFrame, cs: pd.DataFrame, every_pos: np.ndarray, day_end: np.datetime64
 ) -> _Attached:
-    """Which attached appointments count, and their numbers within each case."""
-    case_ids = cs["case_id"].to_numpy(dtype=object)
-    if "case_id" in appointments.columns:
-        appointment_case_ids = appointments["case_id"].to_numpy(dtype=object)
-    else:
-        appointment_case_ids = np.full(len(appointments), np.nan, dtype=object)
-    every_pos = _case_positions(case_ids, appointment_case_ids)
+    """Which attached appointments count (`every_pos`: each one's case, -1 for none), and their
+    numbers within each case."""
     every_start = appointments["starts_at"].to_numpy(dtype="datetime64[ns]")
     every_id = appointments["appointment_id"].to_numpy(dtype=object)
 
@@ -341,43 +345,51 @@ def _case_table(
             "findings": codes,
             "source_file": cs["source_file"],
             "source_row": cs["source_row"],
-        }
+        },
+        copy=False,
     )
 
 
 def _appointment_table(appointments: pd.DataFrame, a: _Attached) -> pd.DataFrame:
-    kept = ["appointment_id", "case_id", "patient_id", "starts_at", "source_file", "source_row"]
-    picked = appointments[[c for c in kept if c in appointments.columns]]
-    picked = picked.take(a.rows).reset_index(drop=True)
+    def picked(column: str) -> Any:
+        series = appointments[column]
+        if series.dtype != object:
+            return series.take(a.rows).reset_index(drop=True)
+        # A numpy take of the objects: pandas' would check each one for a str dtype first.
+        return pd.Series(series.to_numpy()[a.rows], dtype=object, copy=False)
+
     return pd.DataFrame(
         {
-            "appointment_id": picked["appointment_id"],
+            "appointment_id": picked("appointment_id"),
             # Without a case_id column nothing is attached, so this is empty.
-            "case_id": _column(picked, "case_id"),
-            "patient_id": picked["patient_id"],
-            "starts_at": picked["starts_at"],
+            "case_id": picked("case_id")
+            if "case_id" in appointments.columns
+            else np.full(len(a.rows), np.nan, dtype=object),
+            "patient_id": picked("patient_id"),
+            "starts_at": picked("starts_at"),
             "number": pd.arrays.IntegerArray(a.number.astype(np.int64), ~a.counted),
             "counted": a.counted,
             "reason": np.asarray(REASONS, dtype=object)[a.reason],
             "timing": np.asarray(TIMINGS, dtype=object)[(~a.past).astype(np.intp)],
             "over_booked": a.over_booked,
-            "source_file": picked["source_file"],
-            "source_row": picked["source_row"],
-        }
+            "source_file": picked("source_file"),
+            "source_row": picked("source_row"),
+        },
+        copy=False,
     )
 
 
-def _sorted_cases(cases: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """The cases ordered by (patient_id, case_id) with a fresh RangeIndex, and each one's
-    patient group (0, 1, ... numbering the patients in that order)."""
-    patient_rank = text_ranks(cases["patient_id"].to_numpy(dtype=object))
-    order = np.lexsort(
-        (text_ranks(cases["case_id"].to_numpy(dtype=object), unique=True), patient_rank)
-    )
+def _sorted_cases(cases: pd.DataFrame, ids: RunIds) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The cases ordered by (patient_id, case_id) with a fresh RangeIndex, each one's patient
+    group (0, 1, ... numbering the patients in that order) and case code (`ids`' codes follow
+    the ids' text order, so sorting by code sorts by id)."""
+    patient_codes = ids.patients.of("cases")
+    case_codes = ids.cases.of("cases")
+    order = np.lexsort((case_codes, patient_codes))
     out = cases.take(order).reset_index(drop=True)
     out["max_sessions"] = pd.array(_column(out, "max_sessions"), dtype="Int64")
-    # Ranks are dense, so a patient's rank is already its group number.
-    return out, patient_rank[order]
+    patient_group = np.cumsum(run_start_mask(patient_codes[order])) - 1
+    return out, patient_group, case_codes[order]
 
 
 def _patient_names(
@@ -419,15 +431,14 @@ def _patient_names(
     return by_patient[case_codes]
 
 
-def _case_positions(case_ids: np.ndarray, appointment_case_ids: np.ndarray) -> np.ndarray:
-    """Position in `case_ids` of each appointment's case, -1 when unattached or unknown."""
-    m = len(case_ids)
-    codes, _ = factorize_exact(np.concatenate([case_ids, appointment_case_ids]))
-    # Codes follow first appearance, so unique case ids listed first get exactly 0..m-1.
-    if not np.array_equal(codes[:m], np.arange(m)):
-        raise ValueError("cases.case_id must be present and unique (validation guarantees it)")
-    positions = codes[m:]
-    return np.where(positions < m, positions, -1).astype(np.int64)
+def _case_positions(case_codes: np.ndarray, ids: RunIds, n_appointments: int) -> np.ndarray:
+    """Position among the sorted cases (`case_codes`) of each appointment's case, -1 when
+    unattached or unknown."""
+    if "appointments" not in ids.cases.codes:  # no case_id column: nothing is attached
+        return np.full(n_appointments, -1, dtype=np.int64)
+    position = np.full(len(ids.cases.ids) + 1, -1, dtype=np.int64)  # the extra slot: code -1
+    position[case_codes] = np.arange(len(case_codes))
+    return position[ids.cases.of("appointments")]
 
 
 def _order_by(groups: np.ndarray, starts: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -265,15 +265,20 @@ def _package_invoices(
     `session_invoices` (tied to an appointment by number) are sessions, not packages."""
     if invoices is None or not len(invoices) or "case_id" not in invoices.columns:
         return None
-    live = invoices.loc[live_mask(invoices)]
-    if "appointment_id" in live.columns:
-        live = live.loc[live["appointment_id"].isna()]
+    # Row masks first, then the three columns the package figures read: no copies of the frame.
+    keep = live_mask(invoices) & invoices["case_id"].notna().to_numpy(dtype=bool)
+    keep &= invoices["total"].to_numpy() != 0
+    if "appointment_id" in invoices.columns:
+        keep &= invoices["appointment_id"].isna().to_numpy(dtype=bool)
+    if as_of is not None and "issue_date" in invoices.columns:
+        issued = invoices["issue_date"].to_numpy(dtype="datetime64[ns]")
+        keep &= np.isnat(issued) | (issued < end_of_day(as_of))
+    rows = np.flatnonzero(keep)
     if session_invoices:
-        live = live.loc[~live["invoice_id"].isin(session_invoices)]
-    live = live.loc[live["case_id"].notna() & (live["total"] != 0)]
-    if as_of is not None and "issue_date" in live.columns:
-        live = live.loc[live["issue_date"].isna() | (live["issue_date"] < end_of_day(as_of))]
-    return live
+        ids = invoices["invoice_id"].to_numpy(dtype=object)[rows]
+        rows = rows[~pd.Series(ids, dtype=object).isin(session_invoices).to_numpy(dtype=bool)]
+    columns = [c for c in ("case_id", "total", "issue_date") if c in invoices.columns]
+    return invoices[columns].iloc[rows]
 
 
 def package_value(

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pkgreport.engine.ids import MISSING, RunIds, encode, encode_ids
+
 
 @dataclass(frozen=True)
 class InvoiceLinks:
@@ -26,10 +28,17 @@ class InvoiceLinks:
         if not self.by_number:
             return own
         out = own.astype(object).copy()
-        found = pd.Series(invoice_ids, dtype=object).map(self.by_number).to_numpy(dtype=object)
+        found = self.by_number_of(invoice_ids)
         use = pd.notna(found)
         out[use] = found[use]
         return out
+
+    def by_number_of(self, invoice_ids: np.ndarray) -> np.ndarray:
+        """The appointment each invoice is tied to by number, None where it is not."""
+        if not self.by_number:
+            return np.full(len(invoice_ids), None, dtype=object)
+        get = self.by_number.get
+        return np.array([get(i) for i in invoice_ids.tolist()] + [None], dtype=object)[:-1]
 
     def describe(self) -> str:
         """One line for the report's settings and the JSON summary."""
@@ -42,47 +51,78 @@ class InvoiceLinks:
         )
 
 
-def link_invoices(invoices: pd.DataFrame | None, appointments: pd.DataFrame | None) -> InvoiceLinks:
+def link_invoices(
+    invoices: pd.DataFrame | None,
+    appointments: pd.DataFrame | None,
+    ids: RunIds | None = None,
+) -> InvoiceLinks:
     """Link invoices to appointments: the invoice's appointment id when an appointment has it,
     else the appointment whose ``invoice_number`` is the invoice's ``number`` (only when exactly
-    one appointment carries that number)."""
+    one appointment carries that number). `ids`: the run's id codes (made here when not given)."""
     if invoices is None or appointments is None or "appointment_id" not in invoices.columns:
         return InvoiceLinks()
-    own = invoices["appointment_id"]
-    numbered = _numbered_appointments(appointments)
-    if numbered.empty or "number" not in invoices.columns:
-        return InvoiceLinks(by_id=int(own.notna().sum()))
-    known = set(appointments["appointment_id"].tolist())
-    own_ids = own.to_numpy(dtype=object)
-    intact = np.fromiter(map(known.__contains__, own_ids.tolist()), dtype=bool, count=len(own_ids))
+    with_own_id = int(invoices["appointment_id"].notna().sum())
+    if "invoice_number" not in appointments.columns or "number" not in invoices.columns:
+        return InvoiceLinks(by_id=with_own_id)
+    if ids is None:
+        ids = encode_ids(appointments=appointments, invoices=invoices)
+    intact = intact_appointment_ids(ids)
     # Validation has stripped every text cell, so numbers compare as written.
-    numbers = pd.Series(invoices["number"].to_numpy(dtype=object)[~intact], dtype=object)
-    found = numbers.map(numbered).to_numpy(dtype=object)
-    hit = pd.notna(found)
-    ids = invoices["invoice_id"].to_numpy(dtype=object)[~intact][hit]
+    numbers = encode(
+        {
+            "appointments": appointments["invoice_number"],
+            "invoices": invoices["number"].to_numpy(dtype=object)[~intact],
+        },
+        text_order=False,
+    )
+    single = _single_appointment(
+        numbers.of("appointments"), ids.appointments.of("appointments"), len(numbers.ids)
+    )
+    if not (single >= 0).any():
+        return InvoiceLinks(by_id=with_own_id)
+    wanted = numbers.of("invoices")
+    found = np.where(wanted >= 0, single[np.maximum(wanted, 0)], MISSING)
+    hit = found >= 0
+    linked = invoices["invoice_id"].to_numpy(dtype=object)[~intact][hit]
     return InvoiceLinks(
-        by_id=int(intact.sum()), by_number=dict(zip(ids.tolist(), found[hit].tolist(), strict=True))
+        by_id=int(intact.sum()),
+        by_number=dict(
+            zip(linked.tolist(), ids.appointments.ids[found[hit]].tolist(), strict=True)
+        ),
     )
 
 
+def intact_appointment_ids(ids: RunIds) -> np.ndarray:
+    """Per invoice: whether its own appointment id names an appointment in the export."""
+    own = ids.appointments.of("invoices")
+    present = ids.appointments.present("appointments")
+    return (own >= 0) & present[np.maximum(own, 0)]
+
+
+def _single_appointment(
+    number_codes: np.ndarray, appointment_codes: np.ndarray, n_numbers: int
+) -> np.ndarray:
+    """Per invoice number: the code of the one appointment carrying it (the rows of one group
+    appointment share its id), `MISSING` when no row or rows of several appointments carry it."""
+    has = number_codes >= 0
+    numbers, appointments = number_codes[has], appointment_codes[has]
+    single = np.full(n_numbers, MISSING, dtype=np.int64)
+    single[numbers] = appointments  # one of each number's appointments...
+    several = np.zeros(n_numbers, dtype=bool)
+    several[numbers[appointments != single[numbers]]] = True  # ...and whether another differs
+    single[several] = MISSING
+    return single
+
+
 def _numbered_appointments(appointments: pd.DataFrame) -> pd.Series:
-    """invoice number -> appointment_id, for the numbers that name exactly one appointment (the
-    rows of one group appointment share its id)."""
+    """invoice number -> appointment_id, for the numbers that name exactly one appointment."""
     if "invoice_number" not in appointments.columns:
         return pd.Series(dtype=object)
-    numbers = appointments["invoice_number"].to_numpy(dtype=object)
-    numbered = pd.notna(numbers)
-    if not numbered.any():
-        return pd.Series(dtype=object)
-    # One factorization of the numbers; the rows of each number side by side, then a number is
-    # kept when every row carrying it has the appointment id of its first row.
-    codes, uniques = pd.factorize(numbers[numbered])
-    order = np.argsort(codes, kind="stable")
-    codes = codes[order]
-    ids = appointments["appointment_id"].to_numpy(dtype=object)[numbered][order]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    first_ids = np.repeat(ids[starts], np.diff(np.r_[starts, len(codes)]))
-    others = np.add.reduceat((ids != first_ids).astype(np.int64), starts)
-    single = others == 0
-    index = pd.Index(uniques[single], dtype=object, name="invoice_number")
-    return pd.Series(ids[starts][single], index=index, name="appointment_id", dtype=object)
+    numbers = encode({"appointments": appointments["invoice_number"]}, text_order=False)
+    ids = encode({"appointments": appointments["appointment_id"]}, text_order=False)
+    single = _single_appointment(
+        numbers.of("appointments"), ids.of("appointments"), len(numbers.ids)
+    )
+    kept = single >= 0
+    index = pd.Index(numbers.ids[kept], dtype=object, name="invoice_number")
+    return pd.Series(ids.ids[single[kept]], index=index, name="appointment_id", dtype=object)

@@ -125,12 +125,18 @@ from pkgreport.engine.credit import findings as find
 from pkgreport.engine.credit.allocations import (
     explicit_allocations,
     recorded_credit,
+    recorded_credit_rows,
     records_credit,
 )
 from pkgreport.engine.credit.events import build_event_queue, code_patients
 from pkgreport.engine.credit.ledger import Ledger, build_ledger, ledger_frame
 from pkgreport.engine.credit.matching import match_events
-from pkgreport.engine.credit.records import InvoiceArrays, PaymentArrays, live_records
+from pkgreport.engine.credit.records import (
+    InvoiceArrays,
+    LiveRecords,
+    PaymentArrays,
+    live_records,
+)
 from pkgreport.engine.credit.snapshot import (
     PATIENT_COLUMNS,
     invoice_payments,
@@ -138,6 +144,7 @@ from pkgreport.engine.credit.snapshot import (
     patient_snapshot,
 )
 from pkgreport.engine.findings import combine_findings
+from pkgreport.engine.ids import RunIds, encode_ids
 from pkgreport.engine.links import InvoiceLinks
 from pkgreport.engine.registry import ALLOCATION_POLICIES, CREDIT_TIMINGS, DEFAULT_SYSTEM
 from pkgreport.excluded import empty_excluded
@@ -190,28 +197,31 @@ def compute_credit(
     cases: pd.DataFrame | None = None,
     links: InvoiceLinks | None = None,
     system: str = DEFAULT_SYSTEM,
+    ids: RunIds | None = None,
 ) -> CreditResult:
     """Allocate payments to invoices per `policy`, build the credit ledger and the findings.
 
     `links` ties invoices whose appointment id is not intact to their appointment by invoice
     number (`engine.links`); without it, invoices are linked by their own appointment id.
     `system` names the practice system in the findings' advice ("apply it in Mindbody").
+    `ids`: the id codes of these frames (`engine.ids`), made here when not given.
     """
     _check_choices(policy, credit_applies)
     cutoff = end_of_day(as_of)
+    frames = {"invoices": invoices, "payments": payments, "patients": patients}
+    ids = ids or encode_ids(**frames, appointments=appointments, cases=cases)
     live = live_records(invoices, payments)
-    invoice_arrays, payment_arrays = (
-        InvoiceArrays.of(live.invoices),
-        PaymentArrays.of(live.payments),
-    )
+    invoice_arrays = InvoiceArrays.of(live.invoices)
+    payment_arrays = PaymentArrays.of(live.payments)
     allocations_exported = allocations is not None
     # Cliniko's own Credit Applied column says how much credit each invoice used: taken as given,
     # credit is then spent only as recorded, and payments pay with their own money.
     credit_recorded = not allocations_exported and records_credit(live.invoices)
-    if credit_recorded:
-        allocations = recorded_credit(live.invoices)
-    explicit = explicit_allocations(allocations, live, invoice_arrays, payment_arrays, policy)
-    patient_codes = code_patients(invoice_arrays, payment_arrays, patients)
+    allocations, recorded_rows = _given_allocations(allocations, live)
+    explicit = explicit_allocations(
+        allocations, live, invoice_arrays, payment_arrays, policy, invoice_rows=recorded_rows
+    )
+    patient_codes = code_patients(invoice_arrays, payment_arrays, patients, ids.patients, live)
 
     automatic = ALLOCATION_POLICIES[policy].automatic
     sweep = automatic and (credit_applies == "on-payment" or credit_recorded)
@@ -237,7 +247,7 @@ def compute_credit(
         find.invoice_status_mismatch(invoice_table, system),
         find.over_allocated_invoice(invoice_table, allocations),
         find.package_session_charged(
-            invoice_table, live.invoices, invoice_state.issued, appointments, cases, links
+            invoice_table, live, invoice_state.issued, appointments, cases, links, ids
         ),
         find.invoice_balance_mismatch(invoice_table, system, check_credit=allocations_exported),
     )
@@ -253,6 +263,16 @@ def compute_credit(
         as_of,
         policy,
     )
+
+
+def _given_allocations(
+    allocations: pd.DataFrame | None, live: LiveRecords
+) -> tuple[pd.DataFrame | None, np.ndarray | None]:
+    """The allocations to apply: those exported, else Cliniko's recorded credit (with each one's
+    live invoice row, known already), else none."""
+    if allocations is not None or not records_credit(live.invoices):
+        return allocations, None
+    return recorded_credit(live.invoices), recorded_credit_rows(live.invoices)
 
 
 def _excluded(*frames: pd.DataFrame) -> pd.DataFrame:

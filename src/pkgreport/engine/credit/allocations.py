@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pkgreport.engine._arrays import sum_by
+from pkgreport.engine._arrays import factorize_exact, sum_by
 from pkgreport.engine.credit.columns import (
     NAT,
     cents_of,
@@ -80,11 +80,20 @@ def explicit_allocations(
     invoices: InvoiceArrays,
     payments: PaymentArrays,
     policy: str,
+    invoice_rows: np.ndarray | None = None,
 ) -> ExplicitAllocations:
-    """Stage 2: resolve the allocations, pay them from their payments, then top up (source-only)."""
+    """Stage 2: resolve the allocations, pay them from their payments, then top up (source-only).
+
+    `invoice_rows`: each allocation's row among the live invoices, when already known (the
+    allocations `recorded_credit` makes from them); else they are found by invoice id."""
     n_invoices, n_payments = len(invoices.ids), len(payments.ids)
     resolved, excluded = _resolve_allocations(
-        allocations, live.invoices, live.payments, live.excluded_invoices, live.excluded_payments
+        allocations,
+        live.invoices,
+        live.payments,
+        live.excluded_invoices,
+        live.excluded_payments,
+        invoice_rows,
     )
     per_invoice = sum_by(resolved.inv, resolved.amount, n_invoices)
     resolved = _split_overspent(resolved, payments.amounts)
@@ -145,13 +154,14 @@ def _resolve_allocations(
     pay: pd.DataFrame,
     inv_gone: pd.DataFrame,
     pay_gone: pd.DataFrame,
+    invoice_rows: np.ndarray | None = None,
 ) -> tuple[Allocations, pd.DataFrame]:
     """The usable allocations with their effective dates, and the others with the reason."""
     if allocations is None or allocations.empty:
         return Allocations.empty(), empty_excluded()
     a = allocations.reset_index(drop=True)
     n = len(a)
-    targets = _targets(a, inv, pay)
+    targets = _targets(a, inv, pay, invoice_rows)
     amount = cents_of(a, "amount")
     reasons = _missing_reasons(targets, inv_gone, pay_gone)
     _unusable_reasons(reasons, targets, inv, pay, amount)
@@ -167,17 +177,20 @@ def _resolve_allocations(
     return alloc, _excluded_allocations(a, targets, reasons, ok)
 
 
-def _targets(a: pd.DataFrame, inv: pd.DataFrame, pay: pd.DataFrame) -> _Targets:
+def _targets(
+    a: pd.DataFrame, inv: pd.DataFrame, pay: pd.DataFrame, invoice_rows: np.ndarray | None
+) -> _Targets:
     n = len(a)
     inv_ids = texts_of(a, "invoice_id")
     pay_ids = texts_of(a, "payment_id")
-    source = texts_of(a, "source")
-    has_pay = np.array([p is not None for p in pay_ids], dtype=bool)
-    src_text = np.array(
-        [str(s).strip().casefold() if s is not None else "" for s in source], dtype=object
-    )
-    from_credit = np.where(src_text == "", ~has_pay, src_text == "credit")
-    inv_pos = _positions(raw_of(inv, "invoice_id"), inv_ids) if len(inv) else np.full(n, -1)
+    has_pay = pd.notna(pay_ids)
+    from_credit = _from_credit(texts_of(a, "source"), has_pay)
+    if invoice_rows is not None:
+        inv_pos = invoice_rows.astype(np.int64)
+    elif len(inv):
+        inv_pos = _positions(raw_of(inv, "invoice_id"), inv_ids)
+    else:
+        inv_pos = np.full(n, -1)
     pay_pos = np.full(n, -1, dtype=np.int64)
     if len(pay):
         wanted = pay_ids.copy()
@@ -185,6 +198,15 @@ def _targets(a: pd.DataFrame, inv: pd.DataFrame, pay: pd.DataFrame) -> _Targets:
         pay_pos = _positions(raw_of(pay, "payment_id"), wanted)
         pay_pos[from_credit] = -1
     return _Targets(inv_ids, pay_ids, from_credit, inv_pos, pay_pos)
+
+
+def _from_credit(source: np.ndarray, has_pay: np.ndarray) -> np.ndarray:
+    """Whether each allocation spends credit: its `source` says so, or when blank it names no
+    payment (the few distinct sources are read once)."""
+    codes, uniques = factorize_exact(source)
+    spelled = np.array([str(s).strip().casefold() for s in uniques] + [""], dtype=object)
+    text = spelled[codes]  # code -1 (blank) takes the last slot, ""
+    return np.where(text == "", ~has_pay, text == "credit")
 
 
 def _missing_reasons(
@@ -368,6 +390,11 @@ def records_credit(inv: pd.DataFrame) -> bool:
     return "credit_applied" in inv.columns and bool(inv["credit_applied"].notna().any())
 
 
+def recorded_credit_rows(inv: pd.DataFrame) -> np.ndarray:
+    """The rows of the invoices on which Cliniko's `credit_applied` records credit spent."""
+    return np.flatnonzero(inv["credit_applied"].fillna(0).to_numpy(dtype=np.int64) > 0)
+
+
 def recorded_credit(inv: pd.DataFrame) -> pd.DataFrame | None:
     """Cliniko's `credit_applied` as credit allocations, for a folder with no allocations export.
 
@@ -376,7 +403,7 @@ def recorded_credit(inv: pd.DataFrame) -> pd.DataFrame | None:
     `_resolve_allocations` floors it). Payments then pay the rest by the allocation policy.
     """
     amount = inv["credit_applied"].fillna(0).to_numpy(dtype=np.int64)
-    rows = np.flatnonzero(amount > 0)
+    rows = recorded_credit_rows(inv)
     if not len(rows):
         return None
     closed = datetimes_of(inv, "closed_at")[rows]

@@ -11,7 +11,8 @@ import pandas as pd
 from pkgreport.engine._arrays import text_ranks
 from pkgreport.engine.credit.allocations import ExplicitAllocations
 from pkgreport.engine.credit.columns import days_of, raw_of
-from pkgreport.engine.credit.records import InvoiceArrays, PaymentArrays
+from pkgreport.engine.credit.records import InvoiceArrays, LiveRecords, PaymentArrays
+from pkgreport.engine.ids import IdSpace, compact, encode
 
 
 class EventType(IntEnum):
@@ -40,25 +41,41 @@ class PatientCodes:
 
 
 def code_patients(
-    invoices: InvoiceArrays, payments: PaymentArrays, patients: pd.DataFrame | None
+    invoices: InvoiceArrays,
+    payments: PaymentArrays,
+    patients: pd.DataFrame | None,
+    space: IdSpace | None = None,
+    live: LiveRecords | None = None,
 ) -> PatientCodes:
-    """Code every patient in any input; sort=True makes the codes the ids' text order, which
-    every output follows (only the distinct ids are sorted, so this stays cheap)."""
-    patient_ids = np.concatenate(
-        (
-            invoices.patient_ids,
-            payments.patient_ids,
-            raw_of(patients, "patient_id") if patients is not None else np.zeros(0, object),
+    """Code every patient of the live invoices and payments and the patients export, in the
+    ids' text order, which every output follows.
+
+    `space` is the run's patient id space (`engine.ids`, text order), with `live` saying which
+    rows of its invoices and payments are live; without them the patient ids are encoded here.
+    Either way only the patients these records name are kept, renumbered in the same order.
+    """
+    if space is None or live is None:
+        space = encode(
+            {
+                "invoices": invoices.patient_ids,
+                "payments": payments.patient_ids,
+                "patients": raw_of(patients, "patient_id")
+                if patients is not None
+                else np.zeros(0, object),
+            },
+            text_order=True,
         )
-    )
-    codes, uniques = pd.factorize(patient_ids, sort=True)
-    n_invoices, n_payments = len(invoices.ids), len(payments.ids)
-    return PatientCodes(
-        np.asarray(uniques, dtype=object),
-        codes[:n_invoices],
-        codes[n_invoices : n_invoices + n_payments],
-        codes[n_invoices + n_payments :],
-    )
+        of_invoices, of_payments = space.of("invoices"), space.of("payments")
+    else:
+        of_invoices = _codes_of(space, "invoices")[live.invoice_rows]
+        of_payments = _codes_of(space, "payments")[live.payment_rows]
+    kept, recoded = compact(len(space.ids), of_invoices, of_payments, _codes_of(space, "patients"))
+    return PatientCodes(space.ids[kept], *recoded)
+
+
+def _codes_of(space: IdSpace, column: str) -> np.ndarray:
+    """A column's codes; none when the frame was not there."""
+    return space.codes.get(column, np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -9,9 +11,11 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.engine._arrays import live_mask
-from pkgreport.engine.credit.columns import days_of
+from pkgreport.engine.credit.columns import as_column, days_of
 from pkgreport.engine.credit.ledger import Ledger
+from pkgreport.engine.credit.records import LiveRecords
 from pkgreport.engine.findings import make_findings
+from pkgreport.engine.ids import RunIds
 from pkgreport.engine.links import InvoiceLinks
 from pkgreport.money import format_dollars
 
@@ -281,16 +285,20 @@ def _isin(values: np.ndarray, members: set[Any]) -> np.ndarray:
 
 def package_session_charged(
     invs: pd.DataFrame,
-    inv: pd.DataFrame,
+    live: LiveRecords,
     issued: np.ndarray,
     appointments: pd.DataFrame | None,
     cases: pd.DataFrame | None,
     links: InvoiceLinks | None,
+    ids: RunIds,
 ) -> pd.DataFrame | None:
     """PACKAGE_SESSION_CHARGED: a session of a paid-in-full package case was itself invoiced.
 
-    `invs` is the invoice snapshot: the rows of the live invoices `inv` where `issued`, in order.
+    `invs` is the invoice snapshot: the rows of the live invoices where `issued`, in order;
+    `ids` the id codes of the frames the live records came from (cases and appointments joined
+    on integers).
     """
+    inv = live.invoices
     if (
         appointments is None
         or cases is None
@@ -301,38 +309,38 @@ def package_session_charged(
     ):
         return None
     # Columns taken by position (`invs` is `inv[issued]`): no merge on a million id strings.
-    inv_case = inv["case_id"].to_numpy(dtype=object)[issued]
-    inv_appt = (links or InvoiceLinks()).appointment_ids(
-        inv["invoice_id"].to_numpy(dtype=object)[issued],
-        inv["appointment_id"].to_numpy(dtype=object)[issued],
-    )
+    rows_of_issued = live.invoice_rows[issued]
+    inv_case = ids.cases.of("invoices")[rows_of_issued]
+    session = _session_appointments(inv, issued, rows_of_issued, links, ids)
     total = invs["total"].to_numpy(dtype=np.int64)
     paid_up = (total > 0) & (invs["outstanding"].to_numpy(dtype=np.int64) == 0)
-    pkg_rows = np.flatnonzero(pd.notna(inv_case) & pd.isna(inv_appt) & paid_up)
-    paid_cases = set(inv_case[pkg_rows].tolist()) & set(cases["case_id"])
-    if not paid_cases:
+    pkg_rows = np.flatnonzero((inv_case >= 0) & ~session.has_appointment & paid_up)
+    keep = _paid_case_appointments(inv_case[pkg_rows], appointments, ids)
+    if keep is None:
         return None
-    live = live_mask(appointments)
-    keep = live & _isin(appointments["case_id"].to_numpy(dtype=object), paid_cases)
-    appts = pd.DataFrame(
-        {
-            "appointment_id": appointments["appointment_id"].to_numpy(dtype=object)[keep],
-            "patient_id": appointments["patient_id"].to_numpy(dtype=object)[keep],
-            "case_id": appointments["case_id"].to_numpy(dtype=object)[keep],
-        }
-    )
-    rows = np.flatnonzero(pd.notna(inv_appt) & (total > 0))
-    rows = rows[_isin(inv_appt[rows], set(appts["appointment_id"].tolist()))]
+    appointment_ids = appointments["appointment_id"].to_numpy(dtype=object)
+    in_paid_case = np.zeros(len(ids.appointments.ids), dtype=bool)
+    in_paid_case[ids.appointments.of("appointments")[keep]] = True
+    for_paid_case = session.for_appointments(in_paid_case, lambda: appointment_ids[keep])
+    rows = np.flatnonzero(for_paid_case & (total > 0))
     if not len(rows):
         return None
     sessions = invs.iloc[rows].reset_index(drop=True)
-    sessions["appointment_id"] = inv_appt[rows]
+    sessions["appointment_id"] = session.appointment_ids(inv, issued, rows)
+    # Only the appointments of these sessions can join them (the merge keeps the left order).
+    near = session.named_by(rows, keep, ids.appointments.of("appointments"), appointment_ids)
+    appts = pd.DataFrame(
+        {
+            column: as_column(appointments[column].to_numpy(dtype=object)[near])
+            for column in ("appointment_id", "patient_id", "case_id")
+        }
+    )
     # A group appointment has a row per attendee: the invoice is the session of its own patient.
     hit = sessions.merge(appts, on=["appointment_id", "patient_id"], how="inner")
     if hit.empty:
         return None
     pkg = invs.iloc[pkg_rows].reset_index(drop=True)
-    pkg["case_id"] = inv_case[pkg_rows]
+    pkg["case_id"] = inv["case_id"].to_numpy(dtype=object)[issued][pkg_rows]
     pkg_no = pkg.drop_duplicates("case_id").set_index("case_id")
     return _make(
         "PACKAGE_SESSION_CHARGED",
@@ -354,6 +362,89 @@ def package_session_charged(
         amount=hit["total"],
         appointment_ids=hit["appointment_id"].astype(object),
     )
+
+
+def _paid_case_appointments(
+    package_cases: np.ndarray, appointments: pd.DataFrame, ids: RunIds
+) -> np.ndarray | None:
+    """The live appointments of the cases (codes) whose package invoices are paid in full, as a
+    row mask; None when no such case is in the cases export."""
+    paid_case = np.zeros(len(ids.cases.ids), dtype=bool)
+    paid_case[package_cases] = True
+    paid_case &= ids.cases.present("cases")
+    if not paid_case.any():
+        return None
+    appointment_case = ids.cases.of("appointments")
+    keep = live_mask(appointments) & (appointment_case >= 0)
+    keep[keep] = paid_case[appointment_case[keep]]
+    return keep
+
+
+@dataclass(frozen=True)
+class _Sessions:
+    """Which appointment each issued invoice is for: its own appointment id (`own_codes`, in the
+    appointment id space) unless it is tied by number (`by_number`, to `linked`)."""
+
+    own_codes: np.ndarray
+    by_number: np.ndarray
+    linked: np.ndarray
+
+    @property
+    def has_appointment(self) -> np.ndarray:
+        return (self.own_codes >= 0) | self.by_number
+
+    def for_appointments(
+        self, wanted: np.ndarray, wanted_ids: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """Whether each invoice is for one of the appointments wanted (per code; their ids, for
+        the invoices tied by number, asked for only when there are any)."""
+        own = self.own_codes
+        hit = ~self.by_number & (own >= 0)
+        hit[hit] = wanted[own[hit]]
+        by_number = np.flatnonzero(self.by_number)
+        if len(by_number):
+            hit[by_number[_isin(self.linked[by_number], set(wanted_ids().tolist()))]] = True
+        return hit
+
+    def named_by(
+        self, rows: np.ndarray, among: np.ndarray, codes: np.ndarray, texts: np.ndarray
+    ) -> np.ndarray:
+        """Which appointment rows (of those `among`; their id `codes` and `texts`) the invoices
+        at `rows` are for."""
+        own = self.own_codes[rows][~self.by_number[rows]]
+        size = max(int(codes.max(initial=-1)), int(own.max(initial=-1))) + 2
+        named = np.zeros(size, dtype=bool)  # the last slot stays False: code -1
+        named[own[own >= 0]] = True
+        near = among & named[codes]
+        if self.by_number[rows].any():
+            linked = set(self.linked[rows][self.by_number[rows]].tolist())
+            maybe = np.flatnonzero(among & ~near)
+            near[maybe[_isin(texts[maybe], linked)]] = True
+        return near
+
+    def appointment_ids(self, inv: pd.DataFrame, issued: np.ndarray, rows: np.ndarray) -> Any:
+        """The appointment ids of the issued invoices at `rows`, as text."""
+        own = inv["appointment_id"].to_numpy(dtype=object)[issued][rows]
+        return np.where(self.by_number[rows], self.linked[rows], own)
+
+
+def _session_appointments(
+    inv: pd.DataFrame,
+    issued: np.ndarray,
+    rows_of_issued: np.ndarray,
+    links: InvoiceLinks | None,
+    ids: RunIds,
+) -> _Sessions:
+    """The issued invoices' appointments (`engine.links`: by number only where the own id is
+    not intact, so only those invoices are looked up)."""
+    own = ids.appointments.of("invoices")[rows_of_issued]
+    linked = np.full(len(own), None, dtype=object)
+    if links is not None and links.by_number:
+        present = ids.appointments.present("appointments")
+        not_intact = np.flatnonzero(~((own >= 0) & present[np.maximum(own, 0)]))
+        invoice_ids = inv["invoice_id"].to_numpy(dtype=object)[issued][not_intact]
+        linked[not_intact] = links.by_number_of(invoice_ids)
+    return _Sessions(own, pd.notna(linked), linked)
 
 
 def codes_per_patient(findings: pd.DataFrame, patient_ids: Any) -> np.ndarray:

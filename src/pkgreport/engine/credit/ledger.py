@@ -236,7 +236,8 @@ def ledger_frame(ledger: Ledger, patient_ids: np.ndarray, record_ids: np.ndarray
                     created, ledger.at.astype("datetime64[D]").astype("datetime64[ns]"), NAT
                 ),
             }
-        )
+        ),
+        copy=False,
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pkgreport.engine._arrays import group_cumsum, sum_by
+from pkgreport.engine._arrays import group_cumsum, run_start_mask, run_starts, sum_by
 from pkgreport.engine.credit.events import EventQueue, EventType
 from pkgreport.engine.registry import ALLOCATION_POLICIES
 
@@ -68,43 +68,27 @@ def match_fifo(
     Returns segments (demand event, supply event, amount): supply unit x of a patient meets its
     demand unit x. Patients are laid on one number line at disjoint offsets so a single global
     searchsorted finds, for each segment start, the supply and the demand event holding it.
+    Only the events that move money get arrays of their own: the rest cost one pass each.
     """
     n = len(pat)
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
     if n == 0:
         return empty
-    starts = np.flatnonzero(np.r_[True, pat[1:] != pat[:-1]])
+    starts = run_starts(pat)
     s_tot = np.add.reduceat(sup, starts)
     d_tot = np.add.reduceat(dem, starts)
     matched = np.minimum(s_tot, d_tot)
     # A gap of one cent between patients keeps one patient's end apart from the next one's start.
     span = np.maximum(s_tot, d_tot) + 1
-    base_p = np.concatenate(([0], np.cumsum(span)[:-1]))
-    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
-    base = base_p[group]
-    s_loc = np.cumsum(sup) - np.repeat(
-        np.concatenate(([0], np.cumsum(sup)[starts[1:] - 1])), np.diff(np.r_[starts, n])
-    )
-    d_loc = np.cumsum(dem) - np.repeat(
-        np.concatenate(([0], np.cumsum(dem)[starts[1:] - 1])), np.diff(np.r_[starts, n])
-    )
-    s_ev = np.flatnonzero(sup > 0)
-    d_ev = np.flatnonzero(dem > 0)
-    s_end = s_loc[s_ev] + base[s_ev]
-    d_end = d_loc[d_ev] + base[d_ev]
-    s_begin = s_end - sup[s_ev]
-    d_begin = d_end - dem[d_ev]
-    lim = matched[group]
-    cut_s = s_begin[(s_loc[s_ev] - sup[s_ev]) < lim[s_ev]]
-    cut_d = d_begin[(d_loc[d_ev] - dem[d_ev]) < lim[d_ev]]
+    base = np.concatenate(([0], np.cumsum(span)[:-1]))
+    s_ev, s_end, s_cut = _stream_ends(sup, starts, base, matched)
+    d_ev, d_end, d_cut = _stream_ends(dem, starts, base, matched)
     has = matched > 0
-    ends = base_p[has] + matched[has]
-    marks = np.sort(
-        np.concatenate((cut_s, cut_d, ends)), kind="stable"
-    )  # three sorted runs: merged
+    ends = base[has] + matched[has]
+    marks = np.sort(np.concatenate((s_cut, d_cut, ends)), kind="stable")  # three sorted runs
     if len(marks) < 2:
         return empty
-    marks = marks[np.r_[True, marks[1:] != marks[:-1]]]
+    marks = marks[run_start_mask(marks)]
     left = marks[:-1]
     length = np.diff(marks)
     # `ends` is increasing (one per patient, at disjoint offsets): membership by searchsorted.
@@ -114,6 +98,21 @@ def match_fifo(
     si = s_ev[np.searchsorted(s_end, left, side="right")]
     di = d_ev[np.searchsorted(d_end, left, side="right")]
     return di.astype(np.int64), si.astype(np.int64), length.astype(np.int64)
+
+
+def _stream_ends(
+    amounts: np.ndarray, starts: np.ndarray, base: np.ndarray, matched: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One stream (supply or demand) on the number line: its events with money, where each
+    ends, and where each that begins within its patient's matched amount begins."""
+    cum = np.cumsum(amounts)
+    before = np.concatenate(([0], cum[starts[1:] - 1]))  # each patient's stream before it
+    events = np.flatnonzero(amounts > 0)
+    patient = np.searchsorted(starts, events, side="right") - 1
+    local_end = cum[events] - before[patient]
+    local_begin = local_end - amounts[events]
+    end = local_end + base[patient]
+    return events, end, (local_begin + base[patient])[local_begin < matched[patient]]
 
 
 def match_lifo(
@@ -231,15 +230,18 @@ def _sweep_segments(
     before[np.flatnonzero(np.r_[True, pat[1:] != pat[:-1]])] = 0
     gain = settled - before
     direct = np.where(is_sweep, np.minimum(sup, gain), 0)
-    # Two slots per event, the payment's own money first, then credit.
-    pat2 = np.repeat(pat, 2)
-    sup2 = np.zeros(2 * n, np.int64)
-    sup2[0::2] = direct
-    sup2[1::2] = gain - direct
-    dem2 = np.zeros(2 * n, np.int64)
-    dem2[0::2] = inv_dem
-    sd, ss, sa = match(pat2, sup2, dem2)
-    return sd // 2, ss // 2, sa, ss % 2 == 0
+    # Two slots per event, the payment's own money first (or the invoice's demand), then
+    # credit; only the slots that move money are matched (the matchers skip the others anyway).
+    own_slot = (direct > 0) | (inv_dem > 0)
+    credit_slot = gain > direct
+    slot = np.flatnonzero(np.column_stack((own_slot, credit_slot)).ravel())
+    event, is_own = slot // 2, slot % 2 == 0
+    sd, ss, sa = match(
+        pat[event],
+        np.where(is_own, direct[event], (gain - direct)[event]),
+        np.where(is_own, inv_dem[event], 0),
+    )
+    return event[sd], event[ss], sa, is_own[ss]
 
 
 def _settled_by_sweeps(pat: np.ndarray, reach: np.ndarray) -> np.ndarray:

@@ -42,12 +42,15 @@ _WANTED = {
 
 @dataclass(frozen=True)
 class LiveRecords:
-    """The live invoices and payments (file order) and the records left out, with the reason."""
+    """The live invoices and payments (file order) and the records left out, with the reason;
+    `invoice_rows` and `payment_rows` are the live ones' rows in the frames given."""
 
     invoices: pd.DataFrame
     payments: pd.DataFrame
     excluded_invoices: pd.DataFrame
     excluded_payments: pd.DataFrame
+    invoice_rows: np.ndarray
+    payment_rows: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -99,21 +102,29 @@ def _arrays_of(
 
 def live_records(invoices: pd.DataFrame | None, payments: pd.DataFrame | None) -> LiveRecords:
     """Stage 1: split the invoices and payments into live rows and excluded ones."""
-    live_invoices, excluded_invoices = _split_live(invoices, "invoice", "invoice_id")
-    live_payments, excluded_payments = _split_live(payments, "payment", "payment_id")
+    live_invoices, excluded_invoices, invoice_rows = _split_live(invoices, "invoice", "invoice_id")
+    live_payments, excluded_payments, payment_rows = _split_live(payments, "payment", "payment_id")
     if invoices is not None and live_invoices.empty:
         live_invoices = invoices.iloc[0:0].reset_index(drop=True)
     if payments is not None and live_payments.empty:
         live_payments = payments.iloc[0:0].reset_index(drop=True)
-    return LiveRecords(live_invoices, live_payments, excluded_invoices, excluded_payments)
+    return LiveRecords(
+        live_invoices,
+        live_payments,
+        excluded_invoices,
+        excluded_payments,
+        invoice_rows,
+        payment_rows,
+    )
 
 
 def _split_live(
     frame: pd.DataFrame | None, kind: str, id_column: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split into live rows and an excluded frame saying why each other row was left out."""
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Split into live rows, an excluded frame saying why each other row was left out, and the
+    live rows' positions."""
     if frame is None:
-        return pd.DataFrame(), empty_excluded()
+        return pd.DataFrame(), empty_excluded(), np.zeros(0, np.int64)
     deleted = ~np.isnat(datetimes_of(frame, "deleted_at"))
     left_out = ~live_mask(frame)
     reason = np.where(
@@ -131,8 +142,11 @@ def _split_live(
         gone[id_column].to_numpy(dtype=object),
         reason,
     )
-    if not left_out.any():
-        return frame, excluded
     keep = np.flatnonzero(~left_out)
+    if not left_out.any():
+        return frame, excluded, keep
     # numpy takes: a pandas row filter would re-validate every string of the str columns.
-    return pd.DataFrame({c: as_column(frame[c].to_numpy()[keep]) for c in frame.columns}), excluded
+    live = pd.DataFrame(
+        {c: as_column(frame[c].to_numpy()[keep]) for c in frame.columns}, copy=False
+    )
+    return live, excluded, keep

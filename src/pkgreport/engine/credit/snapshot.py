@@ -129,7 +129,8 @@ def invoice_snapshot(
                     dtype="Int64",
                 ),
             }
-        )
+        ),
+        copy=False,
     )
     issued = invoices.issued_at < cutoff
     # File order (as validated); only invoices issued by as_of exist in the snapshot.
@@ -168,7 +169,8 @@ def patient_snapshot(
                 "source_file": exported["source_file"],
                 "source_row": exported["source_row"],
             }
-        )
+        ),
+        copy=False,
     )
 
 
