@@ -52,7 +52,9 @@ def patient_businesses(invoices: pd.DataFrame | None) -> pd.Series:
     """patient_id -> business of the patient's most recent invoice that names one."""
     if invoices is None or "business" not in invoices.columns:
         return pd.Series(dtype=object)
-    named = invoices[(_named(invoices["business"]) != UNASSIGNED).to_numpy()]
+    # Only the three columns read are taken: the invoices are many and wide.
+    wanted = invoices[["patient_id", "issue_date", "business"]]
+    named = wanted[(_named(wanted["business"]) != UNASSIGNED).to_numpy()]
     # A stable sort by issue date keeps file order among invoices of one day: the last row wins.
     issued = named["issue_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     latest = named.iloc[np.argsort(issued, kind="stable")]
@@ -65,27 +67,35 @@ def case_owners(case_appointments: pd.DataFrame, appointments: pd.DataFrame) -> 
     The case engine numbers a case's counted appointments 1..n by start time, then id: the
     highest number is the latest.
     """
-    counted = case_appointments[case_appointments["counted"].to_numpy(dtype=bool)]
+    counted_rows = case_appointments["counted"].to_numpy(dtype=bool)
+    counted = case_appointments.loc[counted_rows, ["case_id", "appointment_id", "number"]]
     numbers = counted["number"].to_numpy(dtype=np.int64)
     latest = counted.iloc[np.argsort(numbers, kind="stable")].drop_duplicates(
         "case_id", keep="last"
     )
     owners = pd.DataFrame(index=pd.Index(latest["case_id"].to_numpy(), name="case_id"))
-    for column in ("business", "practitioner"):
-        owners[column] = _lookup(appointments, "appointment_id", column, latest["appointment_id"])
+    columns = ("business", "practitioner")
+    found = _lookup(appointments, "appointment_id", columns, latest["appointment_id"])
+    for column, values in zip(columns, found, strict=True):
+        owners[column] = values
     return owners
 
 
-def _lookup(frame: pd.DataFrame, key: str, column: str, wanted: pd.Series) -> np.ndarray:
-    """`frame[column]` of the row whose unique `key` is each of `wanted` (None when absent).
-    Only the rows wanted are indexed: ids are many, the ones looked up few."""
-    if column not in frame.columns:
-        return np.full(len(wanted), None, dtype=object)
-    rows = frame.loc[frame[key].isin(wanted).to_numpy(), [key, column]]
+def _lookup(
+    frame: pd.DataFrame, key: str, columns: tuple[str, ...], wanted: pd.Series
+) -> list[np.ndarray]:
+    """Each of `frame[columns]` of the row whose unique `key` is each of `wanted` (None when
+    absent). Only the rows wanted are indexed: ids are many, the ones looked up few."""
+    present = [c for c in columns if c in frame.columns]
+    rows = frame.loc[frame[key].isin(wanted).to_numpy(), [key, *present]]
     found = pd.Index(rows[key]).get_indexer(wanted)
-    values = np.empty(len(rows) + 1, dtype=object)  # the last stays None: found -1 is absent
-    values[:-1] = rows[column].to_numpy(dtype=object)
-    return values[found]
+    looked_up = []
+    for column in columns:
+        values = np.empty(len(rows) + 1, dtype=object)  # the last stays None: -1 is absent
+        if column in present:
+            values[:-1] = rows[column].to_numpy(dtype=object)
+        looked_up.append(values[found])
+    return looked_up
 
 
 def case_frame(
@@ -153,7 +163,7 @@ def by_location(
         issued = credit_invoices["issue_date"] <= pd.Timestamp(as_of)
         open_inv = credit_invoices[issued & (credit_invoices["outstanding"] > 0)]
         where = (
-            _lookup(invoices, "invoice_id", "business", open_inv["invoice_id"])
+            _lookup(invoices, "invoice_id", ("business",), open_inv["invoice_id"])[0]
             if invoices is not None
             else np.full(len(open_inv), None, dtype=object)
         )
