@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,8 +37,8 @@ from pkgreport.inputs.validation import (
     validate_tables,
 )
 from pkgreport.money import format_dollars
-from pkgreport.reports.second_process import Beside
 from pkgreport.result import Dataset, RunResult
+from pkgreport.schema_process import ChecksBeside
 
 Progress = Callable[[str], None]
 
@@ -459,18 +460,30 @@ def _credit_findings(dataset: Dataset, settings: Settings) -> pd.DataFrame:
     return combine_findings(credit.findings, set_aside_findings(dataset.set_aside_allocations))
 
 
-# Up to this many rows read, pandera's schema checks run in a forked process beside the rest of
-# validation and the engines (see `_run_checked_beside`); above it, in this process, before them.
+# Up to this many bytes of exports in the input folder and rows read, pandera's schema checks run
+# in a process beside this one (see `_run_checked_beside`); above, here, before the engines.
+SCHEMA_BESIDE_MAX_BYTES = 32 * 2**20
 SCHEMA_BESIDE_MAX_ROWS = 100_000
 
 
 def run(settings: Settings, progress: Progress = _quiet) -> RunResult:
     """Load, validate (fail once with every error) and compute."""
     t0 = time.perf_counter()
-    tables, load_issues = _read(settings, progress)
-    if sum(len(table.frame) for table in tables) <= SCHEMA_BESIDE_MAX_ROWS:
-        return _run_checked_beside(tables, load_issues, settings, progress, t0)
+    # Started before the exports are read: the checks' process imports pandera meanwhile.
+    with ChecksBeside(fork=_is_small(settings.input_dir)) as checks:
+        tables, load_issues = _read(settings, progress)
+        if checks.started and sum(len(t.frame) for t in tables) <= SCHEMA_BESIDE_MAX_ROWS:
+            return _run_checked_beside(tables, load_issues, settings, progress, t0, checks)
     return _computed(_validated(tables, load_issues, settings), settings, progress, t0)
+
+
+def _is_small(folder: Path | None) -> bool:
+    """Whether the input folder's files add up to at most SCHEMA_BESIDE_MAX_BYTES."""
+    try:
+        sizes = [entry.stat().st_size for entry in os.scandir(folder or "") if entry.is_file()]
+    except OSError:  # no such folder: reading it says so
+        return False
+    return sum(sizes) <= SCHEMA_BESIDE_MAX_BYTES
 
 
 def _computed(
@@ -490,27 +503,28 @@ def _run_checked_beside(
     settings: Settings,
     progress: Progress,
     started: float,
+    checks: ChecksBeside,
 ) -> RunResult:
-    """`run`, with pandera's schema checks in a forked process beside validation's other steps
+    """`run`, with pandera's schema checks in `checks`' process beside validation's other steps
     and the engines, instead of before them (pandera's import alone costs this process ~0.3 s).
 
     Validation goes ahead as if every frame passes the checks, as exports almost always do,
-    while the forked process checks the frames as they were; its verdict is joined before
+    while the other process checks the frames as they were; its verdict is joined before
     anything of this run is used: the result, the error it raised, its stage messages. When a
     check failed, the tables are validated again with pandera's failures and computed again,
     so every issue, message and exit code is the one checking first gives; when the process
-    fails, `Beside` runs the checks here.
+    fails, `checks` runs them here.
     """
     assumed = AssumedValid()
     dataset = _validated(tables, load_issues, settings, failures_of=assumed)
+    checks.send(assumed)
     held: list[str] = []
     outcome: RunResult | Exception
-    with Beside(lambda: pickle.dumps(assumed.failures())) as checks:
-        try:
-            outcome = _computed(dataset, settings, held.append, started)
-        except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
-            outcome = exc
-        failures: dict[str, pd.DataFrame] = pickle.loads(checks.result())
+    try:
+        outcome = _computed(dataset, settings, held.append, started)
+    except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
+        outcome = exc
+    failures = checks.failures()
     if failures:
         dataset = _validated(
             tables, load_issues, settings, failures_of=lambda kind, _: failures.get(kind)
