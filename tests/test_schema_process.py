@@ -81,3 +81,11 @@ def test_asking_for_the_verdict_before_sending_the_frames_is_a_programming_error
             RuntimeError, match=r"^ChecksBeside.failures\(\) called before send\(\)$"
         ):
             checks.failures()
+
+
+def test_only_the_first_frames_sent_are_checked() -> None:
+    for fork in (True, False):
+        with ChecksBeside(fork=fork) as checks:
+            checks.send(_assumed(break_a_row=True))
+            checks.send(_assumed())
+            assert _cases_failure(checks.failures()) == [("max_sessions", "at_least_one", 0, 0)]

@@ -516,14 +516,15 @@ def _run_checked_beside(
     fails, `checks` runs them here.
     """
     assumed = AssumedValid()
-    dataset = _validated(tables, load_issues, settings, failures_of=assumed)
-    checks.send(assumed)
     held: list[str] = []
     outcome: RunResult | Exception
     try:
+        dataset = _validated(tables, load_issues, settings, failures_of=assumed)
+        checks.send(assumed)
         outcome = _computed(dataset, settings, held.append, started)
     except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
         outcome = exc
+    checks.send(assumed)  # when validation itself failed (a second send does nothing)
     failures = checks.failures()
     if failures:
         dataset = _validated(

@@ -44,7 +44,10 @@ class ChecksBeside(Beside):
 
     def send(self, assumed: AssumedValid) -> None:
         """Hand the child the frames to check (pickled, written by a thread: the child reads
-        them only once pandera is ready, and this process goes on meanwhile)."""
+        them only once pandera is ready, and this process goes on meanwhile). Only the first
+        call sends."""
+        if self._assumed is not None:
+            return
         self._assumed = assumed
         if self._frames_write < 0:
             return
