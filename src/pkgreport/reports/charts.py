@@ -176,7 +176,7 @@ def clinic_liability_chart(
         [max(_dollars(cents), 0.0) for _, cents in clinics],
         texts,
         [_PALETTE["bar"]] * len(clinics),
-        height=max(HEIGHT, 70 + 32 * len(clinics)),
+        height=max(130, 40 + 44 * len(clinics)),
     )
     return _to_svg(chart, "chart-clinic-liability", title, _listed(labels, texts))
 
