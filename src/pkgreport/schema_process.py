@@ -9,7 +9,8 @@ from types import TracebackType
 
 import pandas as pd
 
-from pkgreport.inputs.validation import AssumedValid, warm_schema_checks
+from pkgreport.inputs.schemas import prepare_schemas
+from pkgreport.inputs.validation import AssumedValid
 from pkgreport.reports.second_process import Beside
 
 
@@ -37,7 +38,7 @@ class ChecksBeside(Beside):
 
     def _check_in_child(self) -> bytes:
         os.close(self._frames_write)
-        warm_schema_checks()  # the work this process is here to do before the frames arrive
+        prepare_schemas()  # the work this process is here to do before the frames arrive
         with os.fdopen(self._frames_read, "rb") as pipe:
             assumed: AssumedValid = pickle.load(pipe)
         return pickle.dumps(assumed.failures())

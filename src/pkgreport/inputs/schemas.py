@@ -449,7 +449,10 @@ def schema_for(kind: str) -> pa.DataFrameSchema:
 def prepare_schemas() -> None:
     """Build every kind's schema and have pandera set itself up now rather than on first use
     (it then registers its pandas checks, importing its data strategies and hypothesis when
-    installed): `validate` does this while the workbooks are read on the other core."""
+    installed): `validate` does this while the workbooks are read on the other core, and
+    `pkgreport.schema_process` while the exports are read, before it checks them."""
+    import pandera.pandas as pa
+
     for kind in COLUMNS:
         schema_for(kind)
     pa.DataFrameSchema({"row": pa.Column(int)}).validate(pd.DataFrame({"row": [1]}))

@@ -63,13 +63,6 @@ def schema_failures(kind: str, frame: pd.DataFrame) -> pd.DataFrame | None:
     return None
 
 
-def warm_schema_checks() -> None:
-    """Import pandera and build every kind's schema, checking an empty frame of each: what a
-    first check spends before its rows (about 0.3 s), done ahead (`pkgreport.schema_process`)."""
-    for kind in KINDS:
-        schema_failures(kind, empty_frame(kind))
-
-
 class AssumedValid:
     """Stands in for `schema_failures` in a validation that goes ahead as if every frame passes.
 
