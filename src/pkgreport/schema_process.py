@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import threading
 from types import TracebackType
@@ -11,7 +10,7 @@ import pandas as pd
 
 from pkgreport.inputs.schemas import prepare_schemas
 from pkgreport.inputs.validation import AssumedValid
-from pkgreport.reports.second_process import Beside
+from pkgreport.reports.second_process import Beside, Handover
 
 
 class ChecksBeside(Beside):
@@ -29,48 +28,35 @@ class ChecksBeside(Beside):
     def __init__(self, *, fork: bool = True) -> None:
         self._assumed: AssumedValid | None = None
         self._writer: threading.Thread | None = None
-        self._frames_read, self._frames_write = os.pipe() if fork else (-1, -1)
+        self._frames = Handover()
         super().__init__(self._check_in_child, fork=fork)
-        if self._frames_read >= 0:
-            os.close(self._frames_read)
-            if not self.started:
-                self._close_frames_pipe()
+        if self.started:
+            self._frames.parent_side()
+        else:
+            self._frames.close()
 
     def _check_in_child(self) -> bytes:
-        os.close(self._frames_write)
+        self._frames.child_side()
         prepare_schemas()  # the work this process is here to do before the frames arrive
-        with os.fdopen(self._frames_read, "rb") as pipe:
-            assumed: AssumedValid = pickle.load(pipe)
+        assumed: AssumedValid = self._frames.receive()
         return pickle.dumps(assumed.failures())
 
     def send(self, assumed: AssumedValid) -> None:
-        """Hand the child the frames to check (pickled, written by a thread: the child reads
-        them only once pandera is ready, and this process goes on meanwhile). Only the first
-        call sends."""
+        """Hand the child the frames to check. A thread writes them: the child reads them only
+        once pandera is ready, and this process goes on meanwhile. Only the first call sends."""
         if self._assumed is not None:
             return
         self._assumed = assumed
-        if self._frames_write < 0:
-            return
-        message = pickle.dumps(assumed, protocol=pickle.HIGHEST_PROTOCOL)
-        write_end, self._frames_write = self._frames_write, -1
-
-        def write() -> None:
-            try:
-                with os.fdopen(write_end, "wb") as pipe:
-                    pipe.write(message)
-            except OSError:  # the child is gone: `failures()` sees it and checks here
-                pass
-
-        self._writer = threading.Thread(target=write, daemon=True)
-        self._writer.start()
+        if self.started:
+            self._writer = threading.Thread(target=self._frames.send, args=(assumed,))
+            self._writer.start()
 
     def failures(self) -> dict[str, pd.DataFrame]:
         """pandera's failure cases by kind: found by the child, or here if it failed."""
         assumed = self._assumed
         if assumed is None:
             raise RuntimeError("ChecksBeside.failures() called before send()")
-        self._render = lambda: pickle.dumps(assumed.failures())  # `result()`'s fallback
+        self.fall_back_to(lambda: pickle.dumps(assumed.failures()))
         found: dict[str, pd.DataFrame] = pickle.loads(self.result())
         self._join_writer()
         return found
@@ -80,17 +66,12 @@ class ChecksBeside(Beside):
             self._writer.join()
             self._writer = None
 
-    def _close_frames_pipe(self) -> None:
-        if self._frames_write >= 0:
-            os.close(self._frames_write)
-            self._frames_write = -1
-
     def __exit__(
         self,
         kind: type[BaseException] | None,
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self._close_frames_pipe()
-        super().__exit__(kind, error, trace)
-        self._join_writer()
+        super().__exit__(kind, error, trace)  # a child still checking is stopped first
+        self._join_writer()  # its pipe closed, a pending write fails at once
+        self._frames.close()
