@@ -13,7 +13,7 @@ import hashlib
 import re
 from pathlib import Path
 
-import matplotlib
+import pygal
 import pytest
 from click.testing import CliRunner
 
@@ -78,20 +78,20 @@ def digests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _without_charts(page: bytes) -> bytes:
-    """The page with each chart's drawing left out: what other matplotlib releases must match."""
+    """The page with each chart's drawing left out: what other pygal releases must match."""
     return re.sub(rb"<svg .*?</svg>", b"<svg/>", page, flags=re.DOTALL)
 
 
 def _read_digests() -> tuple[str, dict[str, str]]:
-    """The matplotlib release the digests were recorded with, and each output's digest."""
+    """The pygal release the digests were recorded with, and each output's digest."""
     first, *lines = DIGESTS.read_text(encoding="utf-8").splitlines()
-    return first.removeprefix("# matplotlib "), dict(
+    return first.removeprefix("# pygal "), dict(
         (label, digest) for digest, label in (line.split("  ", 1) for line in lines)
     )
 
 
 def _drawn_by_another_release(label: str) -> bool:
-    """Outputs holding chart drawings, whose bytes belong to the matplotlib release."""
+    """Outputs holding chart drawings, whose bytes belong to the pygal release."""
     return label.endswith((".html", ".sha256"))
 
 
@@ -99,10 +99,10 @@ def test_every_output_is_byte_identical_to_the_recorded_digests(
     digests: dict[str, str], request: pytest.FixtureRequest
 ) -> None:
     if request.config.getoption("--update-golden"):
-        lines = [f"# matplotlib {matplotlib.__version__}\n"]
+        lines = [f"# pygal {pygal.__version__}\n"]
         DIGESTS.write_text("".join(lines + [f"{d}  {label}\n" for label, d in digests.items()]))
     recorded_with, recorded = _read_digests()
-    if matplotlib.__version__ != recorded_with:
+    if pygal.__version__ != recorded_with:
         # Another release draws the same chart with other bytes; everything else must still match.
         recorded = {k: v for k, v in recorded.items() if not _drawn_by_another_release(k)}
         digests = {k: v for k, v in digests.items() if not _drawn_by_another_release(k)}

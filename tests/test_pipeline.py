@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from pkgreport import pipeline
 from pkgreport.config import Settings
 from pkgreport.demo.generate import PLANTED, PLANTED_CREDIT, PLANTS
+from pkgreport.errors import InputError
 from pkgreport.pipeline import RunResult, compute, load_dataset, month_bounds, run
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -106,3 +111,112 @@ def test_every_row_left_out_of_the_figures_is_listed(result: RunResult) -> None:
     # The planted archived appointment and deleted payment (sample_data/README.md).
     assert listed["190000040"] == "appointment archived: not counted toward case 490015"
     assert listed["390000031"].startswith("deleted payment")
+
+
+# --- pandera's checks beside the engines (`run` on a small folder) ------------------------------
+
+
+def _sample_with_payment_row(folder: Path, row: str) -> Path:
+    """sample_data with one more row at the end of the payments export."""
+    for path in SAMPLE.glob("*.csv"):
+        text = path.read_text(encoding="utf-8")
+        if path.name.startswith("Payments"):
+            text += row + "\n"
+        (folder / path.name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _run_both_ways(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[object], list[object]]:
+    """`run` with the checks beside the engines, then checking first; each gives its result (or
+    error) and the stage messages it showed."""
+    outcomes: list[object] = []
+    for most_rows in (pipeline.SCHEMA_BESIDE_MAX_ROWS, 0):
+        monkeypatch.setattr(pipeline, "SCHEMA_BESIDE_MAX_ROWS", most_rows)
+        shown: list[str] = []
+        try:
+            outcome: object = run(Settings(input_dir=folder), progress=shown.append)
+        except InputError as exc:
+            outcome = (str(exc), [str(i) for i in exc.issues])
+        outcomes.append((outcome, shown))
+    return outcomes[0], outcomes[1]  # type: ignore[return-value]
+
+
+def _same_run(beside: RunResult, here: RunResult) -> None:
+    assert [str(i) for i in beside.dataset.issues] == [str(i) for i in here.dataset.issues]
+    pd.testing.assert_frame_equal(beside.dataset.excluded, here.dataset.excluded)
+    pd.testing.assert_frame_equal(beside.findings, here.findings)
+    assert beside.credit is not None and here.credit is not None
+    pd.testing.assert_frame_equal(beside.credit.patients, here.credit.patients)
+
+
+def test_a_copied_payment_row_pandera_flags_gives_the_same_run_as_checking_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The repeated id fails pandera's uniqueness check: validation is done again with its failures.
+    row = "390000042,900022,29/07/2026 16:00,$950.00,Credit Card,Pre-payment: 10-session package,"
+    folder = _sample_with_payment_row(tmp_path, row)
+    (beside, beside_shown), (here, here_shown) = _run_both_ways(folder, monkeypatch)
+    assert isinstance(beside, RunResult) and isinstance(here, RunResult)
+    _same_run(beside, here)
+    assert str(beside.dataset.issues[1]) == (
+        "WARNING: Payments-Cliniko-20261101.csv, row 762: row 762 repeats row 761 exactly and is "
+        "counted once: if it really happened twice, export the payments with their ids so the two "
+        "can be told apart"
+    )
+    assert beside_shown == here_shown
+
+
+def test_a_conflicting_payment_id_fails_with_the_same_errors_and_messages_as_checking_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row = "390000042,900022,29/07/2026 16:00,$951.00,Credit Card,Pre-payment: 10-session package,"
+    folder = _sample_with_payment_row(tmp_path, row)
+    (beside, beside_shown), (here, here_shown) = _run_both_ways(folder, monkeypatch)
+    assert beside == here
+    message, issues = beside  # type: ignore[misc]
+    assert message == "1 problem(s) in the inputs must be fixed before figures can be trusted"
+    assert [i for i in issues if i.startswith("ERROR")] == [
+        "ERROR: Payments-Cliniko-20261101.csv, row 761, column 'ID', value '390000042': ID "
+        "390000042 is used by 2 different rows: Payments-Cliniko-20261101.csv row 761 and "
+        "Payments-Cliniko-20261101.csv row 762 (they differ in amount). Keep one version: "
+        "correct the id or remove the out-of-date row"
+    ]
+    # Nothing the engines said while the checks were pending is shown.
+    assert beside_shown == here_shown == [beside_shown[0]]
+    assert beside_shown[0].startswith("read 5 file(s): Appointments-Cliniko-20261101.csv")
+
+
+def test_clean_exports_give_the_same_run_as_checking_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (beside, beside_shown), (here, here_shown) = _run_both_ways(SAMPLE, monkeypatch)
+    assert isinstance(beside, RunResult) and isinstance(here, RunResult)
+    _same_run(beside, here)
+    assert beside_shown == here_shown
+    assert len(beside_shown) == 3
+
+
+def test_when_the_system_refuses_a_fork_the_checks_run_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse() -> int:
+        raise OSError("fork: Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refuse)
+    beside = run(Settings(input_dir=SAMPLE))
+    monkeypatch.undo()
+    _same_run(beside, run(Settings(input_dir=SAMPLE)))
+
+
+def test_a_small_clean_run_never_imports_pandera_in_its_own_process() -> None:
+    # pandera's import and backend registration (~0.3 s) belong to the process checking beside.
+    probe = (
+        "import sys; from pathlib import Path; from pkgreport.config import Settings; "
+        "from pkgreport.pipeline import run; "
+        f"run(Settings(input_dir=Path({str(SAMPLE)!r}))); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandera'))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"

@@ -156,11 +156,11 @@ def test_every_module_says_its_concern_in_a_docstring() -> None:
 
 def test_help_and_the_command_line_load_no_data_library() -> None:
     # `pkgreport --help` and a mistyped option answer at once: the data and writing libraries
-    # (pandas, pandera, matplotlib, jinja2, xlsxwriter) load only in the commands that use them.
+    # (pandas, pandera, pygal, jinja2, xlsxwriter) load only in the commands that use them.
     import subprocess
     import sys
 
-    heavy = ["pandas", "numpy", "pandera", "matplotlib", "jinja2", "xlsxwriter", "pyarrow"]
+    heavy = ["pandas", "numpy", "pandera", "pygal", "jinja2", "xlsxwriter", "pyarrow"]
     program = (
         "import sys, pkgreport.cli\n"
         "from click.testing import CliRunner\n"

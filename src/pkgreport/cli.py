@@ -433,7 +433,7 @@ def report(
     )
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
-    # Started before the data libraries load: the charts' process imports matplotlib meanwhile.
+    # Started before the data libraries load: the charts' process imports pygal meanwhile.
     with ChartsBeside() as charts:
         from pkgreport import pipeline
         from pkgreport.reports.publish import output_names, render_outputs, write_all

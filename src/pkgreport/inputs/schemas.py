@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+
+if TYPE_CHECKING:
+    # Imported where a schema is first built (`schema_for`): a run whose checks run in another
+    # process never imports pandera here.
+    import pandera.pandas as pa
 
 ValueType = Literal["id", "text", "timestamp", "date", "money", "count", "bool", "status", "source"]
 
@@ -307,6 +311,8 @@ def empty_frame(kind: str) -> pd.DataFrame:
 
 
 def _dtype_is(dtype: str) -> pa.Check:
+    import pandera.pandas as pa
+
     # pandera's own dtype test treats int64/Int64 and datetime64 units as equal; the engines
     # rely on the exact dtype, so check it exactly (text may be pandas "str" or object).
     allowed = ("str", "object") if dtype in ("str", "object") else (dtype,)
@@ -355,6 +361,8 @@ def repeated_values(values: pd.Series) -> np.ndarray:
 
 
 def _column_checks(kind: str, spec: ColumnSpec) -> list[pa.Check]:
+    import pandera.pandas as pa
+
     checks = [_dtype_is(typed_dtype(spec))]
     if key_columns(kind) == (spec.name,):
         # Same name as pandera's own `unique=True` failure, which this replaces for speed.
@@ -390,12 +398,19 @@ def _unique_appointment_key(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(~repeated_keys(frame, "appointments"), index=frame.index)
 
 
-_FRAME_CHECKS: dict[str, list[pa.Check]] = {
-    "appointments": [pa.Check(_unique_appointment_key, name="field_uniqueness", ignore_na=False)],
-    "allocations": [
-        pa.Check(_source_matches_payment, name="source_matches_payment", ignore_na=False)
-    ],
-}
+def _frame_checks(kind: str) -> list[pa.Check]:
+    import pandera.pandas as pa
+
+    checks = {
+        "appointments": [
+            pa.Check(_unique_appointment_key, name="field_uniqueness", ignore_na=False)
+        ],
+        "allocations": [
+            pa.Check(_source_matches_payment, name="source_matches_payment", ignore_na=False)
+        ],
+    }
+    return checks.get(kind, [])
+
 
 # The column a frame-level check is about, for messages and for the header the user wrote.
 FRAME_CHECK_COLUMNS: dict[str, str] = {
@@ -408,6 +423,8 @@ _SCHEMAS: dict[str, pa.DataFrameSchema] = {}
 
 def schema_for(kind: str) -> pa.DataFrameSchema:
     """The pandera schema of the typed frame of `kind` (built from COLUMNS, so spelled once)."""
+    import pandera.pandas as pa
+
     if kind not in _SCHEMAS:
         columns = {}
         for spec in COLUMNS[kind] + DERIVED.get(kind, ()):
@@ -424,7 +441,7 @@ def schema_for(kind: str) -> pa.DataFrameSchema:
             nullable=False,
         )
         _SCHEMAS[kind] = pa.DataFrameSchema(
-            columns, checks=_FRAME_CHECKS.get(kind, []), strict=True, name=kind
+            columns, checks=_frame_checks(kind), strict=True, name=kind
         )
     return _SCHEMAS[kind]
 
@@ -432,7 +449,10 @@ def schema_for(kind: str) -> pa.DataFrameSchema:
 def prepare_schemas() -> None:
     """Build every kind's schema and have pandera set itself up now rather than on first use
     (it then registers its pandas checks, importing its data strategies and hypothesis when
-    installed): `validate` does this while the workbooks are read on the other core."""
+    installed): `validate` does this while the workbooks are read on the other core, and
+    `pkgreport.schema_process` while the exports are read, before it checks them."""
+    import pandera.pandas as pa
+
     for kind in COLUMNS:
         schema_for(kind)
     pa.DataFrameSchema({"row": pa.Column(int)}).validate(pd.DataFrame({"row": [1]}))

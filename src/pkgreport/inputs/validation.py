@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
@@ -43,20 +43,57 @@ def load_column_map(path: Path) -> dict[str, dict[str, Any]]:
     return read_mapping_file(path)
 
 
+# The pandera schema check of one typed frame: its failure cases, or None when it passes.
+SchemaFailures = Callable[[str, pd.DataFrame], pd.DataFrame | None]
+
+
+def schema_failures(kind: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """pandera over the typed frame of `kind`: its failure cases, or None when every row passes.
+
+    pandera is imported here, when a frame is first checked: its import and the registration of
+    its pandas backends cost about 0.3 s, which a run that checks nothing in this process (the
+    checks run beside it, `pkgreport.pipeline`) never pays.
+    """
+    from pandera.errors import SchemaErrors
+
+    try:
+        schema_for(kind).validate(frame, lazy=True, inplace=True)
+    except SchemaErrors as exc:
+        return exc.failure_cases
+    return None
+
+
+class AssumedValid:
+    """Stands in for `schema_failures` in a validation that goes ahead as if every frame passes.
+
+    Each frame is kept as it was checked (a copy: later steps may change theirs), so that
+    `failures()`, run in a forked process beside the engines, can tell whether the assumption
+    held: pandera's failure cases by kind, empty when every frame passed.
+    """
+
+    def __init__(self) -> None:
+        self.checked: list[tuple[str, pd.DataFrame]] = []
+
+    def __call__(self, kind: str, frame: pd.DataFrame) -> None:
+        self.checked.append((kind, frame.copy(deep=True)))
+        return None
+
+    def failures(self) -> dict[str, pd.DataFrame]:
+        found = {kind: schema_failures(kind, frame) for kind, frame in self.checked}
+        return {kind: cases for kind, cases in found.items() if cases is not None}
+
+
 def _schema_check(
-    run: ValidationRun, kind: str, frame: pd.DataFrame
+    run: ValidationRun, kind: str, frame: pd.DataFrame, failures: pd.DataFrame | None
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """pandera over the typed frame; each failure becomes an issue and its row is removed.
+    """pandera's failures over the typed frame; each becomes an issue and its row is removed.
 
     Returns the remaining rows and a mask over them of rows whose id is repeated: those are
     resolved by `collapse_duplicates` (an exact copy is a warning, not an error).
     """
     repeated = np.zeros(len(frame), dtype=bool)
-    try:
-        schema_for(kind).validate(frame, lazy=True, inplace=True)
+    if failures is None:
         return frame, repeated
-    except pa.errors.SchemaErrors as exc:
-        failures = exc.failure_cases
     failures = failures.assign(
         check=failures["check"].astype(str),
         column=[
@@ -130,12 +167,17 @@ def _split_tables(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
 
 
 def validate_tables(
-    tables: list[RawTable], settings: Settings, files: list[InputFile] | None = None
+    tables: list[RawTable],
+    settings: Settings,
+    files: list[InputFile] | None = None,
+    failures_of: SchemaFailures = schema_failures,
 ) -> Dataset:
     """Map headers, parse, schema-check, de-duplicate and cross-check every table.
 
     Returns every issue found (sorted); rows with an error are left out of the typed frames and
     listed in `excluded`. Raises `UsageError` only for a bad setting (column map, time zone).
+    `failures_of` gives the schema check's failures of each kind's frame: pandera here, or
+    what it found elsewhere (`AssumedValid`, and `pkgreport.pipeline.run`).
     """
     try:
         zoneinfo.ZoneInfo(settings.timezone)
@@ -179,7 +221,7 @@ def validate_tables(
             frame = parts[0]
         else:
             frame = pd.concat(parts, ignore_index=True)
-        frame, repeated_id = _schema_check(run, kind, frame)
+        frame, repeated_id = _schema_check(run, kind, frame, failures_of(kind, frame))
         frames[kind] = collapse_duplicates(run, kind, frame, repeated_id)
 
     check_across_files(run, frames)

@@ -17,13 +17,14 @@ _LENGTH = struct.Struct("<Q")
 
 
 class ChartsBeside(Beside):
-    """A forked child that imports matplotlib while this process reads and computes, then draws.
+    """A forked child that imports the charting library while this process reads and computes,
+    then draws.
 
     Started before the exports are read, the child holds none of the data; `send()` hands it the
-    charts' series (a few dozen numbers) and `drawn()` receives the SVG. Matplotlib's import and
-    the drawing (about half a second) then run beside loading instead of after it. Whatever goes
-    wrong in the child, `drawn()` draws in this process instead, with the same bytes (the drawing
-    is deterministic). Use as a context manager, as `Beside`.
+    charts' series (a few dozen numbers) and `drawn()` receives the SVG. pygal's import and the
+    drawing (a few hundredths of a second) then run beside loading instead of after it. Whatever
+    goes wrong in the child, `drawn()` draws in this process instead, with the same bytes (the
+    drawing is deterministic). Use as a context manager, as `Beside`.
     """
 
     def __init__(self, *, fork: bool = True) -> None:
@@ -38,18 +39,7 @@ class ChartsBeside(Beside):
     def _draw_in_child(self) -> bytes:
         os.close(self._series_write)
         from pkgreport.reports.charts import draw_charts  # the import this process is here for
-        from pkgreport.reports.model import ChartData, RollRow
 
-        # A first drawing loads fonts and fills matplotlib's caches; done while waiting, it leaves
-        # the real charts only their own work (the same bytes: each chart is drawn afresh).
-        draw_charts(
-            ChartData(
-                ageing=(("0-30", 1),),
-                utilisation=(("0-25%", 1),),
-                rollforward=(RollRow("Oct 2026", 0, 1, -1, 0, 0),),
-            ),
-            "$",
-        )
         with os.fdopen(self._series_read, "rb") as pipe:
             (length,) = _LENGTH.unpack(pipe.read(_LENGTH.size))
             data, symbol = pickle.loads(pipe.read(length))

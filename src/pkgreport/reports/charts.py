@@ -1,37 +1,28 @@
-"""Charts for the HTML report as deterministic inline SVG made with matplotlib."""
+"""Charts for the HTML report as deterministic inline SVG made with pygal."""
 
 from __future__ import annotations
 
 import html
-import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import matplotlib
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from pygal import Bar, HorizontalBar
+from pygal.etree import etree
+from pygal.style import Style
 
-from pkgreport.reports.filters import format_money
+from pkgreport.reports.filters import format_money, plural
 from pkgreport.reports.model import CHART_TITLES, ChartData, RollRow
 
-# Figures are drawn through `Figure` (no pyplot, no GUI); everything that could vary between runs
-# (hash salt for generated ids, dates, creator string, font embedding) is pinned here.
-# A chart is drawn as wide as a phone shows it (about 330 CSS px), so its text keeps its size
-# there: at least 11 px. Wider screens scale it up.
-FIGURE_WIDTH_IN = 4.6
-FIGURE_HEIGHT_IN = 2.9
-LABEL_SIZE = 11.5
-_RC: Any = {
-    "svg.fonttype": "none",  # text stays text: smaller, selectable, no embedded glyphs
-    "font.family": "sans-serif",
-    "font.size": 12,
-    "xtick.labelsize": LABEL_SIZE,
-    "ytick.labelsize": LABEL_SIZE,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-_METADATA = {"Date": None, "Creator": None}
+# The standard library's ElementTree writes the SVG whether or not lxml is installed, so the
+# bytes are the same everywhere (pygal would otherwise pick lxml when it finds it).
+etree.to_etree()
+
+# A chart's drawing is WIDTH units wide and shown as wide as its box; on a phone (about 330 CSS
+# px) its text is then FONT_SIZE * 330 / WIDTH px: at least 11 px.
+WIDTH = 400
+HEIGHT = 250
+FONT_SIZE = 14
 _PALETTE = {
     "bar": "#4472c4",
     "created": "#70ad47",
@@ -40,6 +31,44 @@ _PALETTE = {
     "closing": "#262626",
     "apart": "#a5a5a5",
 }
+_STYLE = Style(
+    background="transparent",
+    plot_background="transparent",
+    foreground="#262626",
+    foreground_strong="#262626",
+    foreground_subtle="#d9d9d9",
+    opacity="1",
+    opacity_hover="1",
+    transition="none",
+    font_family="sans-serif",
+    guide_stroke_color="#d9d9d9",
+    guide_stroke_dasharray="none",
+    major_guide_stroke_color="#d9d9d9",
+    major_guide_stroke_dasharray="none",
+    label_font_size=FONT_SIZE,
+    major_label_font_size=FONT_SIZE,
+    value_font_size=FONT_SIZE,
+    value_label_font_size=FONT_SIZE,
+    tooltip_font_size=FONT_SIZE,
+    legend_font_size=FONT_SIZE,
+    title_font_size=FONT_SIZE,
+    no_data_font_size=FONT_SIZE,
+    colors=(_PALETTE["bar"],),
+)
+_CSS = ("file://style.css", "file://graph.css")  # pygal's own, filled in with the style
+# No script (the page runs only its own), no tooltips, no XML prolog, a viewBox to scale by.
+_CONFIG: dict[str, Any] = {
+    "style": _STYLE,
+    "width": WIDTH,
+    "js": [],
+    "tooltip_border_radius": 0,
+    "disable_xml_declaration": True,
+    "explicit_size": False,
+    "margin": 4,
+    "spacing": 8,
+    "truncate_label": -1,
+    "truncate_legend": -1,
+}
 
 
 def _dollars(cents: int) -> float:
@@ -47,88 +76,92 @@ def _dollars(cents: int) -> float:
     return cents / 100
 
 
-def _money_axis(symbol: str) -> FuncFormatter:
-    return FuncFormatter(lambda value, _pos: format_money(round(value * 100), symbol)[:-3])
-
-
-def _to_svg(fig: Figure, name: str, title: str) -> str:
-    """Render `fig` as an SVG element ready to inline: no prolog, ids prefixed, titled."""
-    buffer = io.StringIO()
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"pkgreport-{name}"}):
-        fig.savefig(buffer, format="svg", metadata=_METADATA, bbox_inches=None)
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
-    # Several charts share one page: make every id (and reference to it) unique per chart.
-    svg = re.sub(r'\bid="([^"]+)"', rf'id="{name}-\1"', svg)
-    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{name}-\1)", svg)
-    svg = re.sub(r'href="#([^"]+)"', rf'href="#{name}-\1"', svg)
-    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
+def _to_svg(chart: Bar, name: str, title: str, description: str) -> str:
+    """Render `chart` as an SVG element ready to inline: ids of its own, no comments, named by
+    its title and described by its figures in words."""
+    chart.uuid = name.removeprefix("chart-")  # pygal names the drawing "chart-<uuid>"
+    svg = chart.render(is_unicode=True)
+    # pygal's comments hold the day it drew and its web addresses; its script, titles and
+    # descriptions are the settings and texts of tooltips that only its script would show. The
+    # page holds none of them (it runs only its own script).
+    svg = re.sub(
+        r"<!--.*?-->|<script\b.*?</script>|<title>[^<]*</title>|<desc\b[^>]*>[^<]*</desc>",
+        "",
+        svg,
+        flags=re.DOTALL,
+    )
     # Inline SVG in HTML needs no namespace declarations; dropping them keeps the page free of
     # any URL at all, which makes "no external reference" simple to check.
     svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg)
-    title_id = f"{name}-title"
+    title_id, desc_id = f"{name}-title", f"{name}-desc"
     svg = re.sub(
         r"<svg\b",
-        f'<svg role="img" aria-labelledby="{title_id}"',
+        f'<svg role="img" aria-labelledby="{title_id}" aria-describedby="{desc_id}"',
         svg,
         count=1,
     )
     head_end = svg.index(">") + 1
-    svg = (
-        svg[:head_end] + f'\n <title id="{title_id}">{html.escape(title)}</title>' + svg[head_end:]
+    named = (
+        f'<title id="{title_id}">{html.escape(title)}</title>'
+        f'<desc id="{desc_id}">{html.escape(description)}</desc>'
     )
-    return svg.strip()
+    return (svg[:head_end] + named + svg[head_end:]).strip()
 
 
-def _fit_labels(ax: Any, labels: Sequence[str]) -> None:
-    # Slant the category labels once they would run into each other.
-    if len(labels) > 4 or sum(len(label) for label in labels) > 28:
-        for tick in ax.get_xticklabels():
-            tick.set_rotation(35)
-            tick.set_horizontalalignment("right")
-            tick.set_rotation_mode("anchor")
-
-
-def _figure(height: float = FIGURE_HEIGHT_IN) -> Figure:
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(FIGURE_WIDTH_IN, height), dpi=72, layout="constrained")
-    return fig
+def _listed(labels: Sequence[str], texts: Sequence[str]) -> str:
+    return "; ".join(f"{label}: {text}" for label, text in zip(labels, texts, strict=True)) + "."
 
 
 def _labelled_bars(
-    ax: Any,
     labels: Sequence[str],
     values: Sequence[float],
     texts: Sequence[str],
     colors: Sequence[str],
-) -> None:
-    """Horizontal bars, first label on top, each with its exact figure at its end (no x axis):
-    category names and figures stay level and legible however narrow the screen."""
-    rows = list(range(len(labels)))
-    bars = ax.barh(rows, values, color=list(colors))
-    ax.bar_label(bars, labels=list(texts), padding=3, fontsize=LABEL_SIZE)
-    ax.set_yticks(rows, list(labels))
-    ax.invert_yaxis()
-    ax.xaxis.set_visible(False)
-    ax.spines["bottom"].set_visible(False)
-    # Room at the right for the longest figure.
-    ax.set_xlim(0, max([*values, 0]) * 1.7 or 1)
+    height: int = HEIGHT,
+) -> HorizontalBar:
+    """Horizontal bars, first label on top, each with its exact figure at its end (no value
+    axis): category names and figures stay level and legible however narrow the screen."""
+    chart = HorizontalBar(
+        **_CONFIG,
+        height=height,
+        show_legend=False,
+        # Horizontal: the categories stand on the left; no value axis along the bottom, which
+        # the figures at the bars' ends make unneeded.
+        show_x_labels=False,
+        show_y_labels=True,
+        show_x_guides=False,
+        show_y_guides=False,
+        print_values=True,
+        # Each figure starts just past its bar's end (pygal centres it on the end).
+        css=[*_CSS, "inline:.horizontalbar-graph .text-overlay text.value{text-anchor:start}"],
+        print_values_position="top",
+        # Room at the right for the longest figure.
+        range=(0, max([*values, 0]) * 1.7 or 1),
+    )
+    # pygal stacks horizontal bars from the bottom up: the first label goes last.
+    chart.x_labels = list(reversed(labels))
+    chart.add(
+        "",
+        [
+            {"value": value, "color": color, "formatter": _fixed(text)}
+            for value, text, color in reversed(list(zip(values, texts, colors, strict=True)))
+        ],
+    )
+    return chart
+
+
+def _fixed(text: str) -> Callable[[float], str]:
+    return lambda _value: text
 
 
 def ageing_chart(ageing: Sequence[tuple[str, int]], title: str, symbol: str = "$") -> str:
     """Bars of unapplied credit by age bucket, each labelled with its exact amount."""
-    with matplotlib.rc_context(_RC):
-        fig = _figure()
-        ax = fig.add_subplot()
-        _labelled_bars(
-            ax,
-            [f"{label} days" for label, _ in ageing],
-            [_dollars(cents) for _, cents in ageing],
-            [format_money(c, symbol) for _, c in ageing],
-            [_PALETTE["bar"]] * len(ageing),
-        )
-        ax.set_xlabel("Credit held")
-        return _to_svg(fig, "chart-ageing", title)
+    labels = [f"{label} days" for label, _ in ageing]
+    texts = [format_money(c, symbol) for _, c in ageing]
+    chart = _labelled_bars(
+        labels, [_dollars(cents) for _, cents in ageing], texts, [_PALETTE["bar"]] * len(ageing)
+    )
+    return _to_svg(chart, "chart-ageing", title, _listed(labels, texts))
 
 
 def clinic_liability_chart(
@@ -136,84 +169,80 @@ def clinic_liability_chart(
 ) -> str:
     """Bars of credit liability by clinic (a clinic group), each labelled with its exact amount;
     a clinic whose patients owe more than it holds shows no bar, only its (negative) figure."""
-    with matplotlib.rc_context(_RC):
-        height = max(FIGURE_HEIGHT_IN, 0.9 + 0.32 * len(clinics))
-        fig = _figure(height)
-        ax = fig.add_subplot()
-        _labelled_bars(
-            ax,
-            [name for name, _ in clinics],
-            [max(_dollars(cents), 0.0) for _, cents in clinics],
-            [format_money(c, symbol) for _, c in clinics],
-            [_PALETTE["bar"]] * len(clinics),
-        )
-        return _to_svg(fig, "chart-clinic-liability", title)
+    labels = [name for name, _ in clinics]
+    texts = [format_money(c, symbol) for _, c in clinics]
+    chart = _labelled_bars(
+        labels,
+        [max(_dollars(cents), 0.0) for _, cents in clinics],
+        texts,
+        [_PALETTE["bar"]] * len(clinics),
+        height=max(130, 40 + 44 * len(clinics)),
+    )
+    return _to_svg(chart, "chart-clinic-liability", title, _listed(labels, texts))
 
 
 def utilisation_chart(bands: Sequence[tuple[str, int]], title: str, unlimited: int = 0) -> str:
     """Bars of how many cases have used how much of their package; cases with no maximum
     (unlimited) have no share used, so they get a grey bar of their own, below the rest."""
-    with matplotlib.rc_context(_RC):
-        labels = [label for label, _ in bands]
-        counts = [count for _, count in bands]
-        colors = [_PALETTE["bar"]] * len(bands)
-        if unlimited:
-            labels.append("no maximum")
-            counts.append(unlimited)
-            colors.append(_PALETTE["apart"])
-        fig = _figure(FIGURE_HEIGHT_IN + 0.3)
-        ax = fig.add_subplot()
-        _labelled_bars(ax, labels, counts, [f"{c:,}" for c in counts], colors)
-        return _to_svg(fig, "chart-utilisation", title)
+    labels = [label for label, _ in bands]
+    counts = [count for _, count in bands]
+    colors = [_PALETTE["bar"]] * len(bands)
+    if unlimited:
+        labels.append("no maximum")
+        counts.append(unlimited)
+        colors.append(_PALETTE["apart"])
+    chart = _labelled_bars(labels, counts, [f"{c:,}" for c in counts], colors, HEIGHT + 20)
+    cases = [plural(count, "case") for count in counts]
+    return _to_svg(chart, "chart-utilisation", title, _listed(labels, cases))
 
 
 def rollforward_chart(rows: Sequence[RollRow], title: str, symbol: str = "$") -> str:
-    """Monthly credit created, applied and refunded (bars) with the closing liability (line)."""
-    with matplotlib.rc_context(_RC):
-        fig = _figure(FIGURE_HEIGHT_IN + 0.4)
-        ax = fig.add_subplot()
-        labels = [r.label for r in rows]
-        xs = list(range(len(rows)))
-        width = 0.27
-        ax.bar(
-            [x - width for x in xs],
-            [_dollars(r.created) for r in rows],
-            width,
-            label="Created",
-            color=_PALETTE["created"],
-        )
-        ax.bar(
-            xs,
-            [-_dollars(abs(r.applied)) for r in rows],
-            width,
-            label="Applied",
-            color=_PALETTE["applied"],
-        )
-        ax.bar(
-            [x + width for x in xs],
-            [-_dollars(abs(r.refunded)) for r in rows],
-            width,
-            label="Refunded",
-            color=_PALETTE["refunded"],
-        )
-        ax.plot(
-            xs,
-            [_dollars(r.closing) for r in rows],
-            marker="o",
-            color=_PALETTE["closing"],
-            label="Closing liability",
-        )
-        ax.axhline(0, color="#999999", linewidth=0.8)
-        ax.set_xticks(xs, labels)
-        _fit_labels(ax, labels)
-        ax.yaxis.set_major_formatter(_money_axis(symbol))
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        # Above the plot, so it never hides a bar or the line.
-        ax.legend(
-            loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=LABEL_SIZE, frameon=False, ncols=2
-        )
-        ax.margins(y=0.15)
-        return _to_svg(fig, "chart-rollforward", title)
+    """Monthly credit created (up), applied and refunded (down) and the liability left at each
+    month end, as bars side by side per month, with a money axis and the legend below."""
+    labels = [r.label for r in rows]
+    series = {
+        "Created": [_dollars(r.created) for r in rows],
+        "Applied": [-_dollars(abs(r.applied)) for r in rows],
+        "Refunded": [-_dollars(abs(r.refunded)) for r in rows],
+        "Closing liability": [_dollars(r.closing) for r in rows],
+    }
+    colors = ("created", "applied", "refunded", "closing")
+    chart = Bar(
+        **{**_CONFIG, "style": _STYLE.__class__(**{**_style_fields(), "colors": _colors(colors)})},
+        height=HEIGHT + 70,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=2,
+        show_x_guides=False,
+        value_formatter=lambda value: format_money(round(value * 100), symbol)[:-3],
+        x_label_rotation=_slant(labels),
+    )
+    chart.x_labels = labels
+    for name, values in series.items():
+        chart.add(name, values)
+    months = [
+        f"created {format_money(r.created, symbol)}, applied {format_money(abs(r.applied), symbol)}"
+        f", refunded {format_money(abs(r.refunded), symbol)}, liability at the end "
+        f"{format_money(r.closing, symbol)}"
+        for r in rows
+    ]
+    return _to_svg(chart, "chart-rollforward", title, _listed(labels, months))
+
+
+def _slant(labels: Sequence[str]) -> int:
+    """The month names' rotation (degrees clockwise): slanted once they would run into each
+    other, steeper for a year of months; each ends at its month (pygal anchors names turned
+    180 degrees or more at their end)."""
+    if len(labels) > 6:
+        return 300
+    return 325 if len(labels) > 4 or sum(map(len, labels)) > 28 else 0
+
+
+def _style_fields() -> dict[str, Any]:
+    return {key: value for key, value in vars(_STYLE).items() if not key.startswith("_")}
+
+
+def _colors(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(_PALETTE[name] for name in names)
 
 
 def draw_charts(data: ChartData, symbol: str) -> dict[str, str]:

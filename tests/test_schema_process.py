@@ -1,0 +1,91 @@
+"""pandera's checks run by a process started before the exports are read: the same verdict as
+checking here, and checked here instead whenever that process fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pkgreport.config import Settings
+from pkgreport.inputs.loading import load_folder
+from pkgreport.inputs.validation import AssumedValid, validate_tables
+from pkgreport.schema_process import ChecksBeside
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+def _assumed(*, break_a_row: bool = False) -> AssumedValid:
+    """sample_data validated as if every frame passed; with `break_a_row`, the first case's
+    maximum is 0 in the frame the checks see (pandera's `at_least_one` fails on it)."""
+    settings = Settings(input_dir=SAMPLE)
+    tables, _ = load_folder(SAMPLE, settings)
+    assumed = AssumedValid()
+    validate_tables(tables, settings, failures_of=assumed)
+    if break_a_row:
+        kinds = [kind for kind, _ in assumed.checked]
+        cases = assumed.checked[kinds.index("cases")][1]
+        cases.loc[0, "max_sessions"] = 0
+    return assumed
+
+
+def _cases_failure(failures: dict[str, pd.DataFrame]) -> list[tuple[object, ...]]:
+    assert list(failures) == ["cases"]
+    cases = failures["cases"]
+    return list(cases[["column", "check", "failure_case", "index"]].itertuples(index=False))
+
+
+def test_the_child_finds_what_checking_here_finds() -> None:
+    for broken in (False, True):
+        with ChecksBeside() as checks:
+            assert checks.started
+            checks.send(_assumed(break_a_row=broken))
+            found = checks.failures()
+        here = _assumed(break_a_row=broken).failures()
+        assert list(found) == list(here)
+        for kind in found:
+            pd.testing.assert_frame_equal(found[kind], here[kind])
+    assert _cases_failure(found) == [("max_sessions", "at_least_one", 0, 0)]
+
+
+def test_a_child_that_dies_is_replaced_by_checking_here() -> None:
+    with ChecksBeside() as checks:
+        os.kill(checks._pid, signal.SIGKILL)  # as by the OOM killer, before the frames arrive
+        checks.send(_assumed(break_a_row=True))
+        assert _cases_failure(checks.failures()) == [("max_sessions", "at_least_one", 0, 0)]
+
+
+def test_leaving_early_stops_and_reaps_the_child() -> None:
+    with pytest.raises(RuntimeError, match=r"^the exports could not be read$"):
+        with ChecksBeside() as checks:
+            pid = checks._pid
+            assert pid
+            raise RuntimeError("the exports could not be read")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_without_fork_the_checks_run_here() -> None:
+    with ChecksBeside(fork=False) as checks:
+        assert not checks.started
+        checks.send(_assumed())
+        assert checks.failures() == {}
+
+
+def test_asking_for_the_verdict_before_sending_the_frames_is_a_programming_error() -> None:
+    with ChecksBeside(fork=False) as checks:
+        with pytest.raises(
+            RuntimeError, match=r"^ChecksBeside.failures\(\) called before send\(\)$"
+        ):
+            checks.failures()
+
+
+def test_only_the_first_frames_sent_are_checked() -> None:
+    for fork in (True, False):
+        with ChecksBeside(fork=fork) as checks:
+            checks.send(_assumed(break_a_row=True))
+            checks.send(_assumed())
+            assert _cases_failure(checks.failures()) == [("max_sessions", "at_least_one", 0, 0)]
