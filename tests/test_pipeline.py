@@ -16,6 +16,7 @@ from pkgreport.config import Settings
 from pkgreport.demo.generate import PLANTED, PLANTED_CREDIT, PLANTS
 from pkgreport.errors import InputError
 from pkgreport.pipeline import RunResult, compute, load_dataset, month_bounds, run
+from pkgreport.schema_process import ChecksAfterTyping
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 # Codes that also occur naturally among the generated patients.
@@ -229,3 +230,22 @@ def test_a_small_clean_run_never_imports_pandera_in_its_own_process() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout == "[]\n"
+
+
+def test_when_the_process_forked_after_typing_fails_the_run_is_validated_again_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its frames are gone with it: the tables are validated again with pandera in this process.
+    row = "390000042,900022,29/07/2026 16:00,$950.00,Credit Card,Pre-payment: 10-session package,"
+    folder = _sample_with_payment_row(tmp_path, row)
+    here = run(Settings(input_dir=folder))
+
+    def dies(self: ChecksAfterTyping) -> bytes:
+        os._exit(3)
+
+    monkeypatch.setattr(pipeline, "SCHEMA_BESIDE_MAX_ROWS", 0)
+    monkeypatch.setattr(ChecksAfterTyping, "_check_typed", dies)
+    shown: list[str] = []
+    beside = run(Settings(input_dir=folder), progress=shown.append)
+    _same_run(beside, here)
+    assert len(shown) == 3
