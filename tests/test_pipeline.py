@@ -16,6 +16,7 @@ from pkgreport.config import Settings
 from pkgreport.demo.generate import PLANTED, PLANTED_CREDIT, PLANTS
 from pkgreport.errors import InputError
 from pkgreport.pipeline import RunResult, compute, load_dataset, month_bounds, run
+from pkgreport.schema_process import ChecksAfterTyping
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 # Codes that also occur naturally among the generated patients.
@@ -126,21 +127,29 @@ def _sample_with_payment_row(folder: Path, row: str) -> Path:
     return folder
 
 
-def _run_both_ways(
+def _run_three_ways(
     folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[list[object], list[object]]:
-    """`run` with the checks beside the engines, then checking first; each gives its result (or
-    error) and the stage messages it showed."""
+) -> tuple[list[object], list[object], list[object]]:
+    """`run` with the checks forked before reading, forked once the frames are typed (a folder
+    above the limit), then checking first (no fork); each gives its result (or error) and the
+    stage messages it showed."""
     outcomes: list[object] = []
-    for most_rows in (pipeline.SCHEMA_BESIDE_MAX_ROWS, 0):
+    for most_rows, fork in ((pipeline.SCHEMA_BESIDE_MAX_ROWS, True), (0, True), (0, False)):
         monkeypatch.setattr(pipeline, "SCHEMA_BESIDE_MAX_ROWS", most_rows)
+        if not fork:
+            monkeypatch.setattr(os, "fork", _refuse)
         shown: list[str] = []
         try:
             outcome: object = run(Settings(input_dir=folder), progress=shown.append)
         except InputError as exc:
             outcome = (str(exc), [str(i) for i in exc.issues])
         outcomes.append((outcome, shown))
-    return outcomes[0], outcomes[1]  # type: ignore[return-value]
+    monkeypatch.undo()
+    return outcomes[0], outcomes[1], outcomes[2]  # type: ignore[return-value]
+
+
+def _refuse() -> int:
+    raise OSError("fork: Resource temporarily unavailable")
 
 
 def _same_run(beside: RunResult, here: RunResult) -> None:
@@ -157,15 +166,17 @@ def test_a_copied_payment_row_pandera_flags_gives_the_same_run_as_checking_first
     # The repeated id fails pandera's uniqueness check: validation is done again with its failures.
     row = "390000042,900022,29/07/2026 16:00,$950.00,Credit Card,Pre-payment: 10-session package,"
     folder = _sample_with_payment_row(tmp_path, row)
-    (beside, beside_shown), (here, here_shown) = _run_both_ways(folder, monkeypatch)
-    assert isinstance(beside, RunResult) and isinstance(here, RunResult)
-    _same_run(beside, here)
-    assert str(beside.dataset.issues[1]) == (
+    early, late, (here, here_shown) = _run_three_ways(folder, monkeypatch)
+    for beside, beside_shown in (early, late):
+        assert isinstance(beside, RunResult) and isinstance(here, RunResult)
+        _same_run(beside, here)
+        assert beside_shown == here_shown
+    assert isinstance(here, RunResult)
+    assert str(here.dataset.issues[1]) == (
         "WARNING: Payments-Cliniko-20261101.csv, row 762: row 762 repeats row 761 exactly and is "
         "counted once: if it really happened twice, export the payments with their ids so the two "
         "can be told apart"
     )
-    assert beside_shown == here_shown
 
 
 def test_a_conflicting_payment_id_fails_with_the_same_errors_and_messages_as_checking_first(
@@ -173,9 +184,12 @@ def test_a_conflicting_payment_id_fails_with_the_same_errors_and_messages_as_che
 ) -> None:
     row = "390000042,900022,29/07/2026 16:00,$951.00,Credit Card,Pre-payment: 10-session package,"
     folder = _sample_with_payment_row(tmp_path, row)
-    (beside, beside_shown), (here, here_shown) = _run_both_ways(folder, monkeypatch)
-    assert beside == here
-    message, issues = beside  # type: ignore[misc]
+    early, late, (here, here_shown) = _run_three_ways(folder, monkeypatch)
+    for beside, beside_shown in (early, late):
+        assert beside == here
+        # Nothing the engines said while the checks were pending is shown.
+        assert beside_shown == here_shown == [here_shown[0]]
+    message, issues = here  # type: ignore[misc]
     assert message == "1 problem(s) in the inputs must be fixed before figures can be trusted"
     assert [i for i in issues if i.startswith("ERROR")] == [
         "ERROR: Payments-Cliniko-20261101.csv, row 761, column 'ID', value '390000042': ID "
@@ -183,28 +197,24 @@ def test_a_conflicting_payment_id_fails_with_the_same_errors_and_messages_as_che
         "Payments-Cliniko-20261101.csv row 762 (they differ in amount). Keep one version: "
         "correct the id or remove the out-of-date row"
     ]
-    # Nothing the engines said while the checks were pending is shown.
-    assert beside_shown == here_shown == [beside_shown[0]]
-    assert beside_shown[0].startswith("read 5 file(s): Appointments-Cliniko-20261101.csv")
+    assert here_shown[0].startswith("read 5 file(s): Appointments-Cliniko-20261101.csv")
 
 
 def test_clean_exports_give_the_same_run_as_checking_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (beside, beside_shown), (here, here_shown) = _run_both_ways(SAMPLE, monkeypatch)
-    assert isinstance(beside, RunResult) and isinstance(here, RunResult)
-    _same_run(beside, here)
-    assert beside_shown == here_shown
-    assert len(beside_shown) == 3
+    early, late, (here, here_shown) = _run_three_ways(SAMPLE, monkeypatch)
+    for beside, beside_shown in (early, late):
+        assert isinstance(beside, RunResult) and isinstance(here, RunResult)
+        _same_run(beside, here)
+        assert beside_shown == here_shown
+    assert len(here_shown) == 3
 
 
 def test_when_the_system_refuses_a_fork_the_checks_run_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def refuse() -> int:
-        raise OSError("fork: Resource temporarily unavailable")
-
-    monkeypatch.setattr(os, "fork", refuse)
+    monkeypatch.setattr(os, "fork", _refuse)
     beside = run(Settings(input_dir=SAMPLE))
     monkeypatch.undo()
     _same_run(beside, run(Settings(input_dir=SAMPLE)))
@@ -220,3 +230,22 @@ def test_a_small_clean_run_never_imports_pandera_in_its_own_process() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout == "[]\n"
+
+
+def test_when_the_process_forked_after_typing_fails_the_run_is_validated_again_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its frames are gone with it: the tables are validated again with pandera in this process.
+    row = "390000042,900022,29/07/2026 16:00,$950.00,Credit Card,Pre-payment: 10-session package,"
+    folder = _sample_with_payment_row(tmp_path, row)
+    here = run(Settings(input_dir=folder))
+
+    def dies(self: ChecksAfterTyping) -> bytes:
+        os._exit(3)
+
+    monkeypatch.setattr(pipeline, "SCHEMA_BESIDE_MAX_ROWS", 0)
+    monkeypatch.setattr(ChecksAfterTyping, "_check_typed", dies)
+    shown: list[str] = []
+    beside = run(Settings(input_dir=folder), progress=shown.append)
+    _same_run(beside, here)
+    assert len(shown) == 3

@@ -3,6 +3,7 @@ the same issues with the same words, for good and bad workbooks alike, and never
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import sys
@@ -17,7 +18,7 @@ from pkgreport.cli import cli
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
 from pkgreport.inputs import read_ahead
-from pkgreport.inputs.loading import load_folder
+from pkgreport.inputs.loading import load_file, load_folder
 from pkgreport.inputs.tables import RawTable
 
 
@@ -195,3 +196,34 @@ def test_validate_of_an_empty_or_missing_folder_says_so(tmp_path: Path, where: s
         "Result: the exports need fixing before the figures can be trusted\n",
     )
     assert not read_ahead._started
+
+
+# --- each export's SHA-256 beside its parse ---------------------------------------------------
+
+
+def test_a_large_export_hashed_beside_its_parse_gets_the_digest_of_its_bytes(
+    tmp_path: Path,
+) -> None:
+    # Over a MiB: hashed in a thread while the rows are parsed.
+    rows = "".join(
+        f"{190000000 + i},100{i % 7},{i % 28 + 1:02d}/10/2026 09:00\n" for i in range(40_000)
+    )
+    content = ("ID,Patient ID,Appointment Start\n" + rows).encode()
+    assert len(content) > 1 << 20
+    path = tmp_path / "appointments.csv"
+    path.write_bytes(content)
+    table, _ = load_file(path, "appointments", Settings(input_dir=tmp_path))
+    assert table is not None
+    assert table.file.sha256 == hashlib.sha256(content).hexdigest()
+    assert read_ahead._hashing == {}
+
+
+def test_a_hash_no_table_took_is_forgotten_and_one_never_started_is_made_here() -> None:
+    data = b"x" * (1 << 20)
+    read_ahead.hash_beside(data)
+    read_ahead.forget_hash(data)
+    assert read_ahead._hashing == {}
+    assert read_ahead.sha256_of(data) == hashlib.sha256(data).hexdigest()
+    read_ahead.hash_beside(data)
+    assert read_ahead.sha256_of(data) == hashlib.sha256(data).hexdigest()
+    assert read_ahead._hashing == {}

@@ -12,8 +12,8 @@ import pytest
 
 from pkgreport.config import Settings
 from pkgreport.inputs.loading import load_folder
-from pkgreport.inputs.validation import AssumedValid, validate_tables
-from pkgreport.schema_process import ChecksBeside
+from pkgreport.inputs.validation import AssumedValid, schema_failures, validate_tables
+from pkgreport.schema_process import ChecksAfterTyping, ChecksBeside
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -89,3 +89,79 @@ def test_only_the_first_frames_sent_are_checked() -> None:
             checks.send(_assumed(break_a_row=True))
             checks.send(_assumed())
             assert _cases_failure(checks.failures()) == [("max_sessions", "at_least_one", 0, 0)]
+
+
+# --- the second start point: forked once the frames are typed -----------------------------------
+
+
+def _validated_after_typing(checks: ChecksAfterTyping, *, break_a_row: bool = False) -> None:
+    """sample_data validated with `checks`; with `break_a_row`, the first case's maximum is 0 in
+    the frames the child inherits (validation here goes on with the frames as they were)."""
+    settings = Settings(input_dir=SAMPLE)
+    tables, _ = load_folder(SAMPLE, settings)
+
+    def typed(frames: dict[str, pd.DataFrame]) -> None:
+        if break_a_row:
+            frames = {**frames, "cases": frames["cases"].copy()}
+            frames["cases"].loc[0, "max_sessions"] = 0
+        checks.typed(frames)
+
+    validate_tables(tables, settings, failures_of=checks.failures_of, on_typed=typed)
+
+
+def test_a_child_forked_after_typing_finds_what_checking_here_finds() -> None:
+    for broken in (False, True):
+        with ChecksAfterTyping() as checks:
+            assert not checks.started  # nothing to check before the frames are typed
+            _validated_after_typing(checks, break_a_row=broken)
+            assert checks.started
+            found = checks.failures()
+        here = _assumed(break_a_row=broken).failures()
+        assert found is not None and list(found) == list(here)
+        for kind in found:
+            pd.testing.assert_frame_equal(found[kind], here[kind])
+    assert found is not None and _cases_failure(found) == [("max_sessions", "at_least_one", 0, 0)]
+
+
+def test_a_child_forked_after_typing_that_dies_leaves_no_verdict() -> None:
+    # Its frames are gone (the steps after typing changed them): `run` validates again here.
+    with ChecksAfterTyping() as checks:
+        _validated_after_typing(checks, break_a_row=True)
+        os.kill(checks._pid, signal.SIGKILL)
+        assert checks.failures() is None
+
+
+def test_without_fork_the_checks_after_typing_run_as_each_frame_comes() -> None:
+    settings = Settings(input_dir=SAMPLE)
+
+    def issues(checks: ChecksAfterTyping | None) -> list[str]:
+        def typed(frames: dict[str, pd.DataFrame]) -> None:
+            frames["cases"].loc[0, "max_sessions"] = 0  # in the frame validation goes on with
+            if checks is not None:
+                checks.typed(frames)
+
+        tables, _ = load_folder(SAMPLE, settings)
+        checked = checks.failures_of if checks is not None else schema_failures
+        dataset = validate_tables(tables, settings, failures_of=checked, on_typed=typed)
+        return [str(i) for i in dataset.issues if i.severity == "error"]
+
+    with ChecksAfterTyping(fork=False) as checks:
+        found = issues(checks)
+        assert not checks.started
+        assert checks.failures() == {}
+    assert found == issues(None)
+    assert found[-1] == (
+        "ERROR: Cases-Cliniko-20261101.csv, row 2, column 'Max Sessions', value '0': Max "
+        "Sessions must be 1 or more: leave it blank for no maximum"
+    )
+
+
+def test_leaving_early_stops_and_reaps_the_child_forked_after_typing() -> None:
+    with pytest.raises(RuntimeError, match=r"^the engines failed$"):
+        with ChecksAfterTyping() as checks:
+            _validated_after_typing(checks)
+            pid = checks._pid
+            assert pid
+            raise RuntimeError("the engines failed")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -38,7 +38,7 @@ from pkgreport.inputs.validation import (
 )
 from pkgreport.money import format_dollars
 from pkgreport.result import Dataset, RunResult
-from pkgreport.schema_process import ChecksBeside
+from pkgreport.schema_process import ChecksAfterTyping, ChecksBeside
 
 Progress = Callable[[str], None]
 
@@ -71,9 +71,14 @@ def _validated(
     load_issues: list[Issue],
     settings: Settings,
     failures_of: SchemaFailures = schema_failures,
+    on_typed: Callable[[dict[str, pd.DataFrame]], None] | None = None,
 ) -> Dataset:
     dataset = validate_tables(
-        tables, settings, files=[t.file for t in tables], failures_of=failures_of
+        tables,
+        settings,
+        files=[t.file for t in tables],
+        failures_of=failures_of,
+        on_typed=on_typed,
     )
     dataset.issues[:0] = load_issues
     dataset.issues.sort(key=lambda i: i.sort_key())
@@ -461,7 +466,8 @@ def _credit_findings(dataset: Dataset, settings: Settings) -> pd.DataFrame:
 
 
 # Up to this many bytes of exports in the input folder and rows read, pandera's schema checks run
-# in a process beside this one (see `_run_checked_beside`); above, here, before the engines.
+# in a process forked before reading, sent the frames down a pipe (see `_run_checked_beside`);
+# above, in a process forked once the frames are typed, which inherits them (`ChecksAfterTyping`).
 SCHEMA_BESIDE_MAX_BYTES = 32 * 2**20
 SCHEMA_BESIDE_MAX_ROWS = 100_000
 
@@ -474,7 +480,9 @@ def run(settings: Settings, progress: Progress = _quiet) -> RunResult:
         tables, load_issues = _read(settings, progress)
         if checks.started and sum(len(t.frame) for t in tables) <= SCHEMA_BESIDE_MAX_ROWS:
             return _run_checked_beside(tables, load_issues, settings, progress, t0, checks)
-    return _computed(_validated(tables, load_issues, settings), settings, progress, t0)
+    # Too large to hand the frames down a pipe: the checks' process forks once they are typed.
+    with ChecksAfterTyping() as late:
+        return _run_checked_beside(tables, load_issues, settings, progress, t0, late)
 
 
 def _is_small(folder: Path | None) -> bool:
@@ -516,16 +524,22 @@ def _run_checked_beside(
     fails, `checks` runs them here.
     """
     assumed = AssumedValid()
+    assume: SchemaFailures = assumed
+    on_typed = None
+    if isinstance(checks, ChecksAfterTyping):  # forks with the typed frames, keeps no copy
+        assume, on_typed = checks.failures_of, checks.typed
     held: list[str] = []
     outcome: RunResult | Exception
     try:
-        dataset = _validated(tables, load_issues, settings, failures_of=assumed)
+        dataset = _validated(tables, load_issues, settings, assume, on_typed)
         checks.send(assumed)
         outcome = _computed(dataset, settings, held.append, started)
     except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
         outcome = exc
     checks.send(assumed)  # when validation itself failed (a second send does nothing)
     failures = checks.failures()
+    if failures is None:  # the process checking typed frames failed: validate again here
+        return _computed(_validated(tables, load_issues, settings), settings, progress, started)
     if failures:
         dataset = _validated(
             tables, load_issues, settings, failures_of=lambda kind, _: failures.get(kind)

@@ -1,7 +1,9 @@
-"""pandera's schema checks run by a process forked before the exports are read, beside the engines."""
+"""pandera's schema checks run by a forked process beside validation's other steps and the engines:
+forked before the exports are read (a small folder), or once the frames are typed (a large one)."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 from types import TracebackType
@@ -9,7 +11,7 @@ from types import TracebackType
 import pandas as pd
 
 from pkgreport.inputs.schemas import prepare_schemas
-from pkgreport.inputs.validation import AssumedValid
+from pkgreport.inputs.validation import AssumedValid, failures_by_kind, schema_failures
 from pkgreport.reports.second_process import Beside, Handover
 
 
@@ -51,8 +53,9 @@ class ChecksBeside(Beside):
             self._writer = threading.Thread(target=self._frames.send, args=(assumed,))
             self._writer.start()
 
-    def failures(self) -> dict[str, pd.DataFrame]:
-        """pandera's failure cases by kind: found by the child, or here if it failed."""
+    def failures(self) -> dict[str, pd.DataFrame] | None:
+        """pandera's failure cases by kind: found by the child, or here if it failed. None only
+        from a `ChecksAfterTyping` whose child failed: the frames it checked are gone."""
         assumed = self._assumed
         if assumed is None:
             raise RuntimeError("ChecksBeside.failures() called before send()")
@@ -75,3 +78,46 @@ class ChecksBeside(Beside):
         super().__exit__(kind, error, trace)  # a child still checking is stopped first
         self._join_writer()  # its pipe closed, a pending write fails at once
         self._frames.close()
+
+
+class ChecksAfterTyping(ChecksBeside):
+    """`ChecksBeside` started at its second point: forked once validation has typed every frame
+    (`validate_tables`' `on_typed`), for a folder too large to hand its frames down a pipe.
+
+    The child inherits the typed frames copy-on-write, as they were before any step after
+    typing changed them, imports pandera and checks them; this process goes on with
+    `failures_of`, which assumes every frame passes while the child checks. `send()` is then
+    nothing to do, and `failures()` joins the verdict: None when the child failed (validate
+    again with pandera here). Without a fork, `failures_of` runs pandera here as each frame
+    comes, and `failures()` is empty.
+    """
+
+    def __init__(self, *, fork: bool = True) -> None:
+        self._can_fork = fork
+        self._typed: dict[str, pd.DataFrame] = {}
+        super().__init__(fork=False)
+
+    def typed(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Validation's `on_typed`: fork the child that checks these frames."""
+        if self._can_fork and hasattr(os, "fork") and not self.started:
+            self._typed = frames
+            self._render = self._check_typed
+            self._start()
+            self._typed = {}  # this process holds no frame for the child's sake
+
+    def _check_typed(self) -> bytes:
+        return pickle.dumps(failures_by_kind(self._typed.items()))
+
+    def failures_of(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """Validation's `failures_of`: None while the child checks, else pandera here."""
+        return None if self.started else schema_failures(kind, frame)
+
+    def send(self, assumed: AssumedValid) -> None:
+        """Nothing to hand over: the child inherited its frames."""
+
+    def failures(self) -> dict[str, pd.DataFrame] | None:
+        if not self.started:  # never forked: `failures_of` checked here
+            return {}
+        self.fall_back_to(lambda: pickle.dumps(None))
+        found: dict[str, pd.DataFrame] | None = pickle.loads(self.result())
+        return found

@@ -52,7 +52,11 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
     if data is None:
         return None, [file_error(name, problem or "could not read the file")]
     suffix = path.suffix.lower()
-    table, issues = _load_bytes(path, kind, data, settings, early)
+    read_ahead.hash_beside(data)
+    try:
+        table, issues = _load_bytes(path, kind, data, settings, early)
+    finally:
+        read_ahead.forget_hash(data)  # taken by the table, unless it could not be made
     # A cell is never longer than the file holding it, except in a (compressed) workbook.
     if table is not None and (suffix in XLSX_SUFFIXES or len(data) > settings.max_cell_chars):
         overlong = _overlong_cells(table, settings.max_cell_chars)

@@ -5,11 +5,13 @@ calamine releases the GIL while it reads a sheet, so the second core does that w
 imports. Only the standard library, the settings and the XLSX pre-flight are imported here.
 `loading.load_file` takes a file's reading when it was started (with the same settings) and
 otherwise reads the file itself: the same code runs either way, so the same table and the same
-issues come out.
+issues come out. Each large export's SHA-256 (for the summary's list of inputs) is also taken
+here, in a thread beside the parse of its bytes (`hash_beside`, `sha256_of`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import stat
@@ -172,3 +174,46 @@ def _file_type(mode: int) -> str:
         (stat.S_ISDIR, "folder"),
     )
     return next((label for test, label in kinds if test(mode)), "special file")
+
+
+# --- each export's SHA-256 beside its parse -------------------------------------------------------
+
+# Below this many bytes a thread costs more than the hash it would take off the parse.
+_HASH_BESIDE_MIN_BYTES = 1 << 20
+# A file's bytes object (by id, kept alive here) -> the thread hashing it and the hash it makes.
+_hashing: dict[int, tuple[bytes, threading.Thread, list[str]]] = {}
+
+
+def hash_beside(data: bytes) -> None:
+    """Start the SHA-256 of a large file's bytes in a thread (hashlib releases the GIL while it
+    hashes), so the second core hashes while this one parses; `sha256_of` takes the result."""
+    if len(data) < _HASH_BESIDE_MIN_BYTES:
+        return
+    digest: list[str] = []
+    thread = threading.Thread(target=lambda: digest.append(_sha256(data)), daemon=True)
+    with _lock:
+        _hashing[id(data)] = (data, thread, digest)
+    thread.start()
+
+
+def sha256_of(data: bytes) -> str:
+    """The hex SHA-256 of a file's bytes: from its `hash_beside` thread when one was started."""
+    with _lock:
+        started = _hashing.pop(id(data), None)
+    if started is None or started[0] is not data:
+        return _sha256(data)
+    _, thread, digest = started
+    thread.join()
+    return digest[0] if digest else _sha256(data)
+
+
+def forget_hash(data: bytes) -> None:
+    """Wait for and drop a hash no table took (the file could not be read as a table)."""
+    with _lock:
+        started = _hashing.pop(id(data), None)
+    if started is not None:
+        started[1].join()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -12,6 +11,7 @@ import pandas as pd
 
 from pkgreport.errors import Issue
 from pkgreport.inputs.parsing import unwrap_excel_text
+from pkgreport.inputs.read_ahead import sha256_of
 from pkgreport.result import InputFile
 
 RESERVED_COLUMNS = ("source_file", "source_row")
@@ -136,7 +136,7 @@ def finish_columns(
         path=path,
         name=name,
         kind=kind,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256_of(data),
         size=len(data),
         rows=len(out),
         encoding=encoding,

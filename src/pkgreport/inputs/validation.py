@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +79,13 @@ class AssumedValid:
         return None
 
     def failures(self) -> dict[str, pd.DataFrame]:
-        found = {kind: schema_failures(kind, frame) for kind, frame in self.checked}
-        return {kind: cases for kind, cases in found.items() if cases is not None}
+        return failures_by_kind(self.checked)
+
+
+def failures_by_kind(checked: Iterable[tuple[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """pandera's failure cases of each frame that fails its checks, by kind (empty: all pass)."""
+    found = {kind: schema_failures(kind, frame) for kind, frame in checked}
+    return {kind: cases for kind, cases in found.items() if cases is not None}
 
 
 def _schema_check(
@@ -163,6 +168,22 @@ def _split_tables(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
     return out
 
 
+def _combined(typed: dict[str, list[pd.DataFrame]]) -> dict[str, pd.DataFrame | None]:
+    """Each kind's typed parts as one frame, by kind in KINDS order; None for a kind not read."""
+    frames: dict[str, pd.DataFrame | None] = {}
+    for kind in KINDS:
+        parts = typed.get(kind)
+        if parts is None:
+            frames[kind] = None
+        elif not parts:
+            frames[kind] = empty_frame(kind)
+        elif len(parts) == 1:
+            frames[kind] = parts[0]
+        else:
+            frames[kind] = pd.concat(parts, ignore_index=True)
+    return frames
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -171,13 +192,15 @@ def validate_tables(
     settings: Settings,
     files: list[InputFile] | None = None,
     failures_of: SchemaFailures = schema_failures,
+    on_typed: Callable[[dict[str, pd.DataFrame]], None] | None = None,
 ) -> Dataset:
     """Map headers, parse, schema-check, de-duplicate and cross-check every table.
 
     Returns every issue found (sorted); rows with an error are left out of the typed frames and
     listed in `excluded`. Raises `UsageError` only for a bad setting (column map, time zone).
     `failures_of` gives the schema check's failures of each kind's frame: pandera here, or
-    what it found elsewhere (`AssumedValid`, and `pkgreport.pipeline.run`).
+    what it found elsewhere (`AssumedValid`, and `pkgreport.pipeline.run`). `on_typed` is
+    handed every kind's typed frame before any is checked (`pkgreport.schema_process`).
     """
     try:
         zoneinfo.ZoneInfo(settings.timezone)
@@ -209,20 +232,13 @@ def validate_tables(
         if frame is not None:
             typed[kind].append(frame)
 
-    frames: dict[str, pd.DataFrame | None] = {}
-    for kind in KINDS:
-        if kind not in typed:
-            frames[kind] = None
-            continue
-        parts = typed[kind]
-        if not parts:
-            frame = empty_frame(kind)
-        elif len(parts) == 1:
-            frame = parts[0]
-        else:
-            frame = pd.concat(parts, ignore_index=True)
-        frame, repeated_id = _schema_check(run, kind, frame, failures_of(kind, frame))
-        frames[kind] = collapse_duplicates(run, kind, frame, repeated_id)
+    frames = _combined(typed)
+    if on_typed is not None:
+        on_typed({kind: frame for kind, frame in frames.items() if frame is not None})
+    for kind, frame in frames.items():
+        if frame is not None:
+            frame, repeated_id = _schema_check(run, kind, frame, failures_of(kind, frame))
+            frames[kind] = collapse_duplicates(run, kind, frame, repeated_id)
 
     check_across_files(run, frames)
 
