@@ -220,27 +220,33 @@ def _sweep_segments(
     is_inv = etype == EventType.INVOICE
     is_sweep = etype == EventType.PAYMENT
     inv_dem = np.where(is_inv, dem, 0)
-    y = group_cumsum(pat, sup - np.where(is_inv, 0, dem))
     d = group_cumsum(pat, inv_dem)
+    # Event-long arrays are let go as soon as read: this stage holds the engines' peak memory.
     if own_money:
         settled = _settled_by_own_money(pat, is_sweep, np.where(is_sweep, sup, 0), d)
     else:
+        y = group_cumsum(pat, sup - np.where(is_inv, 0, dem))
         settled = _settled_by_sweeps(pat, np.where(is_sweep, np.maximum(np.minimum(d, y), 0), 0))
-    before = np.r_[0, settled[:-1]]
-    before[np.flatnonzero(np.r_[True, pat[1:] != pat[:-1]])] = 0
-    gain = settled - before
+        del y
+    del d, is_inv
+    gain = np.diff(settled, prepend=0)  # what each event adds to what its patient had settled
+    first = run_starts(pat)
+    gain[first] = settled[first]
+    del settled, first
     direct = np.where(is_sweep, np.minimum(sup, gain), 0)
+    del is_sweep
     # Two slots per event, the payment's own money first (or the invoice's demand), then
     # credit; only the slots that move money are matched (the matchers skip the others anyway).
     own_slot = (direct > 0) | (inv_dem > 0)
     credit_slot = gain > direct
     slot = np.flatnonzero(np.column_stack((own_slot, credit_slot)).ravel())
+    del own_slot, credit_slot
     event, is_own = slot // 2, slot % 2 == 0
-    sd, ss, sa = match(
-        pat[event],
-        np.where(is_own, direct[event], (gain - direct)[event]),
-        np.where(is_own, inv_dem[event], 0),
-    )
+    del slot
+    slot_supply = np.where(is_own, direct[event], gain[event] - direct[event])
+    slot_demand = np.where(is_own, inv_dem[event], 0)
+    del gain, direct, inv_dem
+    sd, ss, sa = match(pat[event], slot_supply, slot_demand)
     return event[sd], event[ss], sa, is_own[ss]
 
 
