@@ -86,6 +86,7 @@ def match_fifo(
     has = matched > 0
     ends = base[has] + matched[has]
     marks = np.sort(np.concatenate((s_cut, d_cut, ends)), kind="stable")  # three sorted runs
+    del s_cut, d_cut
     if len(marks) < 2:
         return empty
     marks = marks[run_start_mask(marks)]
@@ -97,7 +98,11 @@ def match_fifo(
     left, length = left[valid], length[valid]
     si = s_ev[np.searchsorted(s_end, left, side="right")]
     di = d_ev[np.searchsorted(d_end, left, side="right")]
-    return di.astype(np.int64), si.astype(np.int64), length.astype(np.int64)
+    return (
+        di.astype(np.int64, copy=False),
+        si.astype(np.int64, copy=False),
+        length.astype(np.int64, copy=False),
+    )
 
 
 def _stream_ends(
@@ -270,7 +275,26 @@ def _settled_by_own_money(
     M_k = S_k + min(0, min over sweeps j <= k of (D_j - S_j)): a running minimum per patient.
     """
     paid_in = group_cumsum(pat, own)
-    # Events that are not payments leave the running minimum alone (they settle nothing).
-    slack = np.where(is_sweep, demand - paid_in, np.iinfo(np.int64).max)
-    lowest = pd.Series(slack).groupby(pat, sort=False).cummin().to_numpy(np.int64)
-    return paid_in + np.minimum(lowest, 0)
+    slack = demand - paid_in
+    # Events that are not payments leave the running minimum alone (they settle nothing): they
+    # stand above every payment's slack and above 0, which the minimum with 0 then cancels.
+    slack[~is_sweep] = max(int(slack.max()), 0) + 1
+    lowest = _running_min(pat, slack)
+    np.minimum(lowest, 0, out=lowest)
+    lowest += paid_in
+    return lowest
+
+
+def _running_min(pat: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-patient running minimum of `values` (events sorted by patient)."""
+    low = int(values.min())
+    big = int(values.max()) - low + 1
+    if (int(pat.max()) + 1) * big >= 2**62:
+        return pd.Series(values).groupby(pat, sort=False).cummin().to_numpy(np.int64)
+    # In one pass, without pandas' groupby copies: sink each patient below all earlier ones.
+    sink = pat.astype(np.int64) * big
+    out = values - low - sink
+    np.minimum.accumulate(out, out=out)
+    out += sink
+    out += low
+    return out
