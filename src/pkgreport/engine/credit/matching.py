@@ -115,9 +115,14 @@ def _stream_ends(
     events = np.flatnonzero(amounts > 0)
     patient = np.searchsorted(starts, events, side="right") - 1
     local_end = cum[events] - before[patient]
+    del cum  # as long as the stream: let go before the per-event arrays are made
     local_begin = local_end - amounts[events]
-    end = local_end + base[patient]
-    return events, end, (local_begin + base[patient])[local_begin < matched[patient]]
+    begins_inside = local_begin < matched[patient]
+    offset = base[patient]
+    end = local_end  # made above, so moved onto the line in place
+    end += offset
+    local_begin += offset
+    return events, end, local_begin[begins_inside]
 
 
 def match_lifo(
@@ -228,7 +233,7 @@ def _sweep_segments(
     d = group_cumsum(pat, inv_dem)
     # Event-long arrays are let go as soon as read: this stage holds the engines' peak memory.
     if own_money:
-        settled = _settled_by_own_money(pat, is_sweep, np.where(is_sweep, sup, 0), d)
+        settled = _settled_by_own_money(pat, is_sweep, sup, d)
     else:
         y = group_cumsum(pat, sup - np.where(is_inv, 0, dem))
         settled = _settled_by_sweeps(pat, np.where(is_sweep, np.maximum(np.minimum(d, y), 0), 0))
@@ -266,7 +271,7 @@ def _settled_by_sweeps(pat: np.ndarray, reach: np.ndarray) -> np.ndarray:
 
 
 def _settled_by_own_money(
-    pat: np.ndarray, is_sweep: np.ndarray, own: np.ndarray, demand: np.ndarray
+    pat: np.ndarray, is_sweep: np.ndarray, supply: np.ndarray, demand: np.ndarray
 ) -> np.ndarray:
     """Settled invoice demand when each payment pays open invoices with its own money only.
 
@@ -274,12 +279,13 @@ def _settled_by_own_money(
     cumulative demand). With S the cumulative own money this unrolls to
     M_k = S_k + min(0, min over sweeps j <= k of (D_j - S_j)): a running minimum per patient.
     """
-    paid_in = group_cumsum(pat, own)
+    paid_in = group_cumsum(pat, np.where(is_sweep, supply, 0))  # a payment's own money
     slack = demand - paid_in
     # Events that are not payments leave the running minimum alone (they settle nothing): they
     # stand above every payment's slack and above 0, which the minimum with 0 then cancels.
     slack[~is_sweep] = max(int(slack.max()), 0) + 1
     lowest = _running_min(pat, slack)
+    del slack
     np.minimum(lowest, 0, out=lowest)
     lowest += paid_in
     return lowest
@@ -292,8 +298,9 @@ def _running_min(pat: np.ndarray, values: np.ndarray) -> np.ndarray:
     if (int(pat.max()) + 1) * big >= 2**62:
         return pd.Series(values).groupby(pat, sort=False).cummin().to_numpy(np.int64)
     # In one pass, without pandas' groupby copies: sink each patient below all earlier ones.
-    sink = pat.astype(np.int64) * big
-    out = values - low - sink
+    sink = pat.astype(np.int64, copy=False) * big
+    out = values - low
+    out -= sink
     np.minimum.accumulate(out, out=out)
     out += sink
     out += low
