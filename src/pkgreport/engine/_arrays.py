@@ -37,7 +37,8 @@ def group_cumsum(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
     cum = np.cumsum(values)
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     base = np.r_[0, cum[starts[1:] - 1]]
-    return cum - np.repeat(base, np.diff(np.r_[starts, len(groups)]))
+    cum -= np.repeat(base, np.diff(np.r_[starts, len(groups)]))  # in place: one array less
+    return cum
 
 
 def factorize_exact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -123,12 +123,13 @@ import pandas as pd
 from pkgreport.engine._arrays import end_of_day
 from pkgreport.engine.credit import findings as find
 from pkgreport.engine.credit.allocations import (
+    ExplicitAllocations,
     explicit_allocations,
     recorded_credit,
     recorded_credit_rows,
     records_credit,
 )
-from pkgreport.engine.credit.events import build_event_queue, code_patients
+from pkgreport.engine.credit.events import PatientCodes, build_event_queue, code_patients
 from pkgreport.engine.credit.ledger import Ledger, build_ledger, ledger_frame
 from pkgreport.engine.credit.matching import match_events
 from pkgreport.engine.credit.records import (
@@ -139,6 +140,7 @@ from pkgreport.engine.credit.records import (
 )
 from pkgreport.engine.credit.snapshot import (
     PATIENT_COLUMNS,
+    InvoicePayments,
     invoice_payments,
     invoice_snapshot,
     patient_snapshot,
@@ -223,16 +225,12 @@ def compute_credit(
     )
     patient_codes = code_patients(invoice_arrays, payment_arrays, patients, ids.patients, live)
 
-    automatic = ALLOCATION_POLICIES[policy].automatic
-    sweep = automatic and (credit_applies == "on-payment" or credit_recorded)
-    queue = build_event_queue(
-        invoice_arrays, payment_arrays, explicit, patient_codes, auto=automatic, sweep=sweep
+    sweep = ALLOCATION_POLICIES[policy].automatic and (
+        credit_applies == "on-payment" or credit_recorded
     )
-    matches = match_events(queue, policy, sweep=sweep, own_money=credit_recorded)
-    newest_first = ALLOCATION_POLICIES[policy].open_demand == "stack"
-    ledger = build_ledger(queue, matches, explicit, patient_codes, newest_first=newest_first)
-
-    paid = invoice_payments(explicit, matches)
+    ledger, paid, record_ids = _allocate(
+        invoice_arrays, payment_arrays, explicit, patient_codes, policy, sweep, credit_recorded
+    )
     invoice_state = invoice_snapshot(live.invoices, invoice_arrays, explicit, paid, cutoff)
     patient_table = patient_snapshot(
         patients, patient_codes, invoice_arrays, payment_arrays, invoice_state, ledger, cutoff
@@ -252,7 +250,7 @@ def compute_credit(
         find.invoice_balance_mismatch(invoice_table, system, check_credit=allocations_exported),
     )
     patient_table["findings"] = find.codes_per_patient(findings, patient_codes.ids)
-    ledger_table = ledger_frame(ledger, patient_codes.ids, queue.record_ids)
+    ledger_table = ledger_frame(ledger, patient_codes.ids, record_ids)
     excluded = _excluded(live.excluded_invoices, live.excluded_payments, explicit.excluded)
     return CreditResult(
         patient_table[PATIENT_COLUMNS],
@@ -263,6 +261,28 @@ def compute_credit(
         as_of,
         policy,
     )
+
+
+def _allocate(
+    invoices: InvoiceArrays,
+    payments: PaymentArrays,
+    explicit: ExplicitAllocations,
+    patient_codes: PatientCodes,
+    policy: str,
+    sweep: bool,
+    credit_recorded: bool,
+) -> tuple[Ledger, InvoicePayments, np.ndarray]:
+    """Stages 3 to 5: the event queue matched per `policy`, as the ledger and the payments of
+    each invoice, with the queue's record ids. The queue's and the matches' event-long arrays
+    are let go on return: kept to the end of `compute_credit`, they were its peak memory."""
+    automatic = ALLOCATION_POLICIES[policy].automatic
+    queue = build_event_queue(
+        invoices, payments, explicit, patient_codes, auto=automatic, sweep=sweep
+    )
+    matches = match_events(queue, policy, sweep=sweep, own_money=credit_recorded)
+    newest_first = ALLOCATION_POLICIES[policy].open_demand == "stack"
+    ledger = build_ledger(queue, matches, explicit, patient_codes, newest_first=newest_first)
+    return ledger, invoice_payments(explicit, matches), queue.record_ids
 
 
 def _given_allocations(

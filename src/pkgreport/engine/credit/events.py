@@ -158,16 +158,17 @@ def build_event_queue(
     # Ties on (patient, day, rank, id) keep file order: allocations by their own row.
     file_order = np.concatenate((record[: len(record) - len(credit_rows)], alloc.row[credit_rows]))
     order = _replay_order(types, patient, at, ref, record_ids, file_order)
-    return EventQueue(
-        types[order].astype(np.int64),
-        record[order],
-        patient[order],
-        at[order],
-        supply[order],
-        demand[order],
-        ref[order],
-        record_ids,
-    )
+    # Each column is put in replay order and let go before the next: this stage and the
+    # matching after it hold the engines' peak memory.
+    del file_order
+    types = types[order]
+    record = record[order]
+    patient = patient[order]
+    at = at[order]
+    supply = supply[order]
+    demand = demand[order]
+    ref = ref[order]
+    return EventQueue(types, record, patient, at, supply, demand, ref, record_ids)
 
 
 def _event_money(

@@ -86,6 +86,7 @@ def match_fifo(
     has = matched > 0
     ends = base[has] + matched[has]
     marks = np.sort(np.concatenate((s_cut, d_cut, ends)), kind="stable")  # three sorted runs
+    del s_cut, d_cut
     if len(marks) < 2:
         return empty
     marks = marks[run_start_mask(marks)]
@@ -97,7 +98,11 @@ def match_fifo(
     left, length = left[valid], length[valid]
     si = s_ev[np.searchsorted(s_end, left, side="right")]
     di = d_ev[np.searchsorted(d_end, left, side="right")]
-    return di.astype(np.int64), si.astype(np.int64), length.astype(np.int64)
+    return (
+        di.astype(np.int64, copy=False),
+        si.astype(np.int64, copy=False),
+        length.astype(np.int64, copy=False),
+    )
 
 
 def _stream_ends(
@@ -110,9 +115,14 @@ def _stream_ends(
     events = np.flatnonzero(amounts > 0)
     patient = np.searchsorted(starts, events, side="right") - 1
     local_end = cum[events] - before[patient]
+    del cum  # as long as the stream: let go before the per-event arrays are made
     local_begin = local_end - amounts[events]
-    end = local_end + base[patient]
-    return events, end, (local_begin + base[patient])[local_begin < matched[patient]]
+    begins_inside = local_begin < matched[patient]
+    offset = base[patient]
+    end = local_end  # made above, so moved onto the line in place
+    end += offset
+    local_begin += offset
+    return events, end, local_begin[begins_inside]
 
 
 def match_lifo(
@@ -220,27 +230,33 @@ def _sweep_segments(
     is_inv = etype == EventType.INVOICE
     is_sweep = etype == EventType.PAYMENT
     inv_dem = np.where(is_inv, dem, 0)
-    y = group_cumsum(pat, sup - np.where(is_inv, 0, dem))
     d = group_cumsum(pat, inv_dem)
+    # Event-long arrays are let go as soon as read: this stage holds the engines' peak memory.
     if own_money:
-        settled = _settled_by_own_money(pat, is_sweep, np.where(is_sweep, sup, 0), d)
+        settled = _settled_by_own_money(pat, is_sweep, sup, d)
     else:
+        y = group_cumsum(pat, sup - np.where(is_inv, 0, dem))
         settled = _settled_by_sweeps(pat, np.where(is_sweep, np.maximum(np.minimum(d, y), 0), 0))
-    before = np.r_[0, settled[:-1]]
-    before[np.flatnonzero(np.r_[True, pat[1:] != pat[:-1]])] = 0
-    gain = settled - before
+        del y
+    del d, is_inv
+    gain = np.diff(settled, prepend=0)  # what each event adds to what its patient had settled
+    first = run_starts(pat)
+    gain[first] = settled[first]
+    del settled, first
     direct = np.where(is_sweep, np.minimum(sup, gain), 0)
+    del is_sweep
     # Two slots per event, the payment's own money first (or the invoice's demand), then
     # credit; only the slots that move money are matched (the matchers skip the others anyway).
     own_slot = (direct > 0) | (inv_dem > 0)
     credit_slot = gain > direct
     slot = np.flatnonzero(np.column_stack((own_slot, credit_slot)).ravel())
+    del own_slot, credit_slot
     event, is_own = slot // 2, slot % 2 == 0
-    sd, ss, sa = match(
-        pat[event],
-        np.where(is_own, direct[event], (gain - direct)[event]),
-        np.where(is_own, inv_dem[event], 0),
-    )
+    del slot
+    slot_supply = np.where(is_own, direct[event], gain[event] - direct[event])
+    slot_demand = np.where(is_own, inv_dem[event], 0)
+    del gain, direct, inv_dem
+    sd, ss, sa = match(pat[event], slot_supply, slot_demand)
     return event[sd], event[ss], sa, is_own[ss]
 
 
@@ -255,7 +271,7 @@ def _settled_by_sweeps(pat: np.ndarray, reach: np.ndarray) -> np.ndarray:
 
 
 def _settled_by_own_money(
-    pat: np.ndarray, is_sweep: np.ndarray, own: np.ndarray, demand: np.ndarray
+    pat: np.ndarray, is_sweep: np.ndarray, supply: np.ndarray, demand: np.ndarray
 ) -> np.ndarray:
     """Settled invoice demand when each payment pays open invoices with its own money only.
 
@@ -263,8 +279,29 @@ def _settled_by_own_money(
     cumulative demand). With S the cumulative own money this unrolls to
     M_k = S_k + min(0, min over sweeps j <= k of (D_j - S_j)): a running minimum per patient.
     """
-    paid_in = group_cumsum(pat, own)
-    # Events that are not payments leave the running minimum alone (they settle nothing).
-    slack = np.where(is_sweep, demand - paid_in, np.iinfo(np.int64).max)
-    lowest = pd.Series(slack).groupby(pat, sort=False).cummin().to_numpy(np.int64)
-    return paid_in + np.minimum(lowest, 0)
+    paid_in = group_cumsum(pat, np.where(is_sweep, supply, 0))  # a payment's own money
+    slack = demand - paid_in
+    # Events that are not payments leave the running minimum alone (they settle nothing): they
+    # stand above every payment's slack and above 0, which the minimum with 0 then cancels.
+    slack[~is_sweep] = max(int(slack.max()), 0) + 1
+    lowest = _running_min(pat, slack)
+    del slack
+    np.minimum(lowest, 0, out=lowest)
+    lowest += paid_in
+    return lowest
+
+
+def _running_min(pat: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-patient running minimum of `values` (events sorted by patient)."""
+    low = int(values.min())
+    big = int(values.max()) - low + 1
+    if (int(pat.max()) + 1) * big >= 2**62:
+        return pd.Series(values).groupby(pat, sort=False).cummin().to_numpy(np.int64)
+    # In one pass, without pandas' groupby copies: sink each patient below all earlier ones.
+    sink = pat.astype(np.int64, copy=False) * big
+    out = values - low
+    out -= sink
+    np.minimum.accumulate(out, out=out)
+    out += sink
+    out += low
+    return out
