@@ -521,7 +521,9 @@ def _run_checked_beside(
     anything of this run is used: the result, the error it raised, its stage messages. When a
     check failed, the tables are validated again with pandera's failures and computed again,
     so every issue, message and exit code is the one checking first gives; when the process
-    fails, `checks` runs them here.
+    fails, `checks` runs them here. `tables` is emptied once validated: the exports' text is
+    not needed again unless a check failed (it is about 190 MB at 1M rows, let go before the
+    engines run), and a run validated again reads the folder again.
     """
     assumed = AssumedValid()
     assume: SchemaFailures = assumed
@@ -532,12 +534,15 @@ def _run_checked_beside(
     outcome: RunResult | Exception
     try:
         dataset = _validated(tables, load_issues, settings, assume, on_typed)
+        tables.clear()
         checks.send(assumed)
         outcome = _computed(dataset, settings, held.append, started)
     except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
         outcome = exc
     checks.send(assumed)  # when validation itself failed (a second send does nothing)
     failures = checks.failures()
+    if failures != {} and not tables:
+        tables, load_issues = _read(settings, _quiet)
     if failures is None:  # the process checking typed frames failed: validate again here
         return _computed(_validated(tables, load_issues, settings), settings, progress, started)
     if failures:
