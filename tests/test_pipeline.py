@@ -249,3 +249,40 @@ def test_when_the_process_forked_after_typing_fails_the_run_is_validated_again_h
     beside = run(Settings(input_dir=folder), progress=shown.append)
     _same_run(beside, here)
     assert len(shown) == 3
+
+
+@pytest.mark.parametrize("pandera_fails", [False, True])
+def test_an_error_in_validation_itself_is_raised_the_same_whether_the_checks_run_beside_or_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pandera_fails: bool
+) -> None:
+    # A fault put after validation's own work: while pandera's verdict is pending it is held, then
+    # raised as it is when checking first; when a check failed, validating again meets it again.
+    folder = tmp_path if pandera_fails else SAMPLE
+    if pandera_fails:
+        row = (
+            "390000042,900022,29/07/2026 16:00,$950.00,Credit Card,Pre-payment: 10-session package,"
+        )
+        folder = _sample_with_payment_row(tmp_path, row)
+    validate_tables = pipeline.validate_tables
+    calls: list[str] = []
+
+    def then_fails(*args: object, **kwargs: object) -> object:
+        validate_tables(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append("validated")
+        raise RuntimeError("validation stopped")
+
+    raised: list[str] = []
+    for most_rows, fork in ((pipeline.SCHEMA_BESIDE_MAX_ROWS, True), (0, True), (0, False)):
+        with monkeypatch.context() as patched:
+            patched.setattr(pipeline, "validate_tables", then_fails)
+            patched.setattr(pipeline, "SCHEMA_BESIDE_MAX_ROWS", most_rows)
+            if not fork:
+                patched.setattr(os, "fork", _refuse)
+            shown: list[str] = []
+            with pytest.raises(RuntimeError) as error:
+                run(Settings(input_dir=folder), progress=shown.append)
+            raised.append(str(error.value))
+            assert shown == [shown[0]] and shown[0].startswith("read 5 file(s): ")
+    assert raised == ["validation stopped"] * 3
+    # Checking beside validates once, then (its checks failed) once more with their failures.
+    assert len(calls) == (5 if pandera_fails else 3)
