@@ -531,18 +531,15 @@ def _run_checked_beside(
     if isinstance(checks, ChecksAfterTyping):  # forks with the typed frames, keeps no copy
         assume, on_typed = checks.failures_of, checks.typed
     held: list[str] = []
-    outcome: RunResult | Exception
-    try:
-        dataset = _validated(tables, load_issues, settings, assume, on_typed)
-        tables.clear()
-        checks.send(assumed)
-        outcome = _computed(dataset, settings, held.append, started)
-    except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
-        outcome = exc
+    outcome: RunResult | Exception | None = _attempt(
+        tables, load_issues, settings, (assume, on_typed), (checks, assumed), held.append, started
+    )
     checks.send(assumed)  # when validation itself failed (a second send does nothing)
     failures = checks.failures()
-    if failures != {} and not tables:
-        tables, load_issues = _read(settings, _quiet)
+    if failures != {}:
+        outcome = None  # figures made as if every frame passed: let them go before redoing
+        if not tables:
+            tables, load_issues = _read(settings, _quiet)
     if failures is None:  # the process checking typed frames failed: validate again here
         return _computed(_validated(tables, load_issues, settings), settings, progress, started)
     if failures:
@@ -554,4 +551,28 @@ def _run_checked_beside(
         progress(message)
     if isinstance(outcome, Exception):
         raise outcome
+    assert outcome is not None
     return outcome
+
+
+def _attempt(
+    tables: list[RawTable],
+    load_issues: list[Issue],
+    settings: Settings,
+    assuming: tuple[SchemaFailures, Callable[[dict[str, pd.DataFrame]], None] | None],
+    sending: tuple[ChecksBeside, AssumedValid],
+    progress: Progress,
+    started: float,
+) -> RunResult | Exception:
+    """Validation and the engines as if every frame passes pandera's checks (`assuming`: the
+    failures to assume and what to call once the frames are typed; `sending`: the checks and
+    the frames to hand them once validated): the result, or the error raised, which waits for
+    the checks' verdict to say whose error it is."""
+    try:
+        dataset = _validated(tables, load_issues, settings, *assuming)
+        tables.clear()
+        checks, assumed = sending
+        checks.send(assumed)
+        return _computed(dataset, settings, progress, started)
+    except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
+        return exc
