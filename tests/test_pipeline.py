@@ -286,3 +286,25 @@ def test_an_error_in_validation_itself_is_raised_the_same_whether_the_checks_run
     assert raised == ["validation stopped"] * 3
     # Checking beside validates once, then (its checks failed) once more with their failures.
     assert len(calls) == (5 if pandera_fails else 3)
+
+
+def test_a_large_folder_whose_checks_fail_computes_its_figures_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Forked once the frames are typed, the checks' verdict is joined before the engines run:
+    # a copied row pandera flags is validated again with its failures, and computed only then.
+    row = "390000042,900022,29/07/2026 16:00,$950.00,Credit Card,Pre-payment: 10-session package,"
+    folder = _sample_with_payment_row(tmp_path, row)
+    real_compute = pipeline.compute
+    computed: list[int] = []
+
+    def counted(dataset: object, *args: object, **kwargs: object) -> RunResult:
+        computed.append(len(dataset.payments))  # type: ignore[attr-defined]
+        return real_compute(dataset, *args, **kwargs)  # type: ignore[arg-type]
+
+    here = run(Settings(input_dir=folder))
+    monkeypatch.setattr(pipeline, "SCHEMA_BESIDE_MAX_ROWS", 0)
+    monkeypatch.setattr(pipeline, "compute", counted)
+    beside = run(Settings(input_dir=folder))
+    _same_run(beside, here)
+    assert computed == [len(here.dataset.payments)]

@@ -563,16 +563,19 @@ def _attempt(
     sending: tuple[ChecksBeside, AssumedValid],
     progress: Progress,
     started: float,
-) -> RunResult | Exception:
+) -> RunResult | Exception | None:
     """Validation and the engines as if every frame passes pandera's checks (`assuming`: the
     failures to assume and what to call once the frames are typed; `sending`: the checks and
     the frames to hand them once validated): the result, or the error raised, which waits for
-    the checks' verdict to say whose error it is."""
+    the checks' verdict to say whose error it is; None when the verdict, joined before the
+    engines (`verdict_before_engines`), says a check failed."""
     try:
         dataset = _validated(tables, load_issues, settings, *assuming)
         tables.clear()
         checks, assumed = sending
         checks.send(assumed)
+        if checks.verdict_before_engines and checks.failures() != {}:
+            return None  # the run is validated again with the failures: nothing to compute
         return _computed(dataset, settings, progress, started)
     except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
         return exc

@@ -15,6 +15,13 @@ from pkgreport.inputs.validation import AssumedValid, failures_by_kind, schema_f
 from pkgreport.reports.second_process import Beside, Handover
 
 
+class _Pending:
+    """The verdict not yet joined."""
+
+
+_PENDING = _Pending()
+
+
 class ChecksBeside(Beside):
     """A forked child that imports pandera and builds its schemas while this process reads the
     exports, then checks the typed frames validation went ahead with (`AssumedValid`).
@@ -27,7 +34,12 @@ class ChecksBeside(Beside):
     verdict. Use as a context manager, as `Beside`.
     """
 
+    # Whether the run joins the verdict before the engines run (and so computes nothing when a
+    # check failed) rather than after them.
+    verdict_before_engines = False
+
     def __init__(self, *, fork: bool = True) -> None:
+        self._verdict: dict[str, pd.DataFrame] | _Pending | None = _PENDING
         self._assumed: AssumedValid | None = None
         self._writer: threading.Thread | None = None
         self._frames = Handover()
@@ -55,7 +67,13 @@ class ChecksBeside(Beside):
 
     def failures(self) -> dict[str, pd.DataFrame] | None:
         """pandera's failure cases by kind: found by the child, or here if it failed. None only
-        from a `ChecksAfterTyping` whose child failed: the frames it checked are gone."""
+        from a `ChecksAfterTyping` whose child failed: the frames it checked are gone. Joined
+        once; a second call gives the same verdict."""
+        if isinstance(self._verdict, _Pending):
+            self._verdict = self._joined()
+        return self._verdict
+
+    def _joined(self) -> dict[str, pd.DataFrame] | None:
         assumed = self._assumed
         if assumed is None:
             raise RuntimeError("ChecksBeside.failures() called before send()")
@@ -92,6 +110,11 @@ class ChecksAfterTyping(ChecksBeside):
     comes, and `failures()` is empty.
     """
 
+    # At 1M rows the child checks in about as long as de-duplication and the cross-checks take
+    # here, so waiting for it before the engines costs little, and a failed check (an exact
+    # copy of a row, say) does not compute the figures twice.
+    verdict_before_engines = True
+
     def __init__(self, *, fork: bool = True) -> None:
         self._can_fork = fork
         self._typed: dict[str, pd.DataFrame] = {}
@@ -115,7 +138,7 @@ class ChecksAfterTyping(ChecksBeside):
     def send(self, assumed: AssumedValid) -> None:
         """Nothing to hand over: the child inherited its frames."""
 
-    def failures(self) -> dict[str, pd.DataFrame] | None:
+    def _joined(self) -> dict[str, pd.DataFrame] | None:
         if not self.started:  # never forked: `failures_of` checked here
             return {}
         self.fall_back_to(lambda: pickle.dumps(None))
