@@ -31,7 +31,6 @@ from pkgreport.inputs.loading import load_folder
 from pkgreport.inputs.presets import system_name
 from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.validation import (
-    AssumedValid,
     SchemaFailures,
     schema_failures,
     validate_tables,
@@ -525,16 +524,11 @@ def _run_checked_beside(
     not needed again unless a check failed (it is about 190 MB at 1M rows, let go before the
     engines run), and a run validated again reads the folder again.
     """
-    assumed = AssumedValid()
-    assume: SchemaFailures = assumed
-    on_typed = None
-    if isinstance(checks, ChecksAfterTyping):  # forks with the typed frames, keeps no copy
-        assume, on_typed = checks.failures_of, checks.typed
     held: list[str] = []
     outcome: RunResult | Exception | None = _attempt(
-        tables, load_issues, settings, (assume, on_typed), (checks, assumed), held.append, started
+        tables, load_issues, settings, checks, held.append, started
     )
-    checks.send(assumed)  # when validation itself failed (a second send does nothing)
+    checks.send()  # when validation itself failed (a second send does nothing)
     failures = checks.failures()
     if failures != {}:
         outcome = None  # figures made as if every frame passed: let them go before redoing
@@ -559,21 +553,18 @@ def _attempt(
     tables: list[RawTable],
     load_issues: list[Issue],
     settings: Settings,
-    assuming: tuple[SchemaFailures, Callable[[dict[str, pd.DataFrame]], None] | None],
-    sending: tuple[ChecksBeside, AssumedValid],
+    checks: ChecksBeside,
     progress: Progress,
     started: float,
 ) -> RunResult | Exception | None:
-    """Validation and the engines as if every frame passes pandera's checks (`assuming`: the
-    failures to assume and what to call once the frames are typed; `sending`: the checks and
-    the frames to hand them once validated): the result, or the error raised, which waits for
-    the checks' verdict to say whose error it is; None when the verdict, joined before the
-    engines (`verdict_before_engines`), says a check failed."""
+    """Validation (with `checks`' hooks) and the engines as if every frame passes pandera's
+    checks: the result, or the error raised, which waits for the checks' verdict to say whose
+    error it is; None when the verdict, joined before the engines (`verdict_before_engines`),
+    says a check failed."""
     try:
-        dataset = _validated(tables, load_issues, settings, *assuming)
+        dataset = _validated(tables, load_issues, settings, checks.failures_of, checks.on_typed)
         tables.clear()
-        checks, assumed = sending
-        checks.send(assumed)
+        checks.send()
         if checks.verdict_before_engines and checks.failures() != {}:
             return None  # the run is validated again with the failures: nothing to compute
         return _computed(dataset, settings, progress, started)

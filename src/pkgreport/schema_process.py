@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 import pandas as pd
@@ -37,9 +38,12 @@ class ChecksBeside(Beside):
     # Whether the run joins the verdict before the engines run (and so computes nothing when a
     # check failed) rather than after them.
     verdict_before_engines = False
+    # Validation's `on_typed`: nothing, the frames are sent once validated (`send`).
+    on_typed: Callable[[dict[str, pd.DataFrame]], None] | None = None
 
     def __init__(self, *, fork: bool = True) -> None:
         self._verdict: dict[str, pd.DataFrame] | _Pending | None = _PENDING
+        self._going_ahead = AssumedValid()
         self._assumed: AssumedValid | None = None
         self._writer: threading.Thread | None = None
         self._frames = Handover()
@@ -55,12 +59,19 @@ class ChecksBeside(Beside):
         assumed: AssumedValid = self._frames.receive()
         return pickle.dumps(assumed.failures())
 
-    def send(self, assumed: AssumedValid) -> None:
-        """Hand the child the frames to check. A thread writes them: the child reads them only
-        once pandera is ready, and this process goes on meanwhile. Only the first call sends."""
+    def failures_of(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """Validation's `failures_of`: every frame is assumed to pass, and kept as it was
+        checked for `send()` (`AssumedValid`)."""
+        self._going_ahead(kind, frame)
+        return None
+
+    def send(self, assumed: AssumedValid | None = None) -> None:
+        """Hand the child the frames to check: those `failures_of` kept, unless others are
+        given. A thread writes them: the child reads them only once pandera is ready, and this
+        process goes on meanwhile. Only the first call sends."""
         if self._assumed is not None:
             return
-        self._assumed = assumed
+        self._assumed = assumed = assumed if assumed is not None else self._going_ahead
         if self.started:
             self._writer = threading.Thread(target=self._frames.send, args=(assumed,))
             self._writer.start()
@@ -118,6 +129,7 @@ class ChecksAfterTyping(ChecksBeside):
     def __init__(self, *, fork: bool = True) -> None:
         self._can_fork = fork
         self._typed: dict[str, pd.DataFrame] = {}
+        self.on_typed = self.typed
         super().__init__(fork=False)
 
     def typed(self, frames: dict[str, pd.DataFrame]) -> None:
@@ -135,7 +147,7 @@ class ChecksAfterTyping(ChecksBeside):
         """Validation's `failures_of`: None while the child checks, else pandera here."""
         return None if self.started else schema_failures(kind, frame)
 
-    def send(self, assumed: AssumedValid) -> None:
+    def send(self, assumed: AssumedValid | None = None) -> None:
         """Nothing to hand over: the child inherited its frames."""
 
     def _joined(self) -> dict[str, pd.DataFrame] | None:
