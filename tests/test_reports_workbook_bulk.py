@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from xlsxwriter.worksheet import Worksheet
 
 from conftest import HOSTILE_NAMES, make_report_context
 from pkgreport.reports.excel import EXCEL_MAX_ROWS, render_workbook
 from pkgreport.reports.model import Column, Table
-from pkgreport.reports.workbook_bulk import BULK_RELEASES, bulk_available, fits_bulk
+from pkgreport.reports.workbook_bulk import (
+    BULK_RELEASES,
+    BulkWorksheet,
+    bulk_available,
+    fits_bulk,
+)
 
 
 def _both_ways(ctx: object, max_sheet_rows: int = EXCEL_MAX_ROWS) -> tuple[bytes, bytes]:
@@ -120,3 +130,57 @@ def test_any_table_gives_the_bytes_of_the_public_api(
     )
     bulk, public = _both_ways(make_report_context(tables=keyed), max_sheet_rows)
     assert bulk == public
+
+
+def _sheet(bulk: bool, extra: Callable[[Worksheet, Any], None]) -> bytes:
+    """A sheet with a title, a body of a number, a text and a boolean column (blanks in each) in
+    columns B, D and F, and whatever `extra` adds, written through `BulkWorksheet` or cell by
+    cell."""
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    ws = book.add_worksheet("Data", BulkWorksheet)
+    ws.write_string(0, 0, "Title", book.add_format({"bold": True}))
+    formats = [book.add_format({"num_format": f}) for f in ("0.00", "@", "General")]
+    columns = [
+        ("money", [2, 0, -1, 1, 0, 2], [1.5, -0.25, 1e17]),
+        ("text", [-1, 0, 1, 0, 2, -1], ["b", "a & <c>", None]),
+        ("bool", [0, -1, 1, 1, 0, 0], [True, False]),
+    ]
+    for i, ((kind, codes, values), fmt) in enumerate(zip(columns, formats, strict=True)):
+        col = 1 + 2 * i  # columns B, D and F
+        if bulk:
+            ws.write_body_column(2, col, kind, np.array(codes), values, fmt)
+            continue
+        write = {"money": ws.write_number, "text": ws.write_string, "bool": ws.write_boolean}
+        for row, code in enumerate(codes, 2):
+            if code >= 0 and values[code] is not None:
+                write[kind](row, col, values[code], fmt)
+    extra(ws, book)
+    book.close()
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        lambda ws, book: None,
+        # A body row of its own height, a cell between the body's columns, one after them, a
+        # comment, and a cell in a format first met there.
+        lambda ws, book: ws.set_row(4, 30),
+        lambda ws, book: ws.write_string(3, 2, "between"),
+        lambda ws, book: ws.write_number(5, 9, 7, book.add_format({"italic": True})),
+        lambda ws, book: ws.write_comment(6, 0, "note"),
+        lambda ws, book: ws.write_string(40, 0, "below"),
+    ],
+    ids=["body only", "row height", "cell between", "cell after", "comment", "row below"],
+)
+def test_a_body_gives_the_bytes_of_its_cells_written_one_by_one(extra) -> None:
+    assert _sheet(True, extra) == _sheet(False, extra)
+
+
+def test_a_cell_written_over_a_body_cell_is_refused() -> None:
+    def over(ws: Worksheet, book: Any) -> None:
+        ws.write_string(3, 3, "over")
+
+    with pytest.raises(ValueError, match=r"^cell D4 is written over a table body's cell$"):
+        _sheet(True, over)
