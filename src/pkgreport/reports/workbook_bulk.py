@@ -131,10 +131,12 @@ class BulkWorksheet(Worksheet):
     ) -> None:
         """One column from `first_row` down: row i holds `values[codes[i]]` (code -1 and a
         None value: no cell), as `write_number`/`write_string`/`write_boolean` would write it
-        (`kind` is the column's kind; `fmt` is not None)."""
+        (`kind` is the column's kind; `fmt` is not None). Each column of a sheet is written
+        once; a cell outside the sheet is left out, as those methods leave it."""
         blank = np.array([v is None for v in values] + [True])[codes]
         where = np.flatnonzero(~blank)
-        if not len(where):
+        where = where[(where < self.xls_rowmax - first_row) & (first_row + where >= 0)]
+        if not len(where) or not 0 <= col < self.xls_colmax:
             return
         codes = np.asarray(codes[where], dtype=np.intp)
         rows = where + first_row
