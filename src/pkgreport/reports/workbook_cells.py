@@ -71,7 +71,7 @@ class CellColumn:
     """A column's cells: each distinct value as written (float, int, bool or str; None is a
     blank) and, per row, the index of its value (-1: a blank)."""
 
-    def __init__(self, codes: np.ndarray, values: list[Any], kind: str) -> None:
+    def __init__(self, codes: np.ndarray, values: list[Any]) -> None:
         self.codes = np.asarray(codes, dtype=np.intp)
         self.values = values
         self.fits_bulk = fits_bulk(values)
@@ -97,7 +97,7 @@ def cell_column(series: pd.Series, kind: str) -> CellColumn:
             converted = [None if is_blank(v) else bool(v) for v in uniques]
         else:
             converted = [_text(u if type(u) is str else str(to_python(u))) for u in uniques]
-    return CellColumn(codes, converted, kind)
+    return CellColumn(codes, converted)
 
 
 def _number_cells(series: pd.Series, kind: str) -> tuple[np.ndarray, list[Any]]:
