@@ -14,12 +14,10 @@ from typing import Any
 import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
-from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from pkgreport.reports.filters import (
     excel_date_format,
-    excel_money_format,
     format_prose_date,
     is_blank,
     to_python,
@@ -31,7 +29,9 @@ from pkgreport.reports.model import (
     Table,
     workbook_attention_only,
 )
-from pkgreport.reports.workbook_cells import cell_column, clip, write_cells
+from pkgreport.reports.workbook_bulk import BulkWorksheet, bulk_available
+from pkgreport.reports.workbook_cells import CellColumn, cell_column, clip, write_cells
+from pkgreport.reports.workbook_styles import Styles
 
 # Excel's hard limit on rows per sheet (header included).
 EXCEL_MAX_ROWS = 1_048_576
@@ -42,14 +42,18 @@ _FOOTER_MAX = 255
 _DEFAULT_WIDTHS = {"money": 14, "int": 10, "date": 12, "datetime": 17, "percent": 9, "bool": 9}
 
 
-def render_workbook(ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS) -> bytes:
+def render_workbook(
+    ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS, bulk: bool = True
+) -> bytes:
     """The workbook as bytes; the same context always gives the same bytes.
 
     A table with more rows than a sheet holds (`max_sheet_rows`, injectable for tests) continues
-    on sheets named "<sheet> (2)", "<sheet> (3)", ... each saying which rows it holds.
+    on sheets named "<sheet> (2)", "<sheet> (3)", ... each saying which rows it holds. Table
+    bodies are written in bulk where `workbook_bulk` can (`bulk=False`: cell by cell through
+    xlsxwriter's public API; the same bytes).
     """
     with cyclic_gc_paused():
-        book = WorkbookInProgress(ctx, max_sheet_rows=max_sheet_rows)
+        book = WorkbookInProgress(ctx, max_sheet_rows=max_sheet_rows, bulk=bulk)
         book.write_ahead(ctx)
         return book.finish(ctx)
 
@@ -71,8 +75,12 @@ class WorkbookInProgress:
     the collector paused (`cyclic_gc_paused`).
     """
 
-    def __init__(self, ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS) -> None:
+    def __init__(
+        self, ctx: ReportContext, *, max_sheet_rows: int = EXCEL_MAX_ROWS, bulk: bool = True
+    ) -> None:
         self.buffer = io.BytesIO()
+        self.bulk = bulk and bulk_available()
+        sheet_class = BulkWorksheet if self.bulk else None
         # Never let a cell that looks like a formula, URL or number become one: text stays text.
         self.workbook = xlsxwriter.Workbook(
             self.buffer,
@@ -87,7 +95,7 @@ class WorkbookInProgress:
         self.workbook.set_properties(
             {"title": ctx.title, "comments": "Written by pkgreport", "created": _created_at(ctx)}
         )
-        self.styles = _Styles(self.workbook, ctx)
+        self.styles = Styles(self.workbook, ctx)
         self.max_sheet_rows = max_sheet_rows
         self.summary = self.workbook.add_worksheet("Summary")
         used_names: set[str] = {"summary"}
@@ -96,10 +104,10 @@ class WorkbookInProgress:
         for table in _tables(ctx):
             parts = _parts(_rows_kept(table, ctx.workbook_all_rows_max), max_sheet_rows)
             names = [_part_name(table.sheet, p, used_names) for p in range(1, parts + 1)]
-            sheets = [self.workbook.add_worksheet(name) for name in names]
+            sheets = [self.workbook.add_worksheet(name, sheet_class) for name in names]
             self.planned.append((table.sheet, sheets))
         # Per table written in the first pass: the table, as kept, its columns and their cells.
-        self.written: dict[int, tuple[Table, Table, list[Column], list[list[Any]]]] = {}
+        self.written: dict[int, tuple[Table, Table, list[Column], list[CellColumn]]] = {}
         # The Summary and this many tables (from the first) are written whole.
         self.whole: int | None = None
 
@@ -122,12 +130,13 @@ class WorkbookInProgress:
                 continue
             kept, columns, cells = _table_cells(table, ctx.workbook_all_rows_max)
             self.written[index] = (table, kept, columns, cells)
-            for (start, stop), ws in zip(self.spans(kept), self.planned[index][1], strict=True):
+            bulk = self.bulk and all(c.fits_bulk for c in cells)
+            for span, ws in zip(self.spans(kept), self.planned[index][1], strict=True):
                 for col, column in enumerate(columns):
                     if column.kind in _NUMBER_KINDS:
                         fmt = self.styles.format_for(column)
                         write_cells(
-                            ws, HEADER_ROW + 1, col, column.kind, cells[col], start, stop, fmt
+                            ws, HEADER_ROW + 1, col, column.kind, cells[col], span, fmt, bulk=bulk
                         )
 
     def finish(self, ctx: ReportContext) -> bytes:
@@ -162,6 +171,7 @@ class WorkbookInProgress:
             written = frozenset()
         sheet, sheets = self.planned[index]
         spans = self.spans(kept)
+        bulk = self.bulk and all(c.fits_bulk for c in cells)
         if len(spans) != len(sheets) or sheet != table.sheet:
             raise ValueError(f"table {table.key!r} no longer fills the sheets it was given")
         for part, ((start, stop), ws) in enumerate(zip(spans, sheets, strict=True)):
@@ -174,7 +184,10 @@ class WorkbookInProgress:
             for col, column in enumerate(columns):
                 if column.kind not in written:
                     fmt = self.styles.format_for(column)
-                    write_cells(ws, HEADER_ROW + 1, col, column.kind, cells[col], start, stop, fmt)
+                    kind = column.kind
+                    write_cells(
+                        ws, HEADER_ROW + 1, col, kind, cells[col], (start, stop), fmt, bulk=bulk
+                    )
             _write_part(ws, kept, columns, start, stop, number * 1000 + part, self.styles)
             _set_up_printing(ws, ctx, header_row=HEADER_ROW)
 
@@ -204,7 +217,7 @@ def _parts(kept: Table, max_sheet_rows: int) -> int:
     return max(1, -(-len(kept.frame) // _capacity(kept, max_sheet_rows)))
 
 
-def _table_cells(table: Table, all_rows_max: int) -> tuple[Table, list[Column], list[list[Any]]]:
+def _table_cells(table: Table, all_rows_max: int) -> tuple[Table, list[Column], list[CellColumn]]:
     """The table as its sheets hold it, the columns written and each column's cells."""
     kept = _rows_kept(table, all_rows_max)
     columns = _sheet_columns(kept)
@@ -243,41 +256,6 @@ def _created_at(ctx: ReportContext) -> datetime:
     return datetime.combine(ctx.as_of, time(0, 0))
 
 
-class _Styles:
-    """Every cell format the workbook uses, created once."""
-
-    def __init__(self, workbook: Workbook, ctx: ReportContext) -> None:
-        date_fmt = excel_date_format(ctx.date_order)
-        money_fmt = excel_money_format(ctx.currency_symbol)
-        self.title = workbook.add_format({"bold": True, "font_size": 14})
-        self.heading = workbook.add_format({"bold": True, "font_size": 12})
-        self.bold = workbook.add_format({"bold": True})
-        self.note = workbook.add_format({"italic": True, "font_color": "#595959"})
-        self.text = workbook.add_format({"num_format": "@"})
-        self.wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
-        # The other cells of a row whose text wraps start at its top, beside the first line.
-        self.top = workbook.add_format({"valign": "top"})
-        self.top_int = workbook.add_format({"num_format": "#,##0", "valign": "top"})
-        self.highlight = workbook.add_format({"bg_color": "#FFE699"})
-        self.by_kind = {
-            "text": self.text,
-            "id": self.text,
-            "money": workbook.add_format({"num_format": money_fmt}),
-            "int": workbook.add_format({"num_format": "#,##0"}),
-            "date": workbook.add_format({"num_format": date_fmt}),
-            "datetime": workbook.add_format({"num_format": date_fmt + " hh:mm"}),
-            "percent": workbook.add_format({"num_format": "0%"}),
-            "bool": workbook.add_format({"align": "center"}),
-        }
-        # Row numbers are looked up, not added: no thousands separator.
-        self.plain_int = workbook.add_format({"num_format": "0"})
-
-    def format_for(self, column: Column) -> Any:
-        if column.kind == "int" and not column.grouped:
-            return self.plain_int
-        return self.by_kind[column.kind]
-
-
 def write_text(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
     """Write `value` as a text cell: never a formula, URL or number, whatever it starts with."""
     ws.write_string(row, col, clip(str(value)), fmt)
@@ -286,7 +264,7 @@ def write_text(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -
 # ---------------------------------------------------------------------------------------- Summary
 
 
-def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
+def _write_summary(ws: Worksheet, ctx: ReportContext, st: Styles) -> None:
     """The Summary sheet: title and period, then its sections one under another."""
     order = ctx.date_order
     write_text(ws, 0, 0, ctx.title, st.title)
@@ -311,7 +289,7 @@ def _write_summary(ws: Worksheet, ctx: ReportContext, st: _Styles) -> None:
 
 
 def _section_heading(
-    ws: Worksheet, row: int, title: str, headers: Sequence[str], st: _Styles
+    ws: Worksheet, row: int, title: str, headers: Sequence[str], st: Styles
 ) -> int:
     """A section's title and header row; returns the row its first line goes in."""
     write_text(ws, row, 0, title, st.heading)
@@ -324,7 +302,7 @@ def _section_heading(
 # (after a blank row).
 
 
-def _write_headlines(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+def _write_headlines(ws: Worksheet, row: int, ctx: ReportContext, st: Styles) -> int:
     row = _section_heading(ws, row, "Headline figures", ["Figure", "Value", "Detail"], st)
     for headline in ctx.headlines:
         write_text(ws, row, 0, headline.label)
@@ -337,7 +315,7 @@ def _write_headlines(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -
     return row + 1
 
 
-def _write_finding_kinds(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+def _write_finding_kinds(ws: Worksheet, row: int, ctx: ReportContext, st: Styles) -> int:
     headers = ["Finding", "Count", "Severity", "What to do"]
     row = _section_heading(ws, row, "Findings by kind", headers, st)
     for kind in ctx.finding_kinds:
@@ -357,7 +335,7 @@ def _write_finding_kinds(ws: Worksheet, row: int, ctx: ReportContext, st: _Style
     return row + 1
 
 
-def _write_skipped(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+def _write_skipped(ws: Worksheet, row: int, ctx: ReportContext, st: Styles) -> int:
     if not ctx.skipped:
         return row
     row = _section_heading(ws, row, "Sections left out", ["Section", "Why"], st)
@@ -368,7 +346,7 @@ def _write_skipped(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> 
     return row + 1
 
 
-def _write_inputs(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+def _write_inputs(ws: Worksheet, row: int, ctx: ReportContext, st: Styles) -> int:
     row = _section_heading(ws, row, "Input files", ["File", "Kind", "Rows", "SHA-256"], st)
     for item in ctx.inputs:
         write_text(ws, row, 0, item.get("file", ""))
@@ -381,7 +359,7 @@ def _write_inputs(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> i
     return row + 1
 
 
-def _write_settings(ws: Worksheet, row: int, ctx: ReportContext, st: _Styles) -> int:
+def _write_settings(ws: Worksheet, row: int, ctx: ReportContext, st: Styles) -> int:
     row = _section_heading(ws, row, "Settings", ["Setting", "Value"], st)
     for name, value in ctx.settings:
         write_text(ws, row, 0, name)
@@ -506,7 +484,7 @@ def _write_part(
     start: int,
     stop: int,
     table_id: int,
-    st: _Styles,
+    st: Styles,
 ) -> None:
     """Header, total row, table, filter and highlight around one sheet's data rows."""
     first_data = HEADER_ROW + 1
@@ -547,7 +525,7 @@ def _write_part(
 
 
 def _column_specs(
-    table: Table, columns: list[Column], start: int, stop: int, last_data: int, st: _Styles
+    table: Table, columns: list[Column], start: int, stop: int, last_data: int, st: Styles
 ) -> list[dict[str, Any]]:
     """Each table column's header, format and total (a SUBTOTAL over the sheet's data rows)."""
     first_data = HEADER_ROW + 1

@@ -1,7 +1,8 @@
-"""The workbook's table bodies: column values converted once per distinct value, written by cell."""
+"""The workbook's table bodies: column values converted once per distinct value, then written."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 from xlsxwriter.worksheet import Worksheet
 
 from pkgreport.reports.filters import is_blank, to_python
+from pkgreport.reports.workbook_bulk import BulkWorksheet, fits_bulk
 
 # Excel's limit on characters in one cell; longer text is cut rather than dropped.
 EXCEL_MAX_CELL_CHARS = 32_767
@@ -27,14 +29,21 @@ def write_cells(
     first_row: int,
     col: int,
     kind: str,
-    values: list[Any],
-    start: int,
-    stop: int,
+    column: CellColumn,
+    span: tuple[int, int],
     fmt: Any,
+    *,
+    bulk: bool = False,
 ) -> None:
-    """`values[start:stop]` of one column from `first_row` down, in `fmt`; None gets no cell."""
+    """Rows `span` (start, stop) of one column from `first_row` down, in `fmt`; a blank gets no
+    cell. With `bulk` (every column of the table `fits_bulk`), a `BulkWorksheet` takes the
+    column whole; otherwise each cell is written through xlsxwriter's public API."""
+    start, stop = span
+    if bulk and isinstance(ws, BulkWorksheet):
+        ws.write_body_column(first_row, col, kind, column.codes[start:stop], column.values, fmt)
+        return
     write = _WRITERS[kind](ws)
-    for row, value in enumerate(values[start:stop], start=first_row):
+    for row, value in enumerate(column.rows[start:stop], start=first_row):
         if value is not None:
             write(row, col, value, fmt)
 
@@ -58,22 +67,40 @@ _WRITERS = {
 # converted once (factorize) and the per-row values are taken from those.
 
 
-def cell_column(series: pd.Series, kind: str) -> list[Any]:
-    """A column's values as written, one per row: float, int, bool or str; None is a blank."""
+class CellColumn:
+    """A column's cells: each distinct value as written (float, int, bool or str; None is a
+    blank) and, per row, the index of its value (-1: a blank)."""
+
+    def __init__(self, codes: np.ndarray, values: list[Any]) -> None:
+        self.codes = np.asarray(codes, dtype=np.intp)
+        self.values = values
+        self.fits_bulk = fits_bulk(values)
+
+    @cached_property
+    def rows(self) -> list[Any]:
+        """Each row's value; None is a blank."""
+        table = np.empty(len(self.values) + 1, dtype=object)
+        table[:-1] = self.values
+        table[-1] = None
+        return table[self.codes].tolist()
+
+
+def cell_column(series: pd.Series, kind: str) -> CellColumn:
+    """A column's values as written."""
     if kind in ("money", "int", "percent"):
-        return _number_cells(series, kind)
-    if kind in ("date", "datetime"):
-        return _serial_cells(series, kind)
-    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
-    converted: list[Any]
-    if kind == "bool":
-        converted = [None if is_blank(v) else bool(v) for v in uniques]
+        codes, converted = _number_cells(series, kind)
+    elif kind in ("date", "datetime"):
+        codes, converted = _serial_cells(series, kind)
     else:
-        converted = [_text(u if type(u) is str else str(to_python(u))) for u in uniques]
-    return _take(codes, converted)
+        codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+        if kind == "bool":
+            converted = [None if is_blank(v) else bool(v) for v in uniques]
+        else:
+            converted = [_text(u if type(u) is str else str(to_python(u))) for u in uniques]
+    return CellColumn(codes, converted)
 
 
-def _number_cells(series: pd.Series, kind: str) -> list[Any]:
+def _number_cells(series: pd.Series, kind: str) -> tuple[np.ndarray, list[Any]]:
     numeric = pd.to_numeric(series, errors="coerce")
     blank = numeric.isna().to_numpy()
     if kind == "percent":
@@ -87,10 +114,10 @@ def _number_cells(series: pd.Series, kind: str) -> list[Any]:
         # int cents -> float dollars: one correctly rounded division, the nearest double.
         converted = [v / 100 for v in uniques.tolist()] if kind == "money" else uniques.tolist()
     codes[blank] = -1
-    return _take(codes, converted)
+    return codes, converted
 
 
-def _serial_cells(series: pd.Series, kind: str) -> list[Any]:
+def _serial_cells(series: pd.Series, kind: str) -> tuple[np.ndarray, list[Any]]:
     """Excel's serial dates: days since 1899-12-30 (what write_datetime computes, vectorised)."""
     stamps = pd.to_datetime(series, errors="coerce")
     if getattr(stamps.dt, "tz", None) is not None:
@@ -105,15 +132,7 @@ def _serial_cells(series: pd.Series, kind: str) -> list[Any]:
         codes, uniques = pd.factorize(serial.view(np.int64))
         converted = uniques.view(np.float64).tolist()
     codes[blank] = -1
-    return _take(codes, converted)
-
-
-def _take(codes: np.ndarray, converted: list[Any]) -> list[Any]:
-    """Each row's converted value from its factorize code; code -1 (and a None value) is a blank."""
-    table = np.empty(len(converted) + 1, dtype=object)
-    table[:-1] = converted
-    table[-1] = None
-    return table[np.asarray(codes, dtype=np.intp)].tolist()
+    return codes, converted
 
 
 def _text(value: str) -> str:

@@ -1,0 +1,266 @@
+"""A table's body written into its sheet in bulk: the bytes xlsxwriter writes cell by cell.
+
+xlsxwriter keeps a small object per cell until `close()`, then writes each cell's XML with a
+few calls; for a large workbook that is most of its time. A `BulkWorksheet` takes a body's
+columns whole instead (their distinct values converted once) and, when xlsxwriter writes the
+sheet, hands it each row's cells as one string: the same elements, attributes and order, the
+same shared strings and style numbers, so the same bytes.
+
+This leans on xlsxwriter's internals (how a sheet's rows are written, the shared-strings
+table, the style numbers), so it is used only with the releases it was checked against
+(`BULK_RELEASES`; the tests compare its bytes with the public API's); any other release writes
+through the public API, cell by cell, as before.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.worksheet import Worksheet
+
+# The xlsxwriter releases whose sheet writing this module mirrors (major.minor).
+BULK_RELEASES = ("3.2", "3.3")
+# A text of up to this many characters is never cut by xlsxwriter (32,767 UTF-16 units); a
+# longer one sends its table through the public API, which cuts it as its release does.
+_SAFE_TEXT_CHARS = 32_767 // 2
+# How xlsxwriter writes a number cell's value ("%.16G"; an int is formatted as a float).
+_NUMBER_TEXT = "%.16G"
+
+
+def bulk_available() -> bool:
+    """Whether this xlsxwriter is one the bulk path was checked against."""
+    release = ".".join(xlsxwriter.__version__.split(".")[:2])
+    return release in BULK_RELEASES
+
+
+def fits_bulk(values: list[Any]) -> bool:
+    """Whether a column's distinct values are written by the bulk path exactly as the public API
+    writes them (else its table goes through the public API): texts too short for xlsxwriter to
+    cut, finite numbers."""
+    return all(
+        len(v) <= _SAFE_TEXT_CHARS if isinstance(v, str) else v is None or math.isfinite(v)
+        for v in values
+    )
+
+
+class _Cell:
+    """One body cell in a sheet's cell table, written as xlsxwriter writes its own (when a body
+    row holds more than the body's cells)."""
+
+    __slots__ = ("cell_type", "format", "text")
+
+    def __init__(self, cell_type: str, fmt: Any, text: str) -> None:
+        self.cell_type, self.format, self.text = cell_type, fmt, text
+
+
+class _Body:
+    """The columns of one sheet's table body, each as its non-blank rows, a code per row and the
+    text of each code's value; rendered to XML, a string per row, as the sheet is written."""
+
+    def __init__(self) -> None:
+        # Per column: (column, cell type attribute, format, rows, codes, value texts).
+        self.columns: list[tuple[int, str, Any, np.ndarray, np.ndarray, list[str]]] = []
+
+    def add(
+        self,
+        col: int,
+        cell_type: str,
+        fmt: Any,
+        rows: np.ndarray,
+        codes: np.ndarray,
+        texts: list[str],
+    ) -> None:
+        self.columns.append((col, cell_type, fmt, rows, codes, texts))
+
+    def row_span(self) -> tuple[int, int]:
+        return (
+            min(int(c[3][0]) for c in self.columns),
+            max(int(c[3][-1]) for c in self.columns) + 1,
+        )
+
+    def row_extents(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row holding cells (ascending), its first column and its last."""
+        first, stop = self.row_span()
+        ordered = sorted(self.columns, key=lambda c: c[0])
+        present = np.zeros((len(ordered), stop - first), dtype=bool)
+        for i, column in enumerate(ordered):
+            present[i, column[3] - first] = True
+        cols = np.array([c[0] for c in ordered])
+        where = np.flatnonzero(present.any(axis=0))
+        lowest = cols[present.argmax(axis=0)][where]
+        highest = cols[len(ordered) - 1 - present[::-1].argmax(axis=0)][where]
+        return where + first, lowest, highest
+
+    def render(self, rows: np.ndarray) -> list[str]:
+        """The cells of each row in `rows` (those holding cells, ascending) as xlsxwriter
+        writes them. Style numbers are given out as formats are first met, row by row and left
+        to right: in that order here too."""
+        by_first_cell = sorted(self.columns, key=lambda c: (int(c[3][0]), c[0]))
+        styles = {id(c[2]): c[2]._get_xf_index() for c in by_first_cell}
+        first = int(rows[0])
+        cells = []
+        for col, cell_type, fmt, at, codes, texts in sorted(self.columns, key=lambda c: c[0]):
+            ends = [f'" s="{styles[id(fmt)]}"{cell_type}><v>{t}</v></c>' for t in texts]
+            start = f'<c r="{xl_col_to_name(col)}'
+            column = np.full(int(rows[-1]) - first + 1, "", dtype=object)
+            column[at - first] = [
+                f"{start}{row}{ends[code]}"
+                for row, code in zip((at + 1).tolist(), codes.tolist(), strict=True)
+            ]
+            cells.append(column[rows - first].tolist())
+        self.columns = []
+        return ["".join(row) for row in zip(*cells, strict=True)]
+
+
+class BulkWorksheet(Worksheet):
+    """A worksheet that also takes a table body's columns whole (`write_body_column`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body: _Body | None = None
+        self._spans: dict[int, str] | None = None
+
+    def write_body_column(
+        self, first_row: int, col: int, kind: str, codes: np.ndarray, values: list[Any], fmt: Any
+    ) -> None:
+        """One column from `first_row` down: row i holds `values[codes[i]]` (code -1 and a
+        None value: no cell), as `write_number`/`write_string`/`write_boolean` would write it
+        (`kind` is the column's kind; `fmt` is not None). Each column of a sheet is written
+        once; a cell outside the sheet is left out, as those methods leave it."""
+        blank = np.array([v is None for v in values] + [True])[codes]
+        where = np.flatnonzero(~blank)
+        where = where[(where < self.xls_rowmax - first_row) & (first_row + where >= 0)]
+        if not len(where) or not 0 <= col < self.xls_colmax:
+            return
+        codes = np.asarray(codes[where], dtype=np.intp)
+        rows = where + first_row
+        for row in (int(rows[0]), int(rows[-1])):
+            self._check_dimensions(row, col)
+        cell_type, texts = self._value_texts(kind, codes, values)
+        if self.body is None:
+            self.body = _Body()
+        self.body.add(col, cell_type, fmt, rows, codes, texts)
+
+    def _value_texts(
+        self, kind: str, codes: np.ndarray, values: list[Any]
+    ) -> tuple[str, list[str]]:
+        if kind == "bool":
+            return ' t="b"', ["1" if v else "0" for v in values]
+        if kind not in ("text", "id"):
+            return "", ["" if v is None else _NUMBER_TEXT % v for v in values]
+        # Shared strings are numbered as first written, down the column: so here, and each
+        # cell counts once in the table's total.
+        strings = self.str_table
+        texts = [""] * len(values)
+        first_seen = pd.unique(codes)
+        for code in first_seen.tolist():
+            texts[code] = str(strings._get_shared_string_index(values[code]))
+        strings.count += len(codes) - len(first_seen)
+        return ' t="s"', texts
+
+    def _write_sheet_data(self) -> None:
+        body = self.body
+        if body is not None and not self._rows_plain(body):
+            # A body row holds another cell, settings of its own (`set_row`) or a comment: its
+            # cells go into the sheet's cell table for xlsxwriter to write one by one.
+            table = self.table
+            for col, cell_type, fmt, rows, codes, texts in body.columns:
+                for row, code in zip(rows.tolist(), codes.tolist(), strict=True):
+                    if col in table[row]:
+                        cell = xl_rowcol_to_cell(row, col)
+                        raise ValueError(f"cell {cell} is written over a table body's cell")
+                    table[row][col] = _Cell(cell_type, fmt, texts[code])
+            self.body = None
+        super()._write_sheet_data()
+
+    def _rows_plain(self, body: _Body) -> bool:
+        """Whether the body's rows hold nothing but its cells: no other cell, no settings of
+        their own (`set_row`), no comment."""
+        first, stop = body.row_span()
+        settings = getattr(self, "row_info", None)
+        if settings is None:  # xlsxwriter 3.2
+            settings = getattr(self, "set_rows", {})
+        return not any(
+            first <= row < stop for keyed in (self.table, settings, self.comments) for row in keyed
+        )
+
+    def _write_rows(self) -> None:
+        """The rows above the body and below it as xlsxwriter writes them; the body's rows
+        here, each with xlsxwriter's own row element for a row without settings."""
+        body = self.body
+        if body is None:
+            super()._write_rows()
+            return
+        rows, lowest, highest = body.row_extents()
+        super()._calculate_spans()  # the rows around the body
+        spans = self._with_body_spans(rows, lowest, highest)
+        lowest_row: int = self.dim_rowmin  # type: ignore[has-type]
+        highest_row: int = self.dim_rowmax  # type: ignore[has-type]
+        self._spans = spans
+        try:
+            if lowest_row < rows[0]:
+                self.dim_rowmax = int(rows[0]) - 1
+                super()._write_rows()
+            self._write_body_rows(body, rows, spans)
+            if highest_row > rows[-1]:
+                self.dim_rowmin, self.dim_rowmax = int(rows[-1]) + 1, highest_row
+                super()._write_rows()
+        finally:
+            self.dim_rowmin, self.dim_rowmax = lowest_row, highest_row
+            self._spans = None
+
+    def _calculate_spans(self) -> None:
+        spans = getattr(self, "_spans", None)
+        if spans is not None:
+            self.row_spans = spans  # the whole sheet's, body included
+        else:
+            super()._calculate_spans()
+
+    def _with_body_spans(
+        self, rows: np.ndarray, lowest: np.ndarray, highest: np.ndarray
+    ) -> dict[int, str]:
+        """The spans of each block of 16 rows ("first:last" column, from 1), body included."""
+        blocks, starts = np.unique(rows // 16, return_index=True)
+        low = np.minimum.reduceat(lowest, starts)
+        high = np.maximum.reduceat(highest, starts)
+        spans = dict(self.row_spans)
+        for block, first, last in zip(blocks.tolist(), low.tolist(), high.tolist(), strict=True):
+            if block in spans:
+                before = [int(n) - 1 for n in spans[block].split(":")]
+                first, last = min(first, before[0]), max(last, before[1])
+            spans[block] = f"{first + 1}:{last + 1}"
+        return spans
+
+    def _write_body_rows(self, body: _Body, rows: np.ndarray, spans: dict[int, str]) -> None:
+        # xlsxwriter's element for a row without settings, with a stand-in number and spans.
+        fh: Any = self.fh  # type: ignore[has-type]
+        self.fh = io.StringIO()
+        try:
+            self._write_row(-2, "\x00")
+            element = self.fh.getvalue()
+        finally:
+            self.fh = fh
+        head, rest = element.split('r="-1"')
+        middle, tail = rest.split('spans="\x00"')
+        fh.write(
+            "".join(
+                f'{head}r="{row + 1}"{middle}spans="{spans[row // 16]}"{tail}{cells}</row>'
+                for row, cells in zip(rows.tolist(), body.render(rows), strict=True)
+            )
+        )
+
+    def _write_cell(self, row: int, col: int, cell: Any) -> None:
+        if type(cell) is _Cell:
+            style = cell.format._get_xf_index()
+            self.fh.write(
+                f'<c r="{xl_rowcol_to_cell(row, col)}" s="{style}"{cell.cell_type}>'
+                f"<v>{cell.text}</v></c>"
+            )
+        else:
+            super()._write_cell(row, col, cell)
