@@ -246,19 +246,53 @@ def test_a_sheet_that_is_not_plain_is_read_whole(
     assert_same_tables(*read_both_ways(tmp_path, content, monkeypatch))
 
 
-def test_the_cut_falls_at_a_row_start_past_the_middle() -> None:
+def pieces_of(xml: bytes, size: int) -> list[bytes]:
+    """The XML in pieces of about `size` bytes, each cut just after a tag, as the pre-flight
+    keeps a sheet."""
+    pieces, at = [], 0
+    while at < len(xml):
+        end = xml.find(b">", at + size)
+        end = len(xml) if end < 0 else end + 1
+        pieces.append(xml[at:end])
+        at = end
+    return pieces
+
+
+@pytest.mark.parametrize("size", [1, 7, 100, 1_000, 10**9])
+def test_the_cut_falls_at_a_row_start_past_the_middle(size: int) -> None:
     sheet = (
         b"<worksheet><sheetData>" + b"".join(typed_rows(2, 40)) + b"</sheetData><x/></worksheet>"
     )
-    halves = split_rows(sheet)
+    halves = split_rows(pieces_of(sheet, size))
     assert halves is not None
     first, second = (b"".join(bytes(piece) for piece in half) for half in halves)
     assert first.startswith(b'<worksheet><sheetData><row r="1">')
     assert first.endswith(b"</row></sheetData><x/></worksheet>")
     assert second.startswith(b'<worksheet><sheetData><row r="')
+    assert second.endswith(b"</row></sheetData><x/></worksheet>")
     assert len(first) - len(b"</sheetData><x/></worksheet>") >= len(sheet) // 2 - 20
     rows_in = [half.count(b"<row ") for half in (first, second)]
     assert sum(rows_in) == sheet.count(b"<row ") and min(rows_in) > 10
+    assert (
+        first[: -len(b"</sheetData><x/></worksheet>")] + second[len(b"<worksheet><sheetData>") :]
+        == sheet
+    )
+
+
+@pytest.mark.parametrize(
+    "sheet",
+    [
+        b'<worksheet><sheetData r="1"><row r="1"></row><row r="2"></row></sheetData></worksheet>',
+        b'<worksheet><sheetData><row r="1"></row><row r="2"></row></sheetData><sheetData/></worksheet>',
+        b'<worksheet><sheetData><row r="1"></row></sheetData><sheetData><row r="2"></row></sheetData></worksheet>',
+        b'<worksheet><sheetData><row r="1"></row><![CDATA[<row r="2">]]></sheetData></worksheet>',
+        b"<worksheet><sheetData></sheetData></worksheet>",
+        b"<worksheet><sheetData/></worksheet>",
+    ],
+)
+def test_a_sheet_with_an_unusual_outline_is_not_cut(sheet: bytes) -> None:
+    for size in (1, 10**9):
+        assert split_rows(pieces_of(sheet, size)) is None
 
 
 def corpus_workbooks() -> list[Path]:

@@ -26,14 +26,18 @@ def short_message(exc: BaseException) -> str:
 
 
 def preflight_xlsx(
-    data: bytes, settings: Settings, kept: dict[str, bytes] | None = None, keep_min_bytes: int = 0
+    data: bytes,
+    settings: Settings,
+    kept: dict[str, list[bytes]] | None = None,
+    keep_min_bytes: int = 0,
 ) -> tuple[zipfile.ZipFile | None, dict[str, tuple[int, int, bool]], str | None]:
     """Refuse what a parser should never see: non-zips, encrypted, legacy, zip and XML bombs.
 
     Returns the open archive and, per worksheet part, the largest (row, column) a cell names, so
     a sparse sheet cannot make the reader allocate a huge dense grid, and whether it has error cells.
     Given `kept`, the decompressed XML of each worksheet of `keep_min_bytes` or more whose every
-    cell is written `<c r="..."` is put there once the whole workbook passed (`xlsx_split`).
+    cell is written `<c r="..."` is put there, in pieces cut after a tag, once the whole workbook
+    passed (`xlsx_split`).
     """
     problem = _not_a_zipped_workbook(data)
     if problem is not None:
@@ -61,7 +65,7 @@ def preflight_xlsx(
 
     extents: dict[str, tuple[int, int, bool]] = {}
     actual = _ActualSize(settings.max_xlsx_uncompressed_bytes)
-    sheets_xml: dict[str, bytes] = {}
+    sheets_xml: dict[str, list[bytes]] = {}
     try:
         for m in members:
             if m.is_dir():
@@ -77,7 +81,7 @@ def preflight_xlsx(
             if problem is not None:
                 return None, {}, problem
             if pieces is not None and scan is not None and not scan.precise:
-                sheets_xml[m.filename] = b"".join(pieces)
+                sheets_xml[m.filename] = pieces
             del pieces
             if scan is not None:
                 bound = scan.bound()

@@ -66,7 +66,7 @@ def open_sheet(data: bytes, settings: Settings) -> OpenSheet | SheetRefused:
     The pre-flight (zip and XML bombs, the sheet's extent) runs before calamine sees the bytes.
     calamine releases the GIL while it parses the sheet.
     """
-    kept: dict[str, bytes] = {}
+    kept: dict[str, list[bytes]] = {}
     archive, sheet_extents, problem = preflight_xlsx(data, settings, kept, SPLIT_MIN_BYTES)
     if problem is not None:
         return SheetRefused(problem)

@@ -16,6 +16,7 @@ Imports only the standard library, so the reader threads can run it before panda
 from __future__ import annotations
 
 import io
+import os
 import struct
 import threading
 import zipfile
@@ -30,28 +31,30 @@ SPLIT_MIN_BYTES = 16 << 20
 _OPEN = b"<sheetData>"
 _CLOSE = b"</sheetData>"
 _ZIP_LIMIT = 0xFFFFFFFF  # a stored part past 4 GB would need ZIP64
+_OWN_FILES = "/proc/self/fd"
 
 Grid = list[list[Any]]
 
 
 def read_split(
-    archive: zipfile.ZipFile, sheet_part: str, sheet_name: str, sheet_xml: bytes
+    archive: zipfile.ZipFile, sheet_part: str, sheet_name: str, sheet_xml: list[bytes]
 ) -> Grid | None:
     """The sheet's rows (as `CalamineSheet.to_python(skip_empty_area=False)` gives them) read in
-    two halves at once, or None when the sheet is not plain enough to split."""
+    two halves at once, or None when the sheet is not plain enough to split. `sheet_xml` is the
+    sheet's XML in pieces, each cut just after a tag (`xlsx_safety.xml_segments`)."""
     halves = split_rows(sheet_xml)
     if halves is None or not _only_sheet(archive, sheet_part):
         return None
     try:
         others = [
-            (m.filename, archive.read(m) if m.filename != sheet_part else b"")
+            (m.filename, [archive.read(m)] if m.filename != sheet_part else [])
             for m in archive.infolist()
             if not m.is_dir()
         ]
     except Exception:  # noqa: BLE001 - a part that cannot be read again: the whole read reports it
         return None
     first, second = (
-        _stored_zip([(n, [d]) if n != sheet_part else (n, half) for n, d in others])
+        _stored_zip([(n, d) if n != sheet_part else (n, half) for n, d in others])
         for half in halves
     )
     del halves
@@ -69,27 +72,52 @@ def read_split(
     return joined(found[0], rest)
 
 
-def split_rows(sheet_xml: bytes) -> tuple[list[Any], list[Any]] | None:
+def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
     """The sheet's XML as two sheets, each a list of byte pieces: the rows before a `<row` near
-    the middle, and the rows from it, each with the sheet's other elements; or None."""
-    opened = sheet_xml.find(_OPEN)
-    start = opened + len(_OPEN)
-    close = sheet_xml.rfind(_CLOSE)
-    if opened < 0 or close < start or sheet_xml.rfind(b"<sheetData", start) >= 0:
+    the middle, and the rows from it, each with the sheet's other elements; or None.
+
+    No tag is split between two pieces, so each marker is searched for piece by piece.
+    """
+    opened = _only(pieces, b"<sheetData")
+    closed = _only(pieces, _CLOSE)
+    if opened is None or closed is None or opened >= closed:
         return None
-    if sheet_xml.find(b"!", start, close) >= 0 and sheet_xml.find(b"<!", start, close) >= 0:
-        return None  # a comment or a CDATA section could hold "<row"
-    middle = (start + close) // 2
-    cuts = [
-        at
-        for at in (sheet_xml.find(b"<row ", middle, close), sheet_xml.find(b"<row>", middle, close))
-        if at >= 0
-    ]
-    if not cuts or sheet_xml.find(_CLOSE, start, close) >= 0:
+    (oi, oat), (ci, cat) = opened, closed
+    start = oat + len(_OPEN)
+    if pieces[oi][oat:start] != _OPEN or any(b"!" in p and b"<!" in p for p in pieces):
+        return None  # attributes on sheetData; a comment or a CDATA section could hold "<row"
+    middle = sum(map(len, pieces)) // 2
+    mi = 0
+    while mi < len(pieces) - 1 and middle >= len(pieces[mi]):
+        middle -= len(pieces[mi])
+        mi += 1
+    if (mi, middle) < (oi, start):
+        mi, middle = oi, start
+    cut = None
+    while cut is None and mi <= ci:
+        end = cat if mi == ci else len(pieces[mi])
+        found = [pieces[mi].find(row, middle, end) for row in (b"<row ", b"<row>")]
+        cut = min((at for at in found if at >= 0), default=None)
+        if cut is None:
+            mi, middle = mi + 1, 0
+    if cut is None:
         return None
-    cut = min(cuts)
-    whole = memoryview(sheet_xml)
-    return [whole[:cut], whole[close:]], [whole[:start], whole[cut:]]
+    views = [memoryview(p) for p in pieces]
+    first = [*views[:mi], views[mi][:cut], views[ci][cat:], *views[ci + 1 :]]
+    second = [*views[:oi], views[oi][:start], views[mi][cut:], *views[mi + 1 :]]
+    return first, second
+
+
+def _only(pieces: list[bytes], marker: bytes) -> tuple[int, int] | None:
+    """(piece, offset) of the marker when the pieces hold it exactly once, else None."""
+    found = None
+    for i, piece in enumerate(pieces):
+        count = piece.count(marker)
+        if count and (found is not None or count > 1):
+            return None
+        if count:
+            found = (i, piece.find(marker))
+    return found
 
 
 def _only_sheet(archive: zipfile.ZipFile, sheet_part: str) -> bool:
@@ -103,18 +131,39 @@ def _only_sheet(archive: zipfile.ZipFile, sheet_part: str) -> bool:
 
 
 def _parsed(
-    workbook: bytes, sheet_name: str, skip_empty_area: bool
+    workbook: list[Any], sheet_name: str, skip_empty_area: bool
 ) -> tuple[Any, Any, Grid] | None:
-    """(start, end, rows) of the sheet in a workbook calamine reads from bytes, or None."""
-    from python_calamine import CalamineWorkbook
-
+    """(start, end, rows) of the sheet in a workbook (its bytes in pieces), or None."""
     try:
-        sheet = CalamineWorkbook.from_filelike(io.BytesIO(workbook)).get_sheet_by_name(sheet_name)
+        sheet = _opened(workbook).get_sheet_by_name(sheet_name)
         return sheet.start, sheet.end, sheet.to_python(skip_empty_area=skip_empty_area)
     except PASS_THROUGH:
         raise
     except BaseException:  # noqa: BLE001 - calamine's errors, and Rust panics: read it whole
         return None
+
+
+def _opened(workbook: list[Any]) -> Any:
+    """A python_calamine workbook of these bytes.
+
+    On Linux the bytes go to an anonymous in-memory file (`memfd_create`, never on disk) that
+    calamine opens by its path: it then reads them as it reads a file, where `from_filelike`
+    would copy them three more times. Elsewhere, from the joined bytes.
+    """
+    from python_calamine import CalamineWorkbook
+
+    if not hasattr(os, "memfd_create") or not os.path.isdir(_OWN_FILES):
+        return CalamineWorkbook.from_filelike(io.BytesIO(b"".join(workbook)))
+    fd = os.memfd_create("pkgreport-sheet-half", os.MFD_CLOEXEC)
+    try:
+        for piece in workbook:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
+        # calamine opens the file again by its path: its own descriptor keeps it alive.
+        return CalamineWorkbook.from_path(f"{_OWN_FILES}/{fd}")
+    finally:
+        os.close(fd)
 
 
 def joined(first: tuple[Any, Any, Grid], rest: tuple[Any, Any, Grid]) -> Grid | None:
@@ -139,8 +188,8 @@ def joined(first: tuple[Any, Any, Grid], rest: tuple[Any, Any, Grid]) -> Grid | 
     return grid
 
 
-def _stored_zip(members: list[tuple[str, list[Any]]]) -> bytes:
-    """A zip archive holding each (name, pieces) stored, uncompressed, in this order."""
+def _stored_zip(members: list[tuple[str, list[Any]]]) -> list[Any]:
+    """A zip archive (in pieces) holding each (name, pieces) stored, uncompressed, in order."""
     pieces: list[Any] = []
     central: list[bytes] = []
     offset = 0
@@ -163,4 +212,4 @@ def _stored_zip(members: list[tuple[str, list[Any]]]) -> bytes:
     end = struct.pack(
         "<4s4H2LH", b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, 0
     )
-    return b"".join([*pieces, directory, end])
+    return [*pieces, directory, end]
