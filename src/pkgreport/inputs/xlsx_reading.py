@@ -167,7 +167,11 @@ _CELL_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 
 
 def _error_cell_issues(
-    name: str, archive: zipfile.ZipFile, sheet_part: str | None, header: list[str]
+    name: str,
+    archive: zipfile.ZipFile,
+    sheet_part: str | None,
+    cells: np.ndarray,
+    header_index: int,
 ) -> list[Issue]:
     """One error per cell holding an Excel error (#DIV/0!, #N/A, ...), which the reader blanks."""
     from defusedxml import ElementTree as SafeET
@@ -191,8 +195,8 @@ def _error_cell_issues(
                     column = None
                     if match:
                         j = column_number(match.group(1).encode()) - 1
-                        if 0 <= j < len(header):
-                            column = header[j] or match.group(1)
+                        if 0 <= j < cells.shape[1] and header_index < cells.shape[0]:
+                            column = str(cells[header_index, j]).strip() or match.group(1)
                     issues.append(row_error(name, row, column, value, advice(value)))
                 element.clear()
     except Exception:  # noqa: BLE001 - the reader already accepted the sheet; keep what we found
@@ -271,25 +275,22 @@ def _out_of_range_dates(
     return sorted((i, j, number) for (i, j), number in out_of_range.items())
 
 
-def _non_blank_span(columns: list[np.ndarray]) -> tuple[int, int] | None:
+def _non_blank_span(cells: np.ndarray) -> tuple[int, int] | None:
     """The first and last rows holding a non-blank cell, or None when every cell is "".
 
     Compares ever larger blocks from each end, so the usual sheet costs a few rows, not every cell.
     """
-    top = _first_non_blank_row(columns)
+    top = _first_non_blank_row(cells)
     if top is None:
         return None
-    from_bottom = _first_non_blank_row([column[::-1] for column in columns])
-    return top, len(columns[0]) - 1 - (from_bottom or 0)
+    from_bottom = _first_non_blank_row(cells[::-1])
+    return top, len(cells) - 1 - (from_bottom or 0)
 
 
-def _first_non_blank_row(columns: list[np.ndarray]) -> int | None:
-    done, size, length = 0, 1, len(columns[0])
-    while done < length:
-        filled = np.zeros(min(size, length - done), dtype=bool)
-        for column in columns:
-            filled |= column[done : done + size] != ""
-        hits = np.flatnonzero(filled)
+def _first_non_blank_row(cells: np.ndarray) -> int | None:
+    done, size = 0, 1
+    while done < len(cells):
+        hits = np.flatnonzero((cells[done : done + size] != "").any(axis=1))
         if len(hits):
             return done + int(hits[0])
         done, size = done + size, size * 4
@@ -307,51 +308,63 @@ def _grid_to_table(
     error_cells: bool = False,
 ) -> tuple[RawTable | None, list[Issue]]:
     name = path.name
-    empty = file_error(
-        name, f"sheet {sheet_name!r} is empty: no header row; put the header in the first row"
-    )
-    if not any(grid):
-        return None, [empty]
+    issues: list[Issue] = []
+    if not grid:
+        return None, [
+            file_error(
+                name,
+                f"sheet {sheet_name!r} is empty: no header row; put the header in the first row",
+            )
+        ]
     widths = set(map(len, grid))  # in C: one length per row
     width = max(widths)
     if len(widths) > 1:
         grid = [list(r) + [""] * (width - len(r)) for r in grid]
-    columns, longest, may_hold_wrapped = _as_text(grid)
+    cells = np.empty((len(grid), width), dtype=object)
+    cells[:] = grid
+    longest, may_hold_wrapped = _as_text(cells)
 
-    span = _non_blank_span(columns)
+    span = _non_blank_span(cells)
     if span is None:
-        return None, [empty]
+        return None, [
+            file_error(
+                name,
+                f"sheet {sheet_name!r} is empty: no header row; put the header in the first row",
+            )
+        ]
     header_index, last_index = span
     header_row = header_index + 1
-    header = [str(column[header_index]).strip() for column in columns]
 
     errors: list[Issue] = []
     for i, j, number in _out_of_range_dates(grid, _date_styled(archive, sheet_part)):
         ref = f"{column_letter(j)}{i + 1}"
+        column_name = str(cells[header_index, j]).strip() or column_letter(j)
         errors.append(
             row_error(
                 name,
                 i + 1,
-                header[j] or column_letter(j),
+                column_name,
                 number,
                 f"date out of range in cell {ref} (after 9999-12-31 or before 1900): type the date again in that cell",
             )
         )
     if error_cells:
-        errors.extend(_error_cell_issues(name, archive, sheet_part, header))
+        errors.extend(_error_cell_issues(name, archive, sheet_part, cells, header_index))
     if errors:
         return None, errors
 
+    headers = [str(h).strip() for h in cells[header_index]]
+    body = cells[header_index + 1 : last_index + 1]
     rows = pd.RangeIndex(header_row + 1, last_index + 2).to_numpy(dtype="int64")
     return finish_columns(
         path,
         kind,
         data,
-        [column[header_index + 1 : last_index + 1] for column in columns],
-        header,
+        [body[:, j] for j in range(width)],
+        headers,
         rows,
         header_row,
-        [],
+        issues,
         sheet=sheet_name,
         trailing_blank_header_is_warning=True,
         longest_cell_bytes=longest,
@@ -359,26 +372,24 @@ def _grid_to_table(
     )
 
 
-def _as_text(grid: list[list[Any]]) -> tuple[list[np.ndarray], int, bool]:
-    """The grid's columns, every cell made canonical text, in one pass over each column's joined
-    runs of cells, which also gives a bound on any cell's length and whether a cell may hold `="`.
+def _as_text(cells: np.ndarray) -> tuple[int, bool]:
+    """Every cell made canonical text in place, in one pass over each column's joined runs of
+    cells, which also gives a bound on any cell's length and whether a cell may hold `="`.
 
-    The rows (all as wide) are turned into columns in C (`zip`); a column whose cells are all
-    `str` without a "\r" (the usual one) is kept as it is.
+    A column whose cells are all `str` without a "\r" (the usual one) is left as it is.
     """
     longest, may_hold_wrapped = 0, False
-    columns: list[np.ndarray] = []
-    for cells in map(list, zip(*grid, strict=True)):
+    for j in range(cells.shape[1]):
+        column = cells[:, j]
         try:
-            # join type-checks every cell in C.
-            runs = joined_runs(cells)
+            # join type-checks every cell in C (a list, which it takes without copying cells).
+            runs = joined_runs(column.tolist())
             as_written = not any("\r" in run for run in runs)
         except TypeError:
             as_written = False
         if not as_written:
-            cells = list(map(_cell_text, cells))
-            runs = joined_runs(cells)
-        columns.append(np.fromiter(cells, dtype=object, count=len(cells)))
+            cells[:, j] = list(map(_cell_text, column))
+            runs = joined_runs(cells[:, j].tolist())
         longest = max(longest, *map(len, runs), 0)
         may_hold_wrapped = may_hold_wrapped or any('="' in run for run in runs)
-    return columns, longest, may_hold_wrapped
+    return longest, may_hold_wrapped
