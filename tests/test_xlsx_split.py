@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pandas as pd
 import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from pkgreport.config import Settings
-from pkgreport.inputs import xlsx_sheet
-from pkgreport.inputs.loading import load_file
+from pkgreport.inputs import read_ahead, xlsx_sheet
+from pkgreport.inputs.loading import load_file, load_folder
 from pkgreport.inputs.xlsx_safety import preflight_xlsx
 from pkgreport.inputs.xlsx_split import read_split, split_rows
 
@@ -258,6 +259,24 @@ def pieces_of(xml: bytes, size: int) -> list[bytes]:
     return pieces
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        SPLIT["xlsxwriter"][: len(SPLIT["xlsxwriter"]) * 3 // 5],
+        SPLIT["xlsxwriter"][:-30],
+        b"id,patient_id\nA1,P1\n",
+        b"",
+    ],
+    ids=["cut short", "end of the archive cut off", "a CSV named .xlsx", "empty"],
+)
+def test_a_damaged_workbook_is_refused_alike(
+    content: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole, split = read_both_ways(tmp_path, content, monkeypatch)
+    assert whole[0] is None and whole[1]
+    assert_same_tables(whole, split)
+
+
 @pytest.mark.parametrize("size", [1, 7, 100, 1_000, 10**9])
 def test_the_cut_falls_at_a_row_start_past_the_middle(size: int) -> None:
     sheet = (
@@ -310,3 +329,25 @@ def test_corpus_workbooks_read_alike_split_and_whole(
         sheet_name = CalamineWorkbook.from_filelike(io.BytesIO(content)).sheet_names[0]
         assert grid == whole_grid(content, sheet_name)
     assert_same_tables(*read_both_ways(tmp_path, content, monkeypatch, path.name))
+
+
+def test_a_folder_read_ahead_with_its_sheets_split_loads_as_read_whole_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Appointments.xlsx").write_bytes(SPLIT["openpyxl"])
+    (tmp_path / "Cases.xlsx").write_bytes(SPLIT["xlsxwriter, from column C"])
+    (tmp_path / "Payments.xlsx").write_bytes(SPLIT["xlsxwriter"][:3000])  # cut short
+    settings = Settings(input_dir=tmp_path)
+    whole = load_folder(tmp_path, settings)
+    with monkeypatch.context() as patch:
+        patch.setattr(xlsx_sheet, "SPLIT_MIN_BYTES", 0)
+        read_ahead.start(settings)
+        split = load_folder(tmp_path, settings)
+    assert not read_ahead._started
+    assert split[1] == whole[1] and [i.file for i in whole[1]] == [
+        "Appointments.xlsx",
+        "Payments.xlsx",
+    ]
+    assert [t.file for t in split[0]] == [t.file for t in whole[0]] and len(whole[0]) == 2
+    for a, b in zip(split[0], whole[0], strict=True):
+        pd.testing.assert_frame_equal(a.frame, b.frame)

@@ -159,7 +159,10 @@ def _opened(workbook: list[Any]) -> Any:
         for piece in workbook:
             view = memoryview(piece)
             while view:
-                view = view[os.write(fd, view) :]
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError("could not write the sheet's half to memory")
+                view = view[written:]
         # calamine opens the file again by its path: its own descriptor keeps it alive.
         return CalamineWorkbook.from_path(f"{_OWN_FILES}/{fd}")
     finally:
