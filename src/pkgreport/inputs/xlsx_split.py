@@ -15,6 +15,7 @@ Imports only the standard library, so the reader threads can run it before panda
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import struct
@@ -27,6 +28,10 @@ from pkgreport.errors import PASS_THROUGH
 
 # Below this many bytes of sheet XML, a second thread and the copies cost more than they save.
 SPLIT_MIN_BYTES = 16 << 20
+
+# The first half is a little smaller (percent of the bytes): its cells become Python values
+# (holding the GIL) while calamine still parses the second half beside it.
+_FIRST_SHARE = 42
 
 _OPEN = b"<sheetData>"
 _CLOSE = b"</sheetData>"
@@ -73,8 +78,8 @@ def read_split(
 
 
 def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
-    """The sheet's XML as two sheets, each a list of byte pieces: the rows before a `<row` near
-    the middle, and the rows from it, each with the sheet's other elements; or None.
+    """The sheet's XML as two sheets, each a list of byte pieces: the rows before a `<row` a
+    little before the middle, and the rows from it, each with the sheet's other elements; or None.
 
     No tag is split between two pieces, so each marker is searched for piece by piece.
     """
@@ -86,7 +91,7 @@ def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
     start = oat + len(_OPEN)
     if pieces[oi][oat:start] != _OPEN or any(b"!" in p and b"<!" in p for p in pieces):
         return None  # attributes on sheetData; a comment or a CDATA section could hold "<row"
-    middle = sum(map(len, pieces)) // 2
+    middle = sum(map(len, pieces)) * _FIRST_SHARE // 100
     mi = 0
     while mi < len(pieces) - 1 and middle >= len(pieces[mi]):
         middle -= len(pieces[mi])
@@ -136,7 +141,15 @@ def _parsed(
     """(start, end, rows) of the sheet in a workbook (its bytes in pieces), or None."""
     try:
         sheet = _opened(workbook).get_sheet_by_name(sheet_name)
-        return sheet.start, sheet.end, sheet.to_python(skip_empty_area=skip_empty_area)
+        # A list per row, none in a cycle: the cycle collector would walk them again and again
+        # (as `xlsx_reading.load_xlsx` pauses it for the whole sheet's rows).
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return sheet.start, sheet.end, sheet.to_python(skip_empty_area=skip_empty_area)
+        finally:
+            if was_enabled:
+                gc.enable()
     except PASS_THROUGH:
         raise
     except BaseException:  # noqa: BLE001 - calamine's errors, and Rust panics: read it whole
