@@ -316,6 +316,13 @@ def test_a_sheet_with_an_unusual_outline_is_not_cut(sheet: bytes) -> None:
         assert split_rows(pieces_of(sheet, size)) is None
 
 
+def test_a_sheet_in_pieces_not_cut_after_a_tag_is_not_cut() -> None:
+    sheet = b"<worksheet><sheetData>" + b"".join(typed_rows(2, 40)) + b"</sheetData></worksheet>"
+    assert split_rows([sheet]) is not None
+    at = sheet.index(b"<row", 500) + 2  # inside a row's tag
+    assert split_rows([sheet[:at], sheet[at:]]) is None
+
+
 def corpus_workbooks() -> list[Path]:
     return sorted(CORPUS.glob("*.xlsx")) if CORPUS is not None else []
 

@@ -81,8 +81,11 @@ def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
     """The sheet's XML as two sheets, each a list of byte pieces: the rows before a `<row` a
     little before the middle, and the rows from it, each with the sheet's other elements; or None.
 
-    No tag is split between two pieces, so each marker is searched for piece by piece.
+    No tag is split between two pieces (each but the last ends with ">", else None), so each
+    marker is searched for piece by piece.
     """
+    if any(not piece.endswith(b">") for piece in pieces[:-1]):
+        return None  # a piece cut where no tag ended for megabytes: not a sheet Excel writes
     opened = _only(pieces, b"<sheetData")
     closed = _only(pieces, _CLOSE)
     if opened is None or closed is None or opened >= closed:
@@ -216,8 +219,9 @@ def _stored_zip(members: list[tuple[str, list[Any]]]) -> list[Any]:
         for part in parts:
             crc = zlib.crc32(part, crc)
             size += len(part)
-        # version 2.0, no flags, stored, 1980-01-01 00:00
-        fields = (20, 0, 0, 0, 33, crc, size, size, len(encoded), 0)
+        # version 2.0, the name's encoding (bit 11: UTF-8), stored, 1980-01-01 00:00
+        flags = 0 if name.isascii() else 0x800
+        fields = (20, flags, 0, 0, 33, crc, size, size, len(encoded), 0)
         header = struct.pack("<4s5H3L2H", b"PK\x03\x04", *fields) + encoded
         central.append(
             struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, offset) + encoded
