@@ -376,3 +376,22 @@ def test_the_read_benchmark_times_a_workbook_whole_and_split(tmp_path: Path) -> 
     lines = done.stdout.splitlines()
     assert lines[-2].startswith("whole  median of 1: ") and lines[-2].endswith("(read whole)")
     assert lines[-1].startswith("split  median of 1: ") and lines[-1].endswith("(split in two)")
+
+
+def test_the_imports_wait_for_the_biggest_workbooks_pre_flight_then_it_loads_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Appointments.xlsx").write_bytes(SPLIT["openpyxl"])
+    (tmp_path / "Cases.xlsx").write_bytes(SPLIT["xlsxwriter, from column C"])
+    settings = Settings(input_dir=tmp_path)
+    whole = load_folder(tmp_path, settings)
+    read_ahead.wait_for_checks()  # nothing started: returns at once
+    monkeypatch.setattr(read_ahead, "_CHECK_FIRST_BYTES", 0)
+    read_ahead.start(settings)
+    biggest = max(read_ahead._started.values(), key=lambda r: r.path.stat().st_size)
+    read_ahead.wait_for_checks()
+    assert biggest.checked.is_set()
+    ahead = load_folder(tmp_path, settings)
+    assert not read_ahead._started and ahead[1] == whole[1]
+    for a, b in zip(ahead[0], whole[0], strict=True):
+        pd.testing.assert_frame_equal(a.frame, b.frame)

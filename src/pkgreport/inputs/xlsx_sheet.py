@@ -7,6 +7,7 @@ can open the sheet (`read_ahead`); `xlsx_reading` turns its cells into a table.
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -60,14 +61,18 @@ class SheetRefused:
     value: str | None = None
 
 
-def open_sheet(data: bytes, settings: Settings) -> OpenSheet | SheetRefused:
+def open_sheet(
+    data: bytes, settings: Settings, checked: threading.Event | None = None
+) -> OpenSheet | SheetRefused:
     """The chosen sheet parsed, or why not; never raises for bad input.
 
-    The pre-flight (zip and XML bombs, the sheet's extent) runs before calamine sees the bytes.
-    calamine releases the GIL while it parses the sheet.
+    The pre-flight (zip and XML bombs, the sheet's extent) runs before calamine sees the bytes;
+    `checked` is set once it is over. calamine releases the GIL while it parses the sheet.
     """
     kept: dict[str, list[bytes]] = {}
     archive, sheet_extents, problem = preflight_xlsx(data, settings, kept, SPLIT_MIN_BYTES)
+    if checked is not None:
+        checked.set()
     if problem is not None:
         return SheetRefused(problem)
     assert archive is not None
