@@ -35,9 +35,9 @@ def preflight_xlsx(
 
     Returns the open archive and, per worksheet part, the largest (row, column) a cell names, so
     a sparse sheet cannot make the reader allocate a huge dense grid, and whether it has error cells.
-    Given `kept`, the decompressed XML of each worksheet of `keep_min_bytes` or more whose every
-    cell is written `<c r="..."` is put there, in pieces cut after a tag, once the whole workbook
-    passed (`xlsx_split`).
+    Given `kept`, the decompressed XML of the workbook's worksheet, when it is the only one, has
+    `keep_min_bytes` or more and every cell written `<c r="..."`, is put there, in pieces cut
+    after a tag, once the whole workbook passed (`xlsx_split`).
     """
     problem = _not_a_zipped_workbook(data)
     if problem is not None:
@@ -66,6 +66,9 @@ def preflight_xlsx(
     extents: dict[str, tuple[int, int, bool]] = {}
     actual = _ActualSize(settings.max_xlsx_uncompressed_bytes)
     sheets_xml: dict[str, list[bytes]] = {}
+    worksheets = [m for m in members if m.filename.startswith("xl/worksheets/")]
+    if sum(m.filename.lower().endswith(".xml") for m in worksheets) != 1:
+        kept = None  # only a workbook's one worksheet is split: keep no other
     try:
         for m in members:
             if m.is_dir():
