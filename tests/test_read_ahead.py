@@ -133,7 +133,7 @@ def test_a_reader_that_fails_in_its_thread_fails_as_it_would_in_turn(
     (tmp_path / "Appointments.xlsx").write_bytes(APPOINTMENTS)
     settings = Settings(input_dir=tmp_path)
 
-    def fails(data: bytes, settings: Settings) -> None:
+    def fails(data: bytes, settings: Settings, checked: object = None) -> None:
         raise RuntimeError("the reader stopped")
 
     monkeypatch.setattr(read_ahead, "open_sheet", fails)

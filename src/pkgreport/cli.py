@@ -136,14 +136,21 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     from pkgreport.inputs import read_ahead
 
     settings = settings_from(input_dir=input_dir, **options)
-    # The workbooks are read on the second core while the data libraries load.
+    # The workbooks are read on the second core while the data libraries load (once the biggest
+    # has passed its pre-flight).
     reading = read_ahead.start(settings)
+    read_ahead.wait_for_checks()
     from pkgreport import pipeline
 
     if reading:
         from pkgreport.inputs.schemas import prepare_schemas
 
         prepare_schemas()
+    import gc
+
+    # What is loaded by now (the libraries, the schemas) lives to the end: the cycle collector
+    # need not walk it again each time the rows' objects start a collection (~0.15 s of CPU).
+    gc.freeze()
     dataset = pipeline.load_dataset(settings)
     inconsistent = pipeline.inconsistent_records(dataset, settings)
     has_errors = any(i.severity == "error" for i in dataset.issues)

@@ -36,6 +36,7 @@ class Reading:
     path: Path
     settings: Settings
     done: threading.Event = field(default_factory=threading.Event)
+    checked: threading.Event = field(default_factory=threading.Event)  # its pre-flight is over
     data: bytes | None = None
     problem: str | None = None
     sheet: OpenSheet | SheetRefused | None = None
@@ -45,10 +46,11 @@ class Reading:
         try:
             self.data, self.problem = read_export_bytes(self.path, self.settings.max_file_bytes)
             if self.data is not None:
-                self.sheet = open_sheet(self.data, self.settings)
+                self.sheet = open_sheet(self.data, self.settings, self.checked)
         except BaseException as exc:  # noqa: BLE001 - raised again where the file is loaded
             self.failed = exc
         finally:
+            self.checked.set()
             self.done.set()
 
 
@@ -80,6 +82,32 @@ def start(settings: Settings) -> bool:
         # Daemon threads: a run that stops early (a usage error) never waits for a reader.
         threading.Thread(target=_read_all, args=(waiting,), daemon=True).start()
     return True
+
+
+# A workbook this big has a pre-flight worth waiting for (`wait_for_checks`).
+_CHECK_FIRST_BYTES = 4 << 20
+# The longest the imports wait for it.
+_CHECK_WAIT_SECONDS = 2.0
+
+
+def wait_for_checks() -> None:
+    """Wait for the pre-flight of the biggest workbook being read (when it is big), so the data
+    libraries are imported after it rather than beside it.
+
+    The pre-flight holds the GIL for its scans, as the imports do: side by side, each takes about
+    twice as long, and calamine's parse of the sheet, which releases the GIL and so runs beside
+    the imports, starts that much later.
+    """
+    with _lock:
+        readings = list(_started.values())[:_READERS]
+    sizes = []
+    for reading in readings:
+        try:
+            sizes.append((reading.path.stat().st_size, reading.path.name, reading))
+        except OSError:
+            continue  # the reading reports it
+    if sizes and max(sizes)[0] >= _CHECK_FIRST_BYTES:
+        max(sizes)[2].checked.wait(_CHECK_WAIT_SECONDS)
 
 
 def _read_all(waiting: queue.SimpleQueue[Reading]) -> None:

@@ -26,12 +26,18 @@ def short_message(exc: BaseException) -> str:
 
 
 def preflight_xlsx(
-    data: bytes, settings: Settings
+    data: bytes,
+    settings: Settings,
+    kept: dict[str, list[bytes]] | None = None,
+    keep_min_bytes: int = 0,
 ) -> tuple[zipfile.ZipFile | None, dict[str, tuple[int, int, bool]], str | None]:
     """Refuse what a parser should never see: non-zips, encrypted, legacy, zip and XML bombs.
 
     Returns the open archive and, per worksheet part, the largest (row, column) a cell names, so
     a sparse sheet cannot make the reader allocate a huge dense grid, and whether it has error cells.
+    Given `kept`, the decompressed XML of the workbook's worksheet, when it is the only one, has
+    `keep_min_bytes` or more and every cell written `<c r="..."`, is put there, in pieces cut
+    after a tag, once the whole workbook passed (`xlsx_split`).
     """
     problem = _not_a_zipped_workbook(data)
     if problem is not None:
@@ -59,6 +65,10 @@ def preflight_xlsx(
 
     extents: dict[str, tuple[int, int, bool]] = {}
     actual = _ActualSize(settings.max_xlsx_uncompressed_bytes)
+    sheets_xml: dict[str, list[bytes]] = {}
+    worksheets = [m for m in members if m.filename.startswith("xl/worksheets/")]
+    if sum(m.filename.lower().endswith(".xml") for m in worksheets) != 1:
+        kept = None  # only a workbook's one worksheet is split: keep no other
     try:
         for m in members:
             if m.is_dir():
@@ -66,10 +76,16 @@ def preflight_xlsx(
             is_xml = m.filename.lower().endswith((".xml", ".rels", ".vml"))
             is_sheet = m.filename.startswith("xl/worksheets/") and is_xml
             scan = _ExtentScan() if is_sheet else None
+            pieces: list[bytes] | None = (
+                [] if kept is not None and scan and m.file_size >= keep_min_bytes else None
+            )
             with archive.open(m) as stream:
-                problem = _scan_member(m, stream, actual, scan, is_xml)
+                problem = _scan_member(m, stream, actual, scan, is_xml, pieces)
             if problem is not None:
                 return None, {}, problem
+            if pieces is not None and scan is not None and not scan.precise:
+                sheets_xml[m.filename] = pieces
+            del pieces
             if scan is not None:
                 bound = scan.bound()
                 if bound[0] * bound[1] > settings.max_xlsx_cells:
@@ -86,6 +102,8 @@ def preflight_xlsx(
             {},
             f"not a valid xlsx: the zip archive is damaged ({short_message(exc)}); {RESAVE_ADVICE}",
         )
+    if kept is not None:
+        kept.update(sheets_xml)
     return archive, extents, None
 
 
@@ -150,8 +168,10 @@ def _scan_member(
     actual: _ActualSize,
     scan: _ExtentScan | None,
     is_xml: bool,
+    pieces: list[bytes] | None = None,
 ) -> str | None:
-    """Decompress one part, counting real bytes; refuse DTDs; feed worksheets to the extent scan."""
+    """Decompress one part, counting real bytes; refuse DTDs; feed worksheets to the extent scan
+    (and its pieces to `pieces`, when given)."""
     too_big = (
         f"refused: the workbook unpacks to more than its declared or allowed size (limit "
         f"{actual.limit:,} bytes; possible zip bomb); save it again from Excel"
@@ -184,6 +204,8 @@ def _scan_member(
             )
         if scan is not None:
             scan.feed(segment)
+        if pieces is not None:
+            pieces.append(segment)
         previous = segment[-16:]
     if actual.total > actual.limit or actual.over:
         return too_big

@@ -7,6 +7,7 @@ can open the sheet (`read_ahead`); `xlsx_reading` turns its cells into a table.
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from pkgreport.config import Settings
 from pkgreport.errors import PASS_THROUGH
 from pkgreport.inputs.xlsx_safety import RESAVE_ADVICE, preflight_xlsx, short_message
+from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_split
 
 # .xls goes through the xlsx pre-flight so a legacy workbook gets the "re-save as .xlsx" message.
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
@@ -29,15 +31,19 @@ class OpenSheet:
     archive: zipfile.ZipFile
     sheet_part: str | None  # the zip member holding the sheet, when workbook.xml names it
     sheet_name: str
-    sheet: Any  # python_calamine.CalamineSheet
+    sheet: Any  # python_calamine.CalamineSheet (None when `grid` was read in two halves)
     error_cells: bool  # some cell holds an Excel error (#N/A, ...), which calamine blanks
+    grid: list[list[Any]] | None = None  # the cells, when read in halves (`xlsx_split`)
 
     def cells(self) -> list[list[Any]] | SheetRefused:
         """The sheet's rows of cell values (str, float, int, bool, dates, None), or why not.
 
         Holds the GIL throughout (every cell becomes a Python object), so it is left to the
-        thread that needs the cells rather than done by a reader thread beside it.
+        thread that needs the cells rather than done by a reader thread beside it, unless the
+        sheet was read in halves: each half's cells were made while the other half was parsed.
         """
+        if self.grid is not None:
+            return self.grid
         try:
             grid: list[list[Any]] = self.sheet.to_python(skip_empty_area=False)
         except PASS_THROUGH:
@@ -55,13 +61,18 @@ class SheetRefused:
     value: str | None = None
 
 
-def open_sheet(data: bytes, settings: Settings) -> OpenSheet | SheetRefused:
+def open_sheet(
+    data: bytes, settings: Settings, checked: threading.Event | None = None
+) -> OpenSheet | SheetRefused:
     """The chosen sheet parsed, or why not; never raises for bad input.
 
-    The pre-flight (zip and XML bombs, the sheet's extent) runs before calamine sees the bytes.
-    calamine releases the GIL while it parses the sheet.
+    The pre-flight (zip and XML bombs, the sheet's extent) runs before calamine sees the bytes;
+    `checked` is set once it is over. calamine releases the GIL while it parses the sheet.
     """
-    archive, sheet_extents, problem = preflight_xlsx(data, settings)
+    kept: dict[str, list[bytes]] = {}
+    archive, sheet_extents, problem = preflight_xlsx(data, settings, kept, SPLIT_MIN_BYTES)
+    if checked is not None:
+        checked.set()
     if problem is not None:
         return SheetRefused(problem)
     assert archive is not None
@@ -89,6 +100,12 @@ def open_sheet(data: bytes, settings: Settings) -> OpenSheet | SheetRefused:
         if max_row * max_col > settings.max_xlsx_cells:
             return _too_many_cells(max_row, max_col, settings)
 
+    if sheet_part in kept:
+        grid = read_split(archive, sheet_part, sheet_name, kept.pop(sheet_part))
+        if grid is not None and len(grid) * len(grid[0] if grid else ()) > settings.max_xlsx_cells:
+            return _too_many_cells(len(grid), len(grid[0]), settings)
+        if grid is not None:
+            return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, grid)
     try:
         sheet = workbook.get_sheet_by_name(sheet_name)
         end_row, end_col = sheet.end or (0, 0)
