@@ -119,8 +119,8 @@ def build_event_queue(
     refund_rows = np.flatnonzero(amounts < 0)
     credit_rows = np.flatnonzero(explicit.from_credit)
     kinds = (invoice_rows, credit_note_rows, payment_rows, refund_rows, credit_rows)
-    types = np.concatenate(
-        [np.full(len(rows), int(t), np.int64) for t, rows in zip(EventType, kinds, strict=True)]
+    types = np.concatenate(  # five kinds: a byte each (an event-long array less at the peak)
+        [np.full(len(rows), int(t), np.int8) for t, rows in zip(EventType, kinds, strict=True)]
     )
     record = np.concatenate(kinds).astype(np.int64)
     n_invoices = len(invoices.ids)
