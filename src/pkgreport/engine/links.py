@@ -108,7 +108,17 @@ def _by_number(
 
 
 def _any_single(numbered: np.ndarray, appointment_codes: np.ndarray) -> bool:
-    """Whether any number is carried by one appointment alone."""
+    """Whether any number is carried by one appointment alone.
+
+    A number almost always names one appointment, so the first few numbers are tried first,
+    each compared with every row (one that names one appointment settles it); only when none
+    does are all the numbers encoded."""
+    for row in np.flatnonzero(pd.notna(numbered[:1000]))[:3].tolist():
+        # Against a one-object array: numpy would make a str scalar its own text, losing any
+        # trailing NUL; objects compare as Python compares them, exactly.
+        codes = appointment_codes[numbered == numbered[row : row + 1]]
+        if bool((codes == codes[0]).all()):
+            return True
     numbers = encode({"appointments": numbered}, text_order=False)
     single = _single_appointment(numbers.of("appointments"), appointment_codes, len(numbers.ids))
     return bool((single >= 0).any())
