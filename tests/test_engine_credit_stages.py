@@ -6,10 +6,13 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pkgreport.engine._arrays import end_of_day
 from pkgreport.engine.credit import findings as find
 from pkgreport.engine.credit.allocations import explicit_allocations
+from pkgreport.engine.credit.columns import days_of
 from pkgreport.engine.credit.events import EventType, build_event_queue, code_patients
 from pkgreport.engine.credit.ledger import LedgerKind, RefType, build_ledger, ledger_frame
 from pkgreport.engine.credit.matching import match_events, match_fifo, match_lifo
@@ -228,3 +231,16 @@ def test_a_finding_with_no_subjects_is_none():
     patients = _patients(patient_id=["p1"], credit=[0], open_outstanding=[0])
     assert find.unapplied_credit(patients, date(2026, 3, 31)) is None
     assert find.credit_with_open_invoices(patients, "Cliniko") is None
+
+
+@given(
+    st.lists(
+        # 1823 to 2116 (numpy's own days go wrong within a day of the int64 limit), and NaT
+        st.one_of(st.integers(-(2**62), 2**62), st.just(-(2**63))),
+        max_size=30,
+    )
+)
+def test_day_numbers_are_numpys_own_days_nat_included(nanoseconds: list[int]) -> None:
+    at = np.array(nanoseconds, dtype=np.int64).view("datetime64[ns]")
+    expected = at.astype("datetime64[D]").astype(np.int64)
+    assert days_of(at).tolist() == expected.tolist()

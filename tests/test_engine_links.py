@@ -126,3 +126,47 @@ def test_numbers_naming_one_appointment_match_the_plain_reference(
     assert numbered.to_dict() == _numbers_naming_one_appointment(appointments)
     if len(numbered):
         assert numbered.dtype == object and numbered.index.dtype == object
+
+
+NUMBERS = st.sampled_from(["7", "8", "9", "9\x00", "\ud800", None])
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    appointment_rows=st.lists(
+        st.tuples(st.sampled_from(["a1", "a2", "a3", "a4"]), NUMBERS), min_size=1, max_size=20
+    ),
+    invoice_rows=st.lists(
+        st.tuples(st.sampled_from(["a1", "a4", "gone", None]), NUMBERS), max_size=12
+    ),
+)
+def test_invoices_linked_by_number_match_the_plain_reference(
+    appointment_rows: list[tuple[str, str | None]],
+    invoice_rows: list[tuple[str | None, str | None]],
+) -> None:
+    appointments = _frame(
+        appointment_id=[a for a, _ in appointment_rows],
+        invoice_number=[n for _, n in appointment_rows],
+    )
+    invoices = _frame(
+        invoice_id=[f"i{k}" for k in range(len(invoice_rows))],
+        appointment_id=[a for a, _ in invoice_rows],
+        number=[n for _, n in invoice_rows],
+    )
+    links = link_invoices(invoices, appointments)
+    # Plain reference: an invoice whose own id names no appointment takes the one appointment
+    # carrying its number, when exactly one does.
+    present = set(appointments["appointment_id"])
+    single = _numbers_naming_one_appointment(appointments)
+    expected = {
+        invoice: single[number]
+        for invoice, own, number in zip(
+            invoices["invoice_id"], invoices["appointment_id"], invoices["number"], strict=True
+        )
+        if own not in present and number is not None and number in single
+    }
+    assert links.by_number == expected
+    # Own ids are counted as intact ones once some number names one appointment alone.
+    intact = sum(own in present for own in invoices["appointment_id"])
+    with_own_id = sum(own is not None for own in invoices["appointment_id"])
+    assert links.by_id == (intact if single else with_own_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pkgreport.columns import money_columns
 from pkgreport.config import Settings
@@ -233,13 +236,16 @@ def compute(
     as_of, as_of_source, period_start, period_end = _dates(dataset, settings)
     timings: dict[str, float] = {}
     skipped = sections_left_out(dataset)
+    release_freed_memory()  # what validation let go
     t0 = time.perf_counter()
     ids = dataset_ids(dataset)
     links = link_invoices(dataset.invoices, dataset.appointments, ids)
     timings["ids+links"] = time.perf_counter() - t0
     if engines is None:
-        tally = _tally(dataset, settings, as_of, timings, progress, ids)
+        # Credit first: its working arrays are the engines' peak, which then does not hold
+        # the case tally too (the tally's own, smaller, comes once credit's are let go).
         credit = _credit(dataset, settings, as_of, links, timings, ids)
+        tally = _tally(dataset, settings, as_of, timings, progress, ids)
     else:
         t0 = time.perf_counter()
         tally, credit = engines(dataset, settings, as_of, links)
@@ -257,6 +263,7 @@ def compute(
             ),
         )
     findings = combine_findings(*(r.findings for r in (tally, credit) if r is not None))
+    release_freed_memory()  # the engines' working arrays, before the reports are rendered
     return RunResult(
         settings=settings,
         dataset=dataset,
@@ -275,6 +282,22 @@ def compute(
         links=links,
         timings=timings,
     )
+
+
+def release_freed_memory() -> bool:
+    """Give the memory that is free but still held back to the system: Arrow's pool (what the
+    CSV reader and the id encoding used) and the C heap (glibc's `malloc_trim`; False where
+    the C library has none). At 1M rows, after validation, that is about 0.15 GB and 0.25 GB,
+    which the engines' peak and the processes forked after them (which inherit this one's
+    pages) would otherwise count. About 0.03 s at 1M rows."""
+    pa.default_memory_pool().release_unused()
+    if not sys.platform.startswith("linux"):
+        return False
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # musl has none
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 def _dates(dataset: Dataset, settings: Settings) -> tuple[date, str, date, date]:

@@ -21,7 +21,8 @@ Column: TypeAlias = "pd.Series | np.ndarray"
 @dataclass(frozen=True)
 class IdSpace:
     """One id space: its distinct ids (`ids[code]`) and, per column holding them, each row's code
-    (`MISSING` where blank). Equal text, equal code, in every column of the space."""
+    (`MISSING` where blank; int32 below 2**31 ids). Equal text, equal code, in every column of
+    the space."""
 
     ids: np.ndarray
     codes: Mapping[str, np.ndarray]
@@ -49,6 +50,8 @@ def encode(columns: Mapping[str, Column], *, text_order: bool) -> IdSpace:
         ordered[rank] = uniques
         codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], MISSING)
         uniques = ordered
+    if len(uniques) < 2**31:  # held through every engine: half the memory of int64
+        codes = codes.astype(np.int32)
     bounds = np.cumsum([0] + [len(c) for c in columns.values()])
     split = {
         name: codes[start:end]

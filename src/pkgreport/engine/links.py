@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pkgreport.engine.ids import MISSING, RunIds, encode, encode_ids
 
@@ -67,29 +69,80 @@ def link_invoices(
     if ids is None:
         ids = encode_ids(appointments=appointments, invoices=invoices)
     intact = intact_appointment_ids(ids)
+    by_id = int(intact.sum())
     # Validation has stripped every text cell, so numbers compare as written.
-    numbers = encode(
-        {
-            "appointments": appointments["invoice_number"],
-            "invoices": invoices["number"].to_numpy(dtype=object)[~intact],
-        },
-        text_order=False,
+    numbered = appointments["invoice_number"].to_numpy(dtype=object)
+    appointment_codes = ids.appointments.of("appointments")
+    found = _by_number(
+        numbered, appointment_codes, invoices["number"].to_numpy(dtype=object)[~intact]
     )
-    single = _single_appointment(
-        numbers.of("appointments"), ids.appointments.of("appointments"), len(numbers.ids)
-    )
-    if not (single >= 0).any():
-        return InvoiceLinks(by_id=with_own_id)
-    wanted = numbers.of("invoices")
-    found = np.where(wanted >= 0, single[np.maximum(wanted, 0)], MISSING)
     hit = found >= 0
+    if not hit.any():
+        # Then the count is of every own id, unless some number names one appointment alone
+        # (as when an invoice is linked by number): asked only when the two counts differ.
+        if by_id == with_own_id or not _any_single(numbered, appointment_codes):
+            return InvoiceLinks(by_id=with_own_id)
+        return InvoiceLinks(by_id=by_id)
     linked = invoices["invoice_id"].to_numpy(dtype=object)[~intact][hit]
     return InvoiceLinks(
-        by_id=int(intact.sum()),
+        by_id=by_id,
         by_number=dict(
             zip(linked.tolist(), ids.appointments.ids[found[hit]].tolist(), strict=True)
         ),
     )
+
+
+def _by_number(
+    numbered: np.ndarray, appointment_codes: np.ndarray, wanted: np.ndarray
+) -> np.ndarray:
+    """Per wanted number: the code of the one appointment carrying it, `MISSING` when none or
+    several do. Only the appointments carrying a wanted number are encoded: every row carrying
+    it, so whether one appointment alone carries it is decided as over all the rows."""
+    carrying = np.flatnonzero(_among(numbered, wanted))
+    numbers = encode({"appointments": numbered[carrying], "invoices": wanted}, text_order=False)
+    single = _single_appointment(
+        numbers.of("appointments"), appointment_codes[carrying], len(numbers.ids)
+    )
+    # A blank number's code, MISSING (-1), reads the slot added at the end: MISSING.
+    return np.append(single, MISSING)[numbers.of("invoices")]
+
+
+def _any_single(numbered: np.ndarray, appointment_codes: np.ndarray) -> bool:
+    """Whether any number is carried by one appointment alone.
+
+    A number almost always names one appointment, so the first few numbers are tried first,
+    each compared with every row (one that names one appointment settles it); only when none
+    does are all the numbers encoded."""
+    for row in np.flatnonzero(pd.notna(numbered[:1000]))[:3].tolist():
+        # Against a one-object array: numpy would make a str scalar its own text, losing any
+        # trailing NUL; objects compare as Python compares them, exactly.
+        codes = appointment_codes[numbered == numbered[row : row + 1]]
+        if bool((codes == codes[0]).all()):
+            return True
+    numbers = encode({"appointments": numbered}, text_order=False)
+    single = _single_appointment(numbers.of("appointments"), appointment_codes, len(numbers.ids))
+    return bool((single >= 0).any())
+
+
+def _among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per value: whether it is one of `wanted` (texts compared exactly; missing is never).
+
+    Arrow looks the values up in a hash of the few wanted ones, in C; anything it cannot take
+    as text (a lone surrogate) is looked up in a Python set, which gives the same answer."""
+    try:
+        return (
+            pc.is_in(
+                pa.array(values, type=pa.large_string(), from_pandas=True),
+                value_set=pa.array(wanted, type=pa.large_string(), from_pandas=True),
+                skip_nulls=True,
+            )
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+        )
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        known = set(wanted[pd.notna(wanted)].tolist())
+        found = np.fromiter((v in known for v in values.tolist()), dtype=bool, count=len(values))
+        return found & pd.notna(values)
 
 
 def intact_appointment_ids(ids: RunIds) -> np.ndarray:

@@ -38,9 +38,17 @@ def cents_of(frame: pd.DataFrame, column: str) -> np.ndarray:
     return frame[column].to_numpy(dtype=np.int64)
 
 
+_NS_PER_DAY = 86_400_000_000_000
+_NAT_INT = np.iinfo(np.int64).min  # NaT's integer
+
+
 def days_of(at: np.ndarray) -> np.ndarray:
-    """Datetimes as day numbers (days since 1970-01-01)."""
-    return at.astype("datetime64[D]").astype(np.int64)
+    """Datetimes as day numbers (days since 1970-01-01, NaT kept as NaT's integer): what
+    `astype("datetime64[D]")` gives (it floors too), by integer division, twice as fast."""
+    nanoseconds = at.astype("datetime64[ns]", copy=False).view(np.int64)
+    days = nanoseconds // _NS_PER_DAY
+    days[nanoseconds == _NAT_INT] = _NAT_INT
+    return days
 
 
 def source_rows_of(frame: pd.DataFrame) -> Any:

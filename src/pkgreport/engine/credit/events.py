@@ -119,10 +119,10 @@ def build_event_queue(
     refund_rows = np.flatnonzero(amounts < 0)
     credit_rows = np.flatnonzero(explicit.from_credit)
     kinds = (invoice_rows, credit_note_rows, payment_rows, refund_rows, credit_rows)
-    types = np.concatenate(
-        [np.full(len(rows), int(t), np.int64) for t, rows in zip(EventType, kinds, strict=True)]
+    types = np.concatenate(  # five kinds: a byte each (an event-long array less at the peak)
+        [np.full(len(rows), int(t), np.int8) for t, rows in zip(EventType, kinds, strict=True)]
     )
-    record = np.concatenate(kinds).astype(np.int64)
+    record = np.concatenate(kinds).astype(np.int64, copy=False)
     n_invoices = len(invoices.ids)
     patient = np.concatenate(
         (
@@ -132,7 +132,7 @@ def build_event_queue(
             patients.of_payments[refund_rows],
             patients.of_invoices[alloc.inv[credit_rows]],
         )
-    ).astype(np.int64)
+    ).astype(np.int64, copy=False)
     at = np.concatenate(
         (
             invoices.issued_at[invoice_rows],
@@ -154,7 +154,7 @@ def build_event_queue(
             n_invoices + refund_rows,
             alloc.inv[credit_rows],
         )
-    ).astype(np.int64)
+    ).astype(np.int64, copy=False)
     # Ties on (patient, day, rank, id) keep file order: allocations by their own row.
     file_order = np.concatenate((record[: len(record) - len(credit_rows)], alloc.row[credit_rows]))
     order = _replay_order(types, patient, at, ref, record_ids, file_order)
