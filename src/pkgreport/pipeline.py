@@ -36,6 +36,7 @@ from pkgreport.inputs.validation import (
     validate_tables,
 )
 from pkgreport.money import format_dollars
+from pkgreport.reports.month_digest import digests_beside
 from pkgreport.result import Dataset, RunResult
 from pkgreport.schema_process import ChecksAfterTyping, ChecksBeside
 
@@ -499,9 +500,17 @@ def _computed(
     load_seconds = time.perf_counter() - started
     require_clean(dataset)
     require_totals_fit(dataset)
-    result = compute(dataset, settings, progress)
+    # The history's month digests need only the validated invoices and payments: on a large
+    # folder a process forked now works them out while this one runs the engines.
+    digests = digests_beside({"invoices": dataset.invoices, "payments": dataset.payments})
+    try:
+        result = compute(dataset, settings, progress)
+    except BaseException:
+        if digests is not None:
+            digests.close()
+        raise
     result.timings["load+validate"] = load_seconds
-    return result
+    return result if digests is None else replace(result, month_digests=digests)
 
 
 def _run_checked_beside(
