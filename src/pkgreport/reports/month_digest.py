@@ -44,9 +44,9 @@ BESIDE_MIN_ROWS = 200_000
 _INT64 = np.dtype("<i8")
 
 
-def _as_int64(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """The column's missing flags and its values as little-endian int64 (missing values 0), or
-    None when it holds text."""
+def _as_int64(values: pd.Series, order: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The column's missing flags and its values as little-endian int64 (missing values 0), in
+    `order`; None when it holds text."""
     dtype = values.dtype
     if dtype.kind == "M":
         ints = values.to_numpy(dtype="datetime64[ns]").view(np.int64)
@@ -54,8 +54,8 @@ def _as_int64(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
         ints = values.to_numpy(dtype=np.int64, na_value=0)
     else:
         return None
-    missing = values.isna().to_numpy()
-    ints = np.array(ints, dtype=_INT64)  # a copy of its own, to zero the missing values in
+    missing = values.isna().to_numpy()[order]
+    ints = np.asarray(ints, dtype=_INT64)[order]  # a copy of its own, to zero the missing values in
     ints[missing] = 0
     return missing, ints
 
@@ -73,14 +73,15 @@ class _Text(NamedTuple):
         return self.data[int(self.starts[lo]) : int(self.starts[hi])]
 
 
-def _as_text(values: pd.Series) -> _Text:
-    """The column's values as text ("" where missing): by pyarrow when every value is a `str`
-    it can hold (one pass in C), else value by value (a value that is not text is digested as
-    it prints; a lone surrogate from a mis-decoded export is kept by "surrogatepass")."""
+def _as_text(values: pd.Series, order: np.ndarray) -> _Text:
+    """The column's values as text ("" where missing), in `order`: by pyarrow when every value
+    is a `str` it can hold (one pass in C, rows put in order by Arrow), else value by value (a
+    value that is not text is digested as it prints; a lone surrogate from a mis-decoded export
+    is kept by "surrogatepass")."""
     objects = values.to_numpy(dtype=object)
     if pd.api.types.infer_dtype(objects, skipna=True) in ("string", "empty"):
         try:
-            text = pa.array(objects, type=pa.large_string(), from_pandas=True)
+            text = pa.array(objects, type=pa.large_string(), from_pandas=True).take(order)
         except (pa.ArrowException, UnicodeError):
             pass  # a lone surrogate, which UTF-8 cannot hold
         else:
@@ -91,7 +92,8 @@ def _as_text(values: pd.Series) -> _Text:
                 data=b"" if data is None else memoryview(data),
                 starts=np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1),
             )
-    missing = values.isna().to_numpy()
+    objects = objects[order]
+    missing = pd.isna(objects)
     texts = objects.copy()
     texts[missing] = ""
     if pd.api.types.infer_dtype(texts, skipna=False) != "string":
@@ -104,29 +106,42 @@ def _as_text(values: pd.Series) -> _Text:
 
 
 def _column_parts(
-    values: pd.Series,
+    values: pd.Series, order: np.ndarray
 ) -> tuple[bytes, np.ndarray, Callable[[int, int], tuple[bytes | memoryview, ...]]]:
-    """A column's tag, its missing flags, and what rows lo..hi add after the flags."""
-    numbers = _as_int64(values)
+    """A column's tag, its missing flags, and what rows lo..hi add after the flags, its rows
+    taken in `order`."""
+    numbers = _as_int64(values, order)
     if numbers is not None:
         missing, ints = numbers
         return b"i", missing, lambda lo, hi: (ints[lo:hi].tobytes(),)
-    text = _as_text(values)
+    text = _as_text(values, order)
     return b"t", text.missing, lambda lo, hi: (text.lengths[lo:hi].tobytes(), text.span(lo, hi))
+
+
+def _by_month_then_id(ids: pd.Series, month: np.ndarray) -> np.ndarray:
+    """The rows' order by month, then by id in code-point order: Arrow sorts the ids' UTF-8
+    bytes, which is that order, in C; ids it cannot hold as text are sorted by numpy."""
+    try:
+        text = pa.array(ids.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        text = None
+    if text is not None and text.null_count == 0:
+        by_id = pc.sort_indices(text).to_numpy()
+    else:
+        by_id = np.argsort(ids.to_numpy(dtype=object).astype(str), kind="stable")
+    return by_id[np.argsort(month[by_id], kind="stable")]
 
 
 def month_digests(frame: pd.DataFrame, month: np.ndarray, id_column: str) -> dict[int, str]:
     """Month (numpy months since 1970-01) -> hex digest, for every month in `month` (one per
     row; rows with no date must be left out of `frame` and `month` beforehand)."""
-    ids = frame[id_column].to_numpy(dtype=object).astype(str)
-    order = np.argsort(ids, kind="stable")
-    order = order[np.argsort(month[order], kind="stable")]
+    order = _by_month_then_id(frame[id_column], month)
     sorted_month = month[order]
     bounds = np.flatnonzero(np.r_[True, sorted_month[1:] != sorted_month[:-1], True])
     spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
     hashes = {int(sorted_month[lo]): hashlib.sha256() for lo, _ in spans}
     for name in sorted(c for c in frame.columns if c not in PROVENANCE):
-        tag, missing, values_of = _column_parts(frame[name].iloc[order])
+        tag, missing, values_of = _column_parts(frame[name], order)
         encoded = name.encode("utf-8")
         head = np.int64(len(encoded)).astype(_INT64).tobytes() + encoded + tag
         flags = missing.astype(np.uint8)
