@@ -36,7 +36,7 @@ from pkgreport.inputs.validation import (
     validate_tables,
 )
 from pkgreport.money import format_dollars
-from pkgreport.reports.month_digest import digests_beside
+from pkgreport.reports.month_digest import DigestsBeside
 from pkgreport.result import Dataset, RunResult
 from pkgreport.schema_process import ChecksAfterTyping, ChecksBeside
 
@@ -502,13 +502,9 @@ def _computed(
     require_totals_fit(dataset)
     # The history's month digests need only the validated invoices and payments: on a large
     # folder a process forked now works them out while this one runs the engines.
-    digests = digests_beside({"invoices": dataset.invoices, "payments": dataset.payments})
-    try:
+    with DigestsBeside({"invoices": dataset.invoices, "payments": dataset.payments}) as beside:
         result = compute(dataset, settings, progress)
-    except BaseException:
-        if digests is not None:
-            digests.close()
-        raise
+        digests = beside.digests()
     result.timings["load+validate"] = load_seconds
     return result if digests is None else replace(result, month_digests=digests)
 

@@ -116,7 +116,7 @@ class RunResult:
     links: InvoiceLinks = field(default_factory=InvoiceLinks)
     # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
     timings: dict[str, float] = field(default_factory=dict, compare=False)
-    # The months' history digests by kind, when a process works them out beside the engines
+    # The months' history digests by kind, when a process worked them out beside the engines
     # (`reports.month_digest.DigestsBeside`); None: the summary works them out itself.
     month_digests: Mapping[str, Mapping[int, str]] | None = field(
         default=None, compare=False, repr=False

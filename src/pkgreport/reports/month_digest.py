@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -181,46 +180,25 @@ def all_digests(frames: Mapping[str, pd.DataFrame | None]) -> Digests:
     }
 
 
-class DigestsBeside(Mapping[str, dict[int, str]]):
-    """`all_digests` of validated frames, worked out by a process forked at once, on the second
-    core while this one runs the engines; joined when first read (the summary being built).
+class DigestsBeside(Beside):
+    """`all_digests` of validated frames, worked out by a process forked at once when they hold
+    BESIDE_MIN_ROWS rows or more, on the second core while this one runs the engines;
+    `digests()` joins it.
 
-    Whatever goes wrong in the child (an exception, a crash, a kill), they are worked out here
-    instead from the same frames, so the digests are the same either way. A run whose summary is
-    never built (`pkgreport credit`, say) stops and reaps the child when this object goes, or
-    at exit; `close()` does it at once. Pickled, it is the plain dict of its digests.
+    Whatever goes wrong in the child (an exception, a crash, a kill), `digests()` works them out
+    here instead from the same frames, so the digests are the same either way. Use as a context
+    manager, as `Beside`: leaving the block early (the engines failed) stops the child and reaps
+    it, so it never outlives the run that started it.
     """
 
     def __init__(self, frames: Mapping[str, pd.DataFrame | None]) -> None:
-        self._digests: Digests | None = None
-        self._child = Beside(lambda: pickle.dumps(all_digests(frames)))
-        self._stop = weakref.finalize(self, self._child.__exit__, None, None, None)
+        rows = sum(len(frame) for frame in frames.values() if frame is not None)
+        super().__init__(lambda: pickle.dumps(all_digests(frames)), fork=rows >= BESIDE_MIN_ROWS)
 
-    def _joined(self) -> Digests:
-        if self._digests is None:
-            self._digests = pickle.loads(self._child.result())
-            self._stop()  # nothing left to stop
-        return self._digests
-
-    def close(self) -> None:
-        """Stop the child without its digests (the run failed, or was let go)."""
-        self._stop()
-
-    def __getitem__(self, kind: str) -> dict[int, str]:
-        return self._joined()[kind]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._joined())
-
-    def __len__(self) -> int:
-        return len(self._joined())
-
-    def __reduce__(self) -> tuple[type[dict[str, dict[int, str]]], tuple[Digests]]:
-        return dict, (self._joined(),)
-
-
-def digests_beside(frames: Mapping[str, pd.DataFrame | None]) -> DigestsBeside | None:
-    """The digests worked out beside (`DigestsBeside`) when the frames have BESIDE_MIN_ROWS
-    rows or more; None when fewer, for the summary to work them out itself."""
-    rows = sum(len(frame) for frame in frames.values() if frame is not None)
-    return DigestsBeside(frames) if rows >= BESIDE_MIN_ROWS else None
+    def digests(self) -> Digests | None:
+        """The digests by kind; None when no child was started (fewer rows, or the system
+        refused the fork): the summary works them out when it is built."""
+        if not self.started:
+            return None
+        found: Digests = pickle.loads(self.result())
+        return found
