@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -313,8 +314,8 @@ def test_a_large_folder_whose_checks_fail_computes_its_figures_once(
 
 def _outputs_four_ways(folder: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, bytes]]:
     """Every file `report` writes, its month digests worked out by a process forked beside the
-    engines (pandera's checks forked before reading, then once the frames are typed), and by the
-    summary (every fork refused; a folder below the limit)."""
+    rendering (pandera's checks forked before reading, then once the frames are typed), worked
+    out here when every fork is refused, and by the summary (a folder below the limit)."""
     from pkgreport.reports import month_digest
     from pkgreport.reports.publish import render_outputs
 
@@ -329,10 +330,16 @@ def _outputs_four_ways(folder: Path, monkeypatch: pytest.MonkeyPatch) -> list[di
             if way == "forks refused":
                 patched.setattr(os, "fork", _refuse)
             result = run(Settings(input_dir=folder))
-        # Worked out beside, the digests come with the result; else the summary works them out.
-        beside = way in ("checks early", "checks after typing")
-        assert (result.month_digests is not None) == beside
+        # From the limit a process works the digests out beside the rendering (here, when
+        # every fork is refused); below it the summary works them out.
+        digests = result.month_digests
+        if way == "in the summary":
+            assert digests is None
+        else:
+            assert isinstance(digests, month_digest.DigestsBeside)
+            assert digests._child.started == (way != "forks refused")
         outputs.append(render_outputs(result, generated_at="2026-11-29T00:00:00"))
+        gc.unfreeze()  # whichever process was reaped last, the next way starts unfrozen
     return outputs
 
 
@@ -357,7 +364,7 @@ def test_when_pandera_fails_the_month_digests_are_of_the_frames_validated_again(
 ) -> None:
     # The copied payment row counts once when validated again: the digests are of those frames,
     # not of the frames validation first went ahead with (checks forked early: computed before
-    # pandera's verdict, with the digests' process started, then let go).
+    # pandera's verdict, the digests' process started, then let go).
     row = "390000042,900022,29/07/2026 16:00,$950.00,Credit Card,Pre-payment: 10-session package,"
     folder = _sample_with_payment_row(tmp_path, row)
     early, late, refused, in_summary = _outputs_four_ways(folder, monkeypatch)

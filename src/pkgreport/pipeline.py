@@ -36,7 +36,7 @@ from pkgreport.inputs.validation import (
     validate_tables,
 )
 from pkgreport.money import format_dollars
-from pkgreport.reports.month_digest import DigestsBeside
+from pkgreport.reports.month_digest import digests_beside
 from pkgreport.result import Dataset, RunResult
 from pkgreport.schema_process import ChecksAfterTyping, ChecksBeside
 
@@ -500,12 +500,11 @@ def _computed(
     load_seconds = time.perf_counter() - started
     require_clean(dataset)
     require_totals_fit(dataset)
-    # The history's month digests need only the validated invoices and payments: on a large
-    # folder a process forked now works them out while this one runs the engines.
-    with DigestsBeside({"invoices": dataset.invoices, "payments": dataset.payments}) as beside:
-        result = compute(dataset, settings, progress)
-        digests = beside.digests()
+    result = compute(dataset, settings, progress)
     result.timings["load+validate"] = load_seconds
+    # The history's month digests need only the validated invoices and payments: on a large
+    # folder a process forked now works them out while this one renders the reports.
+    digests = digests_beside({"invoices": dataset.invoices, "payments": dataset.payments})
     return result if digests is None else replace(result, month_digests=digests)
 
 

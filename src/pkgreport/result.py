@@ -116,8 +116,8 @@ class RunResult:
     links: InvoiceLinks = field(default_factory=InvoiceLinks)
     # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
     timings: dict[str, float] = field(default_factory=dict, compare=False)
-    # The months' history digests by kind, when a process worked them out beside the engines
-    # (`reports.month_digest.DigestsBeside`); None: the summary works them out itself.
+    # The months' history digests by kind, when a process works them out beside the rendering
+    # (`reports.month_digest.DigestsBeside`, joined when read); None: the summary works them out.
     month_digests: Mapping[str, Mapping[int, str]] | None = field(
         default=None, compare=False, repr=False
     )

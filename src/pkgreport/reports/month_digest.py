@@ -20,9 +20,11 @@ rows of other months change a month's digest.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import pickle
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -36,8 +38,8 @@ PROVENANCE = ("source_file", "source_row")
 # The kinds whose months the run history digests, with the date that puts a row in its month and
 # the id that orders a month's rows.
 DIGESTED_KINDS = {"invoices": ("issue_date", "invoice_id"), "payments": ("paid_at", "payment_id")}
-# From this many invoice and payment rows together, a process forked once they are validated
-# digests them beside the engines (`DigestsBeside`, about 0.5 microseconds a row); below, the
+# From this many invoice and payment rows together, a process forked once the engines are done
+# digests them beside the rendering (`DigestsBeside`, about 0.5 microseconds a row); below, the
 # summary digests them itself, for less than starting a process costs.
 BESIDE_MIN_ROWS = 200_000
 _INT64 = np.dtype("<i8")
@@ -180,25 +182,56 @@ def all_digests(frames: Mapping[str, pd.DataFrame | None]) -> Digests:
     }
 
 
-class DigestsBeside(Beside):
-    """`all_digests` of validated frames, worked out by a process forked at once when they hold
-    BESIDE_MIN_ROWS rows or more, on the second core while this one runs the engines;
-    `digests()` joins it.
+class DigestsBeside(Mapping[str, dict[int, str]]):
+    """`all_digests` of validated frames, worked out by a process forked at once (the engines
+    done), beside the rendering; joined when first read (the summary being built).
 
-    Whatever goes wrong in the child (an exception, a crash, a kill), `digests()` works them out
-    here instead from the same frames, so the digests are the same either way. Use as a context
-    manager, as `Beside`: leaving the block early (the engines failed) stops the child and reaps
-    it, so it never outlives the run that started it.
+    Forked just before the workbook's process (`reports.publish`), it shares with this one the
+    pages that process does, so this one copies no more of them as it writes; the three share
+    the two cores while this one builds the context and the page. Whatever goes wrong in the
+    child (an exception, a crash, a kill), the digests are worked out here instead from the same
+    frames: the same either way. A run whose summary is never built (`pkgreport credit`, say)
+    stops and reaps the child when this object goes, or at exit; `close()` does it at once.
+    Pickled, it is the plain dict of its digests.
     """
 
     def __init__(self, frames: Mapping[str, pd.DataFrame | None]) -> None:
-        rows = sum(len(frame) for frame in frames.values() if frame is not None)
-        super().__init__(lambda: pickle.dumps(all_digests(frames)), fork=rows >= BESIDE_MIN_ROWS)
+        self._digests: Digests | None = None
+        self._child = Beside(lambda: pickle.dumps(all_digests(frames)))
+        self._stop = weakref.finalize(self, self._child.__exit__, None, None, None)
 
-    def digests(self) -> Digests | None:
-        """The digests by kind; None when no child was started (fewer rows, or the system
-        refused the fork): the summary works them out when it is built."""
-        if not self.started:
-            return None
-        found: Digests = pickle.loads(self.result())
-        return found
+    def _joined(self) -> Digests:
+        if self._digests is None:
+            forked = self._child.started
+            self._digests = pickle.loads(self._child.result())
+            self._stop()  # nothing left to stop
+            if forked:
+                # Reaping the child unfroze the collector's objects, while the workbook's
+                # process, forked after it, still shares their pages: frozen again, the
+                # collector does not make this process copy them (that process's reaping
+                # unfreezes them).
+                gc.freeze()
+        return self._digests
+
+    def close(self) -> None:
+        """Stop the child without its digests (the run was let go)."""
+        self._stop()
+
+    def __getitem__(self, kind: str) -> dict[int, str]:
+        return self._joined()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._joined())
+
+    def __len__(self) -> int:
+        return len(self._joined())
+
+    def __reduce__(self) -> tuple[type[dict[str, dict[int, str]]], tuple[Digests]]:
+        return dict, (self._joined(),)
+
+
+def digests_beside(frames: Mapping[str, pd.DataFrame | None]) -> DigestsBeside | None:
+    """The digests worked out beside (`DigestsBeside`) when the frames have BESIDE_MIN_ROWS
+    rows or more; None when fewer, for the summary to work them out itself."""
+    rows = sum(len(frame) for frame in frames.values() if frame is not None)
+    return DigestsBeside(frames) if rows >= BESIDE_MIN_ROWS else None
