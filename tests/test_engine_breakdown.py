@@ -80,6 +80,31 @@ def test_a_package_belongs_to_its_latest_counted_appointment() -> None:
     assert owners.to_dict("index") == {"c1": {"business": "South", "practitioner": "Bo"}}
 
 
+def test_a_package_whose_latest_appointment_is_a_group_one_belongs_to_that_appointment() -> None:
+    # A group appointment is one row per attendee, all with its id, business and practitioner.
+    tally = pd.DataFrame(
+        {
+            "case_id": ["c1", "c1", "c2"],
+            "appointment_id": ["a1", "g1", "g1"],
+            "number": pd.array([1, 2, 1], dtype="Int64"),
+            "counted": [True, True, True],
+        }
+    )
+    appointments = pd.DataFrame(
+        {
+            "appointment_id": ["a1", "g1", "g1", "g1"],
+            "patient_id": ["p1", "p1", "p2", "p3"],
+            "business": ["North", "South", "South", "South"],
+            "practitioner": ["Ann", "Bo", "Bo", "Bo"],
+        }
+    )
+    owners = case_owners(tally, appointments)
+    assert owners.to_dict("index") == {
+        "c1": {"business": "South", "practitioner": "Bo"},
+        "c2": {"business": "South", "practitioner": "Bo"},
+    }
+
+
 def _location_inputs() -> dict[str, object]:
     patients = pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "credit": [5000, -300, 700]})
     credit_invoices = pd.DataFrame(

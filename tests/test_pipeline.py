@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import subprocess
 import sys
@@ -327,3 +329,63 @@ def test_memory_freed_in_the_middle_of_the_heap_goes_back_to_the_system() -> Non
     assert pipeline.release_freed_memory() is True
     assert before - _resident_bytes() > 50 * 2**20
     assert int(last.sum()) == 8192
+
+
+def _outputs_four_ways(folder: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, bytes]]:
+    """Every file `report` writes, its month digests worked out by a process forked beside the
+    rendering (pandera's checks forked before reading, then once the frames are typed), worked
+    out here when every fork is refused, and by the summary (a folder below the limit)."""
+    from pkgreport.reports import month_digest
+    from pkgreport.reports.publish import render_outputs
+
+    outputs = []
+    ways = ("checks early", "checks after typing", "forks refused", "in the summary")
+    for way in ways:
+        with monkeypatch.context() as patched:
+            if way != "in the summary":
+                patched.setattr(month_digest, "BESIDE_MIN_ROWS", 0)
+            if way != "checks early":
+                patched.setattr(pipeline, "SCHEMA_BESIDE_MAX_ROWS", 0)
+            if way == "forks refused":
+                patched.setattr(os, "fork", _refuse)
+            result = run(Settings(input_dir=folder))
+        # From the limit a process works the digests out beside the rendering (here, when
+        # every fork is refused); below it the summary works them out.
+        digests = result.month_digests
+        if way == "in the summary":
+            assert digests is None
+        else:
+            assert isinstance(digests, month_digest.DigestsBeside)
+            assert digests._child.started == (way != "forks refused")
+        outputs.append(render_outputs(result, generated_at="2026-11-29T00:00:00"))
+        gc.unfreeze()  # whichever process was reaped last, the next way starts unfrozen
+    return outputs
+
+
+def _period_figures(outputs: dict[str, bytes]) -> dict[str, dict[str, object]]:
+    (summary,) = (json.loads(v) for k, v in outputs.items() if k.endswith(".json"))
+    figures: dict[str, dict[str, object]] = summary["period_figures"]
+    return figures
+
+
+def test_the_month_digests_are_the_same_whether_worked_out_beside_or_in_the_summary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    early, late, refused, in_summary = _outputs_four_ways(SAMPLE, monkeypatch)
+    assert early == late == refused == in_summary
+    months = _period_figures(early).values()
+    assert len(months) >= 3
+    assert all(len(str(m.get("payments_digest"))) == 64 for m in months)
+
+
+def test_when_pandera_fails_the_month_digests_are_of_the_frames_validated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The copied payment row counts once when validated again: the digests are of those frames,
+    # not of the frames validation first went ahead with (checks forked early: computed before
+    # pandera's verdict, the digests' process started, then let go).
+    row = "390000042,900022,29/07/2026 16:00,$950.00,Credit Card,Pre-payment: 10-session package,"
+    folder = _sample_with_payment_row(tmp_path, row)
+    early, late, refused, in_summary = _outputs_four_ways(folder, monkeypatch)
+    assert early == late == refused == in_summary
+    assert _period_figures(early) == _period_figures(_outputs_four_ways(SAMPLE, monkeypatch)[3])

@@ -128,6 +128,7 @@ def test_period_figures_count_live_rows_and_digest_all_rows_per_month() -> None:
 
     class Result:
         dataset = Dataset
+        month_digests = None
 
     figures = period_figures(Result)  # type: ignore[arg-type]
     assert list(figures) == ["2026-01", "2026-02", "2026-03", "2026-04"]

@@ -39,6 +39,7 @@ from pkgreport.inputs.validation import (
     validate_tables,
 )
 from pkgreport.money import format_dollars
+from pkgreport.reports.month_digest import digests_beside
 from pkgreport.result import Dataset, RunResult
 from pkgreport.schema_process import ChecksAfterTyping, ChecksBeside
 
@@ -524,7 +525,10 @@ def _computed(
     require_totals_fit(dataset)
     result = compute(dataset, settings, progress)
     result.timings["load+validate"] = load_seconds
-    return result
+    # The history's month digests need only the validated invoices and payments: on a large
+    # folder a process forked now works them out while this one renders the reports.
+    digests = digests_beside({"invoices": dataset.invoices, "payments": dataset.payments})
+    return result if digests is None else replace(result, month_digests=digests)
 
 
 def _run_checked_beside(

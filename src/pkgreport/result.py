@@ -18,6 +18,8 @@ from pkgreport.engine.links import InvoiceLinks
 from pkgreport.excluded import empty_excluded
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pkgreport.config import Settings
     from pkgreport.engine.cases import CaseTally
     from pkgreport.engine.credit import CreditResult
@@ -114,6 +116,11 @@ class RunResult:
     links: InvoiceLinks = field(default_factory=InvoiceLinks)
     # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    # The months' history digests by kind, when a process works them out beside the rendering
+    # (`reports.month_digest.DigestsBeside`, joined when read); None: the summary works them out.
+    month_digests: Mapping[str, Mapping[int, str]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @cached_property
     def breakdowns(self) -> tuple[pd.DataFrame, pd.DataFrame]:

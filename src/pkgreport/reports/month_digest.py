@@ -20,8 +20,11 @@ rows of other months change a month's digest.
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable
+import pickle
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -29,13 +32,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pkgreport.reports.second_process import Beside
+
 PROVENANCE = ("source_file", "source_row")
+# The kinds whose months the run history digests, with the date that puts a row in its month and
+# the id that orders a month's rows.
+DIGESTED_KINDS = {"invoices": ("issue_date", "invoice_id"), "payments": ("paid_at", "payment_id")}
+# From this many invoice and payment rows together, a process forked once the engines are done
+# digests them beside the rendering (`DigestsBeside`, about 0.5 microseconds a row); below, the
+# summary digests them itself, for less than starting a process costs.
+BESIDE_MIN_ROWS = 200_000
 _INT64 = np.dtype("<i8")
 
 
-def _as_int64(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """The column's missing flags and its values as little-endian int64 (missing values 0), or
-    None when it holds text."""
+def _as_int64(values: pd.Series, order: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The column's missing flags and its values as little-endian int64 (missing values 0), in
+    `order`; None when it holds text."""
     dtype = values.dtype
     if dtype.kind == "M":
         ints = values.to_numpy(dtype="datetime64[ns]").view(np.int64)
@@ -43,8 +55,8 @@ def _as_int64(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
         ints = values.to_numpy(dtype=np.int64, na_value=0)
     else:
         return None
-    missing = values.isna().to_numpy()
-    ints = np.array(ints, dtype=_INT64)  # a copy of its own, to zero the missing values in
+    missing = values.isna().to_numpy()[order]
+    ints = np.asarray(ints, dtype=_INT64)[order]  # a copy of its own, to zero the missing values in
     ints[missing] = 0
     return missing, ints
 
@@ -62,14 +74,15 @@ class _Text(NamedTuple):
         return self.data[int(self.starts[lo]) : int(self.starts[hi])]
 
 
-def _as_text(values: pd.Series) -> _Text:
-    """The column's values as text ("" where missing): by pyarrow when every value is a `str`
-    it can hold (one pass in C), else value by value (a value that is not text is digested as
-    it prints; a lone surrogate from a mis-decoded export is kept by "surrogatepass")."""
+def _as_text(values: pd.Series, order: np.ndarray) -> _Text:
+    """The column's values as text ("" where missing), in `order`: by pyarrow when every value
+    is a `str` it can hold (one pass in C, rows put in order by Arrow), else value by value (a
+    value that is not text is digested as it prints; a lone surrogate from a mis-decoded export
+    is kept by "surrogatepass")."""
     objects = values.to_numpy(dtype=object)
     if pd.api.types.infer_dtype(objects, skipna=True) in ("string", "empty"):
         try:
-            text = pa.array(objects, type=pa.large_string(), from_pandas=True)
+            text = pa.array(objects, type=pa.large_string(), from_pandas=True).take(order)
         except (pa.ArrowException, UnicodeError):
             pass  # a lone surrogate, which UTF-8 cannot hold
         else:
@@ -80,7 +93,8 @@ def _as_text(values: pd.Series) -> _Text:
                 data=b"" if data is None else memoryview(data),
                 starts=np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1),
             )
-    missing = values.isna().to_numpy()
+    objects = objects[order]
+    missing = pd.isna(objects)
     texts = objects.copy()
     texts[missing] = ""
     if pd.api.types.infer_dtype(texts, skipna=False) != "string":
@@ -93,29 +107,42 @@ def _as_text(values: pd.Series) -> _Text:
 
 
 def _column_parts(
-    values: pd.Series,
+    values: pd.Series, order: np.ndarray
 ) -> tuple[bytes, np.ndarray, Callable[[int, int], tuple[bytes | memoryview, ...]]]:
-    """A column's tag, its missing flags, and what rows lo..hi add after the flags."""
-    numbers = _as_int64(values)
+    """A column's tag, its missing flags, and what rows lo..hi add after the flags, its rows
+    taken in `order`."""
+    numbers = _as_int64(values, order)
     if numbers is not None:
         missing, ints = numbers
         return b"i", missing, lambda lo, hi: (ints[lo:hi].tobytes(),)
-    text = _as_text(values)
+    text = _as_text(values, order)
     return b"t", text.missing, lambda lo, hi: (text.lengths[lo:hi].tobytes(), text.span(lo, hi))
+
+
+def _by_month_then_id(ids: pd.Series, month: np.ndarray) -> np.ndarray:
+    """The rows' order by month, then by id in code-point order: Arrow sorts the ids' UTF-8
+    bytes, which is that order, in C; ids it cannot hold as text are sorted by numpy."""
+    try:
+        text = pa.array(ids.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        text = None
+    if text is not None and text.null_count == 0:
+        by_id = pc.sort_indices(text).to_numpy()
+    else:
+        by_id = np.argsort(ids.to_numpy(dtype=object).astype(str), kind="stable")
+    return by_id[np.argsort(month[by_id], kind="stable")]
 
 
 def month_digests(frame: pd.DataFrame, month: np.ndarray, id_column: str) -> dict[int, str]:
     """Month (numpy months since 1970-01) -> hex digest, for every month in `month` (one per
     row; rows with no date must be left out of `frame` and `month` beforehand)."""
-    ids = frame[id_column].to_numpy(dtype=object).astype(str)
-    order = np.argsort(ids, kind="stable")
-    order = order[np.argsort(month[order], kind="stable")]
+    order = _by_month_then_id(frame[id_column], month)
     sorted_month = month[order]
     bounds = np.flatnonzero(np.r_[True, sorted_month[1:] != sorted_month[:-1], True])
     spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
     hashes = {int(sorted_month[lo]): hashlib.sha256() for lo, _ in spans}
     for name in sorted(c for c in frame.columns if c not in PROVENANCE):
-        tag, missing, values_of = _column_parts(frame[name].iloc[order])
+        tag, missing, values_of = _column_parts(frame[name], order)
         encoded = name.encode("utf-8")
         head = np.int64(len(encoded)).astype(_INT64).tobytes() + encoded + tag
         flags = missing.astype(np.uint8)
@@ -126,3 +153,85 @@ def month_digests(frame: pd.DataFrame, month: np.ndarray, id_column: str) -> dic
             for part in values_of(lo, hi):
                 digest.update(part)
     return {key: digest.hexdigest() for key, digest in hashes.items()}
+
+
+def dated_months(frame: pd.DataFrame, date_column: str) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the rows with a date, and every row's month (numpy months since 1970-01;
+    meaningless where there is no date)."""
+    at = frame[date_column].to_numpy(dtype="datetime64[ns]")
+    return np.flatnonzero(~np.isnat(at)), at.astype("datetime64[M]").astype(np.int64)
+
+
+def kind_digests(frame: pd.DataFrame, kind: str) -> dict[int, str]:
+    """`month_digests` of the dated rows of a kind in DIGESTED_KINDS."""
+    date_column, id_column = DIGESTED_KINDS[kind]
+    rows, month = dated_months(frame, date_column)
+    dated = frame if len(rows) == len(frame) else frame.iloc[rows]
+    return month_digests(dated, month[rows], id_column)
+
+
+Digests = dict[str, dict[int, str]]
+
+
+def all_digests(frames: Mapping[str, pd.DataFrame | None]) -> Digests:
+    """Kind -> `kind_digests`, for each kind given whose frame has rows."""
+    return {
+        kind: kind_digests(frame, kind)
+        for kind, frame in frames.items()
+        if frame is not None and not frame.empty
+    }
+
+
+class DigestsBeside(Mapping[str, dict[int, str]]):
+    """`all_digests` of validated frames, worked out by a process forked at once (the engines
+    done), beside the rendering; joined when first read (the summary being built).
+
+    Forked just before the workbook's process (`reports.publish`), it shares with this one the
+    pages that process does, so this one copies no more of them as it writes; the three share
+    the two cores while this one builds the context and the page. Whatever goes wrong in the
+    child (an exception, a crash, a kill), the digests are worked out here instead from the same
+    frames: the same either way. A run whose summary is never built (`pkgreport credit`, say)
+    stops and reaps the child when this object goes, or at exit; `close()` does it at once.
+    Pickled, it is the plain dict of its digests.
+    """
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame | None]) -> None:
+        self._digests: Digests | None = None
+        self._child = Beside(lambda: pickle.dumps(all_digests(frames)))
+        self._stop = weakref.finalize(self, self._child.__exit__, None, None, None)
+
+    def _joined(self) -> Digests:
+        if self._digests is None:
+            forked = self._child.started
+            self._digests = pickle.loads(self._child.result())
+            self._stop()  # nothing left to stop
+            if forked:
+                # Reaping the child unfroze the collector's objects, while the workbook's
+                # process, forked after it, still shares their pages: frozen again, the
+                # collector does not make this process copy them (that process's reaping
+                # unfreezes them).
+                gc.freeze()
+        return self._digests
+
+    def close(self) -> None:
+        """Stop the child without its digests (the run was let go)."""
+        self._stop()
+
+    def __getitem__(self, kind: str) -> dict[int, str]:
+        return self._joined()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._joined())
+
+    def __len__(self) -> int:
+        return len(self._joined())
+
+    def __reduce__(self) -> tuple[type[dict[str, dict[int, str]]], tuple[Digests]]:
+        return dict, (self._joined(),)
+
+
+def digests_beside(frames: Mapping[str, pd.DataFrame | None]) -> DigestsBeside | None:
+    """The digests worked out beside (`DigestsBeside`) when the frames have BESIDE_MIN_ROWS
+    rows or more; None when fewer, for the summary to work them out itself."""
+    rows = sum(len(frame) for frame in frames.values() if frame is not None)
+    return DigestsBeside(frames) if rows >= BESIDE_MIN_ROWS else None

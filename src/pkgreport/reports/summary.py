@@ -13,7 +13,7 @@ from pkgreport.columns import is_money
 from pkgreport.engine.findings import findings_by_code
 from pkgreport.engine.liability import credit_liability
 from pkgreport.reports.context import LOCATION_RULE
-from pkgreport.reports.month_digest import month_digests
+from pkgreport.reports.month_digest import DIGESTED_KINDS, dated_months, kind_digests
 from pkgreport.result import RunResult, checks_not_run, excluded_rows
 from pkgreport.tabular import money_record
 
@@ -56,24 +56,18 @@ def period_figures(result: RunResult) -> dict[str, dict[str, Any]]:
     """
     ds = result.dataset
     months: dict[str, dict[str, Any]] = {}
-    sources = (
-        ("invoices", ds.invoices, "issue_date", "total"),
-        ("payments", ds.payments, "paid_at", "amount"),
-    )
-    for name, frame, date_col, amount_col in sources:
+    # Worked out beside the engines (`month_digest.DigestsBeside`), else here.
+    beside = result.month_digests
+    for name, amount_col in (("invoices", "total"), ("payments", "amount")):
+        frame = getattr(ds, name)
         if frame is None or frame.empty:
             continue
-        at = frame[date_col].to_numpy(dtype="datetime64[ns]")
-        dated = ~np.isnat(at)
-        month = at.astype("datetime64[M]").astype(np.int64)
-        live = dated.copy()
+        rows, month = dated_months(frame, DIGESTED_KINDS[name][0])
+        live = np.ones(len(frame), dtype=bool)
         if "deleted_at" in frame:
             live &= frame["deleted_at"].isna().to_numpy() & frame["archived_at"].isna().to_numpy()
         amount = frame[amount_col].to_numpy(dtype=np.int64)
-        id_column = "invoice_id" if name == "invoices" else "payment_id"
-        rows = np.flatnonzero(dated)
-        dated_rows = frame if len(rows) == len(frame) else frame.iloc[rows]
-        digests = month_digests(dated_rows, month[rows], id_column)
+        digests = beside[name] if beside is not None else kind_digests(frame, name)
         for key_month in sorted(digests):
             members = rows[month[rows] == key_month]
             alive = members[live[members]]
