@@ -7,11 +7,12 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from pkgreport import __version__
+from pkgreport.cli_exit import exit_without_teardown
 from pkgreport.cli_options import (
     ALLOCATION,
     AS_OF,
@@ -98,8 +99,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def main() -> None:
-    cli(prog_name="pkgreport")
+def main() -> NoReturn:
+    """The command line, ended by `exit_without_teardown`."""
+    try:
+        cli(prog_name="pkgreport")
+    except SystemExit as done:
+        exit_without_teardown(done.code)
+    exit_without_teardown(0)  # click always ends with SystemExit; this is for safety
 
 
 def _computed(settings: Settings) -> Any:
