@@ -12,7 +12,6 @@ from typing import Any, NoReturn
 import click
 
 from pkgreport import __version__
-from pkgreport.cli_exit import exit_without_teardown
 from pkgreport.cli_options import (
     ALLOCATION,
     AS_OF,
@@ -36,6 +35,7 @@ from pkgreport.cli_output import (
     print_issues,
     write_issues_csv,
 )
+from pkgreport.cli_process import collector_paused, exit_without_teardown, libraries_loaded_first
 from pkgreport.config import Settings
 from pkgreport.errors import ExitCode, InputError, PkgReportError, UsageError
 from pkgreport.group.hooks import GROUP_INPUT_DIR, report_group_options, run_group_options
@@ -109,7 +109,8 @@ def main() -> NoReturn:
 
 
 def _computed(settings: Settings) -> Any:
-    from pkgreport import pipeline
+    with collector_paused():
+        from pkgreport import pipeline
 
     result = pipeline.run(settings, progress=_progress(settings.quiet))
     note(settings.quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source})")
@@ -144,12 +145,13 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     settings = settings_from(input_dir=input_dir, **options)
     # The workbooks are read on the second core while the data libraries load.
     reading = read_ahead.start(settings)
-    from pkgreport import pipeline
+    with collector_paused():
+        from pkgreport import pipeline
 
-    if reading:
-        from pkgreport.inputs.schemas import prepare_schemas
+        if reading:
+            from pkgreport.inputs.schemas import prepare_schemas
 
-        prepare_schemas()
+            prepare_schemas()
     dataset = pipeline.load_dataset(settings)
     inconsistent = pipeline.inconsistent_records(dataset, settings)
     has_errors = any(i.severity == "error" for i in dataset.issues)
@@ -401,6 +403,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 
 @cli.command()
+@libraries_loaded_first
 @GROUP_INPUT_DIR
 @click.option(
     "-o",
@@ -460,6 +463,7 @@ def report(
 
 
 @cli.command("run")
+@libraries_loaded_first
 @click.argument("input_dir", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option(
     "-c",

@@ -1,5 +1,6 @@
-"""How the command line ends (`cli.exit_without_teardown`): what a user and a program see is what
-Python's ordinary exit gives (exit code, stdout, stderr, exit handlers run), less the teardown."""
+"""The command line's process (`cli_process`): the data libraries loaded with the cyclic collector
+paused, and the end: what a user and a program see is what Python's ordinary exit gives (exit
+code, stdout, stderr, exit handlers run), less the teardown."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ WATCHED = """
 import atexit, sys, threading, time
 
 class Teardown:
-    def __del__(self):
-        print("torn down", file=sys.stderr)
+    def __del__(self, write=sys.stderr.write):  # bound now: the module may be gone by then
+        write("torn down\\n")
 
 kept = Teardown()
 atexit.register(lambda: print("exit handler ran", end=""))
@@ -125,3 +126,32 @@ def _version() -> str:
     from pkgreport import __version__
 
     return __version__
+
+
+PASSES_WHILE_LOADING = """
+import gc, sys
+passes = []
+gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info["generation"]))
+from pkgreport.cli_process import libraries_loaded_first
+def command():
+    loaded = "pandas" in sys.modules and "pkgreport.pipeline" in sys.modules
+    print(len(passes), gc.isenabled(), gc.get_freeze_count() > 50_000, loaded)
+passes.clear()  # those of importing pkgreport.cli_process itself
+libraries_loaded_first(command)()
+"""
+
+
+def test_pandas_and_the_pipeline_load_with_no_pass_of_the_collector_and_stay_out_of_later_ones() -> (
+    None
+):
+    assert run(PASSES_WHILE_LOADING) == (0, "0 True True True\n", "")
+
+
+def test_a_collector_paused_before_stays_paused() -> None:
+    code = (
+        "import gc; gc.disable()\n"
+        "from pkgreport.cli_process import collector_paused\n"
+        "with collector_paused(): pass\n"
+        "print(gc.isenabled())"
+    )
+    assert run(code) == (0, "False\n", "")

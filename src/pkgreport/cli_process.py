@@ -1,12 +1,50 @@
-"""How the command line's process ends: as Python's own exit, less the teardown of its modules."""
+"""The command line's process around a command: the data libraries loaded without the cyclic
+collector's passes, and the end, as Python's own exit less the teardown of its modules."""
 
 from __future__ import annotations
 
 import atexit
+import functools
+import gc
 import os
 import sys
 import threading
-from typing import NoReturn
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic collector paused while modules load, and what they made frozen after.
+
+    Importing pandas and pkgreport's pipeline makes some 200,000 objects and no garbage: the
+    collector's 180 passes over them find nothing and cost about 0.05 s of a small run. Frozen
+    (`gc.freeze`), they are left out of every later pass; they are modules, classes and
+    functions, kept to the end anyway.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def libraries_loaded_first(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command`, run once pandas and the pipeline are imported (`collector_paused`)."""
+
+    @functools.wraps(command)
+    def loaded_first(**kwargs: Any) -> Any:
+        with collector_paused():
+            import pandas  # noqa: F401
+
+            import pkgreport.pipeline  # noqa: F401
+        return command(**kwargs)
+
+    return loaded_first
 
 
 def exit_without_teardown(code: str | int | None) -> NoReturn:
