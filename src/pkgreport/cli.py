@@ -442,7 +442,8 @@ def report(
     )
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
-    # Started before the data libraries load: the charts' process imports pygal meanwhile.
+    # Started before the exports are read: the charts' process imports pygal and xlsxwriter
+    # meanwhile (pandas and the pipeline are loaded already, `libraries_loaded_first`).
     with ChartsBeside() as charts:
         from pkgreport import pipeline
         from pkgreport.reports.publish import output_names, render_outputs, write_all
@@ -509,7 +510,7 @@ def run_command(
     from pkgreport.reports.chart_process import ChartsBeside
 
     # Settings come resolved from config, environment and options (`run_group_options`).
-    # Started before the data libraries load, as in `report`.
+    # Started before the exports are read, as in `report`.
     with ChartsBeside() as charts:
         from pkgreport.schedule.runlog import run_scheduled
 

@@ -47,8 +47,8 @@ def render_outputs(
 ) -> dict[str, bytes]:
     """File name -> bytes for the workbook, the HTML report and the JSON summary.
 
-    `charts`, a process started before the exports were read (`start_charts()`), draws the page's
-    charts; without it they are drawn here.
+    `charts`, a process started before the exports were read (`ChartsBeside`), draws the page's
+    charts, and renders the workbook of a small run; without it they are made here.
     """
     title = title or result.settings.title
     names = output_names(result)
