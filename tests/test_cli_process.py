@@ -88,6 +88,23 @@ def test_exit_handlers_run_and_what_they_print_is_flushed_but_nothing_is_torn_do
     assert ordinary_stderr == stderr + "torn down\n"
 
 
+def test_a_report_ends_without_teardown_once_its_files_are_written(tmp_path: Path) -> None:
+    """Every process the run forked is joined by then: nothing holds the ordinary exit."""
+    code, stdout, stderr = run(
+        WATCHED + SKIPPING_TEARDOWN, "report", str(SAMPLE), "-o", "out", cwd=tmp_path
+    )
+    assert (code, stderr.endswith("torn down\n")) == (0, False), stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert (
+        stdout == "".join(f"out/{name}\n" for name in _in_print_order(written)) + "exit handler ran"
+    )
+
+
+def _in_print_order(names: list[str]) -> list[str]:
+    order = (".xlsx", ".html", ".json", ".sha256")
+    return sorted(names, key=lambda name: order.index(name[name.rindex(".") :]))
+
+
 def test_a_thread_still_running_gets_the_ordinary_exit() -> None:
     assert run(WATCHED + SKIPPING_TEARDOWN, "--with-thread", "--version") == (
         0,
