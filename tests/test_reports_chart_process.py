@@ -3,6 +3,7 @@ and drawn here instead whenever that process fails."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -123,3 +124,21 @@ def test_a_small_runs_workbook_is_rendered_by_the_charts_process() -> None:
         files = publish.render_outputs(result, charts=charts)
         assert charts._answer is not None and charts._answer[1]  # the child's workbook
     assert files == publish.render_outputs(result)  # rendered here, without a charts process
+
+
+def test_a_workbook_the_child_cannot_render_is_rendered_here_and_raises_as_it_does_here(
+    sample_context: ReportContext,
+) -> None:
+    first, *rest = sample_context.tables
+    no_columns = dataclasses.replace(first)
+    object.__setattr__(no_columns, "frame", first.frame.iloc[:, :0])  # broken once checked
+    broken = dataclasses.replace(sample_context, tables=(no_columns, *rest))
+    with pytest.raises(KeyError) as here:
+        render_workbook(broken)
+    with ChartsBeside() as charts:
+        charts.send(broken.charts, "$", workbook=broken)
+        assert charts.drawn() == draw_charts(broken.charts, "$")
+        assert charts._answer == (None, None)  # the child failed: each is made here
+        with pytest.raises(KeyError) as raised:
+            charts.workbook()
+    assert str(raised.value) == str(here.value)
