@@ -7,7 +7,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -35,6 +35,7 @@ from pkgreport.cli_output import (
     print_issues,
     write_issues_csv,
 )
+from pkgreport.cli_process import collector_paused, exit_without_teardown, libraries_loaded_first
 from pkgreport.config import Settings
 from pkgreport.errors import ExitCode, InputError, PkgReportError, UsageError
 from pkgreport.group.hooks import GROUP_INPUT_DIR, report_group_options, run_group_options
@@ -98,12 +99,18 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def main() -> None:
-    cli(prog_name="pkgreport")
+def main() -> NoReturn:
+    """The command line, ended by `exit_without_teardown`."""
+    try:
+        cli(prog_name="pkgreport")
+    except SystemExit as done:
+        exit_without_teardown(done.code)
+    exit_without_teardown(0)  # click always ends with SystemExit; this is for safety
 
 
 def _computed(settings: Settings) -> Any:
-    from pkgreport import pipeline
+    with collector_paused():
+        from pkgreport import pipeline
 
     result = pipeline.run(settings, progress=_progress(settings.quiet))
     note(settings.quiet, f"as of {result.as_of.isoformat()} ({result.as_of_source})")
@@ -140,17 +147,15 @@ def validate(input_dir: Path, issues_out: Path | None, as_json: bool, **options:
     # has passed its pre-flight).
     reading = read_ahead.start(settings)
     read_ahead.wait_for_checks()
-    from pkgreport import pipeline
+    # The libraries and the schemas live to the end: loaded with the collector paused, then
+    # frozen, so it need not walk them again each time the rows' objects start a collection.
+    with collector_paused():
+        from pkgreport import pipeline
 
-    if reading:
-        from pkgreport.inputs.schemas import prepare_schemas
+        if reading:
+            from pkgreport.inputs.schemas import prepare_schemas
 
-        prepare_schemas()
-    import gc
-
-    # What is loaded by now (the libraries, the schemas) lives to the end: the cycle collector
-    # need not walk it again each time the rows' objects start a collection (~0.15 s of CPU).
-    gc.freeze()
+            prepare_schemas()
     dataset = pipeline.load_dataset(settings)
     inconsistent = pipeline.inconsistent_records(dataset, settings)
     has_errors = any(i.severity == "error" for i in dataset.issues)
@@ -402,6 +407,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 
 @cli.command()
+@libraries_loaded_first
 @GROUP_INPUT_DIR
 @click.option(
     "-o",
@@ -440,7 +446,8 @@ def report(
     )
     settings = settings_from(input_dir=input_dir, output_dir=output_dir, **period_dates, **options)
     progress = _progress(quiet)
-    # Started before the data libraries load: the charts' process imports pygal meanwhile.
+    # Started before the exports are read: the charts' process imports pygal and xlsxwriter
+    # meanwhile (pandas and the pipeline are loaded already, `libraries_loaded_first`).
     with ChartsBeside() as charts:
         from pkgreport import pipeline
         from pkgreport.reports.publish import output_names, render_outputs, write_all
@@ -461,6 +468,7 @@ def report(
 
 
 @cli.command("run")
+@libraries_loaded_first
 @click.argument("input_dir", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option(
     "-c",
@@ -506,7 +514,7 @@ def run_command(
     from pkgreport.reports.chart_process import ChartsBeside
 
     # Settings come resolved from config, environment and options (`run_group_options`).
-    # Started before the data libraries load, as in `report`.
+    # Started before the exports are read, as in `report`.
     with ChartsBeside() as charts:
         from pkgreport.schedule.runlog import run_scheduled
 

@@ -26,9 +26,10 @@ from pkgreport.reports.summary import build_summary, summary_json
 from pkgreport.result import OWN_OUTPUT_PREFIX, RunResult, report_set_names
 
 # Fewer rows than this in the engines' tables behind the report's (`_table_rows`), and the
-# workbook is rendered in this process: starting a second one would cost more than it saves
-# (see the README's benchmarks).
-SECOND_PROCESS_MIN_ROWS = 500
+# workbook is rendered by the charts' process when there is one (it imported the writer while
+# this process read), else here: starting a third process would cost more than it saves (see
+# the README's benchmarks).
+SECOND_PROCESS_MIN_ROWS = 5_000
 
 
 def output_names(result: RunResult) -> dict[str, str]:
@@ -46,8 +47,8 @@ def render_outputs(
 ) -> dict[str, bytes]:
     """File name -> bytes for the workbook, the HTML report and the JSON summary.
 
-    `charts`, a process started before the exports were read (`start_charts()`), draws the page's
-    charts; without it they are drawn here.
+    `charts`, a process started before the exports were read (`ChartsBeside`), draws the page's
+    charts, and renders the workbook of a small run; without it they are made here.
     """
     title = title or result.settings.title
     names = output_names(result)
@@ -57,6 +58,7 @@ def render_outputs(
     # the figures per location, which this process works out and hands over.
     handover = Handover()
     fork = _table_rows(result) >= SECOND_PROCESS_MIN_ROWS
+    by_charts = not fork and charts is not None and charts.started
     with Beside(lambda: _workbook_beside(result, options, handover), fork=fork) as workbook:
         if workbook.started:
             handover.parent_side()
@@ -66,7 +68,7 @@ def render_outputs(
         ctx = build_context(result, **options)
         workbook.fall_back_to(lambda: _workbook(ctx))
         if charts is not None:
-            charts.send(ctx.charts, ctx.currency_symbol)
+            charts.send(ctx.charts, ctx.currency_symbol, workbook=ctx if by_charts else None)
         # Imported here, after the fork: each process imports only the writer it uses, at once.
         from pkgreport.reports.html import render_html
 
@@ -75,7 +77,8 @@ def render_outputs(
         page = render_html(ctx, charts).encode("utf-8")
         text = summary_json(summary).encode("utf-8")
         # The manifest is written by `write_all`, last, from the bytes actually published.
-        return {names["xlsx"]: workbook.result(), names["html"]: page, names["json"]: text}
+        book = charts.workbook() if charts is not None and by_charts else workbook.result()
+        return {names["xlsx"]: book, names["html"]: page, names["json"]: text}
 
 
 def _table_rows(result: RunResult) -> int:
