@@ -17,13 +17,15 @@ SKIPPING_TEARDOWN = "from pkgreport.cli import main; main()"
 ORDINARY = "from pkgreport.cli import cli; cli(prog_name='pkgreport')"
 
 # An object torn down at the ordinary exit says so; an exit handler writes to stdout unflushed.
+# Its class is made so that nothing in it refers back to this module (a class statement's
+# method would, through its globals): the module's names then free it at the ordinary exit even
+# when the collector has frozen them (`gc.freeze`), where a reference cycle would keep it alive.
 WATCHED = """
 import atexit, sys, threading, time
 
-class Teardown:
-    def __del__(self, write=sys.stderr.write):  # bound now: the module may be gone by then
-        write("torn down\\n")
-
+Teardown = type(
+    "Teardown", (), {"__del__": eval("lambda self: write('torn down\\\\n')", {"write": sys.stderr.write})}
+)
 kept = Teardown()
 atexit.register(lambda: print("exit handler ran", end=""))
 if "--with-thread" in sys.argv:
