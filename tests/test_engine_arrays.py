@@ -12,6 +12,7 @@ import pandas as pd
 from pkgreport.engine._arrays import (
     end_of_day,
     group_cumsum,
+    is_among,
     live_mask,
     run_starts,
     sum_by,
@@ -89,3 +90,23 @@ def test_text_ranks_agree_with_python_sorting_on_repeats_and_odd_text():
     expected = [distinct.index(v) for v in values.tolist()]
     assert text_ranks(values).tolist() == expected
     assert text_ranks(values[:0]).tolist() == []
+
+
+def test_is_among_compares_texts_exactly_and_matches_missing_only_when_asked() -> None:
+    wanted = np.array(["7", "x\x00", None], dtype=object)
+    values = np.array(["7", "07", "x", "x\x00", None, np.nan], dtype=object)
+    # By Arrow (every value text), and by pandas (a lone surrogate Arrow cannot hold): the same.
+    surrogate = np.array([*values, "\ud800"], dtype=object)
+    for among in (values, surrogate):
+        expected = [True, False, False, True]
+        assert is_among(among, wanted, missing_matches=False).tolist()[:6] == [
+            *expected,
+            False,
+            False,
+        ]
+        assert is_among(among, wanted, missing_matches=True).tolist()[:6] == [
+            *expected,
+            True,
+            True,
+        ]
+    assert is_among(surrogate, wanted, missing_matches=True).tolist()[6] is False

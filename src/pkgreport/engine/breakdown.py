@@ -13,8 +13,8 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+
+from pkgreport.engine._arrays import is_among
 
 UNASSIGNED = "unassigned"
 # A package "expires soon" when it is active and its expiry day falls within this many days
@@ -91,7 +91,9 @@ def _lookup(
     appointment is one row per attendee, each with the appointment's id, business and
     practitioner: its first row stands for all."""
     present = [c for c in columns if c in frame.columns]
-    rows = frame.loc[_holding(frame[key], wanted), [key, *present]].drop_duplicates(key)
+    rows = frame.loc[
+        is_among(frame[key], wanted, missing_matches=True), [key, *present]
+    ].drop_duplicates(key)
     found = pd.Index(rows[key]).get_indexer(wanted)
     looked_up = []
     for column in columns:
@@ -100,19 +102,6 @@ def _lookup(
             values[:-1] = rows[column].to_numpy(dtype=object)
         looked_up.append(values[found])
     return looked_up
-
-
-def _holding(ids: pd.Series, wanted: pd.Series) -> np.ndarray:
-    """Whether each of `ids` is one of `wanted`. Arrow compares the UTF-8 bytes in C, about four
-    times as fast as pandas hashing a million Python strings; what Arrow cannot take as text (a
-    non-string id, a lone surrogate) pandas compares."""
-    try:
-        values = pa.array(ids, type=pa.large_string(), from_pandas=True)
-        value_set = pa.array(wanted, type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-        return ids.isin(wanted).to_numpy()
-    held: np.ndarray = pc.is_in(values, value_set=value_set).to_numpy(zero_copy_only=False)
-    return held
 
 
 def case_frame(

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from pkgreport.engine._arrays import is_among
 from pkgreport.engine.ids import MISSING, RunIds, encode, encode_ids
 
 
@@ -98,7 +97,7 @@ def _by_number(
     """Per wanted number: the code of the one appointment carrying it, `MISSING` when none or
     several do. Only the appointments carrying a wanted number are encoded: every row carrying
     it, so whether one appointment alone carries it is decided as over all the rows."""
-    carrying = np.flatnonzero(_among(numbered, wanted))
+    carrying = np.flatnonzero(is_among(numbered, wanted, missing_matches=False))
     numbers = encode({"appointments": numbered[carrying], "invoices": wanted}, text_order=False)
     single = _single_appointment(
         numbers.of("appointments"), appointment_codes[carrying], len(numbers.ids)
@@ -122,27 +121,6 @@ def _any_single(numbered: np.ndarray, appointment_codes: np.ndarray) -> bool:
     numbers = encode({"appointments": numbered}, text_order=False)
     single = _single_appointment(numbers.of("appointments"), appointment_codes, len(numbers.ids))
     return bool((single >= 0).any())
-
-
-def _among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Per value: whether it is one of `wanted` (texts compared exactly; missing is never).
-
-    Arrow looks the values up in a hash of the few wanted ones, in C; anything it cannot take
-    as text (a lone surrogate) is looked up in a Python set, which gives the same answer."""
-    try:
-        return (
-            pc.is_in(
-                pa.array(values, type=pa.large_string(), from_pandas=True),
-                value_set=pa.array(wanted, type=pa.large_string(), from_pandas=True),
-                skip_nulls=True,
-            )
-            .fill_null(False)
-            .to_numpy(zero_copy_only=False)
-        )
-    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-        known = set(wanted[pd.notna(wanted)].tolist())
-        found = np.fromiter((v in known for v in values.tolist()), dtype=bool, count=len(values))
-        return found & pd.notna(values)
 
 
 def intact_appointment_ids(ids: RunIds) -> np.ndarray:
