@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from pkgreport.config import Settings
+from pkgreport.inputs.xlsx_split import worksheet_parts
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -66,8 +67,7 @@ def preflight_xlsx(
     extents: dict[str, tuple[int, int, bool]] = {}
     actual = _ActualSize(settings.max_xlsx_uncompressed_bytes)
     sheets_xml: dict[str, list[bytes]] = {}
-    worksheets = [m for m in members if m.filename.startswith("xl/worksheets/")]
-    if sum(m.filename.lower().endswith(".xml") for m in worksheets) != 1:
+    if len(worksheet_parts(members)) != 1:
         kept = None  # only a workbook's one worksheet is split: keep no other
     try:
         for m in members:

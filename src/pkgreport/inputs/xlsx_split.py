@@ -22,6 +22,7 @@ import struct
 import threading
 import zipfile
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from pkgreport.errors import PASS_THROUGH
@@ -128,14 +129,22 @@ def _only(pieces: list[bytes], marker: bytes) -> tuple[int, int] | None:
     return found
 
 
-def _only_sheet(archive: zipfile.ZipFile, sheet_part: str) -> bool:
-    """Whether the sheet is the workbook's only worksheet and every part fits a plain zip."""
-    sheets = [
+def worksheet_parts(members: Iterable[zipfile.ZipInfo]) -> list[str]:
+    """The zip members holding worksheets: only a workbook's one worksheet is split (the
+    pre-flight keeps no sheet's XML otherwise)."""
+    return [
         m.filename
-        for m in archive.infolist()
+        for m in members
         if m.filename.startswith("xl/worksheets/") and m.filename.lower().endswith(".xml")
     ]
-    return sheets == [sheet_part] and sum(m.file_size for m in archive.infolist()) < _ZIP_LIMIT
+
+
+def _only_sheet(archive: zipfile.ZipFile, sheet_part: str) -> bool:
+    """Whether the sheet is the workbook's only worksheet and every part fits a plain zip."""
+    members = archive.infolist()
+    return (
+        worksheet_parts(members) == [sheet_part] and sum(m.file_size for m in members) < _ZIP_LIMIT
+    )
 
 
 def _parsed(
