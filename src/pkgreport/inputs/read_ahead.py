@@ -106,8 +106,10 @@ def wait_for_checks() -> None:
             sizes.append((reading.path.stat().st_size, reading.path.name, reading))
         except OSError:
             continue  # the reading reports it
-    if sizes and max(sizes)[0] >= _CHECK_FIRST_BYTES:
-        max(sizes)[2].checked.wait(_CHECK_WAIT_SECONDS)
+    if sizes:
+        size, _, biggest = max(sizes)
+        if size >= _CHECK_FIRST_BYTES:
+            biggest.checked.wait(_CHECK_WAIT_SECONDS)
 
 
 def _read_all(waiting: queue.SimpleQueue[Reading]) -> None:

@@ -100,12 +100,16 @@ def open_sheet(
         if max_row * max_col > settings.max_xlsx_cells:
             return _too_many_cells(max_row, max_col, settings)
 
-    if sheet_part in kept:
-        grid = read_split(archive, sheet_part, sheet_name, kept.pop(sheet_part))
-        if grid is not None and len(grid) * len(grid[0] if grid else ()) > settings.max_xlsx_cells:
-            return _too_many_cells(len(grid), len(grid[0]), settings)
-        if grid is not None:
-            return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, grid)
+    grid = (
+        read_split(archive, sheet_part, sheet_name, kept.pop(sheet_part))
+        if sheet_part in kept
+        else None
+    )
+    if grid is not None:
+        rows, columns = len(grid), len(grid[0]) if grid else 0
+        if rows * columns > settings.max_xlsx_cells:
+            return _too_many_cells(rows, columns, settings)
+        return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, grid)
     try:
         sheet = workbook.get_sheet_by_name(sheet_name)
         end_row, end_col = sheet.end or (0, 0)
