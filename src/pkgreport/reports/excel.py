@@ -130,7 +130,7 @@ class WorkbookInProgress:
                 continue
             kept, columns, cells = _table_cells(table, ctx.workbook_all_rows_max)
             self.written[index] = (table, kept, columns, cells)
-            bulk = self.bulk and all(c.fits_bulk for c in cells)
+            bulk = self.bulk_for(cells)
             for span, ws in zip(self.spans(kept), self.planned[index][1], strict=True):
                 for col, column in enumerate(columns):
                     if column.kind in _NUMBER_KINDS:
@@ -154,6 +154,10 @@ class WorkbookInProgress:
         self.workbook.close()
         return self.buffer.getvalue()
 
+    def bulk_for(self, cells: list[CellColumn]) -> bool:
+        """Whether a table with these columns' cells has its body written in bulk."""
+        return self.bulk and all(c.fits_bulk for c in cells)
+
     def check_unchanged(self, index: int, table: Table) -> None:
         if self.written[index][0] is not table:
             raise ValueError(f"table {table.key!r} changed after its numbers were written")
@@ -171,7 +175,7 @@ class WorkbookInProgress:
             written = frozenset()
         sheet, sheets = self.planned[index]
         spans = self.spans(kept)
-        bulk = self.bulk and all(c.fits_bulk for c in cells)
+        bulk = self.bulk_for(cells)
         if len(spans) != len(sheets) or sheet != table.sheet:
             raise ValueError(f"table {table.key!r} no longer fills the sheets it was given")
         for part, ((start, stop), ws) in enumerate(zip(spans, sheets, strict=True)):
@@ -184,9 +188,15 @@ class WorkbookInProgress:
             for col, column in enumerate(columns):
                 if column.kind not in written:
                     fmt = self.styles.format_for(column)
-                    kind = column.kind
                     write_cells(
-                        ws, HEADER_ROW + 1, col, kind, cells[col], (start, stop), fmt, bulk=bulk
+                        ws,
+                        HEADER_ROW + 1,
+                        col,
+                        column.kind,
+                        cells[col],
+                        (start, stop),
+                        fmt,
+                        bulk=bulk,
                     )
             _write_part(ws, kept, columns, start, stop, number * 1000 + part, self.styles)
             _set_up_printing(ws, ctx, header_row=HEADER_ROW)
