@@ -130,7 +130,8 @@ def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """
     codes, uniques = pd.factorize(wanted.astype(object), use_na_sentinel=True)
     found = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the extra slot: code -1
-    where = pd.Index(uniques, dtype=object).get_indexer(ids)
+    # Both sides as objects: an inferred text dtype would copy the million ids into Arrow and back.
+    where = pd.Index(uniques, dtype=object).get_indexer(pd.Index(ids, dtype=object, copy=False))
     rows = np.flatnonzero(where >= 0)
     found[where[rows]] = rows
     return found[codes]
