@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pkgreport.engine.registry import FINDINGS, SEVERITY_RANK, FindingKind
@@ -57,19 +58,28 @@ def make_findings(
     """
     if subjects.empty:
         return empty_findings()
+    n = len(subjects)
+
+    def texts(values: Any) -> pd.Series:
+        # Objects from the start, as normalise_findings makes them: not a str column first.
+        column = np.full(n, values, dtype=object) if isinstance(values, str) else values
+        return pd.Series(column, dtype=object, copy=False)
+
     frame = pd.DataFrame(
         {
-            "code": code,
-            "severity": FINDINGS[code].severity,
-            "patient_id": subjects["patient_id"].to_numpy(),
-            "subject_type": subject_type,
-            "subject_id": subjects[subject_id].to_numpy(),
+            "code": texts(code),
+            "severity": texts(FINDINGS[code].severity),
+            "patient_id": texts(subjects["patient_id"].to_numpy(dtype=object)),
+            "subject_type": texts(subject_type),
+            "subject_id": texts(subjects[subject_id].to_numpy(dtype=object)),
             "amount": (amount.to_numpy() if amount is not None else pd.NA),
-            "appointment_ids": (
-                appointment_ids.fillna("").to_numpy() if appointment_ids is not None else ""
+            "appointment_ids": texts(
+                appointment_ids.fillna("").to_numpy(dtype=object)
+                if appointment_ids is not None
+                else ""
             ),
-            "message": message.to_numpy(),
-            "source_file": subjects["source_file"].to_numpy(),
+            "message": texts(message.to_numpy(dtype=object)),
+            "source_file": texts(subjects["source_file"].to_numpy(dtype=object)),
             "source_row": subjects["source_row"].to_numpy(),
         }
     )

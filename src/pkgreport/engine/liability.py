@@ -257,11 +257,9 @@ def roll_forward_by_month(ledger_or_result: Any, first_month: date, as_of: date)
 
 
 def _package_invoices(
-    invoices: pd.DataFrame | None,
-    as_of: date | None,
-    session_invoices: frozenset[str] = frozenset(),
+    invoices: pd.DataFrame | None, session_invoices: frozenset[str] = frozenset()
 ) -> pd.DataFrame | None:
-    """Live invoices of a whole package (a case, no appointment, non-zero) issued by `as_of`;
+    """Live invoices of a whole package (a case, no appointment, non-zero), whenever issued;
     `session_invoices` (tied to an appointment by number) are sessions, not packages."""
     if invoices is None or not len(invoices) or "case_id" not in invoices.columns:
         return None
@@ -270,15 +268,20 @@ def _package_invoices(
     keep &= invoices["total"].to_numpy() != 0
     if "appointment_id" in invoices.columns:
         keep &= invoices["appointment_id"].isna().to_numpy(dtype=bool)
-    if as_of is not None and "issue_date" in invoices.columns:
-        issued = invoices["issue_date"].to_numpy(dtype="datetime64[ns]")
-        keep &= np.isnat(issued) | (issued < end_of_day(as_of))
     rows = np.flatnonzero(keep)
     if session_invoices:
         ids = invoices["invoice_id"].to_numpy(dtype=object)[rows]
         rows = rows[~pd.Series(ids, dtype=object).isin(session_invoices).to_numpy(dtype=bool)]
     columns = [c for c in ("case_id", "total", "issue_date") if c in invoices.columns]
     return invoices[columns].iloc[rows]
+
+
+def _issued_by(package_invoices: pd.DataFrame | None, as_of: date) -> pd.DataFrame | None:
+    """The package invoices issued by the end of `as_of` (or with no issue date)."""
+    if package_invoices is None or "issue_date" not in package_invoices.columns:
+        return package_invoices
+    issued = package_invoices["issue_date"].to_numpy(dtype="datetime64[ns]")
+    return package_invoices.loc[np.isnat(issued) | (issued < end_of_day(as_of))]
 
 
 def package_value(
@@ -300,10 +303,11 @@ def package_value(
     ``session_invoices``: invoices tied to an appointment by invoice number (`engine.links`),
     which are sessions even when their own appointment id is blank.
     """
-    package_invoices = _package_invoices(invoices, as_of, session_invoices)
+    package_invoices = _package_invoices(invoices, session_invoices)
     if as_of is not None:
-        bought = _bought_by(cases, _package_invoices(invoices, None, session_invoices), as_of)
-        cases = cases.loc[bought].reset_index(drop=True)
+        # Bought by its first package invoice, whenever issued; priced by those issued by as_of.
+        cases = cases.loc[_bought_by(cases, package_invoices, as_of)].reset_index(drop=True)
+        package_invoices = _issued_by(package_invoices, as_of)
     n = len(cases)
     price = pd.array(
         cases["package_price"] if "package_price" in cases.columns else [pd.NA] * n, dtype="Int64"

@@ -10,6 +10,7 @@ import pandas as pd
 from pkgreport.engine._arrays import factorize_exact, sum_by
 from pkgreport.engine.credit.columns import (
     NAT,
+    as_column,
     cents_of,
     datetimes_of,
     days_of,
@@ -130,7 +131,8 @@ def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """
     codes, uniques = pd.factorize(wanted.astype(object), use_na_sentinel=True)
     found = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the extra slot: code -1
-    where = pd.Index(uniques, dtype=object).get_indexer(ids)
+    # Both sides as objects: an inferred text dtype would copy the million ids into Arrow and back.
+    where = pd.Index(uniques, dtype=object).get_indexer(pd.Index(ids, dtype=object, copy=False))
     rows = np.flatnonzero(where >= 0)
     found[where[rows]] = rows
     return found[codes]
@@ -408,14 +410,15 @@ def recorded_credit(inv: pd.DataFrame) -> pd.DataFrame | None:
         return None
     closed = datetimes_of(inv, "closed_at")[rows]
     issued = datetimes_of(inv, "issue_date")[rows]
+    # Text as objects (`as_column`), as an exported allocations file's typed frame holds it.
     return pd.DataFrame(
         {
-            "invoice_id": raw_of(inv, "invoice_id")[rows],
-            "payment_id": np.full(len(rows), None, dtype=object),
-            "source": "credit",
+            "invoice_id": as_column(raw_of(inv, "invoice_id")[rows]),
+            "payment_id": as_column(np.full(len(rows), None, dtype=object)),
+            "source": as_column(np.full(len(rows), "credit", dtype=object)),
             "amount": amount[rows],
             "allocated_at": np.where(np.isnat(closed), issued, closed),
-            "source_file": raw_of(inv, "source_file")[rows],
+            "source_file": as_column(raw_of(inv, "source_file")[rows]),
             "source_row": raw_of(inv, "source_row")[rows],
         }
     )

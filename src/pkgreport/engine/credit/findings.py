@@ -449,7 +449,7 @@ def _session_appointments(
 
 def codes_per_patient(findings: pd.DataFrame, patient_ids: Any) -> np.ndarray:
     """Each patient's distinct finding codes joined by ', ' in code order (vectorised per code)."""
-    index = pd.Index(np.asarray(patient_ids, dtype=object))
+    index = pd.Index(np.asarray(patient_ids, dtype=object), dtype=object)  # no str copy
     out = np.full(len(index), "", dtype=object)
     if findings.empty:
         return out
