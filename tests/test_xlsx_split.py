@@ -70,22 +70,10 @@ def assert_same_tables(whole: Any, split: Any) -> None:
     (whole_table, whole_issues), (split_table, split_issues) = whole, split
     assert split_issues == whole_issues
     assert (whole_table is None) == (split_table is None)
-    if whole_table is None:
-        return
-    if split_table.frame.dtypes.equals(whole_table.frame.dtypes):
+    if whole_table is not None:
         assert split_table.frame.equals(whole_table.frame)
-    else:
-        # A sheet of text, read as Arrow text (`xlsx_text`): repeating text is held as codes.
-        assert {str(d) for d in split_table.frame.dtypes} == {"object", "category", "int64"}
-        text = {c: object for c in split_table.frame.columns if c != "source_row"}
-        pd.testing.assert_frame_equal(
-            split_table.frame.astype(text), whole_table.frame.astype(text)
-        )
-    # Each a bound on the cells' length (a sheet of text read as Arrow text measures bytes).
-    for table in (split_table, whole_table):
-        cells = table.frame.drop(columns=["source_file", "source_row"]).astype(object)
-        longest = max(map(len, cells.to_numpy().ravel()), default=0)
-        assert table.longest_cell_bytes is not None and table.longest_cell_bytes >= longest
+        assert split_table.frame.dtypes.equals(whole_table.frame.dtypes)
+        assert split_table.longest_cell_bytes == whole_table.longest_cell_bytes
 
 
 def xlsxwriter_book(fill: Callable[[Any], None]) -> bytes:

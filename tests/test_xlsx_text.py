@@ -1,6 +1,7 @@
 """A sheet of text read by fastexcel as Arrow text columns (`xlsx_text`) gives exactly the table,
 the issues and the typed frames the cell-by-cell read by python-calamine gives: every workbook here
-is read both ways (the text read is only tried for a big sheet, so here for every sheet), and
+is read both ways (the text read is only tried for a big sheet, so here for every sheet, split
+in two halves as a big one is), and
 every sheet that is not all text is shown to be read as before."""
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ def read_both_ways(
     cells = load_file(path, "appointments", SETTINGS)
     with monkeypatch.context() as patch:
         patch.setattr(xlsx_sheet, "SPLIT_MIN_BYTES", 0)
+        patch.setattr(xlsx_sheet, "TEXT_MIN_BYTES", 0)
         big = load_file(path, "appointments", SETTINGS)
     return cells, big
 
@@ -205,6 +207,7 @@ def assert_same_tables(cells: Any, big: Any) -> None:
 def read_as_text(content: bytes, monkeypatch: pytest.MonkeyPatch) -> bool:
     with monkeypatch.context() as patch:
         patch.setattr(xlsx_sheet, "SPLIT_MIN_BYTES", 0)
+        patch.setattr(xlsx_sheet, "TEXT_MIN_BYTES", 0)
         opened = open_sheet(content, SETTINGS)
     return isinstance(opened, OpenSheet) and opened.text is not None
 
@@ -292,6 +295,7 @@ def test_a_folder_of_cliniko_workbooks_validates_alike(
     cells = load_dataset(settings)
     with monkeypatch.context() as patch:
         patch.setattr(xlsx_sheet, "SPLIT_MIN_BYTES", 0)
+        patch.setattr(xlsx_sheet, "TEXT_MIN_BYTES", 0)
         assert all(read_as_text(p.read_bytes(), monkeypatch) for p in folder.iterdir())
         big = load_dataset(settings)
     assert big.issues == cells.issues and cells.issues

@@ -17,6 +17,7 @@ from pkgreport.errors import PASS_THROUGH
 from pkgreport.inputs.xlsx_safety import RESAVE_ADVICE, preflight_xlsx, short_message
 from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_halves, split_workbook
 from pkgreport.inputs.xlsx_text import (
+    TEXT_MIN_BYTES,
     TextSheet,
     columns_fit,
     only_shared_strings,
@@ -84,7 +85,8 @@ def open_sheet(
     `checked` is set once it is over. calamine releases the GIL while it parses the sheet.
     """
     kept: dict[str, list[bytes]] = {}
-    archive, sheet_extents, problem = preflight_xlsx(data, settings, kept, SPLIT_MIN_BYTES)
+    keep_min_bytes = min(SPLIT_MIN_BYTES, TEXT_MIN_BYTES)
+    archive, sheet_extents, problem = preflight_xlsx(data, settings, kept, keep_min_bytes)
     if checked is not None:
         checked.set()
     if problem is not None:
@@ -143,11 +145,13 @@ def _read_kept(
     error_cells: bool,
     max_row: int,
 ) -> OpenSheet | None:
-    """A big plain sheet, its XML kept by the pre-flight, read in two halves at once: as Arrow
-    text when every value is text (`xlsx_text`), else by calamine (`xlsx_split`); None when it
-    cannot be split (it is then read whole, as any sheet)."""
-    halves = split_workbook(archive, sheet_part, sheet_xml)
-    if not error_cells and only_shared_strings(sheet_xml) and columns_fit(archive, max_row):
+    """A big plain sheet, its XML kept by the pre-flight: as Arrow text when every value is text
+    (`xlsx_text`), else by calamine; in two halves at once when it is big enough to split
+    (`xlsx_split`). None when neither applies (it is then read whole, as any sheet)."""
+    size = sum(map(len, sheet_xml))
+    halves = split_workbook(archive, sheet_part, sheet_xml) if size >= SPLIT_MIN_BYTES else None
+    may_be_text = size >= TEXT_MIN_BYTES and not error_cells
+    if may_be_text and only_shared_strings(sheet_xml) and columns_fit(archive, max_row):
         text = read_text_sheet(data, sheet_name, halves)
         if text is not None:
             return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, text=text)

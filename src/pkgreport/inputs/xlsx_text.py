@@ -1,16 +1,18 @@
-"""A big sheet whose every value is a shared string (a Cliniko export: every cell text) read by
+"""A sheet whose every value is text (a Cliniko export: every cell a shared string) read by
 fastexcel straight into Arrow text columns: no Python object per cell, and the typing layer gets
-columns of distinct values, as from a CSV file (`csv_arrow`).
+columns of distinct values, as from a CSV file (`csv_arrow`). Tried for a plain sheet of 1 MB of
+XML or more (the pre-flight keeps its XML); one big enough to split is read in two halves at
+once (`xlsx_split.split_workbook`).
 
 Only such a sheet is read so, and only when fastexcel itself finds nothing but text in every
 column of every row (its strict typing over all rows); anything else gives None and the sheet is
 read by python-calamine as before. A text cell reads alike in both (the same text, CRLF and CR
 made LF as `xlsx_reading` writes a cell), an empty cell is "" in both, and the rows start at the
 sheet's first row in both; a sheet of text holds no number, so no date style or error applies.
+`tests/test_xlsx_text.py` reads every workbook both ways.
 
 Imports only the standard library at first (fastexcel and pyarrow when a sheet is read), so a
-reader thread can run it before pandas loads (`read_ahead`).
-"""
+reader thread can run it before pandas loads (`read_ahead`)."""
 
 from __future__ import annotations
 
@@ -50,6 +52,9 @@ class TextSheet:
     def width(self) -> int:
         return self.offset + len(self.body)
 
+
+# Below this many bytes of sheet XML the cells cost little as Python values: read as before.
+TEXT_MIN_BYTES = 1 << 20
 
 # Arrow holds a column's text in one buffer of under 2 GiB (fastexcel stops with a panic past
 # it): a sheet whose column could hold more (a long shared string repeated down it, as in a
@@ -128,8 +133,7 @@ def _read_text(workbook: bytes | list[Any], sheet_name: str) -> tuple[list[Any],
         import fastexcel
         import pyarrow as pa
 
-        # fastexcel logs a column it cannot type (all empty) as a warning; its text is still "".
-        logging.getLogger("fastexcel").addHandler(logging.NullHandler())
+        _quiet_fastexcel()
         with in_memory_file([] if isinstance(workbook, bytes) else workbook) as path:
             if isinstance(workbook, bytes) or path is None:
                 source: bytes | str = (
@@ -159,6 +163,14 @@ def _read_text(workbook: bytes | list[Any], sheet_name: str) -> tuple[list[Any],
         raise
     except BaseException:  # noqa: BLE001 - fastexcel's errors, and Rust panics: read it as before
         return None
+
+
+def _quiet_fastexcel() -> None:
+    """fastexcel logs a column it cannot type (one left empty) as a warning, which Python would
+    print on stderr; its text is "" all the same. A handler that drops its records, added once."""
+    logger = logging.getLogger("fastexcel")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 def _joined(
