@@ -15,8 +15,14 @@ from typing import Any
 from pkgreport.config import Settings
 from pkgreport.errors import PASS_THROUGH
 from pkgreport.inputs.xlsx_safety import RESAVE_ADVICE, preflight_xlsx, short_message
-from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_halves, split_workbook
+from pkgreport.inputs.xlsx_split import (
+    FIRST_SHARE,
+    SPLIT_MIN_BYTES,
+    read_halves,
+    split_workbook,
+)
 from pkgreport.inputs.xlsx_text import (
+    TEXT_FIRST_SHARE,
     TEXT_MIN_BYTES,
     TextSheet,
     columns_fit,
@@ -149,9 +155,17 @@ def _read_kept(
     (`xlsx_text`), else by calamine; in two halves at once when it is big enough to split
     (`xlsx_split`). None when neither applies (it is then read whole, as any sheet)."""
     size = sum(map(len, sheet_xml))
-    halves = split_workbook(archive, sheet_part, sheet_xml) if size >= SPLIT_MIN_BYTES else None
-    may_be_text = size >= TEXT_MIN_BYTES and not error_cells
-    if may_be_text and only_shared_strings(sheet_xml) and columns_fit(archive, max_row):
+    may_be_text = (
+        size >= TEXT_MIN_BYTES
+        and not error_cells
+        and only_shared_strings(sheet_xml)
+        and columns_fit(archive, max_row)
+    )
+    share = TEXT_FIRST_SHARE if may_be_text else FIRST_SHARE
+    halves = (
+        split_workbook(archive, sheet_part, sheet_xml, share) if size >= SPLIT_MIN_BYTES else None
+    )
+    if may_be_text:
         text = read_text_sheet(data, sheet_name, halves)
         if text is not None:
             return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, text=text)

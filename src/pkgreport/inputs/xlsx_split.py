@@ -32,8 +32,9 @@ from pkgreport.errors import PASS_THROUGH
 SPLIT_MIN_BYTES = 16 << 20
 
 # The first half is a little smaller (percent of the bytes): its cells become Python values
-# (holding the GIL) while calamine still parses the second half beside it.
-_FIRST_SHARE = 42
+# (holding the GIL) while calamine still parses the second half beside it. Halves read as Arrow
+# text are cut elsewhere (`xlsx_text.TEXT_FIRST_SHARE`).
+FIRST_SHARE = 42
 
 _OPEN = b"<sheetData>"
 _CLOSE = b"</sheetData>"
@@ -74,12 +75,15 @@ def read_halves(halves: tuple[list[Any], list[Any]] | None, sheet_name: str) -> 
 
 
 def split_workbook(
-    archive: zipfile.ZipFile, sheet_part: str, sheet_xml: list[bytes]
+    archive: zipfile.ZipFile,
+    sheet_part: str,
+    sheet_xml: list[bytes],
+    first_share: int = FIRST_SHARE,
 ) -> tuple[list[Any], list[Any]] | None:
     """The workbook as two, in pieces: the sheet's rows before a row near the middle, and the
     rows from it, each with the workbook's other parts; stored, not compressed. None when the
     sheet is not plain enough to split (see the module's notes)."""
-    halves = split_rows(sheet_xml)
+    halves = split_rows(sheet_xml, first_share)
     if halves is None or not _only_sheet(archive, sheet_part):
         return None
     try:
@@ -97,9 +101,12 @@ def split_workbook(
     return first, second
 
 
-def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
-    """The sheet's XML as two sheets, each a list of byte pieces: the rows before a `<row` a
-    little before the middle, and the rows from it, each with the sheet's other elements; or None.
+def split_rows(
+    pieces: list[bytes], first_share: int = FIRST_SHARE
+) -> tuple[list[Any], list[Any]] | None:
+    """The sheet's XML as two sheets, each a list of byte pieces: the rows before the first `<row`
+    past `first_share` percent of the bytes, and the rows from it, each with the sheet's other
+    elements; or None.
 
     No tag is split between two pieces (each but the last ends with ">", else None), so each
     marker is searched for piece by piece.
@@ -114,7 +121,7 @@ def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
     start = oat + len(_OPEN)
     if pieces[oi][oat:start] != _OPEN or any(b"!" in p and b"<!" in p for p in pieces):
         return None  # attributes on sheetData; a comment or a CDATA section could hold "<row"
-    middle = sum(map(len, pieces)) * _FIRST_SHARE // 100
+    middle = sum(map(len, pieces)) * first_share // 100
     mi = 0
     while mi < len(pieces) - 1 and middle >= len(pieces[mi]):
         middle -= len(pieces[mi])
