@@ -1,6 +1,7 @@
 """Time reading one workbook's sheet as `validate`'s read-ahead thread does: the pre-flight, then
-calamine's parse and the cells as Python values, read whole and split in two halves on two cores
-(`inputs/xlsx_split.py`), alternately, medians.
+calamine's parse and the cells as Python values, read whole and as a big sheet is read: split in
+two halves on two cores (`inputs/xlsx_split.py`), or, when every value is text, as Arrow text
+columns (`inputs/xlsx_text.py`), alternately, medians.
 
 Run: python benchmarks/bench_xlsx_read.py WORKBOOK [--runs 5]
 
@@ -26,17 +27,21 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def read_once(data: bytes, split: bool) -> tuple[float, float, bool]:
-    """(wall s, CPU s, whether the sheet was split) of opening the sheet and taking its cells."""
+def read_once(data: bytes, split: bool) -> tuple[float, float, str]:
+    """(wall s, CPU s, how the sheet was read) of opening the sheet and taking its cells (the
+    Arrow columns, for a sheet read as text)."""
     xlsx_sheet.SPLIT_MIN_BYTES = 0 if split else 1 << 62
+    xlsx_sheet.TEXT_MIN_BYTES = 0 if split else 1 << 62
     wall, cpu = time.perf_counter(), cpu_seconds()
     opened = xlsx_sheet.open_sheet(data, Settings())
     if isinstance(opened, xlsx_sheet.SheetRefused):
         raise SystemExit(f"the workbook is refused: {opened.message}")
-    cells = opened.cells()
-    if isinstance(cells, xlsx_sheet.SheetRefused):
-        raise SystemExit(f"the sheet cannot be read: {cells.message}")
-    return time.perf_counter() - wall, cpu_seconds() - cpu, opened.grid is not None
+    if opened.text is None:
+        cells = opened.cells()
+        if isinstance(cells, xlsx_sheet.SheetRefused):
+            raise SystemExit(f"the sheet cannot be read: {cells.message}")
+    how = "as Arrow text" if opened.text else "split in two" if opened.grid else "read whole"
+    return time.perf_counter() - wall, cpu_seconds() - cpu, how
 
 
 def main() -> None:
@@ -47,14 +52,14 @@ def main() -> None:
     data = args.workbook.read_bytes()
     print(f"{args.workbook.name}: {len(data):,} bytes")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    runs: dict[str, list[tuple[float, float, bool]]] = {"whole": [], "split": []}
+    runs: dict[str, list[tuple[float, float, str]]] = {"whole": [], "split": []}
     for _ in range(args.runs):
         for mode in runs:
             runs[mode].append(read_once(data, mode == "split"))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     for mode, results in runs.items():
         wall, cpu = (statistics.median(r[i] for r in results) for i in range(2))
-        done = "split in two" if all(r[2] for r in results) else "read whole"
+        done = " / ".join(sorted({r[2] for r in results}))
         print(f"{mode:6} median of {len(results)}: {wall:.2f} s wall, {cpu:.2f} s CPU ({done})")
 
 

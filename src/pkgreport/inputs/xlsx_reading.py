@@ -24,6 +24,7 @@ from pkgreport.inputs.tables import (
 )
 from pkgreport.inputs.xlsx_safety import column_number, xml_segments
 from pkgreport.inputs.xlsx_sheet import NS_MAIN, OpenSheet, SheetRefused, open_sheet
+from pkgreport.inputs.xlsx_text import TextSheet
 
 # --------------------------------------------------------------------------------------------
 # XLSX
@@ -47,6 +48,8 @@ def load_xlsx(
         opened = open_sheet(data, settings)
     if isinstance(opened, SheetRefused):
         return None, [row_error(path.name, None, None, opened.value, opened.message)]
+    if opened.text is not None:
+        return _text_to_table(path, kind, data, opened.sheet_name, opened.text)
     # The cells arrive as a list per row (100,000 lists for a big export), which the cycle
     # collector would walk again and again while the table is built; none of them is in a cycle.
     was_enabled = gc.isenabled()
@@ -369,6 +372,35 @@ def _grid_to_table(
         trailing_blank_header_is_warning=True,
         longest_cell_bytes=longest,
         may_hold_wrapped=may_hold_wrapped,
+    )
+
+
+def _text_to_table(
+    path: Path, kind: str, data: bytes, sheet_name: str, sheet: TextSheet
+) -> tuple[RawTable | None, list[Issue]]:
+    """A sheet of text (`xlsx_text`) as the table `_grid_to_table` makes of its cells: its
+    columns hold the same text, those whose values repeat as codes into their distinct values
+    (made as for a CSV file's columns, `csv_arrow`), so the typing layer reads each value once."""
+    from pkgreport.inputs.csv_arrow import _text_columns
+
+    rows = sheet.last_index - sheet.header_index
+    blank = np.empty(rows, dtype=object)
+    blank.fill("")
+    body = _text_columns(list(sheet.body), cr_in_values=True)
+    header_row = sheet.header_index + 1
+    return finish_columns(
+        path,
+        kind,
+        data,
+        [blank] * sheet.offset + body.columns,
+        [""] * sheet.offset + [_cell_text(h).strip() for h in sheet.headers],
+        pd.RangeIndex(header_row + 1, sheet.last_index + 2).to_numpy(dtype="int64"),
+        header_row,
+        [],
+        sheet=sheet_name,
+        trailing_blank_header_is_warning=True,
+        longest_cell_bytes=body.longest_cell_bytes,
+        may_hold_wrapped=sheet.may_hold_wrapped,
     )
 
 

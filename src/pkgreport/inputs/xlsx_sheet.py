@@ -15,7 +15,20 @@ from typing import Any
 from pkgreport.config import Settings
 from pkgreport.errors import PASS_THROUGH
 from pkgreport.inputs.xlsx_safety import RESAVE_ADVICE, preflight_xlsx, short_message
-from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_split
+from pkgreport.inputs.xlsx_split import (
+    FIRST_SHARE,
+    SPLIT_MIN_BYTES,
+    read_halves,
+    split_workbook,
+)
+from pkgreport.inputs.xlsx_text import (
+    TEXT_FIRST_SHARE,
+    TEXT_MIN_BYTES,
+    TextSheet,
+    columns_fit,
+    only_shared_strings,
+    read_text_sheet,
+)
 
 # .xls goes through the xlsx pre-flight so a legacy workbook gets the "re-save as .xlsx" message.
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
@@ -34,6 +47,14 @@ class OpenSheet:
     sheet: Any  # python_calamine.CalamineSheet (None when `grid` was read in two halves)
     error_cells: bool  # some cell holds an Excel error (#N/A, ...), which calamine blanks
     grid: list[list[Any]] | None = None  # the cells, when read in halves (`xlsx_split`)
+    text: TextSheet | None = None  # the cells as Arrow text, when all are text (`xlsx_text`)
+
+    def size(self) -> tuple[int, int]:
+        """(rows, columns) of the cells read already (in halves, or as text): A1 to the last."""
+        if self.text is not None:
+            return self.text.height, self.text.width
+        grid = self.grid or []
+        return len(grid), len(grid[0]) if grid else 0
 
     def cells(self) -> list[list[Any]] | SheetRefused:
         """The sheet's rows of cell values (str, float, int, bool, dates, None), or why not.
@@ -70,7 +91,8 @@ def open_sheet(
     `checked` is set once it is over. calamine releases the GIL while it parses the sheet.
     """
     kept: dict[str, list[bytes]] = {}
-    archive, sheet_extents, problem = preflight_xlsx(data, settings, kept, SPLIT_MIN_BYTES)
+    keep_min_bytes = min(SPLIT_MIN_BYTES, TEXT_MIN_BYTES)
+    archive, sheet_extents, problem = preflight_xlsx(data, settings, kept, keep_min_bytes)
     if checked is not None:
         checked.set()
     if problem is not None:
@@ -100,16 +122,14 @@ def open_sheet(
         if max_row * max_col > settings.max_xlsx_cells:
             return _too_many_cells(max_row, max_col, settings)
 
-    grid = (
-        read_split(archive, sheet_part, sheet_name, kept.pop(sheet_part))
-        if sheet_part in kept
-        else None
-    )
-    if grid is not None:
-        rows, columns = len(grid), len(grid[0]) if grid else 0
-        if rows * columns > settings.max_xlsx_cells:
-            return _too_many_cells(rows, columns, settings)
-        return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, grid)
+    if sheet_part is not None and sheet_part in kept:
+        sheet_xml, max_row = kept.pop(sheet_part), sheet_extents[sheet_part][0]
+        read = _read_kept(data, archive, sheet_part, sheet_name, sheet_xml, error_cells, max_row)
+        if read is not None:
+            rows, columns = read.size()
+            if rows * columns > settings.max_xlsx_cells:
+                return _too_many_cells(rows, columns, settings)
+            return read
     try:
         sheet = workbook.get_sheet_by_name(sheet_name)
         end_row, end_col = sheet.end or (0, 0)
@@ -120,6 +140,39 @@ def open_sheet(
     if (end_row + 1) * (end_col + 1) > settings.max_xlsx_cells:
         return _too_many_cells(end_row + 1, end_col + 1, settings)
     return OpenSheet(archive, sheet_part, sheet_name, sheet, error_cells)
+
+
+def _read_kept(
+    data: bytes,
+    archive: zipfile.ZipFile,
+    sheet_part: str,
+    sheet_name: str,
+    sheet_xml: list[bytes],
+    error_cells: bool,
+    max_row: int,
+) -> OpenSheet | None:
+    """A big plain sheet, its XML kept by the pre-flight: as Arrow text when every value is text
+    (`xlsx_text`), else by calamine; in two halves at once when it is big enough to split
+    (`xlsx_split`). None when neither applies (it is then read whole, as any sheet)."""
+    size = sum(map(len, sheet_xml))
+    may_be_text = (
+        size >= TEXT_MIN_BYTES
+        and not error_cells
+        and only_shared_strings(sheet_xml)
+        and columns_fit(archive, max_row)
+    )
+    share = TEXT_FIRST_SHARE if may_be_text else FIRST_SHARE
+    halves = (
+        split_workbook(archive, sheet_part, sheet_xml, share) if size >= SPLIT_MIN_BYTES else None
+    )
+    if may_be_text:
+        text = read_text_sheet(data, sheet_name, halves)
+        if text is not None:
+            return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, text=text)
+    grid = read_halves(halves, sheet_name)
+    if grid is None:
+        return None
+    return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, grid)
 
 
 def _unreadable_sheet(sheet_name: str, exc: BaseException) -> SheetRefused:

@@ -15,6 +15,7 @@ Imports only the standard library, so the reader threads can run it before panda
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import os
@@ -22,7 +23,7 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pkgreport.errors import PASS_THROUGH
@@ -31,8 +32,9 @@ from pkgreport.errors import PASS_THROUGH
 SPLIT_MIN_BYTES = 16 << 20
 
 # The first half is a little smaller (percent of the bytes): its cells become Python values
-# (holding the GIL) while calamine still parses the second half beside it.
-_FIRST_SHARE = 42
+# (holding the GIL) while calamine still parses the second half beside it. Halves read as Arrow
+# text are cut elsewhere (`xlsx_text.TEXT_FIRST_SHARE`).
+FIRST_SHARE = 42
 
 _OPEN = b"<sheetData>"
 _CLOSE = b"</sheetData>"
@@ -48,21 +50,15 @@ def read_split(
     """The sheet's rows (as `CalamineSheet.to_python(skip_empty_area=False)` gives them) read in
     two halves at once, or None when the sheet is not plain enough to split. `sheet_xml` is the
     sheet's XML in pieces, each cut just after a tag (`xlsx_safety.xml_segments`)."""
-    halves = split_rows(sheet_xml)
-    if halves is None or not _only_sheet(archive, sheet_part):
+    return read_halves(split_workbook(archive, sheet_part, sheet_xml), sheet_name)
+
+
+def read_halves(halves: tuple[list[Any], list[Any]] | None, sheet_name: str) -> Grid | None:
+    """The sheet's rows read by calamine from the two halves `split_workbook` made, each in a
+    thread of its own, or None (no halves, or one calamine cannot read)."""
+    if halves is None:
         return None
-    try:
-        others = [
-            (m.filename, [archive.read(m)] if m.filename != sheet_part else [])
-            for m in archive.infolist()
-            if not m.is_dir()
-        ]
-    except Exception:  # noqa: BLE001 - a part that cannot be read again: the whole read reports it
-        return None
-    first, second = (
-        _stored_zip([(n, d) if n != sheet_part else (n, half) for n, d in others])
-        for half in halves
-    )
+    first, second = halves
     del halves
     found: list[Any] = [None]
 
@@ -78,9 +74,39 @@ def read_split(
     return joined(found[0], rest)
 
 
-def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
-    """The sheet's XML as two sheets, each a list of byte pieces: the rows before a `<row` a
-    little before the middle, and the rows from it, each with the sheet's other elements; or None.
+def split_workbook(
+    archive: zipfile.ZipFile,
+    sheet_part: str,
+    sheet_xml: list[bytes],
+    first_share: int = FIRST_SHARE,
+) -> tuple[list[Any], list[Any]] | None:
+    """The workbook as two, in pieces: the sheet's rows before a row near the middle, and the
+    rows from it, each with the workbook's other parts; stored, not compressed. None when the
+    sheet is not plain enough to split (see the module's notes)."""
+    halves = split_rows(sheet_xml, first_share)
+    if halves is None or not _only_sheet(archive, sheet_part):
+        return None
+    try:
+        others = [
+            (m.filename, [archive.read(m)] if m.filename != sheet_part else [])
+            for m in archive.infolist()
+            if not m.is_dir()
+        ]
+    except Exception:  # noqa: BLE001 - a part that cannot be read again: the whole read reports it
+        return None
+    first, second = (
+        _stored_zip([(n, d) if n != sheet_part else (n, half) for n, d in others])
+        for half in halves
+    )
+    return first, second
+
+
+def split_rows(
+    pieces: list[bytes], first_share: int = FIRST_SHARE
+) -> tuple[list[Any], list[Any]] | None:
+    """The sheet's XML as two sheets, each a list of byte pieces: the rows before the first `<row`
+    past `first_share` percent of the bytes, and the rows from it, each with the sheet's other
+    elements; or None.
 
     No tag is split between two pieces (each but the last ends with ">", else None), so each
     marker is searched for piece by piece.
@@ -95,7 +121,7 @@ def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
     start = oat + len(_OPEN)
     if pieces[oi][oat:start] != _OPEN or any(b"!" in p and b"<!" in p for p in pieces):
         return None  # attributes on sheetData; a comment or a CDATA section could hold "<row"
-    middle = sum(map(len, pieces)) * _FIRST_SHARE // 100
+    middle = sum(map(len, pieces)) * first_share // 100
     mi = 0
     while mi < len(pieces) - 1 and middle >= len(pieces[mi]):
         middle -= len(pieces[mi])
@@ -169,16 +195,28 @@ def _parsed(
 
 
 def _opened(workbook: list[Any]) -> Any:
-    """A python_calamine workbook of these bytes.
-
-    On Linux the bytes go to an anonymous in-memory file (`memfd_create`, never on disk) that
-    calamine opens by its path: it then reads them as it reads a file, where `from_filelike`
-    would copy them three more times. Elsewhere, from the joined bytes.
-    """
+    """A python_calamine workbook of these bytes (`in_memory_file`)."""
     from python_calamine import CalamineWorkbook
 
+    with in_memory_file(workbook) as path:
+        if path is None:
+            return CalamineWorkbook.from_filelike(io.BytesIO(b"".join(workbook)))
+        # calamine opens the file again by its path: its own descriptor keeps it alive.
+        return CalamineWorkbook.from_path(path)
+
+
+@contextlib.contextmanager
+def in_memory_file(workbook: list[Any]) -> Iterator[str | None]:
+    """A path to these bytes (in pieces) for a reader that opens it while the block runs, or
+    None where there is no such file (a reader then takes the joined bytes).
+
+    On Linux the bytes go to an anonymous in-memory file (`memfd_create`, never on disk) that a
+    reader opens by its path: it then reads them as it reads a file, where handing it the bytes
+    would copy them three more times.
+    """
     if not hasattr(os, "memfd_create") or not os.path.isdir(_OWN_FILES):
-        return CalamineWorkbook.from_filelike(io.BytesIO(b"".join(workbook)))
+        yield None
+        return
     fd = os.memfd_create("pkgreport-sheet-half", os.MFD_CLOEXEC)
     try:
         for piece in workbook:
@@ -188,8 +226,7 @@ def _opened(workbook: list[Any]) -> Any:
                 if written <= 0:
                     raise OSError("could not write the sheet's half to memory")
                 view = view[written:]
-        # calamine opens the file again by its path: its own descriptor keeps it alive.
-        return CalamineWorkbook.from_path(f"{_OWN_FILES}/{fd}")
+        yield f"{_OWN_FILES}/{fd}"
     finally:
         os.close(fd)
 

@@ -1,0 +1,237 @@
+"""A sheet whose every value is text (a Cliniko export: every cell a shared string) read by
+fastexcel straight into Arrow text columns: no Python object per cell, and the typing layer gets
+columns of distinct values, as from a CSV file (`csv_arrow`). Tried for a plain sheet of 1 MB of
+XML or more (the pre-flight keeps its XML); one big enough to split is read in two halves at
+once (`xlsx_split.split_workbook`).
+
+Only such a sheet is read so, and only when fastexcel itself finds nothing but text in every
+column of every row (its strict typing over all rows); anything else gives None and the sheet is
+read by python-calamine as before. A text cell reads alike in both (the same text, CRLF and CR
+made LF as `xlsx_reading` writes a cell), an empty cell is "" in both, and the rows start at the
+sheet's first row in both; a sheet of text holds no number, so no date style or error applies.
+`tests/test_xlsx_text.py` reads every workbook both ways.
+
+Imports only the standard library at first (fastexcel and pyarrow when a sheet is read), so a
+reader thread can run it before pandas loads (`read_ahead`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from pkgreport.errors import PASS_THROUGH
+from pkgreport.inputs.xlsx_split import in_memory_file
+
+# A value, and the end of a shared string cell's start tag (`<c r="A1" t="s">`, as Excel,
+# Cliniko's exporter and xlsxwriter write it): each ends with ">", so no piece splits one.
+_VALUE = b"<v>"
+_SHARED_STRING_CELL = b' t="s">'
+
+
+@dataclass(frozen=True)
+class TextSheet:
+    """A sheet of text as Arrow columns: the header row's cells and the body's columns.
+
+    Rows and columns count from 0 (the sheet's A1). Each column of `body` (pyarrow string
+    arrays, empty cells "") holds the rows after the header up to the last row holding a value;
+    `offset` blank columns come before the first of them (the sheet's first columns were empty).
+    """
+
+    headers: list[str]
+    body: list[Any]  # pyarrow.ChunkedArray of string, one per column from `offset`
+    header_index: int
+    last_index: int
+    offset: int
+    height: int  # rows from A1 to the sheet's last, as calamine gives them
+    may_hold_wrapped: bool  # some body cell holds `="`
+
+    @property
+    def width(self) -> int:
+        return self.offset + len(self.body)
+
+
+# Below this many bytes of sheet XML the cells cost little as Python values: read as before.
+TEXT_MIN_BYTES = 1 << 20
+
+# Where a sheet read as Arrow text is cut in two (percent of its XML's bytes): neither half holds
+# the GIL, and the second costs a little more per row (its rows are counted from A1's), so the
+# first is a little bigger; measured on a Cliniko export of 109,002 appointments, each half's
+# thread then takes 0.57 to 0.59 s CPU (0.44 and 0.68 s cut at 42 %, as calamine's halves are).
+TEXT_FIRST_SHARE = 55
+
+# Arrow holds a column's text in one buffer of under 2 GiB (fastexcel stops with a panic past
+# it): a sheet whose column could hold more (a long shared string repeated down it, as in a
+# "shared strings bomb") is read as before.
+_COLUMN_TEXT_LIMIT = 2**31 - 1
+
+# Pieces of the sheet's XML looked at for a value that is not a shared string (spread over it).
+_SAMPLED_PIECES = 5
+
+
+def only_shared_strings(pieces: list[bytes]) -> bool:
+    """Whether the sheet's values (its XML in pieces cut after a tag) look all shared strings,
+    from a few pieces spread over it: in each, as many values as shared string cells (give or
+    take the one cell a cut may split between two pieces).
+
+    Only a cheap first look, so that fastexcel does not read a sheet of numbers for nothing (a
+    sheet holding numbers, booleans or formulas has them in every piece); fastexcel's typing of
+    every cell (`read_text_sheet`) is what decides.
+    """
+    step = max(1, len(pieces) // _SAMPLED_PIECES)
+    return all(
+        abs(piece.count(_VALUE) - piece.count(_SHARED_STRING_CELL)) <= 1 for piece in pieces[::step]
+    )
+
+
+def columns_fit(archive: zipfile.ZipFile, rows: int) -> bool:
+    """Whether `rows` cells of the longest shared string fit a column of Arrow text.
+
+    Each shared string's text is no longer (in UTF-8) than its `<si>` element in the XML, so the
+    longest span between two `<si>` tags bounds it; a workbook with no single shared strings
+    part, or written otherwise, is read as before.
+    """
+    parts = [m for m in archive.infolist() if m.filename.lower().endswith("sharedstrings.xml")]
+    if len(parts) != 1:
+        return False
+    try:
+        xml = archive.read(parts[0])
+    except Exception:  # noqa: BLE001 - a part that cannot be read: read the sheet as before
+        return False
+    return rows * max(map(len, xml.split(b"<si>"))) <= _COLUMN_TEXT_LIMIT
+
+
+def read_text_sheet(
+    data: bytes, sheet_name: str, halves: tuple[list[Any], list[Any]] | None = None
+) -> TextSheet | None:
+    """The sheet as Arrow text columns, or None when fastexcel finds a value that is not text
+    in some column, cannot read the sheet, or the sheet holds no value (read it as before).
+
+    Given `halves` (`xlsx_split.split_workbook`), each half is read in a thread of its own and
+    the rows joined; their rows must not overlap (else None).
+    """
+    if halves is None:
+        read = _read_text(data, sheet_name)
+        return None if read is None else _text_sheet(*read)
+    first, second = halves
+    found: list[Any] = [None]
+
+    def read_first() -> None:
+        found[0] = _read_text(first, sheet_name)
+
+    thread = threading.Thread(target=read_first, daemon=True)
+    thread.start()
+    rest = _read_text(second, sheet_name)
+    thread.join()
+    if found[0] is None or rest is None:
+        return None
+    both = _joined(found[0], rest)
+    return None if both is None else _text_sheet(*both)
+
+
+def _read_text(workbook: bytes | list[Any], sheet_name: str) -> tuple[list[Any], int] | None:
+    """(the sheet's columns from A1's row down, the first column's position) as fastexcel reads
+    a workbook (its bytes, or in pieces): no columns when the sheet holds no value; None unless
+    every column holds text only."""
+    try:
+        import fastexcel
+        import pyarrow as pa
+
+        _quiet_fastexcel()
+        with in_memory_file([] if isinstance(workbook, bytes) else workbook) as path:
+            if isinstance(workbook, bytes) or path is None:
+                source: bytes | str = (
+                    workbook if isinstance(workbook, bytes) else b"".join(workbook)
+                )
+            else:
+                source = path
+            reader = fastexcel.read_excel(source)
+        sheet = reader.load_sheet(
+            sheet_name,
+            header_row=None,
+            skip_rows=0,
+            schema_sample_rows=None,
+            dtype_coercion="strict",
+        )
+        infos = sheet.available_columns()
+        if not infos:
+            return [], 0  # no value (a half of the sheet may hold none)
+        if any(info.dtype != "string" for info in infos):
+            return None
+        offset = infos[0].absolute_index
+        if [info.absolute_index for info in infos] != list(range(offset, offset + len(infos))):
+            return None
+        table = pa.table(sheet.to_arrow())  # a RecordBatch as a table
+        return [column.cast(pa.string()) for column in table.columns], offset
+    except PASS_THROUGH:
+        raise
+    except BaseException:  # noqa: BLE001 - fastexcel's errors, and Rust panics: read it as before
+        return None
+
+
+def _quiet_fastexcel() -> None:
+    """fastexcel logs a column it cannot type (one left empty) as a warning, which Python would
+    print on stderr; its text is "" all the same. A handler that drops its records, added once."""
+    logger = logging.getLogger("fastexcel")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
+def _joined(
+    first: tuple[list[Any], int], second: tuple[list[Any], int]
+) -> tuple[list[Any], int] | None:
+    """The two halves' columns as the whole sheet's: the first half's rows, then the second's
+    below them, over the columns of both; None when a row of the second half holds a value
+    beside the first half's (rows written out of order)."""
+    import pyarrow as pa
+
+    (top, top_at), (rest, rest_at) = first, second
+    if not top or not rest:
+        return top or rest, top_at if top else rest_at
+    above = len(top[0])
+    if any(column.slice(0, above).null_count != min(above, len(column)) for column in rest):
+        return None
+    below = max(len(rest[0]) - above, 0)
+    start = min(top_at, rest_at)
+    end = max(top_at + len(top), rest_at + len(rest))
+    columns = []
+    for j in range(start, end):
+        upper = top[j - top_at] if top_at <= j < top_at + len(top) else pa.nulls(above, pa.string())
+        lower = (
+            rest[j - rest_at].slice(above)
+            if rest_at <= j < rest_at + len(rest)
+            else pa.nulls(below, pa.string())
+        )
+        chunks = [
+            *getattr(upper, "chunks", [upper]),
+            *getattr(lower, "chunks", [lower]),
+        ]
+        columns.append(pa.chunked_array(chunks, type=pa.string()))
+    return columns, start
+
+
+def _text_sheet(columns: list[Any], offset: int) -> TextSheet | None:
+    """The columns' header row and body, between the first and last rows holding a value."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    columns = [pc.fill_null(column, "") for column in columns]
+    if not columns:
+        return None
+    filled = [np.flatnonzero(pc.not_equal(c, "").to_numpy(zero_copy_only=False)) for c in columns]
+    if not any(len(rows) for rows in filled):
+        return None
+    header_index = min(int(rows[0]) for rows in filled if len(rows))
+    last_index = max(int(rows[-1]) for rows in filled if len(rows))
+    body = [c.slice(header_index + 1, last_index - header_index) for c in columns]
+    return TextSheet(
+        headers=[c[header_index].as_py() for c in columns],
+        body=body,
+        header_index=header_index,
+        last_index=last_index,
+        offset=offset,
+        height=len(columns[0]),
+        may_hold_wrapped=any(pc.any(pc.match_substring(c, '="')).as_py() for c in body),
+    )
