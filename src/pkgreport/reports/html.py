@@ -232,7 +232,10 @@ def _shown_frame(table: Table, frame: Any, max_rows: int) -> Any:
 def _flags(frame: Any, column: str | None, default: bool) -> list[bool]:
     if column is None:
         return [default] * len(frame)
-    return [False if is_blank(v) else bool(v) for v in frame[column].tolist()]
+    flags = frame[column]
+    if flags.dtype == bool:  # numpy's bools: no blank among them, Python bools from tolist()
+        return list(flags.to_numpy().tolist())
+    return [False if is_blank(v) else bool(v) for v in flags.tolist()]
 
 
 def _is_long(column: Column) -> bool:

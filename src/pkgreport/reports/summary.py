@@ -196,26 +196,73 @@ def build_summary(
             "by_invoice_number": len(result.links.by_number),
         },
         "findings_by_code": dict(findings_by_code(findings)),
-        "findings": [
-            {
-                "code": r.code,
-                "severity": r.severity,
-                "patient_id": r.patient_id,
-                "subject_type": r.subject_type,
-                "subject_id": r.subject_id,
-                "amount": money_record(_int(r.amount)),
-                "appointment_ids": r.appointment_ids,
-                "message": r.message,
-                "source_file": r.source_file,
-                "source_row": _int(r.source_row),
-            }
-            for r in findings.itertuples(index=False)
-        ],
+        "findings": findings_records(findings),
         "period_figures": period_figures(result),
     }
     if changes is not None:
         summary["changes_since_last_run"] = changes
     return summary
+
+
+def findings_records(findings: pd.DataFrame) -> list[dict[str, Any]]:
+    """The findings as the summary lists them, a column at a time (thousands at scale): the
+    amounts and row numbers as `_int` makes them, each distinct amount's record made once."""
+    amounts = _int_column(findings["amount"])
+    money = {cents: money_record(cents) for cents in set(amounts)}
+    rows = zip(
+        *(findings[name] for name in _FINDING_FIELDS),
+        amounts,
+        _int_column(findings["source_row"]),
+        strict=True,
+    )
+    return [
+        {
+            "code": code,
+            "severity": severity,
+            "patient_id": patient_id,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "amount": dict(money[cents]),
+            "appointment_ids": appointment_ids,
+            "message": message,
+            "source_file": source_file,
+            "source_row": source_row,
+        }
+        for (
+            code,
+            severity,
+            patient_id,
+            subject_type,
+            subject_id,
+            appointment_ids,
+            message,
+            source_file,
+            cents,
+            source_row,
+        ) in rows
+    ]
+
+
+# The findings' columns the summary lists as they are, in `findings_records`' order.
+_FINDING_FIELDS = (
+    "code",
+    "severity",
+    "patient_id",
+    "subject_type",
+    "subject_id",
+    "appointment_ids",
+    "message",
+    "source_file",
+)
+
+
+def _int_column(column: pd.Series) -> list[int | None]:
+    """`_int` of each value of a column; an integer column's converted at once."""
+    if not pd.api.types.is_integer_dtype(column.dtype):
+        return [_int(value) for value in column]
+    blank = column.isna().to_numpy().tolist()
+    values = column.fillna(0).to_numpy(dtype=np.int64).tolist()
+    return [None if missing else value for value, missing in zip(values, blank, strict=True)]
 
 
 def summary_json(summary: dict[str, Any]) -> str:
