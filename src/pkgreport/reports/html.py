@@ -234,7 +234,7 @@ def _flags(frame: Any, column: str | None, default: bool) -> list[bool]:
         return [default] * len(frame)
     flags = frame[column]
     if flags.dtype == bool:  # numpy's bools: no blank among them, Python bools from tolist()
-        return list(flags.to_numpy().tolist())
+        return flags.to_numpy().tolist()
     return [False if is_blank(v) else bool(v) for v in flags.tolist()]
 
 

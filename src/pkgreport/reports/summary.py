@@ -204,61 +204,37 @@ def build_summary(
     return summary
 
 
-def findings_records(findings: pd.DataFrame) -> list[dict[str, Any]]:
-    """The findings as the summary lists them, a column at a time (thousands at scale): the
-    amounts and row numbers as `_int` makes them, each distinct amount's record made once."""
-    amounts = _int_column(findings["amount"])
-    money = {cents: money_record(cents) for cents in set(amounts)}
-    rows = zip(
-        *(findings[name] for name in _FINDING_FIELDS),
-        amounts,
-        _int_column(findings["source_row"]),
-        strict=True,
-    )
-    return [
-        {
-            "code": code,
-            "severity": severity,
-            "patient_id": patient_id,
-            "subject_type": subject_type,
-            "subject_id": subject_id,
-            "amount": dict(money[cents]),
-            "appointment_ids": appointment_ids,
-            "message": message,
-            "source_file": source_file,
-            "source_row": source_row,
-        }
-        for (
-            code,
-            severity,
-            patient_id,
-            subject_type,
-            subject_id,
-            appointment_ids,
-            message,
-            source_file,
-            cents,
-            source_row,
-        ) in rows
-    ]
-
-
-# The findings' columns the summary lists as they are, in `findings_records`' order.
-_FINDING_FIELDS = (
+# A finding's keys in the summary, in order; all but the amount and the row are the column's value.
+_FINDING_KEYS = (
     "code",
     "severity",
     "patient_id",
     "subject_type",
     "subject_id",
+    "amount",
     "appointment_ids",
     "message",
     "source_file",
+    "source_row",
 )
 
 
+def findings_records(findings: pd.DataFrame) -> list[dict[str, Any]]:
+    """The findings as the summary lists them, a column at a time (thousands at scale): the
+    amounts and row numbers as `_int` makes them, each distinct amount's record made once."""
+    amounts = _int_column(findings["amount"])
+    money = {cents: money_record(cents) for cents in set(amounts)}
+    converted: dict[str, Any] = {
+        "amount": [dict(money[cents]) for cents in amounts],
+        "source_row": _int_column(findings["source_row"]),
+    }
+    columns = [converted[key] if key in converted else findings[key] for key in _FINDING_KEYS]
+    return [dict(zip(_FINDING_KEYS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def _int_column(column: pd.Series) -> list[int | None]:
-    """`_int` of each value of a column; an integer column's converted at once."""
-    if not pd.api.types.is_integer_dtype(column.dtype):
+    """`_int` of each value of a column; a signed integer column's converted at once."""
+    if column.dtype.kind != "i":
         return [_int(value) for value in column]
     blank = column.isna().to_numpy().tolist()
     values = column.fillna(0).to_numpy(dtype=np.int64).tolist()
