@@ -44,23 +44,6 @@ def test_names_prefer_the_patients_export_then_the_first_named_appointment() -> 
     assert names.lookup(ids).isna().tolist() == [False, False, False, True, True]
 
 
-@pytest.mark.parametrize("blank_id_among_patients", [False, True])
-@pytest.mark.parametrize("dtype", [object, "str"])
-def test_names_are_looked_up_as_pandas_maps_them(blank_id_among_patients: bool, dtype) -> None:
-    patients = pd.DataFrame(
-        {
-            "patient_id": pd.Series(["p1", "p2", None if blank_id_among_patients else "p5"]),
-            "patient_name": pd.Series(["Al", "Bo", "Nobody's"], dtype=object),
-        }
-    )
-    names = PatientNames(_result(patients.astype(object), None))  # type: ignore[arg-type]
-    ids = pd.Series(["p2", None, "p9", "p1", np.nan, "p2"], index=[5, 4, 3, 2, 1, 0], dtype=dtype)
-    expected = ids.map(names._patients).astype(object)
-    looked_up = names.lookup(ids)
-    pd.testing.assert_series_equal(looked_up, expected)
-    assert looked_up[[5, 2, 0]].tolist() == ["Bo", "Al", "Bo"]
-
-
 def test_names_from_appointments_alone_and_from_nothing() -> None:
     only_appts = PatientNames(_result(None, APPOINTMENTS))  # type: ignore[arg-type]
     assert only_appts.lookup(pd.Series(["p1", "p3"], dtype=object)).tolist() == ["Other", "Cy"]

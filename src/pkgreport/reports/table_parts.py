@@ -75,22 +75,9 @@ class PatientNames:
         ds = result.dataset
         self._patients = first_names(ds.patients)
         self._appointments = ds.appointments
-        self._by_id: dict[object, object] | None = None
-
-    def _named(self, ids: pd.Series) -> pd.Series:
-        """`ids.map` of the patients' names, through a dict made once: Python keeps each
-        string's hash, which pandas' look-up works out again on every call. pandas matches a
-        blank id to a blank one; with a blank id among the patients, pandas looks them up."""
-        patients = self._patients
-        if patients.index.hasnans:
-            return ids.map(patients)
-        if self._by_id is None:
-            self._by_id = dict(zip(patients.index.tolist(), patients.tolist(), strict=True))
-        name = self._by_id.get
-        return pd.Series([name(i, np.nan) for i in ids.tolist()], index=ids.index, dtype=object)
 
     def lookup(self, ids: pd.Series) -> pd.Series:
-        mapped = self._named(ids)
+        mapped = ids.map(self._patients)
         missing = (mapped.isna() & ids.notna()).to_numpy()
         if missing.any() and self._appointments is not None:
             appts = self._appointments
