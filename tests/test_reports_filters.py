@@ -16,6 +16,8 @@ from pkgreport.reports.filters import (
     format_int,
     format_prose_date,
     plural,
+    prose_dates,
+    prose_dates_column,
     sort_key,
     sort_keys,
     with_article,
@@ -29,6 +31,8 @@ _VALUES = st.one_of(
     st.integers(-(10**6), 10**6).map(np.int64),
     st.booleans(),
 )
+# Text columns hold strings too (numpy's among them) beside every kind of blank.
+_TEXT_VALUES = st.one_of(_VALUES, st.text(max_size=6), st.text(max_size=6).map(np.str_))
 
 
 @settings(max_examples=60, deadline=None)
@@ -38,6 +42,12 @@ def test_format_column_equals_format_cell(values: list[object], kind: str) -> No
         format_cell(v, kind, "dmy", "€") for v in values
     ]
     assert sort_keys(values, kind) == [sort_key(v, kind) for v in values]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_TEXT_VALUES, max_size=12), st.sampled_from(["text", "id"]))
+def test_format_column_of_text_equals_format_cell(values: list[object], kind: str) -> None:
+    assert format_column(values, kind) == [format_cell(v, kind) for v in values]
 
 
 def test_format_column_money_and_counts_by_hand() -> None:
@@ -80,8 +90,6 @@ def test_articles_plurals_and_plain_row_numbers() -> None:
 
 
 def test_finding_sentences_show_dates_in_the_prose_style_of_the_date_order() -> None:
-    from pkgreport.reports.filters import prose_dates
-
     text = (
         "Case 7 was closed on 2026-08-17 12:00; credit unapplied on 2026-10-31. "
         "Invoice 2026-99-99 and id 12026-10-310 stay as they are."
@@ -91,3 +99,35 @@ def test_finding_sentences_show_dates_in_the_prose_style_of_the_date_order() -> 
         "Invoice 2026-99-99 and id 12026-10-310 stay as they are."
     )
     assert prose_dates("since 2025-06-07", "mdy") == "since Jun 7, 2025"
+
+
+_SENTENCE_PARTS = st.sampled_from(
+    ["2026-08-17", " 12:00", "T09:30", "2026-02-30", "1", "x", " ", "\x00", "on ", "-"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(_SENTENCE_PARTS, max_size=8).map("".join), max_size=8),
+    st.sampled_from(["dmy", "mdy", "ymd"]),
+)
+def test_a_column_of_sentences_reads_as_each_sentence_does(texts: list[str], order: str) -> None:
+    assert prose_dates_column(texts, order) == [prose_dates(text, order) for text in texts]
+
+
+def test_a_column_of_sentences_by_hand() -> None:
+    texts = ["paid 2026-10-31 and 2026-10-31 12:00", "", "x2026-10-31", "2026-13-01", "a\x00b"]
+    assert prose_dates_column(texts[:4], "dmy") == [
+        "paid 31 Oct 2026 and 31 Oct 2026 12:00",
+        "",
+        "x2026-10-31",
+        "2026-13-01",
+    ]
+    # A sentence holding the separator: each sentence rewritten apart, the same result.
+    assert prose_dates_column(texts, "mdy") == [
+        "paid Oct 31, 2026 and Oct 31, 2026 12:00",
+        "",
+        "x2026-10-31",
+        "2026-13-01",
+        "a\x00b",
+    ]

@@ -12,6 +12,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import HOSTILE_NAMES, make_report_context
 from pkgreport.reports import charts
@@ -23,7 +25,7 @@ from pkgreport.reports.filters import (
     format_money,
     sort_key,
 )
-from pkgreport.reports.html import make_environment, render_html, templates_dir
+from pkgreport.reports.html import _column_total, make_environment, render_html, templates_dir
 from pkgreport.reports.model import ChartData, Column, RollRow, Table
 
 _BLOCK = {
@@ -456,3 +458,19 @@ def test_phone_cards_label_each_cell_with_its_column_title_escaped_for_css() -> 
         ("7", '"Last \\22 move\\22  \\3c /style\\3e "'),
     ]
     assert "</style>" not in style
+
+
+_CENTS = st.integers(-(2**63) + 1, 2**63 - 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(-(10**9), 10**9), _CENTS, st.none()), max_size=20),
+    st.sampled_from(["int64", "Int64", "object"]),
+)
+def test_a_total_is_the_exact_sum_even_past_int64(values: list[int | None], dtype: str) -> None:
+    if dtype == "int64":
+        values = [v for v in values if v is not None]
+    column = pd.Series(values, dtype=dtype)
+    assert _column_total(column) == sum(v for v in values if v is not None)
+    assert type(_column_total(column)) is int

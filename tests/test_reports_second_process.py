@@ -12,7 +12,7 @@ import pytest
 from pkgreport import pipeline
 from pkgreport.config import Settings
 from pkgreport.reports import publish
-from pkgreport.reports.context import build_context
+from pkgreport.reports.context import build_context, no_breakdowns
 from pkgreport.reports.excel import render_workbook
 from pkgreport.reports.second_process import Beside, Handover
 
@@ -137,7 +137,8 @@ def test_the_workbooks_second_process_renders_the_same_bytes_from_its_two_passes
     handover = Handover()
     handover.send(result.breakdowns)  # small enough to wait in the pipe
     options = {"title": "Month end", "generated_at": None, "changes": None}
-    two_passes = publish._workbook_beside(result, options, handover)
+    started = build_context(result, **options, breakdowns=no_breakdowns())
+    two_passes = publish._workbook_beside(started, result, handover)
     ctx = build_context(result, **options)
     locations = next(t for t in ctx.tables if t.key == "by_location")
     assert len(locations.frame) > 1  # figures the first pass did not have

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkgreport.reports.month_digest import month_digests
-from pkgreport.reports.summary import period_figures
+from pkgreport.reports.summary import findings_records, period_figures
+from pkgreport.tabular import money_record
 
 
 def _frame(n: int) -> pd.DataFrame:
@@ -142,3 +143,65 @@ def test_period_figures_count_live_rows_and_digest_all_rows_per_month() -> None:
     assert figures["2026-02"]["invoices_count"] == len(feb_rows) - 1
     assert figures["2026-02"]["invoices_total_cents"] == sum(i * 150 - 700 for i in feb_rows[:-1])
     assert figures["2026-02"]["invoices_digest"] == _reference_digest(frame.iloc[feb_rows])
+
+
+def _plain_findings_records(findings: pd.DataFrame) -> list[dict[str, object]]:
+    """The findings' records row by row, as the summary listed them before (the reference)."""
+
+    def whole(value: object) -> int | None:
+        return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
+
+    return [
+        {
+            "code": r.code,
+            "severity": r.severity,
+            "patient_id": r.patient_id,
+            "subject_type": r.subject_type,
+            "subject_id": r.subject_id,
+            "amount": money_record(whole(r.amount)),
+            "appointment_ids": r.appointment_ids,
+            "message": r.message,
+            "source_file": r.source_file,
+            "source_row": whole(r.source_row),
+        }
+        for r in findings.itertuples(index=False)
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(-(10**12), 10**12)),
+            st.one_of(st.none(), st.integers(1, 10**6)),
+            st.one_of(st.none(), st.text(max_size=4)),
+        ),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_findings_records_equal_the_row_by_row_records(
+    rows: list[tuple[int | None, int | None, str | None]], rows_as_floats: bool
+) -> None:
+    amounts = [amount for amount, _, _ in rows]
+    source_rows = [row for _, row, _ in rows]
+    findings = pd.DataFrame(
+        {
+            "code": ["CREDIT_NEGATIVE"] * len(rows),
+            "severity": ["high"] * len(rows),
+            "patient_id": pd.Series([text for _, _, text in rows], dtype=object),
+            "subject_type": ["patient"] * len(rows),
+            "subject_id": [f"P{i}" for i in range(len(rows))],
+            "amount": pd.array(amounts, dtype="Int64"),
+            "appointment_ids": pd.Series([None] * len(rows), dtype=object),
+            "message": [f"message {i}" for i in range(len(rows))],
+            "source_file": ["payments.csv"] * len(rows),
+            # Row numbers with a blank among them come as floats from some frames.
+            "source_row": pd.Series(source_rows, dtype="float64" if rows_as_floats else "Int64"),
+        }
+    )
+    records = findings_records(findings)
+    assert records == _plain_findings_records(findings)
+    assert [type(r["source_row"]) for r in records] == [
+        type(r["source_row"]) for r in _plain_findings_records(findings)
+    ]

@@ -17,7 +17,13 @@ from pkgreport.engine.breakdown import (
 )
 from pkgreport.reports import figures
 from pkgreport.reports.credit_sections import credit_tables, package_tables
-from pkgreport.reports.filters import format_prose_date, plural, prose_dates, with_article
+from pkgreport.reports.filters import (
+    format_prose_date,
+    plural,
+    prose_dates,
+    prose_dates_column,
+    with_article,
+)
 from pkgreport.reports.model import (
     ChartData,
     Column,
@@ -56,7 +62,7 @@ def _findings_table(result: RunResult, names: PatientNames) -> Table:
     frame = with_names(result.findings, names)
     frame["finding"] = finding_titles(frame["code"])
     order = result.settings.date_order
-    frame["message"] = [prose_dates(m, order) for m in frame["message"].tolist()]
+    frame["message"] = prose_dates_column(frame["message"].tolist(), order)
     return Table(
         key="findings",
         sheet="Findings",

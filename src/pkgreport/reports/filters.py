@@ -96,16 +96,39 @@ def prose_dates(text: str, order: str = "dmy") -> str:
     """A finding's sentence with its ISO dates in the prose style people read (`2026-08-17 12:00`
     -> `17 Aug 2026 12:00`). The engines write ISO (the JSON keeps it, for machines); the page and
     the workbook show every date in one style that follows the date order."""
+    return _ISO_IN_TEXT.sub(lambda match: _prose_match(match, order), text)
+
+
+def _prose_match(match: re.Match[str], order: str) -> str:
+    """One ISO date (and time) found by `_ISO_IN_TEXT`, in prose; an impossible date as it is."""
+    try:
+        day = date.fromisoformat(match.group(1))
+    except ValueError:
+        return match.group(0)
+    time = match.group(2)
+    return format_prose_date(day, order) + (f" {time}" if time else "")
+
+
+# Joins sentences so that their dates are rewritten by one pass; no date holds it.
+_SENTENCE_SEPARATOR = "\x00"
+
+
+def prose_dates_column(texts: list[str], order: str = "dmy") -> list[str]:
+    """`prose_dates` over a column of sentences (thousands of findings' messages at scale): the
+    sentences joined and rewritten in one pass, each distinct date written once; a column whose
+    sentences hold the separator is rewritten sentence by sentence instead."""
+    joined = _SENTENCE_SEPARATOR.join(texts)
+    if not texts or joined.count(_SENTENCE_SEPARATOR) != len(texts) - 1:
+        return [prose_dates(text, order) for text in texts]
+    written: dict[str, str] = {}
 
     def prose(match: re.Match[str]) -> str:
-        try:
-            day = date.fromisoformat(match.group(1))
-        except ValueError:
-            return match.group(0)
-        time = match.group(2)
-        return format_prose_date(day, order) + (f" {time}" if time else "")
+        found = match.group(0)
+        if found not in written:
+            written[found] = _prose_match(match, order)
+        return written[found]
 
-    return _ISO_IN_TEXT.sub(prose, text)
+    return _ISO_IN_TEXT.sub(prose, joined).split(_SENTENCE_SEPARATOR)
 
 
 def format_datetime(value: Any, order: str = "dmy") -> str:
@@ -154,8 +177,9 @@ def format_cell(value: Any, kind: str, order: str = "dmy", symbol: str = "$") ->
 
 
 def format_column(values: list[Any], kind: str, order: str = "dmy", symbol: str = "$") -> list[str]:
-    """`format_cell` over a column's values; plain Python ints (the usual money and counts)
-    take a direct path, equal to `format_money` / `format_int` but without their checks."""
+    """`format_cell` over a column's values; plain Python ints (the usual money and counts) and
+    strings (text) take a direct path, equal to `format_money` / `format_int` / `format_text`
+    but without their checks."""
     if kind == "money":
         return [
             (
@@ -169,6 +193,9 @@ def format_column(values: list[Any], kind: str, order: str = "dmy", symbol: str 
         ]
     if kind == "int":
         return [f"{v:,}" if type(v) is int else format_int(v) for v in values]
+    if kind in ("text", "id"):
+        # A Python str is shown as it is (`format_text`); anything else takes the checks.
+        return [v if type(v) is str else format_cell(v, kind, order, symbol) for v in values]
     return [format_cell(v, kind, order, symbol) for v in values]
 
 

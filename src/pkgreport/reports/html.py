@@ -232,7 +232,10 @@ def _shown_frame(table: Table, frame: Any, max_rows: int) -> Any:
 def _flags(frame: Any, column: str | None, default: bool) -> list[bool]:
     if column is None:
         return [default] * len(frame)
-    return [False if is_blank(v) else bool(v) for v in frame[column].tolist()]
+    flags = frame[column]
+    if flags.dtype == bool:  # numpy's bools: no blank among them, Python bools from tolist()
+        return flags.to_numpy().tolist()
+    return [False if is_blank(v) else bool(v) for v in flags.tolist()]
 
 
 def _is_long(column: Column) -> bool:
@@ -366,12 +369,22 @@ def _totals(frame: Any, cols: list[Column], order: str, symbol: str) -> list[str
     totals = []
     for j, c in enumerate(cols):
         if c.summed:
-            values = frame[c.key].dropna().to_numpy().tolist()
-            # Python ints: exact, no int64 overflow (an int column's tolist() gives ints).
-            totals.append(format_cell(sum(map(int, values)), c.kind, order, symbol))
+            totals.append(format_cell(_column_total(frame[c.key]), c.kind, order, symbol))
         else:
             totals.append("Total" if j == 0 else "")
     return totals
+
+
+def _column_total(column: Any) -> int:
+    """The exact sum of a column's values, blanks left out, as a Python int."""
+    values = column.dropna().to_numpy()
+    if values.dtype.kind == "i" and len(values):
+        # numpy adds int64 exactly while no partial sum can leave its range: n * max |value|.
+        largest = max(abs(int(values.max())), abs(int(values.min())))
+        if largest * len(values) < 2**63:
+            return int(values.sum())
+    # Python ints: exact, whatever the size (an int column's tolist() gives ints).
+    return sum(map(int, values.tolist()))
 
 
 def _notes(

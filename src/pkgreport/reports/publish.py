@@ -54,18 +54,23 @@ def render_outputs(
     names = output_names(result)
     options: dict[str, Any] = {"title": title, "generated_at": generated_at, "changes": changes}
     # A second process renders the workbook while this one renders the page and the summary,
-    # once there are enough rows to pay for starting it. It starts at once, on everything but
-    # the figures per location, which this process works out and hands over.
+    # once there are enough rows to pay for starting it. It starts from the report context,
+    # worked out once before the fork without the figures per location, which this process
+    # then works out, hands over and puts into its own copy.
     handover = Handover()
     fork = _table_rows(result) >= SECOND_PROCESS_MIN_ROWS
     by_charts = not fork and charts is not None and charts.started
-    with Beside(lambda: _workbook_beside(result, options, handover), fork=fork) as workbook:
+    started = build_context(result, **options, breakdowns=no_breakdowns()) if fork else None
+    with Beside(lambda: _workbook_beside(started, result, handover), fork=fork) as workbook:
         if workbook.started:
             handover.parent_side()
         else:
             handover.close()
         handover.send(result.breakdowns)
-        ctx = build_context(result, **options)
+        if started is None:
+            ctx = build_context(result, **options)
+        else:
+            ctx = with_breakdowns(started, result, result.breakdowns)
         workbook.fall_back_to(lambda: _workbook(ctx))
         if charts is not None:
             charts.send(ctx.charts, ctx.currency_symbol, workbook=ctx if by_charts else None)
@@ -100,14 +105,15 @@ def _workbook(ctx: ReportContext) -> bytes:
     return render_workbook(ctx)
 
 
-def _workbook_beside(result: RunResult, options: dict[str, Any], handover: Handover) -> bytes:
-    """The workbook as the second process renders it: every sheet and number it can, and the
-    sheets before those per location, until their figures arrive from the first process; then
-    the rest (the same bytes as rendered in one go)."""
+def _workbook_beside(started: ReportContext | None, result: RunResult, handover: Handover) -> bytes:
+    """The workbook as the second process renders it from the context `started` without the
+    figures per location: every sheet and number it can, and the sheets before those per
+    location, until their figures arrive from the first process; then the rest (the same bytes
+    as rendered in one go)."""
     from pkgreport.reports.excel import WorkbookInProgress, cyclic_gc_paused
 
     handover.child_side()
-    started = build_context(result, **options, breakdowns=no_breakdowns())
+    assert started is not None  # forked only with a context started
     with cyclic_gc_paused():
         book = WorkbookInProgress(started)
         book.write_ahead(started, deferred=frozenset(BREAKDOWN_TABLES))

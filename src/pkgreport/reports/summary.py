@@ -196,26 +196,49 @@ def build_summary(
             "by_invoice_number": len(result.links.by_number),
         },
         "findings_by_code": dict(findings_by_code(findings)),
-        "findings": [
-            {
-                "code": r.code,
-                "severity": r.severity,
-                "patient_id": r.patient_id,
-                "subject_type": r.subject_type,
-                "subject_id": r.subject_id,
-                "amount": money_record(_int(r.amount)),
-                "appointment_ids": r.appointment_ids,
-                "message": r.message,
-                "source_file": r.source_file,
-                "source_row": _int(r.source_row),
-            }
-            for r in findings.itertuples(index=False)
-        ],
+        "findings": findings_records(findings),
         "period_figures": period_figures(result),
     }
     if changes is not None:
         summary["changes_since_last_run"] = changes
     return summary
+
+
+# A finding's keys in the summary, in order; all but the amount and the row are the column's value.
+_FINDING_KEYS = (
+    "code",
+    "severity",
+    "patient_id",
+    "subject_type",
+    "subject_id",
+    "amount",
+    "appointment_ids",
+    "message",
+    "source_file",
+    "source_row",
+)
+
+
+def findings_records(findings: pd.DataFrame) -> list[dict[str, Any]]:
+    """The findings as the summary lists them, a column at a time (thousands at scale): the
+    amounts and row numbers as `_int` makes them, each distinct amount's record made once."""
+    amounts = _int_column(findings["amount"])
+    money = {cents: money_record(cents) for cents in set(amounts)}
+    converted: dict[str, Any] = {
+        "amount": [dict(money[cents]) for cents in amounts],
+        "source_row": _int_column(findings["source_row"]),
+    }
+    columns = [converted[key] if key in converted else findings[key] for key in _FINDING_KEYS]
+    return [dict(zip(_FINDING_KEYS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _int_column(column: pd.Series) -> list[int | None]:
+    """`_int` of each value of a column; a signed integer column's converted at once."""
+    if column.dtype.kind != "i":
+        return [_int(value) for value in column]
+    blank = column.isna().to_numpy().tolist()
+    values = column.fillna(0).to_numpy(dtype=np.int64).tolist()
+    return [None if missing else value for value, missing in zip(values, blank, strict=True)]
 
 
 def summary_json(summary: dict[str, Any]) -> str:
