@@ -523,11 +523,20 @@ def _computed(
     load_seconds = time.perf_counter() - started
     require_clean(dataset)
     require_totals_fit(dataset)
-    result = compute(dataset, settings, progress)
-    result.timings["load+validate"] = load_seconds
     # The history's month digests need only the validated invoices and payments: on a large
-    # folder a process forked now works them out while this one renders the reports.
+    # folder a process forked now works them out on the second core, which the engines leave
+    # idle, and is done before the rendering shares the cores with the workbook's process.
+    # What validation let go is given back first, so the two processes do not share pages
+    # this one's engines would write again (copying them).
+    release_freed_memory()
     digests = digests_beside({"invoices": dataset.invoices, "payments": dataset.payments})
+    try:
+        result = compute(dataset, settings, progress)
+    except BaseException:
+        if digests is not None:
+            digests.close()
+        raise
+    result.timings["load+validate"] = load_seconds
     return result if digests is None else replace(result, month_digests=digests)
 
 
@@ -588,8 +597,19 @@ def _attempt(
     checks: the result, or the error raised, which waits for the checks' verdict to say whose
     error it is; None when the verdict, joined before the engines (`verdict_before_engines`),
     says a check failed."""
+    on_typed = checks.on_typed
+
+    def typed(frames: dict[str, pd.DataFrame]) -> None:
+        # The exports' text is not needed once typed (a run validated again reads the folder
+        # again): let go, and the memory given back, before a process is forked to check the
+        # typed frames, it is not held by both while they check, de-duplicate and cross-check.
+        tables.clear()
+        release_freed_memory()
+        if on_typed is not None:
+            on_typed(frames)
+
     try:
-        dataset = _validated(tables, load_issues, settings, checks.failures_of, checks.on_typed)
+        dataset = _validated(tables, load_issues, settings, checks.failures_of, typed)
         tables.clear()
         checks.send()
         if checks.verdict_before_engines and checks.failures() != {}:
