@@ -149,6 +149,7 @@ def _workbook_beside(result: RunResult, options: dict[str, Any], handover: Hando
 
     handover.child_side()
     started = build_context(result, **options, breakdowns=no_breakdowns())
+    release_freed_memory()  # what building the context let go, while the first process peaks
     with cyclic_gc_paused():
         book = WorkbookInProgress(started)
         book.write_ahead(started, deferred=frozenset(BREAKDOWN_TABLES))
