@@ -389,3 +389,49 @@ def test_when_pandera_fails_the_month_digests_are_of_the_frames_validated_again(
     early, late, refused, in_summary = _outputs_four_ways(folder, monkeypatch)
     assert early == late == refused == in_summary
     assert _period_figures(early) == _period_figures(_outputs_four_ways(SAMPLE, monkeypatch)[3])
+
+
+def test_the_exports_text_is_let_go_before_the_checks_process_is_forked() -> None:
+    settings = Settings(input_dir=SAMPLE)
+    tables, load_issues = pipeline._read(settings, pipeline._quiet)
+    tables_when_forked: list[tuple[int, bool]] = []
+
+    class Watched(ChecksAfterTyping):
+        def typed(self, frames: dict[str, pd.DataFrame]) -> None:
+            super().typed(frames)
+            tables_when_forked.append((len(tables), self.started))
+
+    with Watched() as checks:
+        outcome = pipeline._attempt(tables, load_issues, settings, checks, pipeline._quiet, 0.0)
+        assert checks.failures() == {}
+    assert tables_when_forked == [(0, True)]
+    assert isinstance(outcome, RunResult)
+    checked_first = run(settings)
+    pd.testing.assert_frame_equal(outcome.findings, checked_first.findings)
+    assert outcome.credit is not None and checked_first.credit is not None
+    pd.testing.assert_frame_equal(outcome.credit.patients, checked_first.credit.patients)
+
+
+def test_when_the_engines_fail_the_digests_process_is_stopped_and_reaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pkgreport.reports import month_digest
+
+    started: list[month_digest.DigestsBeside | None] = []
+
+    def digests_kept(frames: dict[str, pd.DataFrame | None]) -> object:
+        started.append(month_digest.digests_beside(frames))
+        return started[-1]
+
+    def engines_failing(*args: object, **kwargs: object) -> RunResult:
+        assert started and started[0] is not None and started[0]._child.started
+        raise RuntimeError("the engines failed")
+
+    monkeypatch.setattr(month_digest, "BESIDE_MIN_ROWS", 0)
+    monkeypatch.setattr(pipeline, "digests_beside", digests_kept)
+    monkeypatch.setattr(pipeline, "compute", engines_failing)
+    with pytest.raises(RuntimeError, match=r"^the engines failed$"):
+        run(Settings(input_dir=SAMPLE))
+    (digests,) = started
+    assert digests is not None and not digests._child.started  # stopped and reaped
+    gc.unfreeze()

@@ -143,3 +143,24 @@ def test_the_workbooks_second_process_renders_the_same_bytes_from_its_two_passes
     locations = next(t for t in ctx.tables if t.key == "by_location")
     assert len(locations.frame) > 1  # figures the first pass did not have
     assert two_passes == render_workbook(ctx)
+
+
+def test_when_the_workbooks_process_dies_the_workbook_is_rendered_here_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # This process lets its report context go once the page is rendered: the workbook is then
+    # rendered here from a context built again, with the same bytes as rendered in one go.
+    result = pipeline.run(Settings(input_dir=SAMPLE))
+    monkeypatch.setattr(publish, "SECOND_PROCESS_MIN_ROWS", 10**12)
+    here = publish.render_outputs(result, title="Month end")
+    children: list[int] = []
+
+    def dying(*args: object) -> bytes:
+        children.append(os.getpid())
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("killed")
+
+    monkeypatch.setattr(publish, "SECOND_PROCESS_MIN_ROWS", 0)
+    monkeypatch.setattr(publish, "_workbook_beside", dying)
+    assert publish.render_outputs(result, title="Month end") == here
+    assert children == []  # only the child ran it, and died

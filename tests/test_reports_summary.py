@@ -79,6 +79,34 @@ def test_a_month_digest_is_the_documented_sha256_and_does_not_change() -> None:
     assert digests[january] == "cdb49b392e263420f88f82e85e1bb3257aeba543181e49f68fe4be4a0511ba5d"
 
 
+def test_text_with_every_kind_of_missing_value_is_digested_as_documented() -> None:
+    # pandas' missing values, mixed among strings, are all missing; numbers in a text column
+    # are digested as they print; a lone surrogate (a mis-decoded export) as "surrogatepass"
+    # encodes it. Each goes by Arrow or value by value, whichever can hold it: the same bytes.
+    notes = ["a", None, np.nan, pd.NA, pd.NaT, "né", ""]
+    frame = pd.DataFrame(
+        {
+            "invoice_id": pd.Series([f"I{i}" for i in range(len(notes))], dtype=object),
+            "notes": pd.Series(notes, dtype=object),
+        }
+    )
+    month = np.zeros(len(frame), dtype=np.int64)
+    assert month_digests(frame, month, "invoice_id")[0] == _reference_digest(frame)
+    as_text = frame.assign(notes=pd.Series(["7", None, "2.5"] + ["x"] * 4, dtype=object))
+    as_numbers = frame.assign(notes=pd.Series([7, None, 2.5] + ["x"] * 4, dtype=object))
+    assert month_digests(as_numbers, month, "invoice_id") == month_digests(
+        as_text, month, "invoice_id"
+    )
+    surrogate = frame.assign(notes=pd.Series(["\udcff"] + ["x"] * 6, dtype=object))
+    expected = hashlib.sha256()
+    for name in ("invoice_id", "notes"):
+        texts = surrogate[name].tolist()
+        expected.update(struct.pack("<q", len(name)) + name.encode() + b"t" + bytes(len(texts)))
+        expected.update(b"".join(struct.pack("<q", len(t)) for t in texts))
+        expected.update("".join(texts).encode("utf-8", "surrogatepass"))
+    assert month_digests(surrogate, month, "invoice_id")[0] == expected.hexdigest()
+
+
 def test_row_order_provenance_and_other_months_leave_a_digest_as_it_was() -> None:
     frame = _frame(100)
     digests = month_digests(frame, _months(frame), "invoice_id")

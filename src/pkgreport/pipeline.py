@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from pkgreport.columns import money_columns
 from pkgreport.config import Settings
@@ -38,6 +35,7 @@ from pkgreport.inputs.validation import (
     schema_failures,
     validate_tables,
 )
+from pkgreport.memory import release_freed_memory
 from pkgreport.money import format_dollars
 from pkgreport.reports.month_digest import digests_beside
 from pkgreport.result import Dataset, RunResult
@@ -286,22 +284,6 @@ def compute(
     )
 
 
-def release_freed_memory() -> bool:
-    """Give the memory that is free but still held back to the system: Arrow's pool (what the
-    CSV reader and the id encoding used) and the C heap (glibc's `malloc_trim`; False where
-    the C library has none). At 1M rows, after validation, that is about 0.15 GB and 0.25 GB,
-    which the engines' peak and the processes forked after them (which inherit this one's
-    pages) would otherwise count. About 0.03 s at 1M rows."""
-    pa.default_memory_pool().release_unused()
-    if not sys.platform.startswith("linux"):
-        return False
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # musl has none
-    if trim is None:
-        return False
-    trim(0)
-    return True
-
-
 def _dates(dataset: Dataset, settings: Settings) -> tuple[date, str, date, date]:
     """The as-of date, where it came from, and the reporting period; refused when inconsistent."""
     if settings.as_of is not None:
@@ -524,11 +506,18 @@ def _computed(
     load_seconds = time.perf_counter() - started
     require_clean(dataset)
     require_totals_fit(dataset)
-    result = compute(dataset, settings, progress)
-    result.timings["load+validate"] = load_seconds
-    # The history's month digests need only the validated invoices and payments: on a large
-    # folder a process forked now works them out while this one renders the reports.
+    # The month digests need only the validated invoices and payments: on a large folder a
+    # process forked now works them out on the second core, which the engines leave idle (what
+    # validation let go given back first, so the engines do not write pages the two share).
+    release_freed_memory()
     digests = digests_beside({"invoices": dataset.invoices, "payments": dataset.payments})
+    try:
+        result = compute(dataset, settings, progress)
+    except BaseException:
+        if digests is not None:
+            digests.close()
+        raise
+    result.timings["load+validate"] = load_seconds
     return result if digests is None else replace(result, month_digests=digests)
 
 
@@ -548,9 +537,9 @@ def _run_checked_beside(
     anything of this run is used: the result, the error it raised, its stage messages. When a
     check failed, the tables are validated again with pandera's failures and computed again,
     so every issue, message and exit code is the one checking first gives; when the process
-    fails, `checks` runs them here. `tables` is emptied once validated: the exports' text is
-    not needed again unless a check failed (it is about 190 MB at 1M rows, let go before the
-    engines run), and a run validated again reads the folder again.
+    fails, `checks` runs them here. `tables` is emptied once typed: the exports' text is not
+    needed again unless a check failed (about 190 MB at 1M rows, let go before the checks'
+    process forks on a large folder), and a run validated again reads the folder again.
     """
     held: list[str] = []
     outcome: RunResult | Exception | None = _attempt(
@@ -589,9 +578,17 @@ def _attempt(
     checks: the result, or the error raised, which waits for the checks' verdict to say whose
     error it is; None when the verdict, joined before the engines (`verdict_before_engines`),
     says a check failed."""
-    try:
-        dataset = _validated(tables, load_issues, settings, checks.failures_of, checks.on_typed)
+    on_typed = checks.on_typed
+
+    def typed(frames: dict[str, pd.DataFrame]) -> None:
+        # The exports' text, not needed once typed, let go before the checks' process forks.
         tables.clear()
+        release_freed_memory()
+        if on_typed is not None:
+            on_typed(frames)
+
+    try:
+        dataset = _validated(tables, load_issues, settings, checks.failures_of, typed)
         checks.send()
         if checks.verdict_before_engines and checks.failures() != {}:
             return None  # the run is validated again with the failures: nothing to compute

@@ -116,7 +116,7 @@ class RunResult:
     links: InvoiceLinks = field(default_factory=InvoiceLinks)
     # Wall-clock seconds per stage: for the log and benchmarks only, never written into a report.
     timings: dict[str, float] = field(default_factory=dict, compare=False)
-    # The months' history digests by kind, when a process works them out beside the rendering
+    # The months' history digests by kind, when a process works them out beside the engines
     # (`reports.month_digest.DigestsBeside`, joined when read); None: the summary works them out.
     month_digests: Mapping[str, Mapping[int, str]] | None = field(
         default=None, compare=False, repr=False

@@ -38,8 +38,8 @@ PROVENANCE = ("source_file", "source_row")
 # The kinds whose months the run history digests, with the date that puts a row in its month and
 # the id that orders a month's rows.
 DIGESTED_KINDS = {"invoices": ("issue_date", "invoice_id"), "payments": ("paid_at", "payment_id")}
-# From this many invoice and payment rows together, a process forked once the engines are done
-# digests them beside the rendering (`DigestsBeside`, about 0.5 microseconds a row); below, the
+# From this many invoice and payment rows together, a process forked before the engines run
+# digests them beside them (`DigestsBeside`, about 0.5 microseconds a row); below, the
 # summary digests them itself, for less than starting a process costs.
 BESIDE_MIN_ROWS = 200_000
 _INT64 = np.dtype("<i8")
@@ -80,19 +80,16 @@ def _as_text(values: pd.Series, order: np.ndarray) -> _Text:
     value that is not text is digested as it prints; a lone surrogate from a mis-decoded export
     is kept by "surrogatepass")."""
     objects = values.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(objects, skipna=True) in ("string", "empty"):
-        try:
-            text = pa.array(objects, type=pa.large_string(), from_pandas=True).take(order)
-        except (pa.ArrowException, UnicodeError):
-            pass  # a lone surrogate, which UTF-8 cannot hold
-        else:
-            _, offsets, data = text.buffers()
-            return _Text(
-                missing=text.is_null().to_numpy(zero_copy_only=False),
-                lengths=pc.utf8_length(text).fill_null(0).to_numpy().astype(_INT64),
-                data=b"" if data is None else memoryview(data),
-                starts=np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1),
-            )
+    text = _arrow_text(objects)
+    if text is not None:
+        text = text.take(order)
+        _, offsets, data = text.buffers()
+        return _Text(
+            missing=text.is_null().to_numpy(zero_copy_only=False),
+            lengths=pc.utf8_length(text).fill_null(0).to_numpy().astype(_INT64),
+            data=b"" if data is None else memoryview(data),
+            starts=np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1),
+        )
     objects = objects[order]
     missing = pd.isna(objects)
     texts = objects.copy()
@@ -104,6 +101,23 @@ def _as_text(values: pd.Series, order: np.ndarray) -> _Text:
     starts = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(texts)), out=starts[1:])
     return _Text(missing, lengths.astype(_INT64, copy=False), b"".join(encoded), starts)
+
+
+def _arrow_text(objects: np.ndarray) -> pa.LargeStringArray | None:
+    """The values as an Arrow text array when each is a `str` or missing (None, NaN, NA, NaT),
+    else None. Arrow infers the values' type reading them in C, without a reference count
+    written: a process forked to digest the frames then copies none of the pages holding the
+    strings (pandas' `infer_dtype` writes the count of every value, which copied about 0.2 GB
+    of them at 1M rows)."""
+    try:
+        text = pa.array(objects, from_pandas=True)
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        return None  # a lone surrogate, which UTF-8 cannot hold, or values Arrow cannot mix
+    if text.type not in (pa.string(), pa.large_string(), pa.null()):
+        return None
+    if isinstance(text, pa.ChunkedArray):  # more than 2 GB of text
+        text = text.combine_chunks() if text.num_chunks else pa.array([], pa.large_string())
+    return text.cast(pa.large_string())
 
 
 def _column_parts(
@@ -152,6 +166,10 @@ def month_digests(frame: pd.DataFrame, month: np.ndarray, id_column: str) -> dic
             digest.update(flags[lo:hi].tobytes())
             for part in values_of(lo, hi):
                 digest.update(part)
+        del values_of
+        # The column's Arrow buffers, given back before the next column's: a process forked to
+        # digest the frames then holds one column's at a time (about 80 MB less at 1M rows).
+        pa.default_memory_pool().release_unused()
     return {key: digest.hexdigest() for key, digest in hashes.items()}
 
 
@@ -183,12 +201,13 @@ def all_digests(frames: Mapping[str, pd.DataFrame | None]) -> Digests:
 
 
 class DigestsBeside(Mapping[str, dict[int, str]]):
-    """`all_digests` of validated frames, worked out by a process forked at once (the engines
-    done), beside the rendering; joined when first read (the summary being built).
+    """`all_digests` of validated frames, worked out by a process forked at once (before the
+    engines run, `pipeline`), beside them; joined when first read (the summary being built).
 
-    Forked just before the workbook's process (`reports.publish`), it shares with this one the
-    pages that process does, so this one copies no more of them as it writes; the three share
-    the two cores while this one builds the context and the page. Whatever goes wrong in the
+    The engines leave the second core idle, so the digests are done before the rendering shares
+    the two cores with the workbook's process. The child reads the frames' strings without
+    writing to them (`_arrow_text`) and gives back each column's buffers before the next, so
+    the pages it holds are mostly those it shares with this process. Whatever goes wrong in the
     child (an exception, a crash, a kill), the digests are worked out here instead from the same
     frames: the same either way. A run whose summary is never built (`pkgreport credit`, say)
     stops and reaps the child when this object goes, or at exit; `close()` does it at once.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from pkgreport.atomic import (
     write_all_atomic,
     writing,
 )
+from pkgreport.memory import release_freed_memory
 from pkgreport.reports.chart_process import ChartsBeside
 from pkgreport.reports.context import (
     BREAKDOWN_TABLES,
@@ -67,23 +69,65 @@ def render_outputs(
         else:
             handover.close()
         handover.send(result.breakdowns)
-        if started is None:
-            ctx = build_context(result, **options)
-        else:
-            ctx = with_breakdowns(started, result, result.breakdowns)
-        workbook.fall_back_to(lambda: _workbook(ctx))
-        if charts is not None:
-            charts.send(ctx.charts, ctx.currency_symbol, workbook=ctx if by_charts else None)
-        # Imported here, after the fork: each process imports only the writer it uses, at once.
-        from pkgreport.reports.html import render_html
-
-        if summary is None:
-            summary = build_summary(result, title=title, generated_at=generated_at, changes=changes)
-        page = render_html(ctx, charts).encode("utf-8")
-        text = summary_json(summary).encode("utf-8")
+        page, text = _page_and_summary(
+            result, options, started, summary, workbook, charts, by_charts
+        )
+        if workbook.started:
+            release_freed_memory()  # the context's, before waiting for the second process
         # The manifest is written by `write_all`, last, from the bytes actually published.
         book = charts.workbook() if charts is not None and by_charts else workbook.result()
         return {names["xlsx"]: book, names["html"]: page, names["json"]: text}
+
+
+def _page_and_summary(
+    result: RunResult,
+    options: dict[str, Any],
+    started: ReportContext | None,
+    summary: dict[str, Any] | None,
+    workbook: Beside,
+    charts: ChartsBeside | None,
+    by_charts: bool,
+) -> tuple[bytes, bytes]:
+    """The page and the JSON summary, rendered here while the workbook is rendered beside (by a
+    second process, or the charts' process on a small run, each sent what it needs at once).
+
+    With a second process rendering the workbook, this process holds at once only what one of
+    its outputs needs: the summary is rendered first and its dict let go, then the page's
+    context (`started`, the one the second process started from, with the figures per location
+    put in) is made and the page rendered, and that copy goes before waiting for the process;
+    the memory each step let go (and the figures per location before them) is given back to the
+    system. Should the process fail, the workbook is rendered here from a context built again
+    (the same bytes)."""
+    text = None
+    if workbook.started:
+        release_freed_memory()  # what working out the figures per location let go
+        text = _summary_text(result, options, summary)
+        release_freed_memory()
+    if started is None:
+        ctx = build_context(result, **options)
+    else:
+        ctx = with_breakdowns(started, result, result.breakdowns)
+    if workbook.started:
+        workbook.fall_back_to(lambda: _workbook(build_context(result, **options)))
+    else:
+        workbook.fall_back_to(functools.partial(_workbook, ctx))
+    if charts is not None:
+        charts.send(ctx.charts, ctx.currency_symbol, workbook=ctx if by_charts else None)
+    # Imported here, after the fork: each process imports only the writer it uses, at once.
+    from pkgreport.reports.html import render_html
+
+    if text is None:
+        text = _summary_text(result, options, summary)
+    return render_html(ctx, charts).encode("utf-8"), text
+
+
+def _summary_text(
+    result: RunResult, options: dict[str, Any], summary: dict[str, Any] | None
+) -> bytes:
+    """The JSON summary's bytes: of `summary` when given, else of the one built here."""
+    if summary is None:
+        summary = build_summary(result, **options)
+    return summary_json(summary).encode("utf-8")
 
 
 def _table_rows(result: RunResult) -> int:
