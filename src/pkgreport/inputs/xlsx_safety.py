@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from pkgreport.config import Settings
+from pkgreport.inputs import xlsx_strings
 from pkgreport.inputs.xlsx_split import worksheet_parts
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -36,6 +37,8 @@ def preflight_xlsx(
 
     Returns the open archive and, per worksheet part, the largest (row, column) a cell names, so
     a sparse sheet cannot make the reader allocate a huge dense grid, and whether it has error cells.
+    Cells that would unpack to more text than the limit, by repeating long shared texts, are
+    refused too (`xlsx_strings`).
     Given `kept`, the decompressed XML of the workbook's worksheet, when it is the only one, has
     `keep_min_bytes` or more and every cell written `<c r="..."`, is put there, in pieces cut
     after a tag, once the whole workbook passed (`xlsx_split`).
@@ -87,15 +90,10 @@ def preflight_xlsx(
                 sheets_xml[m.filename] = pieces
             del pieces
             if scan is not None:
-                bound = scan.bound()
-                if bound[0] * bound[1] > settings.max_xlsx_cells:
-                    # The cheap bound is over the cap: measure exactly before refusing.
-                    exact = _ExtentScan(precise=True)
-                    with archive.open(m) as stream:
-                        for segment in xml_segments(stream):
-                            exact.feed(segment)
-                    bound = exact.bound()
-                extents[m.filename] = (*bound, scan.error_cells)
+                extents[m.filename] = (*_sheet_bound(archive, m, scan, settings), scan.error_cells)
+        problem = _shared_text_problem(archive, members, extents, actual.limit)
+        if problem is not None:
+            return None, {}, problem
     except Exception as exc:  # noqa: BLE001 - CRC errors, truncated streams, unsupported methods
         return (
             None,
@@ -105,6 +103,41 @@ def preflight_xlsx(
     if kept is not None:
         kept.update(sheets_xml)
     return archive, extents, None
+
+
+def _sheet_bound(
+    archive: zipfile.ZipFile, sheet: zipfile.ZipInfo, scan: _ExtentScan, settings: Settings
+) -> tuple[int, int]:
+    """The largest (row, column) the sheet's cells name: the scan's cheap bound, or, when that
+    is over the cap on cells, the exact one, measured before refusing."""
+    bound = scan.bound()
+    if bound[0] * bound[1] > settings.max_xlsx_cells:
+        exact = _ExtentScan(precise=True)
+        with archive.open(sheet) as stream:
+            for segment in xml_segments(stream):
+                exact.feed(segment)
+        bound = exact.bound()
+    return bound
+
+
+def _shared_text_problem(
+    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], extents: dict[str, Any], limit: int
+) -> str | None:
+    """Why the shared text the worksheets' cells would unpack to is refused, or None
+    (`xlsx_strings`: each cell of shared text gets its own copy of the entry it names)."""
+    table = next((m for m in members if xlsx_strings.is_shared_texts(m.filename)), None)
+    if table is None:
+        return None
+    with archive.open(table) as stream:
+        sizes = xlsx_strings.entry_sizes(xml_segments(stream))
+    for sheet in (m for m in members if m.filename in extents):
+        if xlsx_strings.cheap_bound(sheet.file_size, sizes) <= limit:
+            continue
+        with archive.open(sheet) as stream:
+            total = xlsx_strings.exact_total(xml_segments(stream), sizes)
+        if total > limit:
+            return xlsx_strings.too_much_text(sheet.filename, total, limit)
+    return None
 
 
 def _not_a_zipped_workbook(data: bytes) -> str | None:
