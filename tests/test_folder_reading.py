@@ -110,6 +110,21 @@ def test_a_reading_is_iterated_once() -> None:
     assert str(error.value) == "a folder's reading is iterated once: keep its `tables`"
 
 
+def test_the_next_files_strings_wait_until_validation_asks_for_it() -> None:
+    # pyarrow's parse of the next file runs beside the typing of a table, its Python strings
+    # not (they would sit between the typed frames' objects): while a table is held, the next
+    # is not handed on however long it is held; asked for, it comes.
+    reading = FolderReading(SAMPLE, Settings(input_dir=SAMPLE), lambda _: None)
+    tables = iter(reading)
+    first = next(tables)
+    reading._thread.join(timeout=1.0)  # the whole sample is read in well under a second
+    assert reading._thread.is_alive() and reading._arrived.empty()
+    assert [first.file.name, *(t.file.name for t in tables)] == [
+        t.file.name for t in reading.tables
+    ]
+    assert len(reading.tables) == 5 and not reading._thread.is_alive()
+
+
 def _fails_after_one_table(*args: object, **kwargs: object) -> object:
     tables, _ = load_folder(SAMPLE, Settings(input_dir=SAMPLE))
     on_table = kwargs["on_table"]

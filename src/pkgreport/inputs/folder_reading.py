@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
+from pkgreport.inputs.csv_arrow import wait_before_strings
 from pkgreport.inputs.loading import load_folder
 from pkgreport.inputs.tables import RawTable
 
@@ -33,12 +34,16 @@ class FolderReading:
         self._on_read = on_read
         self._arrived: queue.SimpleQueue[RawTable | None] = queue.SimpleQueue()
         self._failed: BaseException | None = None
+        # Set while the iterating thread waits for a table or has stopped iterating: only then
+        # does the reading thread make a file's Python strings (`csv_arrow.wait_before_strings`).
+        self._idle = threading.Event()
         self._announced = False
         self._iterated = False
         self._thread = threading.Thread(target=self._read, args=(folder, settings), daemon=True)
         self._thread.start()
 
     def _read(self, folder: Path, settings: Settings) -> None:
+        wait_before_strings(self._idle.wait)
         try:
             tables, issues = load_folder(folder, settings, on_table=self._arrived.put)
             self.tables.extend(tables)
@@ -52,7 +57,12 @@ class FolderReading:
         if self._iterated:
             raise RuntimeError("a folder's reading is iterated once: keep its `tables`")
         self._iterated = True
-        while (table := self._arrived.get()) is not None:
+        while True:
+            self._idle.set()
+            table = self._arrived.get()
+            if table is None:
+                break
+            self._idle.clear()
             yield table
         self.finish()
 
@@ -67,6 +77,7 @@ class FolderReading:
 
     def finish(self) -> None:
         """Wait for the reading to end; raise what it raised, as reading first would have."""
+        self._idle.set()  # validation no longer types a table beside the reading
         self._thread.join()
         if self._failed is not None:
             raise self._failed

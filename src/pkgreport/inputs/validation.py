@@ -201,6 +201,20 @@ def _type_into(run: ValidationRun, typed: dict[str, list[pd.DataFrame]], table: 
         typed[kind].append(frame)
 
 
+def _type_all(
+    run: ValidationRun, typed: dict[str, list[pd.DataFrame]], tables: Iterable[RawTable]
+) -> list[InputFile]:
+    """Every table typed into `typed`, each as it comes (`folder_reading` reads the next
+    meanwhile): the files gone through, in their order. No table is held once done (the
+    caller lets the exports' text go once all are typed)."""
+    read: list[InputFile] = []
+    for raw in tables:
+        read.append(raw.file)
+        for table in _split_table(run, raw):
+            _type_into(run, typed, table)
+    return read
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -227,11 +241,7 @@ def validate_tables(
         ) from exc
     run = ValidationRun(settings)
     typed: dict[str, list[pd.DataFrame]] = {}
-    read: list[InputFile] = []
-    for raw in tables:  # each typed as it comes (`folder_reading` reads the next meanwhile)
-        read.append(raw.file)
-        for table in _split_table(run, raw):
-            _type_into(run, typed, table)
+    read = _type_all(run, typed, tables)
     files = list(files) if files is not None else read
 
     frames = _combined(typed)
