@@ -125,6 +125,16 @@ def test_the_next_files_strings_wait_until_validation_asks_for_it() -> None:
     assert len(reading.tables) == 5 and not reading._thread.is_alive()
 
 
+def test_an_iteration_left_unfinished_lets_the_reading_end() -> None:
+    reading = FolderReading(SAMPLE, Settings(input_dir=SAMPLE), lambda _: None)
+    tables = iter(reading)
+    next(tables)
+    tables.close()  # as when the loop over the tables is left
+    reading._thread.join(timeout=10.0)
+    assert not reading._thread.is_alive()
+    assert len(reading.tables) == 5
+
+
 def _fails_after_one_table(*args: object, **kwargs: object) -> object:
     tables, _ = load_folder(SAMPLE, Settings(input_dir=SAMPLE))
     on_table = kwargs["on_table"]

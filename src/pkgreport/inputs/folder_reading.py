@@ -57,13 +57,16 @@ class FolderReading:
         if self._iterated:
             raise RuntimeError("a folder's reading is iterated once: keep its `tables`")
         self._iterated = True
-        while True:
-            self._idle.set()
-            table = self._arrived.get()
-            if table is None:
-                break
-            self._idle.clear()
-            yield table
+        try:
+            while True:
+                self._idle.set()
+                table = self._arrived.get()
+                if table is None:
+                    break
+                self._idle.clear()
+                yield table
+        finally:
+            self._idle.set()  # an iteration left unfinished never holds the reading back
         self.finish()
 
     def error_first(self, error: Exception) -> Exception:
