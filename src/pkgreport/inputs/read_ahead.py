@@ -37,7 +37,7 @@ class Reading:
     settings: Settings
     done: threading.Event = field(default_factory=threading.Event)
     checked: threading.Event = field(default_factory=threading.Event)  # its pre-flight is over
-    # Its work holding the GIL (pre-flight, split) is over: the parse that releases it has begun.
+    # Its pre-flight is over and its sheet is being parsed (by fastexcel, which holds no GIL).
     parsing: threading.Event = field(default_factory=threading.Event)
     data: bytes | None = None
     problem: str | None = None
@@ -130,7 +130,9 @@ def _read_all(waiting: queue.SimpleQueue[Reading], after: Reading | None = None)
 
     A small workbook's pre-flight and Python work hold the GIL: beside the biggest workbook's
     pre-flight they slow it (about 0.2 s on a Cliniko export of 109,002 appointments), while
-    beside its parse (fastexcel or calamine, which release the GIL) they cost it nothing.
+    beside fastexcel's read of a sheet of text, which releases the GIL, they cost it little. A
+    sheet read by calamine lets them start at once after its pre-flight: its cells become Python
+    values, holding the GIL, as it is parsed.
     """
     if after is not None:
         after.parsing.wait(_CHECK_WAIT_SECONDS)

@@ -174,8 +174,8 @@ def _read_kept(
         text = read_text_sheet(data, sheet_name)
         if text is not None:
             return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, text=text)
+    parsing.set()  # calamine's halves hold the GIL while their cells become Python values
     halves = split_workbook(archive, sheet_part, sheet_xml) if size >= SPLIT_MIN_BYTES else None
-    parsing.set()
     grid = read_halves(halves, sheet_name)
     if grid is None:
         return None
