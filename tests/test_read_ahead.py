@@ -112,6 +112,30 @@ def test_a_missing_sheet_read_ahead_names_the_sheets(tmp_path: Path) -> None:
     ]
 
 
+def test_the_biggest_workbook_is_read_first_and_the_others_once_its_parse_has_begun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = workbook([["ID", "Patient ID", "Amount"], *([f"p{i}", f"x{i}", i] for i in range(400))])
+    (tmp_path / "Payments.xlsx").write_bytes(big)
+    (tmp_path / "Cases.xlsx").write_bytes(CASES)
+    settings = Settings(input_dir=tmp_path)
+    in_turn = loaded(tmp_path, settings, ahead=False)
+    entered: list[tuple[int, bool]] = []  # each reading's size, and whether those before parse
+    parsing: list[object] = []
+    real = read_ahead.open_sheet
+
+    def open_sheet(data: bytes, *args: object) -> object:
+        entered.append((len(data), all(e.is_set() for e in parsing)))  # type: ignore[attr-defined]
+        parsing.append(args[-1])
+        return real(data, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(read_ahead, "open_sheet", open_sheet)
+    monkeypatch.setattr(read_ahead, "_CHECK_FIRST_BYTES", 0)
+    ahead = loaded(tmp_path, settings, ahead=True)
+    assert entered == [(len(big), True), (len(CASES), True)]
+    assert_same(ahead, in_turn)
+
+
 def test_a_reading_is_used_once_and_only_with_the_settings_it_was_started_with(
     tmp_path: Path,
 ) -> None:
@@ -133,7 +157,9 @@ def test_a_reader_that_fails_in_its_thread_fails_as_it_would_in_turn(
     (tmp_path / "Appointments.xlsx").write_bytes(APPOINTMENTS)
     settings = Settings(input_dir=tmp_path)
 
-    def fails(data: bytes, settings: Settings, checked: object = None) -> None:
+    def fails(
+        data: bytes, settings: Settings, checked: object = None, parsing: object = None
+    ) -> None:
         raise RuntimeError("the reader stopped")
 
     monkeypatch.setattr(read_ahead, "open_sheet", fails)

@@ -1,8 +1,8 @@
 """A sheet of text read by fastexcel as Arrow text columns (`xlsx_text`) gives exactly the table,
 the issues and the typed frames the cell-by-cell read by python-calamine gives: every workbook here
-is read both ways (the text read is only tried for a big sheet, so here for every sheet, split
-in two halves as a big one is), and
-every sheet that is not all text is shown to be read as before."""
+is read both ways (the text read is only tried for a big sheet, so here for every sheet, and a
+sheet that is not all text is then split in two halves as a big one is), and every sheet that is
+not all text is shown to be read as before."""
 
 from __future__ import annotations
 

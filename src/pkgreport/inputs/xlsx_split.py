@@ -32,8 +32,8 @@ from pkgreport.errors import PASS_THROUGH
 SPLIT_MIN_BYTES = 16 << 20
 
 # The first half is a little smaller (percent of the bytes): its cells become Python values
-# (holding the GIL) while calamine still parses the second half beside it. Halves read as Arrow
-# text are cut elsewhere (`xlsx_text.TEXT_FIRST_SHARE`).
+# (holding the GIL) while calamine still parses the second half beside it. A sheet of text read
+# as Arrow text is not split (`xlsx_sheet._read_kept`).
 FIRST_SHARE = 42
 
 _OPEN = b"<sheetData>"

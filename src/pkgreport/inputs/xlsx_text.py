@@ -1,8 +1,8 @@
 """A sheet whose every value is text (a Cliniko export: every cell a shared string) read by
 fastexcel straight into Arrow text columns: no Python object per cell, and the typing layer gets
 columns of distinct values, as from a CSV file (`csv_arrow`). Tried for a plain sheet of 1 MB of
-XML or more (the pre-flight keeps its XML); one big enough to split is read in two halves at
-once (`xlsx_split.split_workbook`).
+XML or more (the pre-flight keeps its XML), whole: halves would each parse the whole shared
+strings table (`xlsx_sheet._read_kept`).
 
 Only such a sheet is read so, and only when fastexcel itself finds nothing but text in every
 column of every row (its strict typing over all rows); anything else gives None and the sheet is
@@ -17,13 +17,11 @@ reader thread can run it before pandas loads (`read_ahead`)."""
 from __future__ import annotations
 
 import logging
-import threading
 import zipfile
 from dataclasses import dataclass
 from typing import Any
 
 from pkgreport.errors import PASS_THROUGH
-from pkgreport.inputs.xlsx_split import in_memory_file
 
 # A value, and the end of a shared string cell's start tag (`<c r="A1" t="s">`, as Excel,
 # Cliniko's exporter and xlsxwriter write it): each ends with ">", so no piece splits one.
@@ -55,12 +53,6 @@ class TextSheet:
 
 # Below this many bytes of sheet XML the cells cost little as Python values: read as before.
 TEXT_MIN_BYTES = 1 << 20
-
-# Where a sheet read as Arrow text is cut in two (percent of its XML's bytes): neither half holds
-# the GIL, and the second costs a little more per row (its rows are counted from A1's), so the
-# first is a little bigger; measured on a Cliniko export of 109,002 appointments, each half's
-# thread then takes 0.57 to 0.59 s CPU (0.44 and 0.68 s cut at 42 %, as calamine's halves are).
-TEXT_FIRST_SHARE = 55
 
 # Arrow holds a column's text in one buffer of under 2 GiB (fastexcel stops with a panic past
 # it): a sheet whose column could hold more (a long shared string repeated down it, as in a
@@ -103,51 +95,23 @@ def columns_fit(archive: zipfile.ZipFile, rows: int) -> bool:
     return rows * max(map(len, xml.split(b"<si>"))) <= _COLUMN_TEXT_LIMIT
 
 
-def read_text_sheet(
-    data: bytes, sheet_name: str, halves: tuple[list[Any], list[Any]] | None = None
-) -> TextSheet | None:
+def read_text_sheet(data: bytes, sheet_name: str) -> TextSheet | None:
     """The sheet as Arrow text columns, or None when fastexcel finds a value that is not text
-    in some column, cannot read the sheet, or the sheet holds no value (read it as before).
-
-    Given `halves` (`xlsx_split.split_workbook`), each half is read in a thread of its own and
-    the rows joined; their rows must not overlap (else None).
-    """
-    if halves is None:
-        read = _read_text(data, sheet_name)
-        return None if read is None else _text_sheet(*read)
-    first, second = halves
-    found: list[Any] = [None]
-
-    def read_first() -> None:
-        found[0] = _read_text(first, sheet_name)
-
-    thread = threading.Thread(target=read_first, daemon=True)
-    thread.start()
-    rest = _read_text(second, sheet_name)
-    thread.join()
-    if found[0] is None or rest is None:
-        return None
-    both = _joined(found[0], rest)
-    return None if both is None else _text_sheet(*both)
+    in some column, cannot read the sheet, or the sheet holds no value (read it as before)."""
+    read = _read_text(data, sheet_name)
+    return None if read is None else _text_sheet(*read)
 
 
-def _read_text(workbook: bytes | list[Any], sheet_name: str) -> tuple[list[Any], int] | None:
+def _read_text(data: bytes, sheet_name: str) -> tuple[list[Any], int] | None:
     """(the sheet's columns from A1's row down, the first column's position) as fastexcel reads
-    a workbook (its bytes, or in pieces): no columns when the sheet holds no value; None unless
-    every column holds text only."""
+    the workbook: no columns when the sheet holds no value; None unless every column holds text
+    only."""
     try:
         import fastexcel
         import pyarrow as pa
 
         _quiet_fastexcel()
-        with in_memory_file([] if isinstance(workbook, bytes) else workbook) as path:
-            if isinstance(workbook, bytes) or path is None:
-                source: bytes | str = (
-                    workbook if isinstance(workbook, bytes) else b"".join(workbook)
-                )
-            else:
-                source = path
-            reader = fastexcel.read_excel(source)
+        reader = fastexcel.read_excel(data)
         sheet = reader.load_sheet(
             sheet_name,
             header_row=None,
@@ -157,7 +121,7 @@ def _read_text(workbook: bytes | list[Any], sheet_name: str) -> tuple[list[Any],
         )
         infos = sheet.available_columns()
         if not infos:
-            return [], 0  # no value (a half of the sheet may hold none)
+            return [], 0  # no value
         if any(info.dtype != "string" for info in infos):
             return None
         offset = infos[0].absolute_index
@@ -177,39 +141,6 @@ def _quiet_fastexcel() -> None:
     logger = logging.getLogger("fastexcel")
     if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
         logger.addHandler(logging.NullHandler())
-
-
-def _joined(
-    first: tuple[list[Any], int], second: tuple[list[Any], int]
-) -> tuple[list[Any], int] | None:
-    """The two halves' columns as the whole sheet's: the first half's rows, then the second's
-    below them, over the columns of both; None when a row of the second half holds a value
-    beside the first half's (rows written out of order)."""
-    import pyarrow as pa
-
-    (top, top_at), (rest, rest_at) = first, second
-    if not top or not rest:
-        return top or rest, top_at if top else rest_at
-    above = len(top[0])
-    if any(column.slice(0, above).null_count != min(above, len(column)) for column in rest):
-        return None
-    below = max(len(rest[0]) - above, 0)
-    start = min(top_at, rest_at)
-    end = max(top_at + len(top), rest_at + len(rest))
-    columns = []
-    for j in range(start, end):
-        upper = top[j - top_at] if top_at <= j < top_at + len(top) else pa.nulls(above, pa.string())
-        lower = (
-            rest[j - rest_at].slice(above)
-            if rest_at <= j < rest_at + len(rest)
-            else pa.nulls(below, pa.string())
-        )
-        chunks = [
-            *getattr(upper, "chunks", [upper]),
-            *getattr(lower, "chunks", [lower]),
-        ]
-        columns.append(pa.chunked_array(chunks, type=pa.string()))
-    return columns, start
 
 
 def _text_sheet(columns: list[Any], offset: int) -> TextSheet | None:
