@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,7 +27,6 @@ from pkgreport.engine.liability import (
 )
 from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, Issue, UsageError
-from pkgreport.inputs.folder_reading import FolderReading, files_at_most, read_message
 from pkgreport.inputs.loading import load_folder
 from pkgreport.inputs.presets import system_name
 from pkgreport.inputs.tables import RawTable
@@ -55,26 +55,32 @@ def load_dataset(settings: Settings, progress: Progress = _quiet) -> Dataset:
 
 
 def _read(settings: Settings, progress: Progress) -> tuple[list[RawTable], list[Issue]]:
-    tables, load_issues = load_folder(_input_dir(settings), settings)
-    progress(read_message(tables))
+    if settings.input_dir is None:
+        raise UsageError("no input folder given: pass INPUT_DIR or set `input` in the config file")
+    tables, load_issues = load_folder(settings.input_dir, settings)
+    progress(
+        f"read {len(tables)} file(s): "
+        + ", ".join(f"{t.file.name} ({len(t.frame):,} rows)" for t in tables)
+        if tables
+        else "read no files"
+    )
     return tables, load_issues
 
 
-def _input_dir(settings: Settings) -> Path:
-    if settings.input_dir is None:
-        raise UsageError("no input folder given: pass INPUT_DIR or set `input` in the config file")
-    return settings.input_dir
-
-
 def _validated(
-    tables: Iterable[RawTable],
+    tables: list[RawTable],
     load_issues: list[Issue],
     settings: Settings,
     failures_of: SchemaFailures = schema_failures,
     on_typed: Callable[[dict[str, pd.DataFrame]], None] | None = None,
 ) -> Dataset:
-    # `files` left to validation: the files of the tables it went through, in their order.
-    dataset = validate_tables(tables, settings, failures_of=failures_of, on_typed=on_typed)
+    dataset = validate_tables(
+        tables,
+        settings,
+        files=[t.file for t in tables],
+        failures_of=failures_of,
+        on_typed=on_typed,
+    )
     dataset.issues[:0] = load_issues
     dataset.issues.sort(key=lambda i: i.sort_key())
     return dataset
@@ -476,21 +482,22 @@ def run(settings: Settings, progress: Progress = _quiet) -> RunResult:
     """Load, validate (fail once with every error) and compute."""
     t0 = time.perf_counter()
     # Started before the exports are read: the checks' process imports pandera meanwhile.
-    read: tuple[list[RawTable], list[Issue]] | None = None
-    with ChecksBeside(fork=files_at_most(settings.input_dir, SCHEMA_BESIDE_MAX_BYTES)) as checks:
-        if checks.started:
-            read = tables, load_issues = _read(settings, progress)
-            if sum(len(t.frame) for t in tables) <= SCHEMA_BESIDE_MAX_ROWS:
-                return _run_checked_beside(tables, load_issues, settings, progress, t0, checks)
+    with ChecksBeside(fork=_is_small(settings.input_dir)) as checks:
+        tables, load_issues = _read(settings, progress)
+        if checks.started and sum(len(t.frame) for t in tables) <= SCHEMA_BESIDE_MAX_ROWS:
+            return _run_checked_beside(tables, load_issues, settings, progress, t0, checks)
     # Too large to hand the frames down a pipe: the checks' process forks once they are typed.
     with ChecksAfterTyping() as late:
-        if read is not None:
-            return _run_checked_beside(*read, settings, progress, t0, late)
-        # A large folder: each table is validated while the next is read.
-        reading = FolderReading(_input_dir(settings), settings, lambda t: progress(read_message(t)))
-        return _run_checked_beside(
-            reading.tables, reading.issues, settings, progress, t0, late, reading
-        )
+        return _run_checked_beside(tables, load_issues, settings, progress, t0, late)
+
+
+def _is_small(folder: Path | None) -> bool:
+    """Whether the input folder's files add up to at most SCHEMA_BESIDE_MAX_BYTES."""
+    try:
+        sizes = [entry.stat().st_size for entry in os.scandir(folder or "") if entry.is_file()]
+    except OSError:  # no such folder: reading it says so
+        return False
+    return sum(sizes) <= SCHEMA_BESIDE_MAX_BYTES
 
 
 def _computed(
@@ -521,7 +528,6 @@ def _run_checked_beside(
     progress: Progress,
     started: float,
     checks: ChecksBeside,
-    reading: FolderReading | None = None,
 ) -> RunResult:
     """`run`, with pandera's schema checks in `checks`' process beside validation's other steps
     and the engines, instead of before them (pandera's import alone costs this process ~0.3 s).
@@ -533,12 +539,11 @@ def _run_checked_beside(
     so every issue, message and exit code is the one checking first gives; when the process
     fails, `checks` runs them here. `tables` is emptied once typed: the exports' text is not
     needed again unless a check failed (about 190 MB at 1M rows, let go before the checks'
-    process forks on a large folder), and a run validated again reads the folder again. With `reading`, the tables
-    are validated as it reads them, and `tables` and `load_issues` are its lists, whole once read.
+    process forks on a large folder), and a run validated again reads the folder again.
     """
     held: list[str] = []
     outcome: RunResult | Exception | None = _attempt(
-        tables, load_issues, settings, checks, held.append, started, reading
+        tables, load_issues, settings, checks, held.append, started
     )
     checks.send()  # when validation itself failed (a second send does nothing)
     failures = checks.failures()
@@ -568,7 +573,6 @@ def _attempt(
     checks: ChecksBeside,
     progress: Progress,
     started: float,
-    reading: FolderReading | None = None,
 ) -> RunResult | Exception | None:
     """Validation (with `checks`' hooks) and the engines as if every frame passes pandera's
     checks: the result, or the error raised, which waits for the checks' verdict to say whose
@@ -584,11 +588,10 @@ def _attempt(
             on_typed(frames)
 
     try:
-        given = tables if reading is None else reading  # `reading` fills `tables` as it reads
-        dataset = _validated(given, load_issues, settings, checks.failures_of, typed)
+        dataset = _validated(tables, load_issues, settings, checks.failures_of, typed)
         checks.send()
         if checks.verdict_before_engines and checks.failures() != {}:
             return None  # the run is validated again with the failures: nothing to compute
         return _computed(dataset, settings, progress, started)
     except Exception as exc:  # noqa: BLE001 - whose error it is waits for the verdict
-        return exc if reading is None else reading.error_first(exc)
+        return exc

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,22 +18,6 @@ from pkgreport.inputs.tables import TextColumn
 _REPEAT_SAMPLE = 4096
 # Fewer quotes than this are found one by one (a pass over every byte costs more).
 _FEW_QUOTES = 10_000
-
-# What a thread waits for before it makes a file's Python strings (`wait_before_strings`).
-_strings_turn = threading.local()
-
-
-def wait_before_strings(wait: Callable[[], object] | None) -> None:
-    """In the calling thread, call `wait` before each file's columns become Python strings
-    (after pyarrow's parse, while pyarrow finds each column's distinct values); None: no wait.
-
-    `folder_reading.FolderReading` reads the next file while validation types the one before,
-    and waits so until validation is waiting for it: the strings of an export's text, let go
-    once typed, are then not made between the typed frames' own objects, whose memory would
-    stay scattered with free gaps that later allocations (and the checks' forked process)
-    write into.
-    """
-    _strings_turn.wait = wait
 
 
 @dataclass(frozen=True)
@@ -113,9 +95,6 @@ def _text_columns(texts: list[pa.ChunkedArray], cr_in_values: bool) -> TextColum
     longest = 0
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending = deque(pool.submit(_examine, texts.pop(0), cr_in_values) for _ in list(texts))
-        wait = getattr(_strings_turn, "wait", None)
-        if wait is not None:
-            wait()
         while pending:
             column = pending.popleft().result()
             longest = max(longest, column.longest)

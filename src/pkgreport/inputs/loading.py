@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +17,11 @@ from pkgreport.inputs.xlsx_reading import load_xlsx
 from pkgreport.inputs.xlsx_sheet import XLSX_SUFFIXES, OpenSheet, SheetRefused
 
 
-def load_folder(
-    input_dir: Path,
-    settings: Settings,
-    on_table: Callable[[RawTable], None] | None = None,
-) -> tuple[list[RawTable], list[Issue]]:
+def load_folder(input_dir: Path, settings: Settings) -> tuple[list[RawTable], list[Issue]]:
     """Every readable input file in the folder; issues from all files are collected, never raised.
 
     A folder with no export at all is an error (a half-copied or wrong folder must not give an
-    all-clear report). `on_table` is handed each table as soon as it is read, in the order of
-    the list returned (`folder_reading.FolderReading` validates one while the next is read).
+    all-clear report).
     """
     found, issues = discover_inputs(
         input_dir, settings.output_dir, lambda path: kinds_from_header(path, settings)
@@ -40,8 +34,6 @@ def load_folder(
         issues.extend(file_issues)
         if table is not None:
             tables.append(table)
-            if on_table is not None:
-                on_table(table)
     read_ahead.discard()
     return tables, issues
 

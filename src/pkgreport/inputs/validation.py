@@ -148,17 +148,23 @@ def _schema_check(
     return frame[~bad].reset_index(drop=True), repeated[~bad]
 
 
-def _split_table(run: ValidationRun, table: RawTable) -> list[RawTable]:
-    """A file a mapping splits (`[payments.split.allocations]`) -> one table per kind."""
-    kind_map = run.mapping.kind(table.file.kind) if table.file.kind in KINDS else None
-    if kind_map is None or not kind_map.splits:
-        return [table]
-    parts, issues = split_table(table.file.kind, kind_map, with_provenance(table), table.file.name)
-    run.issues.extend(issues)
-    out = [] if parts else [table]
-    for kind, frame in parts.items():
-        file = dataclasses.replace(table.file, kind=kind or table.file.kind)
-        out.append(dataclasses.replace(table, file=file, frame=frame))
+def _split_tables(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
+    """Each file a mapping splits (`[payments.split.allocations]`) -> one table per kind."""
+    out: list[RawTable] = []
+    for table in tables:
+        kind_map = run.mapping.kind(table.file.kind) if table.file.kind in KINDS else None
+        if kind_map is None or not kind_map.splits:
+            out.append(table)
+            continue
+        parts, issues = split_table(
+            table.file.kind, kind_map, with_provenance(table), table.file.name
+        )
+        run.issues.extend(issues)
+        if not parts:
+            out.append(table)
+        for kind, frame in parts.items():
+            file = dataclasses.replace(table.file, kind=kind or table.file.kind)
+            out.append(dataclasses.replace(table, file=file, frame=frame))
     return out
 
 
@@ -178,48 +184,11 @@ def _combined(typed: dict[str, list[pd.DataFrame]]) -> dict[str, pd.DataFrame | 
     return frames
 
 
-def _type_into(run: ValidationRun, typed: dict[str, list[pd.DataFrame]], table: RawTable) -> None:
-    """The table typed into `typed` under its kind (a warning when it is of no kind read)."""
-    kind = table.file.kind
-    if kind not in KINDS:
-        run.issues.append(
-            Issue(
-                "warning",
-                table.file.name,
-                None,
-                None,
-                None,
-                "is not one of the exports pkgreport reads "
-                f"({', '.join(KINDS)}) and was ignored: name the file after "
-                "its kind",
-            )
-        )
-        return
-    frame = type_table(run, kind, table)
-    typed.setdefault(kind, [])
-    if frame is not None:
-        typed[kind].append(frame)
-
-
-def _type_all(
-    run: ValidationRun, typed: dict[str, list[pd.DataFrame]], tables: Iterable[RawTable]
-) -> list[InputFile]:
-    """Every table typed into `typed`, each as it comes (`folder_reading` reads the next
-    meanwhile): the files gone through, in their order. No table is held once done (the
-    caller lets the exports' text go once all are typed)."""
-    read: list[InputFile] = []
-    for raw in tables:
-        read.append(raw.file)
-        for table in _split_table(run, raw):
-            _type_into(run, typed, table)
-    return read
-
-
 # --- entry point ------------------------------------------------------------------------------
 
 
 def validate_tables(
-    tables: Iterable[RawTable],
+    tables: list[RawTable],
     settings: Settings,
     files: list[InputFile] | None = None,
     failures_of: SchemaFailures = schema_failures,
@@ -241,8 +210,27 @@ def validate_tables(
         ) from exc
     run = ValidationRun(settings)
     typed: dict[str, list[pd.DataFrame]] = {}
-    read = _type_all(run, typed, tables)
-    files = list(files) if files is not None else read
+    files = list(files) if files is not None else [t.file for t in tables]
+    for table in _split_tables(run, tables):
+        kind = table.file.kind
+        if kind not in KINDS:
+            run.issues.append(
+                Issue(
+                    "warning",
+                    table.file.name,
+                    None,
+                    None,
+                    None,
+                    "is not one of the exports pkgreport reads "
+                    f"({', '.join(KINDS)}) and was ignored: name the file after "
+                    "its kind",
+                )
+            )
+            continue
+        frame = type_table(run, kind, table)
+        typed.setdefault(kind, [])
+        if frame is not None:
+            typed[kind].append(frame)
 
     frames = _combined(typed)
     if on_typed is not None:
