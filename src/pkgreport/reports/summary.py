@@ -10,7 +10,7 @@ import pandas as pd
 
 from pkgreport import __version__
 from pkgreport.columns import is_money
-from pkgreport.engine.findings import findings_by_code
+from pkgreport.engine.findings import FINDING_COLUMNS, findings_by_code
 from pkgreport.engine.liability import credit_liability
 from pkgreport.reports.context import LOCATION_RULE
 from pkgreport.reports.month_digest import DIGESTED_KINDS, dated_months, kind_digests
@@ -225,19 +225,9 @@ def build_summary(
     return summary
 
 
-# A finding's keys in the summary, in order; all but the amount and the row are the column's value.
-_FINDING_KEYS = (
-    "code",
-    "severity",
-    "patient_id",
-    "subject_type",
-    "subject_id",
-    "amount",
-    "appointment_ids",
-    "message",
-    "source_file",
-    "source_row",
-)
+# A finding's keys in the summary, in order (the findings frame's columns); all but the amount
+# and the row are the column's value.
+_FINDING_KEYS = tuple(FINDING_COLUMNS)
 
 
 def findings_records(findings: pd.DataFrame) -> list[dict[str, Any]]:
