@@ -81,18 +81,22 @@ def only_shared_strings(pieces: list[bytes]) -> bool:
 def columns_fit(archive: zipfile.ZipFile, rows: int) -> bool:
     """Whether `rows` cells of the longest shared string fit a column of Arrow text.
 
-    Each shared string's text is no longer (in UTF-8) than its `<si>` element in the XML, so the
-    longest span between two `<si>` tags bounds it; a workbook with no single shared strings
-    part, or written otherwise, is read as before.
+    Each shared string's text is no longer (in UTF-8) than its entry in the XML, measured as the
+    pre-flight measures it (`xlsx_strings.entry_sizes`); a workbook with no single shared
+    strings part, or one that cannot be read, is read as before.
     """
-    parts = [m for m in archive.infolist() if m.filename.lower().endswith("sharedstrings.xml")]
+    from pkgreport.inputs.xlsx_safety import xml_segments
+    from pkgreport.inputs.xlsx_strings import entry_sizes, is_shared_texts
+
+    parts = [m for m in archive.infolist() if is_shared_texts(m.filename)]
     if len(parts) != 1:
         return False
     try:
-        xml = archive.read(parts[0])
+        with archive.open(parts[0]) as stream:
+            sizes = entry_sizes(xml_segments(stream))
     except Exception:  # noqa: BLE001 - a part that cannot be read: read the sheet as before
         return False
-    return rows * max(map(len, xml.split(b"<si>"))) <= _COLUMN_TEXT_LIMIT
+    return rows * int(sizes.max(initial=0)) <= _COLUMN_TEXT_LIMIT
 
 
 def read_text_sheet(data: bytes, sheet_name: str) -> TextSheet | None:
