@@ -15,7 +15,7 @@ from typing import Any
 from pkgreport.config import Settings
 from pkgreport.errors import PASS_THROUGH
 from pkgreport.inputs.xlsx_safety import RESAVE_ADVICE, preflight_xlsx, short_message
-from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_halves, split_workbook
+from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_split
 from pkgreport.inputs.xlsx_text import (
     TEXT_MIN_BYTES,
     TextSheet,
@@ -175,8 +175,9 @@ def _read_kept(
         if text is not None:
             return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, text=text)
     parsing.set()  # calamine's halves hold the GIL while their cells become Python values
-    halves = split_workbook(archive, sheet_part, sheet_xml) if size >= SPLIT_MIN_BYTES else None
-    grid = read_halves(halves, sheet_name)
+    grid = (
+        read_split(archive, sheet_part, sheet_name, sheet_xml) if size >= SPLIT_MIN_BYTES else None
+    )
     if grid is None:
         return None
     return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, grid)

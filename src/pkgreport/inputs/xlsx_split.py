@@ -15,7 +15,6 @@ Imports only the standard library, so the reader threads can run it before panda
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import io
 import os
@@ -23,7 +22,7 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from pkgreport.errors import PASS_THROUGH
@@ -34,7 +33,7 @@ SPLIT_MIN_BYTES = 16 << 20
 # The first half is a little smaller (percent of the bytes): its cells become Python values
 # (holding the GIL) while calamine still parses the second half beside it. A sheet of text read
 # as Arrow text is not split (`xlsx_sheet._read_kept`).
-FIRST_SHARE = 42
+_FIRST_SHARE = 42
 
 _OPEN = b"<sheetData>"
 _CLOSE = b"</sheetData>"
@@ -50,12 +49,7 @@ def read_split(
     """The sheet's rows (as `CalamineSheet.to_python(skip_empty_area=False)` gives them) read in
     two halves at once, or None when the sheet is not plain enough to split. `sheet_xml` is the
     sheet's XML in pieces, each cut just after a tag (`xlsx_safety.xml_segments`)."""
-    return read_halves(split_workbook(archive, sheet_part, sheet_xml), sheet_name)
-
-
-def read_halves(halves: tuple[list[Any], list[Any]] | None, sheet_name: str) -> Grid | None:
-    """The sheet's rows read by calamine from the two halves `split_workbook` made, each in a
-    thread of its own, or None (no halves, or one calamine cannot read)."""
+    halves = _split_workbook(archive, sheet_part, sheet_xml)
     if halves is None:
         return None
     first, second = halves
@@ -74,16 +68,13 @@ def read_halves(halves: tuple[list[Any], list[Any]] | None, sheet_name: str) -> 
     return joined(found[0], rest)
 
 
-def split_workbook(
-    archive: zipfile.ZipFile,
-    sheet_part: str,
-    sheet_xml: list[bytes],
-    first_share: int = FIRST_SHARE,
+def _split_workbook(
+    archive: zipfile.ZipFile, sheet_part: str, sheet_xml: list[bytes]
 ) -> tuple[list[Any], list[Any]] | None:
     """The workbook as two, in pieces: the sheet's rows before a row near the middle, and the
     rows from it, each with the workbook's other parts; stored, not compressed. None when the
     sheet is not plain enough to split (see the module's notes)."""
-    halves = split_rows(sheet_xml, first_share)
+    halves = split_rows(sheet_xml)
     if halves is None or not _only_sheet(archive, sheet_part):
         return None
     try:
@@ -101,11 +92,9 @@ def split_workbook(
     return first, second
 
 
-def split_rows(
-    pieces: list[bytes], first_share: int = FIRST_SHARE
-) -> tuple[list[Any], list[Any]] | None:
+def split_rows(pieces: list[bytes]) -> tuple[list[Any], list[Any]] | None:
     """The sheet's XML as two sheets, each a list of byte pieces: the rows before the first `<row`
-    past `first_share` percent of the bytes, and the rows from it, each with the sheet's other
+    past `_FIRST_SHARE` percent of the bytes, and the rows from it, each with the sheet's other
     elements; or None.
 
     No tag is split between two pieces (each but the last ends with ">", else None), so each
@@ -121,7 +110,7 @@ def split_rows(
     start = oat + len(_OPEN)
     if pieces[oi][oat:start] != _OPEN or any(b"!" in p and b"<!" in p for p in pieces):
         return None  # attributes on sheetData; a comment or a CDATA section could hold "<row"
-    middle = sum(map(len, pieces)) * first_share // 100
+    middle = sum(map(len, pieces)) * _FIRST_SHARE // 100
     mi = 0
     while mi < len(pieces) - 1 and middle >= len(pieces[mi]):
         middle -= len(pieces[mi])
@@ -195,28 +184,16 @@ def _parsed(
 
 
 def _opened(workbook: list[Any]) -> Any:
-    """A python_calamine workbook of these bytes (`in_memory_file`)."""
+    """A python_calamine workbook of these bytes.
+
+    On Linux the bytes go to an anonymous in-memory file (`memfd_create`, never on disk) that
+    calamine opens by its path: it then reads them as it reads a file, where `from_filelike`
+    would copy them three more times. Elsewhere, from the joined bytes.
+    """
     from python_calamine import CalamineWorkbook
 
-    with in_memory_file(workbook) as path:
-        if path is None:
-            return CalamineWorkbook.from_filelike(io.BytesIO(b"".join(workbook)))
-        # calamine opens the file again by its path: its own descriptor keeps it alive.
-        return CalamineWorkbook.from_path(path)
-
-
-@contextlib.contextmanager
-def in_memory_file(workbook: list[Any]) -> Iterator[str | None]:
-    """A path to these bytes (in pieces) for a reader that opens it while the block runs, or
-    None where there is no such file (a reader then takes the joined bytes).
-
-    On Linux the bytes go to an anonymous in-memory file (`memfd_create`, never on disk) that a
-    reader opens by its path: it then reads them as it reads a file, where handing it the bytes
-    would copy them three more times.
-    """
     if not hasattr(os, "memfd_create") or not os.path.isdir(_OWN_FILES):
-        yield None
-        return
+        return CalamineWorkbook.from_filelike(io.BytesIO(b"".join(workbook)))
     fd = os.memfd_create("pkgreport-sheet-half", os.MFD_CLOEXEC)
     try:
         for piece in workbook:
@@ -226,7 +203,8 @@ def in_memory_file(workbook: list[Any]) -> Iterator[str | None]:
                 if written <= 0:
                     raise OSError("could not write the sheet's half to memory")
                 view = view[written:]
-        yield f"{_OWN_FILES}/{fd}"
+        # calamine opens the file again by its path: its own descriptor keeps it alive.
+        return CalamineWorkbook.from_path(f"{_OWN_FILES}/{fd}")
     finally:
         os.close(fd)
 
