@@ -4,6 +4,7 @@ look-ups, live rows."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -145,3 +146,8 @@ def _fixed_width_ranks(values: np.ndarray) -> np.ndarray | None:
     dense = np.empty(len(values), dtype=np.int64)
     dense[order] = np.concatenate(([0], np.cumsum(~tie)))
     return dense
+
+
+def as_column(values: np.ndarray) -> Any:
+    """Object arrays stay object dtype: letting pandas infer `str` re-checks every element."""
+    return pd.Series(values, dtype=object, copy=False) if values.dtype == object else values

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.engine._arrays import (
+    as_column,
     end_of_day,
     factorize_exact,
     run_start_mask,
@@ -356,7 +357,7 @@ def _appointment_table(appointments: pd.DataFrame, a: _Attached) -> pd.DataFrame
         if series.dtype != object:
             return series.take(a.rows).reset_index(drop=True)
         # A numpy take of the objects: pandas' would check each one for a str dtype first.
-        return _texts(series.to_numpy()[a.rows])
+        return as_column(series.to_numpy()[a.rows])
 
     return pd.DataFrame(
         {
@@ -370,19 +371,14 @@ def _appointment_table(appointments: pd.DataFrame, a: _Attached) -> pd.DataFrame
             "number": pd.arrays.IntegerArray(a.number.astype(np.int64), ~a.counted),
             "counted": a.counted,
             # Objects, as the picked columns: pandas would check every one for a str dtype.
-            "reason": _texts(np.asarray(REASONS, dtype=object)[a.reason]),
-            "timing": _texts(np.asarray(TIMINGS, dtype=object)[(~a.past).astype(np.intp)]),
+            "reason": as_column(np.asarray(REASONS, dtype=object)[a.reason]),
+            "timing": as_column(np.asarray(TIMINGS, dtype=object)[(~a.past).astype(np.intp)]),
             "over_booked": a.over_booked,
             "source_file": picked("source_file"),
             "source_row": picked("source_row"),
         },
         copy=False,
     )
-
-
-def _texts(values: np.ndarray) -> pd.Series:
-    """An object array as a column of objects, as is: no check of each value for a str dtype."""
-    return pd.Series(values, dtype=object, copy=False)
 
 
 def _sorted_cases(cases: pd.DataFrame, ids: RunIds) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

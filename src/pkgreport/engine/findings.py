@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pkgreport.engine._arrays import as_column
 from pkgreport.engine.registry import FINDINGS, SEVERITY_RANK, FindingKind
 
 FINDING_COLUMNS: list[str] = [
@@ -62,8 +63,7 @@ def make_findings(
 
     def texts(values: Any) -> pd.Series:
         # Objects from the start, as normalise_findings makes them: not a str column first.
-        column = np.full(n, values, dtype=object) if isinstance(values, str) else values
-        return pd.Series(column, dtype=object, copy=False)
+        return as_column(np.full(n, values, dtype=object) if isinstance(values, str) else values)
 
     frame = pd.DataFrame(
         {

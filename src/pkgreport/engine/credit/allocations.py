@@ -7,10 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pkgreport.engine._arrays import factorize_exact, sum_by
+from pkgreport.engine._arrays import as_column, factorize_exact, sum_by
 from pkgreport.engine.credit.columns import (
     NAT,
-    as_column,
     cents_of,
     datetimes_of,
     days_of,

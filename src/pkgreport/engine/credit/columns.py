@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pkgreport.engine._arrays import as_column
+
 NAT = np.datetime64("NaT", "ns")
 
 
@@ -61,8 +63,3 @@ def source_rows_of(frame: pd.DataFrame) -> Any:
 def frame_columns(data: dict[str, Any]) -> dict[str, Any]:
     """Numpy arrays as frame columns (`as_column`); anything else as given."""
     return {k: as_column(v) if isinstance(v, np.ndarray) else v for k, v in data.items()}
-
-
-def as_column(values: np.ndarray) -> Any:
-    """Object arrays stay object dtype: letting pandas infer `str` re-checks every element."""
-    return pd.Series(values, dtype=object, copy=False) if values.dtype == object else values

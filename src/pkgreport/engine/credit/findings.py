@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pkgreport.engine._arrays import live_mask
-from pkgreport.engine.credit.columns import as_column, days_of
+from pkgreport.engine._arrays import as_column, live_mask
+from pkgreport.engine.credit.columns import days_of
 from pkgreport.engine.credit.ledger import Ledger
 from pkgreport.engine.credit.records import LiveRecords
 from pkgreport.engine.findings import make_findings

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pkgreport.engine._arrays import live_mask
+from pkgreport.engine._arrays import as_column, live_mask
 from pkgreport.engine.credit.columns import (
-    as_column,
     cents_of,
     datetimes_of,
     raw_of,
