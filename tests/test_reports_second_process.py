@@ -148,8 +148,9 @@ def test_the_workbooks_second_process_renders_the_same_bytes_from_its_two_passes
 def test_when_the_workbooks_process_dies_the_workbook_is_rendered_here_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # This process lets its report context go once the page is rendered: the workbook is then
-    # rendered here from a context built again, with the same bytes as rendered in one go.
+    # This process lets the page's report context go once the page is rendered: the workbook is
+    # then rendered here from the context the process started from, the figures per location
+    # put in again, with the same bytes as rendered in one go.
     result = pipeline.run(Settings(input_dir=SAMPLE))
     monkeypatch.setattr(publish, "SECOND_PROCESS_MIN_ROWS", 10**12)
     here = publish.render_outputs(result, title="Month end")

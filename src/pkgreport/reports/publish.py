@@ -96,8 +96,8 @@ def _page_and_summary(
     context (`started`, the one the second process started from, with the figures per location
     put in) is made and the page rendered, and that copy goes before waiting for the process;
     the memory each step let go (and the figures per location before them) is given back to the
-    system. Should the process fail, the workbook is rendered here from a context built again
-    (the same bytes)."""
+    system. Should the process fail, the workbook is rendered here from `started` with the
+    figures per location put in again (the same bytes)."""
     text = None
     if workbook.started:
         release_freed_memory()  # what working out the figures per location let go
@@ -107,8 +107,11 @@ def _page_and_summary(
         ctx = build_context(result, **options)
     else:
         ctx = with_breakdowns(started, result, result.breakdowns)
-    if workbook.started:
-        workbook.fall_back_to(lambda: _workbook(build_context(result, **options)))
+    if started is not None and workbook.started:
+        # Made again from `started` should the process fail: this copy goes before the wait.
+        workbook.fall_back_to(
+            lambda: _workbook(with_breakdowns(started, result, result.breakdowns))
+        )
     else:
         workbook.fall_back_to(functools.partial(_workbook, ctx))
     if charts is not None:
