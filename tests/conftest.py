@@ -22,6 +22,34 @@ except ImportError:
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
+def _end_before_arrow_pool_teardown() -> None:
+    """Let the test process end without destroying Arrow's thread pools.
+
+    Arrow's thread pool can deadlock in its destructor as a process ends (apache/arrow issues
+    45214 and 50482, intermittent): the suite printed its result and the process never exited.
+    pkgreport's commands never run that destructor (`cli_process.exit_without_teardown`). Here
+    the pools are made now, and glibc is asked to end the process with its exit status
+    (`on_exit(_exit)`) before it runs the native destructors registered earlier, theirs among
+    them. Python's own exit (pytest's and every `atexit` handler, flushing its output) has run
+    by then; the exit status is unchanged. Elsewhere than glibc (no `on_exit`), nothing changes.
+    """
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.cpu_count()  # makes the CPU pool (its destructor is registered as it is made)
+    pa.io_thread_count()  # and the I/O pool
+    libc = ctypes.CDLL(None)
+    on_exit = getattr(libc, "on_exit", None)
+    if on_exit is None:
+        return
+    on_exit.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    on_exit(ctypes.cast(libc._exit, ctypes.c_void_p), None)
+
+
+_end_before_arrow_pool_teardown()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
