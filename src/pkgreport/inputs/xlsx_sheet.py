@@ -21,6 +21,7 @@ from pkgreport.inputs.xlsx_text import (
     TextSheet,
     columns_fit,
     only_shared_strings,
+    open_reader,
     read_text_sheet,
 )
 
@@ -98,15 +99,13 @@ def open_sheet(
         return SheetRefused(problem)
     assert archive is not None
 
-    from python_calamine import CalamineWorkbook
-
-    try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheet_names = list(workbook.sheet_names)
-    except PASS_THROUGH:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
-        return SheetRefused(f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")
+    # A big sheet that may be all text is read by fastexcel, whose reader gives the sheets'
+    # names: the workbook is then opened once, not by calamine as well.
+    text_part = _text_candidate(archive, kept, sheet_extents)
+    opened = _opened_workbook(data, open_reader(data) if text_part is not None else None)
+    if isinstance(opened, SheetRefused):
+        return opened
+    workbook, sheet_names = opened
     if not sheet_names:
         return SheetRefused(f"the workbook has no sheets; {RESAVE_ADVICE}")
     sheet_name = _chosen_sheet(sheet_names, settings.sheet)
@@ -122,9 +121,9 @@ def open_sheet(
             return _too_many_cells(max_row, max_col, settings)
 
     if sheet_part is not None and sheet_part in kept:
-        sheet_xml, max_row = kept.pop(sheet_part), sheet_extents[sheet_part][0]
+        text = workbook if sheet_part == text_part else None
         read = _read_kept(
-            data, archive, sheet_part, sheet_name, sheet_xml, error_cells, max_row, parsing
+            archive, sheet_part, sheet_name, kept.pop(sheet_part), error_cells, text, parsing
         )
         if read is not None:
             rows, columns = read.size()
@@ -133,7 +132,7 @@ def open_sheet(
             return read
     parsing.set()
     try:
-        sheet = workbook.get_sheet_by_name(sheet_name)
+        sheet = _calamine(data, workbook).get_sheet_by_name(sheet_name)
         end_row, end_col = sheet.end or (0, 0)
     except PASS_THROUGH:
         raise
@@ -144,37 +143,82 @@ def open_sheet(
     return OpenSheet(archive, sheet_part, sheet_name, sheet, error_cells)
 
 
+def _text_candidate(
+    archive: zipfile.ZipFile,
+    kept: dict[str, list[bytes]],
+    extents: dict[str, tuple[int, int, bool]],
+) -> str | None:
+    """The worksheet part to try reading as Arrow text (`xlsx_text`), or None: a plain sheet of
+    `TEXT_MIN_BYTES` or more whose XML the pre-flight kept (the workbook's only worksheet),
+    with no error cell, whose values look all shared strings and whose columns fit Arrow."""
+    for part, sheet_xml in kept.items():
+        max_row, _, error_cells = extents[part]
+        if (
+            sum(map(len, sheet_xml)) >= TEXT_MIN_BYTES
+            and not error_cells
+            and only_shared_strings(sheet_xml)
+            and columns_fit(archive, max_row)
+        ):
+            return part
+    return None
+
+
+def _opened_workbook(data: bytes, reader: Any | None) -> tuple[Any, list[str]] | SheetRefused:
+    """(the workbook, its sheets' names): fastexcel's reader when given, else python-calamine's
+    workbook; or why the workbook cannot be opened (as calamine says)."""
+    if reader is not None:
+        try:
+            return reader, list(reader.sheet_names)
+        except PASS_THROUGH:
+            raise
+        except BaseException:  # noqa: BLE001 - fastexcel's errors: calamine opens it, or says why
+            pass
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return workbook, list(workbook.sheet_names)
+    except PASS_THROUGH:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
+        return SheetRefused(f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")
+
+
+def _calamine(data: bytes, workbook: Any) -> Any:
+    """python-calamine's workbook: `workbook` itself, or, when that is fastexcel's reader (its
+    sheet was not read as text), the bytes opened by calamine (raises as calamine does)."""
+    from python_calamine import CalamineWorkbook
+
+    if isinstance(workbook, CalamineWorkbook):
+        return workbook
+    return CalamineWorkbook.from_filelike(io.BytesIO(data))
+
+
 def _read_kept(
-    data: bytes,
     archive: zipfile.ZipFile,
     sheet_part: str,
     sheet_name: str,
     sheet_xml: list[bytes],
     error_cells: bool,
-    max_row: int,
+    text_reader: Any | None,
     parsing: threading.Event,
 ) -> OpenSheet | None:
     """A big plain sheet, its XML kept by the pre-flight: as Arrow text when every value is text
-    (`xlsx_text`), else by calamine, in two halves at once when it is big enough to split
-    (`xlsx_split`). None when neither applies (it is then read whole, as any sheet).
+    (`xlsx_text`: given fastexcel's reader, `_text_candidate`), else by calamine, in two halves
+    at once when it is big enough to split (`xlsx_split`). None when neither applies (it is
+    then read whole, as any sheet).
 
     A sheet of text is read whole: fastexcel parses each half's copy of the whole shared strings
     table (which holds every id), so on a Cliniko export of 109,002 appointments the halves saved
     under 0.05 s of wall on a quiet machine (0.79 s, and 0.13 s to split, against 0.95 s) while
     `validate` took about 0.25 s more CPU with them: the second core has the data libraries'
     imports and the other workbooks to read (`read_ahead`)."""
-    size = sum(map(len, sheet_xml))
-    if (
-        size >= TEXT_MIN_BYTES
-        and not error_cells
-        and only_shared_strings(sheet_xml)
-        and columns_fit(archive, max_row)
-    ):
-        parsing.set()
-        text = read_text_sheet(data, sheet_name)
+    parsing.set()  # fastexcel, and calamine's halves, release the GIL as they parse
+    if text_reader is not None:
+        text = read_text_sheet(text_reader, sheet_name)
         if text is not None:
             return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, text=text)
-    parsing.set()  # calamine's halves hold the GIL while their cells become Python values
+    size = sum(map(len, sheet_xml))
     grid = (
         read_split(archive, sheet_part, sheet_name, sheet_xml) if size >= SPLIT_MIN_BYTES else None
     )

@@ -99,40 +99,63 @@ def columns_fit(archive: zipfile.ZipFile, rows: int) -> bool:
     return rows * int(sizes.max(initial=0)) <= _COLUMN_TEXT_LIMIT
 
 
-def read_text_sheet(data: bytes, sheet_name: str) -> TextSheet | None:
+def open_reader(data: bytes) -> Any | None:
+    """fastexcel's reader of the workbook (it gives the sheets' names, as calamine does), or
+    None when it cannot open it (python-calamine then opens it, and says why)."""
+    try:
+        import fastexcel
+
+        return fastexcel.read_excel(data)
+    except PASS_THROUGH:
+        raise
+    except BaseException:  # noqa: BLE001 - fastexcel's errors, and Rust panics: open it as before
+        return None
+
+
+def read_text_sheet(reader: Any, sheet_name: str) -> TextSheet | None:
     """The sheet as Arrow text columns, or None when fastexcel finds a value that is not text
-    in some column, cannot read the sheet, or the sheet holds no value (read it as before)."""
-    read = _read_text(data, sheet_name)
+    in some column, cannot read the sheet, or the sheet holds no value (read it as before).
+    `reader` is `open_reader`'s."""
+    read = _read_text(reader, sheet_name)
     return None if read is None else _text_sheet(*read)
 
 
-def _read_text(data: bytes, sheet_name: str) -> tuple[list[Any], int] | None:
+def _read_text(reader: Any, sheet_name: str) -> tuple[list[Any], int] | None:
     """(the sheet's columns from A1's row down, the first column's position) as fastexcel reads
     the workbook: no columns when the sheet holds no value; None unless every column holds text
-    only."""
+    only.
+
+    A sheet whose values start in column A (every export) is read eagerly, straight into
+    Arrow: fastexcel then borrows each shared string rather than copying it into a cell of its
+    own first, about a third less work on a Cliniko export. Any other sheet is read as a
+    sheet whose columns report their place. Either way fastexcel types every column over all
+    its rows, strictly."""
     try:
         import fastexcel
         import pyarrow as pa
 
         _quiet_fastexcel()
-        reader = fastexcel.read_excel(data)
-        sheet = reader.load_sheet(
-            sheet_name,
-            header_row=None,
-            skip_rows=0,
-            schema_sample_rows=None,
-            dtype_coercion="strict",
-        )
-        infos = sheet.available_columns()
-        if not infos:
-            return [], 0  # no value
-        if any(info.dtype != "string" for info in infos):
+        typing: dict[str, Any] = {
+            "header_row": None,
+            "skip_rows": 0,
+            "schema_sample_rows": None,
+            "dtype_coercion": "strict",
+        }
+        try:
+            batch = reader.load_sheet_eager(sheet_name, use_columns="A:", **typing)
+            columns, offset = pa.table(batch).columns, 0
+        except fastexcel.ColumnNotFoundError:  # column A is empty, or the sheet holds no value
+            sheet = reader.load_sheet(sheet_name, **typing)
+            infos = sheet.available_columns()
+            if not infos:
+                return [], 0  # no value
+            offset = infos[0].absolute_index
+            if [info.absolute_index for info in infos] != list(range(offset, offset + len(infos))):
+                return None
+            columns = pa.table(sheet.to_arrow()).columns  # a RecordBatch as a table
+        if any(column.type != pa.string() for column in columns):
             return None
-        offset = infos[0].absolute_index
-        if [info.absolute_index for info in infos] != list(range(offset, offset + len(infos))):
-            return None
-        table = pa.table(sheet.to_arrow())  # a RecordBatch as a table
-        return [column.cast(pa.string()) for column in table.columns], offset
+        return list(columns), offset
     except PASS_THROUGH:
         raise
     except BaseException:  # noqa: BLE001 - fastexcel's errors, and Rust panics: read it as before
