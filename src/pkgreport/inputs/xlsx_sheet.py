@@ -14,7 +14,12 @@ from typing import Any
 
 from pkgreport.config import Settings
 from pkgreport.errors import PASS_THROUGH
-from pkgreport.inputs.xlsx_safety import RESAVE_ADVICE, preflight_xlsx, short_message
+from pkgreport.inputs.xlsx_safety import (
+    RESAVE_ADVICE,
+    SheetExtent,
+    preflight_xlsx,
+    short_message,
+)
 from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_split
 from pkgreport.inputs.xlsx_text import (
     TEXT_MIN_BYTES,
@@ -101,7 +106,7 @@ def open_sheet(
 
     # A big sheet that may be all text is read by fastexcel, whose reader gives the sheets'
     # names: the workbook is then opened once, not by calamine as well.
-    text_part = _text_candidate(archive, kept, sheet_extents)
+    text_part = _text_candidate(kept, sheet_extents)
     opened = _opened_workbook(data, open_reader(data) if text_part is not None else None)
     if isinstance(opened, SheetRefused):
         return opened
@@ -114,9 +119,9 @@ def open_sheet(
 
     sheet_part = _sheet_part(archive, sheet_name)
     parts = [sheet_part] if sheet_part in sheet_extents else list(sheet_extents)
-    error_cells = any(sheet_extents[part][2] for part in parts)
+    error_cells = any(sheet_extents[part].error_cells for part in parts)
     for part in parts:
-        max_row, max_col, _ = sheet_extents[part]
+        max_row, max_col = sheet_extents[part][:2]
         if max_row * max_col > settings.max_xlsx_cells:
             return _too_many_cells(max_row, max_col, settings)
 
@@ -143,21 +148,17 @@ def open_sheet(
     return OpenSheet(archive, sheet_part, sheet_name, sheet, error_cells)
 
 
-def _text_candidate(
-    archive: zipfile.ZipFile,
-    kept: dict[str, list[bytes]],
-    extents: dict[str, tuple[int, int, bool]],
-) -> str | None:
+def _text_candidate(kept: dict[str, list[bytes]], extents: dict[str, SheetExtent]) -> str | None:
     """The worksheet part to try reading as Arrow text (`xlsx_text`), or None: a plain sheet of
     `TEXT_MIN_BYTES` or more whose XML the pre-flight kept (the workbook's only worksheet),
     with no error cell, whose values look all shared strings and whose columns fit Arrow."""
     for part, sheet_xml in kept.items():
-        max_row, _, error_cells = extents[part]
+        extent = extents[part]
         if (
             sum(map(len, sheet_xml)) >= TEXT_MIN_BYTES
-            and not error_cells
+            and not extent.error_cells
             and only_shared_strings(sheet_xml)
-            and columns_fit(archive, max_row)
+            and columns_fit(extent.rows, extent.longest_text)
         ):
             return part
     return None

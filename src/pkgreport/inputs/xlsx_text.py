@@ -17,7 +17,6 @@ reader thread can run it before pandas loads (`read_ahead`)."""
 from __future__ import annotations
 
 import logging
-import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,25 +77,14 @@ def only_shared_strings(pieces: list[bytes]) -> bool:
     )
 
 
-def columns_fit(archive: zipfile.ZipFile, rows: int) -> bool:
-    """Whether `rows` cells of the longest shared string fit a column of Arrow text.
+def columns_fit(rows: int, longest_text: int | None) -> bool:
+    """Whether `rows` cells of the longest shared string (its entry's bytes in the XML, as the
+    pre-flight measures it: `xlsx_safety.SheetExtent`) fit a column of Arrow text.
 
-    Each shared string's text is no longer (in UTF-8) than its entry in the XML, measured as the
-    pre-flight measures it (`xlsx_strings.entry_sizes`); a workbook with no single shared
-    strings part, or one that cannot be read, is read as before.
+    Each shared string's text is no longer (in UTF-8) than its entry in the XML; a workbook with
+    no single shared strings part is read as before (None).
     """
-    from pkgreport.inputs.xlsx_safety import xml_segments
-    from pkgreport.inputs.xlsx_strings import entry_sizes, is_shared_texts
-
-    parts = [m for m in archive.infolist() if is_shared_texts(m.filename)]
-    if len(parts) != 1:
-        return False
-    try:
-        with archive.open(parts[0]) as stream:
-            sizes = entry_sizes(xml_segments(stream))
-    except Exception:  # noqa: BLE001 - a part that cannot be read: read the sheet as before
-        return False
-    return rows * int(sizes.max(initial=0)) <= _COLUMN_TEXT_LIMIT
+    return longest_text is not None and rows * longest_text <= _COLUMN_TEXT_LIMIT
 
 
 def open_reader(data: bytes) -> Any | None:
