@@ -107,7 +107,8 @@ def open_sheet(
     # A big sheet that may be all text is read by fastexcel, whose reader gives the sheets'
     # names: the workbook is then opened once, not by calamine as well.
     text_part = _text_candidate(kept, sheet_extents)
-    opened = _opened_workbook(data, open_reader(data) if text_part is not None else None)
+    reader = open_reader(data) if text_part is not None else None
+    opened = _opened_workbook(data, reader)
     if isinstance(opened, SheetRefused):
         return opened
     workbook, sheet_names = opened
@@ -126,7 +127,7 @@ def open_sheet(
             return _too_many_cells(max_row, max_col, settings)
 
     if sheet_part is not None and sheet_part in kept:
-        text = workbook if sheet_part == text_part else None
+        text = reader if sheet_part == text_part and workbook is reader else None
         read = _read_kept(
             archive, sheet_part, sheet_name, kept.pop(sheet_part), error_cells, text, parsing
         )
@@ -136,8 +137,13 @@ def open_sheet(
                 return _too_many_cells(rows, columns, settings)
             return read
     parsing.set()
+    if workbook is reader:  # fastexcel's: its sheet was not read as text, calamine reads it
+        opened = _opened_workbook(data, None)
+        if isinstance(opened, SheetRefused):
+            return opened
+        workbook = opened[0]
     try:
-        sheet = _calamine(data, workbook).get_sheet_by_name(sheet_name)
+        sheet = workbook.get_sheet_by_name(sheet_name)
         end_row, end_col = sheet.end or (0, 0)
     except PASS_THROUGH:
         raise
@@ -183,16 +189,6 @@ def _opened_workbook(data: bytes, reader: Any | None) -> tuple[Any, list[str]] |
         raise
     except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
         return SheetRefused(f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")
-
-
-def _calamine(data: bytes, workbook: Any) -> Any:
-    """python-calamine's workbook: `workbook` itself, or, when that is fastexcel's reader (its
-    sheet was not read as text), the bytes opened by calamine (raises as calamine does)."""
-    from python_calamine import CalamineWorkbook
-
-    if isinstance(workbook, CalamineWorkbook):
-        return workbook
-    return CalamineWorkbook.from_filelike(io.BytesIO(data))
 
 
 def _read_kept(
