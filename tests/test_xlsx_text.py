@@ -230,6 +230,33 @@ def test_a_sheet_holding_other_values_is_read_as_before(
     assert_same_tables(*read_both_ways(tmp_path, content, monkeypatch))
 
 
+@pytest.mark.parametrize(
+    "name,ways",
+    [
+        ("Cliniko's shape", ["load_sheet_eager"]),
+        ("from cell C4", ["load_sheet_eager", "load_sheet"]),
+    ],
+)
+def test_a_sheet_from_column_a_is_read_eagerly_and_any_other_through_its_sheet(
+    name: str, ways: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fastexcel reads a sheet whose values start in column A straight into Arrow; one that
+    starts further right is read through fastexcel's sheet, whose columns report their place."""
+    import fastexcel
+
+    called: list[str] = []
+    for method in ("load_sheet_eager", "load_sheet"):
+        real = getattr(fastexcel.ExcelReader, method)
+
+        def spy(self: Any, *args: Any, _real: Any = real, _name: str = method, **kw: Any) -> Any:
+            called.append(_name)
+            return _real(self, *args, **kw)
+
+        monkeypatch.setattr(fastexcel.ExcelReader, method, spy)
+    assert read_as_text(TEXT[name], monkeypatch)
+    assert called == ways
+
+
 def test_the_text_reads_repeating_values_as_codes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

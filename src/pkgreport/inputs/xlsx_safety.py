@@ -6,7 +6,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,17 @@ _RATIO_MIN_BYTES = 1 << 20
 RESAVE_ADVICE = "open it in Excel and save it again as an Excel Workbook (.xlsx)"
 
 
+class SheetExtent(NamedTuple):
+    """What the pre-flight measured of a worksheet part."""
+
+    rows: int  # the largest row a cell names (a bound, `_ExtentScan`)
+    columns: int  # the largest column
+    error_cells: bool  # some cell holds an Excel error
+    # Bytes of the workbook's longest shared text entry (`xlsx_strings.entry_sizes`), a bound on
+    # any of this sheet's cells of shared text; None unless the workbook has one such table.
+    longest_text: int | None
+
+
 def short_message(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
@@ -32,11 +43,12 @@ def preflight_xlsx(
     settings: Settings,
     kept: dict[str, list[bytes]] | None = None,
     keep_min_bytes: int = 0,
-) -> tuple[zipfile.ZipFile | None, dict[str, tuple[int, int, bool]], str | None]:
+) -> tuple[zipfile.ZipFile | None, dict[str, SheetExtent], str | None]:
     """Refuse what a parser should never see: non-zips, encrypted, legacy, zip and XML bombs.
 
     Returns the open archive and, per worksheet part, the largest (row, column) a cell names, so
-    a sparse sheet cannot make the reader allocate a huge dense grid, and whether it has error cells.
+    a sparse sheet cannot make the reader allocate a huge dense grid, whether it has error cells,
+    and the longest shared text (`SheetExtent`).
     Cells that would unpack to more text than the limit, by repeating long shared texts, are
     refused too (`xlsx_strings`).
     Given `kept`, the decompressed XML of the workbook's worksheet, when it is the only one, has
@@ -68,6 +80,7 @@ def preflight_xlsx(
         return None, {}, problem
 
     extents: dict[str, tuple[int, int, bool]] = {}
+    longest_text: int | None = None
     actual = _ActualSize(settings.max_xlsx_uncompressed_bytes)
     sheets_xml: dict[str, list[bytes]] = {}
     if len(worksheet_parts(members)) != 1:
@@ -91,7 +104,7 @@ def preflight_xlsx(
             del pieces
             if scan is not None:
                 extents[m.filename] = (*_sheet_bound(archive, m, scan, settings), scan.error_cells)
-        problem = _shared_text_problem(archive, members, extents, actual.limit)
+        problem, longest_text = _shared_text_problem(archive, members, extents, actual.limit)
         if problem is not None:
             return None, {}, problem
     except Exception as exc:  # noqa: BLE001 - CRC errors, truncated streams, unsupported methods
@@ -102,7 +115,7 @@ def preflight_xlsx(
         )
     if kept is not None:
         kept.update(sheets_xml)
-    return archive, extents, None
+    return archive, {p: SheetExtent(*e, longest_text) for p, e in extents.items()}, None
 
 
 def _sheet_bound(
@@ -122,22 +135,24 @@ def _sheet_bound(
 
 def _shared_text_problem(
     archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], extents: dict[str, Any], limit: int
-) -> str | None:
+) -> tuple[str | None, int | None]:
     """Why the shared text the worksheets' cells would unpack to is refused, or None
-    (`xlsx_strings`: each cell of shared text gets its own copy of the entry it names)."""
-    table = next((m for m in members if xlsx_strings.is_shared_texts(m.filename)), None)
-    if table is None:
-        return None
-    with archive.open(table) as stream:
+    (`xlsx_strings`: each cell of shared text gets its own copy of the entry it names); and the
+    longest entry's bytes when the workbook has one table of shared texts."""
+    tables = [m for m in members if xlsx_strings.is_shared_texts(m.filename)]
+    if not tables:
+        return None, None
+    with archive.open(tables[0]) as stream:
         sizes = xlsx_strings.entry_sizes(xml_segments(stream))
+    longest = int(sizes.max(initial=0)) if len(tables) == 1 else None
     for sheet in (m for m in members if m.filename in extents):
         if xlsx_strings.cheap_bound(sheet.file_size, sizes) <= limit:
             continue
         with archive.open(sheet) as stream:
             total = xlsx_strings.exact_total(xml_segments(stream), sizes)
         if total > limit:
-            return xlsx_strings.too_much_text(sheet.filename, total, limit)
-    return None
+            return xlsx_strings.too_much_text(sheet.filename, total, limit), longest
+    return None, longest
 
 
 def _not_a_zipped_workbook(data: bytes) -> str | None:

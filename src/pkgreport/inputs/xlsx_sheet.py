@@ -14,13 +14,19 @@ from typing import Any
 
 from pkgreport.config import Settings
 from pkgreport.errors import PASS_THROUGH
-from pkgreport.inputs.xlsx_safety import RESAVE_ADVICE, preflight_xlsx, short_message
+from pkgreport.inputs.xlsx_safety import (
+    RESAVE_ADVICE,
+    SheetExtent,
+    preflight_xlsx,
+    short_message,
+)
 from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_split
 from pkgreport.inputs.xlsx_text import (
     TEXT_MIN_BYTES,
     TextSheet,
     columns_fit,
     only_shared_strings,
+    open_reader,
     read_text_sheet,
 )
 
@@ -98,15 +104,14 @@ def open_sheet(
         return SheetRefused(problem)
     assert archive is not None
 
-    from python_calamine import CalamineWorkbook
-
-    try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheet_names = list(workbook.sheet_names)
-    except PASS_THROUGH:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
-        return SheetRefused(f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")
+    # A big sheet that may be all text is read by fastexcel, whose reader gives the sheets'
+    # names: the workbook is then opened once, not by calamine as well.
+    text_part = _text_candidate(kept, sheet_extents)
+    reader = open_reader(data) if text_part is not None else None
+    opened = _opened_workbook(data, reader)
+    if isinstance(opened, SheetRefused):
+        return opened
+    workbook, sheet_names = opened
     if not sheet_names:
         return SheetRefused(f"the workbook has no sheets; {RESAVE_ADVICE}")
     sheet_name = _chosen_sheet(sheet_names, settings.sheet)
@@ -115,16 +120,16 @@ def open_sheet(
 
     sheet_part = _sheet_part(archive, sheet_name)
     parts = [sheet_part] if sheet_part in sheet_extents else list(sheet_extents)
-    error_cells = any(sheet_extents[part][2] for part in parts)
+    error_cells = any(sheet_extents[part].error_cells for part in parts)
     for part in parts:
-        max_row, max_col, _ = sheet_extents[part]
+        max_row, max_col = sheet_extents[part][:2]
         if max_row * max_col > settings.max_xlsx_cells:
             return _too_many_cells(max_row, max_col, settings)
 
     if sheet_part is not None and sheet_part in kept:
-        sheet_xml, max_row = kept.pop(sheet_part), sheet_extents[sheet_part][0]
+        text = reader if sheet_part == text_part and workbook is reader else None
         read = _read_kept(
-            data, archive, sheet_part, sheet_name, sheet_xml, error_cells, max_row, parsing
+            archive, sheet_part, sheet_name, kept.pop(sheet_part), error_cells, text, parsing
         )
         if read is not None:
             rows, columns = read.size()
@@ -132,6 +137,11 @@ def open_sheet(
                 return _too_many_cells(rows, columns, settings)
             return read
     parsing.set()
+    if workbook is reader:  # fastexcel's: its sheet was not read as text, calamine reads it
+        opened = _opened_workbook(data, None)
+        if isinstance(opened, SheetRefused):
+            return opened
+        workbook = opened[0]
     try:
         sheet = workbook.get_sheet_by_name(sheet_name)
         end_row, end_col = sheet.end or (0, 0)
@@ -144,37 +154,68 @@ def open_sheet(
     return OpenSheet(archive, sheet_part, sheet_name, sheet, error_cells)
 
 
+def _text_candidate(kept: dict[str, list[bytes]], extents: dict[str, SheetExtent]) -> str | None:
+    """The worksheet part to try reading as Arrow text (`xlsx_text`), or None: a plain sheet of
+    `TEXT_MIN_BYTES` or more whose XML the pre-flight kept (the workbook's only worksheet),
+    with no error cell, whose values look all shared strings and whose columns fit Arrow."""
+    for part, sheet_xml in kept.items():
+        extent = extents[part]
+        if (
+            sum(map(len, sheet_xml)) >= TEXT_MIN_BYTES
+            and not extent.error_cells
+            and only_shared_strings(sheet_xml)
+            and columns_fit(extent.rows, extent.longest_text)
+        ):
+            return part
+    return None
+
+
+def _opened_workbook(data: bytes, reader: Any | None) -> tuple[Any, list[str]] | SheetRefused:
+    """(the workbook, its sheets' names): fastexcel's reader when given, else python-calamine's
+    workbook; or why the workbook cannot be opened (as calamine says)."""
+    if reader is not None:
+        try:
+            return reader, list(reader.sheet_names)
+        except PASS_THROUGH:
+            raise
+        except BaseException:  # noqa: BLE001 - fastexcel's errors: calamine opens it, or says why
+            pass
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return workbook, list(workbook.sheet_names)
+    except PASS_THROUGH:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - calamine's errors, and Rust panics (BaseException)
+        return SheetRefused(f"could not read the workbook ({short_message(exc)}); {RESAVE_ADVICE}")
+
+
 def _read_kept(
-    data: bytes,
     archive: zipfile.ZipFile,
     sheet_part: str,
     sheet_name: str,
     sheet_xml: list[bytes],
     error_cells: bool,
-    max_row: int,
+    text_reader: Any | None,
     parsing: threading.Event,
 ) -> OpenSheet | None:
     """A big plain sheet, its XML kept by the pre-flight: as Arrow text when every value is text
-    (`xlsx_text`), else by calamine, in two halves at once when it is big enough to split
-    (`xlsx_split`). None when neither applies (it is then read whole, as any sheet).
+    (`xlsx_text`: given fastexcel's reader, `_text_candidate`), else by calamine, in two halves
+    at once when it is big enough to split (`xlsx_split`). None when neither applies (it is
+    then read whole, as any sheet).
 
     A sheet of text is read whole: fastexcel parses each half's copy of the whole shared strings
     table (which holds every id), so on a Cliniko export of 109,002 appointments the halves saved
     under 0.05 s of wall on a quiet machine (0.79 s, and 0.13 s to split, against 0.95 s) while
     `validate` took about 0.25 s more CPU with them: the second core has the data libraries'
     imports and the other workbooks to read (`read_ahead`)."""
-    size = sum(map(len, sheet_xml))
-    if (
-        size >= TEXT_MIN_BYTES
-        and not error_cells
-        and only_shared_strings(sheet_xml)
-        and columns_fit(archive, max_row)
-    ):
-        parsing.set()
-        text = read_text_sheet(data, sheet_name)
+    parsing.set()  # fastexcel, and calamine's halves, release the GIL as they parse
+    if text_reader is not None:
+        text = read_text_sheet(text_reader, sheet_name)
         if text is not None:
             return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, text=text)
-    parsing.set()  # calamine's halves hold the GIL while their cells become Python values
+    size = sum(map(len, sheet_xml))
     grid = (
         read_split(archive, sheet_part, sheet_name, sheet_xml) if size >= SPLIT_MIN_BYTES else None
     )
