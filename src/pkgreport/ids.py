@@ -1,9 +1,10 @@
-"""Integer codes for the id spaces the engines join on, made once per run; text only in outputs."""
+"""Integer codes for the id spaces records are joined on, made once per run at load: validation's
+checks across files look ids up by them, and the engines join on them; text only in outputs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 import numpy as np
@@ -26,6 +27,9 @@ class IdSpace:
 
     ids: np.ndarray
     codes: Mapping[str, np.ndarray]
+    # Whether codes follow the ids' text order (else their first appearance): kept so that the
+    # space renumbered after rows are left out is the one encoding what is left would give.
+    text_order: bool = False
 
     def of(self, column: str) -> np.ndarray:
         """The codes of one column, by the name it was encoded under."""
@@ -37,6 +41,35 @@ class IdSpace:
         codes = self.codes[column]
         seen[codes[codes >= 0]] = True
         return seen
+
+    def last_rows(self, column: str) -> np.ndarray:
+        """Per code, the last row of `column` holding that id (-1 where none does), and one
+        more slot, -1, which the code of a blank id (`MISSING`) picks."""
+        codes = self.codes[column]
+        held = np.flatnonzero(codes >= 0)
+        last = np.full(len(self.ids) + 1, -1, dtype=np.int64)
+        np.maximum.at(last, codes[held], held)
+        return last
+
+    def changed(self, column: str, codes: np.ndarray) -> IdSpace:
+        """The space with `column`'s codes replaced (some rows left out, or an id cleared),
+        renumbered as encoding every column's ids as they now are would number them."""
+        columns = {**self.codes, column: codes}
+        joined = np.concatenate(list(columns.values()))
+        held = np.flatnonzero(joined >= 0)
+        first = np.full(len(self.ids), len(joined), dtype=np.int64)
+        np.minimum.at(first, joined[held], held)
+        used = np.flatnonzero(first < len(joined))
+        # Text order stays as it was; first appearance is found again among what is left.
+        kept = used if self.text_order else used[np.argsort(first[used], kind="stable")]
+        new = np.full(len(self.ids) + 1, MISSING, dtype=np.int64)
+        new[kept] = np.arange(len(kept))
+        dtype = np.int32 if len(kept) < 2**31 else np.int64
+        return IdSpace(
+            self.ids[kept],
+            {name: new[c].astype(dtype) for name, c in columns.items()},
+            self.text_order,
+        )
 
 
 def encode(columns: Mapping[str, Column], *, text_order: bool) -> IdSpace:
@@ -57,7 +90,7 @@ def encode(columns: Mapping[str, Column], *, text_order: bool) -> IdSpace:
         name: codes[start:end]
         for name, start, end in zip(columns, bounds[:-1], bounds[1:], strict=True)
     }
-    return IdSpace(uniques, split)
+    return IdSpace(uniques, split, text_order)
 
 
 def _factorize(columns: list[Column]) -> tuple[np.ndarray, np.ndarray]:
@@ -136,6 +169,34 @@ class RunIds:
     patients: IdSpace
     cases: IdSpace
     appointments: IdSpace
+
+    def spaces(self) -> dict[str, IdSpace]:
+        return {"patients": self.patients, "cases": self.cases, "appointments": self.appointments}
+
+    def kept(self, kind: str, keep: np.ndarray) -> RunIds:
+        """The codes once only the rows of `kind` in `keep` (a mask) are left."""
+        return replace(
+            self,
+            **{
+                name: space.changed(kind, space.of(kind)[keep])
+                for name, space in self.spaces().items()
+                if kind in space.codes
+            },
+        )
+
+    def cleared(self, space: str, kind: str, rows: np.ndarray) -> RunIds:
+        """The codes once the id of `space` in the rows of `kind` in `rows` (a mask) is blank."""
+        held = getattr(self, space)
+        codes = np.where(rows, MISSING, held.of(kind)).astype(held.of(kind).dtype)
+        return replace(self, **{space: held.changed(kind, codes)})
+
+    def fit(self, frame_of: Callable[[str], pd.DataFrame | None]) -> bool:
+        """Whether every coded column has one code per row of its frame (`frame_of(kind)`)."""
+        return all(
+            (frame := frame_of(kind)) is not None and len(frame) == len(codes)
+            for space in self.spaces().values()
+            for kind, codes in space.codes.items()
+        )
 
 
 def encode_ids(
