@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkgreport.config import Settings
-from pkgreport.ids import MISSING, IdSpace, RunIds, encode_ids
+from pkgreport.ids import MISSING, IdSpace, RunIds, encode, encode_ids
 from pkgreport.pipeline import dataset_ids, load_dataset
 
 IDS = st.one_of(st.sampled_from(["1", "01", "2", "é3", "1 ", "x" * 40, "10"]), st.just(np.nan))
@@ -117,3 +117,27 @@ def test_validation_hands_on_the_codes_of_the_frames_it_keeps(tmp_path: Path) ->
     }
     assert dataset.ids is not None
     assert_same(dataset.ids, dataset_ids(replace(dataset, ids=None)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(IDS, max_size=10), min_size=1, max_size=3), st.booleans())
+def test_encoding_numbers_ids_as_a_plain_loop_does(
+    columns: list[list[object]], text_order: bool
+) -> None:
+    """The reference: ids numbered in the order they first appear (or in text order), blank
+    ones MISSING, equal text one code across every column."""
+    seen: list[str] = []
+    for value in (v for column in columns for v in column):
+        if not pd.isna(value) and value not in seen:
+            seen.append(value)
+    if text_order:
+        seen.sort()
+    space = encode(
+        {f"c{j}": pd.Series(column, dtype=object) for j, column in enumerate(columns)},
+        text_order=text_order,
+    )
+    assert space.ids.tolist() == seen
+    for j, column in enumerate(columns):
+        expected = [MISSING if pd.isna(v) else seen.index(v) for v in column]
+        assert space.of(f"c{j}").tolist() == expected
+        assert space.of(f"c{j}").dtype == np.int32

@@ -81,10 +81,11 @@ def encode(columns: Mapping[str, Column], *, text_order: bool) -> IdSpace:
         rank = text_ranks(uniques, unique=True)
         ordered = np.empty_like(uniques)
         ordered[rank] = uniques
-        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], MISSING)
+        # One more slot, which the code of a blank id picks: it stays MISSING.
+        codes = np.append(rank, MISSING).astype(codes.dtype)[codes]
         uniques = ordered
     if len(uniques) < 2**31:  # held through every engine: half the memory of int64
-        codes = codes.astype(np.int32)
+        codes = codes.astype(np.int32, copy=False)
     bounds = np.cumsum([0] + [len(c) for c in columns.values()])
     split = {
         name: codes[start:end]
@@ -94,12 +95,14 @@ def encode(columns: Mapping[str, Column], *, text_order: bool) -> IdSpace:
 
 
 def _factorize(columns: list[Column]) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (int64, `MISSING` for blank) of the columns one after the other, and the distinct
-    ids in first-appearance order.
+    """Codes (`MISSING` for blank; int32 from Arrow) of the columns one after the other, and
+    the distinct ids in first-appearance order.
 
     Arrow hashes the UTF-8 bytes in C: exact, and about twice as fast as hashing Python strings
     (a column already held by Arrow is not even copied). Anything it cannot take as text (a
-    non-string id, a lone surrogate) goes to `factorize_exact`, which gives the same codes."""
+    non-string id, a lone surrogate) goes to `factorize_exact`, which gives the same codes.
+    Validation encodes while pandera's process checks beside it, so the working copies are
+    let go as soon as they are used: less memory held by the two processes at once."""
     try:
         chunks = [pa.array(_plain(c), type=pa.large_string(), from_pandas=True) for c in columns]
         encoded = pa.chunked_array(chunks, type=pa.large_string()).dictionary_encode()
@@ -109,23 +112,40 @@ def _factorize(columns: list[Column]) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate(texts) if texts else np.zeros(0, dtype=object)
         )
         return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+    del chunks
     if not encoded.num_chunks:
         return np.zeros(0, np.int64), np.zeros(0, dtype=object)
     # Chunks share one dictionary: the hashing carries on from chunk to chunk.
+    dictionary = encoded.chunks[-1].dictionary
     codes = np.concatenate(
         [c.indices.fill_null(MISSING).to_numpy(zero_copy_only=False) for c in encoded.chunks]
-    ).astype(np.int64, copy=False)
-    dictionary = encoded.chunks[-1].dictionary
+    )
+    del encoded
     if all(_plain(c).dtype == object for c in columns):
         # The first row of each id holds it as a Python string already: no new strings.
-        values = np.concatenate([_plain(c) for c in columns])
-        first = np.empty(len(dictionary), dtype=np.int64)
-        rows = np.flatnonzero(codes >= 0)[::-1]
-        first[codes[rows]] = rows
-        uniques = values[first]
-    else:
-        uniques = np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
-    return codes, uniques
+        return codes, _first_of_each(columns, codes)
+    return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _first_of_each(columns: list[Column], codes: np.ndarray) -> np.ndarray:
+    """Each code's id, taken from the first row holding it. Arrow numbers ids in the order they
+    first appear, so code k first appears where the largest code so far becomes k."""
+    largest = np.maximum.accumulate(codes)
+    rises = np.empty(len(codes), dtype=bool)
+    rises[:1] = largest[:1] >= 0
+    np.not_equal(largest[1:], largest[:-1], out=rises[1:])
+    del largest
+    first = np.flatnonzero(rises)
+    bounds = np.cumsum([0] + [len(c) for c in columns])
+    lows = np.searchsorted(first, bounds)
+    return np.concatenate(
+        [
+            _plain(column)[first[low:high] - start]
+            for column, start, low, high in zip(
+                columns, bounds[:-1], lows[:-1], lows[1:], strict=True
+            )
+        ]
+    )
 
 
 def _plain(column: Column) -> Column:

@@ -30,6 +30,7 @@ from pkgreport.inputs.schemas import (
 )
 from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.validation_run import ValidationRun
+from pkgreport.memory import release_freed_memory
 from pkgreport.money import format_dollars
 from pkgreport.result import Dataset, InputFile
 
@@ -243,7 +244,9 @@ def validate_tables(
 
     # Each id space encoded once: the checks across files look ids up by these codes, and the
     # engines join on them (`Dataset.ids`).
-    ids = check_across_files(run, frames, encode_ids(**_coded(frames)))
+    ids = encode_ids(**_coded(frames))
+    release_freed_memory()  # the hashing's, which Arrow's pool would hold beside pandera's process
+    ids = check_across_files(run, frames, ids)
 
     excluded = pd.concat(run.excluded, ignore_index=True) if run.excluded else empty_excluded()
     if run.excluded:
