@@ -215,13 +215,8 @@ def dataset_ids(dataset: Dataset) -> RunIds:
     validation encoded, else (a dataset made otherwise, or one part of it) encoded here."""
     if dataset.ids is not None and dataset.ids.fit(dataset.frame):
         return dataset.ids
-    return encode_ids(
-        appointments=dataset.appointments,
-        cases=dataset.cases,
-        invoices=dataset.invoices,
-        payments=dataset.payments,
-        patients=dataset.patients,
-    )
+    kinds = ("appointments", "cases", "invoices", "payments", "patients")
+    return encode_ids(**{kind: dataset.frame(kind) for kind in kinds})
 
 
 def compute(
