@@ -18,7 +18,6 @@ from pkgreport.engine.allocation_findings import set_aside_findings
 from pkgreport.engine.cases import CaseTally, tally_cases
 from pkgreport.engine.credit import CreditResult, compute_credit
 from pkgreport.engine.findings import combine_findings
-from pkgreport.engine.ids import RunIds, encode_ids
 from pkgreport.engine.liability import (
     age_credit,
     package_value,
@@ -27,6 +26,7 @@ from pkgreport.engine.liability import (
 )
 from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, Issue, UsageError
+from pkgreport.ids import RunIds, encode_ids
 from pkgreport.inputs.loading import load_folder
 from pkgreport.inputs.presets import system_name
 from pkgreport.inputs.tables import RawTable
@@ -211,14 +211,12 @@ def patient_engines(
 
 
 def dataset_ids(dataset: Dataset) -> RunIds:
-    """The dataset's id spaces as integer codes (`engine.ids`), made once for every engine."""
-    return encode_ids(
-        appointments=dataset.appointments,
-        cases=dataset.cases,
-        invoices=dataset.invoices,
-        payments=dataset.payments,
-        patients=dataset.patients,
-    )
+    """The dataset's id spaces as integer codes (`pkgreport.ids`) for every engine: those
+    validation encoded, else (a dataset made otherwise, or one part of it) encoded here."""
+    if dataset.ids is not None and dataset.ids.fit(dataset.frame):
+        return dataset.ids
+    kinds = ("appointments", "cases", "invoices", "payments", "patients")
+    return encode_ids(**{kind: dataset.frame(kind) for kind in kinds})
 
 
 def compute(
@@ -239,7 +237,7 @@ def compute(
     t0 = time.perf_counter()
     ids = dataset_ids(dataset)
     links = link_invoices(dataset.invoices, dataset.appointments, ids)
-    release_freed_memory()  # the id hashing's (Arrow's pool kept ~0.1 GB to credit's peak)
+    release_freed_memory()  # the links' hashing (Arrow's pool would keep it to credit's peak)
     timings["ids+links"] = time.perf_counter() - t0
     if engines is None:
         # Credit first: its working arrays are the engines' peak, which then does not hold

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pkgreport.engine.cases import CaseTally
     from pkgreport.engine.credit import CreditResult
     from pkgreport.errors import Issue
+    from pkgreport.ids import RunIds
 
 # What pkgreport writes into an output folder (reports, their manifest, the run log, history),
 # spelled here because the loader must never read them back; the writers import these names.
@@ -81,6 +82,9 @@ class Dataset:
     # Allocations the engine cannot apply but can account for: each becomes a finding naming the
     # allocation, its payment and its invoice (columns of allocations plus code, places, dates).
     set_aside_allocations: pd.DataFrame | None = None
+    # The id spaces of these frames as integer codes, encoded once by validation (`pkgreport.ids`);
+    # None for a dataset made otherwise (the engines then encode them).
+    ids: RunIds | None = field(default=None, compare=False, repr=False)
 
     def frame(self, kind: str) -> pd.DataFrame | None:
         return getattr(self, kind)

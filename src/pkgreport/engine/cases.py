@@ -19,7 +19,7 @@ from pkgreport.engine._arrays import (
 )
 from pkgreport.engine.case_findings import CaseText, Tally, concat_sorted, run_rules
 from pkgreport.engine.findings import FINDINGS, SEVERITY_RANK
-from pkgreport.engine.ids import RunIds, encode_ids
+from pkgreport.ids import RunIds, encode_ids
 
 CASE_COLUMNS: list[str] = [
     "case_id",
@@ -141,7 +141,7 @@ def tally_cases(
     Output order: cases by (patient_id, case_id); appointments by that case order, then start
     time, then appointment id; findings as `combine_findings` sorts them. Ids compare as text.
 
-    `ids` are the id codes of these frames (`engine.ids`), made here when not given.
+    `ids` are the id codes of these frames (`pkgreport.ids`), made here when not given.
     """
     if isinstance(as_of, datetime):  # a Timestamp or datetime: only its calendar day matters
         as_of = as_of.date()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport.engine._arrays import is_among
-from pkgreport.engine.ids import MISSING, RunIds, encode, encode_ids
+from pkgreport.ids import MISSING, RunIds, encode, encode_ids
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pkgreport.errors import Issue
+from pkgreport.ids import IdSpace, RunIds
 from pkgreport.inputs.validation_run import (
     SINGULAR,
     ValidationRun,
@@ -19,28 +20,40 @@ from pkgreport.inputs.validation_run import (
 _ONE_DAY = np.timedelta64(1, "D")
 
 
-def check_across_files(run: ValidationRun, frames: dict[str, pd.DataFrame | None]) -> None:
-    """Every check between kinds, in order; `frames` loses the rows an error leaves out."""
+def check_across_files(
+    run: ValidationRun, frames: dict[str, pd.DataFrame | None], ids: RunIds
+) -> RunIds:
+    """Every check between kinds, in order; `frames` loses the rows an error leaves out, and
+    the id codes of `frames` (`ids`, which the checks look ids up by) are returned without them."""
     if frames["appointments"] is not None and frames["cases"] is not None:
-        frames["appointments"] = _check_appointment_cases(
-            run, frames["appointments"], frames["cases"]
+        frames["appointments"], ids = _check_appointment_cases(
+            run, frames["appointments"], frames["cases"], ids
         )
     if frames["patients"] is not None:
         for kind in ("invoices", "payments"):
             if frames[kind] is not None:
-                frames[kind] = _check_patients_known(run, kind, frames[kind], frames["patients"])
+                frames[kind], ids = _check_patients_known(
+                    run, kind, frames[kind], frames["patients"], ids
+                )
     if frames["invoices"] is not None and frames["appointments"] is not None:
-        _check_invoice_appointments(run, frames["invoices"], frames["appointments"])
+        _check_invoice_appointments(run, frames["invoices"], frames["appointments"], ids)
     if frames["invoices"] is not None:
         _check_invoice_dates(run, frames["invoices"])
     if frames["allocations"] is not None:
         frames["allocations"] = _check_allocations(
             run, frames["allocations"], frames["invoices"], frames["payments"]
         )
+    return ids
+
+
+def _found(space: IdSpace, kind: str, among: str) -> np.ndarray:
+    """Each row of `kind`: the last row of `among` holding its id (-1 where blank or none does)."""
+    return space.last_rows(among)[space.of(kind)]
 
 
 def _find(frame: pd.DataFrame, key: str, ids: pd.Series | pd.Index) -> np.ndarray:
-    """Each id's row position in `frame` (the last row holding it); -1 where blank or not there.
+    """Each id's row position in `frame` (the last row holding it); -1 where blank or not there:
+    for ids outside the run's id spaces (`pkgreport.ids`), which `_found` looks up by code.
 
     pyarrow looks the ids up by their bytes (a hash table over the frame's keys, built in C),
     about three times faster than pandas' table of Python strings; a column holding anything
@@ -104,25 +117,25 @@ def _not_found(left_out: set[object], kind: str, ident: object, frame: pd.DataFr
 
 
 def _check_appointment_cases(
-    run: ValidationRun, appointments: pd.DataFrame, cases: pd.DataFrame
-) -> pd.DataFrame:
+    run: ValidationRun, appointments: pd.DataFrame, cases: pd.DataFrame, ids: RunIds
+) -> tuple[pd.DataFrame, RunIds]:
     """An appointment's case must exist and be its patient's (else the row is left out); an
     appointment outside its case's dates is a warning."""
-    if not appointments["case_id"].notna().any():
-        return appointments
-    appointments, case_at = _without_foreign_cases(run, appointments, cases)
+    if not (ids.cases.of("appointments") >= 0).any():
+        return appointments, ids
+    appointments, case_at, ids = _without_foreign_cases(run, appointments, cases, ids)
     _warn_outside_case_dates(run, appointments, cases, case_at)
-    return appointments
+    return appointments, ids
 
 
 def _without_foreign_cases(
-    run: ValidationRun, appointments: pd.DataFrame, cases: pd.DataFrame
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The appointments without those naming a case not exported or another patient's, and
-    each remaining row's case position in `cases` (-1 for none)."""
+    run: ValidationRun, appointments: pd.DataFrame, cases: pd.DataFrame, ids: RunIds
+) -> tuple[pd.DataFrame, np.ndarray, RunIds]:
+    """The appointments without those naming a case not exported or another patient's, each
+    remaining row's case position in `cases` (-1 for none), and the id codes without them."""
     case_id = appointments["case_id"]
-    has_case = case_id.notna().to_numpy()
-    case_at = _find(cases, "case_id", case_id)
+    has_case = ids.cases.of("appointments") >= 0
+    case_at = _found(ids.cases, "appointments", "cases")
     owner = _at(cases, "patient_id", case_at)
     patient = appointments["patient_id"].to_numpy(dtype=object)
     unknown = has_case & (case_at < 0)
@@ -133,6 +146,7 @@ def _without_foreign_cases(
         if cleared.any():
             appointments = appointments.copy()
             appointments.loc[cleared, "case_id"] = np.nan
+            ids = ids.cleared("cases", "appointments", cleared)
             case_id = appointments["case_id"]
             other &= ~cleared
             case_at = np.where(cleared, -1, case_at)
@@ -163,7 +177,7 @@ def _without_foreign_cases(
         case_id[bad].tolist(),
         [by_row[i] for i in np.flatnonzero(bad)],
     )
-    return appointments, case_at[~bad]
+    return appointments, case_at[~bad], ids.kept("appointments", ~bad) if bad.any() else ids
 
 
 def _other_patients_case(
@@ -386,20 +400,21 @@ def _row_places(frame: pd.DataFrame, positions: np.ndarray) -> list[str | None]:
 
 
 def _check_patients_known(
-    run: ValidationRun, kind: str, frame: pd.DataFrame, patients: pd.DataFrame
-) -> pd.DataFrame:
+    run: ValidationRun, kind: str, frame: pd.DataFrame, patients: pd.DataFrame, ids: RunIds
+) -> tuple[pd.DataFrame, RunIds]:
     """Rows of a patient the patients export does not have are errors, and are left out.
 
     Money on a mis-keyed id (`1000"232`) would sit with a patient the clinic does not have,
     and be missing from the real patient's credit, with no sign in any figure: so it is an
     error, not a warning. Without a patients export there is nothing to check against.
     """
-    patient_id = frame["patient_id"]
-    unknown = (_find(patients, "patient_id", patient_id) < 0) & patient_id.notna().to_numpy()
+    codes = ids.patients.of(kind)
+    unknown = (codes >= 0) & ~ids.patients.present("patients")[codes]
     if not unknown.any():
-        return frame
+        return frame, ids
+    patient_id = frame["patient_id"]
     left_out = run.excluded_ids("patients")
-    return drop_rows(
+    frame = drop_rows(
         run,
         kind,
         frame,
@@ -408,10 +423,11 @@ def _check_patients_known(
         patient_id[unknown].tolist(),
         [_not_found(left_out, "patients", i, patients) for i in patient_id[unknown]],
     )
+    return frame, ids.kept(kind, ~unknown)
 
 
 def _check_invoice_appointments(
-    run: ValidationRun, invoices: pd.DataFrame, appointments: pd.DataFrame
+    run: ValidationRun, invoices: pd.DataFrame, appointments: pd.DataFrame, ids: RunIds
 ) -> None:
     """A warning for each invoice whose appointment is another patient's (only).
 
@@ -419,7 +435,7 @@ def _check_invoice_appointments(
     invoice to someone else's session (and package), which is almost always a slip.
     """
     appointment_id = invoices["appointment_id"]
-    at = _find(appointments, "appointment_id", appointment_id)
+    at = _found(ids.appointments, "invoices", "appointments")
     patient = invoices["patient_id"].to_numpy(dtype=object)
     other = (at >= 0) & (_at(appointments, "patient_id", at) != patient)
     if not other.any():

@@ -14,6 +14,7 @@ import pandas as pd
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
 from pkgreport.excluded import EXCLUDED_DTYPES, empty_excluded
+from pkgreport.ids import encode_ids
 from pkgreport.inputs.column_typing import type_table, with_provenance
 from pkgreport.inputs.cross_checks import check_across_files
 from pkgreport.inputs.duplicates import collapse_duplicates
@@ -29,6 +30,7 @@ from pkgreport.inputs.schemas import (
 )
 from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.validation_run import ValidationRun
+from pkgreport.memory import release_freed_memory
 from pkgreport.money import format_dollars
 from pkgreport.result import Dataset, InputFile
 
@@ -240,7 +242,11 @@ def validate_tables(
             frame, repeated_id = _schema_check(run, kind, frame, failures_of(kind, frame))
             frames[kind] = collapse_duplicates(run, kind, frame, repeated_id)
 
-    check_across_files(run, frames)
+    # Each id space encoded once: the checks across files look ids up by these codes, and the
+    # engines join on them (`Dataset.ids`).
+    ids = encode_ids(**_coded(frames))
+    release_freed_memory()  # the hashing's, which Arrow's pool would hold beside pandera's process
+    ids = check_across_files(run, frames, ids)
 
     excluded = pd.concat(run.excluded, ignore_index=True) if run.excluded else empty_excluded()
     if run.excluded:
@@ -261,4 +267,10 @@ def validate_tables(
         set_aside_allocations=(
             pd.concat(run.set_aside, ignore_index=True) if run.set_aside else None
         ),
+        ids=ids,
     )
+
+
+def _coded(frames: dict[str, pd.DataFrame | None]) -> dict[str, pd.DataFrame | None]:
+    """The frames whose ids are encoded (`pkgreport.ids.encode_ids`): every kind but allocations."""
+    return {kind: frame for kind, frame in frames.items() if kind != "allocations"}

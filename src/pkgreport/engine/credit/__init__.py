@@ -146,10 +146,10 @@ from pkgreport.engine.credit.snapshot import (
     patient_snapshot,
 )
 from pkgreport.engine.findings import combine_findings
-from pkgreport.engine.ids import RunIds, encode_ids
 from pkgreport.engine.links import InvoiceLinks
 from pkgreport.engine.registry import ALLOCATION_POLICIES, CREDIT_TIMINGS, DEFAULT_SYSTEM
 from pkgreport.excluded import empty_excluded
+from pkgreport.ids import RunIds, encode_ids
 
 POLICIES: tuple[str, ...] = tuple(ALLOCATION_POLICIES)
 CREDIT_APPLIES: tuple[str, ...] = tuple(CREDIT_TIMINGS)
@@ -206,7 +206,7 @@ def compute_credit(
     `links` ties invoices whose appointment id is not intact to their appointment by invoice
     number (`engine.links`); without it, invoices are linked by their own appointment id.
     `system` names the practice system in the findings' advice ("apply it in Mindbody").
-    `ids`: the id codes of these frames (`engine.ids`), made here when not given.
+    `ids`: the id codes of these frames (`pkgreport.ids`), made here when not given.
     """
     _check_choices(policy, credit_applies)
     cutoff = end_of_day(as_of)

@@ -12,7 +12,7 @@ from pkgreport.engine._arrays import text_ranks
 from pkgreport.engine.credit.allocations import ExplicitAllocations
 from pkgreport.engine.credit.columns import days_of, raw_of
 from pkgreport.engine.credit.records import InvoiceArrays, LiveRecords, PaymentArrays
-from pkgreport.engine.ids import IdSpace, compact, encode
+from pkgreport.ids import IdSpace, compact, encode
 
 
 class EventType(IntEnum):
@@ -50,7 +50,7 @@ def code_patients(
     """Code every patient of the live invoices and payments and the patients export, in the
     ids' text order, which every output follows.
 
-    `space` is the run's patient id space (`engine.ids`, text order), with `live` saying which
+    `space` is the run's patient id space (`pkgreport.ids`, text order), with `live` saying which
     rows of its invoices and payments are live; without them the patient ids are encoded here.
     Either way only the patients these records name are kept, renumbered in the same order.
     """

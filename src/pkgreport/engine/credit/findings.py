@@ -15,8 +15,8 @@ from pkgreport.engine.credit.columns import days_of
 from pkgreport.engine.credit.ledger import Ledger
 from pkgreport.engine.credit.records import LiveRecords
 from pkgreport.engine.findings import make_findings
-from pkgreport.engine.ids import RunIds
 from pkgreport.engine.links import InvoiceLinks
+from pkgreport.ids import RunIds
 from pkgreport.money import format_dollars
 
 

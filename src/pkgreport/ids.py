@@ -1,9 +1,10 @@
-"""Integer codes for the id spaces the engines join on, made once per run; text only in outputs."""
+"""Integer codes for the id spaces records are joined on, made once per run at load: validation's
+checks across files look ids up by them, and the engines join on them; text only in outputs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 import numpy as np
@@ -26,6 +27,9 @@ class IdSpace:
 
     ids: np.ndarray
     codes: Mapping[str, np.ndarray]
+    # Whether codes follow the ids' text order (else their first appearance): kept so that the
+    # space renumbered after rows are left out is the one encoding what is left would give.
+    text_order: bool = False
 
     def of(self, column: str) -> np.ndarray:
         """The codes of one column, by the name it was encoded under."""
@@ -38,6 +42,35 @@ class IdSpace:
         seen[codes[codes >= 0]] = True
         return seen
 
+    def last_rows(self, column: str) -> np.ndarray:
+        """Per code, the last row of `column` holding that id (-1 where none does), and one
+        more slot, -1, which the code of a blank id (`MISSING`) picks."""
+        codes = self.codes[column]
+        held = np.flatnonzero(codes >= 0)
+        last = np.full(len(self.ids) + 1, -1, dtype=np.int64)
+        np.maximum.at(last, codes[held], held)
+        return last
+
+    def changed(self, column: str, codes: np.ndarray) -> IdSpace:
+        """The space with `column`'s codes replaced (some rows left out, or an id cleared),
+        renumbered as encoding every column's ids as they now are would number them."""
+        columns = {**self.codes, column: codes}
+        joined = np.concatenate(list(columns.values()))
+        held = np.flatnonzero(joined >= 0)
+        first = np.full(len(self.ids), len(joined), dtype=np.int64)
+        np.minimum.at(first, joined[held], held)
+        used = np.flatnonzero(first < len(joined))
+        # Text order stays as it was; first appearance is found again among what is left.
+        kept = used if self.text_order else used[np.argsort(first[used], kind="stable")]
+        new = np.full(len(self.ids) + 1, MISSING, dtype=np.int64)
+        new[kept] = np.arange(len(kept))
+        dtype = np.int32 if len(kept) < 2**31 else np.int64
+        return IdSpace(
+            self.ids[kept],
+            {name: new[c].astype(dtype) for name, c in columns.items()},
+            self.text_order,
+        )
+
 
 def encode(columns: Mapping[str, Column], *, text_order: bool) -> IdSpace:
     """One factorization of every column of a space. With `text_order` the codes follow the ids'
@@ -48,25 +81,28 @@ def encode(columns: Mapping[str, Column], *, text_order: bool) -> IdSpace:
         rank = text_ranks(uniques, unique=True)
         ordered = np.empty_like(uniques)
         ordered[rank] = uniques
-        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], MISSING)
+        # One more slot, which the code of a blank id picks: it stays MISSING.
+        codes = np.append(rank, MISSING).astype(codes.dtype)[codes]
         uniques = ordered
     if len(uniques) < 2**31:  # held through every engine: half the memory of int64
-        codes = codes.astype(np.int32)
+        codes = codes.astype(np.int32, copy=False)
     bounds = np.cumsum([0] + [len(c) for c in columns.values()])
     split = {
         name: codes[start:end]
         for name, start, end in zip(columns, bounds[:-1], bounds[1:], strict=True)
     }
-    return IdSpace(uniques, split)
+    return IdSpace(uniques, split, text_order)
 
 
 def _factorize(columns: list[Column]) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (int64, `MISSING` for blank) of the columns one after the other, and the distinct
-    ids in first-appearance order.
+    """Codes (`MISSING` for blank; int32 from Arrow) of the columns one after the other, and
+    the distinct ids in first-appearance order.
 
     Arrow hashes the UTF-8 bytes in C: exact, and about twice as fast as hashing Python strings
     (a column already held by Arrow is not even copied). Anything it cannot take as text (a
-    non-string id, a lone surrogate) goes to `factorize_exact`, which gives the same codes."""
+    non-string id, a lone surrogate) goes to `factorize_exact`, which gives the same codes.
+    Validation encodes while pandera's process checks beside it, so the working copies are
+    let go as soon as they are used: less memory held by the two processes at once."""
     try:
         chunks = [pa.array(_plain(c), type=pa.large_string(), from_pandas=True) for c in columns]
         encoded = pa.chunked_array(chunks, type=pa.large_string()).dictionary_encode()
@@ -76,23 +112,40 @@ def _factorize(columns: list[Column]) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate(texts) if texts else np.zeros(0, dtype=object)
         )
         return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+    del chunks
     if not encoded.num_chunks:
         return np.zeros(0, np.int64), np.zeros(0, dtype=object)
     # Chunks share one dictionary: the hashing carries on from chunk to chunk.
+    dictionary = encoded.chunks[-1].dictionary
     codes = np.concatenate(
         [c.indices.fill_null(MISSING).to_numpy(zero_copy_only=False) for c in encoded.chunks]
-    ).astype(np.int64, copy=False)
-    dictionary = encoded.chunks[-1].dictionary
+    )
+    del encoded
     if all(_plain(c).dtype == object for c in columns):
         # The first row of each id holds it as a Python string already: no new strings.
-        values = np.concatenate([_plain(c) for c in columns])
-        first = np.empty(len(dictionary), dtype=np.int64)
-        rows = np.flatnonzero(codes >= 0)[::-1]
-        first[codes[rows]] = rows
-        uniques = values[first]
-    else:
-        uniques = np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
-    return codes, uniques
+        return codes, _first_of_each(columns, codes)
+    return codes, np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _first_of_each(columns: list[Column], codes: np.ndarray) -> np.ndarray:
+    """Each code's id, taken from the first row holding it. Arrow numbers ids in the order they
+    first appear, so code k first appears where the largest code so far becomes k."""
+    largest = np.maximum.accumulate(codes)
+    rises = np.empty(len(codes), dtype=bool)
+    rises[:1] = largest[:1] >= 0
+    np.not_equal(largest[1:], largest[:-1], out=rises[1:])
+    del largest
+    first = np.flatnonzero(rises)
+    bounds = np.cumsum([0] + [len(c) for c in columns])
+    lows = np.searchsorted(first, bounds)
+    return np.concatenate(
+        [
+            _plain(column)[first[low:high] - start]
+            for column, start, low, high in zip(
+                columns, bounds[:-1], lows[:-1], lows[1:], strict=True
+            )
+        ]
+    )
 
 
 def _plain(column: Column) -> Column:
@@ -136,6 +189,34 @@ class RunIds:
     patients: IdSpace
     cases: IdSpace
     appointments: IdSpace
+
+    def spaces(self) -> dict[str, IdSpace]:
+        return {"patients": self.patients, "cases": self.cases, "appointments": self.appointments}
+
+    def kept(self, kind: str, keep: np.ndarray) -> RunIds:
+        """The codes once only the rows of `kind` in `keep` (a mask) are left."""
+        return replace(
+            self,
+            **{
+                name: space.changed(kind, space.of(kind)[keep])
+                for name, space in self.spaces().items()
+                if kind in space.codes
+            },
+        )
+
+    def cleared(self, space: str, kind: str, rows: np.ndarray) -> RunIds:
+        """The codes once the id of `space` in the rows of `kind` in `rows` (a mask) is blank."""
+        held = getattr(self, space)
+        codes = np.where(rows, MISSING, held.of(kind)).astype(held.of(kind).dtype)
+        return replace(self, **{space: held.changed(kind, codes)})
+
+    def fit(self, frame_of: Callable[[str], pd.DataFrame | None]) -> bool:
+        """Whether every coded column has one code per row of its frame (`frame_of(kind)`)."""
+        return all(
+            (frame := frame_of(kind)) is not None and len(frame) == len(codes)
+            for space in self.spaces().values()
+            for kind, codes in space.codes.items()
+        )
 
 
 def encode_ids(
