@@ -47,12 +47,19 @@ Part: TypeAlias = tuple[np.ndarray, dict[str, np.ndarray]]
 
 def _named(values: np.ndarray) -> np.ndarray:
     """Names without surrounding spaces; blank ones (None, NaN, empty, spaces) become
-    `UNASSIGNED`. Names repeat, so each distinct one is cleaned once."""
+    `UNASSIGNED`."""
+    codes, cleaned = _name_codes(values)
+    return cleaned[codes]
+
+
+def _name_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_named` as a code per value into the distinct names cleaned: names repeat, so each
+    distinct one is cleaned once (a missing value's code, -1, is the last: `UNASSIGNED`)."""
     codes, distinct = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
     cleaned = np.array(
         [str(name).strip() or UNASSIGNED for name in distinct] + [UNASSIGNED], dtype=object
     )
-    return cleaned[codes]  # code -1 (missing): the last
+    return codes, cleaned
 
 
 def _objects(values: pd.Series | np.ndarray | list[Any]) -> np.ndarray:
@@ -133,18 +140,19 @@ def _column(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def patient_businesses(invoices: pd.DataFrame | None, patient_ids: np.ndarray) -> np.ndarray:
-    """Per patient of `patient_ids`: the business of the patient's most recent invoice (by
-    issue date; the latest row wins a tie) that names one; None when no invoice does."""
+    """Per patient of `patient_ids`: the business (its name cleaned, `_named`) of the patient's
+    most recent invoice (by issue date; the latest row wins a tie) that names one; None when no
+    invoice does."""
     if invoices is None or "business" not in invoices.columns:
         return np.full(len(patient_ids), None, dtype=object)
-    businesses = _named(_objects(invoices["business"]))
-    named = np.flatnonzero(businesses != UNASSIGNED)
+    codes, businesses = _name_codes(_objects(invoices["business"]))
+    named = np.flatnonzero((businesses != UNASSIGNED)[codes])
     patient = _first_positions(patient_ids, _objects(invoices["patient_id"])[named])
     issued = invoices["issue_date"].to_numpy(dtype="datetime64[ns]")[named].view(np.int64)
     latest = _latest_rows(patient, len(patient_ids), issued)
     # A patient id repeated in `patient_ids` has the business found for its first row.
     latest = latest[_first_positions(patient_ids, patient_ids)]
-    return _taken(_objects(invoices["business"])[named], latest)
+    return _taken(businesses[codes[named]], latest)
 
 
 def case_owners(
