@@ -23,6 +23,7 @@ from pkgreport.engine.breakdown import (
     case_owners,
     patient_businesses,
 )
+from pkgreport.engine.ids import encode_ids
 from pkgreport.pipeline import run
 from pkgreport.reports.summary import build_summary
 
@@ -425,3 +426,14 @@ def test_the_figures_are_those_worked_out_row_by_row(month: dict[str, pd.DataFra
     plain_locations, plain_practitioners = _plain_figures(month)
     assert locations.to_dict("records") == plain_locations
     assert by_practitioner(cases).to_dict("records") == plain_practitioners
+    # The invoices' patients found by the codes the engines give them: the same figures.
+    codes = encode_ids(invoices=month["invoices"], patients=month["patients"]).patients
+    by_code = by_location(
+        as_of=AS_OF,
+        invoices=month["invoices"],
+        credit_patients=month["patients"],
+        credit_invoices=month["credit_invoices"],
+        cases=cases,
+        patient_codes=codes,
+    )
+    assert by_code.to_dict("records") == plain_locations

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pkgreport.config import Settings
     from pkgreport.engine.cases import CaseTally
     from pkgreport.engine.credit import CreditResult
+    from pkgreport.engine.ids import IdSpace
     from pkgreport.errors import Issue
 
 # What pkgreport writes into an output folder (reports, their manifest, the run log, history),
@@ -121,6 +122,9 @@ class RunResult:
     month_digests: Mapping[str, Mapping[int, str]] | None = field(
         default=None, compare=False, repr=False
     )
+    # The patient ids as the engines encoded them (`engine.ids`): the figures per location find
+    # each invoice's patient by its code. None: by the id's text (the same figures).
+    patient_codes: IdSpace | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def breakdowns(self) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -142,6 +146,7 @@ class RunResult:
             credit_patients=None if credit is None else credit.patients,
             credit_invoices=None if credit is None else credit.invoices,
             cases=cases,
+            patient_codes=self.patient_codes,
         )
         return locations, by_practitioner(cases)
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pkgreport.engine._arrays import factorize_exact, sum_by
+from pkgreport.engine.ids import IdSpace
 
 UNASSIGNED = "unassigned"
 # A package "expires soon" when it is active and its expiry day falls within this many days
@@ -139,20 +140,37 @@ def _column(frame: pd.DataFrame, column: str) -> np.ndarray:
     return np.full(len(frame), None, dtype=object)
 
 
-def patient_businesses(invoices: pd.DataFrame | None, patient_ids: np.ndarray) -> np.ndarray:
+def patient_businesses(
+    invoices: pd.DataFrame | None, patient_ids: np.ndarray, codes: IdSpace | None = None
+) -> np.ndarray:
     """Per patient of `patient_ids`: the business (its name cleaned, `_named`) of the patient's
     most recent invoice (by issue date; the latest row wins a tie) that names one; None when no
-    invoice does."""
+    invoice does. `codes`: the patient id space holding the invoices' ids (`engine.ids`), which
+    finds each invoice's patient by code instead of by text."""
     if invoices is None or "business" not in invoices.columns:
         return np.full(len(patient_ids), None, dtype=object)
-    codes, businesses = _name_codes(_objects(invoices["business"]))
-    named = np.flatnonzero((businesses != UNASSIGNED)[codes])
-    patient = _first_positions(patient_ids, _objects(invoices["patient_id"])[named])
+    name_codes, businesses = _name_codes(_objects(invoices["business"]))
+    named = np.flatnonzero((businesses != UNASSIGNED)[name_codes])
+    patient = _invoice_patients(invoices, patient_ids, codes)[named]
     issued = invoices["issue_date"].to_numpy(dtype="datetime64[ns]")[named].view(np.int64)
     latest = _latest_rows(patient, len(patient_ids), issued)
     # A patient id repeated in `patient_ids` has the business found for its first row.
     latest = latest[_first_positions(patient_ids, patient_ids)]
-    return _taken(businesses[codes[named]], latest)
+    return _taken(businesses[name_codes[named]], latest)
+
+
+def _invoice_patients(
+    invoices: pd.DataFrame, patient_ids: np.ndarray, codes: IdSpace | None
+) -> np.ndarray:
+    """Per invoice: the position of its patient in `patient_ids`, -1 when not among them. By
+    the codes the engines gave the invoices' patient ids, when given for these invoices: only
+    the distinct ids are then looked up, not a text per invoice."""
+    by_code = None if codes is None else codes.codes.get("invoices")
+    if codes is None or by_code is None or len(by_code) != len(invoices):
+        return _first_positions(patient_ids, _objects(invoices["patient_id"]))
+    of_code = np.append(_first_positions(patient_ids, codes.ids), -1)  # code -1: blank
+    positions: np.ndarray = of_code[by_code]
+    return positions
 
 
 def case_owners(
@@ -224,14 +242,15 @@ def by_location(
     credit_patients: pd.DataFrame | None,
     credit_invoices: pd.DataFrame | None,
     cases: pd.DataFrame | None,
+    patient_codes: IdSpace | None = None,
 ) -> pd.DataFrame:
     """One row per business (`UNASSIGNED` last), money in cents; each column adds up to its
     practice-wide total (credit liability is the signed sum of balances, as the headline and
     the roll-forward define it: engine/liability.credit_liability).
-    `cases` is `case_frame(...)`."""
+    `cases` is `case_frame(...)`; `patient_codes`: see `patient_businesses`."""
     parts: list[Part] = []
     if credit_patients is not None:
-        owner = patient_businesses(invoices, _objects(credit_patients["patient_id"]))
+        owner = patient_businesses(invoices, _objects(credit_patients["patient_id"]), patient_codes)
         credit = credit_patients["credit"].to_numpy(dtype=np.int64)
         figures = {
             "patients_with_credit": (credit > 0).astype(np.int64),
