@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pkgreport.config import Settings
 from pkgreport.engine.breakdown import (
     LOCATION_COLUMNS,
+    PRACTITIONER_COLUMNS,
     UNASSIGNED,
     by_location,
     by_practitioner,
@@ -20,6 +23,7 @@ from pkgreport.engine.breakdown import (
     case_owners,
     patient_businesses,
 )
+from pkgreport.ids import encode_ids
 from pkgreport.pipeline import run
 from pkgreport.reports.summary import build_summary
 
@@ -48,10 +52,10 @@ INVOICES = pd.DataFrame(
 
 
 def test_credit_goes_to_the_business_of_the_latest_invoice_naming_one() -> None:
-    owners = patient_businesses(INVOICES)
+    owners = patient_businesses(INVOICES, np.array(["p1", "p2", "p3", "p9"], dtype=object))
     # p1: the later invoice (South); p2: the tie's later row names no business, so North;
-    # p3: no invoice names a business, so p3 is left out (unassigned by the caller).
-    assert owners.to_dict() == {"p1": "South", "p2": "North"}
+    # p3: no invoice names a business, and p9 has none: None (unassigned by the caller).
+    assert owners.tolist() == ["South", "North", None, None]
 
 
 def test_a_package_belongs_to_its_latest_counted_appointment() -> None:
@@ -76,8 +80,10 @@ def test_a_package_belongs_to_its_latest_counted_appointment() -> None:
             "practitioner": ["Ann", "Bo", "Cy", "Di"],
         }
     )
-    owners = case_owners(tally, appointments)
-    assert owners.to_dict("index") == {"c1": {"business": "South", "practitioner": "Bo"}}
+    businesses, practitioners = case_owners(np.array(["c1", "c2"]), tally, appointments)
+    # c2's only appointment is not counted: it has no owner.
+    assert businesses.tolist() == ["South", None]
+    assert practitioners.tolist() == ["Bo", None]
 
 
 def test_a_package_whose_latest_appointment_is_a_group_one_belongs_to_that_appointment() -> None:
@@ -98,11 +104,9 @@ def test_a_package_whose_latest_appointment_is_a_group_one_belongs_to_that_appoi
             "practitioner": ["Ann", "Bo", "Bo", "Bo"],
         }
     )
-    owners = case_owners(tally, appointments)
-    assert owners.to_dict("index") == {
-        "c1": {"business": "South", "practitioner": "Bo"},
-        "c2": {"business": "South", "practitioner": "Bo"},
-    }
+    businesses, practitioners = case_owners(np.array(["c1", "c2"]), tally, appointments)
+    assert businesses.tolist() == ["South", "South"]
+    assert practitioners.tolist() == ["Bo", "Bo"]
 
 
 def _location_inputs() -> dict[str, object]:
@@ -251,3 +255,185 @@ def test_per_location_figures_tie_to_the_totals(sample_summary) -> None:
     assert sum(r["cases_expiring"] for r in practitioners) == sum(
         r["cases_expiring"] for r in locations
     )
+
+
+def _name(value: object) -> str:
+    return value.strip() or UNASSIGNED if isinstance(value, str) else UNASSIGNED
+
+
+def _first_row(values: list[object], wanted: object) -> int | None:
+    return next((i for i, v in enumerate(values) if v == wanted), None)
+
+
+def _latest(rows: list[tuple[object, object, int]]) -> dict[object, int]:
+    """Per group: the row of the highest key, the last row on a tie (rows: group, key, row)."""
+    best: dict[object, tuple[object, int]] = {}
+    for group, key, row in rows:
+        if group not in best or (key, row) >= best[group]:
+            best[group] = (key, row)
+    return {group: row for group, (_, row) in best.items()}
+
+
+def _plain_figures(d: dict[str, pd.DataFrame]) -> tuple[list[dict], list[dict]]:
+    """The figures per location and practitioner, row by row, as the module docstring says."""
+    inv, appts, tally, cases = d["invoices"], d["appointments"], d["tally"], d["cases"]
+    named = [i for i in range(len(inv)) if _name(inv["business"][i]) != UNASSIGNED]
+    latest_invoice = _latest([(inv["patient_id"][i], inv["issue_date"][i], i) for i in named])
+    counted = [i for i in range(len(tally)) if tally["counted"][i]]
+    latest_appt = _latest([(tally["case_id"][i], tally["number"][i], i) for i in counted])
+    rows: dict[str, list[tuple[str, str, int]]] = {"business": [], "practitioner": []}
+    for i, patient in enumerate(d["patients"]["patient_id"]):
+        row = latest_invoice.get(patient)
+        owner = _name(None if row is None else inv["business"][row])
+        credit = int(d["patients"]["credit"][i])
+        rows["business"] += [(owner, "patients_with_credit", int(credit > 0))]
+        rows["business"] += [(owner, "credit_liability", credit)]
+    ci = d["credit_invoices"]
+    for i in range(len(ci)):
+        if ci["issue_date"][i] <= pd.Timestamp(AS_OF) and ci["outstanding"][i] > 0:
+            row = _first_row(list(inv["invoice_id"]), ci["invoice_id"][i])
+            owner = _name(None if row is None else inv["business"][row])
+            rows["business"] += [(owner, "open_invoices", int(ci["outstanding"][i]))]
+    for i, case in enumerate(cases["case_id"]):
+        tally_row = latest_appt.get(case)
+        found = None
+        if tally_row is not None:
+            found = _first_row(list(appts["appointment_id"]), tally["appointment_id"][tally_row])
+        active = cases["status"][i] == "active"
+        expiry = cases["expiry_date"][i]
+        soon = active and pd.Timestamp(AS_OF) <= expiry < pd.Timestamp(AS_OF) + pd.Timedelta(
+            days=30
+        )
+        package = _first_row(list(d["packages"]["case_id"]), case)
+        value = 0 if package is None else d["packages"]["undelivered"][package]
+        figures = {
+            "cases_active": int(active),
+            "upcoming_sessions": int(cases["upcoming"][i]),
+            "cases_over_booked": int(cases["over_booked_by"][i] > 0),
+            "cases_expiring": int(soon),
+            "package_value_undelivered": 0 if pd.isna(value) else int(value),
+        }
+        for key in ("business", "practitioner"):
+            owner = _name(None if found is None else appts[key][found])
+            for figure, amount in figures.items():
+                if key == "practitioner" or figure not in ("cases_active", "upcoming_sessions"):
+                    rows[key] += [(owner, figure, amount)]
+    return _plain_sums(rows["business"], "business"), _plain_sums(
+        rows["practitioner"], "practitioner"
+    )
+
+
+def _plain_sums(rows: list[tuple[str, str, int]], key: str) -> list[dict]:
+    columns = LOCATION_COLUMNS if key == "business" else PRACTITIONER_COLUMNS
+    names = sorted({name for name, _, _ in rows}, key=lambda n: (n == UNASSIGNED, n.casefold(), n))
+    sums = {name: dict.fromkeys(columns[1:], 0) for name in names}
+    for name, figure, amount in rows:
+        sums[name][figure] += amount
+    return [{key: name, **sums[name]} for name in names]
+
+
+_BUSINESSES = st.sampled_from(["North", "South", " North ", "north", "", "  ", None, np.nan])
+_TYPED = {
+    "issue_date": "datetime64[ns]",
+    "expiry_date": "datetime64[ns]",
+    "counted": bool,
+    "number": "Int64",
+    "undelivered": "Int64",
+    "over_booked_by": "int64",
+    "upcoming": "int64",
+    "credit": "int64",
+    "outstanding": "int64",
+}
+_DAYS = st.sampled_from([_day("2026-10-01"), _day("2026-10-05"), _day("2026-11-20"), pd.NaT])
+
+
+@st.composite
+def _month(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
+    def frame(n: int, **columns: st.SearchStrategy) -> pd.DataFrame:
+        drawn = pd.DataFrame(
+            {k: draw(st.lists(s, min_size=n, max_size=n)) for k, s in columns.items()}
+        )
+        # The engines' dtypes, empty frames included.
+        return drawn.astype({k: v for k, v in _TYPED.items() if k in drawn.columns})
+
+    ids = st.sampled_from
+    n = st.integers(0, 7)
+    invoices = frame(
+        draw(n),
+        invoice_id=ids(["i1", "i2", "i3", "i4"]),
+        patient_id=ids(["p1", "p2", "p3"]),
+        issue_date=_DAYS.filter(lambda d: d is not pd.NaT),
+        business=_BUSINESSES,
+    )
+    tally = frame(
+        draw(n),
+        case_id=ids(["c1", "c2", "c3"]),
+        appointment_id=ids(["a1", "a2", "a3", "a4"]),
+        number=st.integers(1, 3),
+        counted=st.booleans(),
+    )
+    case_ids = draw(st.lists(ids(["c1", "c2", "c3", "c4"]), unique=True, max_size=4))
+    cases = frame(
+        len(case_ids),
+        status=ids(["active", "closed"]),
+        over_booked_by=st.integers(0, 2),
+        expiry_date=_DAYS,
+        upcoming=st.integers(0, 3),
+    ).assign(case_id=case_ids)
+    patients = draw(st.lists(ids(["p1", "p2", "p3", "p4"]), unique=True, max_size=4))
+    return {
+        "invoices": invoices,
+        "appointments": frame(
+            draw(n),
+            appointment_id=ids(["a1", "a2", "a3", "a4"]),
+            business=_BUSINESSES,
+            practitioner=ids(["Ann", "bo", "Bo ", None]),
+        ),
+        "tally": tally,
+        "cases": cases,
+        "packages": frame(
+            draw(n), case_id=ids(["c1", "c2", "c3"]), undelivered=st.none() | st.integers(0, 900)
+        ),
+        "patients": frame(len(patients), credit=st.integers(-500, 500)).assign(patient_id=patients),
+        "credit_invoices": frame(
+            draw(n),
+            invoice_id=ids(["i1", "i2", "i5"]),
+            issue_date=_DAYS.filter(lambda d: d is not pd.NaT),
+            outstanding=st.integers(-100, 300),
+        ),
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(month=_month())
+def test_the_figures_are_those_worked_out_row_by_row(month: dict[str, pd.DataFrame]) -> None:
+    # Names cleaned, blanks unassigned, ties to the last row, ids repeated (the first row
+    # found stands), invoices and cases of no one, all against a row-by-row reference.
+    cases = case_frame(
+        as_of=AS_OF,
+        cases=month["cases"],
+        case_appointments=month["tally"],
+        appointments=month["appointments"],
+        packages=month["packages"],
+    )
+    locations = by_location(
+        as_of=AS_OF,
+        invoices=month["invoices"],
+        credit_patients=month["patients"],
+        credit_invoices=month["credit_invoices"],
+        cases=cases,
+    )
+    plain_locations, plain_practitioners = _plain_figures(month)
+    assert locations.to_dict("records") == plain_locations
+    assert by_practitioner(cases).to_dict("records") == plain_practitioners
+    # The invoices' patients found by the codes the engines give them: the same figures.
+    codes = encode_ids(invoices=month["invoices"], patients=month["patients"]).patients
+    by_code = by_location(
+        as_of=AS_OF,
+        invoices=month["invoices"],
+        credit_patients=month["patients"],
+        credit_invoices=month["credit_invoices"],
+        cases=cases,
+        patient_codes=codes,
+    )
+    assert by_code.to_dict("records") == plain_locations

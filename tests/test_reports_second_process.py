@@ -12,7 +12,7 @@ import pytest
 from pkgreport import pipeline
 from pkgreport.config import Settings
 from pkgreport.reports import publish
-from pkgreport.reports.context import build_context, no_breakdowns
+from pkgreport.reports.context import build_context
 from pkgreport.reports.excel import render_workbook
 from pkgreport.reports.second_process import Beside, Handover
 
@@ -137,8 +137,7 @@ def test_the_workbooks_second_process_renders_the_same_bytes_from_its_two_passes
     handover = Handover()
     handover.send(result.breakdowns)  # small enough to wait in the pipe
     options = {"title": "Month end", "generated_at": None, "changes": None}
-    started = build_context(result, **options, breakdowns=no_breakdowns())
-    two_passes = publish._workbook_beside(started, result, handover)
+    two_passes = publish._workbook_beside(result, options, handover)
     ctx = build_context(result, **options)
     locations = next(t for t in ctx.tables if t.key == "by_location")
     assert len(locations.frame) > 1  # figures the first pass did not have
@@ -149,8 +148,7 @@ def test_when_the_workbooks_process_dies_the_workbook_is_rendered_here_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # This process lets the page's report context go once the page is rendered: the workbook is
-    # then rendered here from the context the process started from, the figures per location
-    # put in again, with the same bytes as rendered in one go.
+    # then rendered here from a context built again, with the same bytes as rendered in one go.
     result = pipeline.run(Settings(input_dir=SAMPLE))
     monkeypatch.setattr(publish, "SECOND_PROCESS_MIN_ROWS", 10**12)
     here = publish.render_outputs(result, title="Month end")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from xlsxwriter.exceptions import OverlappingRange
+from xlsxwriter.sharedstrings import SharedStrings, SharedStringTable
 from xlsxwriter.worksheet import Worksheet
 
 from conftest import HOSTILE_NAMES, make_report_context
@@ -212,3 +215,85 @@ def test_a_cell_written_over_a_body_cell_is_refused() -> None:
 
     with pytest.raises(ValueError, match=r"^cell D4 is written over a table body's cell$"):
         _sheet(True, over)
+
+
+def _shared_strings(writer: type[SharedStrings], strings: list[str]) -> str:
+    """The shared-strings part `writer` writes for `strings` (each registered once)."""
+    table = SharedStringTable()
+    for text in strings:
+        table._get_shared_string_index(text)
+    table._sort_string_data()  # as the workbook does before writing it
+    sst = writer()
+    sst.string_table = table
+    sst._set_xml_writer(io.StringIO())
+    sst._assemble_xml_file()
+    return sst.fh.getvalue()
+
+
+# Texts xlsxwriter writes apart (control characters, literal escapes, non-characters, white
+# space at either end, rich strings) beside plain ones and XML's own characters.
+_SHARED = st.lists(
+    st.sampled_from(
+        [
+            *("a", "Z", " ", "\t", "\n", "\x00", "\x01", "\x1f", "_", "x", "0", "F"),
+            *("&", "<", ">", '"', "\ufffe", "\uffff", "é", "\u3000"),
+            *("<r>", "</r>", "_x0041_", "_x00e9_"),
+        ]
+    ),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(strings=st.lists(_SHARED, max_size=12, unique=True))
+def test_the_shared_strings_in_bulk_are_xlsxwriters_own_bytes(strings: list[str]) -> None:
+    bulk = _shared_strings(workbook_bulk.BulkSharedStrings, strings)
+    assert bulk == _shared_strings(SharedStrings, strings)
+
+
+def test_the_shared_strings_written_apart_are_found_beside_plain_ones() -> None:
+    strings = ["plain", " lead", "trail ", "a\x01b", "_x0041_", "<r><t>x</t></r>", "a & b", ""]
+    text = _shared_strings(workbook_bulk.BulkSharedStrings, strings)
+    assert text == _shared_strings(SharedStrings, strings)
+    assert '<si><t xml:space="preserve"> lead</t></si>' in text
+    assert "<si><t>a_x0001_b</t></si><si><t>_x005F_x0041_</t></si>" in text
+
+
+def _two_ranges(sheet_class: type[Worksheet] | None, second: Callable[[Worksheet], Any]) -> Any:
+    """A sheet's table (A1:C5, its first), then `second` on the sheet; what `second` gives."""
+    book = xlsxwriter.Workbook(io.BytesIO(), {"in_memory": True})
+    ws = book.add_worksheet("Data", sheet_class)
+    ws.add_table(0, 0, 4, 2, {"name": "first"})
+    try:
+        return second(ws)
+    finally:
+        book.close()
+
+
+@pytest.mark.parametrize(
+    ("second", "refused"),
+    [
+        (lambda ws: ws.add_table(4, 2, 8, 3, {"name": "second"}), "Table range 'C5:D9'"),
+        (lambda ws: ws.merge_range(3, 1, 6, 1, "m"), "Merge range 'B4:B7'"),
+    ],
+    ids=["table", "merge"],
+)
+def test_a_range_over_a_first_table_is_refused_as_the_public_api_refuses_it(
+    second: Callable[[Worksheet], Any], refused: str
+) -> None:
+    message = rf"^{re.escape(refused)} overlaps previous table range 'A1:C5'\.$"
+    for sheet_class in (BulkWorksheet, None):
+        with pytest.raises(OverlappingRange, match=message):
+            _two_ranges(sheet_class, second)
+
+
+def test_a_second_table_beside_the_first_is_written_as_the_public_api_writes_it() -> None:
+    def beside(ws: Worksheet) -> dict[tuple[int, int], str]:
+        ws.add_table(0, 4, 3, 5, {"name": "second"})
+        return dict(ws.table_cells)
+
+    recorded = _two_ranges(BulkWorksheet, beside)
+    assert recorded == _two_ranges(None, beside)
+    assert recorded[(4, 2)] == "A1:C5"
+    assert recorded[(3, 5)] == "E1:F4"
+    assert len(recorded) == 15 + 8

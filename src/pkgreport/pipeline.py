@@ -279,6 +279,7 @@ def compute(
         skipped=skipped,
         links=links,
         timings=timings,
+        patient_codes=ids.patients,
     )
 
 

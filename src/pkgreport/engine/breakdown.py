@@ -10,11 +10,15 @@ appointment that counts toward it, `UNASSIGNED` when none does. Pure: no I/O, no
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from pkgreport.engine._arrays import is_among
+from pkgreport.engine._arrays import factorize_exact, sum_by
+from pkgreport.ids import IdSpace
 
 UNASSIGNED = "unassigned"
 # A package "expires soon" when it is active and its expiry day falls within this many days
@@ -38,70 +42,160 @@ PRACTITIONER_COLUMNS = (
     "cases_expiring",
     "package_value_undelivered",
 )
+# One part of the figures summed per name: each row's name, and its figures by column.
+Part: TypeAlias = tuple[np.ndarray, dict[str, np.ndarray]]
 
 
-def _named(values: pd.Series) -> pd.Series:
-    """Names without surrounding spaces; blank ones (NaN, empty, spaces) become `UNASSIGNED`.
-    Names repeat, so each distinct one is cleaned once."""
-    codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=True)
+def _named(values: np.ndarray) -> np.ndarray:
+    """Names without surrounding spaces; blank ones (None, NaN, empty, spaces) become
+    `UNASSIGNED`."""
+    codes, cleaned = _name_codes(values)
+    return cleaned[codes]
+
+
+def _name_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_named` as a code per value into the distinct names cleaned: names repeat, so each
+    distinct one is cleaned once (a missing value's code, -1, is the last: `UNASSIGNED`)."""
+    codes, distinct = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
     cleaned = np.array(
         [str(name).strip() or UNASSIGNED for name in distinct] + [UNASSIGNED], dtype=object
     )
-    return pd.Series(cleaned[codes], index=values.index, dtype=object)  # code -1: the last
+    return codes, cleaned
 
 
-def patient_businesses(invoices: pd.DataFrame | None) -> pd.Series:
-    """patient_id -> business of the patient's most recent invoice that names one."""
+def _objects(values: pd.Series | np.ndarray | list[Any]) -> np.ndarray:
+    """A column's values as an array of Python objects (an object column is not copied)."""
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=object)
+    return np.asarray(values, dtype=object)
+
+
+def _first_positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per value: the position of the first of `keys` equal to it, -1 when none; texts compared
+    exactly, and a missing value equals a missing key (as `pd.Index.get_indexer`).
+
+    Arrow hashes the keys' UTF-8 bytes and looks the values up in C: several times as fast as
+    pandas looking up a million Python strings. What Arrow cannot take as text (a non-string
+    id, a lone surrogate) is matched by `factorize_exact`, with the same answer."""
+    try:
+        found = pc.index_in(
+            pa.array(values, type=pa.large_string(), from_pandas=True),
+            value_set=pa.array(keys, type=pa.large_string(), from_pandas=True),
+            skip_nulls=False,
+        )
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        return _first_positions_exact(_objects(keys), _objects(values))
+    positions: np.ndarray = found.fill_null(-1).to_numpy(zero_copy_only=False)
+    return positions.astype(np.int64, copy=False)
+
+
+def _first_positions_exact(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`_first_positions` by one factorization of keys and values together."""
+    codes, uniques = factorize_exact(np.concatenate([keys, values]))
+    codes = np.where(codes >= 0, codes, len(uniques))  # the missing share one code, the last
+    key_codes = codes[: len(keys)]
+    first = np.full(len(uniques) + 1, len(keys), dtype=np.int64)
+    np.minimum.at(first, key_codes, np.arange(len(keys), dtype=np.int64))
+    first[first == len(keys)] = -1
+    positions: np.ndarray = first[codes[len(keys) :]]
+    return positions
+
+
+def _first_rows(column: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per wanted value: the first row of `column` holding it, -1 when none. The wanted are few
+    and the column long: only the wanted are hashed, and the column looked up in them."""
+    which = _first_positions(wanted, column)  # each row: the first wanted equal to it
+    rows = np.flatnonzero(which >= 0)
+    first = np.full(len(wanted), len(column), dtype=np.int64)
+    np.minimum.at(first, which[rows], rows)
+    first = first[_first_positions(wanted, wanted)]  # a wanted repeated: as its first
+    first[first == len(column)] = -1
+    return first
+
+
+def _latest_rows(groups: np.ndarray, n: int, key: np.ndarray) -> np.ndarray:
+    """Per group 0..n-1: the row with the highest `key`, the last such row on a tie (as a
+    stable sort by `key` keeping each group's last row); -1 for a group without rows. Rows of
+    group -1 take no part."""
+    rows = np.flatnonzero(groups >= 0)
+    best = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(best, groups[rows], key[rows])
+    rows = rows[key[rows] == best[groups[rows]]]
+    latest = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(latest, groups[rows], rows)
+    return latest
+
+
+def _taken(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`values` at `rows` as objects; None where the row is -1."""
+    taken = np.empty(len(values) + 1, dtype=object)  # the last stays None
+    taken[:-1] = values
+    return taken[rows]
+
+
+def _column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column's values as objects; None for every row when the frame lacks it."""
+    if column in frame.columns:
+        return _objects(frame[column])
+    return np.full(len(frame), None, dtype=object)
+
+
+def patient_businesses(
+    invoices: pd.DataFrame | None, patient_ids: np.ndarray, codes: IdSpace | None = None
+) -> np.ndarray:
+    """Per patient of `patient_ids`: the business (its name cleaned, `_named`) of the patient's
+    most recent invoice (by issue date; the latest row wins a tie) that names one; None when no
+    invoice does. `codes`: the patient id space holding the invoices' ids (`ids`), which
+    finds each invoice's patient by code instead of by text."""
     if invoices is None or "business" not in invoices.columns:
-        return pd.Series(dtype=object)
-    # Only the three columns read are taken: the invoices are many and wide.
-    wanted = invoices[["patient_id", "issue_date", "business"]]
-    named = wanted[(_named(wanted["business"]) != UNASSIGNED).to_numpy()]
-    # A stable sort by issue date keeps file order among invoices of one day: the last row wins.
-    issued = named["issue_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    latest = named.iloc[np.argsort(issued, kind="stable")]
-    return latest.drop_duplicates("patient_id", keep="last").set_index("patient_id")["business"]
+        return np.full(len(patient_ids), None, dtype=object)
+    name_codes, businesses = _name_codes(_objects(invoices["business"]))
+    named = np.flatnonzero((businesses != UNASSIGNED)[name_codes])
+    patient = _invoice_patients(invoices, patient_ids, codes)[named]
+    issued = invoices["issue_date"].to_numpy(dtype="datetime64[ns]")[named].view(np.int64)
+    latest = _latest_rows(patient, len(patient_ids), issued)
+    # A patient id repeated in `patient_ids` has the business found for its first row.
+    latest = latest[_first_positions(patient_ids, patient_ids)]
+    return _taken(businesses[name_codes[named]], latest)
 
 
-def case_owners(case_appointments: pd.DataFrame, appointments: pd.DataFrame) -> pd.DataFrame:
-    """case_id -> business and practitioner of the case's latest counted appointment.
+def _invoice_patients(
+    invoices: pd.DataFrame, patient_ids: np.ndarray, codes: IdSpace | None
+) -> np.ndarray:
+    """Per invoice: the position of its patient in `patient_ids`, -1 when not among them. By
+    the codes the engines gave the invoices' patient ids, when given for these invoices: only
+    the distinct ids are then looked up, not a text per invoice."""
+    by_code = None if codes is None else codes.codes.get("invoices")
+    if codes is None or by_code is None or len(by_code) != len(invoices):
+        return _first_positions(patient_ids, _objects(invoices["patient_id"]))
+    of_code = np.append(_first_positions(patient_ids, codes.ids), -1)  # code -1: blank
+    positions: np.ndarray = of_code[by_code]
+    return positions
+
+
+def case_owners(
+    case_ids: np.ndarray, case_appointments: pd.DataFrame, appointments: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per case of `case_ids`: the business and practitioner of its latest counted appointment
+    (None when it has none).
 
     The case engine numbers a case's counted appointments 1..n by start time, then id: the
-    highest number is the latest.
+    highest number is the latest. A group appointment is one row per attendee, each with the
+    appointment's id, business and practitioner: its first row stands for all.
     """
-    counted_rows = case_appointments["counted"].to_numpy(dtype=bool)
-    counted = case_appointments.loc[counted_rows, ["case_id", "appointment_id", "number"]]
-    numbers = counted["number"].to_numpy(dtype=np.int64)
-    latest = counted.iloc[np.argsort(numbers, kind="stable")].drop_duplicates(
-        "case_id", keep="last"
+    counted = np.flatnonzero(case_appointments["counted"].to_numpy(dtype=bool))
+    case = _first_positions(case_ids, _objects(case_appointments["case_id"])[counted])
+    numbers = case_appointments["number"].array[counted].to_numpy(dtype=np.int64)
+    latest = _latest_rows(case, len(case_ids), numbers)
+    latest = latest[_first_positions(case_ids, case_ids)]  # a case id repeated: as its first
+    has_one = latest >= 0
+    wanted = _objects(case_appointments["appointment_id"])[counted[latest[has_one]]]
+    rows = np.full(len(case_ids), -1, dtype=np.int64)
+    rows[has_one] = _first_rows(_objects(appointments["appointment_id"]), wanted)
+    return (
+        _taken(_column(appointments, "business"), rows),
+        _taken(_column(appointments, "practitioner"), rows),
     )
-    owners = pd.DataFrame(index=pd.Index(latest["case_id"].to_numpy(), name="case_id"))
-    columns = ("business", "practitioner")
-    found = _lookup(appointments, "appointment_id", columns, latest["appointment_id"])
-    for column, values in zip(columns, found, strict=True):
-        owners[column] = values
-    return owners
-
-
-def _lookup(
-    frame: pd.DataFrame, key: str, columns: tuple[str, ...], wanted: pd.Series
-) -> list[np.ndarray]:
-    """Each of `frame[columns]` of the first row whose `key` is each of `wanted` (None when
-    absent). Only the rows wanted are indexed: ids are many, the ones looked up few. A group
-    appointment is one row per attendee, each with the appointment's id, business and
-    practitioner: its first row stands for all."""
-    present = [c for c in columns if c in frame.columns]
-    rows = frame.loc[
-        is_among(frame[key], wanted, missing_matches=True), [key, *present]
-    ].drop_duplicates(key)
-    found = pd.Index(rows[key]).get_indexer(wanted)
-    looked_up = []
-    for column in columns:
-        values = np.empty(len(rows) + 1, dtype=object)  # the last stays None: -1 is absent
-        if column in present:
-            values[:-1] = rows[column].to_numpy(dtype=object)
-        looked_up.append(values[found])
-    return looked_up
 
 
 def case_frame(
@@ -116,39 +210,29 @@ def case_frame(
     undelivered value; None without the case tally and the appointments."""
     if cases is None or case_appointments is None or appointments is None:
         return None
-    owners = case_owners(case_appointments, appointments)
-    frame = pd.DataFrame({"case_id": cases["case_id"].to_numpy()})
-    owner = _positions(owners.index, frame["case_id"])
-    for column in ("business", "practitioner"):
-        frame[column] = _named(pd.Series(_taken(owners[column], owner), dtype=object))
-    frame["over_booked"] = (cases["over_booked_by"] > 0).to_numpy()
-    frame["active"] = (cases["status"] == "active").to_numpy()
-    start = pd.Timestamp(as_of)
-    end = pd.Timestamp(as_of + timedelta(days=EXPIRING_DAYS))
-    expiry = cases["expiry_date"]
-    frame["expiring"] = frame["active"] & (expiry >= start).to_numpy() & (expiry < end).to_numpy()
-    frame["upcoming"] = cases["upcoming"].to_numpy(dtype=np.int64)
-    undelivered = np.zeros(len(frame), dtype=np.int64)
+    case_ids = _objects(cases["case_id"])
+    business, practitioner = case_owners(case_ids, case_appointments, appointments)
+    active = (cases["status"] == "active").to_numpy(dtype=bool)
+    expiry = cases["expiry_date"].to_numpy(dtype="datetime64[ns]")
+    start = np.datetime64(as_of, "ns")
+    end = np.datetime64(as_of + timedelta(days=EXPIRING_DAYS), "ns")
+    undelivered = np.zeros(len(cases), dtype=np.int64)
     if packages is not None:
-        package = _positions(pd.Index(packages["case_id"]), frame["case_id"])
+        package = _first_positions(_objects(packages["case_id"]), case_ids)
         value = packages["undelivered"].to_numpy(dtype=np.int64, na_value=0)
         undelivered[package >= 0] = value[package[package >= 0]]
-    frame["undelivered"] = undelivered
-    return frame
-
-
-def _positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
-    """The position in `index` (its ids unique) of each of `keys`; -1 where absent. Both as
-    Python strings: the engines hold some ids as Arrow-backed text, and pandas compares the two
-    kinds of column value by value."""
-    return pd.Index(index.to_numpy(dtype=object)).get_indexer(keys.to_numpy(dtype=object))
-
-
-def _taken(values: pd.Series, positions: np.ndarray) -> np.ndarray:
-    """`values` at `positions` as objects; None where the position is -1."""
-    taken = np.empty(len(values) + 1, dtype=object)  # the last stays None
-    taken[:-1] = values.to_numpy(dtype=object)
-    return taken[positions]
+    return pd.DataFrame(
+        {
+            "case_id": case_ids,
+            "business": _named(business),
+            "practitioner": _named(practitioner),
+            "over_booked": (cases["over_booked_by"] > 0).to_numpy(dtype=bool),
+            "active": active,
+            "expiring": active & (expiry >= start) & (expiry < end),
+            "upcoming": cases["upcoming"].to_numpy(dtype=np.int64),
+            "undelivered": undelivered,
+        }
+    )
 
 
 def by_location(
@@ -158,54 +242,55 @@ def by_location(
     credit_patients: pd.DataFrame | None,
     credit_invoices: pd.DataFrame | None,
     cases: pd.DataFrame | None,
+    patient_codes: IdSpace | None = None,
 ) -> pd.DataFrame:
     """One row per business (`UNASSIGNED` last), money in cents; each column adds up to its
     practice-wide total (credit liability is the signed sum of balances, as the headline and
     the roll-forward define it: engine/liability.credit_liability).
-    `cases` is `case_frame(...)`."""
-    parts: list[pd.DataFrame] = []
+    `cases` is `case_frame(...)`; `patient_codes`: see `patient_businesses`."""
+    parts: list[Part] = []
     if credit_patients is not None:
-        businesses = patient_businesses(invoices)
-        patient = _positions(businesses.index, credit_patients["patient_id"])
-        owner = _named(pd.Series(_taken(businesses, patient), dtype=object))
+        owner = patient_businesses(invoices, _objects(credit_patients["patient_id"]), patient_codes)
         credit = credit_patients["credit"].to_numpy(dtype=np.int64)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "business": owner.to_numpy(),
-                    "patients_with_credit": (credit > 0).astype(np.int64),
-                    "credit_liability": credit,
-                }
-            )
-        )
+        figures = {
+            "patients_with_credit": (credit > 0).astype(np.int64),
+            "credit_liability": credit,
+        }
+        parts.append((_named(owner), figures))
     if credit_invoices is not None:
-        issued = credit_invoices["issue_date"] <= pd.Timestamp(as_of)
-        open_inv = credit_invoices[issued & (credit_invoices["outstanding"] > 0)]
-        where = (
-            _lookup(invoices, "invoice_id", ("business",), open_inv["invoice_id"])[0]
-            if invoices is not None
-            else np.full(len(open_inv), None, dtype=object)
-        )
-        parts.append(
-            pd.DataFrame(
-                {
-                    "business": _named(pd.Series(where)).to_numpy(),
-                    "open_invoices": open_inv["outstanding"].to_numpy(np.int64),
-                }
+        issued = (credit_invoices["issue_date"] <= pd.Timestamp(as_of)).to_numpy(dtype=bool)
+        outstanding = credit_invoices["outstanding"].to_numpy(dtype=np.int64)
+        open_rows = np.flatnonzero(issued & (outstanding > 0))
+        where = np.full(len(open_rows), None, dtype=object)
+        if invoices is not None:
+            open_ids = _objects(credit_invoices["invoice_id"])[open_rows]
+            where = _taken(
+                _column(invoices, "business"),
+                _first_rows(_objects(invoices["invoice_id"]), open_ids),
             )
-        )
+        parts.append((_named(where), {"open_invoices": outstanding[open_rows]}))
     if cases is not None:
-        parts.append(
-            pd.DataFrame(
-                {
-                    "business": cases["business"],
-                    "package_value_undelivered": cases["undelivered"],
-                    "cases_over_booked": cases["over_booked"].astype(np.int64),
-                    "cases_expiring": cases["expiring"].astype(np.int64),
-                }
-            )
-        )
+        parts.append((_objects(cases["business"]), _case_figures(cases, LOCATION_COLUMNS)))
     return _sum_per(parts, "business", LOCATION_COLUMNS)
+
+
+# Each case figure: the column of `case_frame` it sums.
+_CASE_FIGURES = {
+    "cases_active": "active",
+    "upcoming_sessions": "upcoming",
+    "cases_over_booked": "over_booked",
+    "cases_expiring": "expiring",
+    "package_value_undelivered": "undelivered",
+}
+
+
+def _case_figures(cases: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The case figures among `columns`, one value per case (flags as 0 or 1)."""
+    return {
+        figure: cases[source].to_numpy().astype(np.int64)
+        for figure, source in _CASE_FIGURES.items()
+        if figure in columns
+    }
 
 
 def by_practitioner(cases: pd.DataFrame | None) -> pd.DataFrame:
@@ -213,33 +298,33 @@ def by_practitioner(cases: pd.DataFrame | None) -> pd.DataFrame:
     `cases` is `case_frame(...)`."""
     if cases is None:
         return pd.DataFrame(columns=list(PRACTITIONER_COLUMNS))
-    part = pd.DataFrame(
-        {
-            "practitioner": cases["practitioner"],
-            "cases_active": cases["active"].astype(np.int64),
-            "upcoming_sessions": cases["upcoming"],
-            "cases_over_booked": cases["over_booked"].astype(np.int64),
-            "cases_expiring": cases["expiring"].astype(np.int64),
-            "package_value_undelivered": cases["undelivered"],
-        }
-    )
+    part = (_objects(cases["practitioner"]), _case_figures(cases, PRACTITIONER_COLUMNS))
     return _sum_per([part], "practitioner", PRACTITIONER_COLUMNS)
 
 
-def _sum_per(parts: list[pd.DataFrame], key: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Sum every part's figures per `key`, names sorted with `UNASSIGNED` last; figures a part
-    does not have stay missing (NA) rather than a zero that would claim a figure."""
+def _sum_per(parts: list[Part], key: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Sum every part's figures per name (`key`), names sorted with `UNASSIGNED` last; figures
+    no part has stay missing (NA) rather than a zero that would claim a figure."""
     if not parts:
         return pd.DataFrame(columns=list(columns))
-    figures = [c for c in columns if c != key]
-    combined = pd.concat(parts, ignore_index=True)
-    present = [c for c in figures if c in combined.columns]
-    summed = combined.groupby(key, sort=True)[present].sum(min_count=1)
-    order = sorted(summed.index, key=lambda name: (name == UNASSIGNED, str(name).casefold()))
-    summed = summed.loc[order].reset_index()
-    for column in figures:
-        if column in present:
-            summed[column] = summed[column].fillna(0).astype(np.int64)
-        else:
-            summed[column] = pd.array([pd.NA] * len(summed), dtype="Int64")
-    return summed[list(columns)]
+    codes, names = factorize_exact(np.concatenate([names for names, _ in parts]))
+    order = sorted(
+        range(len(names)),
+        key=lambda code: (names[code] == UNASSIGNED, str(names[code]).casefold(), names[code]),
+    )
+    bounds = np.cumsum([0] + [len(rows) for rows, _ in parts])
+    summed: dict[str, Any] = {key: [names[code] for code in order]}
+    for column in columns[1:]:
+        held = [
+            (start, part[column])
+            for start, (_, part) in zip(bounds[:-1], parts, strict=True)
+            if column in part
+        ]
+        if not held:
+            summed[column] = pd.array([pd.NA] * len(names), dtype="Int64")
+            continue
+        total = np.zeros(len(names), dtype=np.int64)
+        for start, values in held:
+            total += sum_by(codes[start : start + len(values)], values, len(names))
+        summed[column] = total[order]
+    return pd.DataFrame(summed, columns=list(columns))

@@ -29,7 +29,7 @@ from pkgreport.reports.model import (
     Table,
     workbook_attention_only,
 )
-from pkgreport.reports.workbook_bulk import BulkWorksheet, bulk_available
+from pkgreport.reports.workbook_bulk import BulkWorkbook, BulkWorksheet, bulk_available
 from pkgreport.reports.workbook_cells import CellColumn, cell_column, clip, write_cells
 from pkgreport.reports.workbook_styles import Styles
 
@@ -81,8 +81,9 @@ class WorkbookInProgress:
         self.buffer = io.BytesIO()
         self.bulk = bulk and bulk_available()
         sheet_class = BulkWorksheet if self.bulk else None
+        book_class = BulkWorkbook if self.bulk else xlsxwriter.Workbook
         # Never let a cell that looks like a formula, URL or number become one: text stays text.
-        self.workbook = xlsxwriter.Workbook(
+        self.workbook = book_class(
             self.buffer,
             {
                 "in_memory": True,

@@ -56,22 +56,20 @@ def render_outputs(
     names = output_names(result)
     options: dict[str, Any] = {"title": title, "generated_at": generated_at, "changes": changes}
     # A second process renders the workbook while this one renders the page and the summary,
-    # once there are enough rows to pay for starting it. It starts from the report context,
-    # worked out once before the fork without the figures per location, which this process
-    # then works out, hands over and puts into its own copy.
+    # once there are enough rows to pay for starting it. It is forked first: it builds its own
+    # report context, without the figures per location, and writes every sheet it can, while
+    # this one works those figures out and hands them over; each process then has its
+    # context built on its own core, and neither waits for the other to build it.
     handover = Handover()
     fork = _table_rows(result) >= SECOND_PROCESS_MIN_ROWS
     by_charts = not fork and charts is not None and charts.started
-    started = build_context(result, **options, breakdowns=no_breakdowns()) if fork else None
-    with Beside(lambda: _workbook_beside(started, result, handover), fork=fork) as workbook:
+    with Beside(lambda: _workbook_beside(result, options, handover), fork=fork) as workbook:
         if workbook.started:
             handover.parent_side()
         else:
             handover.close()
         handover.send(result.breakdowns)
-        page, text = _page_and_summary(
-            result, options, started, summary, workbook, charts, by_charts
-        )
+        page, text = _page_and_summary(result, options, summary, workbook, charts, by_charts)
         if workbook.started:
             release_freed_memory()  # the context's, before waiting for the second process
         # The manifest is written by `write_all`, last, from the bytes actually published.
@@ -82,7 +80,6 @@ def render_outputs(
 def _page_and_summary(
     result: RunResult,
     options: dict[str, Any],
-    started: ReportContext | None,
     summary: dict[str, Any] | None,
     workbook: Beside,
     charts: ChartsBeside | None,
@@ -93,25 +90,19 @@ def _page_and_summary(
 
     With a second process rendering the workbook, this process holds at once only what one of
     its outputs needs: the summary is rendered first and its dict let go, then the page's
-    context (`started`, the one the second process started from, with the figures per location
-    put in) is made and the page rendered, and that copy goes before waiting for the process;
-    the memory each step let go (and the figures per location before them) is given back to the
-    system. Should the process fail, the workbook is rendered here from `started` with the
-    figures per location put in again (the same bytes)."""
+    context is built and the page rendered, and that context goes before waiting for the
+    process; the memory each step let go (and the figures per location before them) is given
+    back to the system. Should the process fail, the workbook is rendered here from a context
+    built again (the same bytes)."""
     text = None
     if workbook.started:
         release_freed_memory()  # what working out the figures per location let go
         text = _summary_text(result, options, summary)
         release_freed_memory()
-    if started is None:
-        ctx = build_context(result, **options)
-    else:
-        ctx = with_breakdowns(started, result, result.breakdowns)
-    if started is not None and workbook.started:
-        # Made again from `started` should the process fail: this copy goes before the wait.
-        workbook.fall_back_to(
-            lambda: _workbook(with_breakdowns(started, result, result.breakdowns))
-        )
+    ctx = build_context(result, **options)
+    if workbook.started:
+        # Built again should the process fail: this copy goes before the wait.
+        workbook.fall_back_to(lambda: _workbook(build_context(result, **options)))
     else:
         workbook.fall_back_to(functools.partial(_workbook, ctx))
     if charts is not None:
@@ -152,16 +143,16 @@ def _workbook(ctx: ReportContext) -> bytes:
     return render_workbook(ctx)
 
 
-def _workbook_beside(started: ReportContext | None, result: RunResult, handover: Handover) -> bytes:
-    """The workbook as the second process renders it from the context `started` without the
-    figures per location: every sheet and number it can, and the sheets before those per
+def _workbook_beside(result: RunResult, options: dict[str, Any], handover: Handover) -> bytes:
+    """The workbook as the second process renders it: its own report context without the
+    figures per location, every sheet and number it can, and the sheets before those per
     location, until their figures arrive from the first process; then the rest (the same bytes
     as rendered in one go)."""
     from pkgreport.reports.excel import WorkbookInProgress, cyclic_gc_paused
 
     handover.child_side()
-    assert started is not None  # forked only with a context started
     with cyclic_gc_paused():
+        started = build_context(result, **options, breakdowns=no_breakdowns())
         book = WorkbookInProgress(started)
         book.write_ahead(started, deferred=frozenset(BREAKDOWN_TABLES))
         return book.finish(with_breakdowns(started, result, handover.receive()))

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.packager import Packager
+from xlsxwriter.sharedstrings import SharedStrings
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 # The xlsxwriter releases whose sheet writing this module mirrors (major.minor).
@@ -31,6 +34,16 @@ BULK_RELEASES = ("3.2", "3.3")
 _SAFE_TEXT_CHARS = 32_767 // 2
 # How xlsxwriter writes a number cell's value ("%.16G"; an int is formatted as a float).
 _NUMBER_TEXT = "%.16G"
+# The shared strings joined for the bulk writer are parted by this character; any string that
+# holds it is a control character xlsxwriter escapes, written one by one.
+_PART = "\x00"
+# What makes xlsxwriter write a shared string other than as `<si><t>text</t></si>` with `&`,
+# `<` and `>` escaped: a literal `_xHHHH_` or a control character it escapes, a non-character,
+# leading or trailing white space (`xml:space`), or a rich string's `<r>`. Matched in the
+# joined strings, the parting characters looked at, not taken.
+_WRITTEN_APART = re.compile(
+    r"_x[0-9a-fA-F]{4}_|[\x01-\x08\x0b-\x1f\ufffe\uffff]|(?<=\x00)\s|\s(?=\x00)|(?<=\x00)<r>"
+)
 
 
 def bulk_available() -> bool:
@@ -118,6 +131,21 @@ class _Body:
         return ["".join(row) for row in zip(*cells, strict=True)]
 
 
+class _TableCells(dict[tuple[int, int], str]):
+    """Stands in for a sheet's record of its tables' cells while xlsxwriter adds the first
+    table: given each cell of the range with the range's name, it keeps the name alone;
+    looked up, it holds none."""
+
+    __slots__ = ("cell_range",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell_range = ""
+
+    def __setitem__(self, cell: tuple[int, int], cell_range: str) -> None:
+        self.cell_range = cell_range
+
+
 class BulkWorksheet(Worksheet):
     """A worksheet that also takes a table body's columns whole (`write_body_column`)."""
 
@@ -125,6 +153,43 @@ class BulkWorksheet(Worksheet):
         super().__init__()
         self.body: _Body | None = None
         self._spans: dict[int, str] | None = None
+        # The tables whose cells xlsxwriter's record of them (`table_cells`) does not hold yet.
+        self._unrecorded: list[str] = []
+
+    def add_table(self, *args: Any, **kwargs: Any) -> Any:
+        """xlsxwriter's `add_table`. It records every cell of the table's range (`table_cells`),
+        to refuse a later table or merged range over it: for a sheet's first table (nothing to
+        overlap yet) only the range is kept, and its cells are recorded once another table or
+        merged range comes (the 1M-row month's tables: 0.09 s of CPU against 0.15 s, and no
+        dictionary entry per cell)."""
+        cells: dict[tuple[int, int], str] = self.table_cells  # type: ignore[has-type]
+        if cells or self.merged_cells or self._unrecorded:
+            self._record_tables()
+            return super().add_table(*args, **kwargs)
+        unrecorded = _TableCells()
+        self.table_cells: dict[tuple[int, int], str] = unrecorded
+        try:
+            return super().add_table(*args, **kwargs)
+        finally:
+            self.table_cells = cells
+            if unrecorded.cell_range:
+                self._unrecorded.append(unrecorded.cell_range)
+
+    def merge_range(self, *args: Any, **kwargs: Any) -> Any:
+        self._record_tables()
+        return super().merge_range(*args, **kwargs)
+
+    def _record_tables(self) -> None:
+        """Each cell of the tables added as a range alone, recorded as xlsxwriter records it."""
+        cells: dict[tuple[int, int], str] = self.table_cells  # type: ignore[has-type]
+        for cell_range in self._unrecorded:
+            first, _, last = cell_range.partition(":")
+            first_row, first_col = xl_cell_to_rowcol(first)
+            last_row, last_col = xl_cell_to_rowcol(last or first)
+            for row in range(first_row, last_row + 1):
+                for col in range(first_col, last_col + 1):
+                    cells[(row, col)] = cell_range
+        self._unrecorded = []
 
     def write_body_column(
         self, first_row: int, col: int, kind: str, codes: np.ndarray, values: list[Any], fmt: Any
@@ -264,3 +329,53 @@ class BulkWorksheet(Worksheet):
             )
         else:
             super()._write_cell(row, col, cell)
+
+
+class BulkWorkbook(xlsxwriter.Workbook):
+    """A workbook whose shared-strings table is written in bulk (`BulkSharedStrings`)."""
+
+    def _get_packager(self) -> Packager:
+        return _BulkPackager()
+
+
+class _BulkPackager(Packager):
+    def _write_shared_strings_file(self) -> None:
+        # xlsxwriter's own (3.2 and 3.3), with the bulk writer of the strings.
+        sst = BulkSharedStrings()
+        sst.string_table = self.workbook.str_table
+        if not self.workbook.str_table.count:
+            return
+        sst._set_xml_writer(self._filename("xl/sharedStrings.xml"))
+        sst._assemble_xml_file()
+
+
+class BulkSharedStrings(SharedStrings):
+    """The shared-strings table written as xlsxwriter writes it, string by string, but in one
+    pass over the strings joined: those xlsxwriter writes as they are (`&`, `<`, `>` escaped)
+    are escaped together; only the others (`_WRITTEN_APART`) go through its own writer."""
+
+    def _write_sst_strings(self) -> None:
+        strings: list[Any] = self.string_table.string_array
+        try:
+            joined = _PART + _PART.join(strings) + _PART
+        except TypeError:  # not all text: xlsxwriter writes them
+            super()._write_sst_strings()
+            return
+        if joined.count(_PART) != len(strings) + 1:  # a string holds the parting character
+            super()._write_sst_strings()
+            return
+        escaped = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        elements = [f"<si><t>{text}</t></si>" for text in escaped[1:-1].split(_PART)]
+        lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+        starts = np.cumsum(lengths + 1) - lengths  # each string's first character in `joined`
+        found = [m.start() for m in _WRITTEN_APART.finditer(joined)]
+        apart = np.unique(np.searchsorted(starts, np.array(found, dtype=np.int64), "right") - 1)
+        fh: Any = self.fh  # type: ignore[has-type]
+        try:
+            for index in apart.tolist():
+                self.fh = io.StringIO()
+                self._write_si(strings[index])
+                elements[index] = self.fh.getvalue()
+        finally:
+            self.fh = fh
+        fh.write("".join(elements))
