@@ -15,8 +15,10 @@ ways, and both are printed for each run:
   of the forked processes lived ("beside #2: 1,350 MB" is the peak while the second process
   forked lived).
 
-Sampling a process's PSS walks its page tables, which slows the run a little; the wall time
-printed is therefore not a timing to quote (`bench_report.py` and `/usr/bin/time` are).
+Sampling a process's PSS walks its page tables, which slows the run; the wall time printed is
+therefore not a timing to quote (`bench_report.py` and `/usr/bin/time` are), and the largest
+process's peak can come out lower than in a run left alone: take that one from `/usr/bin/time`
+too.
 Without FOLDER, the 1M-row month of the README is generated with `pkgreport sample-data
 --patients 125000 --months 12 --seed 1`. `--against` names another installation's
 `pkgreport`, run alternately with this one on the same folder. The load average is printed
