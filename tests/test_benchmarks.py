@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,30 @@ def test_bench_validate_times_validate_of_generated_workbooks() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].endswith(": Appointments-Cliniko-20260901.xlsx, Cases-Cliniko-20260901.xlsx")
     assert lines[-1].startswith("this     median of 1: ") and lines[-1].count("(exit [0])") == 1
+
+
+def test_bench_memory_measures_both_ways_on_sample_data() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_memory.py"),
+            str(ROOT / "sample_data"),
+            "--runs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(
+        r"this     exit 0: largest process [\d,]+ MB RSS; all processes together [\d,]+ MB PSS "
+        r"at [\d.]+ s \([\d, MB]+\); by stretch: alone [\d,]+ MB.*",
+        lines[1],
+    )
+    assert re.fullmatch(
+        r"this     median of 1: largest process ([\d,]+) MB, all processes together ([\d,]+) MB "
+        r"\(from \2 MB to \2 MB\)",
+        lines[-1],
+    )

@@ -3,8 +3,10 @@ checking here, and checked here instead whenever that process fails."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import weakref
 from pathlib import Path
 
 import pandas as pd
@@ -165,3 +167,23 @@ def test_leaving_early_stops_and_reaps_the_child_forked_after_typing() -> None:
             raise RuntimeError("the engines failed")
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_the_frames_a_child_forked_after_typing_checks_are_kept_until_its_verdict() -> None:
+    # Let go while the child checks, their values would be written (a reference count each) and
+    # the child left holding its own copy of every page: they go once the verdict is joined.
+    settings = Settings(input_dir=SAMPLE)
+    tables, _ = load_folder(SAMPLE, settings)
+    kept: list[weakref.ref[pd.DataFrame]] = []
+    with ChecksAfterTyping() as checks:
+
+        def typed(frames: dict[str, pd.DataFrame]) -> None:
+            kept.extend(weakref.ref(frame) for frame in frames.values())
+            checks.typed(frames)
+
+        validate_tables(tables, settings, failures_of=checks.failures_of, on_typed=typed)
+        gc.collect()
+        assert len(kept) == 5 and all(ref() is not None for ref in kept)
+        assert checks.failures() == {}
+        gc.collect()
+        assert [ref() for ref in kept] == [None] * 5

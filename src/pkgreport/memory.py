@@ -13,7 +13,8 @@ def release_freed_memory() -> bool:
     CSV reader and the id encoding used) and the C heap (glibc's `malloc_trim`; False where
     the C library has none). At 1M rows, after validation, that is about 0.15 GB and 0.25 GB,
     which the engines' peak and the processes forked after them (which inherit this one's
-    pages) would otherwise count. About 0.03 s at 1M rows."""
+    pages) would otherwise count. About 0.03 s at 1M rows. Called before every fork
+    (`reports.second_process.Beside`)."""
     pa.default_memory_pool().release_unused()
     if not sys.platform.startswith("linux"):
         return False

@@ -133,12 +133,17 @@ class ChecksAfterTyping(ChecksBeside):
         super().__init__(fork=False)
 
     def typed(self, frames: dict[str, pd.DataFrame]) -> None:
-        """Validation's `on_typed`: fork the child that checks these frames."""
+        """Validation's `on_typed`: fork the child that checks these frames.
+
+        This process keeps the frames until the verdict is joined (`failures()`): a frame
+        validation replaces (rows left out, a column put right) is then let go once the child
+        is gone. Let go while it checks, its every value would be written (a reference count
+        each), and the child would end up holding its own copy of every page written (about
+        0.4 GB at 1M rows)."""
         if self._can_fork and hasattr(os, "fork") and not self.started:
             self._typed = frames
             self._render = self._check_typed
             self._start()
-            self._typed = {}  # this process holds no frame for the child's sake
 
     def _check_typed(self) -> bytes:
         return pickle.dumps(failures_by_kind(self._typed.items()))
@@ -155,4 +160,5 @@ class ChecksAfterTyping(ChecksBeside):
             return {}
         self.fall_back_to(lambda: pickle.dumps(None))
         found: dict[str, pd.DataFrame] | None = pickle.loads(self.result())
+        self._typed = {}  # the child is gone (`typed`)
         return found
