@@ -416,24 +416,17 @@ def test_the_figures_are_those_worked_out_row_by_row(month: dict[str, pd.DataFra
         appointments=month["appointments"],
         packages=month["packages"],
     )
-    locations = by_location(
-        as_of=AS_OF,
-        invoices=month["invoices"],
-        credit_patients=month["patients"],
-        credit_invoices=month["credit_invoices"],
-        cases=cases,
-    )
+    inputs = {
+        "as_of": AS_OF,
+        "invoices": month["invoices"],
+        "credit_patients": month["patients"],
+        "credit_invoices": month["credit_invoices"],
+        "cases": cases,
+    }
     plain_locations, plain_practitioners = _plain_figures(month)
-    assert locations.to_dict("records") == plain_locations
+    assert by_location(**inputs).to_dict("records") == plain_locations
     assert by_practitioner(cases).to_dict("records") == plain_practitioners
     # The invoices' patients found by the codes the engines give them: the same figures.
     codes = encode_ids(invoices=month["invoices"], patients=month["patients"]).patients
-    by_code = by_location(
-        as_of=AS_OF,
-        invoices=month["invoices"],
-        credit_patients=month["patients"],
-        credit_invoices=month["credit_invoices"],
-        cases=cases,
-        patient_codes=codes,
-    )
+    by_code = by_location(**inputs, patient_codes=codes)
     assert by_code.to_dict("records") == plain_locations
