@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from pkgreport.cli import cli
 from pkgreport.config import Settings
 from pkgreport.inputs.loading import load_file
+from pkgreport.inputs.xlsx_safety import sheet_parts
 from pkgreport.inputs.xlsx_strings import entry_sizes, exact_total
 from test_loading_xlsx import refused, rewrite, workbook_bytes
 
@@ -45,9 +46,9 @@ def test_cells_repeating_a_long_text_past_the_limit_are_refused_before_reading(
     total = ID_ENTRY + 300 * LONG_ENTRY
     issue = refused(tmp_path, content, Settings(max_xlsx_uncompressed_bytes=total - 1))
     assert issue.message == (
-        "refused: the cells of xl/worksheets/sheet1.xml would unpack to 3,006,618 bytes of "
-        "text (they repeat long shared texts), over the limit of 3,006,617 (possible zip "
-        "bomb); export the data again"
+        "refused: the cells of sheet 'Sheet1' would unpack to 3,006,618 bytes of text (they "
+        "repeat long shared texts), over the limit of 3,006,617 (possible zip bomb); export "
+        "the data again"
     )
 
 
@@ -77,9 +78,9 @@ def test_cells_all_naming_one_place_are_counted_by_their_bytes_not_their_referen
         Settings(max_xlsx_uncompressed_bytes=limit),
     )
     assert issue.message == (
-        "refused: the cells of xl/worksheets/sheet1.xml would unpack to 3,006,618 bytes of "
-        "text (they repeat long shared texts), over the limit of 3,006,617 (possible zip "
-        "bomb); export the data again"
+        "refused: the cells of sheet 'Sheet1' would unpack to 3,006,618 bytes of text (they "
+        "repeat long shared texts), over the limit of 3,006,617 (possible zip bomb); export "
+        "the data again"
     )
 
 
@@ -111,7 +112,23 @@ def test_apache_pois_shared_strings_proof_of_concept_is_refused_by_validate(
     result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
     assert result.exit_code == 1
     assert (
-        "  ERROR: appointments.xlsx: refused: the cells of xl/worksheets/sheet1.xml would unpack "
+        "  ERROR: appointments.xlsx: refused: the cells of sheet 'Tabelle1' would unpack "
         "to 12,583,200,000 bytes of text (they repeat long shared texts), over the limit of "
         "1,073,741,824 (possible zip bomb); export the data again\n"
     ) in result.output
+
+
+def test_sheets_are_named_from_the_workbook_and_its_relationships() -> None:
+    def two_sheets(book: xlsxwriter.Workbook) -> None:
+        book.add_worksheet("Appointments").write_string(0, 0, "id")
+        book.add_worksheet("Notes & more").write_string(0, 0, "id")
+
+    content = workbook_bytes(two_sheets)
+    assert sheet_parts(zipfile.ZipFile(io.BytesIO(content))) == {
+        "Appointments": "xl/worksheets/sheet1.xml",
+        "Notes & more": "xl/worksheets/sheet2.xml",
+    }
+    # Relationships that cannot be read place no sheet: a refusal then names the zip part.
+    damaged = rewrite(content, {"xl/_rels/workbook.xml.rels": b"not xml"})
+    archive = zipfile.ZipFile(io.BytesIO(damaged))
+    assert sheet_parts(archive) == {}

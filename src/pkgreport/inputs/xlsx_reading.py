@@ -22,8 +22,8 @@ from pkgreport.inputs.tables import (
     joined_runs,
     row_error,
 )
-from pkgreport.inputs.xlsx_safety import column_number, xml_segments
-from pkgreport.inputs.xlsx_sheet import NS_MAIN, OpenSheet, SheetRefused, open_sheet
+from pkgreport.inputs.xlsx_safety import NS_MAIN, column_number, xml_segments
+from pkgreport.inputs.xlsx_sheet import OpenSheet, SheetRefused, open_sheet
 from pkgreport.inputs.xlsx_text import TextSheet
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ from pkgreport.config import Settings
 from pkgreport.inputs import xlsx_strings
 from pkgreport.inputs.xlsx_split import worksheet_parts
 
+NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1 << 20
@@ -151,8 +155,35 @@ def _shared_text_problem(
         with archive.open(sheet) as stream:
             total = xlsx_strings.exact_total(xml_segments(stream), sizes)
         if total > limit:
-            return xlsx_strings.too_much_text(sheet.filename, total, limit), longest
+            named = {part: name for name, part in sheet_parts(archive).items()}
+            where = (
+                f"sheet {named[sheet.filename]!r}" if sheet.filename in named else sheet.filename
+            )
+            return xlsx_strings.too_much_text(where, total, limit), longest
     return None, longest
+
+
+def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Each sheet's name -> the zip member holding it (via workbook.xml and its relationships);
+    empty when those parts are missing or odd (only the extra checks and names are lost)."""
+    from defusedxml import ElementTree as SafeET
+
+    try:
+        workbook = SafeET.fromstring(archive.read("xl/workbook.xml"))
+        rels = SafeET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except Exception:  # noqa: BLE001 - a missing or odd part only loses the extra checks
+        return {}
+    targets = {
+        rel.get("Id"): rel.get("Target") or "" for rel in rels.iter(f"{_NS_PKG_REL}Relationship")
+    }
+    parts: dict[str, str] = {}
+    for sheet in workbook.iter(f"{NS_MAIN}sheet"):
+        name, target = sheet.get("name"), targets.get(sheet.get(f"{_NS_REL}id"))
+        if name is not None and name not in parts and target is not None:
+            parts[name] = (
+                target.lstrip("/") if target.startswith("/") else "xl/" + target.removeprefix("./")
+            )
+    return parts
 
 
 def _not_a_zipped_workbook(data: bytes) -> str | None:

@@ -18,6 +18,7 @@ from pkgreport.inputs.xlsx_safety import (
     RESAVE_ADVICE,
     SheetExtent,
     preflight_xlsx,
+    sheet_parts,
     short_message,
 )
 from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_split
@@ -32,9 +33,6 @@ from pkgreport.inputs.xlsx_text import (
 
 # .xls goes through the xlsx pre-flight so a legacy workbook gets the "re-save as .xlsx" message.
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
-NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 @dataclass(frozen=True)
@@ -254,22 +252,4 @@ def _too_many_cells(rows: int, columns: int, settings: Settings) -> SheetRefused
 
 def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
     """The zip member holding a sheet (via workbook.xml and its relationships), or None."""
-    from defusedxml import ElementTree as SafeET
-
-    try:
-        workbook = SafeET.fromstring(archive.read("xl/workbook.xml"))
-        rels = SafeET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    except Exception:  # noqa: BLE001 - a missing or odd part only loses the extra checks
-        return None
-    rel_id = None
-    for sheet in workbook.iter(f"{NS_MAIN}sheet"):
-        if sheet.get("name") == sheet_name:
-            rel_id = sheet.get(f"{_NS_REL}id")
-            break
-    for rel in rels.iter(f"{_NS_PKG_REL}Relationship"):
-        if rel.get("Id") == rel_id:
-            target = rel.get("Target") or ""
-            return (
-                target.lstrip("/") if target.startswith("/") else "xl/" + target.removeprefix("./")
-            )
-    return None
+    return sheet_parts(archive).get(sheet_name)

@@ -79,8 +79,8 @@ def exact_total(segments: Iterable[bytes], sizes: np.ndarray) -> int:
     return total
 
 
-def too_much_text(part: str, total: int, limit: int) -> str:
+def too_much_text(where: str, total: int, limit: int) -> str:
     return (
-        f"refused: the cells of {part} would unpack to {total:,} bytes of text (they repeat "
+        f"refused: the cells of {where} would unpack to {total:,} bytes of text (they repeat "
         f"long shared texts), over the limit of {limit:,} (possible zip bomb); export the data again"
     )
