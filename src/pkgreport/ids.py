@@ -219,6 +219,15 @@ class RunIds:
         )
 
 
+# The kinds whose ids are encoded (`encode_ids`): every kind but allocations.
+CODED_KINDS = ("appointments", "cases", "invoices", "payments", "patients")
+
+
+def encode_frames(frame_of: Callable[[str], pd.DataFrame | None]) -> RunIds:
+    """`encode_ids` of each coded kind's frame (`frame_of(kind)`, None when absent)."""
+    return encode_ids(**{kind: frame_of(kind) for kind in CODED_KINDS})
+
+
 def encode_ids(
     *,
     appointments: pd.DataFrame | None = None,

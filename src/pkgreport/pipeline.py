@@ -26,7 +26,7 @@ from pkgreport.engine.liability import (
 )
 from pkgreport.engine.links import InvoiceLinks, link_invoices
 from pkgreport.errors import InputError, Issue, UsageError
-from pkgreport.ids import RunIds, encode_ids
+from pkgreport.ids import RunIds, encode_frames
 from pkgreport.inputs.loading import load_folder
 from pkgreport.inputs.presets import system_name
 from pkgreport.inputs.tables import RawTable
@@ -218,8 +218,7 @@ def dataset_ids(dataset: Dataset) -> RunIds:
     validation encoded, else (a dataset made otherwise, or one part of it) encoded here."""
     if dataset.ids is not None and dataset.ids.fit(dataset.frame):
         return dataset.ids
-    kinds = ("appointments", "cases", "invoices", "payments", "patients")
-    return encode_ids(**{kind: dataset.frame(kind) for kind in kinds})
+    return encode_frames(dataset.frame)
 
 
 def compute(

@@ -14,7 +14,7 @@ import pandas as pd
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
 from pkgreport.excluded import EXCLUDED_DTYPES, empty_excluded
-from pkgreport.ids import encode_ids
+from pkgreport.ids import encode_frames
 from pkgreport.inputs.column_typing import type_table, with_provenance
 from pkgreport.inputs.cross_checks import check_across_files
 from pkgreport.inputs.duplicates import collapse_duplicates
@@ -244,7 +244,7 @@ def validate_tables(
 
     # Each id space encoded once: the checks across files look ids up by these codes, and the
     # engines join on them (`Dataset.ids`).
-    ids = encode_ids(**_coded(frames))
+    ids = encode_frames(frames.get)
     release_freed_memory()  # the hashing's, which Arrow's pool would hold beside pandera's process
     ids = check_across_files(run, frames, ids)
 
@@ -269,8 +269,3 @@ def validate_tables(
         ),
         ids=ids,
     )
-
-
-def _coded(frames: dict[str, pd.DataFrame | None]) -> dict[str, pd.DataFrame | None]:
-    """The frames whose ids are encoded (`pkgreport.ids.encode_ids`): every kind but allocations."""
-    return {kind: frame for kind, frame in frames.items() if kind != "allocations"}
