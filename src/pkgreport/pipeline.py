@@ -281,7 +281,6 @@ def compute(
         skipped=skipped,
         links=links,
         timings=timings,
-        patient_codes=ids.patients,
     )
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pkgreport.engine.cases import CaseTally
     from pkgreport.engine.credit import CreditResult
     from pkgreport.errors import Issue
-    from pkgreport.ids import IdSpace, RunIds
+    from pkgreport.ids import RunIds
 
 # What pkgreport writes into an output folder (reports, their manifest, the run log, history),
 # spelled here because the loader must never read them back; the writers import these names.
@@ -125,9 +125,6 @@ class RunResult:
     month_digests: Mapping[str, Mapping[int, str]] | None = field(
         default=None, compare=False, repr=False
     )
-    # The patient ids as the engines encoded them (`ids`): the figures per location find
-    # each invoice's patient by its code. None: by the id's text (the same figures).
-    patient_codes: IdSpace | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def breakdowns(self) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -149,7 +146,8 @@ class RunResult:
             credit_patients=None if credit is None else credit.patients,
             credit_invoices=None if credit is None else credit.invoices,
             cases=cases,
-            patient_codes=self.patient_codes,
+            # Each invoice's patient found by the code validation gave its id, when it did.
+            patient_codes=None if ds.ids is None else ds.ids.patients,
         )
         return locations, by_practitioner(cases)
 
