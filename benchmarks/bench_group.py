@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import psutil  # installed with dask.distributed (the [dask] extra)
+from _sample import write_sample_exports
 
 MB = 1024 * 1024
 
@@ -36,12 +37,15 @@ def make_clinics(data: Path, clinics: int, patients: int, months: int) -> None:
         folder = data / f"clinic-{number + 1:02d}"
         if any(folder.glob("*.csv")):
             continue
-        subprocess.run(
-            [sys.executable, "-m", "pkgreport", "sample-data", str(folder), "--patients",
-             str(patients), "--months", str(months), "--seed", str(1000 + number)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        write_sample_exports(
+            folder,
+            "--patients",
+            str(patients),
+            "--months",
+            str(months),
+            "--seed",
+            str(1000 + number),
+        )
 
 
 def _sample_tree(

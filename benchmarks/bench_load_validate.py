@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SAMPLE_ARGS = ["--patients", "125000", "--months", "12", "--seed", "1"]
+from _sample import MONTH_1M, write_sample_exports
+
 KINDS = ("appointments", "cases", "invoices", "payments", "allocations", "patients")
 
 
@@ -93,11 +94,7 @@ def main() -> None:
         folder = args.keep or Path(tmp)
         if not any(folder.glob("Appointments-*.csv")):
             start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "pkgreport", "sample-data", str(folder), *SAMPLE_ARGS],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            write_sample_exports(folder, *MONTH_1M)
             print(f"wrote the sample exports to {folder} in {time.perf_counter() - start:.1f} s")
         size = sum(p.stat().st_size for p in folder.glob("*.csv")) / 1e6
         print(f"{folder}: {size:.0f} MB of CSV")

@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _sample import MONTH_1M, installed_pkgreport, write_sample_exports
+
 SAMPLE_SECONDS = 0.02
 # A forked process counts toward a stretch of the run once it maps this much (the charts'
 # process, forked before the exports are read, stays far below it).
@@ -116,12 +118,6 @@ def measure(command: list[str]) -> Run:
     return run
 
 
-def generate(folder: Path) -> None:
-    command = [sys.executable, "-m", "pkgreport", "sample-data", str(folder)]
-    command += ["--patients", "125000", "--months", "12", "--seed", "1"]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-
-
 def _mb(kb: int) -> str:
     return f"{kb / 1024:,.0f} MB"
 
@@ -149,8 +145,8 @@ def main() -> None:
     folder = args.folder
     if folder is None:
         folder = made / "exports"
-        generate(folder)
-    this = shutil.which("pkgreport", path=str(Path(sys.executable).parent)) or "pkgreport"
+        write_sample_exports(folder, *MONTH_1M)
+    this = installed_pkgreport()
     executables = {"this": this}
     if args.against:
         executables["against"] = args.against

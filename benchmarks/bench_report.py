@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from _sample import write_sample_exports
 
 from pkgreport import pipeline
 from pkgreport.config import Settings
@@ -51,22 +51,14 @@ def main() -> None:
     generated = not any(data.glob("*.csv"))
     if generated:
         t0 = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pkgreport",
-                "sample-data",
-                str(data),
-                "--patients",
-                str(args.patients),
-                "--months",
-                str(args.months),
-                "--seed",
-                str(args.seed),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
+        write_sample_exports(
+            data,
+            "--patients",
+            str(args.patients),
+            "--months",
+            str(args.months),
+            "--seed",
+            str(args.seed),
         )
         print(f"generated inputs in {time.perf_counter() - t0:.1f} s -> {data}")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

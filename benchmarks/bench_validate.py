@@ -19,19 +19,19 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _sample import installed_pkgreport, write_sample_exports
 
 KEPT_KINDS = ("appointments", "cases")
 
 
 def generate(folder: Path, patients: int, months: int) -> None:
     """Cliniko-shaped XLSX exports in `folder`, the appointments and cases only."""
-    command = [sys.executable, "-m", "pkgreport", "sample-data", str(folder), "--format", "xlsx"]
-    command += ["--patients", str(patients), "--months", str(months), "--seed", "1", "--force"]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    options = ["--format", "xlsx", "--patients", str(patients), "--months", str(months)]
+    write_sample_exports(folder, *options, "--seed", "1", "--force")
     for path in folder.iterdir():
         if not path.name.lower().startswith(KEPT_KINDS):
             path.unlink()
@@ -62,7 +62,7 @@ def main() -> None:
         made = Path(tempfile.mkdtemp(prefix="bench-validate-"))
         folder = made / "exports"
         generate(folder, args.patients, args.months)
-    this = shutil.which("pkgreport", path=str(Path(sys.executable).parent)) or "pkgreport"
+    this = installed_pkgreport()
     commands = {"this": [this, "validate", str(folder)]}
     if args.against:
         commands["against"] = [args.against, "validate", str(folder)]

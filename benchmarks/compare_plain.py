@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _sample import write_sample_exports
+
 PLAIN_JOB = Path(__file__).with_name("plain_job.py")
 
 
@@ -48,11 +50,7 @@ def inputs(data: Path, patients: int, months: int) -> Path:
     folder = data / f"p{patients}-m{months}"
     if not any(folder.glob("*.csv")):
         folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pkgreport", "sample-data", str(folder),
-             "--patients", str(patients), "--months", str(months)],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        write_sample_exports(folder, "--patients", str(patients), "--months", str(months))
     return folder
 
 
