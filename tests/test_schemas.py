@@ -5,17 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pkgreport.inputs import schemas
 from pkgreport.inputs.schemas import (
+    ARROW_IDS,
     CHECK_MESSAGES,
     COLUMNS,
     FRAME_CHECK_COLUMNS,
     INVOICE_STATUS_CODES,
     KINDS,
     KNOWN_UNUSED,
+    arrow_id_columns,
     empty_frame,
     id_column,
     normalise_header,
@@ -258,3 +262,35 @@ def test_repeated_values_matches_pandas(values: list[object]) -> None:
     series = pd.Series(values, dtype=object)
     expected = (series.duplicated(keep=False) & series.notna()).tolist()
     assert repeated_values(series).tolist() == expected
+    # The same ids read into Arrow text, as the schema checks' own process holds them.
+    text = pd.Series(pd.array(values, dtype=pd.ArrowDtype(pyarrow.large_string())))
+    assert str(text.dtype) == ARROW_IDS
+    assert repeated_values(text).tolist() == expected
+
+
+def test_repeats_in_arrow_text_are_found_across_the_slices_compared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(schemas, "_SORTED_SLICE", 2)
+    values = ["e", "a", None, "c", "b", "a", "d", "e", None, "f", "c"]
+    text = pd.Series(pd.array(values, dtype=pd.ArrowDtype(pyarrow.large_string())))
+    assert repeated_values(text).tolist() == [
+        True, True, False, True, False, True, False, True, False, False, True
+    ]  # fmt: skip
+
+
+def test_only_the_checks_own_process_takes_ids_as_arrow_text() -> None:
+    ids = pd.Series(["p1", "p2"], dtype=pd.ArrowDtype(pyarrow.large_string()))
+    frame = _patients(["p1", "p2"])
+    frame["patient_id"] = ids
+    assert _failures("patients", frame) == {("dtype_is_object", "patient_id", None)}
+    schema_for("patients", arrow_ids=True).validate(frame)
+    # Any other text column stays object (or "str") there too.
+    frame["patient_name"] = ids
+    with pytest.raises(pa.errors.SchemaErrors) as caught:
+        schema_for("patients", arrow_ids=True).validate(frame, lazy=True)
+    assert caught.value.failure_cases[["check", "column"]].values.tolist() == [
+        ["dtype_is_object", "patient_name"]
+    ]
+    assert arrow_id_columns("appointments") == ("appointment_id", "patient_id")
+    assert arrow_id_columns("allocations") == ("invoice_id",)

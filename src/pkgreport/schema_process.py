@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
+import numpy as np
 import pandas as pd
 
-from pkgreport.inputs.schemas import prepare_schemas
-from pkgreport.inputs.validation import AssumedValid, failures_by_kind, schema_failures
+from pkgreport.inputs.schemas import arrow_id_columns, prepare_schemas
+from pkgreport.inputs.validation import AssumedValid, schema_failures
+from pkgreport.memory import release_freed_memory
+from pkgreport.reports.month_digest import _arrow_text
 from pkgreport.reports.second_process import Beside, Handover
 
 
@@ -135,18 +138,19 @@ class ChecksAfterTyping(ChecksBeside):
     def typed(self, frames: dict[str, pd.DataFrame]) -> None:
         """Validation's `on_typed`: fork the child that checks these frames.
 
-        This process keeps the frames until the verdict is joined (`failures()`): a frame
-        validation replaces (rows left out, a column put right) is then let go once the child
-        is gone. Let go while it checks, its every value would be written (a reference count
-        each), and the child would end up holding its own copy of every page written (about
-        0.4 GB at 1M rows)."""
+        This process keeps the frames, and the exports' cells they were typed from
+        (`TypedFrames`), until the verdict is joined (`failures()`): a frame validation replaces
+        (rows left out, a column put right), and the cells once validation is done, are then
+        let go once the child is gone. Let go while it checks, their every value would be
+        written (a reference count each), and the child would end up holding its own copy of
+        every page written (about 0.4 GB at 1M rows)."""
         if self._can_fork and hasattr(os, "fork") and not self.started:
             self._typed = frames
             self._render = self._check_typed
             self._start()
 
     def _check_typed(self) -> bytes:
-        return pickle.dumps(failures_by_kind(self._typed.items()))
+        return pickle.dumps(failures_of_shared(self._typed.items()))
 
     def failures_of(self, kind: str, frame: pd.DataFrame) -> pd.DataFrame | None:
         """Validation's `failures_of`: None while the child checks, else pandera here."""
@@ -162,3 +166,53 @@ class ChecksAfterTyping(ChecksBeside):
         found: dict[str, pd.DataFrame] | None = pickle.loads(self.result())
         self._typed = {}  # the child is gone (`typed`)
         return found
+
+
+def failures_of_shared(checked: Iterable[tuple[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """`failures_by_kind` of frames this process shares copy-on-write with the one that typed
+    them (`ChecksAfterTyping`), with the same failure cases: the ids pandera reads one by one
+    (`arrow_id_columns`: a string of its own in every row for a kind's own id) are read into
+    Arrow text first, a frame at a time.
+
+    Testing a Python string for a blank or a repeat writes its reference count, and every page
+    written is then held twice, once by each process (about 0.2 GB of ids at 1M rows); Arrow
+    reads the strings without a write. The frames' own columns are kept as they are: letting
+    one go would write the count of every string it holds."""
+    found = {}
+    for kind, frame in checked:
+        cases = _failures_reading_ids_by_arrow(kind, frame)
+        release_freed_memory()  # the Arrow text and its sorting, before the next frame's
+        if cases is not None:
+            found[kind] = cases
+    return found
+
+
+def _failures_reading_ids_by_arrow(kind: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+    ids = {}
+    for column in arrow_id_columns(kind):
+        text = None
+        if column in frame and frame[column].dtype == object:
+            text = _arrow_text(frame[column].to_numpy())
+        if text is not None:  # else a value that is not text: that column is checked as it is
+            ids[column] = pd.Series(pd.arrays.ArrowExtensionArray(text), index=frame.index)
+    if not ids:
+        return schema_failures(kind, frame)
+    # The other columns as they are: a copy of an object column would write each value's count.
+    checked = pd.DataFrame({name: ids.get(name, frame[name]) for name in frame.columns}, copy=False)
+    cases = schema_failures(kind, checked, arrow_ids=True)
+    return None if cases is None else _values_as_held(cases, frame, list(ids))
+
+
+def _values_as_held(cases: pd.DataFrame, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """pandera's failure cases with each value of `columns` as the frame holds it (a blank id is
+    NaN there, <NA> in Arrow text): only the failing rows are read."""
+    at = (cases["column"].isin(columns) & cases["index"].notna()).to_numpy()
+    if not at.any():
+        return cases
+    values = cases["failure_case"].to_numpy(dtype=object, copy=True)
+    rows = frame.index.get_indexer(cases.loc[at, "index"].astype(np.int64))
+    for column in columns:
+        of_column = (cases.loc[at, "column"] == column).to_numpy()
+        where = np.flatnonzero(at)[of_column]
+        values[where] = frame[column].to_numpy()[rows[of_column]]
+    return cases.assign(failure_case=pd.Series(values, index=cases.index, dtype=object))

@@ -310,12 +310,25 @@ def empty_frame(kind: str) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
 
 
-def _dtype_is(dtype: str) -> pa.Check:
+# The dtype of the ids pandera reads one by one (`arrow_id_columns`) as the schema checks' own
+# process holds them, read into Arrow text (`pkgreport.schema_process`). Accepted there only: a
+# typed frame's text is object (or pandas "str") everywhere else.
+ARROW_IDS = "large_string[pyarrow]"
+
+
+def arrow_id_columns(kind: str) -> tuple[str, ...]:
+    """The id columns whose every value pandera reads (the required ones: each is tested for
+    blanks, a kind's own id for repeats too), which the schema checks' own process reads into
+    Arrow text first: testing a Python string writes its reference count."""
+    return tuple(spec.name for spec in COLUMNS[kind] if spec.type == "id" and spec.required)
+
+
+def _dtype_is(dtype: str, *, also: tuple[str, ...] = ()) -> pa.Check:
     import pandera.pandas as pa
 
     # pandera's own dtype test treats int64/Int64 and datetime64 units as equal; the engines
     # rely on the exact dtype, so check it exactly (text may be pandas "str" or object).
-    allowed = ("str", "object") if dtype in ("str", "object") else (dtype,)
+    allowed = (("str", "object") if dtype in ("str", "object") else (dtype,)) + also
     return pa.Check(lambda s: str(s.dtype) in allowed, name=f"dtype_is_{dtype}", ignore_na=False)
 
 
@@ -344,8 +357,12 @@ def repeated_values(values: pd.Series) -> np.ndarray:
 
     Hashing a million Python strings into a pandas table costs ~0.3 s; Python's own cached
     `hash` mapped in C and a pass over int64 is about half that. Hash collisions are only
-    candidates: the few candidate rows are then compared exactly.
+    candidates: the few candidate rows are then compared exactly. Arrow text (`ARROW_IDS`) is
+    sorted by Arrow and each value compared with the next instead: exact, and no Python string
+    is made (or read) for a value.
     """
+    if str(values.dtype) == ARROW_IDS:
+        return _repeated_text(values)
     objects = values.to_numpy(dtype=object)
     hashes = np.fromiter(map(hash, objects), dtype=np.int64, count=len(objects))
     repeated = np.zeros(len(objects), dtype=bool)
@@ -360,10 +377,34 @@ def repeated_values(values: pd.Series) -> np.ndarray:
     return repeated
 
 
-def _column_checks(kind: str, spec: ColumnSpec) -> list[pa.Check]:
+# Sorted values compared this many at a time: a sorted copy of all of them would be as large as
+# the text (about 17 MB per million ids), held beside the text and the order.
+_SORTED_SLICE = 2**16
+
+
+def _repeated_text(values: pd.Series) -> np.ndarray:
+    """`repeated_values` of Arrow text: equal values are neighbours once sorted (missing last,
+    never equal to anything)."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    text = pyarrow.array(values.array)
+    order = pc.sort_indices(text).to_numpy()
+    repeated = np.zeros(len(text), dtype=bool)
+    for start in range(0, max(len(order) - 1, 0), _SORTED_SLICE):
+        at = order[start : start + _SORTED_SLICE + 1]  # one past: the next slice's first
+        ordered = text.take(at)
+        same = pc.equal(ordered[1:], ordered[:-1]).fill_null(False).to_numpy(zero_copy_only=False)
+        repeated[at[1:][same]] = True
+        repeated[at[:-1][same]] = True
+    return repeated
+
+
+def _column_checks(kind: str, spec: ColumnSpec, arrow_ids: bool) -> list[pa.Check]:
     import pandera.pandas as pa
 
-    checks = [_dtype_is(typed_dtype(spec))]
+    also = (ARROW_IDS,) if arrow_ids and spec.name in arrow_id_columns(kind) else ()
+    checks = [_dtype_is(typed_dtype(spec), also=also)]
     if key_columns(kind) == (spec.name,):
         # Same name as pandera's own `unique=True` failure, which this replaces for speed.
         checks.append(
@@ -418,18 +459,19 @@ FRAME_CHECK_COLUMNS: dict[str, str] = {
     "source_matches_payment": "source",
 }
 
-_SCHEMAS: dict[str, pa.DataFrameSchema] = {}
+_SCHEMAS: dict[tuple[str, bool], pa.DataFrameSchema] = {}
 
 
-def schema_for(kind: str) -> pa.DataFrameSchema:
-    """The pandera schema of the typed frame of `kind` (built from COLUMNS, so spelled once)."""
+def schema_for(kind: str, *, arrow_ids: bool = False) -> pa.DataFrameSchema:
+    """The pandera schema of the typed frame of `kind` (built from COLUMNS, so spelled once).
+    With `arrow_ids`, the columns of `arrow_id_columns(kind)` may be Arrow text (`ARROW_IDS`)."""
     import pandera.pandas as pa
 
-    if kind not in _SCHEMAS:
+    if (kind, arrow_ids) not in _SCHEMAS:
         columns = {}
         for spec in COLUMNS[kind] + DERIVED.get(kind, ()):
             columns[spec.name] = pa.Column(
-                checks=_column_checks(kind, spec),
+                checks=_column_checks(kind, spec, arrow_ids),
                 nullable=not (spec.required or spec.type in ("bool", "source")),
             )
         columns["source_file"] = pa.Column(checks=[_dtype_is("object")], nullable=False)
@@ -440,10 +482,10 @@ def schema_for(kind: str) -> pa.DataFrameSchema:
             ],
             nullable=False,
         )
-        _SCHEMAS[kind] = pa.DataFrameSchema(
+        _SCHEMAS[kind, arrow_ids] = pa.DataFrameSchema(
             columns, checks=_frame_checks(kind), strict=True, name=kind
         )
-    return _SCHEMAS[kind]
+    return _SCHEMAS[kind, arrow_ids]
 
 
 def prepare_schemas() -> None:

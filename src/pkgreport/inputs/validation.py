@@ -49,8 +49,11 @@ def load_column_map(path: Path) -> dict[str, dict[str, Any]]:
 SchemaFailures = Callable[[str, pd.DataFrame], pd.DataFrame | None]
 
 
-def schema_failures(kind: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+def schema_failures(
+    kind: str, frame: pd.DataFrame, *, arrow_ids: bool = False
+) -> pd.DataFrame | None:
     """pandera over the typed frame of `kind`: its failure cases, or None when every row passes.
+    With `arrow_ids`, the kind's own id column may be held as Arrow text (`schema_for`).
 
     pandera is imported here, when a frame is first checked: its import and the registration of
     its pandas backends cost about 0.3 s, which a run that checks nothing in this process (the
@@ -59,7 +62,7 @@ def schema_failures(kind: str, frame: pd.DataFrame) -> pd.DataFrame | None:
     from pandera.errors import SchemaErrors
 
     try:
-        schema_for(kind).validate(frame, lazy=True, inplace=True)
+        schema_for(kind, arrow_ids=arrow_ids).validate(frame, lazy=True, inplace=True)
     except SchemaErrors as exc:
         return exc.failure_cases
     return None
@@ -82,6 +85,22 @@ class AssumedValid:
 
     def failures(self) -> dict[str, pd.DataFrame]:
         return failures_by_kind(self.checked)
+
+
+class TypedFrames(dict[str, pd.DataFrame]):
+    """Every kind's typed frame (a kind not read has none), as `validate_tables` hands them to
+    `on_typed`, holding the exports' cells they were typed from (`ValidationRun.cells`, which
+    messages quote) for as long as they are held. A process forked to check the frames has them
+    kept until its verdict is joined (`pkgreport.schema_process.ChecksAfterTyping`): letting the
+    cells go at the end of validation, while it may still check, would write the reference
+    count of every string they hold, the ids the frames share among them (about 0.35 GB of
+    pages copied at 1M rows)."""
+
+    def __init__(
+        self, frames: dict[str, pd.DataFrame | None], cells: dict[str, pd.DataFrame]
+    ) -> None:
+        super().__init__({kind: frame for kind, frame in frames.items() if frame is not None})
+        self.cells = cells
 
 
 def failures_by_kind(checked: Iterable[tuple[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
@@ -202,7 +221,7 @@ def validate_tables(
     listed in `excluded`. Raises `UsageError` only for a bad setting (column map, time zone).
     `failures_of` gives the schema check's failures of each kind's frame: pandera here, or
     what it found elsewhere (`AssumedValid`, and `pkgreport.pipeline.run`). `on_typed` is
-    handed every kind's typed frame before any is checked (`pkgreport.schema_process`).
+    handed every kind's typed frame and their cells before any is checked (`TypedFrames`).
     """
     try:
         zoneinfo.ZoneInfo(settings.timezone)
@@ -236,7 +255,7 @@ def validate_tables(
 
     frames = _combined(typed)
     if on_typed is not None:
-        on_typed({kind: frame for kind, frame in frames.items() if frame is not None})
+        on_typed(TypedFrames(frames, run.cells))
     for kind, frame in frames.items():
         if frame is not None:
             frame, repeated_id = _schema_check(run, kind, frame, failures_of(kind, frame))
