@@ -332,9 +332,9 @@ def test_memory_freed_in_the_middle_of_the_heap_goes_back_to_the_system() -> Non
 
 
 def _outputs_four_ways(folder: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, bytes]]:
-    """Every file `report` writes, its month digests worked out by a process forked beside the
-    rendering (pandera's checks forked before reading, then once the frames are typed), worked
-    out here when every fork is refused, and by the summary (a folder below the limit)."""
+    """Every file `report` writes, its month digests worked out by a thread beside the engines
+    (pandera's checks forked before reading, then once the frames are typed, then refused a
+    fork and run here), and by the summary (a folder below the limit)."""
     from pkgreport.reports import month_digest
     from pkgreport.reports.publish import render_outputs
 
@@ -349,14 +349,15 @@ def _outputs_four_ways(folder: Path, monkeypatch: pytest.MonkeyPatch) -> list[di
             if way == "forks refused":
                 patched.setattr(os, "fork", _refuse)
             result = run(Settings(input_dir=folder))
-        # From the limit a process works the digests out beside the rendering (here, when
-        # every fork is refused); below it the summary works them out.
+        # From the limit a thread works the digests out beside the engines, joined once they
+        # are done; below it the summary works them out.
         digests = result.month_digests
         if way == "in the summary":
             assert digests is None
         else:
-            assert isinstance(digests, month_digest.DigestsBeside)
-            assert digests._child.started == (way != "forks refused")
+            assert digests == month_digest.all_digests(
+                {"invoices": result.dataset.invoices, "payments": result.dataset.payments}
+            )
         outputs.append(render_outputs(result, generated_at="2026-11-29T00:00:00"))
         gc.unfreeze()  # whichever process was reaped last, the next way starts unfrozen
     return outputs
@@ -412,7 +413,7 @@ def test_the_exports_text_is_let_go_before_the_checks_process_is_forked() -> Non
     pd.testing.assert_frame_equal(outcome.credit.patients, checked_first.credit.patients)
 
 
-def test_when_the_engines_fail_the_digests_process_is_stopped_and_reaped(
+def test_when_the_engines_fail_the_digests_thread_is_stopped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from pkgreport.reports import month_digest
@@ -424,7 +425,7 @@ def test_when_the_engines_fail_the_digests_process_is_stopped_and_reaped(
         return started[-1]
 
     def engines_failing(*args: object, **kwargs: object) -> RunResult:
-        assert started and started[0] is not None and started[0]._child.started
+        assert started and started[0] is not None  # a thread was started
         raise RuntimeError("the engines failed")
 
     monkeypatch.setattr(month_digest, "BESIDE_MIN_ROWS", 0)
@@ -433,5 +434,5 @@ def test_when_the_engines_fail_the_digests_process_is_stopped_and_reaped(
     with pytest.raises(RuntimeError, match=r"^the engines failed$"):
         run(Settings(input_dir=SAMPLE))
     (digests,) = started
-    assert digests is not None and not digests._child.started  # stopped and reaped
-    gc.unfreeze()
+    assert digests is not None and digests._stop.is_set()  # told to stop, and waited for
+    assert not digests._thread.is_alive()

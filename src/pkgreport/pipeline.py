@@ -507,9 +507,8 @@ def _computed(
     require_clean(dataset)
     require_totals_fit(dataset)
     # The month digests need only the validated invoices and payments: on a large folder a
-    # process forked now works them out on the second core, which the engines leave idle (what
-    # validation let go is given back as it forks, so the engines do not write pages the two
-    # share: `Beside`).
+    # thread works them out now, on the second core, which the engines leave idle; joined
+    # once they are done, before the workbook's process is forked (`DigestsBeside`).
     digests = digests_beside({"invoices": dataset.invoices, "payments": dataset.payments})
     try:
         result = compute(dataset, settings, progress)
@@ -518,7 +517,7 @@ def _computed(
             digests.close()
         raise
     result.timings["load+validate"] = load_seconds
-    return result if digests is None else replace(result, month_digests=digests)
+    return result if digests is None else replace(result, month_digests=digests.result())
 
 
 def _run_checked_beside(

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import pickle
-import weakref
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Generator, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -32,22 +31,30 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pkgreport.reports.second_process import Beside
+from pkgreport.memory import release_freed_memory
 
 PROVENANCE = ("source_file", "source_row")
 # The kinds whose months the run history digests, with the date that puts a row in its month and
 # the id that orders a month's rows.
 DIGESTED_KINDS = {"invoices": ("issue_date", "invoice_id"), "payments": ("paid_at", "payment_id")}
-# From this many invoice and payment rows together, a process forked before the engines run
-# digests them beside them (`DigestsBeside`, about 0.5 microseconds a row); below, the
-# summary digests them itself, for less than starting a process costs.
+# From this many invoice and payment rows together, a thread started before the engines run
+# digests them beside them (`DigestsBeside`, about 0.4 microseconds of CPU a row); below, the
+# summary digests them itself, in less time than the GIL would be shared for.
 BESIDE_MIN_ROWS = 200_000
 _INT64 = np.dtype("<i8")
+# Text values read into Arrow at a time (`_column_text`): about 2 ms holding the GIL.
+_TEXT_ROWS = 1 << 16
+
+# What one span of a column's rows (lo..hi in digest order) adds to its month's digest after
+# the column's name and tag: the missing flags, then the values.
+Parts = Callable[[int, int], tuple[bytes | memoryview, ...]]
+# Digests worked out a column at a time: yields after each column, returns month -> digest.
+Steps = Generator[None, None, dict[int, str]]
 
 
-def _as_int64(values: pd.Series, order: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The column's missing flags and its values as little-endian int64 (missing values 0), in
-    `order`; None when it holds text."""
+def _int64_parts(values: pd.Series, positions: np.ndarray) -> Parts | None:
+    """What each span of the rows at `positions` adds when the column holds integers, money,
+    booleans or datetimes (as little-endian int64, missing values 0); None when it holds text."""
     dtype = values.dtype
     if dtype.kind == "M":
         ints = values.to_numpy(dtype="datetime64[ns]").view(np.int64)
@@ -55,10 +62,48 @@ def _as_int64(values: pd.Series, order: np.ndarray) -> tuple[np.ndarray, np.ndar
         ints = values.to_numpy(dtype=np.int64, na_value=0)
     else:
         return None
-    missing = values.isna().to_numpy()[order]
-    ints = np.asarray(ints, dtype=_INT64)[order]  # a copy of its own, to zero the missing values in
-    ints[missing] = 0
-    return missing, ints
+    missing = values.isna().to_numpy()
+    ints = np.asarray(ints, dtype=_INT64)
+
+    def parts(lo: int, hi: int) -> tuple[bytes, ...]:
+        rows = positions[lo:hi]
+        flags = missing[rows]
+        taken = ints[rows]  # a copy of its own, to zero the missing values in
+        taken[flags] = 0
+        return flags.astype(np.uint8).tobytes(), taken.tobytes()
+
+    return parts
+
+
+def _text_parts(values: pd.Series, positions: np.ndarray) -> Parts:
+    """What each span of the rows at `positions` adds when the column holds text ("" where
+    missing). By Arrow when every value is a `str` it can hold (read in file order, then a
+    span taken at a time in C, without the GIL), else value by value (`_plain_text`)."""
+    objects = values.to_numpy(dtype=object)
+    text = _column_text(objects)
+    # The pieces it was read in, given back before the spans are taken (Arrow's pool would
+    # keep them beside the whole column).
+    pa.default_memory_pool().release_unused()
+    if text is None:
+        ordered = _plain_text(objects[positions])
+        return lambda lo, hi: (
+            ordered.missing[lo:hi].astype(np.uint8).tobytes(),
+            ordered.lengths[lo:hi].tobytes(),
+            ordered.span(lo, hi),
+        )
+    whole = text
+
+    def parts(lo: int, hi: int) -> tuple[bytes | memoryview, ...]:
+        taken = whole.take(positions[lo:hi])
+        _, offsets, data = taken.buffers()
+        starts = np.frombuffer(offsets, dtype=np.int64, count=len(taken) + 1)
+        return (
+            taken.is_null().to_numpy(zero_copy_only=False).astype(np.uint8).tobytes(),
+            pc.utf8_length(taken).fill_null(0).to_numpy().astype(_INT64).tobytes(),
+            b"" if data is None else memoryview(data)[starts[0] : starts[-1]],
+        )
+
+    return parts
 
 
 class _Text(NamedTuple):
@@ -67,30 +112,16 @@ class _Text(NamedTuple):
 
     missing: np.ndarray
     lengths: np.ndarray
-    data: bytes | memoryview
+    data: bytes
     starts: np.ndarray
 
-    def span(self, lo: int, hi: int) -> bytes | memoryview:
+    def span(self, lo: int, hi: int) -> bytes:
         return self.data[int(self.starts[lo]) : int(self.starts[hi])]
 
 
-def _as_text(values: pd.Series, order: np.ndarray) -> _Text:
-    """The column's values as text ("" where missing), in `order`: by pyarrow when every value
-    is a `str` it can hold (one pass in C, rows put in order by Arrow), else value by value (a
-    value that is not text is digested as it prints; a lone surrogate from a mis-decoded export
-    is kept by "surrogatepass")."""
-    objects = values.to_numpy(dtype=object)
-    text = _arrow_text(objects)
-    if text is not None:
-        text = text.take(order)
-        _, offsets, data = text.buffers()
-        return _Text(
-            missing=text.is_null().to_numpy(zero_copy_only=False),
-            lengths=pc.utf8_length(text).fill_null(0).to_numpy().astype(_INT64),
-            data=b"" if data is None else memoryview(data),
-            starts=np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1),
-        )
-    objects = objects[order]
+def _plain_text(objects: np.ndarray) -> _Text:
+    """The values as `_Text`, value by value: a value that is not text is digested as it prints;
+    a lone surrogate from a mis-decoded export is kept by "surrogatepass"."""
     missing = pd.isna(objects)
     texts = objects.copy()
     texts[missing] = ""
@@ -103,12 +134,24 @@ def _as_text(values: pd.Series, order: np.ndarray) -> _Text:
     return _Text(missing, lengths.astype(_INT64, copy=False), b"".join(encoded), starts)
 
 
-def _arrow_text(objects: np.ndarray) -> pa.LargeStringArray | None:
-    """The values as an Arrow text array when each is a `str` or missing (None, NaN, NA, NaT),
+def _column_text(objects: np.ndarray) -> pa.LargeStringArray | None:
+    """The values as one Arrow text array when each is a `str` or missing (None, NaN, NA, NaT),
     else None. Arrow infers the values' type reading them in C, without a reference count
-    written: a process forked to digest the frames then copies none of the pages holding the
-    strings (pandas' `infer_dtype` writes the count of every value, which copied about 0.2 GB
-    of them at 1M rows)."""
+    written, _TEXT_ROWS values at a time: each call holds the GIL while it reads them, so the
+    engines' thread waits a few milliseconds at most (`DigestsBeside`)."""
+    pieces = []
+    for start in range(0, len(objects), _TEXT_ROWS):
+        piece = _arrow_text(objects[start : start + _TEXT_ROWS])
+        if piece is None:
+            return None
+        pieces.append(piece)
+    if len(pieces) == 1:
+        return pieces[0]
+    return pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
+
+
+def _arrow_text(objects: np.ndarray) -> pa.LargeStringArray | None:
+    """`_column_text` of a few values at once."""
     try:
         text = pa.array(objects, from_pandas=True)
     except (pa.ArrowException, UnicodeError, TypeError, ValueError):
@@ -120,57 +163,83 @@ def _arrow_text(objects: np.ndarray) -> pa.LargeStringArray | None:
     return text.cast(pa.large_string())
 
 
-def _column_parts(
-    values: pd.Series, order: np.ndarray
-) -> tuple[bytes, np.ndarray, Callable[[int, int], tuple[bytes | memoryview, ...]]]:
-    """A column's tag, its missing flags, and what rows lo..hi add after the flags, its rows
-    taken in `order`."""
-    numbers = _as_int64(values, order)
-    if numbers is not None:
-        missing, ints = numbers
-        return b"i", missing, lambda lo, hi: (ints[lo:hi].tobytes(),)
-    text = _as_text(values, order)
-    return b"t", text.missing, lambda lo, hi: (text.lengths[lo:hi].tobytes(), text.span(lo, hi))
-
-
 def _by_month_then_id(ids: pd.Series, month: np.ndarray) -> np.ndarray:
     """The rows' order by month, then by id in code-point order: Arrow sorts the ids' UTF-8
-    bytes, which is that order, in C; ids it cannot hold as text are sorted by numpy."""
-    try:
-        text = pa.array(ids.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-        text = None
+    bytes, which is that order, in C (reading them _TEXT_ROWS at a time); ids it cannot hold
+    as text are sorted by numpy."""
+    objects = ids.to_numpy(dtype=object)
+    by_id = None
+    text = _column_text(objects)
+    if text is None:
+        try:
+            text = pa.array(objects, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+            text = None
     if text is not None and text.null_count == 0:
         by_id = pc.sort_indices(text).to_numpy()
-    else:
-        by_id = np.argsort(ids.to_numpy(dtype=object).astype(str), kind="stable")
+    del text
+    if by_id is None:
+        by_id = np.argsort(objects.astype(str), kind="stable")
     return by_id[np.argsort(month[by_id], kind="stable")]
 
 
 def month_digests(frame: pd.DataFrame, month: np.ndarray, id_column: str) -> dict[int, str]:
     """Month (numpy months since 1970-01) -> hex digest, for every month in `month` (one per
     row; rows with no date must be left out of `frame` and `month` beforehand)."""
-    order = _by_month_then_id(frame[id_column], month)
+    return _run(_digest_steps(frame, id_column, *_months_in_order(frame[id_column], None, month)))
+
+
+def _months_in_order(
+    ids: pd.Series, rows: np.ndarray | None, month: np.ndarray
+) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """The positions in the frame of the rows digested (all, or those at `rows`; `month` has
+    one per row digested) in digest order (`_by_month_then_id`), and each month's span of
+    them: (month, lo, hi)."""
+    if rows is not None:
+        ids = ids.iloc[rows]
+    order = _by_month_then_id(ids, month)
     sorted_month = month[order]
-    bounds = np.flatnonzero(np.r_[True, sorted_month[1:] != sorted_month[:-1], True])
-    spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
-    hashes = {int(sorted_month[lo]): hashlib.sha256() for lo, _ in spans}
+    bounds = np.flatnonzero(np.r_[True, sorted_month[1:] != sorted_month[:-1], True]).tolist()
+    keys = sorted_month[bounds[:-1]].tolist()
+    positions = order if rows is None else rows[order]
+    return positions, list(zip(keys, bounds[:-1], bounds[1:], strict=True))
+
+
+def _digest_steps(
+    frame: pd.DataFrame, id_column: str, positions: np.ndarray, spans: list[tuple[int, int, int]]
+) -> Steps:
+    """The digests of the frame's rows at `positions`, each month's span of them in `spans`
+    (`_months_in_order`), a column at a time: yields after each column, returns the digests.
+    A text column is held as Arrow text while its months' rows are taken from it, and given
+    back before the next column's."""
+    hashes = {key: hashlib.sha256() for key, _, _ in spans}
     for name in sorted(c for c in frame.columns if c not in PROVENANCE):
-        tag, missing, values_of = _column_parts(frame[name], order)
+        values = frame[name]
+        tag = b"i"
+        parts_of = _int64_parts(values, positions)
+        if parts_of is None:
+            tag, parts_of = b"t", _text_parts(values, positions)
         encoded = name.encode("utf-8")
         head = np.int64(len(encoded)).astype(_INT64).tobytes() + encoded + tag
-        flags = missing.astype(np.uint8)
-        for lo, hi in spans:
-            digest = hashes[int(sorted_month[lo])]
+        for key, lo, hi in spans:
+            digest = hashes[key]
             digest.update(head)
-            digest.update(flags[lo:hi].tobytes())
-            for part in values_of(lo, hi):
+            for part in parts_of(lo, hi):
                 digest.update(part)
-        del values_of
-        # The column's Arrow buffers, given back before the next column's: a process forked to
-        # digest the frames then holds one column's at a time (about 80 MB less at 1M rows).
-        pa.default_memory_pool().release_unused()
+        del parts_of, values
+        release_freed_memory()  # this column's buffers, before the next column's
+        yield
     return {key: digest.hexdigest() for key, digest in hashes.items()}
+
+
+def _run(steps: Steps) -> dict[int, str]:
+    """What `steps` returns, run to the end."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            digests: dict[int, str] = done.value
+            return digests
 
 
 def dated_months(frame: pd.DataFrame, date_column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -182,10 +251,25 @@ def dated_months(frame: pd.DataFrame, date_column: str) -> tuple[np.ndarray, np.
 
 def kind_digests(frame: pd.DataFrame, kind: str) -> dict[int, str]:
     """`month_digests` of the dated rows of a kind in DIGESTED_KINDS."""
+    return _run(_kind_steps(frame, kind))
+
+
+def _kind_steps(frame: pd.DataFrame, kind: str) -> Steps:
+    """`kind_digests` a column at a time (`_digest_steps`): the rows with no date are left out
+    by their positions, not by a copy of the frame."""
+    id_column = DIGESTED_KINDS[kind][1]
+    return (yield from _digest_steps(frame, id_column, *_dated_in_order(frame, kind)))
+
+
+def _dated_in_order(
+    frame: pd.DataFrame, kind: str
+) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """`_months_in_order` of the rows of a kind with a date."""
     date_column, id_column = DIGESTED_KINDS[kind]
     rows, month = dated_months(frame, date_column)
-    dated = frame if len(rows) == len(frame) else frame.iloc[rows]
-    return month_digests(dated, month[rows], id_column)
+    if len(rows) == len(frame):
+        return _months_in_order(frame[id_column], None, month)
+    return _months_in_order(frame[id_column], rows, month[rows])
 
 
 Digests = dict[str, dict[int, str]]
@@ -200,53 +284,61 @@ def all_digests(frames: Mapping[str, pd.DataFrame | None]) -> Digests:
     }
 
 
-class DigestsBeside(Mapping[str, dict[int, str]]):
-    """`all_digests` of validated frames, worked out by a process forked at once (before the
-    engines run, `pipeline`), beside them; joined when first read (the summary being built).
+class DigestsBeside:
+    """`all_digests` of validated frames, worked out by a thread started at once (before the
+    engines run, `pipeline`), beside them; `result()` waits for them.
 
-    The engines leave the second core idle, so the digests are done before the rendering shares
-    the two cores with the workbook's process. The child reads the frames' strings without
-    writing to them (`_arrow_text`) and gives back each column's buffers before the next, so
-    the pages it holds are mostly those it shares with this process. Whatever goes wrong in the
-    child (an exception, a crash, a kill), the digests are worked out here instead from the same
-    frames: the same either way. A run whose summary is never built (`pkgreport credit`, say)
-    stops and reaps the child when this object goes, or at exit; `close()` does it at once.
-    Pickled, it is the plain dict of its digests.
+    A thread, not a forked process: a process forked here shares this one's pages, and each
+    page the engines then write (a reference count in a string they read) was copied, this
+    process taking the copy and the child keeping the original (about 0.2 GB at 1M rows, on
+    top of the child's own 0.06 to 0.15 GB). The thread reads the strings through Arrow
+    (`_column_text`), a slice at a time, and leaves the GIL to the engines while Arrow takes
+    the rows in order and SHA-256 hashes them. Whatever goes wrong in the thread, `result()`
+    works the digests out here instead from the same frames, so an error surfaces exactly as
+    it would without it; `close()` stops it after the column it is on (the run was let go).
     """
 
     def __init__(self, frames: Mapping[str, pd.DataFrame | None]) -> None:
+        self._frames = frames
         self._digests: Digests | None = None
-        self._child = Beside(lambda: pickle.dumps(all_digests(frames)))
-        self._stop = weakref.finalize(self, self._child.__exit__, None, None, None)
+        self._stop = threading.Event()
+        # The collector's objects, unfrozen when pandera's process was reaped, frozen again (as
+        # a process forked here froze them): the engines' passes then skip them, and do not
+        # copy the pages the charts' process shares with this one by writing to each.
+        gc.freeze()
+        self._thread = threading.Thread(target=self._work, name="month digests", daemon=True)
+        self._thread.start()
 
-    def _joined(self) -> Digests:
+    def _work(self) -> None:
+        digests: Digests = {}
+        try:
+            for kind, frame in self._frames.items():
+                if frame is None or frame.empty:
+                    continue
+                steps = _kind_steps(frame, kind)
+                while not self._stop.is_set():
+                    try:
+                        next(steps)
+                    except StopIteration as done:
+                        digests[kind] = done.value
+                        break
+                else:
+                    return
+        except Exception:  # noqa: BLE001 - worked out again by `result()`, which raises it
+            return
+        self._digests = digests
+
+    def result(self) -> Digests:
+        """The digests, once the thread has worked them out (here, should it have failed)."""
+        self._thread.join()
         if self._digests is None:
-            forked = self._child.started
-            self._digests = pickle.loads(self._child.result())
-            self._stop()  # nothing left to stop
-            if forked:
-                # Reaping the child unfroze the collector's objects, while the workbook's
-                # process, forked after it, still shares their pages: frozen again, the
-                # collector does not make this process copy them (that process's reaping
-                # unfreezes them).
-                gc.freeze()
+            self._digests = all_digests(self._frames)
         return self._digests
 
     def close(self) -> None:
-        """Stop the child without its digests (the run was let go)."""
-        self._stop()
-
-    def __getitem__(self, kind: str) -> dict[int, str]:
-        return self._joined()[kind]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._joined())
-
-    def __len__(self) -> int:
-        return len(self._joined())
-
-    def __reduce__(self) -> tuple[type[dict[str, dict[int, str]]], tuple[Digests]]:
-        return dict, (self._joined(),)
+        """Stop the thread after the column it is on, and wait for it (the run was let go)."""
+        self._stop.set()
+        self._thread.join()
 
 
 def digests_beside(frames: Mapping[str, pd.DataFrame | None]) -> DigestsBeside | None:
