@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pkgreport import arrow_text
 from pkgreport.config import Settings
 from pkgreport.pipeline import load_dataset
 from pkgreport.reports import month_digest
@@ -128,7 +129,7 @@ def _read_a_few_at_a_time(
     frames: Mapping[str, pd.DataFrame | None], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, dict[int, str]]:
     with monkeypatch.context() as patched:
-        patched.setattr(month_digest, "_TEXT_ROWS", 3)
+        patched.setattr(arrow_text, "TEXT_ROWS", 3)
         return all_digests(frames)
 
 

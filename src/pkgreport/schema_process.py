@@ -12,10 +12,10 @@ from types import TracebackType
 import numpy as np
 import pandas as pd
 
+from pkgreport.arrow_text import arrow_text
 from pkgreport.inputs.schemas import arrow_id_columns, prepare_schemas
 from pkgreport.inputs.validation import AssumedValid, schema_failures
 from pkgreport.memory import release_freed_memory
-from pkgreport.reports.month_digest import _arrow_text
 from pkgreport.reports.second_process import Beside, Handover
 
 
@@ -192,7 +192,7 @@ def _failures_reading_ids_by_arrow(kind: str, frame: pd.DataFrame) -> pd.DataFra
     for column in arrow_id_columns(kind):
         text = None
         if column in frame and frame[column].dtype == object:
-            text = _arrow_text(frame[column].to_numpy())
+            text = arrow_text(frame[column].to_numpy())
         if text is not None:  # else a value that is not text: that column is checked as it is
             ids[column] = pd.Series(pd.arrays.ArrowExtensionArray(text), index=frame.index)
     if not ids:

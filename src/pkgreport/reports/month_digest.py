@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pkgreport.arrow_text import arrow_text_in_slices
 from pkgreport.memory import release_freed_memory
 
 PROVENANCE = ("source_file", "source_row")
@@ -42,8 +43,6 @@ DIGESTED_KINDS = {"invoices": ("issue_date", "invoice_id"), "payments": ("paid_a
 # summary digests them itself, in less time than the GIL would be shared for.
 BESIDE_MIN_ROWS = 200_000
 _INT64 = np.dtype("<i8")
-# Text values read into Arrow at a time (`_column_text`): about 2 ms holding the GIL.
-_TEXT_ROWS = 1 << 16
 
 # What one span of a column's rows (lo..hi in digest order) adds to its month's digest after
 # the column's name and tag: the missing flags, then the values.
@@ -80,7 +79,7 @@ def _text_parts(values: pd.Series, positions: np.ndarray) -> Parts:
     missing). By Arrow when every value is a `str` it can hold (read in file order, then a
     span taken at a time in C, without the GIL), else value by value (`_plain_text`)."""
     objects = values.to_numpy(dtype=object)
-    text = _column_text(objects)
+    text = arrow_text_in_slices(objects)
     # The pieces it was read in, given back before the spans are taken (Arrow's pool would
     # keep them beside the whole column).
     pa.default_memory_pool().release_unused()
@@ -134,42 +133,13 @@ def _plain_text(objects: np.ndarray) -> _Text:
     return _Text(missing, lengths.astype(_INT64, copy=False), b"".join(encoded), starts)
 
 
-def _column_text(objects: np.ndarray) -> pa.LargeStringArray | None:
-    """The values as one Arrow text array when each is a `str` or missing (None, NaN, NA, NaT),
-    else None. Arrow infers the values' type reading them in C, without a reference count
-    written, _TEXT_ROWS values at a time: each call holds the GIL while it reads them, so the
-    engines' thread waits a few milliseconds at most (`DigestsBeside`)."""
-    pieces = []
-    for start in range(0, len(objects), _TEXT_ROWS):
-        piece = _arrow_text(objects[start : start + _TEXT_ROWS])
-        if piece is None:
-            return None
-        pieces.append(piece)
-    if len(pieces) == 1:
-        return pieces[0]
-    return pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
-
-
-def _arrow_text(objects: np.ndarray) -> pa.LargeStringArray | None:
-    """`_column_text` of a few values at once."""
-    try:
-        text = pa.array(objects, from_pandas=True)
-    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-        return None  # a lone surrogate, which UTF-8 cannot hold, or values Arrow cannot mix
-    if text.type not in (pa.string(), pa.large_string(), pa.null()):
-        return None
-    if isinstance(text, pa.ChunkedArray):  # more than 2 GB of text
-        text = text.combine_chunks() if text.num_chunks else pa.array([], pa.large_string())
-    return text.cast(pa.large_string())
-
-
 def _by_month_then_id(ids: pd.Series, month: np.ndarray) -> np.ndarray:
     """The rows' order by month, then by id in code-point order: Arrow sorts the ids' UTF-8
-    bytes, which is that order, in C (reading them _TEXT_ROWS at a time); ids it cannot hold
+    bytes, which is that order, in C (reading them a slice at a time); ids it cannot hold
     as text are sorted by numpy."""
     objects = ids.to_numpy(dtype=object)
     by_id = None
-    text = _column_text(objects)
+    text = arrow_text_in_slices(objects)
     if text is None:
         try:
             text = pa.array(objects, type=pa.large_string(), from_pandas=True)
@@ -292,7 +262,7 @@ class DigestsBeside:
     page the engines then write (a reference count in a string they read) was copied, this
     process taking the copy and the child keeping the original (about 0.2 GB at 1M rows, on
     top of the child's own 0.06 to 0.15 GB). The thread reads the strings through Arrow
-    (`_column_text`), a slice at a time, and leaves the GIL to the engines while Arrow takes
+    (`arrow_text_in_slices`), a slice at a time, and leaves the GIL to the engines while Arrow takes
     the rows in order and SHA-256 hashes them. Whatever goes wrong in the thread, `result()`
     works the digests out here instead from the same frames, so an error surfaces exactly as
     it would without it; `close()` stops it after the column it is on (the run was let go).
