@@ -12,10 +12,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from pkgreport.engine.links import InvoiceLinks
 from pkgreport.excluded import empty_excluded
+from pkgreport.memory import rows_at
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -191,7 +193,12 @@ def excluded_rows(result: RunResult) -> pd.DataFrame:
     ]
     if result.cases is not None:
         appts = result.cases.appointments
-        gone = appts[appts["reason"].isin(["archived", "deleted"])]
+        # A few rows of a long frame: their text read by Arrow, not taken (`memory.rows_at`).
+        gone = rows_at(
+            appts,
+            np.flatnonzero(appts["reason"].isin(["archived", "deleted"]).to_numpy(dtype=bool)),
+            ["source_file", "source_row", "appointment_id", "reason", "case_id"],
+        )
         if not gone.empty:
             frames.append(
                 pd.DataFrame(
