@@ -51,6 +51,21 @@ def test_names_from_appointments_alone_and_from_nothing() -> None:
     assert nothing.lookup(pd.Series(["p1"], dtype=object)).isna().all()
 
 
+def test_names_read_by_arrow_are_those_pandas_hashing_finds() -> None:
+    # A patient id that is not text keeps Arrow out: the names are then found by hashing.
+    odd = pd.concat([PATIENTS, pd.DataFrame({"patient_id": [7], "patient_name": ["Num"]})])
+    ids = pd.Series(["p3", "p1", None, "p2", "p9", "p3"], dtype=object)
+    wanted = np.array([True, True, True, False, True, True])
+    by_arrow = PatientNames(_result(PATIENTS, APPOINTMENTS))  # type: ignore[arg-type]
+    by_hash = PatientNames(_result(odd, APPOINTMENTS))  # type: ignore[arg-type]
+    assert by_arrow._arrow is not None and by_hash._arrow is None
+    for rows in (None, wanted):
+        expected = by_hash.lookup(ids, rows)
+        pd.testing.assert_series_equal(by_arrow.lookup(ids, rows), expected)
+    assert by_arrow.lookup(ids, wanted).tolist()[:2] == ["Cy", "Al"]
+    assert pd.isna(by_arrow.lookup(ids, wanted).iloc[3])
+
+
 def test_with_names_keeps_a_frame_s_own_name_and_skips_unwanted_rows() -> None:
     names = PatientNames(_result(PATIENTS, APPOINTMENTS))  # type: ignore[arg-type]
     frame = pd.DataFrame(

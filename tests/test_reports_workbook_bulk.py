@@ -297,3 +297,24 @@ def test_a_second_table_beside_the_first_is_written_as_the_public_api_writes_it(
     assert recorded[(4, 2)] == "A1:C5"
     assert recorded[(3, 5)] == "E1:F4"
     assert len(recorded) == 15 + 8
+
+
+def test_text_cells_read_by_arrow_are_those_pandas_factorizes() -> None:
+    from pkgreport.reports.workbook_cells import _distinct, _factorized
+
+    texts = pd.Series(["b2", None, "a1", "b2", float("nan"), "c3", "a1"], dtype=object)
+    codes, values = _distinct(texts)
+    expected_codes, expected_values = _factorized(texts)
+    assert codes.tolist() == expected_codes.tolist() == [0, -1, 1, 0, -1, 2, 1]
+    assert list(values) == list(expected_values) == ["b2", "a1", "c3"]
+    mixed = pd.Series(["b2", 3, "b2"], dtype=object)  # not all text: factorized by pandas
+    assert _distinct(mixed)[0].tolist() == [0, 1, 0]
+
+
+def test_a_package_part_gives_its_text_up_once_read() -> None:
+    from pkgreport.reports.workbook_bulk import _PackagePart
+
+    part = _PackagePart()
+    part.write("<sheet/>")
+    assert part.getvalue() == "<sheet/>"
+    assert part.closed

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pkgreport.arrow_text import arrow_text_at, texts_at
 from pkgreport.engine._arrays import factorize_exact, sum_by
 from pkgreport.ids import IdSpace
 
@@ -63,14 +64,14 @@ def _name_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, cleaned
 
 
-def _objects(values: pd.Series | np.ndarray | list[Any]) -> np.ndarray:
+def _objects(values: pd.Series | np.ndarray | pa.Array | list[Any]) -> np.ndarray:
     """A column's values as an array of Python objects (an object column is not copied)."""
     if isinstance(values, pd.Series):
         return values.to_numpy(dtype=object)
     return np.asarray(values, dtype=object)
 
 
-def _first_positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _first_positions(keys: np.ndarray, values: np.ndarray | pa.Array) -> np.ndarray:
     """Per value: the position of the first of `keys` equal to it, -1 when none; texts compared
     exactly, and a missing value equals a missing key (as `pd.Index.get_indexer`).
 
@@ -99,6 +100,13 @@ def _first_positions_exact(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     first[first == len(keys)] = -1
     positions: np.ndarray = first[codes[len(keys) :]]
     return positions
+
+
+def _at(values: np.ndarray, rows: np.ndarray) -> np.ndarray | pa.Array:
+    """`values[rows]` to look up (`_first_positions`): as Arrow text, read without writing to
+    the strings (`arrow_text.arrow_text_at`), where Arrow takes them."""
+    text = arrow_text_at(values, rows)
+    return values[rows] if text is None else text
 
 
 def _first_rows(column: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -184,12 +192,13 @@ def case_owners(
     appointment's id, business and practitioner: its first row stands for all.
     """
     counted = np.flatnonzero(case_appointments["counted"].to_numpy(dtype=bool))
-    case = _first_positions(case_ids, _objects(case_appointments["case_id"])[counted])
+    counted_cases = _objects(case_appointments["case_id"])
+    case = _first_positions(case_ids, _at(counted_cases, counted))
     numbers = case_appointments["number"].array[counted].to_numpy(dtype=np.int64)
     latest = _latest_rows(case, len(case_ids), numbers)
     latest = latest[_first_positions(case_ids, case_ids)]  # a case id repeated: as its first
     has_one = latest >= 0
-    wanted = _objects(case_appointments["appointment_id"])[counted[latest[has_one]]]
+    wanted = texts_at(_objects(case_appointments["appointment_id"]), counted[latest[has_one]])
     rows = np.full(len(case_ids), -1, dtype=np.int64)
     rows[has_one] = _first_rows(_objects(appointments["appointment_id"]), wanted)
     return (
@@ -263,7 +272,7 @@ def by_location(
         open_rows = np.flatnonzero(issued & (outstanding > 0))
         where = np.full(len(open_rows), None, dtype=object)
         if invoices is not None:
-            open_ids = _objects(credit_invoices["invoice_id"])[open_rows]
+            open_ids = texts_at(_objects(credit_invoices["invoice_id"]), open_rows)
             where = _taken(
                 _column(invoices, "business"),
                 _first_rows(_objects(invoices["invoice_id"]), open_ids),

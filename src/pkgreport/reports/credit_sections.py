@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from pkgreport.arrow_text import rows_at
 from pkgreport.reports.filters import format_prose_date, plural
 from pkgreport.reports.model import Table
 from pkgreport.reports.table_parts import (
@@ -122,7 +124,9 @@ def _rollforward_table(result: RunResult, names: PatientNames) -> Table:
 
 
 def _open_invoices_table(invoices: pd.DataFrame, names: PatientNames) -> Table:
-    open_inv = with_names(invoices[invoices["outstanding"] > 0], names).reset_index(drop=True)
+    # A few rows of a long frame: their text read by Arrow, not taken (`arrow_text.rows_at`).
+    owing = np.flatnonzero((invoices["outstanding"] > 0).to_numpy(dtype=bool))
+    open_inv = with_names(rows_at(invoices, owing), names).reset_index(drop=True)
     return Table(
         key="open_invoices",
         sheet="Open invoices",
@@ -151,7 +155,10 @@ def package_tables(result: RunResult, names: PatientNames) -> list[Table]:
     if result.packages is None:
         return []
     priced = result.packages["package_price"].notna()
-    frame = with_names(result.packages[priced].reset_index(drop=True), names)
+    # Read by Arrow, not taken (`arrow_text.rows_at`): each package's ids sit on the pages of the
+    # cases export's, which the workbook's forked process would otherwise copy.
+    rows = np.flatnonzero(priced.to_numpy(dtype=bool))
+    frame = with_names(rows_at(result.packages, rows).reset_index(drop=True), names)
     frame["attention"] = frame["undelivered"].fillna(0) != 0
     unpriced = int((~priced).sum())
     # The caption says which rows are listed, so it stays true to them.

@@ -11,11 +11,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
+from pkgreport.arrow_text import rows_at
 from pkgreport.reports.filters import (
     excel_date_format,
     format_prose_date,
@@ -461,7 +463,9 @@ def _rows_kept(table: Table, all_rows_max: int) -> Table:
     if table.attention is None or not workbook_attention_only(table, all_rows_max):
         return table
     needs = table.frame[table.attention].fillna(False).to_numpy(dtype=bool)
-    kept = table.frame[needs].reset_index(drop=True)
+    # The text of the rows kept read by Arrow: taken, each one's page would be copied in the
+    # workbook's process (`arrow_text.rows_at`).
+    kept = rows_at(table.frame, np.flatnonzero(needs)).reset_index(drop=True)
     note = (
         f"This sheet holds the {len(kept):,} of {len(table.frame):,} rows that need attention; "
         f'every row is in the CSV from "{table.all_rows_in} <exports folder>".'

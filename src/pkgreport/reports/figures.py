@@ -27,11 +27,13 @@ def utilisation(result: RunResult) -> tuple[tuple[str, int], ...]:
     if result.cases is None:
         return ()
     cases = result.cases.cases
-    limited = cases[cases["max_sessions"].notna()]
-    if limited.empty:
+    # The two columns of the limited cases alone: selecting the rows of the whole frame would
+    # take every id of it, which in the workbook's forked process copies each page holding one.
+    limited = cases["max_sessions"].notna().to_numpy(dtype=bool)
+    if not limited.any():
         return ()
-    used = limited["counted"].to_numpy(dtype=np.int64)
-    cap = limited["max_sessions"].to_numpy(dtype=np.int64)
+    used = cases["counted"][limited].to_numpy(dtype=np.int64)
+    cap = cases["max_sessions"][limited].to_numpy(dtype=np.int64)
     # Integer comparisons (used * 4 vs cap) place each case in a band without floats.
     bands = [
         ("none used", used == 0),

@@ -14,6 +14,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup, escape
 
+from pkgreport.arrow_text import rows_at
 from pkgreport.reports.chart_process import ChartsBeside
 from pkgreport.reports.filters import (
     filters_for,
@@ -142,7 +143,8 @@ def render_html(ctx: ReportContext, charts: ChartsBeside | None = None) -> str:
     # Grouped by kind, each table's heading says the finding: its code and title columns go.
     finding_columns = [c for c in ctx.findings.columns if c.key not in ("code", "finding")]
     for kind in ctx.finding_kinds:
-        frame = ctx.findings.frame[code_col == kind.code]
+        # Read by Arrow, not taken (`arrow_text.rows_at`): findings name ids of the exports.
+        frame = rows_at(ctx.findings.frame, np.flatnonzero((code_col == kind.code).to_numpy()))
         view = _table_view(
             ctx,
             ctx.findings,
@@ -218,15 +220,18 @@ def page_columns(columns: list[Column] | tuple[Column, ...]) -> list[Column]:
 
 
 def _shown_frame(table: Table, frame: Any, max_rows: int) -> Any:
-    """The rows the page holds: all of them up to the cap, the ones needing attention first."""
+    """The rows the page holds: all of them up to the cap, the ones needing attention first.
+
+    A few rows of a long table: their text read by Arrow, not taken (`arrow_text.rows_at`), as the
+    page is rendered while the workbook's forked process shares this one's pages."""
     if len(frame) <= max_rows:
         return frame
     if table.attention is None:
-        return frame.iloc[:max_rows]
+        return rows_at(frame, np.arange(max_rows))
     needs = frame[table.attention].fillna(False).to_numpy(dtype=bool)
     first = np.flatnonzero(needs)[:max_rows]
     rest = np.flatnonzero(~needs)[: max_rows - len(first)]
-    return frame.iloc[np.concatenate([first, rest])]
+    return rows_at(frame, np.concatenate([first, rest]))
 
 
 def _flags(frame: Any, column: str | None, default: bool) -> list[bool]:

@@ -155,6 +155,7 @@ def _workbook_beside(result: RunResult, options: dict[str, Any], handover: Hando
         started = build_context(result, **options, breakdowns=no_breakdowns())
         book = WorkbookInProgress(started)
         book.write_ahead(started, deferred=frozenset(BREAKDOWN_TABLES))
+        release_freed_memory()  # what building the context let go, while the figures come
         return book.finish(with_breakdowns(started, result, handover.receive()))
 
 

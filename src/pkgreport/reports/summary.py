@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pkgreport import __version__
+from pkgreport.arrow_text import texts_at
 from pkgreport.columns import is_money
 from pkgreport.engine.findings import FINDING_COLUMNS, findings_by_code
 from pkgreport.engine.liability import credit_liability
@@ -239,8 +240,18 @@ def findings_records(findings: pd.DataFrame) -> list[dict[str, Any]]:
         "amount": [dict(money[cents]) for cents in amounts],
         "source_row": _int_column(findings["source_row"]),
     }
-    columns = [converted[key] if key in converted else findings[key] for key in _FINDING_KEYS]
+    columns = [
+        converted[key] if key in converted else _values(findings[key]) for key in _FINDING_KEYS
+    ]
     return [dict(zip(_FINDING_KEYS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _values(column: pd.Series) -> Any:
+    """A column's values; text read by Arrow, not taken (`arrow_text.texts_at`): the findings name
+    ids of the exports, whose pages the workbook's forked process shares with this one."""
+    if column.dtype != object:
+        return column
+    return texts_at(column.to_numpy(), np.arange(len(column)))
 
 
 def _int_column(column: pd.Series) -> list[int | None]:

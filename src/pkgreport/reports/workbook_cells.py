@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.worksheet import Worksheet
 
+from pkgreport.arrow_text import arrow_text
 from pkgreport.reports.filters import is_blank, to_python
 from pkgreport.reports.workbook_bulk import BulkWorksheet, fits_bulk
 
@@ -92,12 +93,28 @@ def cell_column(series: pd.Series, kind: str) -> CellColumn:
     elif kind in ("date", "datetime"):
         codes, converted = _serial_cells(series, kind)
     else:
-        codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+        codes, uniques = _distinct(series) if kind in ("text", "id") else _factorized(series)
         if kind == "bool":
             converted = [None if is_blank(v) else bool(v) for v in uniques]
         else:
             converted = [_text(u if type(u) is str else str(to_python(u))) for u in uniques]
     return CellColumn(codes, converted)
+
+
+def _factorized(series: pd.Series) -> tuple[np.ndarray, Any]:
+    return pd.factorize(series.astype(object), use_na_sentinel=True)
+
+
+def _distinct(series: pd.Series) -> tuple[np.ndarray, Any]:
+    """`_factorized` of a text column (the same codes and values), by Arrow where it reads every
+    value as text: pandas takes each value, which in the workbook's forked process copies every
+    page holding one (`arrow_text.arrow_text`)."""
+    text = arrow_text(series.to_numpy(dtype=object))
+    if text is None:
+        return _factorized(series)
+    encoded = text.dictionary_encode()
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+    return codes, encoded.dictionary.to_numpy(zero_copy_only=False)
 
 
 def _number_cells(series: pd.Series, kind: str) -> tuple[np.ndarray, list[Any]]:
