@@ -1,18 +1,22 @@
 """The XLSX pre-flight's work beside it gives what it gives alone: a big part decompressed by a
 thread ahead of its scan (`xlsx_safety._InflatedAhead`) is refused, measured and kept alike, with
 the same words; the worksheets are scanned after every other part, so fastexcel's reader can be
-opened while they are (`xlsx_text.ReaderAhead`) only once all it opens a workbook by has passed."""
+opened while they are (`xlsx_text.ReaderAhead`) only once all it opens a workbook by has passed;
+and a workbook read ahead already is loaded first without changing the order of the tables."""
 
 from __future__ import annotations
 
 import io
 import threading
 import zipfile
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pkgreport.config import Settings
-from pkgreport.inputs import xlsx_safety
+from pkgreport.inputs import read_ahead, xlsx_safety
+from pkgreport.inputs.loading import load_folder
 from pkgreport.inputs.xlsx_safety import preflight_xlsx
 from pkgreport.inputs.xlsx_text import ReaderAhead, open_reader, read_text_sheet
 from test_loading_xlsx import BILLION_LAUGHS, SIMPLE, rewrite, table_bytes
@@ -155,3 +159,24 @@ def test_a_sheet_beginning_with_numbers_opens_no_reader_ahead() -> None:
     assert ahead._thread is None
     assert list(ahead.reader().sheet_names) == ["Sheet1"]  # opened when taken
     ahead.close()
+
+
+def test_a_workbook_read_ahead_is_loaded_first_and_the_tables_keep_the_files_order(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "Appointments.csv").write_text("ID,Patient ID\na1,p1\na2,p2\n")
+    (tmp_path / "Cases.xlsx").write_bytes(table_bytes([["ID", "Patient ID"], ["c1", "p1"]]))
+    settings = Settings(input_dir=tmp_path)
+    in_turn = load_folder(tmp_path, settings)
+
+    read_ahead.start(settings)
+    read_ahead._started[tmp_path / "Cases.xlsx"].done.wait(10)
+    assert read_ahead.is_done(tmp_path / "Cases.xlsx")
+    assert not read_ahead.is_done(tmp_path / "Appointments.csv")  # a CSV is never read ahead
+    tables, issues = load_folder(tmp_path, settings)
+
+    names = ["Appointments.csv", "Cases.xlsx"]
+    assert [t.file.name for t in tables] == [t.file.name for t in in_turn[0]] == names
+    assert issues == in_turn[1]
+    for a, b in zip(tables, in_turn[0], strict=True):
+        pd.testing.assert_frame_equal(a.frame, b.frame)
