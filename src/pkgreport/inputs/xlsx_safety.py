@@ -447,9 +447,11 @@ class _ExtentScan:
     precise scan. It also notes error cells (t="e", e.g. #DIV/0!), which the reader turns into "".
     """
 
-    # The rare references' letters and digits, in one C-level pass over the piece.
-    _RARE = re.compile(rb'<c r="(?=[A-Z]{2,3}[0-9]|[A-Z][0-9]{6})([A-Z]{1,3})([0-9]{1,7})')
-    _ODD_CELL = re.compile(rb'<c(?! r=")[\s>/]')
+    # In one C-level pass over the piece: the rare references' letters and digits, and any cell
+    # written another way (`<c` without ` r="` after it), which matches with no digits.
+    _RARE_OR_ODD = re.compile(
+        rb'<c(?: r="(?=[A-Z]{2,3}[0-9]|[A-Z][0-9]{6})([A-Z]{1,3})([0-9]{1,7})|(?! r=")[\s>/])'
+    )
     _ANY_REF = re.compile(rb"""\br\s*=\s*["']\s*([A-Za-z]{0,3})([0-9]{1,7})\s*["']""")
     _CELL = re.compile(rb"<c[\s>/]")
     _CELL_NO_REF = re.compile(rb"<c(?=[\s>/])(?![^>]*\br\s*=)")
@@ -475,18 +477,21 @@ class _ExtentScan:
             and (segment.find(b't="e"') >= 0 or segment.find(b"t='e'") >= 0)
         ):
             self.error_cells = True
-        if not self.precise and (self._ODD_CELL.search(segment) or _holds_colon_c(segment)):
+        if not self.precise and _holds_colon_c(segment):
             self.precise = True
         if not self.precise:
-            self.skimmed = True
-            refs = self._RARE.findall(segment)
-            if refs:
-                # Each distinct column and row once: a tall sheet repeats them in every cell.
-                letters = {letters for letters, _ in refs}
-                digits = {digits for _, digits in refs}
-                self.max_col = max(self.max_col, *map(column_number, letters))
-                self.max_row = max(self.max_row, *map(int, digits))
-            return
+            refs = self._RARE_OR_ODD.findall(segment)
+            # Each distinct column and row once: a tall sheet repeats them in every cell.
+            letters = {letters for letters, _ in refs}
+            digits = {digits for _, digits in refs}
+            if b"" in digits:  # an odd cell: this piece and the rest are scanned precisely
+                self.precise = True
+            else:
+                self.skimmed = True
+                if refs:
+                    self.max_col = max(self.max_col, *map(column_number, letters))
+                    self.max_row = max(self.max_row, *map(int, digits))
+                return
         refs = self._ANY_REF.findall(segment)
         if refs:
             self.max_row = max(self.max_row, *map(int, {digits for _, digits in refs}))
