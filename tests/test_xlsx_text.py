@@ -18,7 +18,7 @@ import pytest
 import xlsxwriter
 
 from pkgreport.config import Settings
-from pkgreport.inputs import xlsx_sheet
+from pkgreport.inputs import xlsx_sheet, xlsx_text
 from pkgreport.inputs.loading import load_file
 from pkgreport.inputs.xlsx_sheet import OpenSheet, open_sheet
 from pkgreport.pipeline import load_dataset
@@ -332,3 +332,23 @@ def test_a_folder_of_cliniko_workbooks_validates_alike(
         frame, expected = big.frame(kind), cells.frame(kind)
         assert frame is not None and expected is not None and len(expected)
         pd.testing.assert_frame_equal(frame, expected)
+
+
+@pytest.mark.parametrize(
+    "values,held",
+    [
+        (['="1017540000000000011"', "200000001"], True),
+        (["a=", '"b"'], False),  # "=" ending one value and '"' beginning the next is no `="`
+        (["x = y", 'say "hi"', None, ""], False),
+        ([None, None], False),
+        ([], False),
+    ],
+)
+def test_a_column_holds_a_wrapped_value_only_where_a_value_holds_it(
+    values: list[str | None], held: bool
+) -> None:
+    import pyarrow as pa
+
+    column = pa.chunked_array([pa.array(values, type=pa.string())])
+    assert xlsx_text._holds_wrapped(column) is held
+    assert xlsx_text._holds_wrapped(column.slice(1)) is (held and len(values) > 2)

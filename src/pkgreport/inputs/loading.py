@@ -28,9 +28,15 @@ def load_folder(input_dir: Path, settings: Settings) -> tuple[list[RawTable], li
     )
     if not found and not any(i.severity == "error" for i in issues):
         issues.append(file_error(str(input_dir), no_exports_message(input_dir)))
+    # A workbook read ahead already is loaded first, while the others are still being read
+    # (a small one while the biggest is parsed); tables and issues keep the files' order.
+    loaded: dict[int, tuple[RawTable | None, list[Issue]]] = {}
+    for k in sorted(range(len(found)), key=lambda k: not read_ahead.is_done(found[k][1])):
+        kind, path = found[k]
+        loaded[k] = load_file(path, kind, settings)
     tables: list[RawTable] = []
-    for kind, path in found:
-        table, file_issues = load_file(path, kind, settings)
+    for k in range(len(found)):
+        table, file_issues = loaded.pop(k)
         issues.extend(file_issues)
         if table is not None:
             tables.append(table)

@@ -155,6 +155,13 @@ def take(path: Path, settings: Settings) -> Reading | None:
     return reading
 
 
+def is_done(path: Path) -> bool:
+    """Whether a reading of this file was started and is over (its sheet, or why not, is ready)."""
+    with _lock:
+        reading = _started.get(path)
+    return reading is not None and reading.done.is_set()
+
+
 def discard() -> None:
     """Forget the readings nobody took (files that are not exports), so their memory is freed."""
     with _lock:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import queue
 import re
+import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -47,6 +49,7 @@ def preflight_xlsx(
     settings: Settings,
     kept: dict[str, list[bytes]] | None = None,
     keep_min_bytes: int = 0,
+    sheet_begins: Callable[[bytes], None] | None = None,
 ) -> tuple[zipfile.ZipFile | None, dict[str, SheetExtent], str | None]:
     """Refuse what a parser should never see: non-zips, encrypted, legacy, zip and XML bombs.
 
@@ -57,7 +60,10 @@ def preflight_xlsx(
     refused too (`xlsx_strings`).
     Given `kept`, the decompressed XML of the workbook's worksheet, when it is the only one, has
     `keep_min_bytes` or more and every cell written `<c r="..."`, is put there, in pieces cut
-    after a tag, once the whole workbook passed (`xlsx_split`).
+    after a tag, once the whole workbook passed (`xlsx_split`). The worksheets are scanned
+    last, so every part a reader opens a workbook by (its list of sheets, shared texts, styles)
+    has passed before; `sheet_begins` is then given the first piece of the worksheet kept, once:
+    the caller may start opening the workbook (`xlsx_text.ReaderAhead`) while it is scanned.
     """
     problem = _not_a_zipped_workbook(data)
     if problem is not None:
@@ -83,31 +89,20 @@ def preflight_xlsx(
     if problem is not None:
         return None, {}, problem
 
-    extents: dict[str, tuple[int, int, bool]] = {}
-    longest_text: int | None = None
     actual = _ActualSize(settings.max_xlsx_uncompressed_bytes)
-    sheets_xml: dict[str, list[bytes]] = {}
     if len(worksheet_parts(members)) != 1:
         kept = None  # only a workbook's one worksheet is split: keep no other
     try:
-        for m in members:
-            if m.is_dir():
-                continue
-            is_xml = m.filename.lower().endswith((".xml", ".rels", ".vml"))
-            is_sheet = m.filename.startswith("xl/worksheets/") and is_xml
-            scan = _ExtentScan() if is_sheet else None
-            pieces: list[bytes] | None = (
-                [] if kept is not None and scan and m.file_size >= keep_min_bytes else None
-            )
-            with archive.open(m) as stream:
-                problem = _scan_member(m, stream, actual, scan, is_xml, pieces)
-            if problem is not None:
-                return None, {}, problem
-            if pieces is not None and scan is not None and not scan.precise:
-                sheets_xml[m.filename] = pieces
-            del pieces
-            if scan is not None:
-                extents[m.filename] = (*_sheet_bound(archive, m, scan, settings), scan.error_cells)
+        problem, extents, sheets_xml = _scan_parts(
+            archive,
+            members,
+            settings,
+            actual,
+            keep_min_bytes if kept is not None else None,
+            sheet_begins,
+        )
+        if problem is not None:
+            return None, {}, problem
         problem, longest_text = _shared_text_problem(archive, members, extents, actual.limit)
         if problem is not None:
             return None, {}, problem
@@ -120,6 +115,46 @@ def preflight_xlsx(
     if kept is not None:
         kept.update(sheets_xml)
     return archive, {p: SheetExtent(*e, longest_text) for p, e in extents.items()}, None
+
+
+def _scan_parts(
+    archive: zipfile.ZipFile,
+    members: list[zipfile.ZipInfo],
+    settings: Settings,
+    actual: _ActualSize,
+    keep_min_bytes: int | None,
+    sheet_begins: Callable[[bytes], None] | None,
+) -> tuple[str | None, dict[str, tuple[int, int, bool]], dict[str, list[bytes]]]:
+    """Every part decompressed and checked, the worksheets last (`preflight_xlsx`): why one is
+    refused, or None; each worksheet's extent; the XML of those kept (`keep_min_bytes` or more,
+    unless None), in pieces."""
+    extents: dict[str, tuple[int, int, bool]] = {}
+    sheets_xml: dict[str, list[bytes]] = {}
+    for m in sorted(members, key=_is_worksheet):  # stable: the zip's order otherwise
+        if m.is_dir():
+            continue
+        is_xml = m.filename.lower().endswith((".xml", ".rels", ".vml"))
+        scan = _ExtentScan() if _is_worksheet(m) else None
+        keep = keep_min_bytes is not None and scan is not None and m.file_size >= keep_min_bytes
+        pieces: list[bytes] | None = [] if keep else None
+        with archive.open(m) as stream:
+            problem = _scan_member(
+                m, stream, actual, scan, is_xml, pieces, sheet_begins if keep else None
+            )
+        if problem is not None:
+            return problem, {}, {}
+        if pieces is not None and scan is not None and not scan.precise:
+            sheets_xml[m.filename] = pieces
+        del pieces
+        if scan is not None:
+            extents[m.filename] = (*_sheet_bound(archive, m, scan, settings), scan.error_cells)
+    return None, extents, sheets_xml
+
+
+def _is_worksheet(member: zipfile.ZipInfo) -> bool:
+    """Whether the part is a worksheet's XML (scanned for its extent)."""
+    name = member.filename
+    return name.startswith("xl/worksheets/") and name.lower().endswith((".xml", ".rels", ".vml"))
 
 
 def _sheet_bound(
@@ -248,9 +283,10 @@ def _scan_member(
     scan: _ExtentScan | None,
     is_xml: bool,
     pieces: list[bytes] | None = None,
+    first_piece: Callable[[bytes], None] | None = None,
 ) -> str | None:
     """Decompress one part, counting real bytes; refuse DTDs; feed worksheets to the extent scan
-    (and its pieces to `pieces`, when given)."""
+    (and its pieces to `pieces`, when given; its first piece to `first_piece`)."""
     too_big = (
         f"refused: the workbook unpacks to more than its declared or allowed size (limit "
         f"{actual.limit:,} bytes; possible zip bomb); save it again from Excel"
@@ -263,10 +299,30 @@ def _scan_member(
             if actual.total > actual.limit or size > member.file_size:
                 return too_big
         return None
+    counted = _Counted(stream, member, actual)
+    with _InflatedAhead(counted) if member.file_size >= _AHEAD_MIN_BYTES else counted as source:
+        problem = _scan_xml(member, source, scan, pieces, first_piece)
+    if problem is not None:
+        return problem
+    if actual.total > actual.limit or actual.over:
+        return too_big
+    return None
+
+
+def _scan_xml(
+    member: zipfile.ZipInfo,
+    source: Any,
+    scan: _ExtentScan | None,
+    pieces: list[bytes] | None,
+    first_piece: Callable[[bytes], None] | None,
+) -> str | None:
+    """Why an XML part is refused (UTF-16 worksheet, DTD), or None; feeds the extent scan."""
+    size = 0
     previous = b""
     utf16 = False
-    for segment in xml_segments(_Counted(stream, member, actual)):
-        if size == 0:
+    for segment in xml_segments(source):
+        first = size == 0
+        if first:
             # A NUL in the first bytes means UTF-16 (with or without a BOM).
             utf16 = b"\x00" in segment[:4]
             if utf16 and scan is not None:
@@ -281,13 +337,13 @@ def _scan_member(
                 f"refused: part {member.filename} declares a DOCTYPE or ENTITY, which Excel never "
                 "writes (possible XML entity bomb); do not use this file, export the data again"
             )
+        if first and first_piece is not None:
+            first_piece(segment)
         if scan is not None:
             scan.feed(segment)
         if pieces is not None:
             pieces.append(segment)
         previous = segment[-16:]
-    if actual.total > actual.limit or actual.over:
-        return too_big
     return None
 
 
@@ -309,6 +365,76 @@ class _Counted:
             return b""
         return chunk
 
+    def __enter__(self) -> _Counted:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+# A part this big is decompressed by a thread ahead of its scan (`_InflatedAhead`).
+_AHEAD_MIN_BYTES = 4 * _CHUNK
+# Pieces decompressed ahead of the scan, at most.
+_AHEAD_PIECES = 4
+
+
+class _InflatedAhead:
+    """A part's stream read by a thread of its own, a few pieces ahead of the scan.
+
+    zlib releases the GIL while it decompresses (and while it checks the CRC), so the second
+    core decompresses the next pieces while this one scans the last: the scans hold the GIL.
+    What the stream raises is raised here, after the pieces read before it, as it would be.
+    Where no thread can be started, the stream is read here.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._pieces: queue.Queue[bytes | BaseException] = queue.Queue(_AHEAD_PIECES)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = threading.Thread(target=self._fill, daemon=True)
+
+    def __enter__(self) -> _InflatedAhead:
+        assert self._thread is not None
+        try:
+            self._thread.start()
+        except RuntimeError:  # no thread to be had: read in turn
+            self._thread = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def read(self, n: int) -> bytes:
+        if self._thread is None:
+            chunk: bytes = self._stream.read(n)
+            return chunk
+        item = self._pieces.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def _fill(self) -> None:
+        try:
+            while True:
+                chunk = self._stream.read(_CHUNK)
+                if not self._put(chunk) or not chunk:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised where the scan reads it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        """Queue the item, unless the scan stopped first (a part refused before its end);
+        whether it was queued."""
+        while not self._stop.is_set():
+            try:
+                self._pieces.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
 
 class _ExtentScan:
     """The largest row and column a worksheet's cells name, bounded cheaply.
@@ -321,9 +447,11 @@ class _ExtentScan:
     precise scan. It also notes error cells (t="e", e.g. #DIV/0!), which the reader turns into "".
     """
 
-    # The rare references' letters and digits, in one C-level pass over the piece.
-    _RARE = re.compile(rb'<c r="(?=[A-Z]{2,3}[0-9]|[A-Z][0-9]{6})([A-Z]{1,3})([0-9]{1,7})')
-    _ODD_CELL = re.compile(rb'<c(?! r=")[\s>/]')
+    # In one C-level pass over the piece: the rare references' letters and digits, and any cell
+    # written another way (`<c` without ` r="` after it), which matches with no digits.
+    _RARE_OR_ODD = re.compile(
+        rb'<c(?: r="(?=[A-Z]{2,3}[0-9]|[A-Z][0-9]{6})([A-Z]{1,3})([0-9]{1,7})|(?! r=")[\s>/])'
+    )
     _ANY_REF = re.compile(rb"""\br\s*=\s*["']\s*([A-Za-z]{0,3})([0-9]{1,7})\s*["']""")
     _CELL = re.compile(rb"<c[\s>/]")
     _CELL_NO_REF = re.compile(rb"<c(?=[\s>/])(?![^>]*\br\s*=)")
@@ -349,18 +477,21 @@ class _ExtentScan:
             and (segment.find(b't="e"') >= 0 or segment.find(b"t='e'") >= 0)
         ):
             self.error_cells = True
-        if not self.precise and (self._ODD_CELL.search(segment) or _holds_colon_c(segment)):
+        if not self.precise and _holds_colon_c(segment):
             self.precise = True
         if not self.precise:
-            self.skimmed = True
-            refs = self._RARE.findall(segment)
-            if refs:
-                # Each distinct column and row once: a tall sheet repeats them in every cell.
-                letters = {letters for letters, _ in refs}
-                digits = {digits for _, digits in refs}
-                self.max_col = max(self.max_col, *map(column_number, letters))
-                self.max_row = max(self.max_row, *map(int, digits))
-            return
+            refs = self._RARE_OR_ODD.findall(segment)
+            # Each distinct column and row once: a tall sheet repeats them in every cell.
+            letters = {letters for letters, _ in refs}
+            digits = {digits for _, digits in refs}
+            if b"" in digits:  # an odd cell: this piece and the rest are scanned precisely
+                self.precise = True
+            else:
+                self.skimmed = True
+                if refs:
+                    self.max_col = max(self.max_col, *map(column_number, letters))
+                    self.max_row = max(self.max_row, *map(int, digits))
+                return
         refs = self._ANY_REF.findall(segment)
         if refs:
             self.max_row = max(self.max_row, *map(int, {digits for _, digits in refs}))

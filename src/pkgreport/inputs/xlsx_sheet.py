@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +25,10 @@ from pkgreport.inputs.xlsx_safety import (
 from pkgreport.inputs.xlsx_split import SPLIT_MIN_BYTES, read_split
 from pkgreport.inputs.xlsx_text import (
     TEXT_MIN_BYTES,
+    ReaderAhead,
     TextSheet,
     columns_fit,
     only_shared_strings,
-    open_reader,
     read_text_sheet,
 )
 
@@ -90,14 +91,42 @@ def open_sheet(
 
     The pre-flight (zip and XML bombs, the sheet's extent) runs before calamine sees the bytes;
     `checked` is set once it is over. calamine (or fastexcel) releases the GIL while it parses the
-    sheet; `parsing` is set as that parse begins.
+    sheet; `parsing` is set as that parse begins. A big sheet that may be all text has
+    fastexcel's reader opened while the pre-flight scans it (`ReaderAhead`).
     """
-    parsing = parsing or threading.Event()
+    ahead = ReaderAhead(data)
+    begins = _Begins(checked, parsing or threading.Event())
+    try:
+        return _open_sheet(data, settings, ahead, begins)
+    finally:
+        ahead.close()
+
+
+@dataclass(frozen=True)
+class _Begins:
+    """The events `open_sheet` sets: `checked` once the pre-flight is over, or, for a sheet of
+    text, once fastexcel's parse begins (the steps before it hold the GIL: they run before the
+    data libraries' imports rather than beside them, `read_ahead.wait_for_checks`); `parsing`
+    as the parse begins."""
+
+    checked: threading.Event | None
+    parsing: threading.Event
+
+    def parse(self) -> None:
+        if self.checked is not None:
+            self.checked.set()
+        self.parsing.set()
+
+
+def _open_sheet(
+    data: bytes, settings: Settings, ahead: ReaderAhead, begins: _Begins
+) -> OpenSheet | SheetRefused:
+    """`open_sheet`'s work, the reader opened ahead given (`ahead`)."""
     kept: dict[str, list[bytes]] = {}
     keep_min_bytes = min(SPLIT_MIN_BYTES, TEXT_MIN_BYTES)
-    archive, sheet_extents, problem = preflight_xlsx(data, settings, kept, keep_min_bytes)
-    if checked is not None:
-        checked.set()
+    archive, sheet_extents, problem = preflight_xlsx(
+        data, settings, kept, keep_min_bytes, ahead.sheet_begins
+    )
     if problem is not None:
         return SheetRefused(problem)
     assert archive is not None
@@ -105,7 +134,9 @@ def open_sheet(
     # A big sheet that may be all text is read by fastexcel, whose reader gives the sheets'
     # names: the workbook is then opened once, not by calamine as well.
     text_part = _text_candidate(kept, sheet_extents)
-    reader = open_reader(data) if text_part is not None else None
+    reader = ahead.reader() if text_part is not None else None
+    if begins.checked is not None and reader is None:
+        begins.checked.set()
     opened = _opened_workbook(data, reader)
     if isinstance(opened, SheetRefused):
         return opened
@@ -127,14 +158,14 @@ def open_sheet(
     if sheet_part is not None and sheet_part in kept:
         text = reader if sheet_part == text_part and workbook is reader else None
         read = _read_kept(
-            archive, sheet_part, sheet_name, kept.pop(sheet_part), error_cells, text, parsing
+            archive, sheet_part, sheet_name, kept.pop(sheet_part), error_cells, text, begins.parse
         )
         if read is not None:
             rows, columns = read.size()
             if rows * columns > settings.max_xlsx_cells:
                 return _too_many_cells(rows, columns, settings)
             return read
-    parsing.set()
+    begins.parse()
     if workbook is reader:  # fastexcel's: its sheet was not read as text, calamine reads it
         opened = _opened_workbook(data, None)
         if isinstance(opened, SheetRefused):
@@ -196,7 +227,7 @@ def _read_kept(
     sheet_xml: list[bytes],
     error_cells: bool,
     text_reader: Any | None,
-    parsing: threading.Event,
+    parse_begins: Callable[[], None],
 ) -> OpenSheet | None:
     """A big plain sheet, its XML kept by the pre-flight: as Arrow text when every value is text
     (`xlsx_text`: given fastexcel's reader, `_text_candidate`), else by calamine, in two halves
@@ -208,11 +239,12 @@ def _read_kept(
     under 0.05 s of wall on a quiet machine (0.79 s, and 0.13 s to split, against 0.95 s) while
     `validate` took about 0.25 s more CPU with them: the second core has the data libraries'
     imports and the other workbooks to read (`read_ahead`)."""
-    parsing.set()  # fastexcel, and calamine's halves, release the GIL as they parse
+    # fastexcel, and calamine's halves, release the GIL as they parse.
     if text_reader is not None:
-        text = read_text_sheet(text_reader, sheet_name)
+        text = read_text_sheet(text_reader, sheet_name, parse_begins)
         if text is not None:
             return OpenSheet(archive, sheet_part, sheet_name, None, error_cells, text=text)
+    parse_begins()
     size = sum(map(len, sheet_xml))
     grid = (
         read_split(archive, sheet_part, sheet_name, sheet_xml) if size >= SPLIT_MIN_BYTES else None

@@ -17,6 +17,8 @@ reader thread can run it before pandas loads (`read_ahead`)."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,15 +102,65 @@ def open_reader(data: bytes) -> Any | None:
         return None
 
 
-def read_text_sheet(reader: Any, sheet_name: str) -> TextSheet | None:
+class ReaderAhead:
+    """fastexcel's reader of a workbook (`open_reader`), opened by a thread of its own while the
+    pre-flight still scans the workbook's worksheet, when its first piece looks all shared
+    strings (`sheet_begins`, which the pre-flight calls once every part the reader opens a
+    workbook by has passed). fastexcel releases the GIL as it opens it (it parses the shared
+    strings), and the scans hold it: the second core opens the workbook meanwhile.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._thread: threading.Thread | None = None
+        self._opened: list[Any] = []
+
+    def sheet_begins(self, first_piece: bytes) -> None:
+        if self._thread is None and only_shared_strings([first_piece]):
+            thread = threading.Thread(target=self._open, daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had: the reader is opened when taken
+                return
+            self._thread = thread
+
+    def _open(self) -> None:
+        try:
+            self._opened.append(open_reader(self._data))
+        except BaseException as exc:  # noqa: BLE001 - raised where the reader is taken
+            self._opened.append(exc)
+
+    def reader(self) -> Any | None:
+        """The workbook's reader, as `open_reader` gives it: the one opened ahead, if any."""
+        if self._thread is None:
+            return open_reader(self._data)
+        self._thread.join()
+        opened = self._opened.pop()
+        if isinstance(opened, BaseException):
+            raise opened
+        return opened
+
+    def close(self) -> None:
+        """Wait for a reader opened ahead and nobody took (the sheet is read otherwise)."""
+        if self._thread is not None:
+            self._thread.join()
+        self._opened.clear()
+
+
+def read_text_sheet(
+    reader: Any, sheet_name: str, parse_begins: Callable[[], None] = lambda: None
+) -> TextSheet | None:
     """The sheet as Arrow text columns, or None when fastexcel finds a value that is not text
     in some column, cannot read the sheet, or the sheet holds no value (read it as before).
-    `reader` is `open_reader`'s."""
-    read = _read_text(reader, sheet_name)
+    `reader` is `open_reader`'s; `parse_begins` is called as fastexcel's parse begins (once
+    fastexcel and pyarrow are imported)."""
+    read = _read_text(reader, sheet_name, parse_begins)
     return None if read is None else _text_sheet(*read)
 
 
-def _read_text(reader: Any, sheet_name: str) -> tuple[list[Any], int] | None:
+def _read_text(
+    reader: Any, sheet_name: str, parse_begins: Callable[[], None]
+) -> tuple[list[Any], int] | None:
     """(the sheet's columns from A1's row down, the first column's position) as fastexcel reads
     the workbook: no columns when the sheet holds no value; None unless every column holds text
     only.
@@ -123,6 +175,7 @@ def _read_text(reader: Any, sheet_name: str) -> tuple[list[Any], int] | None:
         import pyarrow as pa
 
         _quiet_fastexcel()
+        parse_begins()
         typing: dict[str, Any] = {
             "header_row": None,
             "skip_rows": 0,
@@ -179,5 +232,24 @@ def _text_sheet(columns: list[Any], offset: int) -> TextSheet | None:
         last_index=last_index,
         offset=offset,
         height=len(columns[0]),
-        may_hold_wrapped=any(pc.any(pc.match_substring(c, '="')).as_py() for c in body),
+        may_hold_wrapped=any(_holds_wrapped(c) for c in body),
     )
+
+
+def _holds_wrapped(column: Any) -> bool:
+    """Whether some value of the column holds `="`: the bytes of its text are searched first,
+    all at once (numpy, a few milliseconds for a Cliniko export's columns); only a column whose
+    bytes hold it is searched value by value (where a value ending in "=" and the next beginning
+    with '"' would also show it there)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    for chunk in column.chunks:
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        text = np.frombuffer(data, dtype=np.uint8)
+        equals = np.flatnonzero(text[:-1] == ord("="))
+        if (text[equals + 1] == ord('"')).any():
+            return bool(pc.any(pc.match_substring(column, '="')).as_py())
+    return False
