@@ -19,7 +19,6 @@ def collapse_duplicates(
     """Exact copies collapse to one row (a warning); one id with different content is an error.
 
     `repeated_id` marks the rows whose id is not unique (pandera's uniqueness check found them).
-    The rows kept keep their index labels, which say which rows they were.
     """
     content = [c for c in frame.columns if c not in PROVENANCE]
     keys = list(key_columns(kind))
@@ -79,7 +78,7 @@ def collapse_duplicates(
                 )
                 run.exclude(kind, rows, message)
                 drop[rows.index] = True
-    return frame[~drop.to_numpy()]
+    return frame[~drop.to_numpy()].reset_index(drop=True)
 
 
 def _warn_about_copies(

@@ -14,7 +14,7 @@ import pandas as pd
 from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
 from pkgreport.excluded import EXCLUDED_DTYPES, empty_excluded
-from pkgreport.ids import RunIds, encode_frames
+from pkgreport.ids import encode_frames
 from pkgreport.inputs.column_typing import type_table, with_provenance
 from pkgreport.inputs.cross_checks import check_across_files
 from pkgreport.inputs.duplicates import collapse_duplicates
@@ -114,9 +114,8 @@ def _schema_check(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """pandera's failures over the typed frame; each becomes an issue and its row is removed.
 
-    Returns the remaining rows (their index as it was: `validate_tables` keeps the id codes to
-    them) and a mask over them of rows whose id is repeated: those are resolved by
-    `collapse_duplicates` (an exact copy is a warning, not an error).
+    Returns the remaining rows and a mask over them of rows whose id is repeated: those are
+    resolved by `collapse_duplicates` (an exact copy is a warning, not an error).
     """
     repeated = np.zeros(len(frame), dtype=bool)
     if failures is None:
@@ -167,25 +166,7 @@ def _schema_check(
         reasons[at[fresh]] = np.array(texts, dtype=object)[fresh]
     bad = ~pd.isna(reasons)
     run.exclude(kind, frame[bad], reasons[bad])
-    return frame[~bad], repeated[~bad]
-
-
-def _checked(
-    run: ValidationRun,
-    kind: str,
-    frame: pd.DataFrame,
-    failures: pd.DataFrame | None,
-    ids: RunIds,
-) -> tuple[pd.DataFrame, RunIds]:
-    """The frame's rows that pass pandera's checks (`_schema_check`) and are not copies or
-    clashes (`collapse_duplicates`), and the id codes kept to them."""
-    checked, repeated_id = _schema_check(run, kind, frame, failures)
-    kept = collapse_duplicates(run, kind, checked, repeated_id)
-    if len(kept) < len(frame):
-        keep = np.zeros(len(frame), dtype=bool)
-        keep[frame.index.get_indexer(kept.index)] = True
-        ids = ids.kept(kind, keep)
-    return kept.reset_index(drop=True), ids
+    return frame[~bad].reset_index(drop=True), repeated[~bad]
 
 
 def _split_tables(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
@@ -273,17 +254,17 @@ def validate_tables(
             typed[kind].append(frame)
 
     frames = _combined(typed)
-    # Each id space encoded once: the checks across files look ids up by these codes, and the
-    # engines join on them (`Dataset.ids`). Encoded before pandera's process forks (`on_typed`):
-    # the hashing's memory is given back first, and the ids the encoding reads are not read
-    # beside it (reading a Python string writes its reference count: its page is then copied).
-    ids = encode_frames(frames.get)
-    release_freed_memory()
     if on_typed is not None:
         on_typed(TypedFrames(frames, run.cells))
     for kind, frame in frames.items():
         if frame is not None:
-            frames[kind], ids = _checked(run, kind, frame, failures_of(kind, frame), ids)
+            frame, repeated_id = _schema_check(run, kind, frame, failures_of(kind, frame))
+            frames[kind] = collapse_duplicates(run, kind, frame, repeated_id)
+
+    # Each id space encoded once: the checks across files look ids up by these codes, and the
+    # engines join on them (`Dataset.ids`).
+    ids = encode_frames(frames.get)
+    release_freed_memory()  # the hashing's, which Arrow's pool would hold beside pandera's process
     ids = check_across_files(run, frames, ids)
 
     excluded = pd.concat(run.excluded, ignore_index=True) if run.excluded else empty_excluded()
