@@ -52,6 +52,36 @@ def assert_same(got: RunIds, expected: RunIds) -> None:
         assert a.text_order == b.text_order
 
 
+def test_codes_are_those_of_the_rows_the_duplicate_checks_keep(tmp_path: Path) -> None:
+    """The sample clinic with an invoice and an appointment repeated exactly (copies, counted
+    once) and an invoice id used by two different rows (both left out): validation hands on
+    the codes of the rows kept, as encoding them afresh gives."""
+    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    for path in sample.glob("*.csv"):
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if path.name.startswith(("Invoices", "Appointments")):
+            lines.append(lines[3])  # an exact copy
+        if path.name.startswith("Invoices"):
+            lines.append(lines[5].replace(",Paid,", ",Open,", 1))  # its id, other content
+        (tmp_path / path.name).write_text("".join(lines), encoding="utf-8")
+    dataset = load_dataset(Settings(input_dir=tmp_path))
+    reasons = sorted(
+        (kind, reason.split(" row")[0] if reason.startswith("exact") else reason.split(":")[0])
+        for kind, reason in dataset.excluded[["kind", "reason"]].itertuples(index=False)
+        if kind in ("invoices", "appointments")
+    )
+    assert [r for r in reasons if r[1] == "exact copy of Invoices-Cliniko-20261101.csv"] == [
+        ("invoices", "exact copy of Invoices-Cliniko-20261101.csv")
+    ]
+    assert [r for r in reasons if r[1].startswith("exact copy of Appointments")] == [
+        ("appointments", "exact copy of Appointments-Cliniko-20261101.csv")
+    ]
+    clashes = [i for i in dataset.errors if "is used by 2 different rows" in i.message]
+    assert [i.file for i in clashes] == ["Invoices-Cliniko-20261101.csv"]
+    assert dataset.ids is not None
+    assert_same(dataset.ids, dataset_ids(replace(dataset, ids=None)))
+
+
 @settings(max_examples=200, deadline=None)
 @given(frames_and_masks())
 def test_leaving_rows_out_gives_the_codes_of_what_is_left(
