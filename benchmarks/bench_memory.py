@@ -2,9 +2,9 @@
 
 Run: python benchmarks/bench_memory.py [FOLDER] [--runs 3] [--against OTHER_PKGREPORT]
 
-`pkgreport report` forks processes beside itself (pandera's checks, the month digests, the
-workbook), which share most of their pages with it copy-on-write. So its memory is counted two
-ways, and both are printed for each run:
+`pkgreport report` forks processes beside itself (pandera's checks, the workbook; the month
+digests are a thread), which share most of their pages with it copy-on-write. So its memory is
+counted two ways, and both are printed for each run:
 
 - the largest single process's peak resident set (what `/usr/bin/time -f %M` reports): shared
   pages count in full in every process that maps them;
