@@ -138,16 +138,9 @@ def _by_month_then_id(ids: pd.Series, month: np.ndarray) -> np.ndarray:
     bytes, which is that order, in C (reading them a slice at a time); ids it cannot hold
     as text are sorted by numpy."""
     objects = ids.to_numpy(dtype=object)
-    by_id = None
     text = arrow_text_in_slices(objects)
-    if text is None:
-        try:
-            text = pa.array(objects, type=pa.large_string(), from_pandas=True)
-        except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-            text = None
-    if text is not None and text.null_count == 0:
-        by_id = pc.sort_indices(text).to_numpy()
-    del text
+    by_id = pc.sort_indices(text).to_numpy() if text is not None and not text.null_count else None
+    del text  # given back before numpy's sort
     if by_id is None:
         by_id = np.argsort(objects.astype(str), kind="stable")
     return by_id[np.argsort(month[by_id], kind="stable")]
