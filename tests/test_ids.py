@@ -3,6 +3,7 @@ is left would give."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from pkgreport.config import Settings
 from pkgreport.ids import MISSING, IdSpace, RunIds, encode, encode_ids
 from pkgreport.pipeline import dataset_ids, load_dataset
+from pkgreport.result import Dataset
 
 IDS = st.one_of(st.sampled_from(["1", "01", "2", "é3", "1 ", "x" * 40, "10"]), st.just(np.nan))
 KINDS = ("appointments", "cases", "invoices", "payments", "patients")
@@ -50,36 +52,6 @@ def assert_same(got: RunIds, expected: RunIds) -> None:
             k: (v.dtype, v.tolist()) for k, v in b.codes.items()
         }, name
         assert a.text_order == b.text_order
-
-
-def test_codes_are_those_of_the_rows_the_duplicate_checks_keep(tmp_path: Path) -> None:
-    """The sample clinic with an invoice and an appointment repeated exactly (copies, counted
-    once) and an invoice id used by two different rows (both left out): validation hands on
-    the codes of the rows kept, as encoding them afresh gives."""
-    sample = Path(__file__).resolve().parents[1] / "sample_data"
-    for path in sample.glob("*.csv"):
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        if path.name.startswith(("Invoices", "Appointments")):
-            lines.append(lines[3])  # an exact copy
-        if path.name.startswith("Invoices"):
-            lines.append(lines[5].replace(",Paid,", ",Open,", 1))  # its id, other content
-        (tmp_path / path.name).write_text("".join(lines), encoding="utf-8")
-    dataset = load_dataset(Settings(input_dir=tmp_path))
-    reasons = sorted(
-        (kind, reason.split(" row")[0] if reason.startswith("exact") else reason.split(":")[0])
-        for kind, reason in dataset.excluded[["kind", "reason"]].itertuples(index=False)
-        if kind in ("invoices", "appointments")
-    )
-    assert [r for r in reasons if r[1] == "exact copy of Invoices-Cliniko-20261101.csv"] == [
-        ("invoices", "exact copy of Invoices-Cliniko-20261101.csv")
-    ]
-    assert [r for r in reasons if r[1].startswith("exact copy of Appointments")] == [
-        ("appointments", "exact copy of Appointments-Cliniko-20261101.csv")
-    ]
-    clashes = [i for i in dataset.errors if "is used by 2 different rows" in i.message]
-    assert [i.file for i in clashes] == ["Invoices-Cliniko-20261101.csv"]
-    assert dataset.ids is not None
-    assert_same(dataset.ids, dataset_ids(replace(dataset, ids=None)))
 
 
 @settings(max_examples=200, deadline=None)
@@ -126,17 +98,27 @@ def test_codes_fit_only_frames_of_their_lengths() -> None:
     assert not ids.fit({**frames, "cases": None}.get)
 
 
+def _sample_edited(tmp_path: Path, edit: Callable[[str, list[str]], list[str]]) -> Dataset:
+    """The sample clinic validated with each export's lines (header first) as `edit(name,
+    lines)` gives them."""
+    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    for path in sample.glob("*.csv"):
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        (tmp_path / path.name).write_text("".join(edit(path.name, lines)), encoding="utf-8")
+    return load_dataset(Settings(input_dir=tmp_path))
+
+
 def test_validation_hands_on_the_codes_of_the_frames_it_keeps(tmp_path: Path) -> None:
     """The sample clinic with a case and some patients not exported: the checks across files
     leave out the appointments of that case and the invoices and payments of those patients,
     and the codes validation hands the engines are those of the rows kept."""
-    sample = Path(__file__).resolve().parents[1] / "sample_data"
-    for path in sample.glob("*.csv"):
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        if path.name.startswith(("Patients", "Cases")):
-            lines = lines[:1] + lines[6:]  # the first five records not exported
-        (tmp_path / path.name).write_text("".join(lines), encoding="utf-8")
-    dataset = load_dataset(Settings(input_dir=tmp_path))
+
+    def unexported(name: str, lines: list[str]) -> list[str]:
+        if name.startswith(("Patients", "Cases")):
+            return lines[:1] + lines[6:]  # the first five records not exported
+        return lines
+
+    dataset = _sample_edited(tmp_path, unexported)
     left_out = {
         (i.file.split("-")[0], i.column) for i in dataset.errors if "is not in the" in i.message
     }
@@ -145,6 +127,34 @@ def test_validation_hands_on_the_codes_of_the_frames_it_keeps(tmp_path: Path) ->
         ("Invoices", "Patient ID"),
         ("Payments", "Patient ID"),
     }
+    assert dataset.ids is not None
+    assert_same(dataset.ids, dataset_ids(replace(dataset, ids=None)))
+
+
+def test_codes_are_those_of_the_rows_the_duplicate_checks_keep(tmp_path: Path) -> None:
+    """The sample clinic with an invoice and an appointment repeated exactly (copies, counted
+    once) and an invoice id used by two different rows (both left out): validation hands on
+    the codes of the rows kept, as encoding them afresh gives."""
+
+    def repeated(name: str, lines: list[str]) -> list[str]:
+        if name.startswith(("Invoices", "Appointments")):
+            lines = [*lines, lines[3]]  # an exact copy
+        if name.startswith("Invoices"):
+            lines = [*lines, lines[5].replace(",Paid,", ",Open,", 1)]  # its id, other content
+        return lines
+
+    dataset = _sample_edited(tmp_path, repeated)
+    copies = sorted(
+        (kind, reason.split(" row")[0])
+        for kind, reason in dataset.excluded[["kind", "reason"]].itertuples(index=False)
+        if kind in ("invoices", "appointments") and reason.startswith("exact copy of")
+    )
+    assert copies == [
+        ("appointments", "exact copy of Appointments-Cliniko-20261101.csv"),
+        ("invoices", "exact copy of Invoices-Cliniko-20261101.csv"),
+    ]
+    clashes = [i for i in dataset.errors if "is used by 2 different rows" in i.message]
+    assert [i.file for i in clashes] == ["Invoices-Cliniko-20261101.csv"]
     assert dataset.ids is not None
     assert_same(dataset.ids, dataset_ids(replace(dataset, ids=None)))
 
