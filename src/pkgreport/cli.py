@@ -40,6 +40,7 @@ from pkgreport.config import Settings
 from pkgreport.errors import ExitCode, InputError, PkgReportError, UsageError
 from pkgreport.group.hooks import GROUP_INPUT_DIR, report_group_options, run_group_options
 from pkgreport.inputs.presets import preset_names
+from pkgreport.memory import use_returning_allocator
 
 
 class Handled(click.Group):
@@ -97,6 +98,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    use_returning_allocator()  # before any command reads a file
 
 
 def main() -> NoReturn:

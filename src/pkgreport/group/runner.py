@@ -46,7 +46,9 @@ def compute_clinic(
     """Load, validate, compute and render one clinic; a clinic whose exports need fixing (or
     whose settings do not fit them) comes back not computed, with its issues."""
     from pkgreport import pipeline
+    from pkgreport.memory import use_returning_allocator
 
+    use_returning_allocator()  # a Dask worker's process has not run the command line
     try:
         if partitions > 1:
             from pkgreport.group.partition import run_partitioned
