@@ -39,7 +39,8 @@ class RawTable:
     # gives the UTF-8 length of the longest cell; a sheet the length of its longest run of cells.
     longest_cell_bytes: int | None = None
     # False when a reader of the loader decoded the text, strictly: no cell or header holds a
-    # lone surrogate (`pkgreport.inputs.surrogates`), so validation does not look for one.
+    # lone surrogate (`pkgreport.inputs.surrogates`), so validation does not look for one. A
+    # copy given other text (`dataclasses.replace(table, frame=...)`) should say True again.
     may_hold_lone_surrogates: bool = True
 
 
