@@ -16,6 +16,7 @@ from tests.test_csv_arrow import FIELD, assert_read_alike
 from pkgreport.config import Settings
 from pkgreport.errors import Issue
 from pkgreport.inputs.loading import load_file
+from pkgreport.inputs.surrogates import holds_lone_surrogate
 
 # Small caps keep every example fast whatever hypothesis builds.
 SETTINGS = Settings(max_xlsx_uncompressed_bytes=4 << 20, max_xlsx_cells=100_000)
@@ -57,8 +58,11 @@ def check(folder: Path, content: bytes, suffix: str) -> None:
     assert str(frame["source_row"].dtype) == "int64"
     assert (frame["source_file"] == path.name).all()
     assert frame["source_row"].is_monotonic_increasing and (frame["source_row"] >= 2).all()
+    # Every reader decodes strictly: no cell or header holds a lone surrogate (U+D800..U+DFFF).
+    assert not table.may_hold_lone_surrogates
+    assert not any(holds_lone_surrogate(str(c)) for c in frame.columns)
     for column in frame.columns[:-2]:
-        assert all(type(v) is str for v in frame[column])
+        assert all(type(v) is str and not holds_lone_surrogate(v) for v in frame[column])
         assert not frame[column].str.contains("\r", regex=False).any()
     assert table.file.rows == len(frame)
 

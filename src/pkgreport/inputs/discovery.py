@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pkgreport.errors import Issue
+from pkgreport.inputs.surrogates import name_is_text, name_not_text, shown_name
 from pkgreport.inputs.tables import file_error, file_warning
 from pkgreport.result import HISTORY_FOLDER, LOCK_NAME, OWN_OUTPUT_PREFIX, OWN_OUTPUT_SUFFIXES
 
@@ -97,6 +98,9 @@ def discover_inputs(
     own_output = _own_output(input_dir, output_dir)
     for path in entries:
         if own_output(path):
+            continue
+        if not name_is_text(path.name):  # every message and report would name it
+            issues.append(file_error(shown_name(path.name), name_not_text(path.name)))
             continue
         skipped = _skipped_entry(path)
         if skipped is not None:

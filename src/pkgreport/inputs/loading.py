@@ -12,6 +12,7 @@ from pkgreport.inputs import read_ahead
 from pkgreport.inputs.csv_reading import load_csv
 from pkgreport.inputs.discovery import CSV_SUFFIXES, discover_inputs, no_exports_message
 from pkgreport.inputs.read_ahead import read_export_bytes
+from pkgreport.inputs.surrogates import name_is_text, name_not_text, shown_name
 from pkgreport.inputs.tables import RESERVED_COLUMNS, RawTable, file_error, row_error
 from pkgreport.inputs.xlsx_reading import load_xlsx
 from pkgreport.inputs.xlsx_sheet import XLSX_SUFFIXES, OpenSheet, SheetRefused
@@ -49,6 +50,8 @@ def load_file(path: Path, kind: str, settings: Settings) -> tuple[RawTable | Non
     path = Path(path)
     name = path.name
     early = read_ahead.take(path, settings)
+    if not name_is_text(name):  # every message and report names the file its rows come from
+        return None, [file_error(shown_name(name), name_not_text(name))]
     if early is None:
         data, problem = read_export_bytes(path, settings.max_file_bytes)
     elif early.failed is not None and early.data is None:

@@ -38,6 +38,10 @@ class RawTable:
     # A bound measured while reading (else None): no cell holds more characters. A CSV reader
     # gives the UTF-8 length of the longest cell; a sheet the length of its longest run of cells.
     longest_cell_bytes: int | None = None
+    # False when a reader of the loader decoded the text, strictly: no cell or header holds a
+    # lone surrogate (`pkgreport.inputs.surrogates`), so validation does not look for one. A
+    # copy given other text (`dataclasses.replace(table, frame=...)`) should say True again.
+    may_hold_lone_surrogates: bool = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,7 +149,11 @@ def finish_columns(
     )
     scientific = not searchable or b"+" in data
     table = RawTable(
-        file, out, may_hold_scientific=scientific, longest_cell_bytes=longest_cell_bytes
+        file,
+        out,
+        may_hold_scientific=scientific,
+        longest_cell_bytes=longest_cell_bytes,
+        may_hold_lone_surrogates=False,
     )
     return table, issues
 

@@ -28,6 +28,14 @@ from pkgreport.inputs.schemas import (
     empty_frame,
     schema_for,
 )
+from pkgreport.inputs.surrogates import (
+    REEXPORT,
+    broken_character,
+    holds_lone_surrogate,
+    lone_surrogate_cells,
+    shown_name,
+    shown_safely,
+)
 from pkgreport.inputs.tables import RawTable
 from pkgreport.inputs.validation_run import ValidationRun
 from pkgreport.memory import release_freed_memory
@@ -169,6 +177,62 @@ def _schema_check(
     return frame[~bad].reset_index(drop=True), repeated[~bad]
 
 
+def _without_lone_surrogates(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
+    """The tables without text no stage can hold (`surrogates`), which only a table built by
+    hand may hold: refused before anything reads it (`_refuse_lone_surrogates`)."""
+    kept = (_refuse_lone_surrogates(run, t) if t.file.kind in KINDS else t for t in tables)
+    return [table for table in kept if table is not None]
+
+
+def _refuse_lone_surrogates(run: ValidationRun, table: RawTable) -> RawTable | None:
+    """The table without the rows whose cells hold a lone surrogate (each such cell an error),
+    or None when a header holds one (the file is refused, its rows left out). A table the
+    loader read holds none (`surrogates`) and is returned as it is, unread."""
+    if not table.may_hold_lone_surrogates:
+        return table
+    kind = table.file.kind
+    frame = with_provenance(table)
+    rows = _provenance_shown_safely(frame)
+    header = next((str(c) for c in frame.columns if holds_lone_surrogate(str(c))), None)
+    if header is not None:
+        shown = shown_safely(header)
+        message = f"the header {shown!r} holds {broken_character(header)}; {REEXPORT}"
+        file = shown_name(table.file.name)
+        run.issues.append(Issue("error", file, None, shown, None, message))
+        run.exclude(kind, rows, message)
+        return None
+    reasons = np.full(len(frame), None, dtype=object)
+    for label in frame.columns:
+        column = shown_safely(str(label))
+        for at in np.flatnonzero(lone_surrogate_cells(frame[label])):
+            value = str(frame[label].iat[at])
+            shown = shown_safely(value)
+            message = (
+                f"{column} {shown} holds {broken_character(value)}, so the row is left out; "
+                f"{REEXPORT}"
+            )
+            file, row = rows["source_file"].iat[at], int(rows["source_row"].iat[at])
+            run.issues.append(Issue("error", file, row, column, shown, message))
+            reasons[at] = reasons[at] or message
+    bad = ~pd.isna(reasons)
+    if not bad.any():
+        return table
+    run.exclude(kind, rows[bad], reasons[bad])
+    kept = frame[~bad].reset_index(drop=True)
+    return dataclasses.replace(table, frame=kept, may_hold_lone_surrogates=False)
+
+
+def _provenance_shown_safely(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each row's file and row number (a file's name holding a lone surrogate shown safely)."""
+    files = [shown_name(f) if isinstance(f, str) else f for f in frame["source_file"]]
+    return pd.DataFrame(
+        {
+            "source_file": pd.Series(files, dtype=object),
+            "source_row": frame["source_row"].to_numpy(dtype=np.int64),
+        }
+    )
+
+
 def _split_tables(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
     """Each file a mapping splits (`[payments.split.allocations]`) -> one table per kind."""
     out: list[RawTable] = []
@@ -232,7 +296,7 @@ def validate_tables(
     run = ValidationRun(settings)
     typed: dict[str, list[pd.DataFrame]] = {}
     files = list(files) if files is not None else [t.file for t in tables]
-    for table in _split_tables(run, tables):
+    for table in _split_tables(run, _without_lone_surrogates(run, tables)):
         kind = table.file.kind
         if kind not in KINDS:
             run.issues.append(
