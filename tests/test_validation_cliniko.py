@@ -738,8 +738,9 @@ def test_typing_keeps_each_attendee_of_the_groups_and_leaves_out_the_problem_row
     tmp_path: Path,
 ) -> None:
     # Groups before and after a group with a bad start and an unavailable block: the typed rows
-    # are the rows kept, a group's row once per patient, with their own row numbers; the file
-    # typed as the loader holds it (repeating values as codes) and as plain text alike.
+    # are the rows kept, a group's row once per patient, with their own row numbers; the block
+    # is left out as such, its values never read as an appointment's. The file is typed as the
+    # loader holds it (repeating values as codes) and as plain text alike.
     bad_start = {"End Time": "2022-11-02 11:30:00 +1100"}
     rows = [
         appointment("1017545553210000201", "2022-11-02 09:00:00 +1100", ANN),
@@ -752,7 +753,12 @@ def test_typing_keeps_each_attendee_of_the_groups_and_leaves_out_the_problem_row
         appointment(
             "1017545553210000203", "2022-11-02 25:00:00 +1100", f"{BOB}; {CAROL}", **bad_start
         ),
-        appointment("1017545553210000204", "2022-11-02 12:00:00 +1100", "", **UNAVAILABLE),
+        appointment(
+            "1017545553210000204",
+            "2022-11-02 12:00:00 +1100",
+            "",
+            **UNAVAILABLE | {"Cancellation Time": "whenever"},
+        ),
         appointment(
             "1017545553210000205",
             "2022-11-02 13:00:00 +1100",

@@ -211,26 +211,20 @@ def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame |
     if _refuse_rounded_ids(run, kind, file, columns, table.may_hold_scientific):
         run.exclude(kind, _provenance(frame), "a spreadsheet program rounded the file's ids")
         return None
-    provenance = _provenance(frame)
     parsed: dict[str, parsing.Parsed] = {}
+    unbooked = np.zeros(len(frame), dtype=bool)
     if kind == "appointments":
         # Parsed once: its blanks are the rows with no patient, left out before anything else
-        # (only the columns used are taken without them, not the whole file).
-        patient = parsing.parse_text(columns["patient_id"])
-        unbooked = _unbooked(run, file, frame, columns, patient.blank)
-        if unbooked.any():
-            booked = np.flatnonzero(~unbooked)
-            provenance = _rows_at(provenance, booked)
-            columns = {name: _column_at(column, booked) for name, column in columns.items()}
-            patient = parsing.parse_text(columns["patient_id"])
-        parsed["patient_id"] = patient
-    typed, bad = _parse_columns(run, kind, provenance, columns, parsed)
-    # The rows kept are chosen first and taken once: rows with a problem left out and, for
-    # appointments, a group appointment's row repeated for each patient it lists.
-    rows = np.flatnonzero(~bad) if bad.any() else None
+        # (typed with the rest, their values never reported, and not taken).
+        parsed["patient_id"] = parsing.parse_text(columns["patient_id"])
+        unbooked = _unbooked(run, file, frame, columns, parsed["patient_id"].blank)
+    typed, left_out = _parse_columns(run, kind, _provenance(frame), columns, parsed, unbooked)
+    # The rows kept are chosen first and taken once: rows with no patient or with a problem
+    # left out and, for appointments, a group appointment's row repeated for each patient.
+    rows = np.flatnonzero(~left_out) if left_out.any() else None
     patient_ids = None
     if kind == "appointments":
-        rows, patient_ids = _one_row_per_attendee(run, typed, columns["patient_id"], bad)
+        rows, patient_ids = _one_row_per_attendee(run, typed, columns["patient_id"], left_out)
     typed = _typed_rows(kind, typed, rows)
     if patient_ids is not None:
         typed["patient_id"] = patient_ids
@@ -293,10 +287,12 @@ def _parse_columns(
     provenance: pd.DataFrame,
     raw_columns: dict[str, pd.Series],
     parsed_already: dict[str, parsing.Parsed],
+    gone: np.ndarray,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Parse each column of one file (but those parsed already): (the typed frame of every row,
-    a mask of the rows with a problem, which are reported and listed as left out here but still
-    in the frame: the caller takes the rows it keeps, once)."""
+    a mask of the rows left out). Those are the rows `gone` already, whose values are not
+    reported, and the rows with a problem, reported and listed as left out here; all are still
+    in the frame: the caller takes the rows it keeps, once."""
     n = len(provenance)
     dtypes = typed_columns(kind)
     columns: dict[str, pd.Series] = {}
@@ -311,11 +307,13 @@ def _parse_columns(
         parsed = parsed_already.get(spec.name) or _parse(spec, raw, run.settings)
         columns[spec.name] = parsed.values.reset_index(drop=True)
         problems = parsed.errors
-        if spec.required and parsed.blank.any():
+        if gone.any():
+            problems = problems[~gone[problems.index.to_numpy()]]
+        if spec.required and (parsed.blank & ~gone).any():
             blank = pd.Series(
                 f"is blank: every {SINGULAR[kind]} needs its {spec.name}; fill it in or delete "
                 "the row",
-                index=np.flatnonzero(parsed.blank),
+                index=np.flatnonzero(parsed.blank & ~gone),
             )
             problems = pd.concat([problems, blank]).sort_index()
         if not problems.empty:
@@ -338,7 +336,7 @@ def _parse_columns(
         _default_source(run, typed, reasons, bad)
     if bad.any():
         run.exclude(kind, typed[bad], reasons[bad])
-    return typed, bad
+    return typed, bad | gone
 
 
 def _refuse_rounded_ids(
@@ -425,7 +423,7 @@ def _one_row_per_attendee(
 ) -> tuple[np.ndarray | None, pd.Series | None]:
     """The rows to keep (None: all) and, when a group appointment lists several patients, the
     patient of each row kept: one row per patient (same appointment id). `patients` is the
-    column as written, `bad` the rows left out with a problem."""
+    column as written, `bad` the rows left out."""
     split = parsing.split_ids(patients)
     if split is None:
         # Every row names one patient (blank ones were left out or are errors).
