@@ -324,8 +324,12 @@ def split_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
 def _by_distinct(
     values: pd.Series,
     parse_one: Callable[[str], tuple[object, int]],
+    dtype: type | str = object,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse each distinct stripped value once; return (value per row, code per row, blank)."""
+    """Parse each distinct stripped value once; return (value per row, code per row, blank).
+
+    The values are converted to `dtype` per distinct value, before they are spread to the rows.
+    """
     # Reading each distinct raw text once keeps the per-row work to one hash pass.
     keys, distinct, _ = distinct_values(values)
     uniques = [u.strip() for u in distinct]
@@ -334,7 +338,7 @@ def _by_distinct(
     table[:] = [v for v, _ in parsed]
     codes = np.array([c for _, c in parsed], dtype=np.int8)[keys]
     blank = np.array([u == "" for u in uniques], dtype=bool)[keys]
-    return table[keys], codes, blank
+    return table.astype(dtype)[keys], codes, blank
 
 
 def parse_bools(values: pd.Series, default: bool = False) -> Parsed:
@@ -350,8 +354,8 @@ def parse_bools(values: pd.Series, default: bool = False) -> Parsed:
             return False, 0
         return default, 1
 
-    parsed, codes, blank = _by_distinct(values, one)
-    out = pd.Series(parsed.astype(bool), index=values.index, dtype=bool)
+    parsed, codes, blank = _by_distinct(values, one, bool)
+    out = pd.Series(parsed, index=values.index, dtype=bool, copy=False)
     message = "is not yes or no: write yes/no, true/false, y/n or 1/0 (blank means " + (
         "yes)" if default else "no)"
     )
@@ -408,8 +412,7 @@ def parse_count(values: pd.Series, minimum: int = 1) -> Parsed:
         number = int(match.group(1))
         return (number, 0) if number >= minimum else (0, 2)
 
-    parsed, codes, blank = _by_distinct(values, one)
-    numbers = parsed.astype(np.int64)
+    numbers, codes, blank = _by_distinct(values, one, np.int64)
     out = pd.Series(pd.arrays.IntegerArray(numbers, blank | (codes > 0)), index=values.index)
     messages = _COUNT_FROM_ZERO_MESSAGES if minimum == 0 else _COUNT_MESSAGES
     return parsed_result(out, codes, messages, blank, values.index)
