@@ -214,8 +214,8 @@ def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame |
     parsed: dict[str, parsing.Parsed] = {}
     unbooked = np.zeros(len(frame), dtype=bool)
     if kind == "appointments":
-        # Parsed once: its blanks are the rows with no patient, left out before anything else
-        # (typed with the rest, their values never reported, and not taken).
+        # Parsed once: its blanks find the rows with no patient, reported before anything else;
+        # they are typed with the rest, but their values are never reported or taken.
         parsed["patient_id"] = parsing.parse_text(columns["patient_id"])
         unbooked = _unbooked(run, file, frame, columns, parsed["patient_id"].blank)
     typed, left_out = _parse_columns(run, kind, _provenance(frame), columns, parsed, unbooked)
