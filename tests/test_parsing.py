@@ -793,6 +793,20 @@ def test_split_ids_lists_each_patient_of_a_group() -> None:
     assert ids.tolist() == ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]
 
 
+def test_split_ids_of_a_column_held_as_codes_are_those_of_its_text() -> None:
+    # Cells as written (a CSV column whose values repeat is held as codes): each is stripped,
+    # a blank gives no id, and a value that lists several but that no row holds lists nothing.
+    cells = [" p1 ", "p2, p3", "", "p4;p5 p6", "p2, p3", "p7"]
+    categories = ["q1, q2", *dict.fromkeys(cells)]
+    held = pd.Series(pd.Categorical(cells, categories=categories))
+    for column in (held, _col(*cells)):
+        rows, ids = split_ids(column)
+        assert rows.tolist() == [0, 1, 1, 3, 3, 3, 4, 4, 5]
+        assert ids.tolist() == ["p1", "p2", "p3", "p4", "p5", "p6", "p2", "p3", "p7"]
+    alone = pd.Series(pd.Categorical(["p1", " p2"], categories=["p1", " p2", "q1, q2"]))
+    assert split_ids(alone) is None
+
+
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_shapes_are_grouped_exactly(data: st.DataObject) -> None:

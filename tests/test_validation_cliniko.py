@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,11 @@ from click.testing import CliRunner
 from pkgreport.cli import cli
 from pkgreport.config import Settings
 from pkgreport.engine.cases import tally_cases
+from pkgreport.inputs.column_typing import type_table
+from pkgreport.inputs.loading import load_folder
+from pkgreport.inputs.schemas import typed_columns
 from pkgreport.inputs.validation import Dataset
+from pkgreport.inputs.validation_run import ValidationRun
 from pkgreport.pipeline import load_dataset
 
 APPOINTMENT_HEADERS = [
@@ -714,3 +719,105 @@ def test_excel_safe_ids_typed_into_a_workbook_are_unwrapped(tmp_path: Path) -> N
     assert messages(data) == []
     assert data.patients is not None
     assert data.patients[["patient_id", "patient_name"]].values.tolist() == [[ANN, "Ann Lee"]]
+
+
+CAROL = "1558354464010667077"
+UNBOOKED_REASON = "no patient: an unavailable block or a holiday, not an appointment"
+UNBOOKED = (
+    "1 row has no patient in Patient ID(s) (row 5): practitioners' unavailable blocks and "
+    "holidays are not appointments, so it was left out"
+)
+BAD_START = (
+    "Start Time is not a real date or time when read as day/month/year: check the day and month "
+    "(or the date order setting), and write it like 21/07/2026 14:30 (day/month/year) or ISO "
+    "2026-07-21T14:30:00"
+)
+
+
+def test_typing_keeps_each_attendee_of_the_groups_and_leaves_out_the_problem_rows(
+    tmp_path: Path,
+) -> None:
+    # Groups before and after a group with a bad start and an unavailable block: the typed rows
+    # are the rows kept, a group's row once per patient, with their own row numbers; the block
+    # is left out as such, its values never read as an appointment's. The file is typed as the
+    # loader holds it (repeating values as codes) and as plain text alike.
+    bad_start = {"End Time": "2022-11-02 11:30:00 +1100"}
+    rows = [
+        appointment("1017545553210000201", "2022-11-02 09:00:00 +1100", ANN),
+        appointment(
+            "1017545553210000202",
+            "2022-11-02 10:00:00 +1100",
+            f"{ANN}, {BOB}",
+            **{"Number of Patients": "3", "Patient Case": BOB_CASE},
+        ),
+        appointment(
+            "1017545553210000203", "2022-11-02 25:00:00 +1100", f"{BOB}; {CAROL}", **bad_start
+        ),
+        appointment(
+            "1017545553210000204",
+            "2022-11-02 12:00:00 +1100",
+            "",
+            **UNAVAILABLE | {"Cancellation Time": "whenever"},
+        ),
+        appointment(
+            "1017545553210000205",
+            "2022-11-02 13:00:00 +1100",
+            f" {CAROL} {ANN} ",
+            **{"Number of Patients": "2"},
+        ),
+        appointment("1017545553210000206", "2022-11-02 14:00:00 +1100", BOB),
+    ]
+    path = folder(tmp_path, {APPOINTMENTS_FILE: csv_bytes(APPOINTMENT_HEADERS, rows)})
+    settings = Settings(input_dir=path, timezone="Australia/Sydney")
+    (table,), _ = load_folder(path, settings)
+    as_codes = table.frame.copy()
+    for header in APPOINTMENT_HEADERS:  # as the CSV reader holds a large file's repeating values
+        codes, distinct = pd.factorize(as_codes[header].to_numpy(dtype=object))
+        held = pd.CategoricalDtype(pd.Index(distinct, dtype=object))
+        as_codes[header] = pd.Categorical.from_codes(codes, dtype=held)
+    starts = [f"2022-11-02 {hour}:00:00" for hour in (9, 10, 10, 13, 13, 14)]
+    expected = pd.DataFrame(
+        {
+            "appointment_id": [f"101754555321000020{i}" for i in (1, 2, 2, 5, 5, 6)],
+            "patient_id": [ANN, ANN, BOB, CAROL, ANN, BOB],
+            "starts_at": pd.to_datetime(starts).as_unit("ns"),
+            "ends_at": pd.to_datetime([s.replace(":00:00", ":30:00") for s in starts]).as_unit(
+                "ns"
+            ),
+            "case_id": [None, BOB_CASE, BOB_CASE, None, None, None],
+            **{
+                name: pd.Series([pd.NaT] * 6, dtype="datetime64[ns]")
+                for name in ("cancelled_at", "archived_at", "deleted_at")
+            },
+            "did_not_arrive": [False] * 6,
+            "arrived": [True] * 6,
+            "patient_name": [None] * 6,
+            "practitioner": ["Dr Ana Smith"] * 6,
+            "business": ["Main Clinic"] * 6,
+            "appointment_type": ["Standard Consultation"] * 6,
+            "invoice_number": [None] * 6,
+            "patient_count": pd.array([1, 3, 3, 2, 2, 1], dtype="Int64"),
+            "source_file": [APPOINTMENTS_FILE] * 6,
+            "source_row": [2, 3, 3, 6, 6, 7],
+        }
+    )
+    expected = expected.astype({c: object for c in expected if expected[c].dtype == "str"})
+    expected = expected[list(typed_columns("appointments"))]
+    for loaded in (table, dataclasses.replace(table, frame=as_codes)):
+        run = ValidationRun(settings)
+        typed = type_table(run, "appointments", loaded)
+        assert typed is not None
+        pd.testing.assert_frame_equal(typed, expected, check_exact=True)
+        assert [str(i) for i in run.issues] == [
+            f"INFO: {APPOINTMENTS_FILE}, column 'Patient ID(s)': {UNBOOKED}",
+            f"ERROR: {APPOINTMENTS_FILE}, row 4, column 'Start Time', value "
+            f"'2022-11-02 25:00:00 +1100': {BAD_START}",
+            f"WARNING: {APPOINTMENTS_FILE}, row 3, column 'Number of Patients', value '3': "
+            "Number of Patients is 3 but Patient ID(s) lists 2: pkgreport counts each patient "
+            "listed; check who attends this group appointment in Cliniko",
+        ]
+        left_out = pd.concat(run.excluded)
+        assert left_out[["source_row", "id", "reason"]].values.tolist() == [
+            [5, "1017545553210000204", UNBOOKED_REASON],
+            [4, "1017545553210000203", BAD_START],
+        ]

@@ -212,18 +212,22 @@ def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame |
         run.exclude(kind, _provenance(frame), "a spreadsheet program rounded the file's ids")
         return None
     parsed: dict[str, parsing.Parsed] = {}
+    unbooked = np.zeros(len(frame), dtype=bool)
     if kind == "appointments":
-        # Parsed once: its blanks are the rows with no patient, left out before anything else.
-        patient = parsing.parse_text(columns["patient_id"])
-        unbooked = _unbooked(run, file, frame, columns, patient.blank)
-        if unbooked.any():
-            frame = frame[~unbooked].reset_index(drop=True)
-            columns = {name: frame[label[header]] for name, header in mapping.items()}
-            patient = parsing.parse_text(columns["patient_id"])
-        parsed["patient_id"] = patient
-    typed = _parse_columns(run, kind, _provenance(frame), columns, parsed)
+        # Parsed once: its blanks find the rows with no patient, reported before anything else;
+        # they are typed with the rest, but their values are never reported or taken.
+        parsed["patient_id"] = parsing.parse_text(columns["patient_id"])
+        unbooked = _unbooked(run, file, frame, columns, parsed["patient_id"].blank)
+    typed, left_out = _parse_columns(run, kind, _provenance(frame), columns, parsed, unbooked)
+    # The rows kept are chosen first and taken once: rows with no patient or with a problem
+    # left out and, for appointments, a group appointment's row repeated for each patient.
+    rows = np.flatnonzero(~left_out) if left_out.any() else None
+    patient_ids = None
     if kind == "appointments":
-        typed = _one_row_per_attendee(run, typed)
+        rows, patient_ids = _one_row_per_attendee(run, typed, columns["patient_id"], left_out)
+    typed = _typed_rows(kind, typed, rows)
+    if patient_ids is not None:
+        typed["patient_id"] = patient_ids
     if kind == "invoices" and "original_invoice_id" in mapping:
         typed = _check_credit_notes(run, typed)
     if kind == "patients" and "patient_name" not in mapping:
@@ -244,6 +248,30 @@ def _check_credit_notes(run: ValidationRun, invoices: pd.DataFrame) -> pd.DataFr
     )
 
 
+def _rows_at(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The frame's rows at `positions`, numbered from 0 again. Each column's array is taken on
+    its own: pandas' take of a whole frame (or a Series) costs about three times as much."""
+    return pd.DataFrame(
+        {name: _column_at(frame[name], positions) for name in frame.columns}, copy=False
+    )
+
+
+def _column_at(column: pd.Series, positions: np.ndarray) -> pd.Series:
+    taken = column.array.take(positions)
+    return pd.Series(taken, dtype=column.dtype, name=column.name, copy=False)
+
+
+def _typed_rows(kind: str, typed: pd.DataFrame, rows: np.ndarray | None) -> pd.DataFrame:
+    """The typed frame's rows at `rows` (None: every row, as it is)."""
+    if rows is not None:
+        typed = _rows_at(typed, rows)
+    for name, dtype in typed_columns(kind).items():
+        # Required money had its blanks removed with the rows left out, so it fits int64 now.
+        if dtype == "int64" and str(typed[name].dtype) == "Int64":
+            typed[name] = typed[name].astype("int64")
+    return typed
+
+
 def _provenance(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -259,9 +287,12 @@ def _parse_columns(
     provenance: pd.DataFrame,
     raw_columns: dict[str, pd.Series],
     parsed_already: dict[str, parsing.Parsed],
-) -> pd.DataFrame:
-    """Parse each column of one file (but those parsed already); rows with a problem are
-    reported and left out."""
+    gone: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Parse each column of one file (but those parsed already): (the typed frame of every row,
+    a mask of the rows left out). Those are the rows `gone` already, whose values are not
+    reported, and the rows with a problem, reported and listed as left out here; all are still
+    in the frame: the caller takes the rows it keeps, once."""
     n = len(provenance)
     dtypes = typed_columns(kind)
     columns: dict[str, pd.Series] = {}
@@ -276,11 +307,13 @@ def _parse_columns(
         parsed = parsed_already.get(spec.name) or _parse(spec, raw, run.settings)
         columns[spec.name] = parsed.values.reset_index(drop=True)
         problems = parsed.errors
-        if spec.required and parsed.blank.any():
+        if gone.any():
+            problems = problems[~gone[problems.index.to_numpy()]]
+        if spec.required and (parsed.blank & ~gone).any():
             blank = pd.Series(
                 f"is blank: every {SINGULAR[kind]} needs its {spec.name}; fill it in or delete "
                 "the row",
-                index=np.flatnonzero(parsed.blank),
+                index=np.flatnonzero(parsed.blank & ~gone),
             )
             problems = pd.concat([problems, blank]).sort_index()
         if not problems.empty:
@@ -295,19 +328,15 @@ def _parse_columns(
             fresh = ~bad[positions]
             reasons[positions[fresh]] = np.array(texts, dtype=object)[fresh]
             bad[positions] = True
-    typed = pd.DataFrame(columns)
-    typed["source_file"] = provenance["source_file"]
-    typed["source_row"] = provenance["source_row"]
+    columns["source_file"] = provenance["source_file"]
+    columns["source_row"] = provenance["source_row"]
+    # Not copied into one block per dtype (pandas' default): the frame is taken from once more.
+    typed = pd.DataFrame(columns, copy=False)
     if kind == "allocations":
         _default_source(run, typed, reasons, bad)
     if bad.any():
         run.exclude(kind, typed[bad], reasons[bad])
-        typed = typed[~bad].reset_index(drop=True)
-    for name, dtype in dtypes.items():
-        # Required money had its blanks removed above, so it fits plain int64 now.
-        if dtype == "int64" and str(typed[name].dtype) == "Int64":
-            typed[name] = typed[name].astype("int64")
-    return typed
+    return typed, bad | gone
 
 
 def _refuse_rounded_ids(
@@ -389,27 +418,35 @@ def _unbooked(
     return unbooked
 
 
-def _one_row_per_attendee(run: ValidationRun, typed: pd.DataFrame) -> pd.DataFrame:
-    """A group appointment listing several patients becomes one row per patient (same id)."""
-    split = parsing.split_ids(typed["patient_id"])
+def _one_row_per_attendee(
+    run: ValidationRun, typed: pd.DataFrame, patients: pd.Series, bad: np.ndarray
+) -> tuple[np.ndarray | None, pd.Series | None]:
+    """The rows to keep (None: all) and, when a group appointment lists several patients, the
+    patient of each row kept: one row per patient (same appointment id). `patients` is the
+    column as written, `bad` the rows left out."""
+    split = parsing.split_ids(patients)
     if split is None:
         # Every row names one patient (blank ones were left out or are errors).
         listed = np.ones(len(typed), dtype=np.int64)
     else:
         listed = np.bincount(split[0], minlength=len(typed))
-    _check_patient_counts(run, typed, listed)
+    _check_patient_counts(run, typed, listed, ~bad)
     if split is None:
-        return typed
+        return (np.flatnonzero(~bad) if bad.any() else None), None
     rows, ids = split
-    out = typed.iloc[rows].reset_index(drop=True)
-    out["patient_id"] = pd.Series(ids, dtype=object)
-    return out
+    if bad.any():
+        kept = ~bad[rows]
+        rows, ids = rows[kept], ids[kept]
+    return rows, pd.Series(ids, dtype=object)
 
 
-def _check_patient_counts(run: ValidationRun, typed: pd.DataFrame, listed: np.ndarray) -> None:
-    """A `Number of Patients` other than the number of ids listed is a warning on its row."""
+def _check_patient_counts(
+    run: ValidationRun, typed: pd.DataFrame, listed: np.ndarray, kept: np.ndarray
+) -> None:
+    """A `Number of Patients` other than the number of ids listed is a warning on its row (of
+    the rows `kept`)."""
     counts = typed["patient_count"]
-    disagree = (counts.notna() & (counts != listed)).to_numpy(dtype=bool)
+    disagree = (counts.notna() & (counts != listed)).to_numpy(dtype=bool) & kept
     if disagree.any():
         picked = typed[disagree]
         for file, row, count, found in zip(

@@ -101,25 +101,26 @@ def shared_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     return codes.astype(np.intp), distinct
 
 
-def _stripped_objects(values: pd.Series) -> np.ndarray:
-    """The column as a new object array of stripped `str`.
+def _stripped_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the column's cells as a new object array of stripped `str`, each row's cell): the cells
+    are the rows themselves (None) or, for a column held as codes, its distinct values, each
+    stripped once.
 
     `map(str.strip, ...)` iterates in C (no bytecode per row) and returns the very same object
     when there is nothing to strip: ~0.06 s per million, faster than converting to numpy strings.
     `str.strip` raises TypeError on anything but a `str`, so the usual all-text column needs no
-    separate type scan; any other value sends the column through `_objects` first. A column
-    held as codes strips each distinct value once.
+    separate type scan; any other value sends the column through `_objects` first.
     """
     shared = shared_values(values)
     if shared is not None:
         codes, distinct = shared
-        return np.fromiter(map(str.strip, distinct), dtype=object, count=len(distinct))[codes]
+        return np.fromiter(map(str.strip, distinct), dtype=object, count=len(distinct)), codes
     raw = values.to_numpy(dtype=object)
     try:
-        return np.fromiter(map(str.strip, raw), dtype=object, count=len(raw))
+        return np.fromiter(map(str.strip, raw), dtype=object, count=len(raw)), None
     except TypeError:
         raw = _objects(values)
-        return np.fromiter(map(str.strip, raw), dtype=object, count=len(raw))
+        return np.fromiter(map(str.strip, raw), dtype=object, count=len(raw)), None
 
 
 # A spread sample of this many values tells whether a column's values repeat.
@@ -187,10 +188,13 @@ def parse_text(values: pd.Series) -> Parsed:
     numeric XLSX cell is known to be numeric. Guessing here would silently merge "1234" and
     "1234.0" (or split them) across files, and a wrong join is worse than a visible mismatch.
     """
-    stripped = _stripped_objects(values)
+    stripped, codes = _stripped_objects(values)
+    # A column held as codes is tested and blanked per distinct value, then spread to its rows.
     blank = stripped == ""
     if blank.any():
         stripped[blank] = np.nan
+    if codes is not None:
+        stripped, blank = stripped[codes], blank[codes]
     out = pd.Series(stripped, index=values.index, dtype=object, copy=False)
     return parsed_result(out, np.zeros(len(stripped), dtype=np.int8), (), blank, values.index)
 
@@ -284,28 +288,33 @@ _ID_SEPARATOR = re.compile("[" + re.escape("".join(ID_SEPARATORS)) + "]+")
 def split_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     """Cells listing several ids -> (the position of each id's row, the ids), in row order.
 
-    None when no cell lists more than one (the usual case, found by one pass over the joined
-    text). Cells are expected stripped (as `parse_text` leaves them); blank cells give no id.
+    Each cell is stripped first (as `parse_text` strips it); a blank cell gives no id. None when
+    no row lists more than one (the usual case, found by one pass over the joined text). A column
+    held as codes is split per distinct value and spread to its rows.
     """
-    cells = _objects(values)
+    cells, codes = _stripped_objects(values)
     joined = "".join(cells)
     if not any(sep in joined for sep in ID_SEPARATORS):
         return None
     lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
-    ends = np.cumsum(lengths)
-    # The rows holding a separator, found from the separators' places in the joined text.
+    # The cells holding a separator, found from the separators' places in the joined text.
     places = [m.start() for m in _ID_SEPARATOR.finditer(joined)]
     listed = np.zeros(len(cells), dtype=bool)
-    listed[np.searchsorted(ends, places, side="right")] = True
-    counts = np.where(cells != "", 1, 0)
+    listed[np.searchsorted(np.cumsum(lengths), places, side="right")] = True
+    cell_of_row = np.arange(len(cells)) if codes is None else codes
+    listing_rows = np.flatnonzero(listed[cell_of_row])
+    if not len(listing_rows):
+        return None  # only a value no row holds lists several
+    counts = (lengths > 0).astype(np.int64)
     parts = {at: [i for i in _ID_SEPARATOR.split(cells[at]) if i] for at in np.flatnonzero(listed)}
     for at, listed_ids in parts.items():
         counts[at] = len(listed_ids)
-    rows = np.repeat(np.arange(len(cells)), counts)
-    ids = np.repeat(cells, counts)
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    for at, listed_ids in parts.items():
-        ids[starts[at] : starts[at + 1]] = listed_ids
+    per_row = counts[cell_of_row]
+    rows = np.repeat(np.arange(len(cell_of_row)), per_row)
+    ids = cells[np.repeat(cell_of_row, per_row)]
+    starts = np.concatenate([[0], np.cumsum(per_row)])
+    for row in listing_rows:
+        ids[starts[row] : starts[row + 1]] = parts[cell_of_row[row]]
     return rows, ids
 
 
@@ -315,8 +324,12 @@ def split_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
 def _by_distinct(
     values: pd.Series,
     parse_one: Callable[[str], tuple[object, int]],
+    dtype: type | str = object,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse each distinct stripped value once; return (value per row, code per row, blank)."""
+    """Parse each distinct stripped value once; return (value per row, code per row, blank).
+
+    The values are converted to `dtype` per distinct value, before they are spread to the rows.
+    """
     # Reading each distinct raw text once keeps the per-row work to one hash pass.
     keys, distinct, _ = distinct_values(values)
     uniques = [u.strip() for u in distinct]
@@ -325,7 +338,7 @@ def _by_distinct(
     table[:] = [v for v, _ in parsed]
     codes = np.array([c for _, c in parsed], dtype=np.int8)[keys]
     blank = np.array([u == "" for u in uniques], dtype=bool)[keys]
-    return table[keys], codes, blank
+    return table.astype(dtype)[keys], codes, blank
 
 
 def parse_bools(values: pd.Series, default: bool = False) -> Parsed:
@@ -341,8 +354,8 @@ def parse_bools(values: pd.Series, default: bool = False) -> Parsed:
             return False, 0
         return default, 1
 
-    parsed, codes, blank = _by_distinct(values, one)
-    out = pd.Series(parsed.astype(bool), index=values.index, dtype=bool)
+    parsed, codes, blank = _by_distinct(values, one, bool)
+    out = pd.Series(parsed, index=values.index, dtype=bool, copy=False)
     message = "is not yes or no: write yes/no, true/false, y/n or 1/0 (blank means " + (
         "yes)" if default else "no)"
     )
@@ -399,8 +412,7 @@ def parse_count(values: pd.Series, minimum: int = 1) -> Parsed:
         number = int(match.group(1))
         return (number, 0) if number >= minimum else (0, 2)
 
-    parsed, codes, blank = _by_distinct(values, one)
-    numbers = parsed.astype(np.int64)
+    numbers, codes, blank = _by_distinct(values, one, np.int64)
     out = pd.Series(pd.arrays.IntegerArray(numbers, blank | (codes > 0)), index=values.index)
     messages = _COUNT_FROM_ZERO_MESSAGES if minimum == 0 else _COUNT_MESSAGES
     return parsed_result(out, codes, messages, blank, values.index)
