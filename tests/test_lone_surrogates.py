@@ -182,8 +182,13 @@ CANNOT_DETECT = (
         (
             workbook(b"10\xed\xa0\x8076", inline=True),
             None,
-            "ERROR: payments.xlsx: could not read sheet 'Sheet1' (cannot decode input using "
-            f"UTF-8: invalid utf-8 sequence of 1 bytes from index 2); {RESAVE}",
+            # calamine's own words, which differ between the versions tested (the floor's first).
+            re.compile(
+                re.escape("ERROR: payments.xlsx: could not read sheet 'Sheet1' (")
+                + r"(?:XML encoding error: cannot decode input using UTF-8|cannot decode input "
+                r"using UTF-8: invalid utf-8 sequence of 1 bytes from index 2)"
+                + re.escape(f"); {RESAVE}")
+            ),
         ),
         # Excel's escape of a character XML cannot hold is left as written.
         (workbook(b"10_xD800_76", inline=False), "10_xD800_76", None),
@@ -203,7 +208,7 @@ def test_a_surrogate_written_in_a_workbook_never_reads_as_one(
     monkeypatch: pytest.MonkeyPatch,
     content: bytes,
     value: str | None,
-    issue: str | None,
+    issue: str | re.Pattern[str] | None,
     big: bool,
 ) -> None:
     path = tmp_path / "payments.xlsx"
@@ -212,7 +217,10 @@ def test_a_surrogate_written_in_a_workbook_never_reads_as_one(
         monkeypatch.setattr(xlsx_sheet, "SPLIT_MIN_BYTES", 0)
         monkeypatch.setattr(xlsx_sheet, "TEXT_MIN_BYTES", 0)
     table, issues = load_file(path, "payments", SETTINGS)
-    assert [str(i) for i in issues] == ([] if issue is None else [issue])
+    if isinstance(issue, re.Pattern):  # the whole message, with the library's words in it
+        assert len(issues) == 1 and issue.fullmatch(str(issues[0])), issues
+    else:
+        assert [str(i) for i in issues] == ([] if issue is None else [issue])
     if value is None:
         assert table is None
     else:
