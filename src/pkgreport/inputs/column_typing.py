@@ -224,7 +224,9 @@ def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame |
     rows = np.flatnonzero(~left_out) if left_out.any() else None
     patient_ids = None
     if kind == "appointments":
-        rows, patient_ids = _one_row_per_attendee(run, typed, columns["patient_id"], left_out)
+        split = _one_row_per_attendee(run, typed, columns["patient_id"], left_out)
+        if split is not None:
+            rows, patient_ids = split
     typed = _typed_rows(kind, typed, rows)
     if patient_ids is not None:
         typed["patient_id"] = patient_ids
@@ -420,10 +422,10 @@ def _unbooked(
 
 def _one_row_per_attendee(
     run: ValidationRun, typed: pd.DataFrame, patients: pd.Series, bad: np.ndarray
-) -> tuple[np.ndarray | None, pd.Series | None]:
-    """The rows to keep (None: all) and, when a group appointment lists several patients, the
-    patient of each row kept: one row per patient (same appointment id). `patients` is the
-    column as written, `bad` the rows left out."""
+) -> tuple[np.ndarray, pd.Series] | None:
+    """When a group appointment lists several patients: the rows to keep, one per patient
+    (same appointment id), and the patient of each; None when every row names one patient.
+    `patients` is the column as written, `bad` the rows left out."""
     split = parsing.split_ids(patients)
     if split is None:
         # Every row names one patient (blank ones were left out or are errors).
@@ -432,7 +434,7 @@ def _one_row_per_attendee(
         listed = np.bincount(split[0], minlength=len(typed))
     _check_patient_counts(run, typed, listed, ~bad)
     if split is None:
-        return (np.flatnonzero(~bad) if bad.any() else None), None
+        return None
     rows, ids = split
     if bad.any():
         kept = ~bad[rows]
