@@ -196,7 +196,7 @@ def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame |
     applied = apply_mapping(kind, run.mapping.kind(kind), with_provenance(table), file)
     run.issues.extend(applied.issues)
     if not applied.usable:
-        run.exclude(kind, _provenance(applied.frame), "the mapping names a column the file lacks")
+        run.exclude(kind, provenance(applied.frame), "the mapping names a column the file lacks")
         return None
     run.exclude(kind, applied.left_out, applied.reasons)
     frame = applied.frame
@@ -204,12 +204,12 @@ def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame |
     label = {str(c): c for c in frame.columns if c not in PROVENANCE}
     mapping = _map_headers(run, kind, file, list(label), applied.renames)
     if mapping is None:
-        run.exclude(kind, _provenance(frame), "the file is missing a required column")
+        run.exclude(kind, provenance(frame), "the file is missing a required column")
         return None
     run.headers[(kind, file)] = mapping
     columns = {name: frame[label[header]] for name, header in mapping.items()}
     if _refuse_rounded_ids(run, kind, file, columns, table.may_hold_scientific):
-        run.exclude(kind, _provenance(frame), "a spreadsheet program rounded the file's ids")
+        run.exclude(kind, provenance(frame), "a spreadsheet program rounded the file's ids")
         return None
     parsed: dict[str, parsing.Parsed] = {}
     unbooked = np.zeros(len(frame), dtype=bool)
@@ -218,7 +218,7 @@ def type_table(run: ValidationRun, kind: str, table: RawTable) -> pd.DataFrame |
         # they are typed with the rest, but their values are never reported or taken.
         parsed["patient_id"] = parsing.parse_text(columns["patient_id"])
         unbooked = _unbooked(run, file, frame, columns, parsed["patient_id"].blank)
-    typed, left_out = _parse_columns(run, kind, _provenance(frame), columns, parsed, unbooked)
+    typed, left_out = _parse_columns(run, kind, provenance(frame), columns, parsed, unbooked)
     # The rows kept are chosen first and taken once: rows with no patient or with a problem
     # left out and, for appointments, a group appointment's row repeated for each patient.
     rows = np.flatnonzero(~left_out) if left_out.any() else None
@@ -274,7 +274,8 @@ def _typed_rows(kind: str, typed: pd.DataFrame, rows: np.ndarray | None) -> pd.D
     return typed
 
 
-def _provenance(frame: pd.DataFrame) -> pd.DataFrame:
+def provenance(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each row's file and row number, as the rows left out list them."""
     return pd.DataFrame(
         {
             "source_file": pd.Series(frame["source_file"].to_numpy(dtype=object), dtype=object),
@@ -396,7 +397,7 @@ def _unbooked(
     rows = frame[unbooked]
     header = run.header("appointments", file, "patient_id")
     reason = "no patient: an unavailable block or a holiday, not an appointment"
-    left_out = _provenance(rows).assign(
+    left_out = provenance(rows).assign(
         appointment_id=columns["appointment_id"][unbooked].to_numpy(dtype=object)
     )
     run.exclude("appointments", left_out, reason)

@@ -15,7 +15,7 @@ from pkgreport.config import Settings
 from pkgreport.errors import Issue, UsageError
 from pkgreport.excluded import EXCLUDED_DTYPES, empty_excluded
 from pkgreport.ids import encode_frames
-from pkgreport.inputs.column_typing import type_table, with_provenance
+from pkgreport.inputs.column_typing import provenance, type_table, with_provenance
 from pkgreport.inputs.cross_checks import check_across_files
 from pkgreport.inputs.duplicates import collapse_duplicates
 from pkgreport.inputs.mapping import read_mapping_file
@@ -223,14 +223,11 @@ def _refuse_lone_surrogates(run: ValidationRun, table: RawTable) -> RawTable | N
 
 
 def _provenance_shown_safely(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each row's file and row number (a file's name holding a lone surrogate shown safely)."""
-    files = [shown_name(f) if isinstance(f, str) else f for f in frame["source_file"]]
-    return pd.DataFrame(
-        {
-            "source_file": pd.Series(files, dtype=object),
-            "source_row": frame["source_row"].to_numpy(dtype=np.int64),
-        }
-    )
+    """`provenance`, a file's name holding a lone surrogate shown safely."""
+    rows = provenance(frame)
+    files = [shown_name(f) if isinstance(f, str) else f for f in rows["source_file"]]
+    rows["source_file"] = pd.Series(files, dtype=object)
+    return rows
 
 
 def _split_tables(run: ValidationRun, tables: list[RawTable]) -> list[RawTable]:
